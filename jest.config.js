@@ -1,6 +1,7 @@
-// Two projects: `unit` runs in seconds and needs nothing but Node; `cluster` boots real Patroni,
-// etcd, HAProxy and PostgreSQL in network namespaces (root only). `npm test` runs both;
-// `npm run test:unit` runs the quick half.
+// Three projects. `unit` runs in seconds and needs nothing but Node; `package` packs the library
+// and installs it into a separate app (a minute); `cluster` boots real Patroni, etcd, HAProxy and
+// PostgreSQL in network namespaces (root only, minutes). `npm test` runs all three;
+// `npm run test:unit` runs the quick one.
 const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
@@ -13,7 +14,12 @@ module.exports = {
       ...common,
       displayName: 'unit',
       testMatch: ['<rootDir>/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/'],
+      testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/', '<rootDir>/test/package/'],
+    },
+    {
+      ...common,
+      displayName: 'package',
+      testMatch: ['<rootDir>/test/package/**/*.test.ts'],
     },
     {
       ...common,

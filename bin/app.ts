@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { addExampleStacks } from '../examples/all';
+
+const app = new App();
+addExampleStacks(app);
+// cdk-nag 3 runs as a policy-validation plugin: an unacknowledged finding fails the synth.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+app.synth();

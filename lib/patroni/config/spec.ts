@@ -1,0 +1,110 @@
+// The one input every renderer takes. Pure data: no CDK import, no tokens resolved here.
+// PatroniCluster fills it with CDK tokens and secret placeholders; the local cluster fills it
+// with namespace addresses, per-node directories and generated passwords.
+
+/** How Patroni keeps a synchronous standby. Rendered into `bootstrap.dcs`. */
+export type SyncMode = 'on' | 'strict' | 'off';
+
+/** Patroni's `watchdog.mode`. Always rendered quoted: PyYAML reads a bare `off` as false. */
+export type WatchdogModeName = 'required' | 'automatic' | 'off';
+
+export interface ClusterNode {
+  /** Patroni member name and etcd member name, e.g. `pg-0`. */
+  readonly name: string;
+  /** The address the other nodes and clients reach this node on (never 127.0.0.1). */
+  readonly address: string;
+  /**
+   * This node's directories, when they differ from the other nodes' (the local cluster gives each
+   * node its own tree on one filesystem).
+   * @default - `ClusterSpec.paths`
+   */
+  readonly paths?: NodePaths;
+}
+
+export interface ClusterPorts {
+  readonly postgres: number; // 5432
+  readonly restApi: number; // 8008
+  readonly etcdClient: number; // 2379
+  readonly etcdPeer: number; // 2380
+  readonly haproxyPrimary: number; // 5000
+  readonly haproxyReplica: number; // 5001
+  /** HAProxy's own health endpoint, for the NLB target group's health check. */
+  readonly haproxyHealth: number; // 8404
+}
+
+export interface ClusterTiming {
+  /** Leader key lifetime. */
+  readonly ttlSeconds: number;
+  readonly loopWaitSeconds: number;
+  readonly retryTimeoutSeconds: number;
+  /** HAProxy check cadence against Patroni's REST API. */
+  readonly haproxyCheckIntervalMs: number;
+  readonly haproxyFall: number;
+  readonly haproxyRise: number;
+  /** etcd Raft timings, chosen for the profile. */
+  readonly etcdHeartbeatMs: number;
+  readonly etcdElectionTimeoutMs: number;
+}
+
+/** Where things live on a node. EC2 uses the Debian defaults; the local cluster one tree per node. */
+export interface NodePaths {
+  /** Directory holding patroni.yml, etcd.conf.yml, haproxy.cfg and the callback script. */
+  readonly configDir: string;
+  /** PostgreSQL data directory (PGDATA). */
+  readonly dataDir: string;
+  /** PostgreSQL binaries, e.g. /usr/lib/postgresql/15/bin. */
+  readonly binDir: string;
+  /** Unix socket directory (must differ per node when nodes share a filesystem). */
+  readonly socketDir: string;
+  /** Patroni's pgpass file. */
+  readonly pgpass: string;
+  readonly etcdDataDir: string;
+  /** Patroni and PostgreSQL log directory. */
+  readonly logDir: string;
+  /** Runtime directory for pid files and the HAProxy stats socket. */
+  readonly runDir: string;
+}
+
+export interface ClusterCredentials {
+  readonly superuser: { readonly username: string; readonly password: string };
+  readonly replication: { readonly username: string; readonly password: string };
+  readonly rewind: { readonly username: string; readonly password: string };
+  /** Basic auth on the REST API's unsafe methods (POST, PUT, PATCH, DELETE). */
+  readonly restApi: { readonly username: string; readonly password: string };
+}
+
+export interface ClusterSpec {
+  /** Patroni `scope`; etcd key prefix. Lowercase letters, digits and hyphens. */
+  readonly clusterName: string;
+  readonly nodes: readonly ClusterNode[];
+  readonly ports: ClusterPorts;
+  readonly timing: ClusterTiming;
+  readonly synchronousMode: SyncMode;
+  /** Patroni `maximum_lag_on_failover`, bytes. */
+  readonly maximumLagOnFailoverBytes: number;
+  /** Lag, bytes, above which HAProxy's replica listener drops a replica (`/replica?lag=`). */
+  readonly replicaMaxLagBytes: number;
+  readonly watchdogMode: WatchdogModeName;
+  /** PostgreSQL major version, e.g. 15. */
+  readonly postgresVersion: number;
+  /** Extra PostgreSQL parameters (those Patroni manages are refused before this point). */
+  readonly postgresParameters: Readonly<Record<string, string | number | boolean>>;
+  /** CIDRs of the cluster's own nodes (replication and member traffic). */
+  readonly clusterCidrs: readonly string[];
+  /** CIDRs clients connect from (through HAProxy, so usually the nodes' own CIDRs plus the NLB's). */
+  readonly clientCidrs: readonly string[];
+  readonly credentials: ClusterCredentials;
+  /** CloudWatch namespace the node metrics go to (used by the callback and metrics publisher). */
+  readonly metricsNamespace: string;
+  /**
+   * Where things live on every node (a node's own `paths` wins).
+   * @default - `debianNodePaths(postgresVersion)`: the layout the EC2 bootstrap script prepares
+   */
+  readonly paths?: NodePaths;
+  /**
+   * Region the role-change callback publishes its metric to. The AWS CLI on a node has no region
+   * configured, so EC2 nodes need it.
+   * @default - the AWS CLI's own resolution (`AWS_REGION`, `~/.aws/config`)
+   */
+  readonly awsRegion?: string;
+}

@@ -1,0 +1,79 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+// The packed library, installed into a separate CDK app as a user would: `npm pack`, then
+// `npm install <tarball>` next to aws-cdk-lib and constructs (from npm's cache: no network needed
+// after `npm ci`), then compile and run an app that uses the public API.
+const root = path.resolve(__dirname, '../..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+
+describe('the packed library', () => {
+  let work: string;
+  let tarball: string;
+
+  beforeAll(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-failover-pack-'));
+    const out = execFileSync('npm', ['pack', '--pack-destination', work, '--silent'], { cwd: root, encoding: 'utf8' });
+    tarball = path.join(work, out.trim().split('\n').pop()!);
+    const app = path.join(work, 'app');
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+    const deps = ['aws-cdk-lib', 'constructs', 'typescript', '@types/node'].map((d) => `${d}@${pkg.devDependencies[d]}`);
+    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', tarball, ...deps], { cwd: app, stdio: 'pipe' });
+  }, 300_000);
+
+  afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
+
+  test('ships compiled JavaScript and declarations, and no sources or tests', () => {
+    const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+    expect(listing).toContain('package/dist/lib/index.js');
+    expect(listing).toContain('package/dist/lib/index.d.ts');
+    expect(listing.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))).toEqual([]);
+    expect(listing.filter((f) => f.includes('/test/'))).toEqual([]);
+  });
+
+  test('a TypeScript CDK app imports DnsFailover, FailoverEndpoint and HealthCheckProtocol and synthesizes', () => {
+    const app = path.join(work, 'app');
+    fs.writeFileSync(
+      path.join(app, 'main.ts'),
+      `
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import { DnsFailover, FailoverEndpoint, HealthCheckProtocol } from 'cdk-failover';
+
+const app = new App({ outdir: 'out' });
+const stack = new Stack(app, 'Consumer', { env: { region: 'us-east-1' } });
+const dns = new DnsFailover(stack, 'Api', {
+  zone: new route53.PublicHostedZone(stack, 'Zone', { zoneName: 'example.org' }),
+  recordName: 'www',
+  primary: FailoverEndpoint.ipAddress('203.0.113.7'),
+  secondary: FailoverEndpoint.ipAddress('198.51.100.7'),
+  healthCheck: { protocol: HealthCheckProtocol.HTTP, interval: Duration.seconds(10) },
+});
+app.synth();
+console.log(dns.worstCaseFailoverTime.toSeconds());
+`,
+    );
+    execFileSync(
+      path.join(app, 'node_modules/.bin/tsc'),
+      ['--strict', '--esModuleInterop', '--skipLibCheck', '--target', 'es2022', '--module', 'commonjs', 'main.ts'],
+      { cwd: app, stdio: 'pipe' },
+    );
+    const printed = execFileSync('node', ['main.js'], { cwd: app, encoding: 'utf8' });
+    expect(printed.trim()).toBe(String(3 * (10 + 6) + 30 + 60));
+    const template = JSON.parse(fs.readFileSync(path.join(app, 'out/Consumer.template.json'), 'utf8'));
+    const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
+    expect(types.filter((t) => t === 'AWS::Route53::HealthCheck')).toHaveLength(2);
+    expect(types.filter((t) => t === 'AWS::Route53::RecordSet')).toHaveLength(2);
+  });
+
+  test('a type error in the consumer is caught by the shipped declarations', () => {
+    const app = path.join(work, 'app');
+    fs.writeFileSync(path.join(app, 'bad.ts'), `import { FailoverEndpoint } from 'cdk-failover';\nFailoverEndpoint.ipAddress(42);\n`);
+    expect(() =>
+      execFileSync(path.join(app, 'node_modules/.bin/tsc'), ['--strict', '--skipLibCheck', '--noEmit', 'bad.ts'], { cwd: app, stdio: 'pipe' }),
+    ).toThrow();
+  });
+});
