@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+// The operations CLI. Each command group lives in lib/cli/ and is registered here.
+import { Command } from 'commander';
+import { localCommands } from '../lib/cli/local';
+
+const program = new Command('failover')
+  .description('operations CLI for cdk-failover')
+  .enablePositionalOptions();
+
+program.addCommand(localCommands());
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  // One readable line, no stack trace.
+  const message = err instanceof Error ? err.message : String(err);
+  console.error(`failover: ${message.replace(/\s*\n\s*/g, ' | ')}`);
+  process.exit(1);
+});

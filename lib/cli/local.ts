@@ -1,0 +1,111 @@
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
+import { FAULT_KINDS, LocalCluster, type FaultKind, type LocalClusterStatus } from '../local/cluster';
+import { DEFAULT_STATE_ROOT } from '../local/layout';
+import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
+
+interface CommonOptions {
+  readonly cluster: string;
+  readonly stateRoot: string;
+}
+
+function withCommon(cmd: Command): Command {
+  return cmd
+    .option('--cluster <name>', 'cluster name (namespaces cdkfo-<name>-*, state under <state-root>/<name>)', 'local')
+    .option('--state-root <dir>', 'where clusters keep their files', DEFAULT_STATE_ROOT);
+}
+
+function progress(line: string): void {
+  console.error(line);
+}
+
+function nodeCount(value: string): number {
+  if (value !== '3' && value !== '5') throw new InvalidArgumentError('must be 3 or 5.');
+  return Number(value);
+}
+
+/** `failover local ...`: a thin layer over LocalCluster. */
+export function localCommands(): Command {
+  const local = new Command('local')
+    .description('a local rehearsal cluster: Patroni, etcd, HAProxy and PostgreSQL in network namespaces (Linux, root)')
+    .enablePositionalOptions();
+
+  withCommon(local.command('up'))
+    .description('create the cluster (clearing stale state first); returns once a leader and streaming replicas exist')
+    .addOption(new Option('--nodes <n>', 'number of nodes: 3 or 5').argParser(nodeCount).default(3))
+    .addOption(new Option('--timing <profile>', 'timing profile').choices(Object.keys(TIMING_PROFILES)).default('default'))
+    .option('--no-install', 'do not install missing Debian packages')
+    .action(async (opts: CommonOptions & { nodes: number; timing: TimingProfileName; install: boolean }) => {
+      const cluster = await LocalCluster.up({
+        clusterName: opts.cluster,
+        stateRoot: opts.stateRoot,
+        nodes: opts.nodes,
+        timing: opts.timing,
+        installPackages: opts.install,
+        log: progress,
+      });
+      printStatus(await cluster.status());
+    });
+
+  withCommon(local.command('status'))
+    .description('per node: address, role, state, timeline, lag; the writer and reader endpoints and URIs')
+    .option('--json', 'print JSON (a stable interface)')
+    .action(async (opts: CommonOptions & { json?: boolean }) => {
+      const status = await LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot }).status();
+      if (opts.json) console.log(JSON.stringify(status, null, 2));
+      else printStatus(status);
+    });
+
+  withCommon(local.command('exec'))
+    .description('run a command in the client namespace (FAILOVER_WRITER_URI, FAILOVER_READER_URI, PGPASSWORD set); exits with its code')
+    .argument('<command...>', 'the command and its arguments (put them after --)')
+    .passThroughOptions()
+    .action(async (argv: string[], opts: CommonOptions) => {
+      const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot });
+      process.exitCode = await cluster.execInClient(argv);
+    });
+
+  withCommon(local.command('fault'))
+    .description(
+      'inject or heal a fault: kill (SIGKILL every process of the node), freeze (SIGSTOP), partition (link down), ' +
+        'kill-etcd (its etcd member only), heal (link up, SIGCONT, restart what is not running)',
+    )
+    .addArgument(new Argument('<kind>', 'kill | freeze | partition | kill-etcd | heal').choices([...FAULT_KINDS]))
+    .argument('<node>', 'node name, e.g. pg-0')
+    .action(async (kind: FaultKind, node: string, opts: CommonOptions) => {
+      const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
+      await cluster.fault(kind, node);
+    });
+
+  withCommon(local.command('down'))
+    .description('remove every namespace, process and file of the cluster (also after a crash); idempotent')
+    .action(async (opts: CommonOptions) => {
+      const report = await LocalCluster.down({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
+      const nothing = report.namespaces.length === 0 && !report.removedDir;
+      progress(nothing ? `nothing to remove for cluster '${opts.cluster}'` : `cluster '${opts.cluster}' removed`);
+    });
+
+  return local;
+}
+
+function printStatus(s: LocalClusterStatus): void {
+  const rows = [
+    ['NODE', 'ADDRESS', 'ROLE', 'STATE', 'TL', 'LAG', 'FAULTS'],
+    ...s.nodes.map((n) => [
+      n.name,
+      n.address,
+      n.role,
+      n.state,
+      n.timeline === null ? '-' : String(n.timeline),
+      n.lagBytes === null ? '-' : String(n.lagBytes),
+      n.faults.join(',') || '-',
+    ]),
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  console.log('');
+  console.log(`cluster    ${s.cluster} (timing ${s.timingProfile}: ttl ${s.timing.ttlSeconds} s, loop_wait ${s.timing.loopWaitSeconds} s, retry_timeout ${s.timing.retryTimeoutSeconds} s)`);
+  console.log(`writer     ${s.writer}   ${s.writerUri}`);
+  console.log(`reader     ${s.reader}   ${s.readerUri}`);
+  console.log(`client ns  ${s.clientNamespace}   (failover local exec -- psql "$FAILOVER_WRITER_URI")`);
+  if (!s.source) console.log('warning    no Patroni REST API answered');
+}

@@ -1,0 +1,790 @@
+import type { ChildProcess, StdioOptions } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { configFilePath, type ClusterSpec, type ClusterTiming } from '../patroni/config';
+import { LocalClusterError, oneLine } from './errors';
+import { run, runInNamespace, sleep, spawnInNamespace, waitForExit, type RunOptions, type RunResult } from './exec';
+import { nodeServiceArgv, renderNodeFiles, frontFiles, FRONT_CONFIG } from './files';
+import { assessHealth, type HealthVerdict } from './health';
+import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdUser, postgresUser, stateFile, writeFiles } from './layout';
+import { buildLocalSpec, CLIENT_ADDRESS, PREFIX_LENGTH, SUBNET } from './local-spec';
+import { createNetwork, interfaceIsUp, namespacePids, namespacePrefix, setInterfaceUp } from './network';
+import { ensurePackages, REQUIRED_PACKAGES } from './packages';
+import {
+  isRunning,
+  isStopped,
+  recordedPidInNamespace,
+  signal,
+  startDetached,
+  waitForExitOf,
+  type ProcessRecord,
+} from './processes';
+import { checkTiming, isTimingProfileName, TIMING_PROFILES, type TimingProfileName } from './profiles';
+import {
+  httpInNamespace,
+  parseJson,
+  type HttpAnswer,
+  type HttpRequest,
+  type PatroniClusterView,
+  type PatroniMember,
+  type PatroniNodeStatus,
+} from './rest';
+import { NODE_SERVICES, readState, writeState, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
+import { leftoversExist, teardown, type TeardownReport } from './teardown';
+import { done, notYet, waitFor } from './wait';
+
+export interface LocalClusterOptions {
+  /** Names the namespaces (`cdkfo-<cluster>-...`) and the state directory. @default 'local' */
+  readonly clusterName?: string;
+  /** @default '/var/tmp/cdk-failover-local' */
+  readonly stateRoot?: string;
+  /** Progress lines. @default - silent */
+  readonly log?: (line: string) => void;
+}
+
+export interface UpOptions extends LocalClusterOptions {
+  /** 3 or 5. @default 3 */
+  readonly nodes?: number;
+  /** A profile name or explicit numbers. @default 'default' */
+  readonly timing?: TimingProfileName | ClusterTiming;
+  /** How long to wait for a leader and streaming replicas. @default - 120 s fast, 240 s otherwise */
+  readonly timeoutMs?: number;
+  /** Install missing Debian packages. @default true */
+  readonly installPackages?: boolean;
+}
+
+export type FaultKind = 'kill' | 'freeze' | 'partition' | 'kill-etcd' | 'heal';
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'freeze', 'partition', 'kill-etcd', 'heal'];
+
+/** One node in `status` (the first seven fields are the stable JSON interface). */
+export interface LocalNodeStatus {
+  readonly name: string;
+  readonly address: string;
+  /** `http://<address>:8008` */
+  readonly restApi: string;
+  /** Patroni's role ('leader', 'sync_standby', 'replica'), or 'unknown' when no member says. */
+  readonly role: string;
+  /** Patroni's state ('running', 'starting', 'stopped', ...), or 'unknown'. */
+  readonly state: string;
+  readonly timeline: number | null;
+  /** Bytes behind the leader (0 on the leader); null when Patroni does not know. */
+  readonly lagBytes: number | null;
+  readonly namespace: string;
+  /** Faults this tool has in force on the node: 'killed', 'frozen', 'partitioned', 'etcd-killed'. */
+  readonly faults: string[];
+  /** The node's own HAProxy endpoints, host:port. */
+  readonly writer: string;
+  readonly reader: string;
+}
+
+/** `failover local status --json`. */
+export interface LocalClusterStatus {
+  readonly nodes: LocalNodeStatus[];
+  /** The client namespace's front (NLB stand-in) for the leader, host:port. */
+  readonly writer: string;
+  readonly reader: string;
+  /** Single-host URIs on the front: node-postgres and libpq both take them. */
+  readonly writerUri: string;
+  readonly readerUri: string;
+  readonly clientNamespace: string;
+  readonly cluster: string;
+  readonly timingProfile: string;
+  readonly timing: ClusterTiming;
+  readonly leader: string | null;
+  /** libpq only (node-postgres cannot parse it): every node's HAProxy, read-write target. */
+  readonly writerMultiHostUri: string;
+  /** Which node's REST API answered GET /cluster, or null when none did. */
+  readonly source: string | null;
+}
+
+export interface WaitTimeout {
+  readonly timeoutMs: number;
+  /** @default 500 */
+  readonly intervalMs?: number;
+}
+
+export interface WaitForHealthyOptions extends WaitTimeout {
+  /** Members that must be running and streaming. @default every node without a fault in force */
+  readonly members?: readonly string[];
+}
+
+export interface ExecOptions {
+  /** @default 'inherit' */
+  readonly stdio?: StdioOptions;
+  /** Added to the environment (which also gets FAILOVER_WRITER_URI, FAILOVER_READER_URI, ...). */
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cwd?: string;
+}
+
+/**
+ * A local rehearsal cluster: 3 or 5 nodes, each in its own network namespace running etcd,
+ * Patroni and HAProxy with the files lib/patroni/config renders, plus a client namespace holding
+ * the NLB stand-in. Linux and root only.
+ *
+ * `LocalCluster.up()` boots one; `LocalCluster.open()` attaches to a running one from its state
+ * file (another process may have booted it); `LocalCluster.down()` removes every trace of one.
+ */
+export class LocalCluster {
+  /** Creates a cluster (first clearing stale state of the same name) and waits until it is healthy. */
+  public static async up(options: UpOptions = {}): Promise<LocalCluster> {
+    assertHost();
+    const clusterName = options.clusterName ?? 'local';
+    checkClusterName(clusterName);
+    const stateRoot = path.resolve(options.stateRoot ?? DEFAULT_STATE_ROOT);
+    const log = options.log ?? (() => undefined);
+    const nodeCount = options.nodes ?? 3;
+    if (nodeCount !== 3 && nodeCount !== 5) throw new LocalClusterError(`nodes must be 3 or 5, got ${nodeCount}`);
+    const { timing, profile } = resolveTiming(options.timing ?? 'default');
+    const started = Date.now();
+
+    if (options.installPackages ?? true) {
+      const installed = await ensurePackages(REQUIRED_PACKAGES, log);
+      if (installed.length) log(`installed ${installed.join(' ')}`);
+    }
+    if (await leftoversExist(clusterName, stateRoot)) {
+      log(`clearing stale state of cluster '${clusterName}'`);
+      await teardown(clusterName, stateRoot, log);
+    }
+
+    const dir = clusterDir(stateRoot, clusterName);
+    const spec = buildLocalSpec({ clusterName, nodeCount, timing, clusterDir: dir });
+    const prefix = namespacePrefix(clusterName);
+    const state: LocalClusterState = {
+      version: 1,
+      clusterName,
+      stateRoot,
+      dir,
+      phase: 'creating',
+      createdAt: new Date().toISOString(),
+      timingProfile: profile,
+      subnet: SUBNET,
+      prefixLength: PREFIX_LENGTH,
+      switchNamespace: `${prefix}sw`,
+      client: { namespace: `${prefix}client`, address: CLIENT_ADDRESS, switchPort: 'vc', dir: path.join(dir, 'client'), processes: {} },
+      nodes: spec.nodes.map((n, i) => ({
+        name: n.name,
+        address: n.address,
+        namespace: `${prefix}${n.name}`,
+        switchPort: `v${i}`,
+        dir: path.join(dir, n.name),
+        paths: n.paths!,
+        processes: {},
+        faults: {},
+      })),
+      spec,
+    };
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    writeState(stateFile(stateRoot, clusterName), state);
+    const cluster = new LocalCluster(state, log);
+    try {
+      await cluster.boot();
+    } catch (err) {
+      cluster.update((s) => {
+        s.phase = 'failed';
+      });
+      throw new LocalClusterError(`up failed: ${oneLine(err)} (logs under ${dir}; 'failover local down' removes everything)`);
+    }
+    log(`cluster '${clusterName}' is up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return cluster;
+  }
+
+  /** Attaches to the cluster a state file describes (booted by this or another process). */
+  public static open(options: LocalClusterOptions = {}): LocalCluster {
+    const clusterName = options.clusterName ?? 'local';
+    checkClusterName(clusterName);
+    const stateRoot = path.resolve(options.stateRoot ?? DEFAULT_STATE_ROOT);
+    const state = readState(stateFile(stateRoot, clusterName));
+    if (!state) throw new LocalClusterError(`no local cluster '${clusterName}' (no ${stateFile(stateRoot, clusterName)}); run 'failover local up'`);
+    return new LocalCluster(state, options.log ?? (() => undefined));
+  }
+
+  /** Removes every namespace, process and file of the cluster, whatever state it is in. Idempotent. */
+  public static async down(options: LocalClusterOptions = {}): Promise<TeardownReport> {
+    assertHost();
+    const clusterName = options.clusterName ?? 'local';
+    checkClusterName(clusterName);
+    return teardown(clusterName, path.resolve(options.stateRoot ?? DEFAULT_STATE_ROOT), options.log);
+  }
+
+  private constructor(
+    private state: LocalClusterState,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  // ---- description -------------------------------------------------------------------------
+
+  public get clusterName(): string {
+    return this.state.clusterName;
+  }
+
+  /** The renderers' input this cluster booted with (passwords included). */
+  public get spec(): ClusterSpec {
+    return this.state.spec;
+  }
+
+  public get timing(): ClusterTiming {
+    return this.state.spec.timing;
+  }
+
+  public get timingProfile(): string {
+    return this.state.timingProfile;
+  }
+
+  public get nodeNames(): string[] {
+    return this.state.nodes.map((n) => n.name);
+  }
+
+  public get clientNamespace(): string {
+    return this.state.client.namespace;
+  }
+
+  public get clientAddress(): string {
+    return this.state.client.address;
+  }
+
+  /** The directory holding the state file and every node's tree. */
+  public get dir(): string {
+    return this.state.dir;
+  }
+
+  /** Every namespace of the cluster: switch, client, nodes. */
+  public get namespaces(): string[] {
+    return [this.state.switchNamespace, this.state.client.namespace, ...this.state.nodes.map((n) => n.namespace)];
+  }
+
+  public nodeNamespace(name: string): string {
+    return this.node(name).namespace;
+  }
+
+  public nodeAddress(name: string): string {
+    return this.node(name).address;
+  }
+
+  /** The node's directories (config, data, log, ...). */
+  public nodePaths(name: string): LocalNodeState['paths'] {
+    return this.node(name).paths;
+  }
+
+  public nodeFaults(name: string): NodeFaults {
+    return { ...this.reload().node(name).faults };
+  }
+
+  /** The writer endpoint, host:port: the front in the client namespace, which follows the leader. */
+  public get writer(): string {
+    return `${this.state.client.address}:${this.spec.ports.haproxyPrimary}`;
+  }
+
+  public get reader(): string {
+    return `${this.state.client.address}:${this.spec.ports.haproxyReplica}`;
+  }
+
+  public get writerUri(): string {
+    return this.uri(this.writer);
+  }
+
+  public get readerUri(): string {
+    return this.uri(this.reader);
+  }
+
+  /** A node's own HAProxy writer endpoint as a URI (e.g. to write through an isolated node). */
+  public nodeWriterUri(name: string): string {
+    return this.uri(`${this.node(name).address}:${this.spec.ports.haproxyPrimary}`);
+  }
+
+  public nodeReaderUri(name: string): string {
+    return this.uri(`${this.node(name).address}:${this.spec.ports.haproxyReplica}`);
+  }
+
+  /** A node's PostgreSQL itself, bypassing HAProxy. */
+  public nodePostgresUri(name: string): string {
+    return this.uri(`${this.node(name).address}:${this.spec.ports.postgres}`);
+  }
+
+  /** libpq only: every node's HAProxy writer port, `target_session_attrs=read-write`. */
+  public get writerMultiHostUri(): string {
+    const { username, password } = this.spec.credentials.superuser;
+    const hosts = this.state.nodes.map((n) => `${n.address}:${this.spec.ports.haproxyPrimary}`).join(',');
+    return `postgresql://${username}:${password}@${hosts}/postgres?connect_timeout=2&target_session_attrs=read-write`;
+  }
+
+  public restApi(name: string): string {
+    return `http://${this.node(name).address}:${this.spec.ports.restApi}`;
+  }
+
+  /** The environment `exec` gives a command in the client namespace. */
+  public clientEnv(): NodeJS.ProcessEnv {
+    const { username, password } = this.spec.credentials.superuser;
+    return {
+      FAILOVER_CLUSTER: this.clusterName,
+      FAILOVER_WRITER: this.writer,
+      FAILOVER_READER: this.reader,
+      FAILOVER_WRITER_URI: this.writerUri,
+      FAILOVER_READER_URI: this.readerUri,
+      FAILOVER_NODES: this.state.nodes.map((n) => `${n.name}=${n.address}`).join(','),
+      PGUSER: username,
+      PGPASSWORD: password,
+      PGDATABASE: 'postgres',
+    };
+  }
+
+  // ---- observing ---------------------------------------------------------------------------
+
+  /** HTTP to a node's REST API from the client namespace; unsafe methods get the REST API's basic auth. */
+  public async rest(name: string, request: Omit<HttpRequest, 'url'> & { readonly path: string }): Promise<HttpAnswer> {
+    const method = request.method ?? 'GET';
+    return httpInNamespace(this.clientNamespace, {
+      ...request,
+      method,
+      url: `${this.restApi(name)}${request.path}`,
+      auth: request.auth ?? (method === 'GET' ? undefined : this.spec.credentials.restApi),
+    });
+  }
+
+  /**
+   * Patroni's GET /cluster, asked of the nodes in turn (those without a fault in force first);
+   * undefined when none answers.
+   */
+  public async clusterView(timeoutMs = 2000): Promise<{ view: PatroniClusterView; source: string } | undefined> {
+    const nodes = [...this.reload().state.nodes].sort((a, b) => faultCount(a.faults) - faultCount(b.faults));
+    for (const node of nodes) {
+      const view = parseJson<PatroniClusterView>(await this.rest(node.name, { path: '/cluster', timeoutMs }));
+      if (view && Array.isArray(view.members)) return { view, source: node.name };
+    }
+    return undefined;
+  }
+
+  /** Patroni's GET /patroni of one node; undefined when it does not answer. */
+  public async nodeStatus(name: string, timeoutMs = 2000): Promise<PatroniNodeStatus | undefined> {
+    return parseJson<PatroniNodeStatus>(await this.rest(name, { path: '/patroni', timeoutMs }));
+  }
+
+  /** The leader's name as the DCS says (GET /cluster), or undefined. */
+  public async leader(): Promise<string | undefined> {
+    return (await this.clusterView())?.view.members.find((m) => m.role === 'leader')?.name;
+  }
+
+  public async members(): Promise<PatroniMember[]> {
+    return [...((await this.clusterView())?.view.members ?? [])];
+  }
+
+  /** Whether the node's PostgreSQL answers as a primary (GET /primary is 200). */
+  public async isPrimary(name: string, timeoutMs = 1000): Promise<boolean> {
+    return (await this.rest(name, { path: '/primary', timeoutMs })).status === 200;
+  }
+
+  /** One health verdict now (see `assessHealth`). */
+  public async health(members?: readonly string[]): Promise<HealthVerdict> {
+    const found = await this.clusterView();
+    const leader = found?.view.members.find((m) => m.role === 'leader');
+    const replication = leader ? (await this.nodeStatus(leader.name))?.replication : undefined;
+    return assessHealth(found?.view, replication, {
+      members: members ?? this.state.nodes.filter((n) => faultCount(n.faults) === 0).map((n) => n.name),
+      requireSyncStandby: this.spec.synchronousMode !== 'off' && this.state.nodes.length > 1,
+    });
+  }
+
+  /** Everything `failover local status` shows. */
+  public async status(): Promise<LocalClusterStatus> {
+    this.reload();
+    const found = await this.clusterView();
+    const members = found?.view.members ?? [];
+    const ports = this.spec.ports;
+    const nodes = this.state.nodes.map((n): LocalNodeStatus => {
+      const m = members.find((x) => x.name === n.name);
+      const lag = m ? (m.role === 'leader' ? 0 : typeof m.lag === 'number' ? m.lag : null) : null;
+      return {
+        name: n.name,
+        address: n.address,
+        restApi: `http://${n.address}:${ports.restApi}`,
+        role: m?.role ?? 'unknown',
+        state: m?.state ?? (found ? 'absent' : 'unknown'),
+        timeline: m?.timeline ?? null,
+        lagBytes: lag,
+        namespace: n.namespace,
+        faults: faultNames(n.faults),
+        writer: `${n.address}:${ports.haproxyPrimary}`,
+        reader: `${n.address}:${ports.haproxyReplica}`,
+      };
+    });
+    return {
+      nodes,
+      writer: this.writer,
+      reader: this.reader,
+      writerUri: this.writerUri,
+      readerUri: this.readerUri,
+      clientNamespace: this.clientNamespace,
+      cluster: this.clusterName,
+      timingProfile: this.timingProfile,
+      timing: this.timing,
+      leader: members.find((m) => m.role === 'leader')?.name ?? null,
+      writerMultiHostUri: this.writerMultiHostUri,
+      source: found?.source ?? null,
+    };
+  }
+
+  // ---- waiting -----------------------------------------------------------------------------
+
+  /** Until one leader runs and the members stream from it (and a sync standby exists). */
+  public async waitForHealthy(options: WaitForHealthyOptions): Promise<HealthVerdict> {
+    return waitFor(
+      'a healthy cluster',
+      async () => {
+        const verdict = await this.health(options.members);
+        if (!verdict.healthy) return notYet(verdict.reason);
+        const endpoints = await this.checkEndpoints();
+        return endpoints ? notYet(endpoints) : done(verdict);
+      },
+      { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs, onProgress: (r) => this.log(`  ${r}`) },
+    );
+  }
+
+  /** Until a leader exists (other than `notNode`, when given); returns its name. */
+  public async waitForLeader(options: WaitTimeout & { readonly notNode?: string }): Promise<string> {
+    return waitFor(
+      options.notNode ? `a leader other than ${options.notNode}` : 'a leader',
+      async () => {
+        const leader = await this.leader();
+        if (!leader) return notYet('no leader');
+        if (leader === options.notNode) return notYet(`${leader} still leads`);
+        return done(leader);
+      },
+      { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 250 },
+    );
+  }
+
+  /** Until the node's role (GET /cluster) is one of `roles`, running. */
+  public async waitForRole(name: string, roles: readonly string[], options: WaitTimeout): Promise<PatroniMember> {
+    return waitFor(
+      `${name} to be ${roles.join(' or ')}`,
+      async () => {
+        const m = (await this.members()).find((x) => x.name === name);
+        if (!m) return notYet(`${name} not listed`);
+        if (!roles.includes(m.role) || m.state !== 'running') return notYet(`${name} is ${m.role}, ${m.state}`);
+        return done(m);
+      },
+      { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 250 },
+    );
+  }
+
+  /** Until a SQL statement succeeds through `uri` (the writer, by default); returns its output. */
+  public async waitForSql(query: string, options: WaitTimeout & { readonly uri?: string }): Promise<string> {
+    return waitFor(
+      `'${query}' to succeed`,
+      async () => {
+        const r = await this.trySql(query, { uri: options.uri });
+        return r.code === 0 ? done(r.stdout.trim()) : notYet(r.stderr.trim().split('\n')[0] ?? `psql exited with ${r.code}`);
+      },
+      { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 250 },
+    );
+  }
+
+  // ---- running things in the namespaces ----------------------------------------------------
+
+  /** Runs SQL with psql in the client namespace; returns psql's unaligned, tuples-only output. */
+  public async sql(query: string, options: { readonly uri?: string; readonly timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.trySql(query, options);
+    if (r.code !== 0) throw new LocalClusterError(`psql failed: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
+    return r.stdout.trim();
+  }
+
+  /** Like `sql`, but returns psql's exit code and output instead of throwing. */
+  public async trySql(query: string, options: { readonly uri?: string; readonly timeoutMs?: number } = {}): Promise<RunResult> {
+    return runInNamespace(this.clientNamespace, ['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', options.uri ?? this.writerUri, '-c', query], {
+      allowFailure: true,
+      timeoutMs: options.timeoutMs ?? 15_000,
+      env: { PATH: process.env.PATH, HOME: '/root', LANG: 'C.UTF-8' },
+    });
+  }
+
+  /** Runs a command in the client namespace with its output captured. */
+  public async runInClient(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    return runInNamespace(this.clientNamespace, argv, { ...options, env: { ...process.env, ...this.clientEnv(), ...options.env } });
+  }
+
+  /** Starts a command in the client namespace (e.g. `node writer.js`); the caller owns the child. */
+  public spawnInClient(argv: readonly string[], options: ExecOptions = {}): ChildProcess {
+    return spawnInNamespace(this.clientNamespace, argv, { ...options, env: { ...process.env, ...this.clientEnv(), ...options.env } });
+  }
+
+  /** Runs a command in the client namespace to its end; resolves to its exit code. */
+  public async execInClient(argv: readonly string[], options: ExecOptions = {}): Promise<number> {
+    return waitForExit(this.spawnInClient(argv, options));
+  }
+
+  /** Starts a command inside a node's namespace (a client on the node's side of a partition). */
+  public spawnInNode(name: string, argv: readonly string[], options: ExecOptions = {}): ChildProcess {
+    return spawnInNamespace(this.nodeNamespace(name), argv, { ...options, env: { ...process.env, ...this.clientEnv(), ...options.env } });
+  }
+
+  public async execInNode(name: string, argv: readonly string[], options: ExecOptions = {}): Promise<number> {
+    return waitForExit(this.spawnInNode(name, argv, options));
+  }
+
+  // ---- faults ------------------------------------------------------------------------------
+
+  public async fault(kind: FaultKind, name: string): Promise<void> {
+    switch (kind) {
+      case 'kill':
+        return this.kill(name);
+      case 'freeze':
+        return this.freeze(name);
+      case 'partition':
+        return this.partition(name);
+      case 'kill-etcd':
+        return this.killEtcd(name);
+      case 'heal':
+        return this.heal(name);
+    }
+  }
+
+  /** SIGKILL every process in the node's namespace (node loss). */
+  public async kill(name: string): Promise<void> {
+    const node = this.node(name);
+    const deadline = Date.now() + 10_000;
+    for (let round = 0; round < 50 && Date.now() < deadline; round++) {
+      const pids = (await namespacePids(node.namespace)).filter(isRunning);
+      if (pids.length === 0) break;
+      for (const pid of pids) signal(pid, 'SIGKILL');
+      await waitForExitOf(pids, 2000);
+    }
+    const left = (await namespacePids(node.namespace)).filter(isRunning);
+    if (left.length) throw new LocalClusterError(`processes ${left.join(', ')} of ${name} survived SIGKILL`);
+    this.update((s) => {
+      const n = s.nodes.find((x) => x.name === name)!;
+      n.faults = { ...n.faults, killed: true, frozen: false };
+    });
+    this.log(`killed every process of ${name}`);
+  }
+
+  /** SIGSTOP every process in the node's namespace (a hung node that still holds its sockets). */
+  public async freeze(name: string): Promise<void> {
+    const node = this.node(name);
+    for (let round = 0; round < 5; round++) {
+      const pids = (await namespacePids(node.namespace)).filter((p) => isRunning(p) && !isStopped(p));
+      if (pids.length === 0) break;
+      for (const pid of pids) signal(pid, 'SIGSTOP');
+      await sleep(50);
+    }
+    this.update((s) => {
+      const n = s.nodes.find((x) => x.name === name)!;
+      n.faults = { ...n.faults, frozen: true };
+    });
+    this.log(`froze every process of ${name}`);
+  }
+
+  /** Sets the node's interface down: it keeps running but reaches and is reached by no one. */
+  public async partition(name: string): Promise<void> {
+    await setInterfaceUp(this.node(name).namespace, false);
+    this.update((s) => {
+      const n = s.nodes.find((x) => x.name === name)!;
+      n.faults = { ...n.faults, partitioned: true };
+    });
+    this.log(`partitioned ${name}`);
+  }
+
+  /** SIGKILL the node's etcd member alone (loss of one etcd member: no failover may follow). */
+  public async killEtcd(name: string): Promise<void> {
+    const node = this.node(name);
+    const pid = await recordedPidInNamespace(node.processes.etcd, node.namespace);
+    if (pid) {
+      signal(pid, 'SIGKILL');
+      if ((await waitForExitOf([pid], 5000)).length) throw new LocalClusterError(`etcd of ${name} (pid ${pid}) survived SIGKILL`);
+    }
+    this.update((s) => {
+      const n = s.nodes.find((x) => x.name === name)!;
+      n.faults = { ...n.faults, etcdKilled: true };
+    });
+    this.log(pid ? `killed etcd of ${name} (pid ${pid})` : `etcd of ${name} was not running`);
+  }
+
+  /**
+   * Undoes every fault on the node: its interface up, SIGCONT to its processes, and whichever of
+   * etcd, Patroni and HAProxy is not running started again with the same files.
+   */
+  public async heal(name: string): Promise<void> {
+    const node = this.node(name);
+    if (!(await interfaceIsUp(node.namespace))) await setInterfaceUp(node.namespace, true);
+    for (const pid of await namespacePids(node.namespace)) signal(pid, 'SIGCONT');
+    const restarted: string[] = [];
+    for (const service of NODE_SERVICES) {
+      if (!(await recordedPidInNamespace(node.processes[service], node.namespace))) {
+        await this.startService(node.name, service);
+        restarted.push(service);
+      }
+    }
+    this.update((s) => {
+      s.nodes.find((x) => x.name === name)!.faults = {};
+    });
+    this.log(`healed ${name}${restarted.length ? ` (restarted ${restarted.join(', ')})` : ''}`);
+  }
+
+  /** Heals every node with a fault in force. */
+  public async healAll(): Promise<void> {
+    for (const node of this.reload().state.nodes) {
+      if (faultCount(node.faults) > 0) await this.heal(node.name);
+    }
+  }
+
+  /** Removes the cluster (see `LocalCluster.down`). */
+  public async down(): Promise<TeardownReport> {
+    return teardown(this.state.clusterName, this.state.stateRoot, this.log);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private async boot(): Promise<void> {
+    const s = this.state;
+    const postgres = postgresUser();
+    this.log(`creating namespaces and bridge on ${s.subnet} (${s.nodes.length} nodes + client)`);
+    await createNetwork({
+      switchNamespace: s.switchNamespace,
+      prefixLength: s.prefixLength,
+      attachments: [
+        ...s.nodes.map((n) => ({ namespace: n.namespace, switchPort: n.switchPort, address: n.address })),
+        { namespace: s.client.namespace, switchPort: s.client.switchPort, address: s.client.address },
+      ],
+    });
+    this.log('rendering node files');
+    for (const node of s.nodes) {
+      createNodeTree(node.dir, node.paths, postgres, etcdUser());
+      writeFiles(renderNodeFiles(s.spec, node.name));
+    }
+    fs.mkdirSync(s.client.dir, { recursive: true, mode: 0o755 });
+    writeFiles(frontFiles(s.spec, s.client.address, s.client.dir));
+    for (const cfg of [...s.nodes.map((n) => configFilePath(n.paths, 'haproxy')), path.join(s.client.dir, FRONT_CONFIG)]) {
+      const check = await run('haproxy', ['-c', '-q', '-f', cfg], { allowFailure: true, timeoutMs: 10_000 });
+      if (check.code !== 0) throw new LocalClusterError(`haproxy -c rejects ${cfg}: ${oneLine(check.stderr || check.stdout)}`);
+    }
+
+    this.log('starting etcd');
+    for (const node of s.nodes) await this.startService(node.name, 'etcd');
+    await waitFor('etcd quorum', () => this.etcdHealthy(), { timeoutMs: 60_000, intervalMs: 500, onProgress: (r) => this.log(`  ${r}`) });
+
+    this.log('starting Patroni and HAProxy');
+    for (const node of s.nodes) await this.startService(node.name, 'patroni');
+    for (const node of s.nodes) await this.startService(node.name, 'haproxy');
+    await this.startFront();
+    this.update((st) => {
+      st.phase = 'starting';
+    });
+
+    this.log('waiting for a leader and streaming replicas');
+    const timeoutMs = this.timing.ttlSeconds <= 10 ? 120_000 : 240_000;
+    const verdict = await this.waitForHealthy({ timeoutMs });
+    this.update((st) => {
+      st.phase = 'ready';
+    });
+    this.log(`healthy: ${verdict.reason}`);
+  }
+
+  private async etcdHealthy() {
+    for (const node of this.state.nodes) {
+      const answer = await httpInNamespace(this.clientNamespace, {
+        url: `http://${node.address}:${this.spec.ports.etcdClient}/health`,
+        timeoutMs: 1000,
+      });
+      const health = parseJson<{ health?: string }>(answer);
+      if (health?.health !== 'true') return notYet(`etcd on ${node.name}: ${answer.error ?? answer.body.trim() ?? answer.status}`);
+    }
+    return done(true);
+  }
+
+  /** Why the front's writer or reader does not answer yet, or undefined when both do. */
+  private async checkEndpoints(): Promise<string | undefined> {
+    const w = await this.trySql('SELECT pg_is_in_recovery()', { uri: this.writerUri, timeoutMs: 5000 });
+    if (w.code !== 0 || w.stdout.trim() !== 'f') return `writer endpoint ${this.writer}: ${w.stderr.trim().split('\n')[0] || w.stdout.trim()}`;
+    if (this.state.nodes.length > 1) {
+      const r = await this.trySql('SELECT pg_is_in_recovery()', { uri: this.readerUri, timeoutMs: 5000 });
+      if (r.code !== 0 || r.stdout.trim() !== 't') return `reader endpoint ${this.reader}: ${r.stderr.trim().split('\n')[0] || r.stdout.trim()}`;
+    }
+    return undefined;
+  }
+
+  private async startService(name: string, service: NodeService): Promise<ProcessRecord> {
+    const node = this.node(name);
+    const postgres = postgresUser();
+    const record = await startDetached({
+      namespace: node.namespace,
+      argv: nodeServiceArgv(service, node.paths),
+      logFile: path.join(node.paths.logDir, `${service}.out`),
+      runAs: service === 'patroni' ? postgres : service === 'etcd' ? etcdUser() : undefined,
+      cwd: service === 'patroni' ? postgres.home : '/',
+    });
+    this.update((s) => {
+      s.nodes.find((x) => x.name === name)!.processes[service] = record;
+    });
+    return record;
+  }
+
+  private async startFront(): Promise<void> {
+    const c = this.state.client;
+    const record = await startDetached({
+      namespace: c.namespace,
+      argv: ['haproxy', '-db', '-f', path.join(c.dir, FRONT_CONFIG)],
+      logFile: path.join(c.dir, 'front.out'),
+    });
+    this.update((s) => {
+      s.client.processes.front = record;
+    });
+  }
+
+  private node(name: string): LocalNodeState {
+    const node = this.state.nodes.find((n) => n.name === name);
+    if (!node) throw new LocalClusterError(`no node '${name}' in cluster '${this.clusterName}' (nodes: ${this.nodeNames.join(', ')})`);
+    return node;
+  }
+
+  /** Re-reads the state file (another process may have injected or healed a fault). */
+  private reload(): this {
+    const fresh = readState(stateFile(this.state.stateRoot, this.state.clusterName));
+    if (fresh) this.state = fresh;
+    return this;
+  }
+
+  /** Read, change, write the state file. */
+  private update(change: (state: LocalClusterState) => void): void {
+    this.reload();
+    change(this.state);
+    writeState(stateFile(this.state.stateRoot, this.state.clusterName), this.state);
+  }
+
+  private uri(hostPort: string): string {
+    const { username, password } = this.spec.credentials.superuser;
+    return `postgresql://${username}:${password}@${hostPort}/postgres?connect_timeout=2`;
+  }
+}
+
+/** Linux and root, or one clear line. */
+export function assertHost(): void {
+  if (process.platform !== 'linux') {
+    throw new LocalClusterError(`the local cluster needs Linux (network namespaces); this is ${process.platform}`);
+  }
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    throw new LocalClusterError('the local cluster needs root (network namespaces, PostgreSQL as the postgres user); run it with sudo');
+  }
+}
+
+function resolveTiming(timing: TimingProfileName | ClusterTiming): { timing: ClusterTiming; profile: string } {
+  if (typeof timing === 'string') {
+    if (!isTimingProfileName(timing)) {
+      throw new LocalClusterError(`timing must be one of ${Object.keys(TIMING_PROFILES).join(', ')}, got '${timing}'`);
+    }
+    return { timing: TIMING_PROFILES[timing], profile: timing };
+  }
+  try {
+    checkTiming(timing);
+  } catch (err) {
+    throw new LocalClusterError(oneLine(err));
+  }
+  return { timing, profile: 'custom' };
+}
+
+function faultNames(f: NodeFaults): string[] {
+  return [f.killed && 'killed', f.frozen && 'frozen', f.partitioned && 'partitioned', f.etcdKilled && 'etcd-killed'].filter(
+    (x): x is string => typeof x === 'string',
+  );
+}
+
+function faultCount(f: NodeFaults): number {
+  return faultNames(f).length;
+}

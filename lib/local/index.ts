@@ -1,0 +1,13 @@
+export * from './cluster';
+export * from './errors';
+export * from './health';
+export * from './profiles';
+export * from './rest';
+export * from './wait';
+export { REQUIRED_PACKAGES, ensurePackages, missingPackages } from './packages';
+export { DEFAULT_STATE_ROOT } from './layout';
+export { NAMESPACE_PREFIX, listNamespaces, namespacePids, namespacePrefix } from './network';
+export { SUBNET, CLIENT_ADDRESS, PORTS, buildLocalSpec } from './local-spec';
+export type { LocalClusterState, LocalNodeState, NodeFaults, NodeService } from './state';
+export type { TeardownReport } from './teardown';
+export type { RunOptions, RunResult } from './exec';

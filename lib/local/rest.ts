@@ -1,0 +1,98 @@
+import { runInNamespace } from './exec';
+
+/** An HTTP answer; `status` 0 when no answer came (refused, unreachable, timed out). */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly body: string;
+  /** Why there was no answer, when status is 0. */
+  readonly error?: string;
+}
+
+export interface HttpRequest {
+  readonly method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
+  readonly url: string;
+  /** JSON-serialized as the request body. */
+  readonly json?: unknown;
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** @default 2000 */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * HTTP from inside a namespace, with curl: Node cannot enter a network namespace itself. The
+ * credentials and the body go through stdin, not the command line.
+ */
+export async function httpInNamespace(namespace: string, request: HttpRequest): Promise<HttpAnswer> {
+  const timeoutMs = request.timeoutMs ?? 2000;
+  const config: string[] = [];
+  if (request.auth) config.push(`user = "${request.auth.username}:${request.auth.password}"`);
+  if (request.json !== undefined) {
+    config.push('header = "Content-Type: application/json"');
+    config.push(`data = ${JSON.stringify(JSON.stringify(request.json))}`);
+  }
+  const argv = [
+    'curl', '-sS', '--noproxy', '*', '-K', '-',
+    '--max-time', String(timeoutMs / 1000), '--connect-timeout', String(timeoutMs / 1000),
+    '-X', request.method ?? 'GET', '-o', '-', '-w', '\n%{http_code}', request.url,
+  ];
+  const result = await runInNamespace(namespace, argv, {
+    allowFailure: true,
+    timeoutMs: timeoutMs + 5000,
+    input: `${config.join('\n')}\n`,
+  });
+  const cut = result.stdout.lastIndexOf('\n');
+  const status = Number(result.stdout.slice(cut + 1).trim()) || 0;
+  const body = cut >= 0 ? result.stdout.slice(0, cut) : '';
+  if (result.code !== 0 || status === 0) {
+    return { status: 0, body, error: result.stderr.trim().replace(/^curl: \(\d+\)\s*/, '') || `curl exited with ${result.code}` };
+  }
+  return { status, body };
+}
+
+/** A member as Patroni 3.0.2's GET /cluster lists it. */
+export interface PatroniMember {
+  readonly name: string;
+  /** 'leader' | 'sync_standby' | 'replica' | 'standby_leader' */
+  readonly role: string;
+  /** 'running' | 'starting' | 'stopped' | 'crashed' | 'creating replica' | ... */
+  readonly state: string;
+  readonly api_url?: string;
+  readonly host?: string;
+  readonly port?: number;
+  readonly timeline?: number;
+  /** Bytes behind the leader; 'unknown' when Patroni does not know. Absent on the leader. */
+  readonly lag?: number | 'unknown';
+}
+
+export interface PatroniClusterView {
+  readonly members: readonly PatroniMember[];
+  readonly pause?: boolean;
+}
+
+/** A standby as the leader's GET /patroni `replication` lists it (pg_stat_replication). */
+export interface PatroniReplicationEntry {
+  readonly usename?: string;
+  readonly application_name: string;
+  readonly client_addr?: string;
+  readonly state: string;
+  readonly sync_state: string;
+  readonly sync_priority?: number;
+}
+
+/** The part of GET /patroni the local cluster reads. */
+export interface PatroniNodeStatus {
+  readonly state: string;
+  readonly role: string;
+  readonly timeline?: number;
+  readonly replication?: readonly PatroniReplicationEntry[];
+  readonly patroni?: { readonly version?: string; readonly scope?: string };
+}
+
+export function parseJson<T>(answer: HttpAnswer): T | undefined {
+  if (answer.status === 0 || !answer.body) return undefined;
+  try {
+    return JSON.parse(answer.body) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,93 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ClusterSpec, NodePaths } from '../patroni/config/spec';
+import { LocalClusterError } from './errors';
+import type { ProcessRecord } from './processes';
+
+/** The services every node runs, in start order. */
+export const NODE_SERVICES = ['etcd', 'patroni', 'haproxy'] as const;
+export type NodeService = (typeof NODE_SERVICES)[number];
+
+/** Faults in force on a node, as this tool injected them. */
+export interface NodeFaults {
+  /** Every process SIGKILLed (`fault kill`). */
+  readonly killed?: boolean;
+  /** Every process SIGSTOPped (`fault freeze`). */
+  readonly frozen?: boolean;
+  /** The node's interface down (`fault partition`). */
+  readonly partitioned?: boolean;
+  /** Its etcd member SIGKILLed alone (`fault kill-etcd`). */
+  readonly etcdKilled?: boolean;
+}
+
+export interface LocalNodeState {
+  readonly name: string;
+  readonly address: string;
+  readonly namespace: string;
+  /** The node's veth end in the switch namespace. */
+  readonly switchPort: string;
+  /** The node's tree under the state directory. */
+  readonly dir: string;
+  readonly paths: NodePaths;
+  processes: Partial<Record<NodeService, ProcessRecord>>;
+  faults: NodeFaults;
+}
+
+export interface LocalClientState {
+  readonly namespace: string;
+  readonly address: string;
+  readonly switchPort: string;
+  readonly dir: string;
+  /** The NLB stand-in: a TCP HAProxy in the client namespace in front of every node's HAProxy. */
+  processes: { front?: ProcessRecord };
+}
+
+export type ClusterPhase = 'creating' | 'starting' | 'ready' | 'failed';
+
+/**
+ * Everything a new CLI process needs to find, reach, break and remove the cluster. Written with
+ * mode 0600: it holds the generated passwords.
+ */
+export interface LocalClusterState {
+  readonly version: 1;
+  readonly clusterName: string;
+  readonly stateRoot: string;
+  readonly dir: string;
+  phase: ClusterPhase;
+  readonly createdAt: string;
+  /** The profile name, or 'custom'. */
+  readonly timingProfile: string;
+  readonly subnet: string;
+  readonly prefixLength: number;
+  readonly switchNamespace: string;
+  readonly client: LocalClientState;
+  readonly nodes: LocalNodeState[];
+  /** The spec the renderers got, so a healed node is restarted with the same files. */
+  readonly spec: ClusterSpec;
+}
+
+export function readState(file: string): LocalClusterState | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let state: LocalClusterState;
+  try {
+    state = JSON.parse(text) as LocalClusterState;
+  } catch {
+    throw new LocalClusterError(`state file ${file} is not valid JSON; run 'failover local down' to clear it`);
+  }
+  if (state.version !== 1) throw new LocalClusterError(`state file ${file} has unknown version ${String(state.version)}`);
+  return state;
+}
+
+/** Writes the state atomically (a reader never sees half a file). */
+export function writeState(file: string, state: LocalClusterState): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}

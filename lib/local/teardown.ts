@@ -1,0 +1,163 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { LocalClusterError, oneLine } from './errors';
+import { run } from './exec';
+import { clusterDir, stateFile } from './layout';
+import { deleteNamespace, listNamespaces, namespacePids, namespacePrefix } from './network';
+import { isRunning, killNamespace, recordedPidInNamespace, signal, waitForExitOf } from './processes';
+import { readState, type LocalClusterState } from './state';
+
+export interface TeardownReport {
+  /** Namespaces removed. */
+  readonly namespaces: string[];
+  /** Processes that were still running and were stopped. */
+  readonly processes: number;
+  /** Whether the cluster's directory existed and was removed. */
+  readonly removedDir: boolean;
+  /** Orphaned PostgreSQL shared-memory segments removed. */
+  readonly sharedMemorySegments: number;
+}
+
+/**
+ * Removes every namespace, process and file of one local cluster. Works from the state file when
+ * there is one and from the naming convention when there is not (a crash before the state was
+ * written, or a state file that is unreadable). Idempotent.
+ */
+export async function teardown(clusterName: string, stateRoot: string, log: (line: string) => void = () => undefined): Promise<TeardownReport> {
+  const dir = clusterDir(stateRoot, clusterName);
+  let state: LocalClusterState | undefined;
+  try {
+    state = readState(stateFile(stateRoot, clusterName));
+  } catch (err) {
+    log(`ignoring unreadable state: ${oneLine(err)}`);
+  }
+  const prefix = namespacePrefix(clusterName);
+  const present = new Set(await listNamespaces());
+  const ours = new Set([...present].filter((ns) => ns.startsWith(prefix)));
+  if (state) {
+    for (const ns of [state.switchNamespace, state.client.namespace, ...state.nodes.map((n) => n.namespace)]) {
+      if (present.has(ns)) ours.add(ns);
+    }
+  }
+  const namespaces = [...ours];
+
+  // 1. Stop PostgreSQL the clean way first, so it removes its shared memory: Patroni goes first
+  //    (SIGKILL, so it cannot start PostgreSQL again), then each postmaster gets SIGQUIT.
+  let processes = 0;
+  const postmasters: number[] = [];
+  for (const ns of namespaces) {
+    const pids = await namespacePids(ns);
+    processes += pids.filter(isRunning).length;
+    for (const pid of pids) signal(pid, 'SIGCONT');
+    const node = state?.nodes.find((n) => n.namespace === ns);
+    const patroni = await recordedPidInNamespace(node?.processes.patroni, ns);
+    if (patroni) {
+      signal(patroni, 'SIGKILL');
+      await waitForExitOf([patroni], 5000);
+    }
+  }
+  for (const dataDir of dataDirs(dir, state)) {
+    const pid = postmasterPid(dataDir);
+    if (pid && isRunning(pid) && (await inAny(pid, namespaces))) {
+      signal(pid, 'SIGQUIT');
+      postmasters.push(pid);
+    }
+  }
+  await waitForExitOf(postmasters, 10_000);
+
+  // 2. Whatever is left in our namespaces is SIGKILLed, then the namespaces go (nodes and client
+  //    first, the switch last; their veth pairs go with them).
+  for (const ns of namespaces) await killNamespace(ns);
+  const switchFirst = (ns: string) => (ns === state?.switchNamespace || ns === `${prefix}sw` ? 1 : 0);
+  for (const ns of namespaces.sort((a, b) => switchFirst(a) - switchFirst(b))) {
+    await deleteNamespace(ns);
+    log(`removed namespace ${ns}`);
+  }
+
+  // 3. A postmaster killed with SIGKILL leaves its System V segment behind: remove ours.
+  let sharedMemorySegments = 0;
+  for (const dataDir of dataDirs(dir, state)) {
+    if (await removeOrphanSegment(dataDir)) sharedMemorySegments++;
+  }
+
+  // 4. The files.
+  const removedDir = fs.existsSync(dir);
+  if (removedDir) {
+    if (path.dirname(dir) !== path.resolve(stateRoot) || path.basename(dir) !== clusterName) {
+      throw new LocalClusterError(`refusing to remove ${dir}: not <state root>/<cluster>`);
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    log(`removed ${dir}`);
+  }
+  try {
+    fs.rmdirSync(stateRoot); // only when no other cluster lives there
+  } catch {
+    // not empty, or gone
+  }
+  return { namespaces, processes, removedDir, sharedMemorySegments };
+}
+
+/** Whether anything of this cluster exists: its state directory or a namespace with its prefix. */
+export async function leftoversExist(clusterName: string, stateRoot: string): Promise<boolean> {
+  if (fs.existsSync(clusterDir(stateRoot, clusterName))) return true;
+  const prefix = namespacePrefix(clusterName);
+  return (await listNamespaces()).some((ns) => ns.startsWith(prefix));
+}
+
+function dataDirs(dir: string, state: LocalClusterState | undefined): string[] {
+  const dirs = new Set(state?.nodes.map((n) => n.paths.dataDir) ?? []);
+  try {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isDirectory()) dirs.add(path.join(dir, entry.name, 'data'));
+    }
+  } catch {
+    // no directory
+  }
+  return [...dirs];
+}
+
+function postmasterLines(dataDir: string): string[] | undefined {
+  try {
+    return fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n');
+  } catch {
+    return undefined;
+  }
+}
+
+function postmasterPid(dataDir: string): number | undefined {
+  const pid = Number(postmasterLines(dataDir)?.[0]);
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+async function inAny(pid: number, namespaces: readonly string[]): Promise<boolean> {
+  for (const ns of namespaces) {
+    if ((await namespacePids(ns)).includes(pid)) return true;
+  }
+  return false;
+}
+
+/**
+ * postmaster.pid's 7th line holds the key and id of the postmaster's System V segment. Remove
+ * that segment when nothing is attached to it any more (and only that one).
+ */
+async function removeOrphanSegment(dataDir: string): Promise<boolean> {
+  const line = postmasterLines(dataDir)?.[6]?.trim();
+  if (!line) return false;
+  const [key, id] = line.split(/\s+/).map(Number);
+  if (!Number.isInteger(key) || !Number.isInteger(id)) return false;
+  let table: string;
+  try {
+    table = fs.readFileSync('/proc/sysvipc/shm', 'utf8');
+  } catch {
+    return false;
+  }
+  // key shmid perms size cpid lpid nattch ...
+  const row = table
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .find((cols) => cols[0] === key && cols[1] === id);
+  if (!row || row[6] !== 0) return false;
+  const result = await run('ipcrm', ['-m', String(id)], { allowFailure: true, timeoutMs: 10_000 });
+  return result.code === 0;
+}
