@@ -321,9 +321,13 @@ export class LocalCluster {
       FAILOVER_WRITER_URI: this.writerUri,
       FAILOVER_READER_URI: this.readerUri,
       FAILOVER_NODES: this.state.nodes.map((n) => `${n.name}=${n.address}`).join(','),
+      // Plain `psql` or `pgbench` reaches the writer.
+      PGHOST: this.state.client.address,
+      PGPORT: String(this.spec.ports.haproxyPrimary),
       PGUSER: username,
       PGPASSWORD: password,
       PGDATABASE: 'postgres',
+      PGCONNECT_TIMEOUT: '2',
     };
   }
 

@@ -1,0 +1,158 @@
+// Smoke test of the local rehearsal cluster: boots three real Patroni 3.0.2 / etcd / HAProxy /
+// PostgreSQL 15 nodes in network namespaces (root only), writes, kills the leader, heals it,
+// and tears everything down. The drills build on the same LocalCluster API.
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { LocalCluster, listNamespaces, namespacePids, namespacePrefix, SUBNET, type LocalClusterStatus } from '../../lib/local';
+
+const run = promisify(execFile);
+const CLUSTER = 'smoke';
+const MINUTE = 60_000;
+
+function unableToRun(): string | undefined {
+  if (process.platform !== 'linux') return `the cluster tests need Linux (network namespaces); this is ${process.platform}`;
+  if (process.getuid?.() !== 0) return 'the cluster tests need root (network namespaces, PostgreSQL as postgres); run them as root';
+  return undefined;
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
+  }
+}
+
+const reason = unableToRun();
+
+if (process.env.SKIP_CLUSTER === '1') {
+  test('the cluster tests are skipped on purpose (SKIP_CLUSTER=1)', () => {
+    console.warn('SKIP_CLUSTER=1: the local cluster smoke test did not run');
+    expect(process.env.SKIP_CLUSTER).toBe('1');
+  });
+} else if (reason) {
+  test('the local cluster can run here', () => {
+    throw new Error(`${reason} (or set SKIP_CLUSTER=1 on purpose)`);
+  });
+} else {
+  describe('local rehearsal cluster (3 nodes, fast timing)', () => {
+    let cluster: LocalCluster;
+    let before: LocalClusterStatus;
+    const log = (line: string) => console.log(`[${CLUSTER}] ${line}`);
+
+    beforeAll(async () => {
+      const started = Date.now();
+      cluster = await LocalCluster.up({ clusterName: CLUSTER, nodes: 3, timing: 'fast', log });
+      log(`up took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      before = await cluster.status();
+    }, 15 * MINUTE);
+
+    afterAll(async () => {
+      await LocalCluster.down({ clusterName: CLUSTER });
+    }, 3 * MINUTE);
+
+    test('boots exactly one leader, streaming replicas and a synchronous standby', async () => {
+      const roles = before.nodes.map((n) => n.role).sort();
+      expect(roles).toEqual(['leader', 'replica', 'sync_standby']);
+      expect(before.nodes.every((n) => n.state === 'running')).toBe(true);
+      expect(before.nodes.every((n) => (n.timeline ?? 0) >= 1)).toBe(true);
+      const verdict = await cluster.health();
+      expect(verdict).toMatchObject({ healthy: true });
+    });
+
+    test('status --json prints the stable interface', async () => {
+      const { stdout } = await run(
+        process.execPath,
+        ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', 'local', 'status', '--json', '--cluster', CLUSTER],
+        { cwd: path.resolve(__dirname, '../..'), timeout: MINUTE },
+      );
+      const status = JSON.parse(stdout) as LocalClusterStatus;
+      expect(Object.keys(status)).toEqual(
+        expect.arrayContaining(['nodes', 'writer', 'reader', 'writerUri', 'readerUri', 'clientNamespace']),
+      );
+      expect(Object.keys(status.nodes[0]!)).toEqual(
+        expect.arrayContaining(['name', 'address', 'restApi', 'role', 'state', 'timeline', 'lagBytes']),
+      );
+      expect(status.nodes[0]!.restApi).toBe(`http://${status.nodes[0]!.address}:8008`);
+      expect(status.writer).toMatch(/^10\.213\.77\.\d+:5000$/);
+      expect(status.writerUri).toMatch(/^postgresql:\/\/postgres:[A-Za-z0-9]+@10\.213\.77\.\d+:5000\/postgres/);
+      expect(status.clientNamespace).toBe(`${namespacePrefix(CLUSTER)}client`);
+    }, 2 * MINUTE);
+
+    test('leaves the root namespace without an interface or address of the cluster', async () => {
+      const { stdout } = await run('ip', ['-o', 'addr', 'show']);
+      expect(stdout).not.toContain(SUBNET.split('.').slice(0, 3).join('.'));
+      const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
+      expect(links).not.toMatch(/\bbr0\b|\bv[0-9c]@/);
+    });
+
+    test('a write through the writer endpoint is readable through the reader endpoint', async () => {
+      await cluster.sql('CREATE TABLE smoke (id int PRIMARY KEY, note text)');
+      await cluster.sql("INSERT INTO smoke VALUES (1, 'written through the writer')");
+      const read = await cluster.waitForSql('SELECT note FROM smoke WHERE id = 1', {
+        uri: cluster.readerUri,
+        timeoutMs: 15_000,
+      });
+      expect(read).toBe('written through the writer');
+      expect(await cluster.sql('SELECT pg_is_in_recovery()', { uri: cluster.readerUri })).toBe('t');
+    }, 2 * MINUTE);
+
+    test('node-postgres in the client namespace writes through FAILOVER_WRITER_URI', async () => {
+      const script = [
+        "const { Client } = require('pg');",
+        '(async () => {',
+        '  const c = new Client({ connectionString: process.env.FAILOVER_WRITER_URI });',
+        '  await c.connect();',
+        "  const r = await c.query('INSERT INTO smoke VALUES (100, $1) RETURNING id', ['from pg']);",
+        '  await c.end();',
+        '  process.exit(r.rows[0].id === 100 ? 0 : 1);',
+        '})().catch((e) => { console.error(e.message); process.exit(2); });',
+      ].join('\n');
+      const code = await cluster.execInClient([process.execPath, '-e', script], { cwd: path.resolve(__dirname, '../..') });
+      expect(code).toBe(0);
+      await cluster.sql('DELETE FROM smoke WHERE id = 100');
+    }, 2 * MINUTE);
+
+    test('killing the leader elects another leader within 60 s, and the writer endpoint follows', async () => {
+      const oldLeader = (await cluster.leader())!;
+      expect(oldLeader).toBeDefined();
+      const killedAt = Date.now();
+      await cluster.kill(oldLeader);
+      const newLeader = await cluster.waitForLeader({ notNode: oldLeader, timeoutMs: MINUTE, intervalMs: 200 });
+      const electedAfter = (Date.now() - killedAt) / 1000;
+      await cluster.waitForSql("INSERT INTO smoke VALUES (2, 'after the failover')", { timeoutMs: 30_000, intervalMs: 200 });
+      log(`killed ${oldLeader}: ${newLeader} leads after ${electedAfter.toFixed(1)} s, writable after ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
+      expect(newLeader).not.toBe(oldLeader);
+      expect(cluster.nodeFaults(oldLeader)).toEqual({ killed: true, frozen: false });
+      expect(await cluster.sql('SELECT count(*) FROM smoke')).toBe('2');
+    }, 3 * MINUTE);
+
+    test('the healed old leader rejoins as a replica on the new timeline', async () => {
+      const status = await cluster.status();
+      const oldLeader = status.nodes.find((n) => n.faults.includes('killed'))!.name;
+      await cluster.heal(oldLeader);
+      await cluster.waitForRole(oldLeader, ['replica', 'sync_standby'], { timeoutMs: 2 * MINUTE });
+      await cluster.waitForHealthy({ timeoutMs: 2 * MINUTE });
+      const after = await cluster.status();
+      expect(after.nodes.map((n) => n.role).sort()).toEqual(['leader', 'replica', 'sync_standby']);
+      expect(after.nodes.every((n) => (n.timeline ?? 0) >= 2)).toBe(true);
+      expect(await cluster.sql('SELECT count(*) FROM smoke', { uri: cluster.nodePostgresUri(oldLeader) })).toBe('2');
+    }, 5 * MINUTE);
+
+    test('down removes every namespace, process and file it made', async () => {
+      const namespaces = cluster.namespaces;
+      const pids = (await Promise.all(namespaces.map((ns) => namespacePids(ns)))).flat();
+      expect(pids.length).toBeGreaterThan(0);
+      await LocalCluster.down({ clusterName: CLUSTER });
+      expect((await listNamespaces()).filter((ns) => ns.startsWith(namespacePrefix(CLUSTER)))).toEqual([]);
+      expect(pids.filter(isRunning)).toEqual([]);
+      expect(fs.existsSync(cluster.dir)).toBe(false);
+      // Idempotent.
+      const again = await LocalCluster.down({ clusterName: CLUSTER });
+      expect(again).toMatchObject({ namespaces: [], removedDir: false });
+    }, 3 * MINUTE);
+  });
+}
