@@ -1,0 +1,88 @@
+import { Client } from 'pg';
+import type { LocalCluster } from '../local/cluster';
+import { OpsError, oneLine } from './errors';
+
+/** SQL through the writer endpoint: rows as arrays of text (NULL as ''). */
+export interface SqlRunner {
+  /** For messages: 'psql in cdkfo-local-client', 'pg to db.example.com:5432'. */
+  readonly description: string;
+  /** Runs one statement; throws OpsError with the server's or the client's message. */
+  query(sql: string, options?: { readonly timeoutMs?: number }): Promise<string[][]>;
+}
+
+/** The local cluster: psql inside its client namespace, through the front (the NLB stand-in). */
+export class LocalSqlRunner implements SqlRunner {
+  public readonly description: string;
+
+  constructor(private readonly cluster: LocalCluster) {
+    this.description = `psql in ${cluster.clientNamespace} to ${cluster.writer}`;
+  }
+
+  public async query(sql: string, options: { readonly timeoutMs?: number } = {}): Promise<string[][]> {
+    const r = await this.cluster.trySql(sql, { timeoutMs: options.timeoutMs ?? 15_000 });
+    if (r.code !== 0) throw new OpsError(`psql: ${r.stderr.trim().split('\n')[0] || `exit ${r.code}`}`);
+    return parsePsqlRows(r.stdout);
+  }
+}
+
+/** psql -A -t output: one row a line, fields separated by '|'. */
+export function parsePsqlRows(stdout: string): string[][] {
+  return stdout
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => l.split('|'));
+}
+
+export interface PgConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly password?: string;
+  readonly database: string;
+  /** @default 5000 */
+  readonly connectTimeoutMs?: number;
+  /** Extra pg client settings (ssl...). */
+  readonly ssl?: boolean | { readonly rejectUnauthorized?: boolean };
+}
+
+/** A deployed cluster: node-postgres to the writer endpoint, a new connection per statement. */
+export class PgSqlRunner implements SqlRunner {
+  public readonly description: string;
+
+  constructor(private readonly connection: PgConnection | string) {
+    this.description = typeof connection === 'string' ? 'pg to the given writer URI' : `pg to ${connection.host}:${connection.port}`;
+  }
+
+  public async query(sql: string, options: { readonly timeoutMs?: number } = {}): Promise<string[][]> {
+    const timeoutMs = options.timeoutMs ?? 15_000;
+    const base =
+      typeof this.connection === 'string'
+        ? { connectionString: this.connection }
+        : {
+            host: this.connection.host,
+            port: this.connection.port,
+            user: this.connection.user,
+            password: this.connection.password,
+            database: this.connection.database,
+            ssl: this.connection.ssl as boolean | undefined,
+          };
+    const client = new Client({
+      ...base,
+      connectionTimeoutMillis: typeof this.connection === 'string' ? 5000 : (this.connection.connectTimeoutMs ?? 5000),
+      statement_timeout: timeoutMs,
+      query_timeout: timeoutMs + 1000,
+      application_name: 'cdk-failover-drill',
+    });
+    client.on('error', () => undefined); // a dropped connection surfaces through the query
+    try {
+      await client.connect();
+      const result = await client.query({ text: sql, rowMode: 'array' });
+      const rows = (result.rows ?? []) as unknown[][];
+      return rows.map((r) => r.map((v) => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v))));
+    } catch (err) {
+      throw new OpsError(`${this.description}: ${oneLine(err)}`);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,160 @@
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { LocalCluster } from '../local/cluster';
+import { UsageError } from './errors';
+import { NamespaceHttpTransport } from './http-transport';
+import { PatroniClient } from './patroni-client';
+import { LocalSqlRunner, PgSqlRunner, type SqlRunner } from './sql';
+import { filterByPath, readStackOutputs, selectConstruct, type DnsFailoverOutputs, type PatroniClusterOutputs } from './stack-outputs';
+
+/** Where the ops commands act: the CLI's target options. */
+export interface TargetOptions {
+  /** The local rehearsal cluster. */
+  readonly local?: boolean;
+  /** Its name. @default 'local' */
+  readonly cluster?: string;
+  readonly stateRoot?: string;
+  /** A deployed stack (outputs read with CloudFormation DescribeStacks). */
+  readonly stack?: string;
+  /** The stack's region. @default - AWS_REGION / the SDK's default */
+  readonly region?: string;
+  /** Which DnsFailover / PatroniCluster of the stack, by construct path (or its tail). */
+  readonly construct?: string;
+  /** Patroni REST API base URLs, overriding the stack's node addresses (SSM port forwarding, VPN). */
+  readonly patroniUrl?: readonly string[];
+  /** The writer endpoint as a postgres:// URI, overriding the stack's. */
+  readonly writerUri?: string;
+  /** DNS drill by IDs, without a stack. */
+  readonly healthCheckId?: string;
+  readonly secondaryHealthCheckId?: string;
+  readonly hostedZoneId?: string;
+  readonly recordName?: string;
+}
+
+export interface ResolvedTarget {
+  readonly kind: 'local' | 'aws' | 'direct';
+  /** For the report: 'local:<cluster>', 'aws:<stack>@<region>', 'direct'. */
+  readonly environment: string;
+  /** DnsFailovers to drill (none for the local cluster). */
+  readonly dnsFailovers: readonly DnsFailoverOutputs[];
+  /** Why there is no Patroni cluster here, or undefined when there is one. */
+  readonly noDatabase?: string;
+  /** Why there is no DnsFailover here, or undefined when there is one. */
+  readonly noDns?: string;
+  patroni(): PatroniClient;
+  sql(): SqlRunner;
+}
+
+export interface TargetDependencies {
+  readonly env?: NodeJS.ProcessEnv;
+  readonly cloudFormation?: (region: string | undefined) => CloudFormationClient;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The target named by the options. Credentials outside the local cluster come from the
+ * environment, never from a command line: PATRONI_REST_USERNAME (default 'patroni') and
+ * PATRONI_REST_PASSWORD for Patroni's REST API; PGUSER (default 'postgres'), PGPASSWORD,
+ * PGDATABASE (default 'postgres') for the writer endpoint.
+ */
+export async function resolveTarget(options: TargetOptions, deps: TargetDependencies = {}): Promise<ResolvedTarget> {
+  const env = deps.env ?? process.env;
+  const dnsIds = !!(options.healthCheckId || options.hostedZoneId || options.recordName || options.secondaryHealthCheckId);
+  if (options.local && options.stack) throw new UsageError('give either --local or --stack, not both');
+  if (options.local && (options.patroniUrl?.length || options.writerUri || dnsIds)) {
+    throw new UsageError('--local takes no --patroni-url, --writer-uri or health check options: the local cluster knows its own');
+  }
+  const byIds = dnsIds ? dnsFromIds(options) : undefined;
+  const restAuth = env.PATRONI_REST_PASSWORD ? { username: env.PATRONI_REST_USERNAME || 'patroni', password: env.PATRONI_REST_PASSWORD } : undefined;
+
+  if (options.local) {
+    const cluster = LocalCluster.open({ clusterName: options.cluster ?? 'local', stateRoot: options.stateRoot });
+    return {
+      kind: 'local',
+      environment: `local:${cluster.clusterName}`,
+      dnsFailovers: [],
+      noDns: 'the local cluster has no Route 53: the DNS drill runs against a deployed stack (--stack) or health check IDs',
+      patroni: () =>
+        new PatroniClient({
+          urls: cluster.nodeNames.map((n) => cluster.restApi(n)),
+          transport: new NamespaceHttpTransport(cluster.clientNamespace),
+          auth: cluster.spec.credentials.restApi,
+        }),
+      sql: () => new LocalSqlRunner(cluster),
+    };
+  }
+
+  if (options.stack) {
+    const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+    const cfn = deps.cloudFormation ? deps.cloudFormation(region) : new CloudFormationClient({ region, maxAttempts: 5 });
+    const outputs = await readStackOutputs(cfn, options.stack, deps.signal);
+    const dns = byIds ? [byIds] : filterByPath(outputs.dnsFailovers, options.construct);
+    const clusters = filterByPath(outputs.clusters, options.construct);
+    const cluster = clusters.length ? () => selectConstruct(clusters, undefined, 'PatroniCluster', options.stack!) : undefined;
+    return {
+      kind: 'aws',
+      environment: `aws:${options.stack}@${region ?? 'default-region'}`,
+      dnsFailovers: dns,
+      noDns: dns.length ? undefined : `stack ${options.stack} has no DnsFailover${options.construct ? ` at '${options.construct}'` : ''}`,
+      noDatabase: cluster || options.patroniUrl?.length ? undefined : `stack ${options.stack} has no PatroniCluster${options.construct ? ` at '${options.construct}'` : ''}`,
+      patroni: () => {
+        const urls = options.patroniUrl?.length ? [...options.patroniUrl] : requireCluster(cluster, options.stack!).nodeAddresses.map((a) => `http://${a}:8008`);
+        return new PatroniClient({ urls, auth: restAuth });
+      },
+      sql: () => awsSql(options, env, cluster ? requireCluster(cluster, options.stack!) : undefined),
+    };
+  }
+
+  if (options.patroniUrl?.length || byIds) {
+    return {
+      kind: 'direct',
+      environment: 'direct',
+      dnsFailovers: byIds ? [byIds] : [],
+      noDns: byIds ? undefined : 'no --health-check-id, --hosted-zone-id and --record-name given',
+      noDatabase: options.patroniUrl?.length ? undefined : 'no --patroni-url given',
+      patroni: () => {
+        if (!options.patroniUrl?.length) throw new UsageError('no Patroni cluster: give --patroni-url, --stack or --local');
+        return new PatroniClient({ urls: [...options.patroniUrl], auth: restAuth });
+      },
+      sql: () => awsSql(options, env, undefined),
+    };
+  }
+  throw new UsageError('no target: give --local (the local cluster), --stack NAME [--region R] (a deployed stack), or --patroni-url / --health-check-id');
+}
+
+function dnsFromIds(options: TargetOptions): DnsFailoverOutputs {
+  const missing = [
+    !options.healthCheckId && '--health-check-id',
+    !options.hostedZoneId && '--hosted-zone-id',
+    !options.recordName && '--record-name',
+  ].filter(Boolean);
+  if (missing.length) throw new UsageError(`a DNS drill by IDs needs ${missing.join(', ')}`);
+  return {
+    path: '',
+    primaryHealthCheckId: options.healthCheckId!,
+    secondaryHealthCheckId: options.secondaryHealthCheckId,
+    hostedZoneId: options.hostedZoneId!.replace(/^\/hostedzone\//, ''),
+    recordName: options.recordName!,
+  };
+}
+
+function requireCluster(select: (() => PatroniClusterOutputs) | undefined, stack: string): PatroniClusterOutputs {
+  if (!select) throw new UsageError(`stack ${stack} has no PatroniCluster outputs`);
+  return select();
+}
+
+function awsSql(options: TargetOptions, env: NodeJS.ProcessEnv, cluster: PatroniClusterOutputs | undefined): SqlRunner {
+  const uri = options.writerUri ?? env.FAILOVER_WRITER_URI;
+  if (uri) return new PgSqlRunner(uri);
+  if (!cluster) throw new UsageError('no writer endpoint: give --writer-uri (or FAILOVER_WRITER_URI), or --stack');
+  if (!env.PGPASSWORD) {
+    throw new UsageError(`set PGPASSWORD to the superuser password (secret ${cluster.superuserSecretArn}) or give --writer-uri`);
+  }
+  const cut = cluster.writerEndpoint.lastIndexOf(':');
+  return new PgSqlRunner({
+    host: cut > 0 ? cluster.writerEndpoint.slice(0, cut) : cluster.writerEndpoint,
+    port: cut > 0 ? Number(cluster.writerEndpoint.slice(cut + 1)) : 5432,
+    user: env.PGUSER || 'postgres',
+    password: env.PGPASSWORD,
+    database: env.PGDATABASE || 'postgres',
+  });
+}
