@@ -1,5 +1,6 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { FAULT_KINDS, LocalCluster, type FaultKind, type LocalClusterStatus } from '../local/cluster';
+import { waitForExit } from '../local/exec';
 import { DEFAULT_STATE_ROOT } from '../local/layout';
 import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
 
@@ -61,7 +62,13 @@ export function localCommands(): Command {
     .passThroughOptions()
     .action(async (argv: string[], opts: CommonOptions) => {
       const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot });
-      process.exitCode = await cluster.execInClient(argv);
+      const child = cluster.spawnInClient(argv);
+      // Ctrl-C reaches the child from the terminal itself; pass on what is sent to this process alone.
+      const relay = (sig: NodeJS.Signals) => () => child.kill(sig);
+      process.on('SIGINT', () => undefined);
+      process.on('SIGTERM', relay('SIGTERM'));
+      process.on('SIGHUP', relay('SIGHUP'));
+      process.exitCode = await waitForExit(child);
     });
 
   withCommon(local.command('fault'))

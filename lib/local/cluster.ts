@@ -190,6 +190,7 @@ export class LocalCluster {
 
   /** Attaches to the cluster a state file describes (booted by this or another process). */
   public static open(options: LocalClusterOptions = {}): LocalCluster {
+    assertHost();
     const clusterName = options.clusterName ?? 'local';
     checkClusterName(clusterName);
     const stateRoot = path.resolve(options.stateRoot ?? DEFAULT_STATE_ROOT);
@@ -381,9 +382,10 @@ export class LocalCluster {
     const found = await this.clusterView();
     const leader = found?.view.members.find((m) => m.role === 'leader');
     const replication = leader ? (await this.nodeStatus(leader.name))?.replication : undefined;
+    const expected = members ?? this.state.nodes.filter((n) => faultCount(n.faults) === 0).map((n) => n.name);
     return assessHealth(found?.view, replication, {
-      members: members ?? this.state.nodes.filter((n) => faultCount(n.faults) === 0).map((n) => n.name),
-      requireSyncStandby: this.spec.synchronousMode !== 'off' && this.state.nodes.length > 1,
+      members: expected,
+      requireSyncStandby: this.spec.synchronousMode !== 'off' && expected.length > 1,
     });
   }
 
