@@ -1,0 +1,80 @@
+// haproxy.cfg: routes clients to the node Patroni says is primary (port 5000) or to healthy
+// replicas (5001), judged by Patroni's REST API, and answers the NLB's health checks.
+import { checkNodes, findNode } from './nodes';
+import { clusterPaths, nodePaths } from './paths';
+import { ClusterSpec } from './spec';
+
+/** Listener names in haproxy.cfg; `nbsrv(<name>)` in the health frontend refers to them. */
+export const HAPROXY_LISTENERS = { primary: 'primary', replicas: 'replicas' } as const;
+
+/**
+ * Paths the health frontend answers on `ports.haproxyHealth`: 200 or 503.
+ * `alive`: HAProxy runs. `primary`: it sees a primary. `replicas`: it sees a replica within the lag limit.
+ */
+export const HAPROXY_HEALTH_PATHS = { alive: '/health', primary: '/primary', replicas: '/replicas' } as const;
+
+/**
+ * haproxy.cfg. With `nodeName`, listeners bind that node's address and the stats socket lives in
+ * its runDir; without, they bind every address and the spec-wide paths apply.
+ */
+export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): string {
+  checkNodes(spec);
+  const node = nodeName === undefined ? undefined : findNode(spec, nodeName);
+  const { runDir } = node ? nodePaths(spec, node) : clusterPaths(spec);
+  const bindHost = node ? node.address : '';
+  const { ports, timing } = spec;
+  const check = `inter ${timing.haproxyCheckIntervalMs}ms fall ${timing.haproxyFall} rise ${timing.haproxyRise}`;
+  const servers = spec.nodes.map(
+    (n) => `    server ${n.name} ${n.address}:${ports.postgres} check port ${ports.restApi}`,
+  );
+
+  const listener = (name: string, port: number, checkPath: string): string[] => [
+    `listen ${name}`,
+    `    bind ${bindHost}:${port}`,
+    '    option tcplog',
+    `    option httpchk OPTIONS ${checkPath}`,
+    '    http-check expect status 200',
+    // Without shutdown-sessions, sessions to a dead primary hang until `timeout server`.
+    `    default-server ${check} on-marked-down shutdown-sessions`,
+    ...servers,
+  ];
+  const healthAnswer = (path: string, condition: string): string[] => [
+    `    http-request return status 200 content-type text/plain string ok if { path ${path} }${condition}`,
+    `    http-request return status 503 content-type text/plain string unavailable if { path ${path} }`,
+  ];
+
+  return [
+    `# haproxy.cfg for cluster ${spec.clusterName}${node ? `, node ${node.name}` : ''}. Rendered by cdk-failover: edits are overwritten.`,
+    'global',
+    '    log /dev/log local0',
+    '    maxconn 4096',
+    '    user haproxy',
+    '    group haproxy',
+    `    pidfile ${runDir}/haproxy.pid`,
+    `    stats socket ${runDir}/haproxy.sock mode 600 level admin`,
+    '',
+    'defaults',
+    '    mode tcp',
+    '    log global',
+    '    retries 2',
+    '    timeout connect 4s',
+    // Database sessions idle for long stretches: do not cut them at HTTP-like timeouts.
+    '    timeout client 30m',
+    '    timeout server 30m',
+    '',
+    ...listener(HAPROXY_LISTENERS.primary, ports.haproxyPrimary, '/primary'),
+    '',
+    ...listener(HAPROXY_LISTENERS.replicas, ports.haproxyReplica, `/replica?lag=${spec.replicaMaxLagBytes}`),
+    '',
+    'frontend health',
+    '    mode http',
+    `    bind ${bindHost}:${ports.haproxyHealth}`,
+    '    timeout client 10s',
+    '    timeout http-request 5s',
+    `    http-request return status 200 content-type text/plain string ok if { path ${HAPROXY_HEALTH_PATHS.alive} }`,
+    ...healthAnswer(HAPROXY_HEALTH_PATHS.primary, ` { nbsrv(${HAPROXY_LISTENERS.primary}) ge 1 }`),
+    ...healthAnswer(HAPROXY_HEALTH_PATHS.replicas, ` { nbsrv(${HAPROXY_LISTENERS.replicas}) ge 1 }`),
+    '    http-request return status 404 content-type text/plain string unknown',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,53 @@
+// Every file a node needs, with where it goes and who may read it: what the bootstrap script
+// writes on EC2 and what the local cluster writes into each node's tree.
+import { renderEtcdConfig } from './etcd';
+import { renderHaproxyConfig } from './haproxy';
+import { findNode } from './nodes';
+import { configFilePath, nodePaths } from './paths';
+import { renderPatroniConfig } from './patroni-yml';
+import { renderRoleChangeCallback } from './role-change-callback';
+import { ClusterSpec } from './spec';
+import { renderEtcdUnit, renderHaproxyUnit, renderPatroniUnit, SYSTEMD_UNIT_NAMES } from './systemd-units';
+
+export interface RenderedFile {
+  /** Absolute path on the node. */
+  readonly path: string;
+  readonly content: string;
+  /** Octal permission bits, e.g. `0600`. */
+  readonly mode: string;
+  readonly owner: string;
+  readonly group: string;
+}
+
+/** patroni.yml (0600, postgres: it will hold passwords), etcd.conf.yml, haproxy.cfg and the callback. */
+export function renderNodeConfigFiles(spec: ClusterSpec, nodeName: string): RenderedFile[] {
+  const paths = nodePaths(spec, findNode(spec, nodeName));
+  return [
+    { path: configFilePath(paths, 'patroni'), content: renderPatroniConfig(spec, nodeName), mode: '0600', owner: 'postgres', group: 'postgres' },
+    { path: configFilePath(paths, 'etcd'), content: renderEtcdConfig(spec, nodeName), mode: '0644', owner: 'root', group: 'root' },
+    { path: configFilePath(paths, 'haproxy'), content: renderHaproxyConfig(spec, nodeName), mode: '0644', owner: 'root', group: 'root' },
+    {
+      path: configFilePath(paths, 'roleChangeCallback'),
+      content: renderRoleChangeCallback(spec, nodeName),
+      mode: '0755',
+      owner: 'root',
+      group: 'root',
+    },
+  ];
+}
+
+/** The three unit files, for /etc/systemd/system. */
+export function renderSystemdUnitFiles(spec: ClusterSpec, nodeName: string): RenderedFile[] {
+  const unit = (name: string, content: string): RenderedFile => ({
+    path: `/etc/systemd/system/${name}`,
+    content,
+    mode: '0644',
+    owner: 'root',
+    group: 'root',
+  });
+  return [
+    unit(SYSTEMD_UNIT_NAMES.etcd, renderEtcdUnit(spec, nodeName)),
+    unit(SYSTEMD_UNIT_NAMES.patroni, renderPatroniUnit(spec, nodeName)),
+    unit(SYSTEMD_UNIT_NAMES.haproxy, renderHaproxyUnit(spec, nodeName)),
+  ];
+}

@@ -1,0 +1,85 @@
+// patroni.yml for one node (Patroni 3.0.2's schema).
+import { findNode } from './nodes';
+import { configFilePath, nodePaths } from './paths';
+import { renderPgHba } from './pg-hba';
+import { clusterParameters, nodeParameters } from './postgres-parameters';
+import { ClusterSpec, SyncMode } from './spec';
+import { toYaml11 } from './yaml11';
+
+/** Patroni's two switches for a SyncMode. (Never `synchronous_standby_names: '*'`: it can promote an async replica.) */
+export function synchronousModeSettings(mode: SyncMode): { synchronous_mode: boolean; synchronous_mode_strict: boolean } {
+  switch (mode) {
+    case 'on':
+      return { synchronous_mode: true, synchronous_mode_strict: false };
+    case 'strict':
+      return { synchronous_mode: true, synchronous_mode_strict: true };
+    case 'off':
+      return { synchronous_mode: false, synchronous_mode_strict: false };
+    default:
+      throw new Error(`synchronousMode must be one of 'on', 'strict', 'off', got '${String(mode)}'`);
+  }
+}
+
+const WATCHDOG_MODES = ['required', 'automatic', 'off'];
+
+/** patroni.yml for `nodeName`. Passwords are whatever `spec.credentials` holds (placeholders on EC2). */
+export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string {
+  const node = findNode(spec, nodeName);
+  const paths = nodePaths(spec, node);
+  if (!WATCHDOG_MODES.includes(spec.watchdogMode)) {
+    throw new Error(`watchdogMode must be one of ${WATCHDOG_MODES.join(', ')}, got '${String(spec.watchdogMode)}'`);
+  }
+  const { ports, timing, credentials } = spec;
+  const pgHba = renderPgHba(spec);
+
+  const config = {
+    scope: spec.clusterName,
+    name: node.name,
+    log: { dir: paths.logDir, level: 'INFO', file_num: 4, file_size: 25 * 1024 * 1024 },
+    restapi: {
+      listen: `${node.address}:${ports.restApi}`,
+      connect_address: `${node.address}:${ports.restApi}`,
+      // Patroni 3.0.2 asks for these only on unsafe methods: HAProxy's OPTIONS checks need none.
+      authentication: { username: credentials.restApi.username, password: credentials.restApi.password },
+    },
+    etcd3: { hosts: spec.nodes.map((n) => `${n.address}:${ports.etcdClient}`) },
+    bootstrap: {
+      dcs: {
+        ttl: timing.ttlSeconds,
+        loop_wait: timing.loopWaitSeconds,
+        retry_timeout: timing.retryTimeoutSeconds,
+        maximum_lag_on_failover: spec.maximumLagOnFailoverBytes,
+        ...synchronousModeSettings(spec.synchronousMode),
+        postgresql: {
+          use_pg_rewind: true,
+          use_slots: true,
+          parameters: clusterParameters(spec),
+        },
+      },
+      // C.UTF-8 sorts by code point: no index corruption when a glibc upgrade changes collations.
+      initdb: ['data-checksums', { encoding: 'UTF8' }, { locale: 'C.UTF-8' }],
+      // Patroni 3.0.2's --validate-config insists on bootstrap.pg_hba; postgresql.pg_hba below wins at runtime.
+      pg_hba: pgHba,
+    },
+    postgresql: {
+      listen: `${node.address}:${ports.postgres}`,
+      connect_address: `${node.address}:${ports.postgres}`,
+      data_dir: paths.dataDir,
+      bin_dir: paths.binDir,
+      pgpass: paths.pgpass,
+      // Patroni's own connections use the socket (peer auth), not the network.
+      use_unix_socket: true,
+      authentication: {
+        superuser: { username: credentials.superuser.username, password: credentials.superuser.password },
+        replication: { username: credentials.replication.username, password: credentials.replication.password },
+        // Patroni creates this role after initdb and grants it what pg_rewind needs.
+        rewind: { username: credentials.rewind.username, password: credentials.rewind.password },
+      },
+      parameters: nodeParameters(paths),
+      pg_hba: pgHba,
+      callbacks: { on_role_change: configFilePath(paths, 'roleChangeCallback') },
+    },
+    watchdog: { mode: spec.watchdogMode, device: '/dev/watchdog' },
+  };
+  return toYaml11(config, `patroni.yml for node ${node.name} of cluster ${spec.clusterName}. Rendered by cdk-failover: edits are overwritten.`);
+}

@@ -1,0 +1,42 @@
+// pg_hba.conf lines: password auth is scram-sha-256 only, and only from the cluster's and the
+// clients' CIDRs; over the local socket the OS user postgres (Patroni itself) gets peer auth.
+import { ClusterSpec } from './spec';
+
+const OPEN_TO_ALL = new Set(['0.0.0.0/0', '::/0']);
+// Role names go unquoted into pg_hba.conf.
+const PLAIN_ROLE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function checkCidr(prop: string, cidr: string): void {
+  if (OPEN_TO_ALL.has(cidr)) {
+    throw new Error(`${prop} must not contain '${cidr}': PostgreSQL would accept password logins from anywhere`);
+  }
+  if (cidr === '' || /\s/.test(cidr)) {
+    throw new Error(`${prop} entries must be CIDRs without whitespace, got '${cidr}'`);
+  }
+}
+
+function hbaLine(type: string, database: string, user: string, address: string, method: string): string {
+  return [type.padEnd(7), database.padEnd(15), user.padEnd(15), address.padEnd(23), method].join(' ').replace(/ +$/, '');
+}
+
+/** The pg_hba lines for every node of the cluster, in match order. */
+export function renderPgHba(spec: ClusterSpec): string[] {
+  const replicationUser = spec.credentials.replication.username;
+  if (!PLAIN_ROLE.test(replicationUser)) {
+    throw new Error(`credentials.replication.username must be a plain role name (letters, digits, _), got '${replicationUser}'`);
+  }
+  spec.clusterCidrs.forEach((c) => checkCidr('clusterCidrs', c));
+  spec.clientCidrs.forEach((c) => checkCidr('clientCidrs', c));
+  if (spec.clusterCidrs.length === 0) {
+    throw new Error('clusterCidrs must not be empty: replicas could not replicate from the leader');
+  }
+
+  const lines = [
+    hbaLine('local', 'all', 'postgres', '', 'peer'),
+    hbaLine('local', 'all', 'all', '', 'scram-sha-256'),
+    ...spec.clusterCidrs.map((cidr) => hbaLine('host', 'replication', replicationUser, cidr, 'scram-sha-256')),
+    ...spec.clusterCidrs.map((cidr) => hbaLine('host', 'all', 'all', cidr, 'scram-sha-256')),
+    ...spec.clientCidrs.map((cidr) => hbaLine('host', 'all', 'all', cidr, 'scram-sha-256')),
+  ];
+  return [...new Set(lines)]; // a client CIDR equal to a cluster CIDR needs no second line
+}

@@ -1,0 +1,214 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { parse } from 'yaml';
+import { debianNodePaths, renderPatroniConfig, synchronousModeSettings } from '../../../lib/patroni/config';
+import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Yaml = any;
+
+function parse11(text: string): Yaml {
+  return parse(text, { version: '1.1' });
+}
+
+describe('renderPatroniConfig', () => {
+  const spec = ec2Spec();
+  const config = parse11(renderPatroniConfig(spec, 'pg-1'));
+
+  test('names the cluster and the node', () => {
+    expect(config.scope).toBe('orders-db');
+    expect(config.name).toBe('pg-1');
+  });
+
+  test('lists every etcd member as an etcd3 host', () => {
+    expect(config.etcd3).toEqual({ hosts: ['10.0.1.10:2379', '10.0.2.10:2379', '10.0.3.10:2379'] });
+  });
+
+  test('serves the REST API on the node address with basic auth', () => {
+    expect(config.restapi).toEqual({
+      listen: '10.0.2.10:8008',
+      connect_address: '10.0.2.10:8008',
+      authentication: { username: 'patroni', password: '__RESTAPI_PASSWORD__' },
+    });
+  });
+
+  test('puts the timing, the lag limit and rewind/slots into bootstrap.dcs', () => {
+    expect(config.bootstrap.dcs).toMatchObject({
+      ttl: 30,
+      loop_wait: 10,
+      retry_timeout: 10,
+      maximum_lag_on_failover: 1048576,
+      postgresql: { use_pg_rewind: true, use_slots: true },
+    });
+  });
+
+  test('sets the replication parameters and the spec parameters cluster-wide', () => {
+    expect(config.bootstrap.dcs.postgresql.parameters).toEqual({
+      hot_standby: 'on',
+      jit: 'off',
+      max_connections: 200,
+      max_replication_slots: 10,
+      max_wal_senders: 10,
+      password_encryption: 'scram-sha-256',
+      wal_keep_size: '1GB',
+      wal_level: 'replica',
+      wal_log_hints: 'on',
+    });
+  });
+
+  test('initdb enables data checksums and UTF8', () => {
+    expect(config.bootstrap.initdb).toEqual(['data-checksums', { encoding: 'UTF8' }, { locale: 'C.UTF-8' }]);
+  });
+
+  test('postgresql section: addresses, Debian paths, socket directory, callback', () => {
+    expect(config.postgresql).toMatchObject({
+      listen: '10.0.2.10:5432',
+      connect_address: '10.0.2.10:5432',
+      data_dir: '/var/lib/postgresql/15/patroni',
+      bin_dir: '/usr/lib/postgresql/15/bin',
+      pgpass: '/var/lib/postgresql/.pgpass_patroni',
+      parameters: { unix_socket_directories: '/var/run/postgresql' },
+      callbacks: { on_role_change: '/etc/cdk-failover/on_role_change.sh' },
+    });
+    expect(config.log.dir).toBe('/var/log/cdk-failover');
+  });
+
+  test('has superuser, replication and a separate rewind user, with the placeholder passwords', () => {
+    expect(config.postgresql.authentication).toEqual({
+      superuser: { username: 'postgres', password: '__SUPERUSER_PASSWORD__' },
+      replication: { username: 'replicator', password: '__REPLICATION_PASSWORD__' },
+      rewind: { username: 'rewind_user', password: '__REWIND_PASSWORD__' },
+    });
+  });
+
+  test('pg_hba: scram-sha-256 for every network line, only from the spec CIDRs', () => {
+    const hba: string[] = config.postgresql.pg_hba;
+    expect(hba.join('\n')).not.toMatch(/md5|trust|password\b|0\.0\.0\.0\/0|::\/0/);
+    const hostLines = hba.filter((l) => l.startsWith('host'));
+    expect(hostLines.map((l) => l.split(/\s+/))).toEqual([
+      ['host', 'replication', 'replicator', '10.0.0.0/16', 'scram-sha-256'],
+      ['host', 'all', 'all', '10.0.0.0/16', 'scram-sha-256'],
+      ['host', 'all', 'all', '10.1.0.0/16', 'scram-sha-256'],
+    ]);
+    expect(hba[0].split(/\s+/)).toEqual(['local', 'all', 'postgres', 'peer']);
+    // Patroni 3.0.2's validator insists on bootstrap.pg_hba; it must say the same.
+    expect(config.bootstrap.pg_hba).toEqual(hba);
+  });
+
+  test('watchdog uses /dev/watchdog', () => {
+    expect(config.watchdog).toEqual({ mode: 'required', device: '/dev/watchdog' });
+  });
+
+  test.each(['required', 'automatic', 'off'] as const)('watchdog mode %s stays a string under YAML 1.1', (mode) => {
+    const text = renderPatroniConfig(ec2Spec({ watchdogMode: mode }), 'pg-0');
+    expect(parse11(text).watchdog.mode).toBe(mode);
+  });
+
+  test.each([
+    ['on', true, false],
+    ['strict', true, true],
+    ['off', false, false],
+  ] as const)('synchronousMode %s renders synchronous_mode %s, strict %s', (mode, on, strict) => {
+    const dcs = parse11(renderPatroniConfig(ec2Spec({ synchronousMode: mode }), 'pg-0')).bootstrap.dcs;
+    expect(dcs.synchronous_mode).toBe(on);
+    expect(dcs.synchronous_mode_strict).toBe(strict);
+  });
+
+  test('never renders synchronous_standby_names', () => {
+    for (const mode of ['on', 'strict', 'off'] as const) {
+      expect(renderPatroniConfig(ec2Spec({ synchronousMode: mode }), 'pg-2')).not.toContain('synchronous_standby_names');
+    }
+  });
+
+  test('is deterministic: same input, same bytes, whatever the parameter order', () => {
+    const a = renderPatroniConfig(ec2Spec({ postgresParameters: { max_connections: 200, jit: 'off' } }), 'pg-0');
+    const b = renderPatroniConfig(ec2Spec({ postgresParameters: { jit: 'off', max_connections: 200 } }), 'pg-0');
+    expect(b).toBe(a);
+    expect(renderPatroniConfig(spec, 'pg-0')).toBe(a);
+  });
+
+  test('PyYAML (what Patroni reads) sees exactly what the yaml package sees', async () => {
+    const dir = makeTmpDir('pyyaml');
+    try {
+      for (const watchdogMode of ['required', 'automatic', 'off'] as const) {
+        const text = renderPatroniConfig(
+          ec2Spec({ watchdogMode, postgresParameters: { jit: 'off', log_connections: 'on', track_io_timing: 'yes', work_mem: '4MB' } }),
+          'pg-0',
+        );
+        const file = path.join(dir, `${watchdogMode}.yml`);
+        fs.writeFileSync(file, text);
+        const py = await run('/usr/bin/python3', ['-c', 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', file]);
+        expect(py.stderr).toBe('');
+        expect(JSON.parse(py.stdout)).toEqual(parse11(text));
+      }
+    } finally {
+      removeTmpDir(dir);
+    }
+  });
+  test('PyYAML reads back strings that YAML 1.1 would otherwise type (passwords, parameters)', async () => {
+    const tricky = ['off', 'On', 'YES', 'n', 'y', '~', 'null', '1_000', '0x1F', '0o17', '012', '0b101', '1:20', '190:20:30.15', '1e3', '.5',
+      '.inf', '.NaN', '2001-12-14', '2001-12-14 21:59:43.10 -5', '=', '<<', '-', '? x', '!x', '&a', '*a', '"', "'", '#x', ' lead', 'trail ',
+      'a: b', '%x', '@x', '`x', '{x}', '[x]', 'a\\b', 'é', 'line\nbreak', ''];
+    const dir = makeTmpDir('pyyaml-tricky');
+    try {
+      const spec = ec2Spec();
+      const file = path.join(dir, 'tricky.yml');
+      const params = Object.fromEntries(tricky.map((v, i) => [`custom.p${i}`, v]));
+      const text = renderPatroniConfig(
+        ec2Spec({ postgresParameters: params, credentials: { ...spec.credentials, superuser: { username: 'postgres', password: tricky.join('|') } } }),
+        'pg-0',
+      );
+      fs.writeFileSync(file, text);
+      const py = await run('/usr/bin/python3', ['-c', 'import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', file]);
+      expect(py.stderr).toBe('');
+      const read = JSON.parse(py.stdout);
+      expect(read.postgresql.authentication.superuser.password).toBe(tricky.join('|'));
+      for (const [name, value] of Object.entries(params)) {
+        expect({ name, value: read.bootstrap.dcs.postgresql.parameters[name] }).toEqual({ name, value });
+      }
+    } finally {
+      removeTmpDir(dir);
+    }
+  });
+});
+
+describe('renderPatroniConfig refuses bad input', () => {
+  test('an unknown node name, naming the value and the known names', () => {
+    expect(() => renderPatroniConfig(ec2Spec(), 'pg-7')).toThrow(
+      "nodeName 'pg-7' is not a node of cluster 'orders-db' (expected one of 'pg-0', 'pg-1', 'pg-2')",
+    );
+  });
+
+  test('duplicate node names', () => {
+    const spec = ec2Spec();
+    const nodes = [spec.nodes[0], { name: 'pg-0', address: '10.0.9.9' }];
+    expect(() => renderPatroniConfig({ ...spec, nodes }, 'pg-0')).toThrow("must have unique names, got 'pg-0' twice");
+  });
+
+  test('a pg_hba CIDR open to the world', () => {
+    expect(() => renderPatroniConfig(ec2Spec({ clientCidrs: ['0.0.0.0/0'] }), 'pg-0')).toThrow(
+      "clientCidrs must not contain '0.0.0.0/0'",
+    );
+  });
+
+  test('a parameter the renderer owns', () => {
+    expect(() =>
+      renderPatroniConfig(ec2Spec({ postgresParameters: { synchronous_standby_names: '*' } }), 'pg-0'),
+    ).toThrow("postgresParameters must not set 'synchronous_standby_names'");
+  });
+
+  test('a path systemd or the shell would read specially', () => {
+    const spec = ec2Spec();
+    const nodes = spec.nodes.map((n) => (n.name === 'pg-0' ? { ...n, paths: { ...debianNodePaths(15), dataDir: '/data/%i db' } } : n));
+    expect(() => renderPatroniConfig({ ...spec, nodes }, 'pg-0')).toThrow(
+      "nodes[pg-0].paths.dataDir must be an absolute path of letters, digits and . _ / -, got '/data/%i db'",
+    );
+  });
+
+  test('an unknown watchdog mode or synchronous mode', () => {
+    expect(() => renderPatroniConfig(ec2Spec({ watchdogMode: 'no' as never }), 'pg-0')).toThrow(
+      "watchdogMode must be one of required, automatic, off, got 'no'",
+    );
+    expect(() => synchronousModeSettings('yes' as never)).toThrow("synchronousMode must be one of 'on', 'strict', 'off', got 'yes'");
+  });
+});

@@ -1,0 +1,96 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  renderEtcdUnit,
+  renderHaproxyUnit,
+  renderPatroniUnit,
+  renderSystemdUnitFiles,
+  SYSTEMD_UNIT_NAMES,
+  unitsToMask,
+} from '../../../lib/patroni/config';
+import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
+
+/** `Key=value` lines of one [Section] (repeated keys keep every value). */
+function unitSection(unit: string, name: string): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  let current = '';
+  for (const line of unit.split('\n')) {
+    const header = /^\[(.+)\]$/.exec(line);
+    if (header) current = header[1];
+    else if (current === name && line.includes('=')) {
+      const [key, ...rest] = line.split('=');
+      (out[key] ??= []).push(rest.join('='));
+    }
+  }
+  return out;
+}
+
+describe('systemd units', () => {
+  const spec = ec2Spec();
+
+  test('Patroni runs as postgres with our config, restarts on failure, kills only itself', () => {
+    const service = unitSection(renderPatroniUnit(spec, 'pg-0'), 'Service');
+    expect(service).toMatchObject({
+      User: ['postgres'],
+      ExecStart: ['/usr/bin/patroni /etc/cdk-failover/patroni.yml'],
+      Restart: ['on-failure'],
+      KillMode: ['process'],
+      TimeoutSec: ['30'],
+    });
+  });
+
+  test('Patroni waits for etcd and for the data volume to be mounted', () => {
+    const unit = unitSection(renderPatroniUnit(spec, 'pg-0'), 'Unit');
+    expect(unit.After[0]).toContain(SYSTEMD_UNIT_NAMES.etcd);
+    expect(unit.RequiresMountsFor).toEqual(['/var/lib/postgresql/15/patroni']);
+  });
+
+  test('etcd runs as etcd from the rendered config file', () => {
+    const service = unitSection(renderEtcdUnit(spec, 'pg-1'), 'Service');
+    expect(service).toMatchObject({
+      Type: ['notify'],
+      User: ['etcd'],
+      ExecStart: ['/usr/bin/etcd --config-file /etc/cdk-failover/etcd.conf.yml'],
+      Restart: ['on-failure'],
+    });
+  });
+
+  test('HAProxy checks its config before starting and reloading', () => {
+    const service = unitSection(renderHaproxyUnit(spec, 'pg-2'), 'Service');
+    expect(service.ExecStartPre).toContain('/usr/sbin/haproxy -c -q -f /etc/cdk-failover/haproxy.cfg');
+    expect(service.ExecStart).toEqual(['/usr/sbin/haproxy -Ws -f /etc/cdk-failover/haproxy.cfg']);
+    expect(service.ExecReload).toEqual(['/usr/sbin/haproxy -c -q -f /etc/cdk-failover/haproxy.cfg', '/bin/kill -USR2 $MAINPID']);
+  });
+
+  test('masks Debian\'s own units and the stock PostgreSQL cluster unit', () => {
+    expect(unitsToMask(spec)).toEqual(['etcd.service', 'haproxy.service', 'patroni.service', 'postgresql@15-main.service']);
+  });
+
+  test('are deterministic', () => {
+    expect(renderSystemdUnitFiles(ec2Spec(), 'pg-0')).toEqual(renderSystemdUnitFiles(spec, 'pg-0'));
+  });
+
+  test('refuse an unknown node', () => {
+    expect(() => renderPatroniUnit(spec, 'db-0')).toThrow("nodeName 'db-0' is not a node of cluster 'orders-db'");
+  });
+
+  test('systemd-analyze verify finds nothing to say, and does speak up about a bad unit', async () => {
+    const dir = makeTmpDir('units');
+    try {
+      const files = renderSystemdUnitFiles(spec, 'pg-0').map((f) => {
+        const file = path.join(dir, path.basename(f.path));
+        fs.writeFileSync(file, f.content);
+        return file;
+      });
+      const verify = await run('systemd-analyze', ['verify', ...files], { timeoutMs: 60_000 });
+      expect({ code: verify.code, stderr: verify.stderr, stdout: verify.stdout }).toEqual({ code: 0, stderr: '', stdout: '' });
+
+      const bad = path.join(dir, 'cdk-failover-bad.service');
+      fs.writeFileSync(bad, renderPatroniUnit(spec, 'pg-0').replace('KillMode=process', 'KilMode=process'));
+      const complaint = await run('systemd-analyze', ['verify', bad], { timeoutMs: 60_000 });
+      expect(complaint.stderr).toContain("Unknown key 'KilMode'");
+    } finally {
+      removeTmpDir(dir);
+    }
+  }, 120_000);
+});
