@@ -213,9 +213,11 @@ export class FailoverPoolError extends Error {
 
 /** One line describing an error: its SQLSTATE or socket code and its message. */
 export function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && code ? `${code} ${err.message}` : err.message;
+  // Duck-typed: errors from another realm (a vm context, a second copy of pg) fail instanceof.
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (typeof e === 'object' && e !== null && typeof e.message === 'string') {
+    const code = typeof e.code === 'string' && e.code && !e.message.includes(e.code) ? `${e.code} ` : '';
+    return `${code}${e.message}`;
   }
   return String(err);
 }
