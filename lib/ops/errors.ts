@@ -29,8 +29,9 @@ export function oneLine(err: unknown): string {
   let text: string;
   if (err instanceof Error) {
     text = err.message || err.name;
-    // AWS SDK errors: the code is in `name` and the message may be empty or generic.
-    if (err.name && err.name !== 'Error' && !(err instanceof OpsError) && !text.includes(err.name)) text = `${err.name}: ${text}`;
+    // AWS SDK errors: the code is in `name`, and the message may be generic.
+    const fromAws = typeof (err as { $metadata?: unknown }).$metadata === 'object';
+    if (fromAws && err.name && !text.includes(err.name)) text = `${err.name}: ${text}`;
   } else {
     text = String(err);
   }
