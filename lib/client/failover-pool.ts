@@ -72,6 +72,13 @@ class DeadlineReached extends Error {
   }
 }
 
+/** The pool was ended while the operation waited for a connection (internal). */
+class PoolEnded extends Error {
+  constructor() {
+    super('the pool was ended while waiting for a connection');
+  }
+}
+
 /**
  * A PostgreSQL pool that rides through a database failover: one node-postgres pool per
  * endpoint, reads spread over the readers, writes to the writer, and retries with exponential
@@ -197,6 +204,9 @@ export class FailoverPool {
         this.succeeded(endpoint, attempt);
         return result;
       } catch (err) {
+        if (err instanceof PoolEnded) {
+          throw this.giveUp(op, 'pool-ended', { attempts: attempt, started, endpoint, cause: lastError });
+        }
         lastError = err;
         if (err instanceof DeadlineReached) {
           this.failed(endpoint, err);
@@ -228,7 +238,7 @@ export class FailoverPool {
 
   /** One attempt: a connection of `endpoint`, the operation on it, the connection back. */
   private async attempt<T>(op: Operation<T>, endpoint: Endpoint, state: AttemptState, deadlineAt: number): Promise<T> {
-    const client = await within(endpoint.connect(), deadlineAt, this.options.deadlineMs, (late) => late.release());
+    const client = await within(endpoint.connect(), deadlineAt, this.options.deadlineMs, (late) => late.release(), this.ending.signal);
     let broken: Error | undefined;
     const onError = (err: Error) => {
       broken ??= err;
@@ -447,34 +457,30 @@ function notWritable(endpoint: Endpoint): Error {
 }
 
 /**
- * `promise`, or a DeadlineReached rejection at `deadlineAt` (performance.now() time). A value
- * that arrives after the deadline goes to `onLate` (to release a connection nobody will use).
+ * `promise`, or a DeadlineReached rejection at `deadlineAt` (performance.now() time), or a
+ * PoolEnded rejection when `signal` aborts. A value that arrives after either goes to `onLate`
+ * (to release a connection nobody will use).
  */
-function within<T>(promise: Promise<T>, deadlineAt: number, deadlineMs: number, onLate?: (value: T) => void): Promise<T> {
+function within<T>(promise: Promise<T>, deadlineAt: number, deadlineMs: number, onLate?: (value: T) => void, signal?: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
-    const timer = setTimeout(
-      () => {
-        settled = true;
-        reject(new DeadlineReached(deadlineMs));
-      },
-      Math.max(0, deadlineAt - performance.now()),
-    );
+    const settle = (fn: () => void) => {
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      fn();
+    };
+    const onAbort = () => settle(() => reject(new PoolEnded()));
+    const timer = setTimeout(() => settle(() => reject(new DeadlineReached(deadlineMs))), Math.max(0, deadlineAt - performance.now()));
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
     promise.then(
       (value) => {
-        if (settled) {
-          onLate?.(value);
-          return;
-        }
-        settled = true;
-        clearTimeout(timer);
-        resolve(value);
+        if (settled) onLate?.(value);
+        else settle(() => resolve(value));
       },
       (err: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        reject(err);
+        if (!settled) settle(() => reject(err));
       },
     );
   });

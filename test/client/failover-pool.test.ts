@@ -393,6 +393,21 @@ if (reason) {
         expect(after).toMatchObject({ reason: 'pool-ended', attempts: 0 });
         expect(after.message).toBe('FailoverPool: write abandoned after 0 attempts: the pool was ended');
       }, 20_000);
+
+      test('end() also stops an operation waiting for a connection that hangs', async () => {
+        const w = await proxy();
+        w.mode = 'blackhole';
+        const db = pool({ writer: via(w, 'w'), pool: { connectionTimeoutMillis: 1500 } });
+        const pending = rejection(db.query(APP));
+        await sleep(200);
+        const started = Date.now();
+        const ended = db.end();
+        const err = await pending;
+        expect(Date.now() - started).toBeLessThan(300);
+        expect(err).toMatchObject({ reason: 'pool-ended', attempts: 1 });
+        // node-postgres ends the pool once the hanging connect times out.
+        await ended;
+      }, 20_000);
     });
   });
 }
