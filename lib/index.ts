@@ -1,1 +1,3 @@
 export * from './dns';
+export * from './patroni';
+export * from './monitoring';

@@ -15,8 +15,10 @@ function checkCidr(prop: string, cidr: string): void {
   }
 }
 
+// The address is not padded: on EC2 it is a placeholder filled in at boot, and the line must be
+// the same bytes whichever way the value arrives.
 function hbaLine(type: string, database: string, user: string, address: string, method: string): string {
-  return [type.padEnd(7), database.padEnd(15), user.padEnd(15), address.padEnd(23), method].join(' ').replace(/ +$/, '');
+  return [type.padEnd(7), database.padEnd(15), user.padEnd(15), address, method].filter((f) => f !== '').join(' ');
 }
 
 /** The pg_hba lines for every node of the cluster, in match order. */

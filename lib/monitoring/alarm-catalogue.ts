@@ -1,0 +1,76 @@
+import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+
+/** Overrides for one kind of alarm; anything unset keeps the catalogue's default. */
+export interface AlarmTuning {
+  /** @default - the catalogue's threshold */
+  readonly threshold?: number;
+  /** @default - the catalogue's period (1 minute for all) */
+  readonly period?: Duration;
+  /** @default - the catalogue's evaluation periods */
+  readonly evaluationPeriods?: number;
+  /** @default - equal to evaluationPeriods */
+  readonly datapointsToAlarm?: number;
+  /** @default - the catalogue's treatment */
+  readonly treatMissingData?: cloudwatch.TreatMissingData;
+}
+
+/** One alarm kind's defaults, and why they are what they are (README prints this table). */
+export interface AlarmDefaults {
+  readonly threshold: number;
+  readonly comparison: cloudwatch.ComparisonOperator;
+  readonly evaluationPeriods: number;
+  readonly treatMissingData: cloudwatch.TreatMissingData;
+  readonly description: string;
+}
+
+const { LESS_THAN_THRESHOLD: LT, GREATER_THAN_THRESHOLD: GT, GREATER_THAN_OR_EQUAL_TO_THRESHOLD: GE, LESS_THAN_OR_EQUAL_TO_THRESHOLD: LE } =
+  cloudwatch.ComparisonOperator;
+const { MISSING, BREACHING, NOT_BREACHING } = cloudwatch.TreatMissingData;
+
+/**
+ * Every alarm kind, by the construct ID each alarm gets (public API: overrides are keyed by it).
+ * Thresholds that depend on the cluster (etcd quorum, lag limit) are filled in per cluster.
+ */
+export const ALARM_CATALOGUE = {
+  // Route 53: health status is 1 or 0 per minute; a gap is the metric lagging, so keep the state.
+  DnsFailoverTriggered: { threshold: 1, comparison: LT, evaluationPeriods: 1, treatMissingData: MISSING, description: 'the primary endpoint is unhealthy: Route 53 is answering with the secondary' },
+  DnsSecondaryUnhealthy: { threshold: 1, comparison: LT, evaluationPeriods: 2, treatMissingData: MISSING, description: 'the secondary endpoint is unhealthy: there is no healthy failover target' },
+  // Role-change events are published only when they happen: no data means nothing happened.
+  DbFailoverOccurred: { threshold: 1, comparison: GE, evaluationPeriods: 1, treatMissingData: NOT_BREACHING, description: 'a node was promoted to primary (failover or switchover)' },
+  DbFailoverTooSlow: { threshold: 60, comparison: GT, evaluationPeriods: 1, treatMissingData: NOT_BREACHING, description: 'a failover took longer than the threshold (seconds from the last healthy primary seen to promotion)' },
+  // Gauges come from every node every interval: silence from all of them is itself a failure.
+  DbNoPrimary: { threshold: 1, comparison: LT, evaluationPeriods: 2, treatMissingData: BREACHING, description: 'no node reports itself primary: writes are failing' },
+  DbSplitBrain: { threshold: 1, comparison: GT, evaluationPeriods: 1, treatMissingData: NOT_BREACHING, description: 'more than one node was primary for a whole minute (split brain)' },
+  DbNoHealthyReplica: { threshold: 1, comparison: LT, evaluationPeriods: 3, treatMissingData: BREACHING, description: 'no streaming replica within the lag limit: there is no failover target' },
+  DbReplicationLagHigh: { threshold: 16 * 1024 * 1024, comparison: GT, evaluationPeriods: 5, treatMissingData: NOT_BREACHING, description: 'a replica has been further behind than the threshold (bytes) for 5 minutes' },
+  EtcdMemberUnhealthy: { threshold: 0, comparison: LT, evaluationPeriods: 3, treatMissingData: BREACHING, description: 'an etcd member is unhealthy (threshold: the member count)' },
+  EtcdQuorumAtRisk: { threshold: 0, comparison: LE, evaluationPeriods: 2, treatMissingData: BREACHING, description: 'healthy etcd members are down to the quorum: one more loss stops all failover (threshold: the quorum)' },
+  NodeStatusCheckFailed: { threshold: 1, comparison: GE, evaluationPeriods: 2, treatMissingData: MISSING, description: 'a node failed its EC2 status checks' },
+} satisfies Record<string, AlarmDefaults>;
+
+/** The construct ID of an alarm kind. */
+export type AlarmKind = keyof typeof ALARM_CATALOGUE;
+
+/** Throws on an override for an alarm kind that does not exist, or one with impossible values. */
+export function validateOverrides(overrides: Record<string, AlarmTuning>): void {
+  const known = Object.keys(ALARM_CATALOGUE);
+  for (const [kind, tuning] of Object.entries(overrides)) {
+    if (!known.includes(kind)) {
+      throw new Error(`overrides: '${kind}' is not an alarm of FailoverAlarms (known: ${known.join(', ')})`);
+    }
+    const evaluations = tuning.evaluationPeriods ?? ALARM_CATALOGUE[kind as AlarmKind].evaluationPeriods;
+    if (!Number.isInteger(evaluations) || evaluations < 1) {
+      throw new Error(`overrides.${kind}.evaluationPeriods must be a whole number of at least 1, got ${evaluations}`);
+    }
+    if (tuning.datapointsToAlarm !== undefined && (tuning.datapointsToAlarm < 1 || tuning.datapointsToAlarm > evaluations)) {
+      throw new Error(`overrides.${kind}.datapointsToAlarm must be 1 to evaluationPeriods (${evaluations}), got ${tuning.datapointsToAlarm}`);
+    }
+    if (tuning.period !== undefined && !tuning.period.isUnresolved()) {
+      const s = tuning.period.toSeconds();
+      if (!(s === 10 || s === 30 || (s >= 60 && s % 60 === 0))) {
+        throw new Error(`overrides.${kind}.period must be 10 s, 30 s or a multiple of 60 s (CloudWatch's alarm periods), got ${s} s`);
+      }
+    }
+  }
+}

@@ -1,0 +1,208 @@
+import { Duration, Stack, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { ALARM_CATALOGUE, AlarmKind, AlarmTuning, validateOverrides } from './alarm-catalogue';
+import { buildFailoverDashboard } from './dashboard';
+import { DnsFailover } from '../dns';
+import { PatroniCluster } from '../patroni';
+
+/** Properties of FailoverAlarms. */
+export interface FailoverAlarmsProps {
+  /**
+   * DNS failovers to watch. Route 53 publishes health-check metrics only in us-east-1, so a
+   * FailoverAlarms with DNS failovers must be in a us-east-1 stack.
+   * @default - none
+   */
+  readonly dnsFailovers?: DnsFailover[];
+
+  /**
+   * Patroni clusters to watch; each must be in this stack's region (alarms watch their own region).
+   * @default - none
+   */
+  readonly clusters?: PatroniCluster[];
+
+  /**
+   * Where notifications go.
+   * @default - a new topic, encrypted with a new KMS key and refusing non-TLS publishers
+   */
+  readonly topic?: sns.ITopic;
+
+  /**
+   * E-mail addresses subscribed to the topic.
+   * @default - none
+   */
+  readonly emails?: string[];
+
+  /**
+   * Notify when an alarm returns to OK too, so that the team knows a failover is over.
+   * @default true
+   */
+  readonly notifyOnOk?: boolean;
+
+  /**
+   * Per-kind overrides, keyed by the alarm's construct ID (`DbFailoverTooSlow`, `DnsSecondaryUnhealthy`...).
+   * @default - the catalogue's defaults (see README)
+   */
+  readonly overrides?: Record<string, AlarmTuning>;
+
+  /**
+   * Name of the CloudWatch dashboard.
+   * @default - generated
+   */
+  readonly dashboardName?: string;
+}
+
+/**
+ * CloudWatch alarms, SNS notifications and a dashboard for failover events of DNS failovers and
+ * Patroni clusters: failover happened, took too long, left no healthy target, split brain...
+ */
+export class FailoverAlarms extends Construct {
+  /** The topic every alarm notifies. */
+  public readonly topic: sns.ITopic;
+  /** Every alarm, by `<source id>/<kind>`. */
+  public readonly alarms: Record<string, cloudwatch.Alarm> = {};
+  /** ALARM while any failover is under way: DNS failover triggered, database promotion, or no primary. */
+  public readonly failoverInProgress: cloudwatch.CompositeAlarm;
+  /** Health status, latency, primaries, lag and role changes. */
+  public readonly dashboard: cloudwatch.Dashboard;
+
+  private readonly overrides: Record<string, AlarmTuning>;
+  private readonly actions: cloudwatch.IAlarmAction[];
+  private readonly notifyOnOk: boolean;
+
+  constructor(scope: Construct, id: string, props: FailoverAlarmsProps) {
+    super(scope, id);
+    const dnsFailovers = props.dnsFailovers ?? [];
+    const clusters = props.clusters ?? [];
+    if (dnsFailovers.length === 0 && clusters.length === 0) {
+      throw new Error('FailoverAlarms needs at least one of dnsFailovers or clusters to watch');
+    }
+    this.checkRegions(dnsFailovers, clusters);
+    this.overrides = props.overrides ?? {};
+    validateOverrides(this.overrides);
+    this.notifyOnOk = props.notifyOnOk ?? true;
+
+    this.topic = props.topic ?? this.createTopic();
+    for (const email of props.emails ?? []) {
+      if (!Token.isUnresolved(email) && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+        throw new Error(`emails: '${email}' is not an e-mail address`);
+      }
+      this.topic.addSubscription(new subscriptions.EmailSubscription(email));
+    }
+    this.actions = [new cwActions.SnsAction(this.topic)];
+
+    const inProgress: cloudwatch.IAlarm[] = [];
+    for (const dns of dnsFailovers) {
+      const scope = new Construct(this, dns.node.id);
+      inProgress.push(this.alarm(scope, 'DnsFailoverTriggered', dns.metricPrimaryHealthy(), dns.node.path));
+      if (dns.secondaryHealthCheck) {
+        this.alarm(scope, 'DnsSecondaryUnhealthy', dns.metricSecondaryHealthy(), dns.node.path);
+      }
+    }
+    for (const cluster of clusters) {
+      const scope = new Construct(this, cluster.node.id);
+      const where = `cluster ${cluster.clusterName}`;
+      inProgress.push(this.alarm(scope, 'DbFailoverOccurred', cluster.metricPromotions(), where));
+      this.alarm(scope, 'DbFailoverTooSlow', cluster.metricFailoverDuration(), where);
+      inProgress.push(this.alarm(scope, 'DbNoPrimary', cluster.metricPrimaryCount(), where));
+      this.alarm(scope, 'DbSplitBrain', cluster.metricPrimaryCount({ statistic: cloudwatch.Stats.MINIMUM }), where);
+      this.alarm(scope, 'DbNoHealthyReplica', cluster.metricHealthyReplicaCount(), where);
+      this.alarm(scope, 'DbReplicationLagHigh', cluster.metricMaxReplicationLag(), where, cluster.replicaMaxLag.toBytes());
+      const members = cluster.nodes.length;
+      this.alarm(scope, 'EtcdMemberUnhealthy', cluster.metricHealthyEtcdMembers(), where, members);
+      this.alarm(scope, 'EtcdQuorumAtRisk', cluster.metricHealthyEtcdMembers(), where, Math.floor(members / 2) + 1);
+      cluster.nodes.forEach((node, i) => {
+        const statusCheck = new cloudwatch.Metric({
+          namespace: 'AWS/EC2',
+          metricName: 'StatusCheckFailed',
+          dimensionsMap: { InstanceId: node.instance.instanceId },
+          statistic: cloudwatch.Stats.MAXIMUM,
+          period: Duration.minutes(1),
+        });
+        this.alarm(new Construct(scope, `Node${i}`), 'NodeStatusCheckFailed', statusCheck, `${where} node ${i}`);
+      });
+    }
+
+    this.failoverInProgress = new cloudwatch.CompositeAlarm(this, 'FailoverInProgress', {
+      alarmDescription: 'A failover is under way: DNS answering with the secondary, a database promotion, or no primary',
+      alarmRule: cloudwatch.AlarmRule.anyOf(...inProgress.map((a) => cloudwatch.AlarmRule.fromAlarm(a, cloudwatch.AlarmState.ALARM))),
+    });
+    this.addActions(this.failoverInProgress);
+
+    this.dashboard = buildFailoverDashboard(this, 'Dashboard', { dnsFailovers, clusters, dashboardName: props.dashboardName });
+  }
+
+  private alarm(scope: Construct, kind: AlarmKind, metric: cloudwatch.IMetric, where: string, threshold?: number): cloudwatch.Alarm {
+    const defaults = ALARM_CATALOGUE[kind];
+    const tuning = this.overrides[kind] ?? {};
+    const evaluationPeriods = tuning.evaluationPeriods ?? defaults.evaluationPeriods;
+    const periodMetric = tuning.period ? withPeriod(metric, tuning.period) : metric;
+    const alarm = new cloudwatch.Alarm(scope, kind, {
+      metric: periodMetric,
+      threshold: tuning.threshold ?? threshold ?? defaults.threshold,
+      comparisonOperator: defaults.comparison,
+      evaluationPeriods,
+      datapointsToAlarm: tuning.datapointsToAlarm ?? evaluationPeriods,
+      treatMissingData: tuning.treatMissingData ?? defaults.treatMissingData,
+      alarmDescription: `${where}: ${defaults.description}`,
+    });
+    this.addActions(alarm);
+    this.alarms[`${scope.node.path.slice(this.node.path.length + 1)}/${kind}`] = alarm;
+    return alarm;
+  }
+
+  private addActions(alarm: cloudwatch.AlarmBase): void {
+    alarm.addAlarmAction(...this.actions);
+    if (this.notifyOnOk) alarm.addOkAction(...this.actions);
+  }
+
+  private checkRegions(dnsFailovers: DnsFailover[], clusters: PatroniCluster[]): void {
+    const region = Stack.of(this).region;
+    if (dnsFailovers.length > 0 && region !== 'us-east-1') {
+      throw new Error(
+        `FailoverAlarms with dnsFailovers must be in a us-east-1 stack, but this stack's region is ` +
+          `${Token.isUnresolved(region) ? 'not set (environment-agnostic)' : region}: Route 53 publishes health-check metrics ` +
+          "only in us-east-1, and an alarm can only watch its own region. Put the DNS alarms in a stack with env: { region: 'us-east-1' } " +
+          "(a separate FailoverAlarms for the clusters can stay in the clusters' region)",
+      );
+    }
+    for (const cluster of clusters) {
+      const clusterRegion = Stack.of(cluster).region;
+      if (!Token.isUnresolved(clusterRegion) && !Token.isUnresolved(region) && clusterRegion !== region) {
+        throw new Error(
+          `clusters: ${cluster.node.path} is in ${clusterRegion} but this FailoverAlarms is in ${region}; ` +
+            "an alarm can only watch its own region: create a FailoverAlarms in the cluster's stack",
+        );
+      }
+    }
+  }
+
+  private createTopic(): sns.Topic {
+    const key = new kms.Key(this, 'TopicKey', {
+      description: `Encrypts the failover notifications of ${this.node.path}`,
+      enableKeyRotation: true,
+    });
+    // CloudWatch publishes to an encrypted topic only if the key lets it.
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+    );
+    return new sns.Topic(this, 'Topic', { masterKey: key, enforceSSL: true, displayName: 'Failover events' });
+  }
+}
+
+function withPeriod(metric: cloudwatch.IMetric, period: Duration): cloudwatch.IMetric {
+  if (metric instanceof cloudwatch.Metric || metric instanceof cloudwatch.MathExpression) {
+    return metric.with({ period });
+  }
+  return metric;
+}

@@ -1,0 +1,3 @@
+export * from './alarm-catalogue';
+export * from './dashboard';
+export * from './failover-alarms';

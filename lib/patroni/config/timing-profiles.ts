@@ -1,0 +1,72 @@
+// The timing profiles as plain numbers, shared by PatroniCluster (through PatroniTiming) and the
+// local rehearsal cluster, so that what is rehearsed is what is deployed.
+import { ClusterTiming } from './spec';
+
+/** Patroni's own defaults (ttl 30, loop_wait 10, retry_timeout 10); HAProxy checks every second. */
+export const DEFAULT_TIMING: ClusterTiming = {
+  ttlSeconds: 30,
+  loopWaitSeconds: 10,
+  retryTimeoutSeconds: 10,
+  haproxyCheckIntervalMs: 1000,
+  haproxyFall: 2,
+  haproxyRise: 1,
+  etcdHeartbeatMs: 100,
+  etcdElectionTimeoutMs: 1000,
+};
+
+/**
+ * As fast as is safe on Patroni 3.0.2: loop_wait + 2 x retry_timeout = ttl leaves no slack to
+ * spare, and etcd elects a new leader (1 s) well inside retry_timeout. Patroni 3.2+ would raise
+ * ttl to its minimum of 20 s: this profile relies on Debian 12's 3.0.2.
+ */
+export const FAST_TIMING: ClusterTiming = {
+  ttlSeconds: 8,
+  loopWaitSeconds: 2,
+  retryTimeoutSeconds: 3,
+  haproxyCheckIntervalMs: 500,
+  haproxyFall: 2,
+  haproxyRise: 1,
+  etcdHeartbeatMs: 100,
+  etcdElectionTimeoutMs: 1000,
+};
+
+/** Patroni's and HAProxy's stock settings, the benchmark's baseline (HAProxy `inter 3s fall 3 rise 2`). */
+export const STOCK_BASELINE_TIMING: ClusterTiming = {
+  ...DEFAULT_TIMING,
+  haproxyCheckIntervalMs: 3000,
+  haproxyFall: 3,
+  haproxyRise: 2,
+};
+
+/** Throws unless the timing is one Patroni and etcd can run safely; names the field and value. */
+export function validateTiming(t: ClusterTiming, where = 'timing'): void {
+  const whole = (name: string, v: number, min: number) => {
+    if (!Number.isInteger(v) || v < min) throw new Error(`${where}.${name} must be a whole number of at least ${min}, got ${v}`);
+  };
+  whole('ttl', t.ttlSeconds, 2);
+  whole('loopWait', t.loopWaitSeconds, 1);
+  whole('retryTimeout', t.retryTimeoutSeconds, 1);
+  if (t.loopWaitSeconds + 2 * t.retryTimeoutSeconds > t.ttlSeconds) {
+    throw new Error(
+      `${where}: loop_wait + 2 x retry_timeout must not exceed ttl (${t.loopWaitSeconds} + 2 x ${t.retryTimeoutSeconds} = ` +
+        `${t.loopWaitSeconds + 2 * t.retryTimeoutSeconds} > ${t.ttlSeconds}): a leader could lose its key while still retrying, ` +
+        'and two nodes could both act as primary. Patroni 3.0.2 does not check this',
+    );
+  }
+  whole('haproxyCheckInterval (ms)', t.haproxyCheckIntervalMs, 100);
+  whole('haproxyFall', t.haproxyFall, 1);
+  whole('haproxyRise', t.haproxyRise, 1);
+  whole('etcdHeartbeatInterval (ms)', t.etcdHeartbeatMs, 10);
+  if (!Number.isInteger(t.etcdElectionTimeoutMs) || t.etcdElectionTimeoutMs < 5 * t.etcdHeartbeatMs) {
+    throw new Error(
+      `${where}.etcdElectionTimeout must be at least 5 x the heartbeat interval (etcd refuses less): ` +
+        `${t.etcdElectionTimeoutMs} ms < 5 x ${t.etcdHeartbeatMs} ms`,
+    );
+  }
+  if (t.etcdElectionTimeoutMs >= t.retryTimeoutSeconds * 1000) {
+    throw new Error(
+      `${where}.etcdElectionTimeout (${t.etcdElectionTimeoutMs} ms) must be shorter than retryTimeout (${t.retryTimeoutSeconds} s): ` +
+        'otherwise one etcd leader election demotes the Patroni leader',
+    );
+  }
+}

@@ -1,0 +1,7 @@
+export * from './modes';
+export * from './patroni-cluster';
+export * from './patroni-node';
+export * from './timing';
+export { CLUSTER_PORTS, MANAGED_POSTGRES_PARAMETERS } from './validation';
+export * from './endpoint';
+export { NODE_GAUGES, ROLE_CHANGE_EVENTS } from './config/node-metrics';

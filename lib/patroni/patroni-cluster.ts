@@ -1,0 +1,456 @@
+import { Annotations, CfnOutput, Duration, Fn, Names, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { ClusterSpec, HAPROXY_HEALTH_PATHS, renderBootstrapScript } from './config';
+import { SynchronousMode, WatchdogMode } from './modes';
+import { ClusterMetricSource, clusterEvent, clusterGauge, NODE_GAUGES, nodeGauge, ROLE_CHANGE_EVENTS } from './cluster-metrics';
+import { ClusterEndpoint } from './endpoint';
+import { PatroniNode } from './patroni-node';
+import { packUserData } from './user-data';
+import { CLUSTER_PORTS, validateClusterProps } from './validation';
+import { PatroniTiming } from './timing';
+
+/** Properties of a PatroniCluster. */
+export interface PatroniClusterProps {
+  /** The VPC the nodes and the internal load balancer go in. */
+  readonly vpc: ec2.IVpc;
+
+  /**
+   * Subnets for the nodes, one AZ per node where possible (node i goes to subnet i mod n).
+   * @default - the VPC's private subnets with egress (the nodes install Debian packages at boot)
+   */
+  readonly vpcSubnets?: ec2.SubnetSelection;
+
+  /**
+   * Number of nodes: 3 (survives the loss of one) or 5 (survives two). etcd runs on every node,
+   * so an even count adds no tolerance and 1 or 2 tolerate none.
+   * @default 3
+   */
+  readonly nodes?: number;
+
+  /**
+   * Instance type of every node.
+   * @default m7i.large
+   */
+  readonly instanceType?: ec2.InstanceType;
+
+  /**
+   * Machine image. Must be Debian 12: the bootstrap installs Debian's packages.
+   * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>,
+   * resolved at deploy time (no lookup, so synth stays offline)
+   */
+  readonly machineImage?: ec2.IMachineImage;
+
+  /**
+   * Size of each node's encrypted gp3 data volume.
+   * @default Size.gibibytes(100)
+   */
+  readonly dataVolumeSize?: Size;
+
+  /**
+   * Failure detection timing.
+   * @default PatroniTiming.DEFAULT
+   */
+  readonly timing?: PatroniTiming;
+
+  /**
+   * Synchronous replication mode.
+   * @default SynchronousMode.ON
+   */
+  readonly synchronousMode?: SynchronousMode;
+
+  /**
+   * A replica further behind than this is never promoted (Patroni's maximum_lag_on_failover).
+   * @default Size.mebibytes(1)
+   */
+  readonly maximumLagOnFailover?: Size;
+
+  /**
+   * The reader endpoint drops replicas further behind than this.
+   * @default Size.mebibytes(16)
+   */
+  readonly replicaMaxLag?: Size;
+
+  /**
+   * Watchdog fencing. REQUIRED loads softdog at boot and makes Patroni refuse to lead without it.
+   * @default WatchdogMode.REQUIRED
+   */
+  readonly watchdog?: WatchdogMode;
+
+  /**
+   * Extra PostgreSQL parameters. Those Patroni or this construct manage (synchronous_standby_names,
+   * hot_standby, listen_addresses, port, wal_level...) are refused.
+   * @default - none beyond the replication settings
+   */
+  readonly postgresParameters?: Record<string, string>;
+
+  /**
+   * Patroni scope and etcd key prefix: lowercase letters, digits and hyphens, at most 63.
+   * @default - derived from the construct's path
+   */
+  readonly clusterName?: string;
+}
+
+/** Stable keys of the stack outputs, for the CLI and runbooks. */
+const OUTPUT_KIND = 'PatroniCluster';
+
+/**
+ * PostgreSQL high availability on EC2: Patroni elects the leader through etcd (one member on each
+ * node), HAProxy on every node routes to it, and an internal Network Load Balancer gives clients
+ * a writer (5432) and a reader (5433) endpoint.
+ */
+export class PatroniCluster extends Construct implements ec2.IConnectable, ClusterMetricSource {
+  /** Clients allowed here reach the writer and reader endpoints (and nothing else). */
+  public readonly connections: ec2.Connections;
+  /** The nodes' security group: PostgreSQL, Patroni and etcd ports only between nodes. */
+  public readonly nodeSecurityGroup: ec2.SecurityGroup;
+  /** The internal load balancer in front of every node's HAProxy. */
+  public readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  /** Writer endpoint: always the current leader. */
+  public readonly writerEndpoint: ClusterEndpoint;
+  /** Reader endpoint: replicas within `replicaMaxLag`. */
+  public readonly readerEndpoint: ClusterEndpoint;
+  /** The PostgreSQL superuser's credentials (`username`, `password`). */
+  public readonly superuserSecret: secretsmanager.ISecret;
+  /** The replication user's credentials. */
+  public readonly replicationSecret: secretsmanager.ISecret;
+  /** The pg_rewind user's credentials. */
+  public readonly rewindSecret: secretsmanager.ISecret;
+  /** Basic-auth credentials of Patroni's REST API (switchover, restart...). */
+  public readonly restApiSecret: secretsmanager.ISecret;
+  /** The nodes, in order. */
+  public readonly nodes: PatroniNode[];
+  /** The role every node runs with. */
+  public readonly nodeRole: iam.Role;
+  /** Patroni scope. */
+  public readonly clusterName: string;
+  /** CloudWatch namespace the nodes publish to. */
+  public readonly metricsNamespace: string;
+  /** The timing in force. */
+  public readonly timing: PatroniTiming;
+  /** The reader endpoint drops replicas further behind than this. */
+  public readonly replicaMaxLag: Size;
+  /** The spec the node files were rendered from (placeholders in place of passwords). */
+  public readonly spec: ClusterSpec;
+
+  constructor(scope: Construct, id: string, props: PatroniClusterProps) {
+    super(scope, id);
+    const nodeCount = props.nodes ?? 3;
+    this.clusterName = props.clusterName ?? defaultClusterName(this);
+    this.timing = props.timing ?? PatroniTiming.DEFAULT;
+    const maximumLagOnFailover = props.maximumLagOnFailover ?? Size.mebibytes(1);
+    const replicaMaxLag = props.replicaMaxLag ?? Size.mebibytes(16);
+    this.replicaMaxLag = replicaMaxLag;
+    const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.M7I, ec2.InstanceSize.LARGE);
+    const dataVolumeSize = props.dataVolumeSize ?? Size.gibibytes(100);
+    validateClusterProps({
+      nodes: nodeCount,
+      clusterName: this.clusterName,
+      maximumLagOnFailover,
+      replicaMaxLag,
+      dataVolumeSize,
+      postgresParameters: props.postgresParameters ?? {},
+    });
+
+    const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnets;
+    if (subnets.length === 0) {
+      throw new Error('vpcSubnets selects no subnet: the nodes need at least one (ideally one per AZ)');
+    }
+    const azs = new Set(subnets.map((s) => s.availabilityZone));
+    if (![...azs].some((az) => Token.isUnresolved(az)) && azs.size < nodeCount) {
+      Annotations.of(this).addWarningV2(
+        'cdk-failover:fewerAzsThanNodes',
+        `the ${nodeCount} nodes share ${azs.size} availability zone(s): losing one zone can take a majority of etcd with it. Select subnets in ${nodeCount} zones`,
+      );
+    }
+    this.metricsNamespace = `CdkFailover/Patroni/${this.clusterName}`;
+
+    this.nodeSecurityGroup = new ec2.SecurityGroup(this, 'NodeSecurityGroup', {
+      vpc: props.vpc,
+      description: `Patroni nodes of ${this.clusterName}`,
+      allowAllOutbound: false,
+    });
+    const lbSecurityGroup = new ec2.SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc: props.vpc,
+      description: `Writer and reader endpoints of ${this.clusterName}`,
+      allowAllOutbound: false,
+    });
+    this.wireSecurityGroups(lbSecurityGroup);
+
+    const secret = (id: string, username: string, description: string) =>
+      new secretsmanager.Secret(this, id, {
+        description: `${description} of Patroni cluster ${this.clusterName}`,
+        generateSecretString: {
+          secretStringTemplate: JSON.stringify({ username }),
+          generateStringKey: 'password',
+          passwordLength: 32,
+          // Letters and digits only: the password lands in YAML, pgpass and connection URIs.
+          excludePunctuation: true,
+        },
+      });
+    this.superuserSecret = secret('SuperuserSecret', 'postgres', 'PostgreSQL superuser');
+    this.replicationSecret = secret('ReplicationSecret', 'replicator', 'PostgreSQL replication user');
+    this.rewindSecret = secret('RewindSecret', 'rewind_user', 'PostgreSQL pg_rewind user');
+    this.restApiSecret = secret('RestApiSecret', 'patroni', 'Patroni REST API user');
+    for (const s of [this.superuserSecret, this.replicationSecret, this.rewindSecret, this.restApiSecret]) {
+      Validations.of(s).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'Rotating these passwords means changing the PostgreSQL role and patroni.yml on every node in step; ' +
+          'no rotation function ships yet, so rotation is a documented manual procedure (README, runbook).',
+      });
+    }
+
+    this.nodeRole = this.createNodeRole();
+
+    const machineImage = props.machineImage ?? debian12(instanceType);
+    this.nodes = [];
+    for (let i = 0; i < nodeCount; i++) {
+      this.nodes.push(
+        new PatroniNode(this, `Node${i}`, {
+          vpc: props.vpc,
+          subnet: subnets[i % subnets.length],
+          securityGroup: this.nodeSecurityGroup,
+          instanceType,
+          machineImage,
+          role: this.nodeRole,
+          dataVolumeSize,
+          dataVolumeDevice: DATA_VOLUME_DEVICE,
+        }),
+      );
+    }
+
+    const watchdog = props.watchdog ?? WatchdogMode.REQUIRED;
+    // The spec carries placeholders for every deploy-time value, so the rendered script is
+    // token-free and can be compressed at synth (see user-data.ts); the values follow beside it.
+    const values: Record<string, string> = {
+      __CLUSTER_CIDR__: props.vpc.vpcCidrBlock,
+      __AWS_REGION__: Stack.of(this).region,
+      __SUPERUSER_SECRET__: this.superuserSecret.secretArn,
+      __REPLICATION_SECRET__: this.replicationSecret.secretArn,
+      __REWIND_SECRET__: this.rewindSecret.secretArn,
+      __REST_API_SECRET__: this.restApiSecret.secretArn,
+    };
+    this.nodes.forEach((node, i) => (values[`__NODE${i}_ADDRESS__`] = node.address));
+    this.spec = {
+      clusterName: this.clusterName,
+      nodes: this.nodes.map((_, i) => ({ name: `${this.clusterName}-${i}`, address: `__NODE${i}_ADDRESS__` })),
+      ports: CLUSTER_PORTS,
+      timing: this.timing.values,
+      synchronousMode: (props.synchronousMode ?? SynchronousMode.ON).name,
+      maximumLagOnFailoverBytes: maximumLagOnFailover.toBytes(),
+      replicaMaxLagBytes: replicaMaxLag.toBytes(),
+      watchdogMode: watchdog.name,
+      postgresVersion: 15,
+      postgresParameters: props.postgresParameters ?? {},
+      // HAProxy on a node connects to PostgreSQL on the others: clients never reach 5432 directly.
+      clusterCidrs: ['__CLUSTER_CIDR__'],
+      clientCidrs: [],
+      credentials: {
+        superuser: { username: 'postgres', password: '__SUPERUSER_PASSWORD__' },
+        replication: { username: 'replicator', password: '__REPLICATION_PASSWORD__' },
+        rewind: { username: 'rewind_user', password: '__REWIND_PASSWORD__' },
+        restApi: { username: 'patroni', password: '__REST_API_PASSWORD__' },
+      },
+      metricsNamespace: this.metricsNamespace,
+      awsRegion: '__AWS_REGION__',
+    };
+    this.nodes.forEach((node, i) => {
+      const script = renderBootstrapScript(this.spec, this.spec.nodes[i].name, {
+        region: '__AWS_REGION__',
+        secretIds: {
+          superuser: '__SUPERUSER_SECRET__',
+          replication: '__REPLICATION_SECRET__',
+          rewind: '__REWIND_SECRET__',
+          restApi: '__REST_API_SECRET__',
+        },
+        dataVolume: { device: DATA_VOLUME_DEVICE, volumeId: '__DATA_VOLUME_ID__' },
+      });
+      const nodeValues = { ...values, __DATA_VOLUME_ID__: node.dataVolume.volumeId };
+      // A placeholder this node's files do not mention (another node's address, say) is left out.
+      node.setUserData(packUserData(script, Object.fromEntries(Object.entries(nodeValues).filter(([k]) => script.includes(k)))));
+    });
+
+    this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
+      vpc: props.vpc,
+      vpcSubnets: { subnets },
+      internetFacing: false,
+      crossZoneEnabled: true,
+      securityGroups: [lbSecurityGroup],
+    });
+    Validations.of(this.loadBalancer).acknowledge({
+      id: 'AwsSolutions-ELB2',
+      reason: 'Network Load Balancers write access logs only for TLS listeners; these are TCP listeners carrying PostgreSQL\'s own protocol.',
+    });
+    this.addListener('Writer', CLUSTER_PORTS.writer, CLUSTER_PORTS.haproxyPrimary);
+    this.addListener('Reader', CLUSTER_PORTS.reader, CLUSTER_PORTS.haproxyReplica);
+    this.writerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.writer);
+    this.readerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.reader);
+    this.connections = new ec2.Connections({
+      securityGroups: [lbSecurityGroup],
+      defaultPort: ec2.Port.tcpRange(CLUSTER_PORTS.writer, CLUSTER_PORTS.reader),
+    });
+
+    this.createOutputs();
+  }
+
+  /** Node names as the nodes publish them (`<clusterName>-<i>`), in order. */
+  public get nodeNames(): string[] {
+    return this.spec.nodes.map((n) => n.name);
+  }
+
+  /** Role changes of any node (Sum). A failover or switchover counts one per node that changed. */
+  public metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return clusterEvent(this, ROLE_CHANGE_EVENTS.roleChange, cloudwatch.Stats.SUM, props);
+  }
+
+  /** Promotions to primary (Sum): each is a database failover or switchover. */
+  public metricPromotions(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return clusterEvent(this, ROLE_CHANGE_EVENTS.promotion, cloudwatch.Stats.SUM, props);
+  }
+
+  /** Seconds from the last healthy primary seen to a promotion (Maximum). */
+  public metricFailoverDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return clusterEvent(this, ROLE_CHANGE_EVENTS.failoverDurationSeconds, cloudwatch.Stats.MAXIMUM, props);
+  }
+
+  /** Number of nodes reporting themselves primary: 1 is healthy, 0 no writer, 2+ split brain. */
+  public metricPrimaryCount(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.isPrimary, 'SUM', 'primaries', props);
+  }
+
+  /** Number of streaming replicas within the lag limit: the failover targets left. */
+  public metricHealthyReplicaCount(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.healthyReplica, 'SUM', 'healthy replicas', props);
+  }
+
+  /** The largest replication lag of any replica, bytes. */
+  public metricMaxReplicationLag(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.replicationLagBytes, 'MAX', 'max replication lag (bytes)', props);
+  }
+
+  /** Number of etcd members answering healthy. */
+  public metricHealthyEtcdMembers(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.etcdHealthy, 'SUM', 'healthy etcd members', props);
+  }
+
+  /** One node's gauge, for example `NODE_GAUGES.dcsLastSeenAgeSeconds`. */
+  public metricNodeGauge(nodeIndex: number, gauge: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    const name = this.nodeNames[nodeIndex];
+    if (name === undefined) throw new Error(`nodeIndex must be 0 to ${this.nodeNames.length - 1}, got ${nodeIndex}`);
+    return nodeGauge(this, name, gauge, props);
+  }
+
+  /** HAProxy targets the load balancer considers healthy behind the writer listener. */
+  public metricHealthyHaproxyCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.writerTargetGroup.metrics.healthyHostCount(props);
+  }
+
+  private writerTargetGroup!: elbv2.NetworkTargetGroup;
+
+  private addListener(id: string, port: number, haproxyPort: number): void {
+    const listener = this.loadBalancer.addListener(id, { port, protocol: elbv2.Protocol.TCP });
+    const group = listener.addTargets(`${id}Targets`, {
+      port: haproxyPort,
+      protocol: elbv2.Protocol.TCP,
+      targets: this.nodes.map((n) => new elbv2Targets.InstanceTarget(n.instance, haproxyPort)),
+      // HAProxy, not the load balancer, picks the leader: the check asks whether HAProxy is alive.
+      healthCheck: {
+        protocol: elbv2.Protocol.HTTP,
+        port: String(CLUSTER_PORTS.haproxyHealth),
+        path: HAPROXY_HEALTH_PATHS.alive,
+        interval: Duration.seconds(10),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 2,
+      },
+      deregistrationDelay: Duration.seconds(10),
+    });
+    if (id === 'Writer') this.writerTargetGroup = group;
+  }
+
+  private wireSecurityGroups(lbSecurityGroup: ec2.SecurityGroup): void {
+    const nodes = this.nodeSecurityGroup;
+    for (const [port, what] of [
+      [CLUSTER_PORTS.postgres, 'PostgreSQL replication and HAProxy to PostgreSQL'],
+      [CLUSTER_PORTS.restApi, 'Patroni REST API (HAProxy checks, member status)'],
+      [CLUSTER_PORTS.etcdClient, 'etcd clients (Patroni)'],
+      [CLUSTER_PORTS.etcdPeer, 'etcd peers'],
+      [CLUSTER_PORTS.haproxyPrimary, 'HAProxy primary listener (other nodes during drills)'],
+    ] as const) {
+      nodes.addIngressRule(nodes, ec2.Port.tcp(port), `${what}, between nodes`);
+      nodes.addEgressRule(nodes, ec2.Port.tcp(port), `${what}, between nodes`);
+    }
+    for (const port of [CLUSTER_PORTS.haproxyPrimary, CLUSTER_PORTS.haproxyReplica, CLUSTER_PORTS.haproxyHealth]) {
+      nodes.addIngressRule(lbSecurityGroup, ec2.Port.tcp(port), 'HAProxy, from the load balancer');
+      lbSecurityGroup.addEgressRule(nodes, ec2.Port.tcp(port), 'HAProxy on the nodes');
+    }
+    // Boot and metrics: Debian's archive (HTTP and HTTPS) and the AWS APIs (Secrets Manager,
+    // CloudWatch, SSM), through the VPC's NAT or endpoints. Nothing comes in from outside the VPC.
+    nodes.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs and Debian archive over HTTPS');
+    nodes.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'Debian archive (signed packages over HTTP)');
+  }
+
+  private createNodeRole(): iam.Role {
+    const role = new iam.Role(this, 'NodeRole', {
+      assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
+      description: `Patroni nodes of ${this.clusterName}: read the cluster's secrets, publish its metrics, Session Manager`,
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
+    });
+    for (const s of [this.superuserSecret, this.replicationSecret, this.rewindSecret, this.restApiSecret]) {
+      s.grantRead(role);
+    }
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'], // PutMetricData has no resource type; the namespace condition scopes it
+        conditions: { StringEquals: { 'cloudwatch:namespace': this.metricsNamespace } },
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+      reason: 'Session Manager is the only shell access to the nodes (no SSH key, no port 22); this is AWS\'s maintained minimal policy for it.',
+    });
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'cloudwatch:PutMetricData has no resource type; the statement is limited to this cluster\'s namespace by condition.',
+    });
+    return role;
+  }
+
+  private createOutputs(): void {
+    const output = (id: string, key: string, value: string) =>
+      new CfnOutput(this, id, { value, description: `cdk-failover:${OUTPUT_KIND}:${this.node.path}:${key}` });
+    output('ClusterNameOutput', 'clusterName', this.clusterName);
+    output('WriterEndpointOutput', 'writerEndpoint', this.writerEndpoint.socketAddress);
+    output('ReaderEndpointOutput', 'readerEndpoint', this.readerEndpoint.socketAddress);
+    output('SuperuserSecretArnOutput', 'superuserSecretArn', this.superuserSecret.secretArn);
+    output('RestApiSecretArnOutput', 'restApiSecretArn', this.restApiSecret.secretArn);
+    output('MetricsNamespaceOutput', 'metricsNamespace', this.metricsNamespace);
+    output('NodeInstanceIdsOutput', 'nodeInstanceIds', joinTokens(this.nodes.map((n) => n.instance.instanceId)));
+    output('NodeAddressesOutput', 'nodeAddresses', joinTokens(this.nodes.map((n) => n.address)));
+  }
+}
+
+/** Device name of the data volume; on Nitro it appears as NVMe, found by volume ID. */
+const DATA_VOLUME_DEVICE = '/dev/sdf';
+
+function joinTokens(values: string[]): string {
+  return Fn.join(',', values);
+}
+
+function debian12(instanceType: ec2.InstanceType): ec2.IMachineImage {
+  const arch = instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? 'arm64' : 'amd64';
+  return ec2.MachineImage.fromSsmParameter(`/aws/service/debian/release/12/latest/${arch}`, { os: ec2.OperatingSystemType.LINUX });
+}
+
+function defaultClusterName(scope: Construct): string {
+  return Names.uniqueResourceName(scope, { maxLength: 40, separator: '-' })
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .replace(/^-+|-+$/g, '');
+}

@@ -1,0 +1,256 @@
+import { Duration, Size, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { DnsFailover, FailoverAlarms, FailoverAlarmsProps, FailoverEndpoint, PatroniCluster } from '../../lib';
+import { testApp } from '../app';
+
+function setup(props: Partial<FailoverAlarmsProps> & { region?: string; withDns?: boolean; withCluster?: boolean; measureLatency?: boolean } = {}) {
+  const app = testApp();
+  const stack = new Stack(app, 'Test', { env: { region: props.region ?? 'us-east-1' } });
+  const zone = new route53.PublicHostedZone(stack, 'Zone', { zoneName: 'example.com' });
+  const dns = new DnsFailover(stack, 'Api', {
+    zone,
+    recordName: 'api',
+    primary: FailoverEndpoint.ipAddress('203.0.113.10'),
+    secondary: FailoverEndpoint.ipAddress('198.51.100.10'),
+    healthCheck: { measureLatency: props.measureLatency },
+  });
+  const vpc = new ec2.Vpc(stack, 'Vpc', { availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'], natGateways: 1 });
+  const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'orders', replicaMaxLag: Size.mebibytes(32) });
+  const alarms = new FailoverAlarms(stack, 'Alarms', {
+    dnsFailovers: props.withDns === false ? undefined : [dns],
+    clusters: props.withCluster === false ? undefined : [cluster],
+    ...props,
+  });
+  return { app, stack, dns, cluster, alarms, template: Template.fromStack(stack) };
+}
+
+type AlarmProps = Record<string, unknown>;
+
+function alarmByDescription(template: Template, fragment: string): AlarmProps {
+  const found = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) =>
+    String(a.Properties.AlarmDescription).includes(fragment),
+  );
+  if (found.length !== 1) throw new Error(`${found.length} alarms match '${fragment}'`);
+  return found[0].Properties;
+}
+
+describe('FailoverAlarms: each alarm\'s metric, statistic, threshold, comparison and missing data', () => {
+  const { template, stack } = setup();
+
+  test('DNS failover triggered: primary HealthCheckStatus Minimum < 1, keeps state when data is missing', () => {
+    const a = alarmByDescription(template, 'the primary endpoint is unhealthy');
+    expect(a).toMatchObject({
+      Namespace: 'AWS/Route53',
+      MetricName: 'HealthCheckStatus',
+      Statistic: 'Minimum',
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      EvaluationPeriods: 1,
+      TreatMissingData: 'missing',
+      Period: 60,
+    });
+    expect(JSON.stringify(a.Dimensions)).toMatch(/ApiPrimaryHealthCheck/);
+  });
+
+  test('no healthy DNS target: secondary HealthCheckStatus < 1 for 2 minutes', () => {
+    const a = alarmByDescription(template, 'the secondary endpoint is unhealthy');
+    expect(a).toMatchObject({ MetricName: 'HealthCheckStatus', Statistic: 'Minimum', Threshold: 1, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: 2 });
+    expect(JSON.stringify(a.Dimensions)).toMatch(/ApiSecondaryHealthCheck/);
+  });
+
+  test('database failover occurred: Promotion Sum >= 1, no data means none happened', () => {
+    const a = alarmByDescription(template, 'a node was promoted');
+    expect(a).toMatchObject({
+      Namespace: 'CdkFailover/Patroni/orders',
+      MetricName: 'Promotion',
+      Statistic: 'Sum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      Dimensions: [{ Name: 'ClusterName', Value: 'orders' }],
+    });
+  });
+
+  test('failover took too long: FailoverDurationSeconds Maximum > 60 s', () => {
+    const a = alarmByDescription(template, 'a failover took longer');
+    expect(a).toMatchObject({ MetricName: 'FailoverDurationSeconds', Statistic: 'Maximum', Threshold: 60, ComparisonOperator: 'GreaterThanThreshold' });
+  });
+
+  const mathAlarm = (fragment: string) => {
+    const a = alarmByDescription(template, fragment);
+    const metrics = a.Metrics as Array<{ Id: string; Expression?: string; MetricStat?: { Metric: { MetricName: string; Dimensions: unknown }; Stat: string } }>;
+    const expression = metrics.find((m) => m.Expression)!;
+    const inputs = metrics.filter((m) => m.MetricStat);
+    return { a, expression: expression.Expression, inputs };
+  };
+
+  test('no primary: the sum over nodes of IsPrimary (Maximum) < 1 for 2 minutes, silence breaching', () => {
+    const { a, expression, inputs } = mathAlarm('no node reports itself primary');
+    expect(expression).toBe('SUM([FILL(isPrimary0, 0), FILL(isPrimary1, 0), FILL(isPrimary2, 0)])');
+    expect(inputs.map((m) => [m.MetricStat!.Metric.MetricName, m.MetricStat!.Stat])).toEqual([
+      ['IsPrimary', 'Maximum'],
+      ['IsPrimary', 'Maximum'],
+      ['IsPrimary', 'Maximum'],
+    ]);
+    expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: 2, TreatMissingData: 'breaching' });
+  });
+
+  test('split brain: the sum of IsPrimary Minimum (primary the whole minute) > 1, so a clean switchover does not trip it', () => {
+    const { a, inputs } = mathAlarm('more than one node was primary');
+    expect(inputs.every((m) => m.MetricStat!.Stat === 'Minimum')).toBe(true);
+    expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 1, TreatMissingData: 'notBreaching' });
+  });
+
+  test('no healthy replica: sum of HealthyReplica < 1 for 3 minutes', () => {
+    const { a, inputs } = mathAlarm('no streaming replica');
+    expect(inputs[0].MetricStat!.Metric.MetricName).toBe('HealthyReplica');
+    expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: 3, TreatMissingData: 'breaching' });
+  });
+
+  test('replication lag high: the worst ReplicationLagBytes > the cluster\'s replicaMaxLag for 5 minutes', () => {
+    const { a, expression } = mathAlarm('further behind than the threshold');
+    expect(expression).toMatch(/^MAX\(/);
+    expect(a).toMatchObject({ Threshold: 32 * 1024 * 1024, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 5 });
+  });
+
+  test('etcd: a member unhealthy below 3 healthy, quorum at risk at 2 or fewer', () => {
+    expect(mathAlarm('an etcd member is unhealthy').a).toMatchObject({ Threshold: 3, ComparisonOperator: 'LessThanThreshold', TreatMissingData: 'breaching' });
+    expect(mathAlarm('down to the quorum').a).toMatchObject({ Threshold: 2, ComparisonOperator: 'LessThanOrEqualToThreshold' });
+  });
+
+  test('a status-check alarm per node', () => {
+    const statusAlarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) => a.Properties.MetricName === 'StatusCheckFailed');
+    expect(statusAlarms).toHaveLength(3);
+    expect(statusAlarms[0].Properties).toMatchObject({ Namespace: 'AWS/EC2', Statistic: 'Maximum', Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 2 });
+  });
+
+  test('every alarm notifies the topic on ALARM and on OK', () => {
+    const ours = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).filter(([id]) => id.startsWith('Alarms'));
+    expect(ours).toHaveLength(2 + 8 + 3);
+    for (const [, a] of ours) {
+      expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlarmsTopic/) }]);
+      expect(a.Properties.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlarmsTopic/) }]);
+    }
+  });
+
+  test('a composite "failover in progress" alarm over DNS failover, promotion and no primary', () => {
+    const composite = Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'))[0].Properties;
+    const rule = JSON.stringify(stack.resolve(composite.AlarmRule));
+    expect(rule.match(/ALARM\(/g)).toHaveLength(3);
+    expect(rule).toMatch(/AlarmsApiDnsFailoverTriggered/);
+    expect(rule).toMatch(/AlarmsDbDbFailoverOccurred/);
+    expect(rule).toMatch(/AlarmsDbDbNoPrimary/);
+  });
+
+  test('the created topic is KMS-encrypted with rotation, SSL-only, and CloudWatch may use the key', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: { Statement: Match.arrayWith([Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] })]) },
+    });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+
+  test('a dashboard with health status, primaries, lag and role changes', () => {
+    const body = JSON.stringify(stack.resolve(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody));
+    for (const title of ['health check status', 'primaries', 'max replication lag', 'promotions and role changes', 'healthy replicas and etcd members']) {
+      expect(body).toContain(title);
+    }
+  });
+
+  test('cdk-nag AwsSolutions finds nothing on the alarms, topic and key (the test VPC itself has no flow log)', () => {
+    const { app } = setup();
+    const violations = new AwsSolutionsChecks().validateScope(app).violations;
+    expect(violations.length).toBeGreaterThan(0); // the check ran: it reports the bare test VPC
+    expect(violations.filter((v) => v.violatingResources.some((r) => (r.constructPath ?? '').startsWith('Test/Alarms/')))).toEqual([]);
+  });
+});
+
+describe('FailoverAlarms options', () => {
+  test('latency per checker region on the dashboard when measureLatency is on', () => {
+    const { template, stack } = setup({ measureLatency: true });
+    const body = JSON.stringify(stack.resolve(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody));
+    expect(body).toContain('TimeToFirstByte');
+    for (const region of ['us-east-1', 'us-west-2', 'eu-west-1']) expect(body).toMatch(new RegExp(`Region[\\\\"]+,[\\\\"]+${region}`));
+  });
+
+  test('e-mail subscriptions, an existing topic, and no OK notifications', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'T', { env: { region: 'eu-west-1' } });
+    const topic = new sns.Topic(stack, 'Existing');
+    const vpc = new ec2.Vpc(stack, 'Vpc', { availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'], natGateways: 1 });
+    const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'x' });
+    new FailoverAlarms(stack, 'Alarms', { clusters: [cluster], topic, emails: ['oncall@example.com'], notifyOnOk: false });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::SNS::Topic', 1);
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'oncall@example.com', TopicArn: { Ref: Match.stringLikeRegexp('^Existing') } });
+    Object.values(template.findResources('AWS::CloudWatch::Alarm'))
+      .filter((a) => a.Properties.AlarmActions?.[0]?.Ref?.startsWith('Existing'))
+      .forEach((a) => expect(a.Properties.OKActions).toBeUndefined());
+  });
+
+  test('overrides change threshold, period, evaluation periods and missing-data treatment', () => {
+    const { template } = setup({
+      overrides: {
+        DbFailoverTooSlow: { threshold: 30 },
+        DnsSecondaryUnhealthy: { period: Duration.minutes(5), evaluationPeriods: 3, datapointsToAlarm: 2, treatMissingData: cloudwatch.TreatMissingData.BREACHING },
+      },
+    });
+    expect(alarmByDescription(template, 'a failover took longer').Threshold).toBe(30);
+    expect(alarmByDescription(template, 'the secondary endpoint is unhealthy')).toMatchObject({
+      Period: 300,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 2,
+      TreatMissingData: 'breaching',
+    });
+  });
+
+  test.each([
+    [{ Nope: { threshold: 1 } }, /overrides: 'Nope' is not an alarm of FailoverAlarms \(known: DnsFailoverTriggered, /],
+    [{ DbNoPrimary: { evaluationPeriods: 0 } }, /overrides.DbNoPrimary.evaluationPeriods must be a whole number of at least 1, got 0/],
+    [{ DbNoPrimary: { datapointsToAlarm: 5 } }, /overrides.DbNoPrimary.datapointsToAlarm must be 1 to evaluationPeriods \(2\), got 5/],
+    [{ DbNoPrimary: { period: Duration.seconds(45) } }, /overrides.DbNoPrimary.period must be 10 s, 30 s or a multiple of 60 s .* got 45 s/],
+  ])('refuses the override %j', (overrides, message) => {
+    expect(() => setup({ overrides })).toThrow(message);
+  });
+
+  test('refuses Route 53 alarms outside us-east-1, explaining how to place them', () => {
+    expect(() => setup({ region: 'eu-west-1' })).toThrow(
+      /FailoverAlarms with dnsFailovers must be in a us-east-1 stack, but this stack's region is eu-west-1: Route 53 publishes health-check metrics only in us-east-1.*env: \{ region: 'us-east-1' \}/,
+    );
+  });
+
+  test('refuses an environment-agnostic stack with DNS failovers', () => {
+    const stack = new Stack(testApp(), 'T');
+    const dns = new DnsFailover(stack, 'Api', {
+      zone: new route53.PublicHostedZone(stack, 'Zone', { zoneName: 'example.com' }),
+      recordName: 'api',
+      primary: FailoverEndpoint.ipAddress('203.0.113.10'),
+      secondary: FailoverEndpoint.ipAddress('198.51.100.10'),
+    });
+    expect(() => new FailoverAlarms(stack, 'Alarms', { dnsFailovers: [dns] })).toThrow(/region is not set \(environment-agnostic\)/);
+  });
+
+  test('cluster-only alarms may live in any region', () => {
+    const { template } = setup({ region: 'eu-west-1', withDns: false });
+    expect(Object.values(template.findResources('AWS::CloudWatch::Alarm')).some((a) => a.Properties.Namespace === 'AWS/Route53')).toBe(false);
+  });
+
+  test('refuses a cluster in another region, and nothing to watch, and a malformed e-mail', () => {
+    const app = testApp();
+    const east = new Stack(app, 'East', { env: { region: 'us-east-1' } });
+    const west = new Stack(app, 'West', { env: { region: 'us-west-2' } });
+    const vpc = new ec2.Vpc(west, 'Vpc', { availabilityZones: ['us-west-2a', 'us-west-2b', 'us-west-2c'], natGateways: 1 });
+    const cluster = new PatroniCluster(west, 'Db', { vpc, clusterName: 'w' });
+    expect(() => new FailoverAlarms(east, 'A1', { clusters: [cluster] })).toThrow(/clusters: West\/Db is in us-west-2 but this FailoverAlarms is in us-east-1/);
+    expect(() => new FailoverAlarms(east, 'A2', {})).toThrow(/needs at least one of dnsFailovers or clusters/);
+    expect(() => new FailoverAlarms(west, 'A3', { clusters: [cluster], emails: ['not-an-address'] })).toThrow(/emails: 'not-an-address' is not an e-mail address/);
+  });
+});

@@ -1,0 +1,368 @@
+import { Duration, Size, Stack } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { PatroniCluster, PatroniClusterProps, PatroniTiming, SynchronousMode, WatchdogMode } from '../../lib';
+import { testApp } from '../app';
+import { runBootHeader, unpackNodeUserData } from './user-data-helpers';
+
+function setup(
+  overrides: Partial<PatroniClusterProps> = {},
+  azs = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
+  before?: (stack: Stack, vpc: ec2.Vpc, cluster: PatroniCluster) => void,
+) {
+  const stack = new Stack(testApp(), 'Test', { env: { region: 'eu-west-1' } });
+  const vpc = new ec2.Vpc(stack, 'Vpc', {
+    availabilityZones: azs,
+    natGateways: 1,
+    subnetConfiguration: [
+      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
+      { name: 'db', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+    ],
+  });
+  const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'orders', ...overrides });
+  before?.(stack, vpc, cluster);
+  return { stack, vpc, cluster, template: Template.fromStack(stack) };
+}
+
+describe('PatroniCluster nodes', () => {
+  const { template, cluster } = setup();
+
+  test('three Debian 12 instances from the public SSM parameter, with IMDSv2, termination protection and detailed monitoring', () => {
+    template.resourceCountIs('AWS::EC2::Instance', 3);
+    template.allResourcesProperties('AWS::EC2::Instance', {
+      InstanceType: 'm7i.large',
+      DisableApiTermination: true,
+      Monitoring: true,
+      ImageId: { Ref: Match.stringLikeRegexp('SsmParameterValueawsservicedebianrelease12latestamd64') },
+      BlockDeviceMappings: [{ DeviceName: '/dev/xvda', Ebs: Match.objectLike({ Encrypted: true, VolumeType: 'gp3' }) }],
+      SubnetId: Match.absent(),
+      SecurityGroupIds: Match.absent(),
+      NetworkInterfaces: [{ DeviceIndex: '0', NetworkInterfaceId: { Ref: Match.stringLikeRegexp('NetworkInterface') } }],
+    });
+    template.allResourcesProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: { MetadataOptions: { HttpTokens: 'required' } },
+    });
+    const parameters = template.toJSON().Parameters;
+    expect(Object.values(parameters).map((p) => (p as { Default: string }).Default)).toContain('/aws/service/debian/release/12/latest/amd64');
+  });
+
+  test('an arm64 instance type takes the arm64 image', () => {
+    const { template: t } = setup({ instanceType: new ec2.InstanceType('m7g.large') });
+    const defaults = Object.values(t.toJSON().Parameters).map((p) => (p as { Default: string }).Default);
+    expect(defaults).toContain('/aws/service/debian/release/12/latest/arm64');
+  });
+
+  test('each node keeps a pre-created network interface and an encrypted gp3 data volume that is snapshotted on delete', () => {
+    template.resourceCountIs('AWS::EC2::NetworkInterface', 3);
+    template.allResourcesProperties('AWS::EC2::NetworkInterface', {
+      GroupSet: [{ 'Fn::GetAtt': [Match.stringLikeRegexp('DbNodeSecurityGroup'), 'GroupId'] }],
+    });
+    template.resourceCountIs('AWS::EC2::Volume', 3);
+    template.allResources('AWS::EC2::Volume', {
+      Properties: Match.objectLike({ Encrypted: true, VolumeType: 'gp3', Size: 100 }),
+      DeletionPolicy: 'Snapshot',
+    });
+    template.resourceCountIs('AWS::EC2::VolumeAttachment', 3);
+    template.allResourcesProperties('AWS::EC2::VolumeAttachment', { Device: '/dev/sdf' });
+  });
+
+  test('nodes are spread over three availability zones', () => {
+    const enis = template.findResources('AWS::EC2::NetworkInterface');
+    const subnets = new Set(Object.values(enis).map((r) => JSON.stringify(r.Properties.SubnetId)));
+    expect(subnets.size).toBe(3);
+    const instances = template.findResources('AWS::EC2::Instance');
+    expect(new Set(Object.values(instances).map((r) => r.Properties.AvailabilityZone))).toEqual(
+      new Set(['eu-west-1a', 'eu-west-1b', 'eu-west-1c']),
+    );
+  });
+
+  test('an auto-recovery alarm per node recovers on a failed system status check', () => {
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    template.allResourcesProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/EC2',
+      MetricName: 'StatusCheckFailed_System',
+      Statistic: 'Maximum',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      AlarmActions: ['arn:aws:automate:eu-west-1:ec2:recover'],
+      Dimensions: [{ Name: 'InstanceId', Value: { Ref: Match.stringLikeRegexp('Instance') } }],
+    });
+  });
+
+  test('exposes the nodes in order', () => {
+    expect(cluster.nodes).toHaveLength(3);
+    expect(cluster.nodes.map((n) => n.node.id)).toEqual(['Node0', 'Node1', 'Node2']);
+    expect(cluster.spec.nodes.map((n) => n.name)).toEqual(['orders-0', 'orders-1', 'orders-2']);
+  });
+
+  test('five nodes when asked', () => {
+    setup({ nodes: 5 }).template.resourceCountIs('AWS::EC2::Instance', 5);
+  });
+});
+
+describe('PatroniCluster network', () => {
+  test('node ports are open only between nodes, HAProxy only from the load balancer, and nothing from 0.0.0.0/0', () => {
+    const { template } = setup();
+    const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
+    const groupsInline = Object.values(template.findResources('AWS::EC2::SecurityGroup')).flatMap(
+      (r) => (r.Properties.SecurityGroupIngress ?? []) as Array<Record<string, unknown>>,
+    );
+    expect([...ingress, ...groupsInline].filter((r) => 'CidrIp' in r || 'CidrIpv6' in r)).toEqual([]);
+    const nodePorts = ingress
+      .filter((r) => JSON.stringify(r.SourceSecurityGroupId).includes('DbNodeSecurityGroup'))
+      .map((r) => r.FromPort)
+      .sort();
+    expect(nodePorts).toEqual([2379, 2380, 5000, 5432, 8008]);
+    const fromLb = ingress
+      .filter((r) => JSON.stringify(r.SourceSecurityGroupId).includes('DbLoadBalancerSecurityGroup'))
+      .map((r) => r.FromPort)
+      .sort();
+    expect(fromLb).toEqual([5000, 5001, 8404]);
+  });
+
+  test('connections lets a client reach the writer and reader ports on the load balancer, and only those', () => {
+    const { template } = setup({}, undefined, (stack, vpc, cluster) => {
+      cluster.connections.allowDefaultPortFrom(new ec2.SecurityGroup(stack, 'Client', { vpc }));
+    });
+    template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', {
+      GroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('DbLoadBalancerSecurityGroup'), 'GroupId'] },
+      SourceSecurityGroupId: { 'Fn::GetAtt': [Match.stringLikeRegexp('Client'), 'GroupId'] },
+      FromPort: 5432,
+      ToPort: 5433,
+    });
+  });
+
+  test('an internal NLB sends 5432 to HAProxy 5000 and 5433 to HAProxy 5001 on every node, health-checked on 8404', () => {
+    const { template, cluster, stack } = setup();
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Type: 'network',
+      Scheme: 'internal',
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'load_balancing.cross_zone.enabled', Value: 'true' }]),
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 5432, Protocol: 'TCP' });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 5433, Protocol: 'TCP' });
+    for (const port of [5000, 5001]) {
+      template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+        Port: port,
+        Protocol: 'TCP',
+        TargetType: 'instance',
+        HealthCheckProtocol: 'HTTP',
+        HealthCheckPort: '8404',
+        HealthCheckPath: '/health',
+        Targets: Match.arrayWith([Match.objectLike({ Port: port })]),
+      });
+    }
+    const groups = template.findResources('AWS::ElasticLoadBalancingV2::TargetGroup');
+    Object.values(groups).forEach((g) => expect(g.Properties.Targets).toHaveLength(3));
+    expect(stack.resolve(cluster.writerEndpoint.port)).toBe(5432);
+    expect(stack.resolve(cluster.readerEndpoint.socketAddress)).toEqual({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^DbLoadBalancer/), 'DNSName'] }, ':5433']],
+    });
+  });
+});
+
+describe('PatroniCluster secrets and role', () => {
+  const { template, cluster, stack } = setup();
+
+  test('four generated secrets, none with a literal value', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 4);
+    template.allResourcesProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password', PasswordLength: 32, ExcludePunctuation: true }),
+      SecretString: Match.absent(),
+    });
+    const usernames = Object.values(template.findResources('AWS::SecretsManager::Secret')).map(
+      (s) => JSON.parse(s.Properties.GenerateSecretString.SecretStringTemplate).username,
+    );
+    expect(usernames.sort()).toEqual(['patroni', 'postgres', 'replicator', 'rewind_user']);
+    expect(cluster.superuserSecret).toBeDefined();
+  });
+
+  test('the node role reads exactly the four secrets, publishes only to its namespace, and has Session Manager', () => {
+    const policies = template.findResources('AWS::IAM::Policy');
+    const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
+    const secretReads = statements.filter((s) => JSON.stringify(s.Action).includes('secretsmanager:GetSecretValue'));
+    const secretResources = secretReads.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    expect(secretResources).toHaveLength(4);
+    secretResources.forEach((r) => expect(JSON.stringify(r)).toMatch(/Db(Superuser|Replication|Rewind|RestApi)Secret/));
+    expect(statements).toContainEqual(
+      expect.objectContaining({
+        Action: 'cloudwatch:PutMetricData',
+        Resource: '*',
+        Condition: { StringEquals: { 'cloudwatch:namespace': 'CdkFailover/Patroni/orders' } },
+      }),
+    );
+    template.hasResourceProperties('AWS::IAM::Role', {
+      ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] }],
+    });
+    expect(cluster.metricsNamespace).toBe('CdkFailover/Patroni/orders');
+    expect(stack.resolve(cluster.metricRoleChanges().namespace)).toBe('CdkFailover/Patroni/orders');
+  });
+
+  test('outputs carry stable keys for the CLI and runbooks', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Description: string }>;
+    const keys = Object.values(outputs).map((o) => o.Description.replace('cdk-failover:PatroniCluster:Test/Db:', ''));
+    expect(keys.sort()).toEqual(
+      ['clusterName', 'metricsNamespace', 'nodeAddresses', 'nodeInstanceIds', 'readerEndpoint', 'restApiSecretArn', 'superuserSecretArn', 'writerEndpoint'].sort(),
+    );
+  });
+});
+
+describe('PatroniCluster metrics', () => {
+  const { cluster, stack } = setup();
+
+  test('primary count sums every node\'s IsPrimary, a silent node counting as 0', () => {
+    const m = cluster.metricPrimaryCount();
+    expect(m.expression).toBe('SUM([FILL(isPrimary0, 0), FILL(isPrimary1, 0), FILL(isPrimary2, 0)])');
+    const n1 = m.usingMetrics.isPrimary1 as import('aws-cdk-lib/aws-cloudwatch').Metric;
+    expect(n1.metricName).toBe('IsPrimary');
+    expect(n1.namespace).toBe('CdkFailover/Patroni/orders');
+    expect(n1.dimensions).toEqual({ ClusterName: 'orders', Node: 'orders-1' });
+    expect(n1.statistic).toBe('Maximum');
+  });
+
+  test('lag takes the worst replica; events carry the cluster dimension', () => {
+    expect(cluster.metricMaxReplicationLag().expression).toMatch(/^MAX\(/);
+    expect(cluster.metricHealthyReplicaCount().expression).toMatch(/^SUM\(/);
+    expect(cluster.metricHealthyEtcdMembers().expression).toMatch(/^SUM\(/);
+    const promotions = cluster.metricPromotions();
+    expect([promotions.metricName, promotions.statistic, stack.resolve(promotions.dimensions)]).toEqual(['Promotion', 'Sum', { ClusterName: 'orders' }]);
+    expect(cluster.metricFailoverDuration().statistic).toBe('Maximum');
+    expect(cluster.metricRoleChanges().metricName).toBe('RoleChange');
+  });
+
+  test('metricNodeGauge refuses a node that does not exist', () => {
+    expect(cluster.metricNodeGauge(2, 'EtcdHealthy').dimensions).toEqual({ ClusterName: 'orders', Node: 'orders-2' });
+    expect(() => cluster.metricNodeGauge(3, 'EtcdHealthy')).toThrow(/nodeIndex must be 0 to 2, got 3/);
+  });
+});
+
+describe('PatroniCluster user data', () => {
+  const { template, cluster } = setup({ timing: PatroniTiming.FAST, synchronousMode: SynchronousMode.STRICT, watchdog: WatchdogMode.AUTOMATIC });
+
+  test('fits EC2\'s 16 KB limit', () => {
+    for (let i = 0; i < 3; i++) {
+      expect(Buffer.byteLength(unpackNodeUserData(template, i).userData)).toBeLessThan(16 * 1024);
+    }
+  });
+
+  test('the boot header, run by bash and python3 as on the node, unpacks the script byte for byte', () => {
+    const { userData, script } = unpackNodeUserData(template, 2, cluster);
+    expect(runBootHeader(userData)).toBe(script);
+  });
+
+  test('unpacks, with deploy-time values filled in, to exactly what the renderers produce for those values', () => {
+    const { script, expected } = unpackNodeUserData(template, 1, cluster);
+    expect(script).toBe(expected);
+    expect(script).toContain('10.99.0.11'); // node 1's address, from its network interface
+    expect(script).not.toMatch(/__(NODE\d+_ADDRESS|CLUSTER_CIDR|AWS_REGION|DATA_VOLUME_ID|[A-Z_]+_SECRET)__/);
+  });
+
+  test('carries no password: only placeholders, filled on the node from Secrets Manager', () => {
+    const { script } = unpackNodeUserData(template, 0, cluster);
+    const passwordLines = script.split('\n').filter((l) => /^\s*password:/.test(l));
+    expect(passwordLines.length).toBeGreaterThanOrEqual(4);
+    passwordLines.forEach((l) => expect(l).toMatch(/password: '?__[A-Z_]+_PASSWORD__'?$/));
+    expect(script).toContain('secretsmanager get-secret-value');
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/"SecretString"/);
+  });
+
+  test('renders the chosen timing, synchronous mode and watchdog into patroni.yml', () => {
+    const { script } = unpackNodeUserData(template, 0, cluster);
+    expect(script).toMatch(/ttl: 8\n/);
+    expect(script).toMatch(/loop_wait: 2\n/);
+    expect(script).toMatch(/retry_timeout: 3\n/);
+    expect(script).toMatch(/synchronous_mode_strict: true/);
+    expect(script).toMatch(/mode: ['"]?automatic/);
+  });
+});
+
+describe('PatroniCluster validation', () => {
+  test.each([
+    [1, /nodes must be 3 or 5, got 1: 1 node\(s\) cannot survive the loss of one/],
+    [2, /nodes must be 3 or 5, got 2: 2 node\(s\) cannot survive the loss of one/],
+    [4, /nodes must be 3 or 5, got 4: an even count tolerates no more failures than 3/],
+    [6, /got 6: an even count/],
+    [7, /got 7: this construct supports 3 \(tolerates one loss\) or 5 \(tolerates two\)/],
+  ])('refuses %d nodes, saying why', (nodes, message) => {
+    expect(() => setup({ nodes })).toThrow(message);
+  });
+
+  test.each([
+    ['synchronous_standby_names'],
+    ['hot_standby'],
+    ['listen_addresses'],
+    ['port'],
+    ['wal_level'],
+  ])('refuses the managed PostgreSQL parameter %s', (name) => {
+    expect(() => setup({ postgresParameters: { [name]: 'x' } })).toThrow(
+      new RegExp(`postgresParameters.${name} is managed by Patroni or by this construct and cannot be set here`),
+    );
+  });
+
+  test('accepts ordinary PostgreSQL parameters and renders them', () => {
+    const { template, cluster } = setup({ postgresParameters: { shared_buffers: '2GB', work_mem: '64MB' } });
+    expect(unpackNodeUserData(template, 0, cluster).script).toMatch(/shared_buffers: 2GB/);
+  });
+
+  test.each([['Orders'], ['orders_db'], ['-orders'], ['a'.repeat(64)], ['']])('refuses the cluster name %p', (clusterName) => {
+    expect(() => setup({ clusterName })).toThrow(/clusterName must be 1-63 lowercase letters, digits and inner hyphens/);
+  });
+
+  test('refuses a zero lag limit and a fractional data volume', () => {
+    expect(() => setup({ maximumLagOnFailover: Size.bytes(0) })).toThrow(/maximumLagOnFailover must be positive, got 0 bytes/);
+    expect(() => setup({ replicaMaxLag: Size.bytes(0) })).toThrow(/replicaMaxLag must be positive/);
+    expect(() => setup({ dataVolumeSize: Size.mebibytes(1536) })).toThrow(/dataVolumeSize must be a whole number of GiB from 1 to 16384/);
+  });
+
+  test('warns when the subnets span fewer availability zones than nodes', () => {
+    const { stack } = setup({}, ['eu-west-1a', 'eu-west-1b']);
+    Annotations.fromStack(stack).hasWarning('/Test/Db', Match.stringLikeRegexp('the 3 nodes share 2 availability zone'));
+  });
+
+  test('does not warn with one zone per node', () => {
+    const { stack } = setup();
+    expect(Annotations.fromStack(stack).findWarning('/Test/Db', Match.stringLikeRegexp('availability zone'))).toEqual([]);
+  });
+
+  test('refuses a subnet selection that selects nothing', () => {
+    expect(() => setup({ vpcSubnets: { subnets: [] } })).toThrow(/vpcSubnets selects no subnet: the nodes need at least one/);
+  });
+});
+
+describe('PatroniTiming', () => {
+  test('DEFAULT is Patroni\'s defaults and FAST keeps loop_wait + 2 x retry_timeout within ttl', () => {
+    expect([PatroniTiming.DEFAULT.ttl, PatroniTiming.DEFAULT.loopWait, PatroniTiming.DEFAULT.retryTimeout].map((d) => d.toSeconds())).toEqual([30, 10, 10]);
+    const f = PatroniTiming.FAST.values;
+    expect(f.loopWaitSeconds + 2 * f.retryTimeoutSeconds).toBeLessThanOrEqual(f.ttlSeconds);
+    expect(f.ttlSeconds).toBeLessThan(10);
+  });
+
+  test('custom accepts a safe profile', () => {
+    const t = PatroniTiming.custom({ ttl: Duration.seconds(20), loopWait: Duration.seconds(5), retryTimeout: Duration.seconds(7) });
+    expect(t.values).toMatchObject({ ttlSeconds: 20, loopWaitSeconds: 5, retryTimeoutSeconds: 7, etcdElectionTimeoutMs: 1000 });
+  });
+
+  test('custom refuses loop_wait + 2 x retry_timeout > ttl, with the arithmetic', () => {
+    expect(() => PatroniTiming.custom({ ttl: Duration.seconds(10), loopWait: Duration.seconds(4), retryTimeout: Duration.seconds(4) })).toThrow(
+      /loop_wait \+ 2 x retry_timeout must not exceed ttl \(4 \+ 2 x 4 = 12 > 10\)/,
+    );
+  });
+
+  test('custom refuses fractional seconds, a short etcd election timeout, and one longer than retry_timeout', () => {
+    expect(() => PatroniTiming.custom({ ttl: Duration.millis(20500), loopWait: Duration.seconds(5), retryTimeout: Duration.seconds(5) })).toThrow(
+      /timing.ttl must be whole seconds, got 20.5 s/,
+    );
+    expect(() =>
+      PatroniTiming.custom({
+        ttl: Duration.seconds(30),
+        loopWait: Duration.seconds(10),
+        retryTimeout: Duration.seconds(10),
+        etcdHeartbeatInterval: Duration.millis(500),
+        etcdElectionTimeout: Duration.millis(1000),
+      }),
+    ).toThrow(/etcdElectionTimeout must be at least 5 x the heartbeat interval \(etcd refuses less\): 1000 ms < 5 x 500 ms/);
+    expect(() =>
+      PatroniTiming.custom({ ttl: Duration.seconds(8), loopWait: Duration.seconds(2), retryTimeout: Duration.seconds(3), etcdElectionTimeout: Duration.seconds(3) }),
+    ).toThrow(/etcdElectionTimeout \(3000 ms\) must be shorter than retryTimeout \(3 s\)/);
+  });
+});
