@@ -15,6 +15,10 @@ export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
+// The AWS SDK warns on every run that its releases after January 2027 will need Node 22; the
+// versions this package pins run on Node 20, as package.json's engines say.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const DEFAULT_STATE_ROOT = '/var/tmp/cdk-failover-local';
 
 const EXIT_CODES_HELP = `

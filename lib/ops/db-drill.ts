@@ -46,6 +46,7 @@ export function dbDrillCase(options: DbDrillOptions): DrillCase {
   let oldLeader: PatroniMember | undefined;
   let candidate: ReplicaCandidate | undefined;
   let newLeader: PatroniMember | undefined;
+  let oldTimeline: number | undefined;
   let tableCreated = false;
   const label = options.label ?? 'db';
 
@@ -89,9 +90,11 @@ export function dbDrillCase(options: DbDrillOptions): DrillCase {
       oldLeader = await patroni.leader(status);
       if (!oldLeader) throw new OpsError('no leader');
       candidate = await patroni.chooseCandidate({ candidate: options.candidate, maxLagBytes: maxLag, status });
-      ctx.log(`leader ${oldLeader.name} on timeline ${oldLeader.timeline}; candidate ${candidate.name} (${candidate.role}, lag ${candidate.lagBytes} bytes)`);
+      // PostgreSQL's own timeline (GET /patroni): the DCS's copy in /cluster lags a loop behind.
+      oldTimeline = (await patroni.nodeStatus(patroni.urlOf(oldLeader))).timeline ?? oldLeader.timeline;
+      ctx.log(`leader ${oldLeader.name} on timeline ${oldTimeline}; candidate ${candidate.name} (${candidate.role}, lag ${candidate.lagBytes} bytes)`);
       ctx.measure('old_leader', oldLeader.name);
-      ctx.measure('old_timeline', oldLeader.timeline ?? 'unknown');
+      ctx.measure('old_timeline', oldTimeline ?? 'unknown');
       const w = await writerReaches(oldLeader);
       if (!ctx.check('the writer endpoint reaches the leader', w.ok, w.detail)) return;
       tableCreated = true; // from here on cleanup drops it (DROP TABLE IF EXISTS)
@@ -135,9 +138,21 @@ export function dbDrillCase(options: DbDrillOptions): DrillCase {
       const leader = await patroni.leader(status);
       ctx.check('a different member leads', !!leader && leader.name !== oldLeader!.name, `leader ${leader?.name ?? 'none'}, was ${oldLeader!.name}`);
       ctx.check('the chosen candidate leads', leader?.name === candidate!.name, `leader ${leader?.name ?? 'none'}, candidate ${candidate!.name}`);
-      const before = oldLeader!.timeline;
-      const after = leader?.timeline;
-      ctx.check('the timeline advanced', before !== undefined && after !== undefined && after > before, `timeline ${before ?? '?'} -> ${after ?? '?'}`);
+      let newTimeline: number | undefined;
+      try {
+        newTimeline = await poll(
+          `a timeline after ${oldTimeline} on ${leader?.name}`,
+          async () => {
+            const tl = (await patroni.nodeStatus(patroni.urlOf(leader!))).timeline;
+            return tl !== undefined && oldTimeline !== undefined && tl > oldTimeline ? found(tl) : notYet(`${leader?.name} is on timeline ${tl ?? '?'}`);
+          },
+          { timeoutMs: 30_000, intervalMs: 500, signal: ctx.signal },
+        );
+        ctx.check('the timeline advanced', true, `timeline ${oldTimeline} -> ${newTimeline} (PostgreSQL on ${leader?.name})`);
+      } catch (err) {
+        if ((err as Error).name === 'InterruptedError') throw err;
+        ctx.check('the timeline advanced', false, oneLine(err));
+      }
 
       const rejoinStarted = Date.now();
       try {
@@ -148,7 +163,12 @@ export function dbDrillCase(options: DbDrillOptions): DrillCase {
           onProgress: (r, ms) => ctx.log(`waiting for ${oldLeader!.name} to rejoin (${(ms / 1000).toFixed(0)} s): ${r}`),
         });
         ctx.measure('old_leader_rejoined_seconds', round((Date.now() - rejoinStarted) / 1000));
-        ctx.check('the old leader rejoined as a streaming replica', m.timeline === undefined || after === undefined || m.timeline === after, `${m.name} is ${m.role}, ${m.state}, timeline ${m.timeline ?? '?'}, streaming from ${leader?.name}`);
+        const own = await patroni.nodeStatus(patroni.urlOf(m));
+        ctx.check(
+          'the old leader rejoined as a streaming replica',
+          own.role !== 'master' && own.role !== 'primary' && own.timeline === newTimeline,
+          `${m.name} is ${m.role} (PostgreSQL: ${own.role}, ${own.state}, timeline ${own.timeline ?? '?'}), streaming from ${leader?.name}`,
+        );
       } catch (err) {
         if ((err as Error).name === 'InterruptedError') throw err;
         ctx.check('the old leader rejoined as a streaming replica', false, oneLine(err));

@@ -155,7 +155,7 @@ async function runOne(drill: DrillCase, signal: AbortSignal | undefined, log: (l
       if (failed.length) error = `${failed.length} of ${mine.length} checks failed: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`;
       else if (phase === 'verify' && mine.length === 0) error = 'verify made no check';
     } catch (err) {
-      error = err instanceof InterruptedError ? `interrupted (${oneLine(err)})` : oneLine(err);
+      error = err instanceof InterruptedError && err.message !== 'interrupted' ? `interrupted (${oneLine(err)})` : oneLine(err);
     }
     const duration = secondsSince(phaseStarted);
     phases.push({ name: phase, status: error ? 'failed' : 'passed', duration_seconds: duration, ...(error ? { error } : {}) });
