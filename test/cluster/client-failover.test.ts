@@ -21,7 +21,9 @@ import {
 } from './client-drill-report';
 import type { WorkloadConfig } from './client-workload';
 
-const CLUSTER = 'clientdrill';
+// A name of its own per run (1-12 lowercase letters and digits): two runs of this file at once
+// (two jest processes on one machine) would otherwise tear down each other's cluster.
+const CLUSTER = `cli${process.pid}`.slice(0, 12);
 const MINUTE = 60_000;
 const ROOT = path.resolve(__dirname, '../..');
 const REPORT = process.env.CLIENT_DRILL_REPORT ?? path.join(os.tmpdir(), 'cdk-failover-client-drill.json');
