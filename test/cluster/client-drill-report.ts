@@ -44,6 +44,9 @@ export interface Availability {
   readonly successRatio: number;
   /** The longest time in the run without a successful completion of this class. */
   readonly longestGapMs: number;
+  /** When that gap began and ended (wall-clock ms): the last success before it, the first after. */
+  readonly gapFrom: number;
+  readonly gapTo: number;
   /** Slowest successful operation (retries make an operation slow rather than failed). */
   readonly maxLatencyMs: number;
   readonly p99LatencyMs: number;
@@ -54,7 +57,15 @@ export function availability(ops: readonly OpRecord[], from: number, to: number)
   const ok = ops.filter((o) => o.ok);
   const ends = [from, ...ok.map((o) => o.end).filter((t) => t >= from && t <= to).sort((a, b) => a - b), to];
   let longestGapMs = 0;
-  for (let i = 1; i < ends.length; i++) longestGapMs = Math.max(longestGapMs, ends[i]! - ends[i - 1]!);
+  let gapFrom = from;
+  let gapTo = from;
+  for (let i = 1; i < ends.length; i++) {
+    if (ends[i]! - ends[i - 1]! > longestGapMs) {
+      longestGapMs = ends[i]! - ends[i - 1]!;
+      gapFrom = ends[i - 1]!;
+      gapTo = ends[i]!;
+    }
+  }
   const latencies = ok.map((o) => o.end - o.start).sort((a, b) => a - b);
   return {
     ops: ops.length,
@@ -62,6 +73,8 @@ export function availability(ops: readonly OpRecord[], from: number, to: number)
     failed: ops.length - ok.length,
     successRatio: ops.length ? ok.length / ops.length : 0,
     longestGapMs,
+    gapFrom,
+    gapTo,
     maxLatencyMs: latencies.at(-1) ?? 0,
     p99LatencyMs: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? 0,
   };
@@ -120,21 +133,19 @@ export function verify(ops: readonly OpRecord[], rows: readonly RowCount[]): Ver
   return { lostAcknowledged, duplicated, knownFailedButPresent, partialTransactions, unknownPresent, unknownAbsent };
 }
 
-/** Time from `at` to the first successful completion of an operation of the class that started after `at`. */
-export function recoveredAfter(ops: readonly OpRecord[], at: number): number | undefined {
-  const first = ops.filter((o) => o.ok && o.start >= at).sort((a, b) => a.end - b.end)[0];
-  return first ? first.end - at : undefined;
-}
 
 /** One Markdown row per class, for the report. */
-export function availabilityTable(rows: readonly { scenario: string; kind: string; a: Availability }[]): string {
+export function availabilityTable(rows: readonly { scenario: string; kind: string; a: Availability; faultAt: number }[]): string {
   const lines = [
-    '| scenario | operations | ops | ok | failed | success | longest gap | slowest ok | p99 |',
+    '| scenario | operations | ops | ok | failed | success | longest gap (from, to after the fault) | slowest ok | p99 |',
     '|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const { scenario, kind, a } of rows) {
+  const s = (ms: number) => `${ms < 0 ? '' : '+'}${(ms / 1000).toFixed(1)}`;
+  for (const { scenario, kind, a, faultAt } of rows) {
     lines.push(
-      `| ${scenario} | ${kind} | ${a.ops} | ${a.ok} | ${a.failed} | ${(a.successRatio * 100).toFixed(2)} % | ${(a.longestGapMs / 1000).toFixed(1)} s | ${(a.maxLatencyMs / 1000).toFixed(1)} s | ${(a.p99LatencyMs / 1000).toFixed(2)} s |`,
+      `| ${scenario} | ${kind} | ${a.ops} | ${a.ok} | ${a.failed} | ${(a.successRatio * 100).toFixed(2)} % | ` +
+        `${(a.longestGapMs / 1000).toFixed(1)} s (${s(a.gapFrom - faultAt)} to ${s(a.gapTo - faultAt)} s) | ` +
+        `${(a.maxLatencyMs / 1000).toFixed(1)} s | ${(a.p99LatencyMs / 1000).toFixed(2)} s |`,
     );
   }
   return lines.join('\n');
