@@ -7,6 +7,7 @@ import { run, runInNamespace, sleep, spawnInNamespace, waitForExit, type RunOpti
 import { nodeServiceArgv, renderNodeFiles, frontFiles, FRONT_CONFIG } from './files';
 import { assessHealth, type HealthVerdict } from './health';
 import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdUser, postgresUser, stateFile, writeFiles } from './layout';
+import { withClusterLock } from './lock';
 import { buildLocalSpec, CLIENT_ADDRESS, PREFIX_LENGTH, SUBNET } from './local-spec';
 import { createNetwork, interfaceIsUp, namespacePids, namespacePrefix, setInterfaceUp } from './network';
 import { ensurePackages, REQUIRED_PACKAGES } from './packages';
@@ -135,6 +136,18 @@ export class LocalCluster {
     const nodeCount = options.nodes ?? 3;
     if (nodeCount !== 3 && nodeCount !== 5) throw new LocalClusterError(`nodes must be 3 or 5, got ${nodeCount}`);
     const { timing, profile } = resolveTiming(options.timing ?? 'default');
+    return withClusterLock(stateRoot, clusterName, 'up', () => LocalCluster.create(clusterName, stateRoot, nodeCount, timing, profile, options, log));
+  }
+
+  private static async create(
+    clusterName: string,
+    stateRoot: string,
+    nodeCount: number,
+    timing: ClusterTiming,
+    profile: string,
+    options: UpOptions,
+    log: (line: string) => void,
+  ): Promise<LocalCluster> {
     const started = Date.now();
 
     if (options.installPackages ?? true) {
@@ -204,7 +217,8 @@ export class LocalCluster {
     assertHost();
     const clusterName = options.clusterName ?? 'local';
     checkClusterName(clusterName);
-    return teardown(clusterName, path.resolve(options.stateRoot ?? DEFAULT_STATE_ROOT), options.log);
+    const stateRoot = path.resolve(options.stateRoot ?? DEFAULT_STATE_ROOT);
+    return withClusterLock(stateRoot, clusterName, 'down', () => teardown(clusterName, stateRoot, options.log));
   }
 
   private constructor(
@@ -633,7 +647,7 @@ export class LocalCluster {
 
   /** Removes the cluster (see `LocalCluster.down`). */
   public async down(): Promise<TeardownReport> {
-    return teardown(this.state.clusterName, this.state.stateRoot, this.log);
+    return LocalCluster.down({ clusterName: this.state.clusterName, stateRoot: this.state.stateRoot, log: this.log });
   }
 
   // ---- internals ---------------------------------------------------------------------------

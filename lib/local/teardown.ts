@@ -89,11 +89,6 @@ export async function teardown(clusterName: string, stateRoot: string, log: (lin
     fs.rmSync(dir, { recursive: true, force: true });
     log(`removed ${dir}`);
   }
-  try {
-    fs.rmdirSync(stateRoot); // only when no other cluster lives there
-  } catch {
-    // not empty, or gone
-  }
   return { namespaces, processes, removedDir, sharedMemorySegments };
 }
 
