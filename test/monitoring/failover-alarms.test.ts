@@ -1,3 +1,5 @@
+import * as fs from 'fs';
+import * as path from 'path';
 import { Duration, Size, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -5,7 +7,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { DnsFailover, FailoverAlarms, FailoverAlarmsProps, FailoverEndpoint, PatroniCluster } from '../../lib';
+import { ALARM_CATALOGUE, AlarmKind, DnsFailover, FailoverAlarms, FailoverAlarmsProps, FailoverEndpoint, PatroniCluster } from '../../lib';
 import { testApp } from '../app';
 
 function setup(props: Partial<FailoverAlarmsProps> & { region?: string; withDns?: boolean; withCluster?: boolean; measureLatency?: boolean } = {}) {
@@ -252,5 +254,26 @@ describe('FailoverAlarms options', () => {
     expect(() => new FailoverAlarms(east, 'A1', { clusters: [cluster] })).toThrow(/clusters: West\/Db is in us-west-2 but this FailoverAlarms is in us-east-1/);
     expect(() => new FailoverAlarms(east, 'A2', {})).toThrow(/needs at least one of dnsFailovers or clusters/);
     expect(() => new FailoverAlarms(west, 'A3', { clusters: [cluster], emails: ['not-an-address'] })).toThrow(/emails: 'not-an-address' is not an e-mail address/);
+  });
+});
+
+describe('README', () => {
+  test("every row of the README's alarm table matches the catalogue", () => {
+    const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+    const symbols: Record<string, string> = { '<': 'LessThanThreshold', '>': 'GreaterThanThreshold', '>=': 'GreaterThanOrEqualToThreshold', '<=': 'LessThanOrEqualToThreshold' };
+    const rows = readme.split('\n').filter((l) => /^\| `[A-Za-z]+` \| [<>=]+ /.test(l));
+    expect(rows.map((r) => r.split('`')[1]).sort()).toEqual(Object.keys(ALARM_CATALOGUE).sort());
+    for (const row of rows) {
+      const [kind, fires, evaluation, missing, meaning] = row.split('|').slice(1, -1).map((c) => c.trim());
+      const d = ALARM_CATALOGUE[kind.replace(/`/g, '') as AlarmKind];
+      const [symbol, threshold] = fires.split(' ');
+      expect([symbols[symbol], Number(threshold), Number(evaluation.split(' ')[0]), missing, meaning]).toEqual([
+        d.comparison,
+        d.threshold,
+        d.evaluationPeriods,
+        d.treatMissingData,
+        d.description,
+      ]);
+    }
   });
 });
