@@ -1,5 +1,4 @@
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
-import { classifyError } from './errors';
 import { DEFAULTS, type EndpointRole, type EndpointSpec } from './options';
 
 /**
@@ -24,7 +23,6 @@ export class Endpoint {
   constructor(
     public readonly spec: EndpointSpec,
     config: PoolConfig,
-    private readonly onIdleFailure: (endpoint: Endpoint, err: Error) => void,
   ) {
     this.pool = new Pool({
       connectionTimeoutMillis: spec.connectTimeoutMs ?? DEFAULTS.connectionTimeoutMs,
@@ -35,11 +33,10 @@ export class Endpoint {
     this.pool.on('connect', (client) => {
       this.epochs.set(client, this.epoch);
     });
-    // An idle client whose connection dies makes the pool emit 'error'; without a listener,
-    // Node would end the process.
-    this.pool.on('error', (err) => {
-      if (classifyError(err) !== 'other') this.onIdleFailure(this, err);
-    });
+    // An idle client whose connection dies makes the pool emit 'error' (and drop the client);
+    // without a listener, Node would end the process. It says nothing about new connections
+    // (a load balancer closes the sessions of a backend it marks down), so it changes no routing.
+    this.pool.on('error', () => undefined);
   }
 
   public get label(): string {

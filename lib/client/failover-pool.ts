@@ -105,9 +105,8 @@ export class FailoverPool {
 
   constructor(options: FailoverPoolOptions) {
     this.options = resolveOptions(options);
-    const onIdleFailure = (endpoint: Endpoint, err: Error) => this.idleFailure(endpoint, err);
-    this.writer = new Endpoint(this.options.writer, this.options.pool, onIdleFailure);
-    this.readers = this.options.readers.map((spec) => new Endpoint(spec, this.options.pool, onIdleFailure));
+    this.writer = new Endpoint(this.options.writer, this.options.pool);
+    this.readers = this.options.readers.map((spec) => new Endpoint(spec, this.options.pool));
   }
 
   /**
@@ -209,7 +208,7 @@ export class FailoverPool {
         }
         lastError = err;
         if (err instanceof DeadlineReached) {
-          this.failed(endpoint, err);
+          this.failed(endpoint, err, state.phase);
           const decision = decideRetry({ ...op, kind: 'connection', phase: state.phase });
           const reason: GiveUpReason = decision.retry ? 'deadline-exceeded' : decision.outcomeUnknown ? 'outcome-unknown' : 'not-retried';
           throw this.giveUp(op, reason, { attempts: attempt, started, endpoint, cause: err });
@@ -217,7 +216,8 @@ export class FailoverPool {
         const phase = failedBeforeSending(err) ? 'acquire' : state.phase;
         const decision = decideRetry({ ...op, kind: classifyError(err), phase });
         if (!decision.failover) throw err;
-        this.failed(endpoint, err);
+        // state.phase, not phase: a dead pooled connection is no failed connect.
+        this.failed(endpoint, err, state.phase);
         if (!decision.retry) {
           throw this.giveUp(op, decision.outcomeUnknown ? 'outcome-unknown' : 'not-retried', { attempts: attempt, started, endpoint, cause: err });
         }
@@ -277,9 +277,14 @@ export class FailoverPool {
     return this.writer;
   }
 
-  private failed(endpoint: Endpoint, error: unknown): void {
+  /**
+   * Bookkeeping of a failover symptom. A reader cools down only when connecting to it failed: a
+   * session lost mid-statement says its backend went away, and a load balancer in front routes
+   * the next connection elsewhere (a reader that is really gone fails its next connect).
+   */
+  private failed(endpoint: Endpoint, error: unknown, phase: FailurePhase): void {
     const now = performance.now();
-    if (endpoint.role === 'reader') endpoint.markUnhealthy(now, this.options.readerCooldownMs);
+    if (endpoint.role === 'reader' && phase === 'acquire') endpoint.markUnhealthy(now, this.options.readerCooldownMs);
     if (endpoint.recordFailure(now)) {
       this.hook('onFailoverDetected', { endpoint: endpoint.label, role: endpoint.role, error });
     }
@@ -292,10 +297,6 @@ export class FailoverPool {
     }
   }
 
-  /** An idle pooled connection died: a reader stops getting reads for a while. */
-  private idleFailure(endpoint: Endpoint, _err: Error): void {
-    if (endpoint.role === 'reader') endpoint.markUnhealthy(performance.now(), this.options.readerCooldownMs);
-  }
 
   private giveUp<T>(
     op: Operation<T>,

@@ -60,7 +60,7 @@ export interface FailoverPoolOptions {
   readonly writer: string;
   /**
    * Reader endpoints, URIs as for `writer`. Read-only operations go round-robin over those not
-   * cooling down after a failure, and to the writer when none is left.
+   * cooling down after a failed connect, and to the writer when none is left.
    * @default - reads go to the writer
    */
   readonly readers?: readonly string[];
@@ -87,7 +87,9 @@ export interface FailoverPoolOptions {
    */
   readonly maxDelay?: DurationLike;
   /**
-   * How long a reader that failed with a failover symptom gets no reads.
+   * How long a reader that could not be connected to (refused, timed out, closed or refused by
+   * the server during the connect) gets no reads. A session lost mid-statement does not count:
+   * behind a load balancer the next connection goes to another backend.
    * @default 5_000
    */
   readonly readerCooldown?: DurationLike;

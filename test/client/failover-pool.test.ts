@@ -121,6 +121,19 @@ if (reason) {
         expect(events.recovered).toEqual([expect.objectContaining({ role: 'reader', attempts: 1 })]);
       });
 
+      test('a reader whose session is lost mid-read does not cool down: the read is retried on the next reader', async () => {
+        const [w, r1, r2] = [await proxy(), await proxy(), await proxy()];
+        const db = pool({ writer: via(w, 'w'), readers: [via(r1, 'r1'), via(r2, 'r2')] });
+        const read = db.query<{ app: string }>(`${APP} FROM pg_sleep(0.5)`, [], { readOnly: true });
+        await sleep(250);
+        r1.reset();
+        expect((await read).rows[0]!.app).toBe('r2');
+        expect(events.retries).toHaveLength(1);
+        expect(events.retries[0]).toMatchObject({ role: 'reader', endpoint: `127.0.0.1:${r1.port}/postgres` });
+        expect(db.status().map((s) => s.healthy)).toEqual([true, true, true]);
+        expect((await db.query<{ app: string }>(APP, [], { readOnly: true })).rows[0]!.app).toBe('r1');
+      });
+
       test('reads fall back to the writer when every reader is down', async () => {
         const [w, r1, r2] = [await proxy(), await proxy(), await proxy()];
         const db = pool({ writer: via(w, 'w'), readers: [via(r1, 'r1'), via(r2, 'r2')] });
