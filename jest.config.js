@@ -6,6 +6,9 @@ const common = {
   testEnvironment: 'node',
   transform: { '^.+\\.tsx?$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   moduleFileExtensions: ['ts', 'js', 'json'],
+  // Several unit suites drive real tools (Patroni, PyYAML, HAProxy, PostgreSQL) on shared, noisy
+  // machines: the 5 s default fails for load, not for a bug. Cluster drills set their own limits.
+  testTimeout: 60_000,
 };
 
 module.exports = {
