@@ -4,7 +4,7 @@ import { LocalClusterError, oneLine } from './errors';
 import { run } from './exec';
 import { clusterDir, stateFile } from './layout';
 import { deleteNamespace, listNamespaces, namespacePids, namespacePrefix } from './network';
-import { isRunning, killNamespace, recordedPidInNamespace, signal, waitForExitOf } from './processes';
+import { isRunning, killNamespace, signal, waitForExitOf } from './processes';
 import { readState, type LocalClusterState } from './state';
 
 export interface TeardownReport {
@@ -43,33 +43,28 @@ export async function teardown(clusterName: string, stateRoot: string, log: (lin
 
   // 1. Stop PostgreSQL the clean way first, so it removes its shared memory: Patroni goes first
   //    (SIGKILL, so it cannot start PostgreSQL again), then each postmaster gets SIGQUIT.
-  let processes = 0;
-  const postmasters: number[] = [];
-  for (const ns of namespaces) {
-    const pids = await namespacePids(ns);
-    processes += pids.filter(isRunning).length;
-    for (const pid of pids) signal(pid, 'SIGCONT');
-    const node = state?.nodes.find((n) => n.namespace === ns);
-    const patroni = await recordedPidInNamespace(node?.processes.patroni, ns);
-    if (patroni) {
-      signal(patroni, 'SIGKILL');
-      await waitForExitOf([patroni], 5000);
-    }
-  }
-  for (const dataDir of dataDirs(dir, state)) {
-    const pid = postmasterPid(dataDir);
-    if (pid && isRunning(pid) && (await inAny(pid, namespaces))) {
-      signal(pid, 'SIGQUIT');
-      postmasters.push(pid);
-    }
-  }
-  await waitForExitOf(postmasters, 10_000);
+  if (namespaces.length) log(`stopping what runs in ${namespaces.length} namespaces`);
+  const pidsByNamespace = new Map(await Promise.all(namespaces.map(async (ns) => [ns, await namespacePids(ns)] as const)));
+  const ourPids = new Set([...pidsByNamespace.values()].flat());
+  const processes = [...ourPids].filter(isRunning).length;
+  for (const pid of ourPids) signal(pid, 'SIGCONT');
+  const patronis = (state?.nodes ?? [])
+    .map((n) => n.processes.patroni?.pid)
+    .filter((pid): pid is number => pid !== undefined && ourPids.has(pid) && isRunning(pid));
+  for (const pid of patronis) signal(pid, 'SIGKILL');
+  await waitForExitOf(patronis, 5000);
+  const postmasters = dataDirs(dir, state)
+    .map(postmasterPid)
+    .filter((pid): pid is number => pid !== undefined && ourPids.has(pid) && isRunning(pid));
+  for (const pid of postmasters) signal(pid, 'SIGQUIT');
+  const stubborn = await waitForExitOf(postmasters, 10_000);
+  if (stubborn.length) log(`PostgreSQL ${stubborn.join(', ')} ignored SIGQUIT for 10 s; killing it`);
 
   // 2. Whatever is left in our namespaces is SIGKILLed, then the namespaces go (nodes and client
   //    first, the switch last; their veth pairs go with them).
-  for (const ns of namespaces) await killNamespace(ns);
-  const switchFirst = (ns: string) => (ns === state?.switchNamespace || ns === `${prefix}sw` ? 1 : 0);
-  for (const ns of namespaces.sort((a, b) => switchFirst(a) - switchFirst(b))) {
+  await Promise.all(namespaces.map((ns) => killNamespace(ns)));
+  const switchLast = (ns: string) => (ns === state?.switchNamespace || ns === `${prefix}sw` ? 1 : 0);
+  for (const ns of namespaces.sort((a, b) => switchLast(a) - switchLast(b))) {
     await deleteNamespace(ns);
     log(`removed namespace ${ns}`);
   }
@@ -83,11 +78,11 @@ export async function teardown(clusterName: string, stateRoot: string, log: (lin
   // 4. The files.
   const removedDir = fs.existsSync(dir);
   if (removedDir) {
+    log(`removing ${dir}`);
     if (path.dirname(dir) !== path.resolve(stateRoot) || path.basename(dir) !== clusterName) {
       throw new LocalClusterError(`refusing to remove ${dir}: not <state root>/<cluster>`);
     }
     fs.rmSync(dir, { recursive: true, force: true });
-    log(`removed ${dir}`);
   }
   return { namespaces, processes, removedDir, sharedMemorySegments };
 }
@@ -122,13 +117,6 @@ function postmasterLines(dataDir: string): string[] | undefined {
 function postmasterPid(dataDir: string): number | undefined {
   const pid = Number(postmasterLines(dataDir)?.[0]);
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-async function inAny(pid: number, namespaces: readonly string[]): Promise<boolean> {
-  for (const ns of namespaces) {
-    if ((await namespacePids(ns)).includes(pid)) return true;
-  }
-  return false;
 }
 
 /**
