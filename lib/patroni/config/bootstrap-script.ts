@@ -123,7 +123,7 @@ export function renderBootstrapScript(spec: ClusterSpec, nodeName: string, optio
     throw new Error(`dataVolume.waitSeconds must be a positive whole number, got ${waitSeconds}`);
   }
   const files = [...renderNodeConfigFiles(spec, nodeName), ...renderSystemdUnitFiles(spec, nodeName)];
-  const units = [SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy];
+  const units = [SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy, SYSTEMD_UNIT_NAMES.metrics];
   const { credentials } = spec;
   const q = shellQuote;
   const fillCommand = quotedHeredoc(
@@ -142,7 +142,8 @@ export function renderBootstrapScript(spec: ClusterSpec, nodeName: string, optio
   return `#!/bin/bash
 # EC2 user data for node ${node.name} of cluster ${spec.clusterName}. Rendered by cdk-failover.
 # Installs Debian's packages, prepares the data volume, writes the rendered files, puts the
-# passwords from Secrets Manager into patroni.yml and starts etcd, Patroni and HAProxy.
+# passwords from Secrets Manager into patroni.yml and starts etcd, Patroni, HAProxy and the
+# metrics publisher.
 set -euo pipefail
 
 readonly aws_region=${q(options.region)}

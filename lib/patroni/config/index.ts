@@ -8,6 +8,8 @@ export * from './etcd';
 export * from './haproxy';
 export * from './systemd-units';
 export * from './role-change-callback';
+export * from './node-metrics';
+export * from './metrics-publisher';
 export * from './node-files';
 export * from './fill-placeholders';
 export * from './bootstrap-script';

@@ -2,12 +2,13 @@
 // writes on EC2 and what the local cluster writes into each node's tree.
 import { renderEtcdConfig } from './etcd';
 import { renderHaproxyConfig } from './haproxy';
+import { renderMetricsPublisher } from './metrics-publisher';
 import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
 import { renderPatroniConfig } from './patroni-yml';
 import { renderRoleChangeCallback } from './role-change-callback';
 import { ClusterSpec } from './spec';
-import { renderEtcdUnit, renderHaproxyUnit, renderPatroniUnit, SYSTEMD_UNIT_NAMES } from './systemd-units';
+import { renderEtcdUnit, renderHaproxyUnit, renderMetricsUnit, renderPatroniUnit, SYSTEMD_UNIT_NAMES } from './systemd-units';
 
 export interface RenderedFile {
   /** Absolute path on the node. */
@@ -19,7 +20,10 @@ export interface RenderedFile {
   readonly group: string;
 }
 
-/** patroni.yml (0600, postgres: it will hold passwords), etcd.conf.yml, haproxy.cfg and the callback. */
+/**
+ * patroni.yml (0600, postgres: it will hold passwords), etcd.conf.yml, haproxy.cfg, the callback and
+ * the metrics publisher.
+ */
 export function renderNodeConfigFiles(spec: ClusterSpec, nodeName: string): RenderedFile[] {
   const paths = nodePaths(spec, findNode(spec, nodeName));
   return [
@@ -33,10 +37,17 @@ export function renderNodeConfigFiles(spec: ClusterSpec, nodeName: string): Rend
       owner: 'root',
       group: 'root',
     },
+    {
+      path: configFilePath(paths, 'metricsPublisher'),
+      content: renderMetricsPublisher(spec, nodeName),
+      mode: '0755',
+      owner: 'root',
+      group: 'root',
+    },
   ];
 }
 
-/** The three unit files, for /etc/systemd/system. */
+/** The unit files, for /etc/systemd/system. */
 export function renderSystemdUnitFiles(spec: ClusterSpec, nodeName: string): RenderedFile[] {
   const unit = (name: string, content: string): RenderedFile => ({
     path: `/etc/systemd/system/${name}`,
@@ -49,5 +60,6 @@ export function renderSystemdUnitFiles(spec: ClusterSpec, nodeName: string): Ren
     unit(SYSTEMD_UNIT_NAMES.etcd, renderEtcdUnit(spec, nodeName)),
     unit(SYSTEMD_UNIT_NAMES.patroni, renderPatroniUnit(spec, nodeName)),
     unit(SYSTEMD_UNIT_NAMES.haproxy, renderHaproxyUnit(spec, nodeName)),
+    unit(SYSTEMD_UNIT_NAMES.metrics, renderMetricsUnit(spec, nodeName)),
   ];
 }

@@ -8,6 +8,7 @@ export const CONFIG_FILE_NAMES = {
   etcd: 'etcd.conf.yml',
   haproxy: 'haproxy.cfg',
   roleChangeCallback: 'on_role_change.sh',
+  metricsPublisher: 'metrics_publisher.py',
 } as const;
 
 export type ConfigFile = keyof typeof CONFIG_FILE_NAMES;

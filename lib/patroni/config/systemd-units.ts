@@ -1,4 +1,5 @@
-// systemd units of our own for etcd, Patroni and HAProxy (Debian's stock units are masked).
+// systemd units of our own for etcd, Patroni and HAProxy (Debian's stock units are masked), and
+// for the node metrics publisher.
 import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
 import { ClusterSpec } from './spec';
@@ -8,6 +9,7 @@ export const SYSTEMD_UNIT_NAMES = {
   etcd: 'cdk-failover-etcd.service',
   patroni: 'cdk-failover-patroni.service',
   haproxy: 'cdk-failover-haproxy.service',
+  metrics: 'cdk-failover-metrics.service',
 } as const;
 
 /**
@@ -104,6 +106,35 @@ export function renderHaproxyUnit(spec: ClusterSpec, nodeName: string): string {
       'SuccessExitStatus=143',
       'Restart=always',
       'RestartSec=2s',
+    ],
+    Install: ['WantedBy=multi-user.target'],
+  });
+}
+
+/**
+ * The metrics publisher, as postgres (it shares the runDir mark with the role-change callback),
+ * restarted whatever happens: a node that stops reporting looks like a node lost to the alarms.
+ */
+export function renderMetricsUnit(spec: ClusterSpec, nodeName: string): string {
+  const paths = nodePaths(spec, findNode(spec, nodeName));
+  return unitFile({
+    Unit: [
+      `Description=${header('CloudWatch node metrics', spec, nodeName)}`,
+      `After=network-online.target ${SYSTEMD_UNIT_NAMES.patroni}`,
+      'Wants=network-online.target',
+    ],
+    Service: [
+      'Type=simple',
+      'User=postgres',
+      'Group=postgres',
+      `ExecStartPre=+/usr/bin/install -d -o postgres -g postgres -m 0755 ${paths.runDir}`,
+      `ExecStart=/usr/bin/python3 -I ${configFilePath(paths, 'metricsPublisher')}`,
+      'Restart=always',
+      'RestartSec=5s',
+      'NoNewPrivileges=yes',
+      'PrivateTmp=yes',
+      'ProtectSystem=full',
+      'ProtectHome=yes',
     ],
     Install: ['WantedBy=multi-user.target'],
   });

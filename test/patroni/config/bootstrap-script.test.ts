@@ -5,6 +5,7 @@ import {
   ClusterSpec,
   FILL_PLACEHOLDERS_PY,
   renderBootstrapScript,
+  renderMetricsPublisher,
   renderNodeConfigFiles,
   renderPatroniConfig,
   renderSystemdUnitFiles,
@@ -147,8 +148,20 @@ describe('renderBootstrapScript', () => {
     expect(renderBootstrapScript(ec2Spec({ watchdogMode: 'off' }), 'pg-0', OPTIONS)).not.toContain('modprobe');
   });
 
-  test('enables and starts the three units', () => {
-    expect(script).toContain('systemctl enable --now --no-block cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service');
+  test('enables and starts the four units, the metrics publisher last', () => {
+    expect(script).toContain(
+      'systemctl enable --now --no-block cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service cdk-failover-metrics.service',
+    );
+  });
+
+  test('writes the metrics publisher and its unit', () => {
+    const files = embeddedFiles(script);
+    expect(files.find((f) => f.path === '/etc/cdk-failover/metrics_publisher.py')).toMatchObject({
+      mode: '0755',
+      owner: 'root:root',
+      content: renderMetricsPublisher(spec, 'pg-0'),
+    });
+    expect(files.map((f) => f.path)).toContain('/etc/systemd/system/cdk-failover-metrics.service');
   });
 
   test('is deterministic', () => {

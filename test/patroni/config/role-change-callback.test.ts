@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { ClusterSpec, renderRoleChangeCallback, ROLE_CHANGE_FILES } from '../../../lib/patroni/config';
+import { ClusterSpec, METRICS_PUBLISHER_FILES, renderRoleChangeCallback, ROLE_CHANGE_FILES } from '../../../lib/patroni/config';
 import { ec2Spec, makeTmpDir, nodeTree, removeTmpDir, run } from './fixtures';
 
 // The callback runs with a PATH of our own: only the tools it uses, plus a fake `aws` when a test
@@ -89,6 +89,69 @@ describe('role-change callback', () => {
     expect(Date.now() - started).toBeLessThan(20_000);
     expect(log()).toContain('metrics not published (exit 124)');
   }, 30_000);
+
+  describe('failover duration, from the metrics publisher\'s last-healthy-primary mark', () => {
+    const markFile = () => path.join(paths().runDir, METRICS_PUBLISHER_FILES.lastHealthyPrimary);
+    const argsFile = () => path.join(root, 'aws-args');
+    const published = () => {
+      const args = fs.readFileSync(argsFile(), 'utf8').trim().split('\n');
+      return JSON.parse(args[args.length - 1]) as { MetricName: string; Value: number; Unit: string; Dimensions: unknown }[];
+    };
+
+    test('on promotion: seconds since the mark, logged and published with RoleChange and Promotion', async () => {
+      fakeAws(`printf '%s\\n' "$@" >${argsFile()}`);
+      const seenAt = Math.floor(Date.now() / 1000) - 42;
+      fs.writeFileSync(markFile(), `${seenAt} pg-1\n`);
+      expect(await callback('on_role_change', 'master', 'orders-db')).toEqual({ code: 0, stdout: '', stderr: '' });
+      const data = published();
+      expect(data.map((d) => d.MetricName)).toEqual(['RoleChange', 'Promotion', 'FailoverDurationSeconds']);
+      expect(data[2]).toEqual({
+        MetricName: 'FailoverDurationSeconds',
+        Dimensions: [{ Name: 'ClusterName', Value: 'orders-db' }],
+        Value: expect.any(Number),
+        Unit: 'Seconds',
+      });
+      expect(data[2].Value).toBeGreaterThanOrEqual(42);
+      expect(data[2].Value).toBeLessThan(52);
+      expect(log()).toMatch(new RegExp(`failover_duration_seconds=${data[2].Value} last_healthy_primary=pg-1 seen_at=${seenAt}\\n$`));
+    });
+
+    test('on promotion: this node becomes the mark, so its publisher refreshes it from then on', async () => {
+      fs.writeFileSync(markFile(), '1700000000 pg-1\n');
+      const before = Math.floor(Date.now() / 1000);
+      await callback('on_role_change', 'primary', 'orders-db');
+      const [epoch, nodeName] = fs.readFileSync(markFile(), 'utf8').trim().split(' ');
+      expect(nodeName).toBe('pg-0');
+      expect(Number(epoch)).toBeGreaterThanOrEqual(before);
+    });
+
+    test('without a mark, or with a mark that holds no timestamp, no duration is published', async () => {
+      fakeAws(`printf '%s\\n' "$@" >${argsFile()}`);
+      await callback('on_role_change', 'master', 'orders-db');
+      expect(published().map((d) => d.MetricName)).toEqual(['RoleChange', 'Promotion']);
+      expect(log()).not.toContain('failover');
+      fs.writeFileSync(markFile(), '0x10; rm -rf / pg-1\n');
+      await callback('on_role_change', 'master', 'orders-db');
+      expect(published().map((d) => d.MetricName)).toEqual(['RoleChange', 'Promotion']);
+      expect(log()).toContain('holds no timestamp');
+    });
+
+    test('a replica neither reads nor moves the mark', async () => {
+      fakeAws(`printf '%s\\n' "$@" >${argsFile()}`);
+      fs.writeFileSync(markFile(), '1700000000 pg-1\n');
+      await callback('on_role_change', 'replica', 'orders-db');
+      expect(published().map((d) => d.MetricName)).toEqual(['RoleChange']);
+      expect(fs.readFileSync(markFile(), 'utf8')).toBe('1700000000 pg-1\n');
+      expect(log()).not.toContain('failover');
+    });
+
+    test('a mark in the future counts as zero seconds', async () => {
+      fakeAws(`printf '%s\\n' "$@" >${argsFile()}`);
+      fs.writeFileSync(markFile(), `${Math.floor(Date.now() / 1000) + 3600} pg-1\n`);
+      await callback('on_role_change', 'master', 'orders-db');
+      expect(published()[2]).toMatchObject({ MetricName: 'FailoverDurationSeconds', Value: 0 });
+    });
+  });
 
   test('a missing log and run directory do not fail the callback', async () => {
     removeTmpDir(paths().logDir);

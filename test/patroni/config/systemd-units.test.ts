@@ -3,6 +3,7 @@ import * as path from 'path';
 import {
   renderEtcdUnit,
   renderHaproxyUnit,
+  renderMetricsUnit,
   renderPatroniUnit,
   renderSystemdUnitFiles,
   SYSTEMD_UNIT_NAMES,
@@ -60,6 +61,27 @@ describe('systemd units', () => {
     expect(service.ExecStartPre).toContain('/usr/sbin/haproxy -c -q -f /etc/cdk-failover/haproxy.cfg');
     expect(service.ExecStart).toEqual(['/usr/sbin/haproxy -Ws -f /etc/cdk-failover/haproxy.cfg']);
     expect(service.ExecReload).toEqual(['/usr/sbin/haproxy -c -q -f /etc/cdk-failover/haproxy.cfg', '/bin/kill -USR2 $MAINPID']);
+  });
+
+  test('the metrics publisher runs as postgres from the rendered script, always restarted, sandboxed', () => {
+    const unit = renderMetricsUnit(spec, 'pg-1');
+    expect(unitSection(unit, 'Unit').After).toEqual(['network-online.target cdk-failover-patroni.service']);
+    expect(unitSection(unit, 'Service')).toMatchObject({
+      User: ['postgres'],
+      ExecStartPre: ['+/usr/bin/install -d -o postgres -g postgres -m 0755 /run/cdk-failover'],
+      ExecStart: ['/usr/bin/python3 -I /etc/cdk-failover/metrics_publisher.py'],
+      Restart: ['always'],
+      NoNewPrivileges: ['yes'],
+      PrivateTmp: ['yes'],
+      ProtectSystem: ['full'],
+    });
+    expect(unitSection(unit, 'Install')).toEqual({ WantedBy: ['multi-user.target'] });
+  });
+
+  test('are the four units, named as SYSTEMD_UNIT_NAMES says', () => {
+    expect(renderSystemdUnitFiles(spec, 'pg-0').map((f) => f.path)).toEqual(
+      Object.values(SYSTEMD_UNIT_NAMES).map((name) => `/etc/systemd/system/${name}`),
+    );
   });
 
   test('masks Debian\'s own units and the stock PostgreSQL cluster unit', () => {

@@ -1,0 +1,70 @@
+// The node metrics publisher: what each node tells CloudWatch about itself (node-metrics.ts names
+// the metrics), and the "last healthy primary seen" mark the role-change callback turns into the
+// failover duration.
+import { METRICS_PUBLISHER_BODY } from './metrics-publisher-py';
+import { NODE_GAUGES, NODE_METRIC_DIMENSIONS } from './node-metrics';
+import { findNode } from './nodes';
+import { nodePaths } from './paths';
+import { ClusterSpec } from './spec';
+
+/** File the publisher keeps in the node's runDir: `<epoch seconds> <member name>\n`. */
+export const METRICS_PUBLISHER_FILES = { lastHealthyPrimary: 'last-healthy-primary' } as const;
+
+/** The publisher's cadence and bounds, in seconds. */
+export const METRICS_PUBLISHER_TIMING = {
+  /** One put-metric-data per interval (the alarms use 1-minute periods). */
+  intervalSeconds: 10,
+  /** How often the REST API is read and the mark refreshed: the failover duration's resolution. */
+  sampleSeconds: 2,
+  /** Per HTTP request (Patroni, the leader's Patroni, etcd). */
+  httpTimeoutSeconds: 2,
+  /** A put-metric-data call is killed after this long. */
+  awsTimeoutSeconds: 20,
+} as const;
+
+const UNITS: Record<string, string> = {
+  [NODE_GAUGES.replicationLagBytes]: 'Bytes',
+  [NODE_GAUGES.dcsLastSeenAgeSeconds]: 'Seconds',
+};
+
+function httpBase(address: string, port: number): string {
+  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+}
+
+/**
+ * metrics_publisher.py for `nodeName`: a long-running Python 3 program (standard library only),
+ * `--once` for one sample. Gauges with the ClusterName and Node dimensions, to
+ * `spec.metricsNamespace` (and `spec.awsRegion` when set).
+ */
+export function renderMetricsPublisher(spec: ClusterSpec, nodeName: string): string {
+  const node = findNode(spec, nodeName);
+  const paths = nodePaths(spec, node);
+  const config = {
+    node: node.name,
+    namespace: spec.metricsNamespace,
+    region: spec.awsRegion ?? null,
+    dimensions: [
+      [NODE_METRIC_DIMENSIONS.cluster, spec.clusterName],
+      [NODE_METRIC_DIMENSIONS.node, node.name],
+    ],
+    gauges: NODE_GAUGES,
+    units: UNITS,
+    replicaMaxLagBytes: spec.replicaMaxLagBytes,
+    restApi: Object.fromEntries(spec.nodes.map((n) => [n.name, httpBase(n.address, spec.ports.restApi)])),
+    etcdHealthUrl: `${httpBase(node.address, spec.ports.etcdClient)}/health`,
+    markFile: `${paths.runDir}/${METRICS_PUBLISHER_FILES.lastHealthyPrimary}`,
+    ...METRICS_PUBLISHER_TIMING,
+  };
+  // One key a line, in a raw triple-quoted string: with every ' escaped, no value can end it.
+  const json = `{\n${Object.entries(config)
+    .map(([key, value]) => ` ${JSON.stringify(key)}: ${JSON.stringify(value)}`)
+    .join(',\n')}\n}`.replace(/'/g, '\\u0027');
+  return `#!/usr/bin/python3
+# Node metrics publisher for node ${node.name} of cluster ${spec.clusterName} (rendered by cdk-failover:
+# edits are overwritten). Usage: metrics_publisher.py [--once]
+import json
+
+CONFIG = json.loads(r'''${json}''')
+
+${METRICS_PUBLISHER_BODY}`;
+}

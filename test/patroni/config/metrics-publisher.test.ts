@@ -1,0 +1,342 @@
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as path from 'path';
+import {
+  ClusterSpec,
+  METRICS_PUBLISHER_FILES,
+  NODE_GAUGES,
+  renderMetricsPublisher,
+} from '../../../lib/patroni/config';
+import { ec2Spec, freePorts, makeTmpDir, nodeTree, randomLoopbackPrefix, removeTmpDir, run, waitFor } from './fixtures';
+
+// The publisher runs with Debian's python3 against fake Patroni and etcd servers on loopback, with a
+// PATH holding only a fake `aws` that records its arguments and the metric data it was given.
+
+interface Datum {
+  readonly MetricName: string;
+  readonly Dimensions: { Name: string; Value: string }[];
+  readonly Value: number;
+  readonly Unit: string;
+}
+
+/** path -> JSON answer (status 200 unless given); a missing path answers 404. */
+type Routes = Record<string, { status?: number; body: unknown }>;
+
+function listen(address: string, port: number, routes: () => Routes): Promise<http.Server> {
+  const server = http.createServer((req, res) => {
+    const answer = routes()[req.url ?? ''];
+    res.writeHead(answer?.status ?? (answer ? 200 : 404), { 'Content-Type': 'application/json' });
+    res.end(answer ? JSON.stringify(answer.body) : '{}');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, address, () => resolve(server));
+  });
+}
+
+function close(server: http.Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+const member = (name: string, role: string, state = 'running', extra: object = {}) => ({ name, role, state, ...extra });
+
+describe('metrics publisher', () => {
+  let root: string;
+  let bin: string;
+  let spec: ClusterSpec;
+  let script: string;
+  let servers: http.Server[];
+  // What each fake answers; a test replaces these before running the publisher.
+  let patroni: Record<string, Routes>;
+  let etcd: Routes;
+  const runDir = () => nodeTree(root, 'pg-0').runDir;
+  const markFile = () => path.join(runDir(), METRICS_PUBLISHER_FILES.lastHealthyPrimary);
+
+  beforeEach(async () => {
+    root = makeTmpDir('metrics');
+    bin = path.join(root, 'bin');
+    fs.mkdirSync(bin);
+    fs.mkdirSync(path.join(root, 'tmp'));
+    const prefix = randomLoopbackPrefix();
+    const addresses = [11, 12, 13].map((i) => `${prefix}.${i}`);
+    const ports = await freePorts(addresses);
+    spec = {
+      ...ec2Spec(),
+      nodes: addresses.map((address, i) => ({ name: `pg-${i}`, address, paths: nodeTree(root, `pg-${i}`) })),
+      ports,
+    };
+    fs.mkdirSync(runDir(), { recursive: true });
+    script = path.join(root, 'metrics_publisher.py');
+    fs.writeFileSync(script, renderMetricsPublisher(spec, 'pg-0'), { mode: 0o755 });
+    patroni = { 'pg-0': {}, 'pg-1': {}, 'pg-2': {} };
+    etcd = { '/health': { body: { health: 'true' } } };
+    servers = await Promise.all([
+      ...spec.nodes.map((n) => listen(n.address, ports.restApi, () => patroni[n.name])),
+      listen(addresses[0], ports.etcdClient, () => etcd),
+    ]);
+  });
+
+  afterEach(async () => {
+    await Promise.all(servers.map(close));
+    removeTmpDir(root);
+  });
+
+  /** A fake `aws` that records its arguments and the metric data file, then runs `tail`. */
+  function fakeAws(tail = 'exit 0') {
+    fs.writeFileSync(
+      path.join(bin, 'aws'),
+      [
+        '#!/bin/bash',
+        `printf '%s\\n' "$@" >'${root}/aws-args'`,
+        'for arg in "$@"; do',
+        `  case "$arg" in file://*) /usr/bin/cat "\${arg#file://}" >'${root}/aws-data' ;; esac`,
+        'done',
+        tail,
+        '',
+      ].join('\n'),
+      { mode: 0o755 },
+    );
+  }
+
+  async function publishOnce(file = script) {
+    const result = await run('/usr/bin/python3', ['-I', file, '--once'], {
+      env: { PATH: bin, TMPDIR: path.join(root, 'tmp') },
+      timeoutMs: 60_000,
+    });
+    const read = (name: string) => (fs.existsSync(path.join(root, name)) ? fs.readFileSync(path.join(root, name), 'utf8') : undefined);
+    const data = read('aws-data') === undefined ? undefined : (JSON.parse(read('aws-data')!) as Datum[]);
+    return { ...result, args: read('aws-args')?.trim().split('\n'), data };
+  }
+
+  /** The gauges by name, after checking every datum's dimensions and unit. */
+  function gauges(data: Datum[] | undefined): Record<string, number> {
+    expect(data).toBeDefined();
+    const units: Record<string, string> = { ReplicationLagBytes: 'Bytes', DcsLastSeenAgeSeconds: 'Seconds' };
+    for (const d of data!) {
+      expect(d.Dimensions).toEqual([
+        { Name: 'ClusterName', Value: 'orders-db' },
+        { Name: 'Node', Value: 'pg-0' },
+      ]);
+      expect(d.Unit).toBe(units[d.MetricName] ?? 'None');
+    }
+    return Object.fromEntries(data!.map((d) => [d.MetricName, d.Value]));
+  }
+
+  function asPrimary(dcsAge = 3) {
+    patroni['pg-0'] = {
+      '/patroni': { body: { state: 'running', role: 'master', xlog: { location: 50_000 }, timeline: 2, dcs_last_seen: now() - dcsAge } },
+      '/cluster': { body: { members: [member('pg-0', 'leader'), member('pg-1', 'sync_standby', 'running', { lag: 0 }), member('pg-2', 'replica')] } },
+    };
+  }
+
+  /** pg-0 a replica `lag` bytes behind pg-1, the leader; `streaming` as pg-1's wal sender list says. */
+  function asReplica(lag: number, streaming = true) {
+    const replayed = 1_000_000;
+    patroni['pg-0'] = {
+      '/patroni': {
+        body: { state: 'running', role: 'replica', xlog: { received_location: replayed, replayed_location: replayed, paused: false }, dcs_last_seen: now() - 1 },
+      },
+      '/cluster': { body: { members: [member('pg-0', 'replica', 'running', { lag: 777 }), member('pg-1', 'leader'), member('pg-2', 'sync_standby')] } },
+    };
+    patroni['pg-1'] = {
+      '/patroni': {
+        body: {
+          state: 'running',
+          role: 'master',
+          xlog: { location: replayed + lag },
+          replication: [
+            { application_name: 'pg-2', state: 'streaming', sync_state: 'sync' },
+            { application_name: 'pg-0', state: streaming ? 'streaming' : 'startup', sync_state: 'async' },
+          ],
+        },
+      },
+    };
+  }
+
+  test('a primary: IsPrimary 1, no lag, PostgreSQL running, DCS age, etcd healthy; to the namespace and region', async () => {
+    fakeAws();
+    asPrimary(7);
+    const result = await publishOnce();
+    expect(result.code).toBe(0);
+    expect(result.args).toEqual([
+      'cloudwatch', 'put-metric-data', '--region', 'eu-west-1', '--namespace', 'CdkFailover/orders-db',
+      '--metric-data', expect.stringMatching(new RegExp(`^file://${path.join(root, 'tmp')}/cdk-failover-metrics-\\w+\\.json$`)),
+    ]);
+    const { DcsLastSeenAgeSeconds, ...rest } = gauges(result.data);
+    expect(rest).toEqual({ IsPrimary: 1, IsReplica: 0, HealthyReplica: 0, ReplicationLagBytes: 0, PostgresRunning: 1, EtcdHealthy: 1 });
+    expect(DcsLastSeenAgeSeconds).toBeGreaterThanOrEqual(7);
+    expect(DcsLastSeenAgeSeconds).toBeLessThanOrEqual(10);
+    expect(result.data!.map((d) => d.MetricName)).toEqual(Object.values(NODE_GAUGES));
+    // The same data on stdout, and no temporary file left behind.
+    expect(JSON.parse(result.stdout)).toEqual(result.data);
+    expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
+  });
+
+  test('a streaming replica within the lag limit is a healthy replica; lag from the leader\'s own answer', async () => {
+    fakeAws();
+    asReplica(5000);
+    const result = await publishOnce();
+    expect(gauges(result.data)).toMatchObject({ IsPrimary: 0, IsReplica: 1, HealthyReplica: 1, ReplicationLagBytes: 5000, PostgresRunning: 1, EtcdHealthy: 1 });
+  });
+
+  test('a replica exactly at the limit is healthy, one byte over is not', async () => {
+    fakeAws();
+    asReplica(spec.replicaMaxLagBytes);
+    expect(gauges((await publishOnce()).data)).toMatchObject({ HealthyReplica: 1, ReplicationLagBytes: 16777216 });
+    asReplica(spec.replicaMaxLagBytes + 1);
+    expect(gauges((await publishOnce()).data)).toMatchObject({ IsReplica: 1, HealthyReplica: 0, ReplicationLagBytes: 16777217 });
+  });
+
+  test('a replica the leader does not list as streaming is not a healthy replica', async () => {
+    fakeAws();
+    asReplica(0, false);
+    expect(gauges((await publishOnce()).data)).toMatchObject({ IsReplica: 1, HealthyReplica: 0, ReplicationLagBytes: 0 });
+  });
+
+  test('when the leader does not answer: the DCS\'s lag, not healthy, and no healthy primary marked', async () => {
+    fakeAws();
+    asReplica(5000);
+    patroni['pg-1'] = {};
+    fs.writeFileSync(markFile(), '1700000000 pg-1\n');
+    expect(gauges((await publishOnce()).data)).toMatchObject({ IsReplica: 1, HealthyReplica: 0, ReplicationLagBytes: 777 });
+    expect(fs.readFileSync(markFile(), 'utf8')).toBe('1700000000 pg-1\n');
+  });
+
+  test('stopped PostgreSQL: not running, neither primary nor replica, no lag', async () => {
+    fakeAws();
+    patroni['pg-0'] = {
+      '/patroni': { body: { state: 'stopped', role: 'replica', dcs_last_seen: now() - 2 } },
+      '/cluster': { body: { members: [member('pg-0', 'replica', 'stopped'), member('pg-1', 'leader')] } },
+    };
+    const data = gauges((await publishOnce()).data);
+    expect(data).toMatchObject({ IsPrimary: 0, IsReplica: 0, HealthyReplica: 0, PostgresRunning: 0, EtcdHealthy: 1 });
+    expect(data).not.toHaveProperty('ReplicationLagBytes');
+    expect(data.DcsLastSeenAgeSeconds).toBeGreaterThanOrEqual(2);
+  });
+
+  test('REST API down: zeros, and no lag or DCS age (unknown is left out, not guessed)', async () => {
+    fakeAws();
+    await close(servers[0]);
+    const result = await publishOnce();
+    expect(result.code).toBe(0);
+    expect(gauges(result.data)).toEqual({ IsPrimary: 0, IsReplica: 0, HealthyReplica: 0, PostgresRunning: 0, EtcdHealthy: 1 });
+    expect(fs.existsSync(markFile())).toBe(false);
+  });
+
+  test('etcd unhealthy (503) or down: EtcdHealthy 0', async () => {
+    fakeAws();
+    asPrimary();
+    etcd = { '/health': { status: 503, body: { health: 'false' } } };
+    expect(gauges((await publishOnce()).data)).toMatchObject({ IsPrimary: 1, EtcdHealthy: 0 });
+    await close(servers[3]);
+    expect(gauges((await publishOnce()).data)).toMatchObject({ IsPrimary: 1, EtcdHealthy: 0 });
+  });
+
+  describe('the last-healthy-primary mark', () => {
+    test('a replica marks the leader when the leader answers as a running primary', async () => {
+      asReplica(0);
+      const before = now();
+      await publishOnce();
+      const [epoch, leader] = fs.readFileSync(markFile(), 'utf8').trim().split(' ');
+      expect(leader).toBe('pg-1');
+      expect(Number(epoch)).toBeGreaterThanOrEqual(before);
+      expect(Number(epoch)).toBeLessThanOrEqual(now());
+    });
+
+    test('a leader the DCS names but whose REST says it is not a running primary is not marked', async () => {
+      asReplica(0);
+      patroni['pg-1']['/patroni'] = { body: { state: 'stopping', role: 'master' } };
+      await publishOnce();
+      expect(fs.existsSync(markFile())).toBe(false);
+    });
+
+    test('a primary refreshes its own mark, or makes one when there is none', async () => {
+      asPrimary();
+      await publishOnce();
+      expect(fs.readFileSync(markFile(), 'utf8')).toMatch(/^\d+ pg-0\n$/);
+      fs.writeFileSync(markFile(), '1700000000 pg-0\n');
+      await publishOnce();
+      expect(Number(fs.readFileSync(markFile(), 'utf8').split(' ')[0])).toBeGreaterThan(1700000000);
+    });
+
+    test('a just-promoted primary leaves another node\'s mark for the role-change callback to read', async () => {
+      asPrimary();
+      fs.writeFileSync(markFile(), '1700000000 pg-1\n');
+      await publishOnce();
+      expect(fs.readFileSync(markFile(), 'utf8')).toBe('1700000000 pg-1\n');
+    });
+  });
+
+  test('without an aws command: the data on stdout, one line on stderr, exit 0', async () => {
+    asPrimary();
+    const result = await publishOnce();
+    expect(result.code).toBe(0);
+    expect(gauges(JSON.parse(result.stdout))).toMatchObject({ IsPrimary: 1 });
+    expect(result.stderr).toBe('metrics publisher pg-0: no aws command on PATH: metrics are not published\n');
+  });
+
+  test('a failing aws command is logged, not fatal', async () => {
+    fakeAws('echo "no credentials" >&2; exit 3');
+    asPrimary();
+    const result = await publishOnce();
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('no credentials');
+    expect(result.stderr).toContain('metrics publisher pg-0: metrics not published (aws: 3)');
+  });
+
+  test('a hanging aws command is killed after its timeout', async () => {
+    fakeAws('exec /usr/bin/sleep 300');
+    asPrimary();
+    const started = Date.now();
+    const result = await publishOnce();
+    expect(result.code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(result.stderr).toContain('metrics not published (aws: killed after 20 s)');
+    expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
+  }, 60_000);
+
+  test('without spec.awsRegion, no --region (the AWS CLI resolves it)', async () => {
+    fakeAws();
+    asPrimary();
+    fs.writeFileSync(script, renderMetricsPublisher({ ...spec, awsRegion: undefined }, 'pg-0'));
+    expect((await publishOnce()).args!.slice(0, 4)).toEqual(['cloudwatch', 'put-metric-data', '--namespace', 'CdkFailover/orders-db']);
+  });
+
+  test('any namespace and cluster name reach the aws command unchanged', async () => {
+    fakeAws();
+    asPrimary();
+    const awkward = `a'''b\\"c\\`;
+    fs.writeFileSync(script, renderMetricsPublisher({ ...spec, metricsNamespace: awkward, clusterName: `x'y` }, 'pg-0'));
+    const result = await publishOnce();
+    expect(result.args!.slice(4, 6)).toEqual(['--namespace', awkward]);
+    expect(result.data![0].Dimensions[0]).toEqual({ Name: 'ClusterName', Value: `x'y` });
+  });
+
+  test('in a loop: publishes at once, then keeps sampling (the mark moves) until stopped', async () => {
+    fakeAws();
+    asReplica(0);
+    const child = spawn('/usr/bin/python3', ['-I', script], { env: { PATH: bin, TMPDIR: path.join(root, 'tmp') }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    try {
+      await waitFor('the first put-metric-data', 15_000, async () => fs.existsSync(path.join(root, 'aws-data')));
+      expect(gauges(JSON.parse(fs.readFileSync(path.join(root, 'aws-data'), 'utf8')))).toMatchObject({ HealthyReplica: 1 });
+      const first = fs.readFileSync(markFile(), 'utf8');
+      await waitFor('a later sample to move the mark', 15_000, async () => fs.readFileSync(markFile(), 'utf8') !== first);
+      expect(child.exitCode).toBeNull();
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  }, 40_000);
+
+  test('compiles, is deterministic and refuses an unknown node', async () => {
+    const compiled = await run('/usr/bin/python3', ['-I', '-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', script]);
+    expect(compiled).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(renderMetricsPublisher(spec, 'pg-0')).toBe(fs.readFileSync(script, 'utf8'));
+    expect(renderMetricsPublisher(spec, 'pg-1')).not.toBe(renderMetricsPublisher(spec, 'pg-0'));
+    expect(() => renderMetricsPublisher(spec, 'pg-7')).toThrow("nodeName 'pg-7' is not a node of cluster 'orders-db'");
+  });
+});
