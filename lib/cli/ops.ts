@@ -65,7 +65,7 @@ function statusCommand(): Command {
             const secondary = t.secondaryHealthCheckId ? await drill.checkerStatus(t.secondaryHealthCheckId) : undefined;
             const answer = inspection.privateZone ? undefined : await drill.observe();
             const forced = inspection.primarySwitch.disabled && inspection.primarySwitch.inverted;
-            healthy &&= primary.healthy && !forced && answer?.testDnsAnswer.side === 'primary';
+            healthy &&= primary.healthy && !forced && (!answer || answer.testDnsAnswer.side === 'primary');
             out.dns.push({ target: t, inspection, primary, secondary, answer, forced });
           }
         }

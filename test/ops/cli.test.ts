@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { opsCommands } from '../../lib/cli/ops';
 import { clusterView, FakePatroni, refusedUrl } from './fake-patroni';
+import { FakeRoute53, TARGET } from './fake-route53';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -127,6 +128,28 @@ describe('failover status | switchover | drill', () => {
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe('would POST /switchover {leader: pg-0, candidate: pg-1} (sync_standby, lag 0 bytes); nothing was changed');
     expect(fake.requests.some((q) => q.method === 'POST')).toBe(false);
+  }, 60_000);
+
+  test('drill dns by health check IDs: forces, sees the secondary, restores, exits 0 (Route 53 mocked, TestDNSAnswer only)', async () => {
+    const route53 = new FakeRoute53(true);
+    try {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ops-cli-'));
+      const file = path.join(dir, 'dns.json');
+      const args = ['drill', 'dns', '--health-check-id', TARGET.primaryHealthCheckId, '--secondary-health-check-id', TARGET.secondaryHealthCheckId!];
+      args.push('--hosted-zone-id', TARGET.hostedZoneId, '--record-name', 'api', '--no-direct-dns', '--poll-interval', '1', '--timeout', '20', '--report', file);
+      const r = await cli(args);
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(r.code).toBe(0);
+      const report = JSON.parse(fs.readFileSync(file, 'utf8'));
+      expect(report).toMatchObject({ environment: 'direct', passed: 1, failed: 0 });
+      expect(report.tests[0].checks.map((c: { name: string }) => c.name)).toContain('TestDNSAnswer answers the secondary');
+      expect(route53.updateCalls().map((c) => [c.HealthCheckVersion, c.Disabled, c.Inverted])).toEqual([
+        [7, true, true],
+        [8, false, false],
+      ]);
+    } finally {
+      route53.mock.restore();
+    }
   }, 60_000);
 
   test('drill db --dry-run writes a report of the plan and changes nothing', async () => {

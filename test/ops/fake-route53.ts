@@ -42,9 +42,10 @@ export class FakeRoute53 {
   private side: 'primary' | 'secondary' = 'primary';
   private looksSinceChange = 0;
 
-  constructor() {
+  /** @param everyClient mock every Route53Client (the CLI makes its own), not just `this.client` */
+  constructor(everyClient = false) {
     this.client = new Route53Client({ region: 'us-east-1' });
-    this.mock = mockClient(this.client);
+    this.mock = everyClient ? mockClient(Route53Client) : mockClient(this.client);
     this.mock.on(GetHostedZoneCommand).callsFake(() => ({
       HostedZone: { Id: `/hostedzone/${TARGET.hostedZoneId}`, Name: 'example.com.', CallerReference: 'x', Config: { PrivateZone: false } },
       DelegationSet: { NameServers: NAME_SERVERS },
