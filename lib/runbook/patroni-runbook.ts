@@ -1,0 +1,491 @@
+// The runbook of one PatroniCluster: Patroni, etcd and HAProxy on EC2 behind an internal NLB.
+import { PatroniCluster } from '../patroni';
+import { findAlarmSets, renderAlarmSets } from './alarms';
+import { failoverCli, FORWARDED_REST_API_PORT_BASE, FORWARDED_WRITER_PORT, forwardedPatroniUrls, forwardedWriterUri } from './cli';
+import { ProcedureStep, rebuildFromSurvivorSteps, replaceMemberSteps } from './etcd-procedures';
+import { blocks, bullets, bytes, checklist, heading, inlineCode, listOf, numbered, seconds, shell, table } from './markdown';
+import { PatroniFacts, patroniFacts } from './patroni-facts';
+import { PATRONI_RUNBOOK_SECTIONS, sectionHeading, sectionRef } from './sections';
+
+type Section = (typeof PATRONI_RUNBOOK_SECTIONS)[number];
+const ref = (title: Section) => sectionRef(PATRONI_RUNBOOK_SECTIONS, title);
+
+/** The Markdown runbook of `cluster`, as a document of its own. */
+export function renderPatroniClusterRunbook(cluster: PatroniCluster): string {
+  return `${renderPatroniSections(cluster, 1)}\n`;
+}
+
+/** The runbook of `cluster` with its title at heading `level` and its sections one below. */
+export function renderPatroniSections(cluster: PatroniCluster, level: number): string {
+  const f = patroniFacts(cluster);
+  const h = (title: Section) => sectionHeading(PATRONI_RUNBOOK_SECTIONS, title, level + 1);
+  const sub = (text: string) => heading(level + 2, text);
+  return blocks(
+    heading(level, `Database failover: ${f.clusterName} (${inlineCode(f.path)})`),
+    h('Overview'),
+    overview(f),
+    h('Prerequisites'),
+    prerequisites(f, sub),
+    h('Trigger conditions'),
+    triggers(cluster, f),
+    h('Verify the outage'),
+    verifyOutage(f),
+    h('Confirm the standby is ready'),
+    standbyReady(f),
+    h('Execute'),
+    sub('Automatic failover: what to watch'),
+    executeAutomatic(f),
+    sub('Manual: planned switchover (the leader is healthy)'),
+    executeSwitchover(f),
+    sub('Manual: failover (no healthy leader, and Patroni does not promote)'),
+    executeFailover(f),
+    sub('Two primaries (DbSplitBrain)'),
+    splitBrain(f),
+    h('Verify'),
+    verify(f),
+    h('Rollback'),
+    rollback(f),
+    h('Post-failover checklist'),
+    postFailover(f),
+    h('Bring the old primary back'),
+    bringBack(f),
+    h('Replace an etcd member'),
+    replaceEtcdMember(f, sub),
+  );
+}
+
+// ---- shared pieces -------------------------------------------------------------------------------
+
+const patronictl = (f: PatroniFacts, args: string) => `sudo -u postgres patronictl -c ${f.files.patroni} ${args}`;
+
+function memberNames(f: PatroniFacts): string[] {
+  return f.nodes.map((n) => n.name);
+}
+
+/** Patroni's reaction time to a lost leader, as a planning figure (not a bound). */
+function unplannedFailoverSeconds(f: PatroniFacts): number {
+  const t = f.timing;
+  return t.ttlSeconds + t.loopWaitSeconds + (t.haproxyRise * t.haproxyCheckIntervalMs) / 1000;
+}
+
+function quorum(f: PatroniFacts): number {
+  return Math.floor(f.nodes.length / 2) + 1;
+}
+
+function cli(f: PatroniFacts, command: readonly string[], extra: readonly string[] = []): string {
+  return failoverCli(f.context, f.path, command, [...forwardedPatroniUrls(f.nodes.length), ...extra]);
+}
+
+function nodeShell(f: PatroniFacts, index: string): string {
+  return `aws ssm start-session --region ${f.context.regionArg} --target "\${NODE_ID[${index}]}"`;
+}
+
+/** A line that stops with `message` unless the operator has set `variable`. */
+function guard(variable: string, message: string): string {
+  return `${variable}="\${${variable}:?${message}}"`;
+}
+
+function nodeIndexGuard(f: PatroniFacts): string {
+  return guard('N', `set N to the node's index, 0 to ${f.nodes.length - 1}`);
+}
+
+function syncText(f: PatroniFacts): string {
+  switch (f.synchronousMode) {
+    case 'on':
+      return 'synchronous mode **on**: a commit waits for the synchronous standby, and only that standby is promoted automatically, so no acknowledged write is lost. With no standby left, the primary goes on accepting writes alone.';
+    case 'strict':
+      return 'synchronous mode **strict**: a commit waits for the synchronous standby, and only that standby is promoted automatically. With no standby left, the primary stops accepting writes.';
+    default:
+      return `asynchronous replication (synchronous mode **off**): a failover can lose the writes the new leader had not received, up to maximum_lag_on_failover (${bytes(f.maximumLagOnFailoverBytes)}).`;
+  }
+}
+
+function renderSteps(steps: readonly ProcedureStep[]): string {
+  return blocks(
+    ...steps.map((step, i) =>
+      blocks(`**Step ${i + 1}, on the ${step.on}.** ${step.title}`, shell(step.lines), step.expect ? `Expect: ${step.expect}` : undefined),
+    ),
+  );
+}
+
+// ---- sections ------------------------------------------------------------------------------------
+
+function overview(f: PatroniFacts): string {
+  const t = f.timing;
+  const o = f.outputs;
+  const outputRow = (what: string, key: string) => {
+    const out = o.get(key);
+    return [what, out ? (out.value !== undefined ? `${inlineCode(out.value)} (output ${inlineCode(out.logicalId)})` : f.context.outputPhrase(out)) : 'no output'];
+  };
+  const resourceRow = (what: string, logicalId: string | undefined) => [what, logicalId ? `resource ${inlineCode(logicalId)} (no output; its physical ID is the ARN)` : 'not found'];
+  const lost = f.nodes.length - quorum(f);
+  return blocks(
+    `PostgreSQL ${f.postgresVersion} on ${f.nodes.length} EC2 nodes (${f.instanceType ? inlineCode(f.instanceType) : 'instance type set at deploy time'}, Debian 12) in ${f.context.describe}. ` +
+      `Patroni elects the leader through etcd, which runs a member on every node: the cluster survives the loss of ${lost} node${lost === 1 ? '' : 's'} ` +
+      `(quorum ${quorum(f)} of ${f.nodes.length}). HAProxy on every node sends connections to the node Patroni says is the leader; an internal Network ` +
+      `Load Balancer gives clients a writer (port ${f.ports.writer}, to HAProxy ${f.ports.haproxyPrimary}) and a reader (port ${f.ports.reader}, to HAProxy ${f.ports.haproxyReplica}: replicas within ${bytes(f.replicaMaxLagBytes)} of lag) endpoint. ` +
+      'Patroni fails over by itself when the leader\'s node, Patroni or network is lost; a crash of PostgreSQL alone is restarted in place.',
+    table(
+      ['node', 'member name (Patroni and etcd)', 'availability zone', 'instance', 'address'],
+      f.nodes.map((n) => [String(n.index), inlineCode(n.name), n.availabilityZone ?? 'deploy-time', `\`\${NODE_ID[${n.index}]}\``, `\`\${NODE_ADDR[${n.index}]}\``]),
+    ),
+    `Instance IDs and addresses are known at deploy time: ${o.get('nodeInstanceIds') ? f.context.outputPhrase(o.get('nodeInstanceIds')!) : 'no output'} and ` +
+      `${o.get('nodeAddresses') ? f.context.outputPhrase(o.get('nodeAddresses')!) : 'no output'}, comma-separated in node order; ${ref('Prerequisites')} reads them into \`NODE_ID\` and \`NODE_ADDR\`.`,
+    table(
+      ['what', 'where'],
+      [
+        outputRow('cluster name (Patroni scope, etcd prefix)', 'clusterName'),
+        outputRow('writer endpoint', 'writerEndpoint'),
+        outputRow('reader endpoint', 'readerEndpoint'),
+        outputRow(`superuser secret (${inlineCode(f.superuser)}), ARN`, 'superuserSecretArn'),
+        outputRow(`Patroni REST API secret (${inlineCode(f.restApiUser)}), ARN`, 'restApiSecretArn'),
+        resourceRow('replication user secret', f.resources.replicationSecret),
+        resourceRow('pg_rewind user secret', f.resources.rewindSecret),
+        outputRow('CloudWatch namespace of the node metrics', 'metricsNamespace'),
+      ],
+    ),
+    bullets([
+      `Replication: ${syncText(f)}`,
+      `A replica more than maximum_lag_on_failover (${bytes(f.maximumLagOnFailoverBytes)}) behind is never promoted automatically.`,
+      `Watchdog: ${inlineCode(f.watchdogMode)}${f.watchdogMode === 'required' ? ' (softdog resets a node whose Patroni hangs while leading; Patroni will not lead without it)' : ''}.`,
+    ]),
+    `Timing profile ${inlineCode(f.timingProfile)}:`,
+    table(
+      ['setting', 'value', 'meaning'],
+      [
+        ['ttl', seconds(t.ttlSeconds), 'a lost leader keeps the leader key this long'],
+        ['loop_wait', seconds(t.loopWaitSeconds), 'pause between Patroni\'s loops'],
+        ['retry_timeout', seconds(t.retryTimeoutSeconds), 'a leader that cannot reach etcd or PostgreSQL this long demotes itself'],
+        ['HAProxy checks', `every ${seconds(t.haproxyCheckIntervalMs / 1000)}, fall ${t.haproxyFall}, rise ${t.haproxyRise}`, 'how fast HAProxy follows the leader'],
+        ['etcd heartbeat / election', `${t.etcdHeartbeatMs} ms / ${t.etcdElectionTimeoutMs} ms`, 'etcd\'s own leader election'],
+      ],
+    ),
+    `Planning figure for an automatic failover, from the loss of the leader to writes through the writer endpoint: ttl + loop_wait + HAProxy rise x interval = ` +
+      `**${seconds(unplannedFailoverSeconds(f))}**, plus the promotion itself (seconds). It is not a bound: a slow promotion or a replica that must catch up adds to it. ` +
+      'A planned switchover interrupts writes for a few seconds.',
+    'On every node:',
+    table(
+      ['path', 'what'],
+      [
+        [inlineCode(f.files.patroni), 'Patroni\'s configuration, mode 0600, owner postgres. It holds the passwords: never paste it into a ticket'],
+        [inlineCode(f.files.etcd), 'etcd\'s configuration (etcd 3.4 reads nothing else: command-line flags are ignored with a config file)'],
+        [inlineCode(f.files.haproxy), 'HAProxy\'s configuration'],
+        [inlineCode(f.files.roleChangeCallback), 'role-change callback (publishes the Promotion and RoleChange metrics)'],
+        [inlineCode(f.paths.dataDir), 'PostgreSQL data directory, on the node\'s own EBS data volume (kept when the instance is replaced)'],
+        [inlineCode(f.paths.etcdDataDir), 'etcd data directory, on the root volume (lost when the instance is replaced: see ' + ref('Replace an etcd member') + ')'],
+        [inlineCode(f.paths.logDir), 'Patroni and PostgreSQL logs'],
+        [`${inlineCode(f.units.etcd)}, ${inlineCode(f.units.patroni)}, ${inlineCode(f.units.haproxy)}`, 'the systemd units (Debian\'s own etcd, patroni, haproxy and postgresql units are masked)'],
+      ],
+    ),
+    table(
+      ['port', 'listener', 'open to'],
+      [
+        [String(f.ports.writer), 'load balancer writer listener', 'clients allowed through the cluster\'s `connections`'],
+        [String(f.ports.reader), 'load balancer reader listener', 'the same'],
+        [`${f.ports.haproxyPrimary} / ${f.ports.haproxyReplica}`, 'HAProxy on each node: leader / replicas', 'the load balancer; 5000 also the other nodes'],
+        [String(f.ports.haproxyHealth), 'HAProxy health (`/health`, `/primary`, `/replicas`)', 'the load balancer'],
+        [String(f.ports.postgres), 'PostgreSQL', 'the nodes only'],
+        [String(f.ports.restApi), 'Patroni REST API', 'the nodes only'],
+        [`${f.ports.etcdClient} / ${f.ports.etcdPeer}`, 'etcd client / peer (on the node address, not localhost)', 'the nodes only'],
+      ],
+    ),
+  );
+}
+
+function prerequisites(f: PatroniFacts, sub: (text: string) => string): string {
+  const ctx = f.context;
+  const o = f.outputs;
+  const fetch = (key: string, variable: string) => {
+    const out = o.get(key);
+    return out ? [ctx.outputFetch(out, variable)] : [];
+  };
+  const forwards = f.nodes.map(
+    (n) =>
+      `aws ssm start-session --region ${ctx.regionArg} --target "\${NODE_ID[${n.index}]}" --document-name AWS-StartPortForwardingSessionToRemoteHost ` +
+      `--parameters "host=\${NODE_ADDR[${n.index}]},portNumber=${f.ports.restApi},localPortNumber=${FORWARDED_REST_API_PORT_BASE + n.index}"`,
+  );
+  const secret = (variable: string, arnVariable: string) =>
+    `export ${variable}="$(aws secretsmanager get-secret-value --region ${ctx.regionArg} --secret-id "$${arnVariable}" --query SecretString --output text | jq -r .password)"`;
+  return blocks(
+    checklist([
+      'AWS CLI v2 with the Session Manager plugin, `jq`, `psql` (PostgreSQL client) and bash on your machine; Node.js 20 and this project (`npm ci`) for `npx failover`.',
+      'Credentials allowed `cloudformation:DescribeStacks` and `DescribeStackResource`, `ssm:StartSession` on the nodes (documents ' +
+        '`SSM-SessionManagerRunShell` and `AWS-StartPortForwardingSessionToRemoteHost`), `secretsmanager:GetSecretValue` on the superuser and REST API secrets, ' +
+        '`ec2:DescribeInstanceStatus`, `ec2:StartInstances`, `elasticloadbalancing:DescribeTargetHealth`, `cloudwatch:DescribeAlarms` and `cloudwatch:GetMetricStatistics`.',
+      'There is no SSH: the nodes are reached through Session Manager only. Check now, not during an incident, that every node is online in Systems Manager (below): the node role allows it, but the SSM agent must run on the image.',
+    ]),
+    sub('Shell variables (your machine)'),
+    shell([
+      `# Deploy-time values of ${f.path}, from the outputs of stack ${ctx.stackName}`,
+      ...fetch('nodeInstanceIds', 'NODE_IDS'),
+      ...fetch('nodeAddresses', 'NODE_ADDRS'),
+      ...fetch('superuserSecretArn', 'SUPERUSER_SECRET_ARN'),
+      ...fetch('restApiSecretArn', 'REST_API_SECRET_ARN'),
+      ...fetch('writerEndpoint', 'WRITER_ENDPOINT'),
+      'IFS=, read -r -a NODE_ID <<<"$NODE_IDS"',
+      'IFS=, read -r -a NODE_ADDR <<<"$NODE_ADDRS"',
+      `aws ssm describe-instance-information --region ${ctx.regionArg} --filters "Key=InstanceIds,Values=$NODE_IDS" \\`,
+      "  --query 'InstanceInformationList[].[InstanceId,PingStatus]' --output table",
+    ]),
+    sub('A shell on a node'),
+    shell([nodeIndexGuard(f), `${nodeShell(f, '$N')}   # Session Manager opens sh: type bash`]),
+    `On a node, ${inlineCode(patronictl(f, 'list'))} shows the cluster, and etcd answers on the node's own address (not localhost): ` +
+      `${inlineCode(`etcdctl --endpoints "$(sed -n 's/^advertise-client-urls: //p' ${f.files.etcd})" endpoint health --cluster`)}.`,
+    sub('The ops CLI from your machine'),
+    `The Patroni REST API (${f.ports.restApi}) and HAProxy are open to the nodes only, so \`npx failover\` reaches them through Session Manager port forwarding. ` +
+      `Keep one terminal per node open with its forward (REST API of node i on 127.0.0.1:${FORWARDED_REST_API_PORT_BASE}+i), and one to the HAProxy primary listener ` +
+      `of a running node (127.0.0.1:${FORWARDED_WRITER_PORT}: always the leader, as through the writer endpoint; node 0 below, change the index if it is down). ` +
+      'Each runs in a terminal of its own: set the variables above there first (bash does not export arrays).',
+    shell([
+      ...forwards,
+      `aws ssm start-session --region ${ctx.regionArg} --target "\${NODE_ID[0]}" --document-name AWS-StartPortForwardingSessionToRemoteHost ` +
+        `--parameters "host=\${NODE_ADDR[0]},portNumber=${f.ports.haproxyPrimary},localPortNumber=${FORWARDED_WRITER_PORT}"`,
+    ]),
+    'Credentials go into the environment, never on a command line or into a file:',
+    shell([
+      `export PATRONI_REST_USERNAME=${f.restApiUser}`,
+      secret('PATRONI_REST_PASSWORD', 'REST_API_SECRET_ARN'),
+      `export PGUSER=${f.superuser} PGDATABASE=postgres`,
+      secret('PGPASSWORD', 'SUPERUSER_SECRET_ARN'),
+      cli(f, ['status']),
+    ]),
+    'Through forwarded ports the CLI reads the cluster and sends switchovers, but it asks the leader\'s own address for replication details: ' +
+      'that part (the wait for a rejoin) cannot answer from your machine. Confirm rejoins with `patronictl list` on a node.',
+  );
+}
+
+function triggers(cluster: PatroniCluster, f: PatroniFacts): string {
+  const prefixes = [`cluster ${f.clusterName}: `, `cluster ${f.clusterName} node `];
+  const sets = findAlarmSets(cluster, prefixes);
+  const alarms = sets.length
+    ? renderAlarmSets(sets, prefixes, `cluster ${inlineCode(f.clusterName)}`)
+    : `No FailoverAlarms in this app watches this cluster. Add one in this stack (\`new FailoverAlarms(stack, 'Alarms', { clusters: [cluster] })\`); until then, watch the node metrics in ${inlineCode(f.metricsNamespace)}.`;
+  return blocks(
+    numbered([
+      '`DbNoPrimary` (no node reports itself primary: writes fail) or writes failing through the writer endpoint: confirm (' + ref('Verify the outage') + '). ' +
+        `If Patroni has not promoted anyone within about ${seconds(unplannedFailoverSeconds(f))}, find out why before acting (${ref('Execute')}).`,
+      '`DbFailoverOccurred`: Patroni promoted a node. Check the result (' + ref('Verify') + ') and bring the old leader back (' + ref('Bring the old primary back') + ').',
+      '`DbSplitBrain`: two nodes report themselves primary. Never switch over now: ' + ref('Execute') + ', "Two primaries".',
+      '`EtcdMemberUnhealthy` or `EtcdQuorumAtRisk`: etcd is down to its quorum; one more loss stops every failover. Fix etcd (' + ref('Replace an etcd member') + ').',
+      '`DbNoHealthyReplica`: there is no failover target. Restore a replica before anything else.',
+      'Planned work on the leader\'s node (patching, resizing, moving): a switchover first (' + ref('Execute') + ').',
+    ]),
+    'Do not act on: a replica lost (nothing fails over; bring it back), or PostgreSQL crashing on the leader (Patroni restarts it in place).',
+    alarms,
+  );
+}
+
+function verifyOutage(f: PatroniFacts): string {
+  const ctx = f.context;
+  return blocks(
+    'From your machine (forwards of ' + ref('Prerequisites') + ' running):',
+    shell([
+      cli(f, ['status']),
+      `aws ec2 describe-instance-status --region ${ctx.regionArg} --include-all-instances --instance-ids "\${NODE_ID[@]}" \\`,
+      "  --query 'InstanceStatuses[].[InstanceId,AvailabilityZone,InstanceState.Name,SystemStatus.Status,InstanceStatus.Status]' --output table",
+    ]),
+    `On a node that is running (${inlineCode(`${nodeIndexGuard(f)}; ${nodeShell(f, '$N')}`)}):`,
+    shell([
+      patronictl(f, 'list'),
+      patronictl(f, 'history'),
+      `systemctl status ${f.units.etcd} ${f.units.patroni} ${f.units.haproxy} --no-pager`,
+      `sudo journalctl -u ${f.units.patroni} --since -15min --no-pager`,
+      `etcdctl --endpoints "$(sed -n 's/^advertise-client-urls: //p' ${f.files.etcd})" endpoint health --cluster`,
+    ]),
+    bullets([
+      '`patronictl list` names the Leader and its State (running), every replica\'s State (streaming) and Lag in MB; TL is the timeline, which grows by one at each promotion.',
+      'A node missing from the list, or whose instance status is not `ok`, is the one lost; its journal (if reachable) says why.',
+      `etcd must have quorum (${quorum(f)} of ${f.nodes.length} healthy) for Patroni to do anything.`,
+    ]),
+  );
+}
+
+function standbyReady(f: PatroniFacts): string {
+  const lagQuery =
+    'SELECT application_name, state, sync_state, pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) AS replay_lag_bytes FROM pg_stat_replication';
+  const replicaQuery =
+    'SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), now() - pg_last_xact_replay_timestamp() AS last_replay_age';
+  const lagMetric = [
+    `aws cloudwatch get-metric-statistics --region ${f.context.regionArg} --namespace ${f.metricsNamespace} --metric-name ReplicationLagBytes \\`,
+    `  --dimensions Name=ClusterName,Value=${f.clusterName} Name=Node,Value=${f.nodes[f.nodes.length - 1]?.name ?? ''} --statistics Maximum --period 60 \\`,
+    '  --start-time "$(date -u -d \'-15 min\' +%Y-%m-%dT%H:%M:%SZ)" --end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \\',
+    "  --query 'sort_by(Datapoints,&Timestamp)[].[Timestamp,Maximum]' --output text",
+  ];
+  return blocks(
+    `A good target is a replica whose State is \`streaming\` and whose lag is under maximum_lag_on_failover (${bytes(f.maximumLagOnFailoverBytes)})` +
+      (f.synchronousMode === 'off' ? '.' : '; in synchronous mode, the member listed as `Sync Standby`, the only one Patroni promotes automatically.'),
+    shell([patronictl(f, 'list'), `${cli(f, ['switchover'], ['--dry-run'])}   # the candidate the CLI would choose, and its lag`]),
+    'On the leader, if it still runs: each replica\'s replay lag in bytes.',
+    shell([`sudo -u postgres psql -c ${quoteSql(lagQuery)}`]),
+    'On the candidate: it is in recovery, receiving and replaying.',
+    shell([`sudo -u postgres psql -c ${quoteSql(replicaQuery)}`]),
+    `The lag each node reported to CloudWatch (here ${inlineCode(f.nodes[f.nodes.length - 1]?.name ?? '')}; one line per minute):`,
+    shell(lagMetric),
+  );
+}
+
+function quoteSql(sql: string): string {
+  return `"${sql.replace(/[\\"$`]/g, (c) => `\\${c}`)}"`;
+}
+
+function executeAutomatic(f: PatroniFacts): string {
+  const t = f.timing;
+  return blocks(
+    `Patroni fails over by itself: the leader key expires at most ttl (${seconds(t.ttlSeconds)}) after the leader's last renewal, ` +
+      `the healthiest eligible replica takes it and promotes, and HAProxy on every node sends new connections there after ${t.haproxyRise} passed check(s) ` +
+      `(every ${seconds(t.haproxyCheckIntervalMs / 1000)}). Connections to the old leader are cut; clients reconnect to the same writer endpoint. Watch, on a running node:`,
+    shell([patronictl(f, 'list -W'), cli(f, ['status'])]),
+    bullets([
+      `The new Leader appears with the timeline one higher. The alarms of ${ref('Trigger conditions')}: \`DbFailoverOccurred\` fires; \`DbNoPrimary\` only if no node is primary for whole minutes.`,
+      'Do not restart Patroni or etcd on the survivors, do not promote with `pg_ctl`, and do not start PostgreSQL by hand: Patroni alone manages it.',
+      `If nothing is promoted after about ${seconds(unplannedFailoverSeconds(f))}: check etcd's quorum (${ref('Verify the outage')}), then whether any replica is eligible ` +
+        `(${ref('Confirm the standby is ready')}). Patroni's journal on each replica says why it does not promote.`,
+    ]),
+  );
+}
+
+function executeSwitchover(f: PatroniFacts): string {
+  const names = memberNames(f);
+  return blocks(
+    `With the ops CLI (forwards and credentials of ${ref('Prerequisites')}); add \`--candidate <member>\` (${listOf(names.map(inlineCode), 'or')}) to choose, else it picks the healthy replica with the least lag:`,
+    shell([cli(f, ['switchover'], ['--dry-run']), cli(f, ['switchover'], ['--timeout', '120'])]),
+    'Or with Patroni\'s own tool, on any running node:',
+    shell([
+      patronictl(f, 'list'),
+      guard('LEADER', 'set LEADER to the Leader shown by patronictl list'),
+      guard('CANDIDATE', 'set CANDIDATE to a streaming replica'),
+      patronictl(f, `switchover --leader "$LEADER" --candidate "$CANDIDATE" --force ${f.clusterName}`),
+      patronictl(f, 'list'),
+    ]),
+    bullets([
+      'Patroni refuses a candidate that is not streaming, or (in synchronous mode) not the Sync Standby; its message says so.',
+      'Writes stop for a few seconds while the leader demotes and the candidate promotes; the old leader rejoins as a replica by itself.',
+    ]),
+  );
+}
+
+function executeFailover(f: PatroniFacts): string {
+  return blocks(
+    'Only when no healthy leader exists and Patroni promotes nobody (for example every replica is further behind than maximum_lag_on_failover, or in strict mode the standby is gone). ' +
+      `First make sure etcd has quorum (${ref('Replace an etcd member')} otherwise): without it nothing can be promoted. The ops CLI has no failover command; on a running node:`,
+    shell([
+      patronictl(f, 'list'),
+      guard('CANDIDATE', 'set CANDIDATE to the replica to promote'),
+      patronictl(f, `failover --candidate "$CANDIDATE" --force ${f.clusterName}`),
+      patronictl(f, 'list'),
+    ]),
+    bullets([
+      f.synchronousMode === 'off'
+        ? `Writes the candidate had not received are lost: pick the replica with the least lag, and record the lag shown by \`patronictl list\` in the incident.`
+        : 'In synchronous mode pick the `Sync Standby`: it has every acknowledged write. Any other member may lack some.',
+      'If the old leader comes back later, Patroni rewinds it (pg_rewind) and it follows the new leader: its writes that never reached a replica are discarded.',
+    ]),
+  );
+}
+
+function splitBrain(f: PatroniFacts): string {
+  return blocks(
+    'Two nodes report themselves primary. The one holding the leader key, shown as Leader by `patronictl list`, is the real one; the other ' +
+      `must stop taking writes. On the other node (through its own shell, ${inlineCode(`${nodeIndexGuard(f)}; ${nodeShell(f, '$N')}`)}):`,
+    shell([patronictl(f, 'list'), `sudo systemctl stop ${f.units.patroni}`, `sudo journalctl -u ${f.units.patroni} --since -30min --no-pager`]),
+    'Stopping Patroni stops its PostgreSQL. Find out how it kept running as primary (a hung Patroni without watchdog, a clock jump) before starting it again: it then rejoins as a replica.',
+  );
+}
+
+function verify(f: PatroniFacts): string {
+  const ctx = f.context;
+  return blocks(
+    'One leader, running, on a new timeline; every other member streaming:',
+    shell([patronictl(f, 'list'), cli(f, ['status'])]),
+    `The leader takes writes through HAProxy (forward to 127.0.0.1:${FORWARDED_WRITER_PORT} and PGPASSWORD of ${ref('Prerequisites')}); \`txid_current()\` fails on a replica:`,
+    shell([`psql "host=127.0.0.1 port=${FORWARDED_WRITER_PORT} user=${f.superuser} dbname=postgres" -c 'SELECT pg_is_in_recovery(), txid_current(), inet_server_addr()'`]),
+    'The load balancer sees HAProxy healthy on every running node:',
+    shell(
+      f.resources.writerTargetGroup
+        ? [
+            ctx.resourceFetch(f.resources.writerTargetGroup, 'WRITER_TARGET_GROUP'),
+            `aws elbv2 describe-target-health --region ${ctx.regionArg} --target-group-arn "$WRITER_TARGET_GROUP" \\`,
+            "  --query 'TargetHealthDescriptions[].[Target.Id,TargetHealth.State]' --output table",
+          ]
+        : ['# no writer target group found'],
+    ),
+    bullets([
+      '`pg_is_in_recovery` is `f` and `inet_server_addr` is the new leader\'s address.',
+      'Applications connect through the writer endpoint again (their own health checks and error rates).',
+      'The alarms of ' + ref('Trigger conditions') + ' return to OK within minutes (`DbFailoverOccurred` after its period).',
+    ]),
+  );
+}
+
+function rollback(f: PatroniFacts): string {
+  return blocks(
+    'A promotion cannot be undone: the new leader is on a new timeline. "Rolling back" means moving leadership back to the old leader once it has ' +
+      `rejoined as a streaming replica (${ref('Bring the old primary back')}), with a planned switchover:`,
+    shell([
+      patronictl(f, 'list'),
+      guard('OLD_LEADER', 'set OLD_LEADER to the member to lead again'),
+      cli(f, ['switchover'], ['--candidate', '"$OLD_LEADER"', '--dry-run']),
+      cli(f, ['switchover'], ['--candidate', '"$OLD_LEADER"']),
+    ]),
+    'Patroni has no preferred leader: a switchover back is a choice, not a requirement. Never copy data files between nodes or promote by hand.',
+  );
+}
+
+function postFailover(f: PatroniFacts): string {
+  return checklist([
+    'Applications reconnected: their error rates and connection pools are back to normal.',
+    `\`patronictl list\`: one Leader, every other member streaming${f.synchronousMode === 'off' ? '' : ', one of them Sync Standby'}, lag near 0.`,
+    `etcd: all ${f.nodes.length} members healthy (\`endpoint health --cluster\`).`,
+    'The alarms are back to OK; `DbSplitBrain` never fired (if it did: ' + ref('Execute') + ', "Two primaries").',
+    `${inlineCode(patronictl(f, 'history'))} recorded; the FailoverDurationSeconds metric compared with the planning figure (${seconds(unplannedFailoverSeconds(f))}).`,
+    `Lost writes (asynchronous mode only): ${f.synchronousMode === 'off' ? 'compare the lag at the failover with what applications acknowledged.' : 'none expected in synchronous mode.'}`,
+    'The old leader brought back as a replica (' + ref('Bring the old primary back') + '), so that the cluster again survives a loss.',
+    'Root cause found: the old leader\'s journal, EC2 status checks, AZ events.',
+    `A drill scheduled: ${inlineCode(cli(f, ['drill', 'db'], [...forwardedWriterUri(f.superuser), '--report', 'db-drill.json']))} (or the local rehearsal cluster).`,
+    'Incident ticket with the timeline.',
+  ]);
+}
+
+function bringBack(f: PatroniFacts): string {
+  const ctx = f.context;
+  return blocks(
+    numbered([
+      'Start its instance if it is stopped; a host failure is handled by the node\'s auto-recovery alarm (same instance, addresses and volumes).',
+      'Patroni starts with the instance and rejoins the node as a replica, rewinding it (pg_rewind) if it diverged. Watch it become `streaming`.',
+      `If it stays \`start failed\` or \`stopped\`, or its journal shows pg_rewind failing: re-create it from the leader with \`reinit\` (erases that node's data directory and copies the leader's).`,
+      `If its instance was replaced (new instance ID), its etcd member lost its data: ${ref('Replace an etcd member')}.`,
+      'Leadership does not move back by itself; see ' + ref('Rollback') + ' to move it.',
+    ]),
+    shell([
+      nodeIndexGuard(f),
+      `aws ec2 start-instances --region ${ctx.regionArg} --instance-ids "\${NODE_ID[$N]}"`,
+      `${nodeShell(f, '$N')}   # then, on the node:`,
+    ]),
+    shell([
+      `systemctl status ${f.units.patroni} --no-pager`,
+      patronictl(f, 'list -W'),
+      '# only if it cannot rejoin:',
+      guard('MEMBER', 'set MEMBER to the member to re-create'),
+      patronictl(f, `reinit ${f.clusterName} "$MEMBER" --force --wait`),
+    ]),
+  );
+}
+
+function replaceEtcdMember(f: PatroniFacts, sub: (text: string) => string): string {
+  const options = { layout: f.etcdLayout, memberNames: memberNames(f) };
+  return blocks(
+    `Needed when a member's data is gone: its instance was replaced (etcd's data directory ${inlineCode(f.paths.etcdDataDir)} is on the root volume), ` +
+      'or its data directory was damaged. Such a member fails at every start ("member ... has already been bootstrapped"). ' +
+      `The rendered ${inlineCode(f.files.etcd)} starts a member as \`initial-cluster-state: new\`; a member joining a running cluster must start empty as \`existing\`, ` +
+      'after being removed and added back. Patroni needs no change: it talks to every member listed in patroni.yml and kept working through the others.',
+    `Work in two shells: one on a healthy member, one on the member being replaced. In the first, set \`MEMBER\` to the member's name (${listOf(memberNames(f).map(inlineCode), 'or')}), e.g. \`MEMBER=${memberNames(f)[memberNames(f).length - 1]}\`. One member at a time.`,
+    renderSteps(replaceMemberSteps(options)),
+    sub('If etcd lost its quorum'),
+    `With fewer than ${quorum(f)} of ${f.nodes.length} members running, Patroni cannot renew the leader key: the leader demotes itself after retry_timeout ` +
+      `(${seconds(f.timing.retryTimeoutSeconds)}) and no node accepts writes until etcd has quorum again. First start every member that can start with its data ` +
+      '(start the instances): etcd recovers by itself. Only when a majority lost their data for good, rebuild from the member with the most recent data ' +
+      '(the highest RAFT INDEX in `endpoint status`):',
+    renderSteps(rebuildFromSurvivorSteps(options)),
+    'If no member kept its data, Patroni\'s keys (leader, configuration, history) are gone with it: that recovery is not covered here.',
+  );
+}

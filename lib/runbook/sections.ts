@@ -1,0 +1,32 @@
+// The sections every runbook has, in order. Tests check each rendered runbook against these.
+
+/** Sections of a DnsFailover runbook. */
+export const DNS_RUNBOOK_SECTIONS = [
+  'Overview',
+  'Prerequisites',
+  'Trigger conditions',
+  'Verify the outage',
+  'Confirm the standby is ready',
+  'Execute',
+  'Verify',
+  'Rollback',
+  'Post-failover checklist',
+  'Bring the old primary back',
+] as const;
+
+/** Sections of a PatroniCluster runbook: the DNS ones, and replacing an etcd member. */
+export const PATRONI_RUNBOOK_SECTIONS = [...DNS_RUNBOOK_SECTIONS, 'Replace an etcd member'] as const;
+
+/** "### 3. Trigger conditions" for section `title` of `sections`, at `level`. */
+export function sectionHeading(sections: readonly string[], title: string, level: number): string {
+  const index = sections.indexOf(title);
+  if (index < 0) throw new Error(`'${title}' is not a runbook section (${sections.join(', ')})`);
+  return `${'#'.repeat(level)} ${index + 1}. ${title}`;
+}
+
+/** "section 6 (Execute)": a cross-reference to section `title` of `sections`. */
+export function sectionRef(sections: readonly string[], title: string): string {
+  const index = sections.indexOf(title);
+  if (index < 0) throw new Error(`'${title}' is not a runbook section (${sections.join(', ')})`);
+  return `section ${index + 1} (${title})`;
+}
