@@ -482,7 +482,13 @@ export function dnsDrillCase(options: DnsDrillCaseOptions): DrillCase {
         return;
       }
       const before = Date.now();
-      const sent = await drill.restorePrimary();
+      const hint = drill.manualRestoreCommand();
+      let sent: boolean;
+      try {
+        sent = await drill.restorePrimary();
+      } catch (err) {
+        throw new OpsError(`could not restore ${t.primaryHealthCheckId} (${oneLine(err)}); restore it by hand: ${hint}`);
+      }
       const original = inspection!.primarySwitch;
       ctx.log(sent ? `restored ${t.primaryHealthCheckId} to Disabled=${original.disabled} Inverted=${original.inverted}` : `${t.primaryHealthCheckId} already read as before`);
       const s = await drill.readSwitch(t.primaryHealthCheckId);

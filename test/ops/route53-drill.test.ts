@@ -93,6 +93,25 @@ describe('Route 53 drill against aws-sdk-client-mock', () => {
     expect(fake.forced).toBe(false);
   }, 20_000);
 
+  test('a cleanup that cannot restore says how to restore by hand', async () => {
+    const fake = new FakeRoute53();
+    fake.stuck = true;
+    let updates = 0;
+    fake.mock.on(UpdateHealthCheckCommand).callsFake((input) => {
+      updates++;
+      if (updates > 1) throw Object.assign(new Error('User is not authorized to perform route53:UpdateHealthCheck'), { name: 'AccessDenied', $metadata: {} });
+      fake.disabled = input.Disabled;
+      fake.inverted = input.Inverted;
+      fake.version++;
+      return { HealthCheck: { Id: 'hc-primary', CallerReference: 'x', HealthCheckVersion: fake.version, HealthCheckConfig: { Type: 'HTTPS' } } };
+    });
+    const report = await drill(fake, { answerTimeoutMs: 50 });
+    expect(report.tests[0]!.phases[3]!.error).toBe(
+      'could not restore hc-primary (AccessDenied: User is not authorized to perform route53:UpdateHealthCheck); restore it by hand: ' +
+        'aws route53 update-health-check --health-check-id hc-primary --no-disabled --no-inverted',
+    );
+  });
+
   test('HealthCheckVersion mismatch: reads the check again and retries once', async () => {
     const fake = new FakeRoute53();
     fake.mismatches = 1;
