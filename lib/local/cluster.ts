@@ -190,7 +190,7 @@ export class LocalCluster {
     writeState(stateFile(stateRoot, clusterName), state);
     const cluster = new LocalCluster(state, log);
     try {
-      await cluster.boot();
+      await cluster.boot(options.timeoutMs);
     } catch (err) {
       cluster.update((s) => {
         s.phase = 'failed';
@@ -652,7 +652,7 @@ export class LocalCluster {
 
   // ---- internals ---------------------------------------------------------------------------
 
-  private async boot(): Promise<void> {
+  private async boot(healthyWithinMs?: number): Promise<void> {
     const s = this.state;
     const postgres = postgresUser();
     this.log(`creating namespaces and bridge on ${s.subnet} (${s.nodes.length} nodes + client)`);
@@ -689,7 +689,7 @@ export class LocalCluster {
     });
 
     this.log('waiting for a leader and streaming replicas');
-    const timeoutMs = this.timing.ttlSeconds <= 10 ? 120_000 : 240_000;
+    const timeoutMs = healthyWithinMs ?? (this.timing.ttlSeconds <= 10 ? 120_000 : 240_000);
     const verdict = await this.waitForHealthy({ timeoutMs });
     this.update((st) => {
       st.phase = 'ready';
