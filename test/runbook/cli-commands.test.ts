@@ -1,0 +1,100 @@
+// Every `npx failover ...` line of every example runbook parses with the CLI's own option
+// definitions (lib/cli/ops.ts), and targets the stack, region and construct the runbook is about.
+import { Command, CommanderError } from 'commander';
+import { Stack } from 'aws-cdk-lib';
+import { addExampleStacks } from '../../examples/all';
+import { opsCommands } from '../../lib/cli/ops';
+import { findFailoverConstructs, renderStackRunbook } from '../../lib/runbook';
+import { testApp } from '../app';
+import { inlineCodes, shellLines, shellWords } from './markdown-support';
+
+jest.setTimeout(60_000);
+
+interface Parsed {
+  readonly command: string;
+  readonly args: unknown[];
+  readonly opts: Record<string, unknown>;
+}
+
+/** Parses `words` (after `npx failover`) with the real commands; their actions are replaced by a recorder. */
+function parse(words: string[]): Parsed {
+  let parsed: Parsed | undefined;
+  const program = new Command('failover').enablePositionalOptions().exitOverride();
+  program.configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+  for (const command of opsCommands()) {
+    command.exitOverride((err: CommanderError) => {
+      throw err;
+    });
+    command.configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
+    command.action((...args: unknown[]) => {
+      parsed = { command: command.name(), args: args.slice(0, -2), opts: command.opts() };
+    });
+    program.addCommand(command);
+  }
+  program.parse(words, { from: 'user' });
+  if (!parsed) throw new Error(`no command ran for: ${words.join(' ')}`);
+  return parsed;
+}
+
+/** Values for the shell variables the runbooks' CLI lines use. */
+const VARS = { OLD_LEADER: 'some-member', AWS_REGION: 'eu-central-1' };
+
+/** The `npx failover` command lines of a runbook: in code blocks, inside `watch '...'`, and inline. */
+function failoverLines(markdown: string): string[] {
+  const fromBlocks = shellLines(markdown).flatMap((line) => {
+    if (line.startsWith('npx failover ')) return [line];
+    const watched = /^watch -n \d+ '(npx failover [^']+)'$/.exec(line);
+    return watched ? [watched[1]] : [];
+  });
+  return [...fromBlocks, ...inlineCodes(markdown).filter((c) => c.startsWith('npx failover '))];
+}
+
+const app = testApp();
+addExampleStacks(app);
+const stacks = app.node.children.filter((c): c is Stack => c instanceof Stack);
+const cases = stacks.map((s) => [s.stackName, s, renderStackRunbook(s)] as const);
+
+describe.each(cases)('CLI lines of the %s runbook', (_name, stack, markdown) => {
+  const { dnsFailovers, clusters } = findFailoverConstructs(stack);
+  const lines = failoverLines(markdown);
+
+  test('are there for every construct', () => {
+    if (dnsFailovers.length + clusters.length === 0) {
+      expect(lines).toEqual([]);
+      return;
+    }
+    for (const c of [...dnsFailovers, ...clusters]) {
+      expect(lines.some((l) => l.includes(`--construct ${c.node.path}`))).toBe(true);
+    }
+  });
+
+  test('parse with the CLI\'s options and name this stack, its region and one of its constructs', () => {
+    const paths = [...dnsFailovers, ...clusters].map((c) => c.node.path);
+    for (const line of lines) {
+      const words = shellWords(line, VARS);
+      expect(words.slice(0, 2)).toEqual(['npx', 'failover']);
+      let parsed: Parsed;
+      try {
+        parsed = parse(words.slice(2));
+      } catch (err) {
+        throw new Error(`${line}\n  does not parse: ${(err as Error).message}`);
+      }
+      expect(['status', 'switchover', 'drill']).toContain(parsed.command);
+      expect(parsed.opts).toMatchObject({ stack: stack.stackName, region: stack.region });
+      expect(paths).toContain(parsed.opts.construct);
+      const cluster = clusters.find((c) => c.node.path === parsed.opts.construct);
+      if (cluster) {
+        expect(parsed.opts.patroniUrl).toEqual(cluster.nodes.map((_, i) => `http://127.0.0.1:${18008 + i}`));
+      } else {
+        expect(parsed.opts.patroniUrl).toBeUndefined();
+      }
+    }
+  });
+});
+
+test('the parser used here refuses what the CLI refuses', () => {
+  expect(() => parse(['status', '--stack', 'S', '--no-such-flag'])).toThrow(/unknown option/);
+  expect(() => parse(['drill', 'everything', '--stack', 'S'])).toThrow(/'everything' is invalid for argument 'kind'/);
+  expect(() => parse(['status', '--patroni-url', 'not-a-url'])).toThrow(/not a base URL/);
+  expect(parse(['drill', 'db', '--stack', 'S', '--dry-run'])).toMatchObject({ command: 'drill', args: ['db'], opts: { stack: 'S', dryRun: true } });
+});
