@@ -77,7 +77,7 @@ describe.each(cases)('CLI lines of the %s runbook', (_name, stack, markdown) => 
       try {
         parsed = parse(words.slice(2));
       } catch (err) {
-        throw new Error(`${line}\n  does not parse: ${(err as Error).message}`);
+        throw new Error(`${line}\n  does not parse: ${(err as Error).message}`, { cause: err });
       }
       expect(['status', 'switchover', 'drill']).toContain(parsed.command);
       expect(parsed.opts).toMatchObject({ stack: stack.stackName, region: stack.region });
