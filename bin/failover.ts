@@ -2,12 +2,14 @@
 // The operations CLI. Each command group lives in lib/cli/ and is registered here.
 import { Command } from 'commander';
 import { localCommands } from '../lib/cli/local';
+import { opsCommands } from '../lib/cli/ops';
 
 const program = new Command('failover')
   .description('operations CLI for cdk-failover')
   .enablePositionalOptions();
 
 program.addCommand(localCommands());
+for (const command of opsCommands()) program.addCommand(command);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // One readable line, no stack trace.

