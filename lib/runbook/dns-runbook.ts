@@ -115,6 +115,9 @@ function overview(f: DnsFacts): string {
       `Every checker probes every ${seconds(o.interval.toSeconds())}; ${o.failureThreshold} consecutive failures (or successes) change the status. ` +
         `A single check may take up to ${seconds(perCheck)} (${o.protocol.name}${o.searchString !== undefined ? ' with string match' : ''}).`,
       `Latency metrics per checker region: ${o.measureLatency ? 'on (ConnectionTime, TimeToFirstByte' + (o.protocol.name === 'HTTPS' ? ', SSLHandshakeTime' : '') + ')' : 'off'}.`,
+      ...(f.primary.isAlias && f.primary.evaluateTargetHealth
+        ? ['The PRIMARY record also evaluates its alias target\'s health: it is unhealthy when its health check fails or when the target reports no healthy backend.']
+        : []),
       f.ttlSeconds !== undefined
         ? `TTL of the records: ${seconds(f.ttlSeconds)}.`
         : 'TTL: alias records carry their target\'s (60 s for load balancers and CloudFront).',

@@ -107,9 +107,12 @@ export function replaceMemberSteps(options: EtcdProcedureOptions): ProcedureStep
         'etcdctl --endpoints "$ETCD" member list -w table',
         'etcdctl --endpoints "$ETCD" endpoint health --cluster',
         'etcdctl --endpoints "$ETCD" endpoint status --cluster -w table',
+        'ETCDCTL_API=2 etcdctl --endpoints "$ETCD" ls --recursive /service',
         `sudo -u postgres patronictl -c ${layout.patroniConfigFile} list`,
       ],
-      expect: 'Every member started and healthy, the same RAFT INDEX everywhere within seconds, and every Patroni member listed.',
+      expect:
+        'Every member started and healthy, the same RAFT INDEX everywhere within seconds, Patroni\'s keys listed (it uses etcd\'s v2 API, ' +
+        'hence `ETCDCTL_API=2`), and every Patroni member listed.',
     },
   ];
 }
@@ -140,8 +143,9 @@ export function rebuildFromSurvivorSteps(options: EtcdProcedureOptions): Procedu
         `ETCD="$(sed -n 's/^advertise-client-urls: //p' ${layout.configFile})"`,
         'etcdctl --endpoints "$ETCD" member list -w table',
         'etcdctl --endpoints "$ETCD" endpoint health --cluster',
+        'ETCDCTL_API=2 etcdctl --endpoints "$ETCD" ls --recursive /service',
       ],
-      expect: 'One member, healthy. Patroni\'s keys are still there: `etcdctl --endpoints "$ETCD" get --prefix --keys-only /service/` lists them.',
+      expect: 'One member, healthy, and Patroni\'s keys still there (it uses etcd\'s v2 API, hence `ETCDCTL_API=2`).',
     },
     {
       title: 'Add one member back (repeat this and the next two steps for each member, one at a time).',

@@ -1,5 +1,5 @@
-export * from './dns-runbook';
-export * from './patroni-runbook';
-export * from './sections';
-export * from './stack-runbook';
-export * from './write';
+export { renderDnsFailoverRunbook } from './dns-runbook';
+export { renderPatroniClusterRunbook } from './patroni-runbook';
+export { DNS_RUNBOOK_SECTIONS, PATRONI_RUNBOOK_SECTIONS } from './sections';
+export { findFailoverConstructs, renderStackRunbook, runbookFileName } from './stack-runbook';
+export { writeRunbooks } from './write';

@@ -65,7 +65,7 @@ function memberNames(f: PatroniFacts): string[] {
 /** Patroni's reaction time to a lost leader, as a planning figure (not a bound). */
 function unplannedFailoverSeconds(f: PatroniFacts): number {
   const t = f.timing;
-  return t.ttlSeconds + t.loopWaitSeconds + (t.haproxyRise * t.haproxyCheckIntervalMs) / 1000;
+  return t.ttlSeconds + t.loopWaitSeconds + t.etcdElectionTimeoutMs / 1000 + (t.haproxyRise * t.haproxyCheckIntervalMs) / 1000;
 }
 
 function quorum(f: PatroniFacts): number {
@@ -160,7 +160,8 @@ function overview(f: PatroniFacts): string {
         ['etcd heartbeat / election', `${t.etcdHeartbeatMs} ms / ${t.etcdElectionTimeoutMs} ms`, 'etcd\'s own leader election'],
       ],
     ),
-    `Planning figure for an automatic failover, from the loss of the leader to writes through the writer endpoint: ttl + loop_wait + HAProxy rise x interval = ` +
+    'Planning figure for an automatic failover, from the loss of the leader to writes through the writer endpoint: ttl + loop_wait + ' +
+      `etcd election timeout (when the lost node also led etcd) + HAProxy rise x interval = ` +
       `**${seconds(unplannedFailoverSeconds(f))}**, plus the promotion itself (seconds). It is not a bound: a slow promotion or a replica that must catch up adds to it. ` +
       'A planned switchover interrupts writes for a few seconds.',
     'On every node:',

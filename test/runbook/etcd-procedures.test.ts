@@ -163,6 +163,10 @@ async function etcdctl(url: string, ...args: string[]) {
   return run('/usr/bin/etcdctl', ['--endpoints', url, ...args], { env: { ...process.env, ETCDCTL_API: '3' }, timeoutMs: 15_000 });
 }
 
+async function etcdctlV2(url: string, ...args: string[]) {
+  return run('/usr/bin/etcdctl', ['--endpoints', url, ...args], { env: { ...process.env, ETCDCTL_API: '2' }, timeoutMs: 15_000 });
+}
+
 async function memberNames(url: string): Promise<string[]> {
   const list = await etcdctl(url, 'member', 'list', '-w', 'json');
   expect(list.code).toBe(0);
@@ -190,7 +194,8 @@ describe('etcd procedures of the runbook, on etcd 3.4', () => {
     for (const m of members) m.writeRenderedConfig();
     for (const m of members) m.start();
     for (const m of members) await waitFor(`${m.name} healthy`, 30_000, () => health(m.clientUrl));
-    expect((await etcdctl(members[0].clientUrl, 'put', '/service/orders-db/leader', 'pg-0')).code).toBe(0);
+    // Patroni keeps its keys in etcd's v2 store (patroni.yml's `etcd:` section).
+    expect((await etcdctlV2(members[0].clientUrl, 'set', '/service/orders-db/leader', 'pg-0')).code).toBe(0);
   }, 60_000);
 
   afterAll(async () => {
@@ -227,7 +232,8 @@ describe('etcd procedures of the runbook, on etcd 3.4', () => {
 
     expect(await memberNames(healthy.clientUrl)).toEqual(['pg-0', 'pg-1', 'pg-2']);
     for (const m of members) expect(await health(m.clientUrl)).toBe(true);
-    expect((await etcdctl(replaced.clientUrl, 'get', '/service/orders-db/leader', '--print-value-only')).stdout.trim()).toBe('pg-0');
+    expect((await etcdctlV2(replaced.clientUrl, 'get', '/service/orders-db/leader')).stdout.trim()).toBe('pg-0');
+    expect(outputs[5]).toContain('/service/orders-db/leader');
     const edited = fs.readFileSync(replaced.layout.configFile, 'utf8');
     expect(edited).toBe(renderEtcdConfig(spec, replaced.name).replace('initial-cluster-state: new\n', 'initial-cluster-state: existing\n'));
   });
@@ -241,7 +247,7 @@ describe('etcd procedures of the runbook, on etcd 3.4', () => {
     const steps = rebuildFromSurvivorSteps(options(survivor));
     const notRun: string[] = [];
     await runStep(steps[0], survivor, notRun);
-    await runStep(steps[1], survivor, notRun);
+    expect(await runStep(steps[1], survivor, notRun)).toContain('/service/orders-db/leader');
     expect(await memberNames(survivor.clientUrl)).toEqual(['pg-0']);
     expect(fs.readFileSync(survivor.layout.configFile, 'utf8')).toBe(renderEtcdConfig(spec, survivor.name));
 
@@ -264,7 +270,7 @@ describe('etcd procedures of the runbook, on etcd 3.4', () => {
 
     expect(await memberNames(survivor.clientUrl)).toEqual(['pg-0', 'pg-1', 'pg-2']);
     for (const m of members) expect(await health(m.clientUrl)).toBe(true);
-    expect((await etcdctl(members[2].clientUrl, 'get', '/service/orders-db/leader', '--print-value-only')).stdout.trim()).toBe('pg-0');
+    expect((await etcdctlV2(members[2].clientUrl, 'get', '/service/orders-db/leader')).stdout.trim()).toBe('pg-0');
     expect(fs.readdirSync(path.dirname(survivor.layout.dataDir)).some((f) => f.startsWith(`${path.basename(survivor.layout.dataDir)}.backup-`))).toBe(true);
     expect(notRun).toEqual([`sudo -u postgres patronictl -c ${survivor.layout.patroniConfigFile} list`]);
   });
