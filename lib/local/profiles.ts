@@ -11,7 +11,7 @@ export type TimingProfileName = 'default' | 'fast' | 'stock';
 export const TIMING_PROFILES: Readonly<Record<TimingProfileName, ClusterTiming>> = {
   /** Patroni's defaults (ttl 30, loop_wait 10, retry_timeout 10), HAProxy inter 1s fall 2 rise 1. */
   default: DEFAULT_TIMING,
-  /** Node-loss failover aimed at under 10 s (ttl 8). */
+  /** Node-loss failover aimed at under 10 s (ttl 7). */
   fast: FAST_TIMING,
   /** Patroni's and HAProxy's stock settings (inter 3s fall 3 rise 2): the benchmark's baseline. */
   stock: STOCK_BASELINE_TIMING,

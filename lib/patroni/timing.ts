@@ -43,7 +43,7 @@ export class PatroniTiming {
   public static readonly DEFAULT = new PatroniTiming(DEFAULT_TIMING, 'default');
 
   /**
-   * ttl 8 s, loop_wait 2 s, retry_timeout 3 s, HAProxy checks every 500 ms: node loss in under
+   * ttl 7 s, loop_wait 1 s, retry_timeout 3 s, HAProxy checks every 500 ms: node loss in under
    * 10 s, at the price of failing over after a 3 s stall of etcd or of the leader's disk.
    */
   public static readonly FAST = new PatroniTiming(FAST_TIMING, 'fast');

@@ -268,8 +268,8 @@ describe('PatroniCluster user data', () => {
 
   test('renders the chosen timing, synchronous mode and watchdog into patroni.yml', () => {
     const { script } = unpackNodeUserData(template, 0, cluster);
-    expect(script).toMatch(/ttl: 8\n/);
-    expect(script).toMatch(/loop_wait: 2\n/);
+    expect(script).toMatch(/ttl: 7\n/);
+    expect(script).toMatch(/loop_wait: 1\n/);
     expect(script).toMatch(/retry_timeout: 3\n/);
     expect(script).toMatch(/synchronous_mode_strict: true/);
     expect(script).toMatch(/mode: ['"]?automatic/);
