@@ -27,7 +27,7 @@ export interface RejoinReport {
   readonly state: string;
   readonly timeline: number | null;
   readonly leaderTimeline: number | null;
-  /** Whether the node's Patroni log mentions pg_rewind after the fault. */
+  /** Whether the node's Patroni log says "running pg_rewind from" after the fault. */
   readonly rewound: boolean;
   /** Acknowledged ids missing from the node's own PostgreSQL once it streams again. */
   readonly missingOnNode: number;
@@ -190,7 +190,7 @@ async function rejoinReport(cluster: LocalCluster, node: string, since: number, 
     const full = path.join(logDir, file);
     if (fs.statSync(full).mtimeMs < since) continue;
     const text = fs.readFileSync(full, 'utf8');
-    if (/pg_rewind/i.test(text.slice(-2_000_000))) rewound = true;
+    if (/running pg_rewind from/.test(text.slice(-2_000_000))) rewound = true;
   }
   // The replica may trail a little: wait (bounded) for every acknowledged id on the node itself.
   let missing = acked.length;
