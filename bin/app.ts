@@ -2,9 +2,12 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { addExampleStacks } from '../examples/all';
+import { writeRunbooks } from '../lib/runbook';
 
 const app = new App();
 addExampleStacks(app);
 // cdk-nag 3 runs as a policy-validation plugin: an unacknowledged finding fails the synth.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();
+// A runbook for each stack, beside its template in the cloud assembly.
+writeRunbooks(app);

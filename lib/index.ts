@@ -1,3 +1,4 @@
 export * from './dns';
 export * from './patroni';
 export * from './monitoring';
+export * from './runbook';
