@@ -106,7 +106,7 @@ measure_failover() {
 mark_healthy_primary() {
   local tmp="$healthy_primary_file.$$"
   [ "$kind" = primary ] || return 0
-  if printf '%s %s\n' "$(date +%s)" "$node_name" >"$tmp" 2>/dev/null; then
+  if printf '%s %s\\n' "$(date +%s)" "$node_name" >"$tmp" 2>/dev/null; then
     mv -f "$tmp" "$healthy_primary_file" 2>/dev/null || rm -f "$tmp"
   fi
 }
