@@ -37,11 +37,15 @@ export interface BenchResults {
   readonly runs: readonly BenchRun[];
 }
 
-const PROFILE_LABEL: Record<string, string> = {
-  default: 'DEFAULT (ttl 30 / loop 10 / retry 10, HAProxy inter 1s fall 2 rise 1)',
-  fast: 'FAST (ttl 8 / loop 2 / retry 3, HAProxy inter 0.5s fall 2 rise 1)',
-  stock: 'Stock baseline (ttl 30 / loop 10 / retry 10, HAProxy inter 3s fall 3 rise 2)',
-};
+const PROFILE_NAME: Record<string, string> = { default: 'DEFAULT', fast: 'FAST', stock: 'Stock baseline' };
+
+/** 'FAST (ttl 7 / loop 1 / retry 3, HAProxy inter 0.5s fall 2 rise 1)', from the timing the run used. */
+function profileLabel(profile: string, timing: unknown): string {
+  const t = timing as Partial<Record<'ttlSeconds' | 'loopWaitSeconds' | 'retryTimeoutSeconds' | 'haproxyCheckIntervalMs' | 'haproxyFall' | 'haproxyRise', number>> | undefined;
+  const name = PROFILE_NAME[profile] ?? profile;
+  if (!t || t.ttlSeconds === undefined) return name;
+  return `${name} (ttl ${t.ttlSeconds} / loop ${t.loopWaitSeconds} / retry ${t.retryTimeoutSeconds}, HAProxy inter ${(t.haproxyCheckIntervalMs ?? 0) / 1000}s fall ${t.haproxyFall} rise ${t.haproxyRise})`;
+}
 
 function seconds(ms: number): string {
   return Number.isFinite(ms) ? (ms / 1000).toFixed(1) : '–';
@@ -73,7 +77,7 @@ export function renderMarkdown(results: BenchResults): string {
       const lost = mine.reduce((n, r) => n + (r.lost ?? 0), 0);
       const acked = mine.reduce((n, r) => n + (r.acked ?? 0), 0);
       const overlaps = mine.reduce((n, r) => n + (r.overlappingWriteWindows ?? 0), 0);
-      return `| ${PROFILE_LABEL[p] ?? p} | ${cell(p, 'kill')} | ${cell(p, 'freeze')} | ${cell(p, 'partition')} | ${cell(p, 'switchover')} | ${lost} of ${acked} | ${overlaps} |`;
+      return `| ${profileLabel(p, results.timings[p])} | ${cell(p, 'kill')} | ${cell(p, 'freeze')} | ${cell(p, 'partition')} | ${cell(p, 'switchover')} | ${lost} of ${acked} | ${overlaps} |`;
     }),
   ];
   const target = (label: string, p: string, s: BenchScenario, limitS: number) => {
