@@ -1,0 +1,16 @@
+import * as fs from 'fs';
+import * as path from 'path';
+
+// README shows the benchmark table that `npm run bench` last wrote: the two must not drift.
+test("README's benchmark table is bench/results.md's", () => {
+  const root = path.join(__dirname, '../..');
+  const rows = (file: string) =>
+    fs
+      .readFileSync(path.join(root, file), 'utf8')
+      .split('\n')
+      .filter((l) => /^\| (FAST|DEFAULT|Stock|Timing|---)/.test(l) || /^\|---/.test(l));
+  const bench = rows('bench/results.md');
+  expect(bench.length).toBeGreaterThanOrEqual(4);
+  const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
+  for (const row of bench) expect(readme).toContain(row);
+});
