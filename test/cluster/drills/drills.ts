@@ -299,6 +299,11 @@ export async function failoverDrill(cluster: LocalCluster, fault: FailoverFault 
     log(`${scenario}: ${newLeader} leads; writable again after ${((first.t1 - faultAt) / SECOND).toFixed(1)} s`);
     // Hold the fault a while with the new leader taking writes (the isolated node keeps trying).
     await sleep(kind === 'partition' ? 5 * SECOND : 2 * SECOND);
+    // The writers inside the isolated node have shown what they came to show. Left running, they
+    // open a superuser connection every 100 ms that hangs in the synchronous-replication wait,
+    // until no slot is left and Patroni cannot reach its own PostgreSQL to rejoin it ("too many
+    // clients already" in the runs that never got healthy again).
+    await Promise.all(extra.map((w) => w.stop()));
     const healAt = Date.now();
     await cluster.heal(oldLeader);
     await cluster.waitForRole(oldLeader, ['replica', 'sync_standby'], { timeoutMs: healthyMs });
