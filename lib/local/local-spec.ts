@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import type { ClusterSpec, ClusterTiming } from '../patroni/config/spec';
+import { PRODUCTION_PORTS } from '../patroni/config/ports';
 import { nodePaths } from './layout';
 
 /** The private /24 used only inside the cluster's namespaces (never on the host). */
@@ -10,15 +11,7 @@ export const CLIENT_ADDRESS = `${SUBNET_BASE}.100`;
 export const POSTGRES_VERSION = 15;
 
 /** The production ports, unchanged: each node has a namespace of its own. */
-export const PORTS = {
-  postgres: 5432,
-  restApi: 8008,
-  etcdClient: 2379,
-  etcdPeer: 2380,
-  haproxyPrimary: 5000,
-  haproxyReplica: 5001,
-  haproxyHealth: 8404,
-} as const;
+export const PORTS = PRODUCTION_PORTS;
 
 export function nodeName(index: number): string {
   return `pg-${index}`;

@@ -1,15 +1,9 @@
 import { Size, Token } from 'aws-cdk-lib';
-import { ClusterPorts } from './config';
+import { ClusterPorts, PRODUCTION_PORTS } from './config';
 
 /** The production ports: the nodes', and the load balancer's writer and reader listeners. */
 export const CLUSTER_PORTS: ClusterPorts & { readonly writer: number; readonly reader: number } = {
-  postgres: 5432,
-  restApi: 8008,
-  etcdClient: 2379,
-  etcdPeer: 2380,
-  haproxyPrimary: 5000,
-  haproxyReplica: 5001,
-  haproxyHealth: 8404,
+  ...PRODUCTION_PORTS,
   writer: 5432,
   reader: 5433,
 };

@@ -13,3 +13,4 @@ export * from './metrics-publisher';
 export * from './node-files';
 export * from './fill-placeholders';
 export * from './bootstrap-script';
+export * from './ports';

@@ -1,0 +1,13 @@
+// The production ports, one place for the EC2 nodes and the local rehearsal cluster alike.
+import { ClusterPorts } from './spec';
+
+/** PostgreSQL, Patroni's REST API, etcd, and HAProxy's primary, replica and health listeners. */
+export const PRODUCTION_PORTS: ClusterPorts = {
+  postgres: 5432,
+  restApi: 8008,
+  etcdClient: 2379,
+  etcdPeer: 2380,
+  haproxyPrimary: 5000,
+  haproxyReplica: 5001,
+  haproxyHealth: 8404,
+};
