@@ -12,25 +12,14 @@ import {
   type RecoveredEvent,
   type RetryEvent,
 } from '../../lib/client';
+import { newKey, rejection } from './support/assertions';
 import { TcpProxy } from './support/tcp-proxy';
 import { cannotRunPostgres, TempPostgres } from './support/temp-postgres';
 
 const reason = cannotRunPostgres();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let keySeq = 0;
-const newKey = (label: string) => `${label}-${process.pid}-${++keySeq}`;
 const INSERT = "INSERT INTO writes (key) VALUES ($1) RETURNING current_setting('application_name') AS app";
 const APP = "SELECT current_setting('application_name') AS app";
-
-/** Rejection of a promise that must reject (fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<FailoverPoolError> {
-  const outcome = await promise.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-  if (!('error' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
-  return outcome.error as FailoverPoolError;
-}
 
 if (reason) {
   test('a temporary PostgreSQL can run here', () => {

@@ -2,23 +2,13 @@
 // inside the function and after COMMIT was sent (TCP proxy cuts), a read-only server at BEGIN
 // (25006), and 57P01 in a read-only transaction.
 import { DatabaseError } from 'pg';
-import { FailoverPool, FailoverPoolError, type FailoverPoolOptions, type RetryEvent, type TransactionClient } from '../../lib/client';
+import { FailoverPool, type FailoverPoolOptions, type RetryEvent, type TransactionClient } from '../../lib/client';
+import { newKey, rejection } from './support/assertions';
 import { TcpProxy } from './support/tcp-proxy';
 import { cannotRunPostgres, TempPostgres } from './support/temp-postgres';
 
 const reason = cannotRunPostgres();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-let keySeq = 0;
-const newKey = (label: string) => `${label}-${process.pid}-${++keySeq}`;
-
-async function rejection(promise: Promise<unknown>): Promise<FailoverPoolError> {
-  const outcome = await promise.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-  if (!('error' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
-  return outcome.error as FailoverPoolError;
-}
 
 if (reason) {
   test('a temporary PostgreSQL can run here', () => {
