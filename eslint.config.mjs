@@ -10,6 +10,22 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       'no-console': 'off',
       eqeqeq: ['error', 'always'],
+      // Every external program starts through lib/util/command.ts, which turns a missing binary,
+      // a signal or a timeout into one readable error and never leaves an 'error' event unheard.
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['child_process', 'node:child_process'].map((name) => ({
+            name,
+            message: 'start programs with run() or start() from lib/util/command.ts',
+            allowTypeImports: true,
+          })),
+        },
+      ],
     },
+  },
+  {
+    files: ['lib/util/command.ts'],
+    rules: { '@typescript-eslint/no-restricted-imports': 'off' },
   },
 );

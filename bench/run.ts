@@ -7,11 +7,10 @@
 // Writes bench/results.json (raw per-run figures and the environment), bench/results.md (the
 // table README includes) and bench/failover-timeline.svg (one node-loss failover), rewriting all
 // three after every run so that an interrupted benchmark still leaves what it measured.
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalCluster, TIMING_PROFILES, isTimingProfileName } from '../lib/local';
+import { LocalCluster, TIMING_PROFILES, installedVersions, isTimingProfileName } from '../lib/local';
 import { failoverDrill, summarize, switchoverDrill, type DrillResult } from '../test/cluster/drills/drills';
 import { renderMarkdown, renderTimelineSvg, type BenchResults, type BenchRun, type BenchScenario } from './report';
 
@@ -54,19 +53,13 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-function packageVersions(): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pkg of ['patroni', 'etcd-server', 'haproxy', 'postgresql-15']) {
-    try {
-      out[pkg] = execFileSync('dpkg-query', ['-W', '-f=${Version}', pkg], { encoding: 'utf8' }).trim();
-    } catch {
-      out[pkg] = 'not installed';
-    }
-  }
-  return out;
+async function packageVersions(): Promise<Record<string, string>> {
+  const packages = ['patroni', 'etcd-server', 'haproxy', 'postgresql-15'];
+  const installed = await installedVersions(packages);
+  return Object.fromEntries(packages.map((p) => [p, installed[p] ?? 'not installed']));
 }
 
-function environment(): Record<string, unknown> {
+async function environment(): Promise<Record<string, unknown>> {
   return {
     cpus: os.cpus().length,
     cpuModel: os.cpus()[0]?.model,
@@ -74,7 +67,7 @@ function environment(): Record<string, unknown> {
     kernel: os.release(),
     os: fs.existsSync('/etc/debian_version') ? `Debian ${fs.readFileSync('/etc/debian_version', 'utf8').trim()}` : os.platform(),
     node: process.version,
-    packages: packageVersions(),
+    packages: await packageVersions(),
     loadAverageAtStart: os.loadavg(),
   };
 }
@@ -108,7 +101,7 @@ async function main(): Promise<void> {
   let chart: DrillResult | undefined;
   const startedAt = new Date().toISOString();
   const timings = Object.fromEntries(args.profiles.map((p) => [p, TIMING_PROFILES[p as keyof typeof TIMING_PROFILES]]));
-  const env = environment();
+  const env = await environment();
   const save = (complete: boolean) => {
     const results: BenchResults = {
       command,

@@ -1,6 +1,5 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { FAULT_KINDS, LocalCluster, type FaultKind, type LocalClusterStatus } from '../local/cluster';
-import { waitForExit } from '../local/exec';
 import { DEFAULT_STATE_ROOT } from '../local/layout';
 import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
 
@@ -62,13 +61,13 @@ export function localCommands(): Command {
     .passThroughOptions()
     .action(async (argv: string[], opts: CommonOptions) => {
       const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot });
-      const child = cluster.spawnInClient(argv);
+      const command = cluster.spawnInClient(argv);
       // Ctrl-C reaches the child from the terminal itself; pass on what is sent to this process alone.
-      const relay = (sig: NodeJS.Signals) => () => child.kill(sig);
+      const relay = (sig: NodeJS.Signals) => () => command.kill(sig);
       process.on('SIGINT', () => undefined);
       process.on('SIGTERM', relay('SIGTERM'));
       process.on('SIGHUP', relay('SIGHUP'));
-      process.exitCode = await waitForExit(child);
+      process.exitCode = await command.exitCode();
     });
 
   withCommon(local.command('fault'))

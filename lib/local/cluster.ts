@@ -1,16 +1,17 @@
-import type { ChildProcess, StdioOptions } from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configFilePath, type ClusterSpec, type ClusterTiming } from '../patroni/config';
 import { LocalClusterError, oneLine } from './errors';
-import { run, runInNamespace, sleep, spawnInNamespace, waitForExit, type RunOptions, type RunResult } from './exec';
+import type { RunningCommand } from '../util/command';
+import { run, runInNamespace, sleep, spawnInNamespace, type RunOptions, type RunResult } from './exec';
 import { nodeServiceArgv, renderNodeFiles, frontFiles, FRONT_CONFIG } from './files';
 import { assessHealth, type HealthVerdict } from './health';
 import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdUser, postgresUser, stateFile, writeFiles } from './layout';
 import { withClusterLock } from './lock';
 import { buildLocalSpec, CLIENT_ADDRESS, PREFIX_LENGTH, SUBNET } from './local-spec';
 import { createNetwork, interfaceIsUp, namespacePids, namespacePrefix, setInterfaceUp } from './network';
-import { ensurePackages, REQUIRED_PACKAGES } from './packages';
+import { ensurePackages, LOCAL_CLUSTER_PACKAGES } from './packages';
 import {
   isRunning,
   isStopped,
@@ -151,7 +152,7 @@ export class LocalCluster {
     const started = Date.now();
 
     if (options.installPackages ?? true) {
-      const installed = await ensurePackages(REQUIRED_PACKAGES, log);
+      const installed = await ensurePackages(LOCAL_CLUSTER_PACKAGES, log);
       if (installed.length) log(`installed ${installed.join(' ')}`);
     }
     if (await leftoversExist(clusterName, stateRoot)) {
@@ -522,22 +523,22 @@ export class LocalCluster {
   }
 
   /** Starts a command in the client namespace (e.g. `node writer.js`); the caller owns the child. */
-  public spawnInClient(argv: readonly string[], options: ExecOptions = {}): ChildProcess {
+  public spawnInClient(argv: readonly string[], options: ExecOptions = {}): RunningCommand {
     return spawnInNamespace(this.clientNamespace, argv, { ...options, env: { ...process.env, ...this.clientEnv(), ...options.env } });
   }
 
   /** Runs a command in the client namespace to its end; resolves to its exit code. */
   public async execInClient(argv: readonly string[], options: ExecOptions = {}): Promise<number> {
-    return waitForExit(this.spawnInClient(argv, options));
+    return this.spawnInClient(argv, options).exitCode();
   }
 
   /** Starts a command inside a node's namespace (a client on the node's side of a partition). */
-  public spawnInNode(name: string, argv: readonly string[], options: ExecOptions = {}): ChildProcess {
+  public spawnInNode(name: string, argv: readonly string[], options: ExecOptions = {}): RunningCommand {
     return spawnInNamespace(this.nodeNamespace(name), argv, { ...options, env: { ...process.env, ...this.clientEnv(), ...options.env } });
   }
 
   public async execInNode(name: string, argv: readonly string[], options: ExecOptions = {}): Promise<number> {
-    return waitForExit(this.spawnInNode(name, argv, options));
+    return this.spawnInNode(name, argv, options).exitCode();
   }
 
   // ---- faults ------------------------------------------------------------------------------

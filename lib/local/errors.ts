@@ -9,8 +9,4 @@ export class LocalClusterError extends Error {
   }
 }
 
-/** The message of anything thrown, on one line. */
-export function oneLine(err: unknown): string {
-  const text = err instanceof Error ? err.message : String(err);
-  return text.replace(/\s*\n\s*/g, ' | ').trim();
-}
+export { oneLine } from '../util/one-line';

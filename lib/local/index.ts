@@ -4,7 +4,7 @@ export * from './health';
 export * from './profiles';
 export * from './rest';
 export * from './wait';
-export { REQUIRED_PACKAGES, ensurePackages, missingPackages } from './packages';
+export { LOCAL_CLUSTER_PACKAGES, TEST_PACKAGES, ensurePackages, installCommand, installedVersions, missingPackages } from './packages';
 export { DEFAULT_STATE_ROOT } from './layout';
 export { NAMESPACE_PREFIX, listNamespaces, namespacePids, namespacePrefix } from './network';
 export { SUBNET, CLIENT_ADDRESS, PORTS, buildLocalSpec } from './local-spec';

@@ -1,38 +1,56 @@
+import { serverPackages } from '../patroni/config/packages';
+import { run } from '../util/command';
 import { LocalClusterError } from './errors';
-import { run } from './exec';
+import { POSTGRES_VERSION } from './local-spec';
 
-/** The Debian 12 packages the local cluster runs: the very ones the EC2 nodes install. */
-export const REQUIRED_PACKAGES: readonly string[] = [
-  'patroni',
-  'etcd-server',
-  'etcd-client',
-  'haproxy',
-  'postgresql-15',
-  // The local cluster's own tools: HTTP to the REST API from the client namespace, setpriv, ipcs.
+/**
+ * The one list of Debian 12 packages the project drives. The local cluster needs the servers the
+ * EC2 nodes run (the same versions) and the tools it drives them with.
+ */
+export const LOCAL_CLUSTER_PACKAGES: readonly string[] = [
+  ...serverPackages(POSTGRES_VERSION),
+  // HTTP to the REST API from the client namespace; setpriv and ipcs; network namespaces.
   'curl',
   'util-linux',
   'iproute2',
 ];
 
-export async function isInstalled(pkg: string): Promise<boolean> {
-  const result = await run('dpkg-query', ['-W', '-f=${Status}', pkg], { allowFailure: true, timeoutMs: 30_000 });
-  return result.code === 0 && result.stdout.trim() === 'install ok installed';
+/**
+ * The tests that drive real tools need the local cluster's packages plus the checkers they hand
+ * rendered files to: shellcheck, `systemd-analyze verify`, python3 (PyYAML round trips, the
+ * metrics publisher, the user data's unpacking).
+ */
+export const TEST_PACKAGES: readonly string[] = [...LOCAL_CLUSTER_PACKAGES, 'shellcheck', 'systemd', 'python3'];
+
+/** The packages of `packages` that dpkg does not list as installed (one `dpkg-query` call). */
+export async function missingPackages(packages: readonly string[] = LOCAL_CLUSTER_PACKAGES): Promise<string[]> {
+  const installed = await installedVersions(packages);
+  return packages.filter((p) => installed[p] === undefined);
 }
 
-export async function missingPackages(packages: readonly string[] = REQUIRED_PACKAGES): Promise<string[]> {
-  const missing: string[] = [];
-  for (const pkg of packages) {
-    if (!(await isInstalled(pkg))) missing.push(pkg);
+/** Installed version of each package that is installed. */
+export async function installedVersions(packages: readonly string[]): Promise<Record<string, string>> {
+  // dpkg-query exits 1 when one of them is unknown, and still lists the others.
+  const result = await run('dpkg-query', ['-W', '-f=${Package} ${Status} ${Version}\\n', ...packages], { allowFailure: true });
+  const versions: Record<string, string> = {};
+  for (const line of result.stdout.split('\n')) {
+    const [name, , , status, version] = line.trim().split(/\s+/);
+    if (name && status === 'installed' && version) versions[name.replace(/:.*$/, '')] = version;
   }
-  return missing;
+  return versions;
+}
+
+/** The command that installs `packages`, as a user would type it. */
+export function installCommand(packages: readonly string[]): string {
+  return `apt-get update && apt-get install -y ${packages.join(' ')}`;
 }
 
 /**
  * Installs whatever is missing with apt-get (running `apt-get update` once if the first install
- * fails). Returns the packages it installed.
+ * fails, as on a machine that never ran it). Returns the packages it installed.
  */
 export async function ensurePackages(
-  packages: readonly string[] = REQUIRED_PACKAGES,
+  packages: readonly string[] = LOCAL_CLUSTER_PACKAGES,
   log: (line: string) => void = () => undefined,
 ): Promise<string[]> {
   const missing = await missingPackages(packages);

@@ -1,5 +1,6 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import { oneLine } from '../util/one-line';
+import { start } from '../util/command';
 import { LocalClusterError } from './errors';
 import { sleep } from './exec';
 import { namespacePids } from './network';
@@ -46,19 +47,17 @@ export async function startDetached(options: StartDetachedOptions): Promise<Proc
   const out = fs.openSync(options.logFile, 'a', 0o640);
   if (options.runAs) fs.fchownSync(out, options.runAs.uid, options.runAs.gid);
   try {
-    const child = spawn('ip', ['netns', 'exec', options.namespace, ...prefix, ...options.argv], {
+    const command = start('ip', ['netns', 'exec', options.namespace, ...prefix, ...options.argv], {
       detached: true,
       stdio: ['ignore', out, out],
       env,
       cwd: options.cwd ?? '/',
     });
-    const failed = new Promise<Error>((resolve) => child.once('error', resolve));
-    const spawned = new Promise<void>((resolve) => child.once('spawn', () => resolve()));
-    const first = await Promise.race([failed, spawned.then(() => undefined)]);
-    if (first) throw new LocalClusterError(`could not start ${options.argv[0]}: ${first.message}`);
-    child.unref();
-    if (child.pid === undefined) throw new LocalClusterError(`could not start ${options.argv[0]}`);
-    return { pid: child.pid, argv: [...options.argv], startedAt: new Date().toISOString(), logFile: options.logFile };
+    const pid = await command.started().catch((err: unknown) => {
+      throw new LocalClusterError(`could not start ${options.argv[0]}: ${oneLine(err)}`);
+    });
+    command.detach();
+    return { pid, argv: [...options.argv], startedAt: new Date().toISOString(), logFile: options.logFile };
   } finally {
     fs.closeSync(out);
   }

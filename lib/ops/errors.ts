@@ -24,16 +24,4 @@ export class InterruptedError extends OpsError {
   }
 }
 
-/** The message of anything thrown, on one line. */
-export function oneLine(err: unknown): string {
-  let text: string;
-  if (err instanceof Error) {
-    text = err.message || err.name;
-    // AWS SDK errors: the code is in `name`, and the message may be generic.
-    const fromAws = typeof (err as { $metadata?: unknown }).$metadata === 'object';
-    if (fromAws && err.name && !text.includes(err.name)) text = `${err.name}: ${text}`;
-  } else {
-    text = String(err);
-  }
-  return text.replace(/\s*\n\s*/g, ' | ').trim();
-}
+export { oneLine } from '../util/one-line';

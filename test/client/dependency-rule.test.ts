@@ -1,8 +1,8 @@
 // DESIGN.md: lib/client is runtime code: it never loads aws-cdk-lib or constructs, and its only
 // package import is pg (a peer dependency).
-import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { run } from '../../lib/util/command';
 
 const CLIENT_DIR = path.resolve(__dirname, '../../lib/client');
 
@@ -16,13 +16,13 @@ test('lib/client imports only pg, node built-ins and its own files', () => {
   expect(foreign).toEqual([]);
 });
 
-test('loading cdk-failover/client loads neither aws-cdk-lib nor constructs', () => {
+test('loading cdk-failover/client loads neither aws-cdk-lib nor constructs', async () => {
   const script = [
     "require('ts-node').register({ transpileOnly: true });",
     `require(${JSON.stringify(CLIENT_DIR)});`,
     "const loaded = Object.keys(require.cache).filter((f) => /node_modules[\\\\/](aws-cdk-lib|constructs)[\\\\/]/.test(f));",
     'process.stdout.write(JSON.stringify(loaded));',
   ].join('\n');
-  const out = execFileSync(process.execPath, ['-e', script], { cwd: path.resolve(__dirname, '../..'), encoding: 'utf8', timeout: 60_000 });
-  expect(JSON.parse(out)).toEqual([]);
+  const { stdout } = await run(process.execPath, ['-e', script], { cwd: path.resolve(__dirname, '../..'), timeoutMs: 60_000 });
+  expect(JSON.parse(stdout)).toEqual([]);
 }, 60_000);

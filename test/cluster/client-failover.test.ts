@@ -40,7 +40,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A running workload: resolves when it printed READY, `done` when it exits with its summary. */
 async function startWorkload(cluster: LocalCluster, config: WorkloadConfig): Promise<{ child: ChildProcess; done: Promise<WorkloadSummary> }> {
-  const child = cluster.spawnInClient([process.execPath, '-r', 'ts-node/register/transpile-only', 'test/cluster/client-workload.ts'], {
+  const { child } = cluster.spawnInClient([process.execPath, '-r', 'ts-node/register/transpile-only', 'test/cluster/client-workload.ts'], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'pipe'],
   });

@@ -1,13 +1,11 @@
 // Smoke test of the local rehearsal cluster: boots three real Patroni 3.0.2 / etcd / HAProxy /
 // PostgreSQL 15 nodes in network namespaces (root only), writes, kills the leader, heals it,
 // and tears everything down. The drills build on the same LocalCluster API.
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { LocalCluster, listNamespaces, namespacePids, namespacePrefix, SUBNET, type LocalClusterStatus } from '../../lib/local';
+import { run } from '../../lib/util/command';
 
-const run = promisify(execFile);
 const CLUSTER = 'smoke';
 const MINUTE = 60_000;
 
@@ -67,7 +65,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       const { stdout } = await run(
         process.execPath,
         ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', 'local', 'status', '--json', '--cluster', CLUSTER],
-        { cwd: path.resolve(__dirname, '../..'), timeout: MINUTE },
+        { cwd: path.resolve(__dirname, '../..'), timeoutMs: MINUTE },
       );
       const status = JSON.parse(stdout) as LocalClusterStatus;
       expect(Object.keys(status)).toEqual(

@@ -277,7 +277,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       for (const node of cluster!.nodeNames) {
         const err = fs.openSync(path.join(work, `${node}.err`), 'a');
         try {
-          publishers.set(node, spawnInNamespace(cluster!.nodeNamespace(node), publisherArgv(node, false), { stdio: ['ignore', 'ignore', err] }));
+          publishers.set(node, spawnInNamespace(cluster!.nodeNamespace(node), publisherArgv(node, false), { stdio: ['ignore', 'ignore', err] }).child);
         } finally {
           fs.closeSync(err);
         }

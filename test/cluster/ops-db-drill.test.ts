@@ -1,7 +1,6 @@
 // The Patroni REST client and the database drill against a real local cluster: three Patroni
 // 3.0.2 / etcd / HAProxy / PostgreSQL 15 nodes in network namespaces (root only). Everything is
 // addressed inside the cluster's namespaces, through lib/local's client namespace.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +10,7 @@ import { dbDrillCase } from '../../lib/ops/db-drill';
 import { NamespaceHttpTransport } from '../../lib/ops/http-transport';
 import { PatroniClient } from '../../lib/ops/patroni-client';
 import { LocalSqlRunner } from '../../lib/ops/sql';
+import { start, type RunningCommand } from '../../lib/util/command';
 
 const CLUSTER = 'opsdb';
 const MINUTE = 60_000;
@@ -23,23 +23,22 @@ function unableToRun(): string | undefined {
 }
 
 /** The CLI as a user runs it; `onStderr` sees its progress lines as they come. */
-function runCli(args: string[], onStderr?: (text: string, child: ReturnType<typeof spawn>) => void): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'test/ops/cli-harness.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 8 * MINUTE);
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      onStderr?.(stderr, child);
-    });
-    child.on('error', reject);
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 128 + (sig === 'SIGKILL' ? 9 : 15), stdout, stderr });
-    });
+async function runCli(args: string[], onStderr?: (text: string, cli: RunningCommand) => void): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cli = start(process.execPath, ['-r', 'ts-node/register/transpile-only', 'test/ops/cli-harness.ts', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const timer = setTimeout(() => cli.kill('SIGKILL'), 8 * MINUTE);
+  cli.child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  cli.child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    onStderr?.(stderr, cli);
   });
+  try {
+    const code = await cli.exitCode();
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const reason = unableToRun();

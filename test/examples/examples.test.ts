@@ -1,5 +1,5 @@
 import { Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { addExampleStacks } from '../../examples/all';
@@ -30,6 +30,16 @@ describe('example stacks', () => {
       const twin = again.node.findChild(stack.node.id) as Stack;
       expect(Template.fromStack(twin).toJSON()).toEqual(Template.fromStack(stack).toJSON());
     }
+  });
+
+  // Tests do not print annotations (test/app.ts); this keeps an unexpected one from going unseen.
+  // One synthesis per app, as `cdk synth` does: aws-cdk-lib's IMDSv2 aspect warns about the launch
+  // template it made itself when the same app is synthesized a second time.
+  test.each(stacks.map((s) => [s.stackName] as const))('%s: one synthesis carries no warning and no error annotation', (name) => {
+    const stack = exampleApp().node.findChild(name) as Stack;
+    const annotations = Annotations.fromStack(stack);
+    const found = [...annotations.findWarning('*', Match.anyValue()), ...annotations.findError('*', Match.anyValue())];
+    expect(found.map((m) => `${m.id}: ${String(m.entry.data)}`)).toEqual([]);
   });
 
   test('cdk-nag AwsSolutions reports no unacknowledged finding', () => {

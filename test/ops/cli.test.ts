@@ -1,12 +1,12 @@
 // The ops commands as a user runs them (through test/ops/cli-harness.ts, which registers them
 // the way bin/failover.ts registers command groups): exit codes, one-line errors, --help,
 // dry runs that send nothing unsafe. Only 127.0.0.1 is addressed.
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { opsCommands } from '../../lib/cli/ops';
+import { run, type RunResult } from '../../lib/util/command';
 import { clusterView, FakePatroni, refusedUrl } from './fake-patroni';
 import { FakeRoute53, TARGET } from './fake-route53';
 
@@ -52,14 +52,12 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 }
 
 /** The real CLI in a child process (exit codes as a shell sees them). */
-function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['-r', 'ts-node/register/transpile-only', 'test/ops/cli-harness.ts', ...args],
-      { cwd: ROOT, timeout: 150_000, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } },
-      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
+function spawnCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return run(process.execPath, ['-r', 'ts-node/register/transpile-only', 'test/ops/cli-harness.ts', ...args], {
+    cwd: ROOT,
+    timeoutMs: 150_000,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    allowFailure: true,
   });
 }
 
@@ -180,11 +178,8 @@ describe('the CLI as a process', () => {
 describe('dependency rule', () => {
   test('lib/ops and its CLI never load aws-cdk-lib, constructs or the constructs of lib/dns and lib/patroni', async () => {
     const script = "require('./lib/ops'); require('./lib/cli/ops'); console.log(JSON.stringify(Object.keys(require.cache)))";
-    const loaded = await new Promise<string[]>((resolve, reject) => {
-      execFile(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: ROOT, timeout: 150_000 }, (err, stdout) =>
-        err ? reject(err) : resolve(JSON.parse(stdout) as string[]),
-      );
-    });
+    const { stdout } = await run(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], { cwd: ROOT, timeoutMs: 150_000 });
+    const loaded = JSON.parse(stdout) as string[];
     const rel = loaded.map((f) => path.relative(ROOT, f));
     expect(rel.filter((f) => /node_modules\/(aws-cdk-lib|constructs)\//.test(f))).toEqual([]);
     expect(rel.filter((f) => /^lib\/(dns|monitoring|runbook)\//.test(f) || /^lib\/patroni\/(?!config\/)/.test(f))).toEqual([]);

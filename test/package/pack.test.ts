@@ -1,7 +1,7 @@
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import { run } from '../../lib/util/command';
 
 // The packed library, installed into a separate CDK app as a user would: `npm pack`, then
 // `npm install <tarball>` next to aws-cdk-lib and constructs (from npm's cache: no network needed
@@ -13,28 +13,28 @@ describe('the packed library', () => {
   let work: string;
   let tarball: string;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     work = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-failover-pack-'));
-    const out = execFileSync('npm', ['pack', '--pack-destination', work, '--silent'], { cwd: root, encoding: 'utf8' });
-    tarball = path.join(work, out.trim().split('\n').pop()!);
+    const { stdout } = await run('npm', ['pack', '--pack-destination', work, '--silent'], { cwd: root, timeoutMs: 240_000 });
+    tarball = path.join(work, stdout.trim().split('\n').pop()!);
     const app = path.join(work, 'app');
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
     const deps = ['aws-cdk-lib', 'constructs', 'typescript', '@types/node'].map((d) => `${d}@${pkg.devDependencies[d]}`);
-    execFileSync('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', tarball, ...deps], { cwd: app, stdio: 'pipe' });
+    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--silent', tarball, ...deps], { cwd: app, timeoutMs: 240_000 });
   }, 300_000);
 
   afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
-  test('ships compiled JavaScript and declarations, and no sources or tests', () => {
-    const listing = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).split('\n');
+  test('ships compiled JavaScript and declarations, and no sources or tests', async () => {
+    const listing = (await run('tar', ['-tzf', tarball])).stdout.split('\n');
     expect(listing).toContain('package/dist/lib/index.js');
     expect(listing).toContain('package/dist/lib/index.d.ts');
     expect(listing.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))).toEqual([]);
     expect(listing.filter((f) => f.includes('/test/'))).toEqual([]);
   });
 
-  test('a TypeScript CDK app imports DnsFailover, FailoverEndpoint and HealthCheckProtocol and synthesizes', () => {
+  test('a TypeScript CDK app imports DnsFailover, FailoverEndpoint and HealthCheckProtocol and synthesizes', async () => {
     const app = path.join(work, 'app');
     fs.writeFileSync(
       path.join(app, 'main.ts'),
@@ -56,12 +56,12 @@ app.synth();
 console.log(dns.worstCaseFailoverTime.toSeconds());
 `,
     );
-    execFileSync(
+    await run(
       path.join(app, 'node_modules/.bin/tsc'),
       ['--strict', '--esModuleInterop', '--skipLibCheck', '--target', 'es2022', '--module', 'commonjs', 'main.ts'],
-      { cwd: app, stdio: 'pipe' },
+      { cwd: app, timeoutMs: 120_000 },
     );
-    const printed = execFileSync('node', ['main.js'], { cwd: app, encoding: 'utf8' });
+    const printed = (await run(process.execPath, ['main.js'], { cwd: app, timeoutMs: 120_000 })).stdout;
     expect(printed.trim()).toBe(String(3 * (10 + 6) + 30 + 60));
     const template = JSON.parse(fs.readFileSync(path.join(app, 'out/Consumer.template.json'), 'utf8'));
     const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
@@ -69,11 +69,15 @@ console.log(dns.worstCaseFailoverTime.toSeconds());
     expect(types.filter((t) => t === 'AWS::Route53::RecordSet')).toHaveLength(2);
   });
 
-  test('a type error in the consumer is caught by the shipped declarations', () => {
+  test('a type error in the consumer is caught by the shipped declarations', async () => {
     const app = path.join(work, 'app');
     fs.writeFileSync(path.join(app, 'bad.ts'), `import { FailoverEndpoint } from 'cdk-failover';\nFailoverEndpoint.ipAddress(42);\n`);
-    expect(() =>
-      execFileSync(path.join(app, 'node_modules/.bin/tsc'), ['--strict', '--skipLibCheck', '--noEmit', 'bad.ts'], { cwd: app, stdio: 'pipe' }),
-    ).toThrow();
+    const tsc = await run(path.join(app, 'node_modules/.bin/tsc'), ['--strict', '--skipLibCheck', '--noEmit', 'bad.ts'], {
+      cwd: app,
+      timeoutMs: 120_000,
+      allowFailure: true,
+    });
+    expect(tsc.code).not.toBe(0);
+    expect(tsc.stdout).toMatch(/bad\.ts\(2,28\): error TS2345: Argument of type 'number' is not assignable to parameter of type 'string'/);
   });
 });

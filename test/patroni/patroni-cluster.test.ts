@@ -1,28 +1,9 @@
-import { Duration, Size, Stack } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { Duration, Size } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { PatroniCluster, PatroniClusterProps, PatroniTiming, SynchronousMode, WatchdogMode } from '../../lib';
-import { testApp } from '../app';
-import { runBootHeader, unpackNodeUserData } from './user-data-helpers';
-
-function setup(
-  overrides: Partial<PatroniClusterProps> = {},
-  azs = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
-  before?: (stack: Stack, vpc: ec2.Vpc, cluster: PatroniCluster) => void,
-) {
-  const stack = new Stack(testApp(), 'Test', { env: { region: 'eu-west-1' } });
-  const vpc = new ec2.Vpc(stack, 'Vpc', {
-    availabilityZones: azs,
-    natGateways: 1,
-    subnetConfiguration: [
-      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
-      { name: 'db', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
-    ],
-  });
-  const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'orders', ...overrides });
-  before?.(stack, vpc, cluster);
-  return { stack, vpc, cluster, template: Template.fromStack(stack) };
-}
+import { PatroniTiming, SynchronousMode, WatchdogMode } from '../../lib';
+import { setupCluster as setup } from './cluster-fixture';
+import { unpackNodeUserData } from './user-data-helpers';
 
 describe('PatroniCluster nodes', () => {
   const { template, cluster } = setup();
@@ -243,11 +224,6 @@ describe('PatroniCluster user data', () => {
     for (let i = 0; i < 3; i++) {
       expect(Buffer.byteLength(unpackNodeUserData(template, i).userData)).toBeLessThan(16 * 1024);
     }
-  });
-
-  test('the boot header, run by bash and python3 as on the node, unpacks the script byte for byte', () => {
-    const { userData, script } = unpackNodeUserData(template, 2, cluster);
-    expect(runBootHeader(userData)).toBe(script);
   });
 
   test('unpacks, with deploy-time values filled in, to exactly what the renderers produce for those values', () => {

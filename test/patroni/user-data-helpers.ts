@@ -1,4 +1,3 @@
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -6,6 +5,7 @@ import { gunzipSync } from 'zlib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { PatroniCluster } from '../../lib';
 import { ClusterSpec, renderBootstrapScript } from '../../lib/patroni/config';
+import { run } from '../../lib/util/command';
 
 /** Stand-ins for what CloudFormation resolves at deploy time, chosen from the token's target. */
 function fakeValue(part: unknown): string {
@@ -70,7 +70,7 @@ export function unpackNodeUserData(template: Template, index: number, cluster?: 
  * Runs the user data's header with bash and python3, as the node would, but in a temporary
  * directory and without its final `exec` of the bootstrap script; returns what it unpacked.
  */
-export function runBootHeader(userData: string): string {
+export async function runBootHeader(userData: string): Promise<string> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-failover-boot-'));
   try {
     const header = userData
@@ -78,7 +78,7 @@ export function runBootHeader(userData: string): string {
       .replace(/^exec \/bin\/bash "\$boot\/bootstrap.sh"$/m, ': not running the script in a test');
     if (header === userData) throw new Error('the user data header changed shape: update runBootHeader');
     fs.writeFileSync(path.join(dir, 'header.sh'), header);
-    execFileSync('bash', [path.join(dir, 'header.sh')], { stdio: 'pipe', timeout: 30_000 });
+    await run('bash', [path.join(dir, 'header.sh')]);
     return fs.readFileSync(path.join(dir, 'boot/bootstrap.sh'), 'utf8');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

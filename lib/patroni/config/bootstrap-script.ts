@@ -3,6 +3,7 @@
 import * as path from 'path';
 import { FILL_PLACEHOLDERS_PY } from './fill-placeholders';
 import { findNode } from './nodes';
+import { nodePackages } from './packages';
 import { configFilePath, nodePaths } from './paths';
 import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles } from './node-files';
 import { quotedHeredoc, shellQuote } from './shell';
@@ -43,21 +44,6 @@ export interface BootstrapOptions {
   readonly region: string;
   readonly secretIds: BootstrapSecretIds;
   readonly dataVolume: DataVolumeOptions;
-}
-
-/** The Debian packages every node installs. */
-export function nodePackages(spec: ClusterSpec): string[] {
-  return [
-    'patroni',
-    'python3-etcd',
-    'python3-yaml',
-    'etcd-server',
-    'etcd-client',
-    'haproxy',
-    `postgresql-${spec.postgresVersion}`,
-    'awscli',
-    'jq',
-  ];
 }
 
 const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
@@ -230,7 +216,7 @@ mountpoint -q "$data_mount_point" || mount "$data_mount_point"
 install_packages() {
   apt-get update -q &&
     apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \\
-      ${nodePackages(spec).join(' ')}
+      ${nodePackages(spec.postgresVersion).join(' ')}
 }
 retry 5 10 install_packages
 if [ -d /etc/postgresql/${spec.postgresVersion}/main ]; then

@@ -13,4 +13,5 @@ export * from './metrics-publisher';
 export * from './node-files';
 export * from './fill-placeholders';
 export * from './bootstrap-script';
+export * from './packages';
 export * from './ports';

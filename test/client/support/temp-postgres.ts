@@ -1,16 +1,14 @@
 // A throwaway PostgreSQL 15 server on a loopback port for the client's tests: initdb into a temp
 // directory (as the postgres user when the tests run as root), pg_ctl start/stop by data
 // directory, and the PID of its postmaster for a last-resort stop. Nothing else is touched.
-import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { Client } from 'pg';
+import { run } from '../../../lib/util/command';
 
-const run = promisify(execFile);
 export const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
 
 /** Why a temp server cannot run here, or undefined. */
@@ -19,11 +17,8 @@ export function cannotRunPostgres(): string | undefined {
     return `PostgreSQL 15 is not installed (no ${PG_BIN}/initdb): apt-get install postgresql-15, or set PG_BIN`;
   }
   if (process.getuid?.() === 0) {
-    try {
-      execFileSync('id', ['-u', 'postgres'], { stdio: 'ignore' });
-    } catch {
-      return 'running as root, but there is no postgres user to run initdb as';
-    }
+    const users = fs.readFileSync('/etc/passwd', 'utf8').split('\n');
+    if (!users.some((line) => line.startsWith('postgres:'))) return 'running as root, but there is no postgres user to run initdb as';
   }
   return undefined;
 }
@@ -154,7 +149,7 @@ export class TempPostgres {
     const bin = path.join(PG_BIN, tool);
     const [file, argv] = this.asRoot ? ['runuser', ['-u', 'postgres', '--', bin, ...args]] : [bin, args];
     try {
-      await run(file, argv, { timeout: timeoutMs, killSignal: 'SIGKILL', cwd: this.root });
+      await run(file, argv, { timeoutMs, cwd: this.root });
     } catch (err) {
       const e = err as { stderr?: string; message: string };
       throw new Error(`${tool} failed: ${(e.stderr || e.message).trim().split('\n').slice(-3).join(' | ')}`, { cause: err });

@@ -6,7 +6,6 @@
 // heals, waits for a healthy cluster, stops the writers and then reads back every id: the result
 // says which acknowledged writes are missing, when each server accepted writes, and how long
 // writes were unavailable. The drills measure and report; the tests assert.
-import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LocalCluster } from '../../../lib/local';
@@ -80,7 +79,7 @@ export interface RunningWriter {
 export async function startWriter(cluster: LocalCluster, config: WriterConfig, node?: string): Promise<RunningWriter> {
   const argv = [process.execPath, '-r', 'ts-node/register/transpile-only', WRITER];
   const options = { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] as ['pipe', 'pipe', 'pipe'] };
-  const child: ChildProcess = node ? cluster.spawnInNode(node, argv, options) : cluster.spawnInClient(argv, options);
+  const { child } = node ? cluster.spawnInNode(node, argv, options) : cluster.spawnInClient(argv, options);
   const events: WriteEvent[] = [];
   let buffered = '';
   let stderr = '';

@@ -1,10 +1,12 @@
 // Specs and tool runners shared by the renderer tests. Not a test file itself.
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import { ClusterNode, ClusterSpec, NodePaths } from '../../../lib/patroni/config';
+import { CommandError, run as runCommand, start, type RunResult } from '../../../lib/util/command';
+
+export type { RunResult };
 
 /** A three-node spec as PatroniCluster would fill it: VPC addresses, Debian paths, placeholders. */
 export function ec2Spec(overrides: Partial<ClusterSpec> = {}): ClusterSpec {
@@ -128,37 +130,13 @@ export async function loopbackSpec(root: string, nodeCount: number, overrides: P
   return ec2Spec({ nodes, ports, clusterCidrs: [`${prefix}.0/24`], clientCidrs: [`${prefix}.0/24`], watchdogMode: 'off', ...overrides });
 }
 
-export interface RunResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs a command to completion (killed after `timeoutMs`), without a shell. */
+/** Runs a command to completion (killed after `timeoutMs`), without a shell; a non-zero exit is a result, not an error. */
 export function run(
   command: string,
   args: string[],
   options: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number; cwd?: string } = {},
 ): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    // A command that exits without reading its input must not fail the run with EPIPE.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
+  return runCommand(command, args, { ...options, allowFailure: true });
 }
 
 /** Polls `check` every 200 ms until it returns true or `timeoutMs` passes; says what it waited for. */
@@ -180,19 +158,14 @@ export interface Daemon {
 /** Starts `command` in the background, its output appended to `logFile`. */
 export function startDaemon(command: string, args: string[], logFile: string): Daemon {
   const out = fs.openSync(logFile, 'a');
-  const child = spawn(command, args, { stdio: ['ignore', out, out] });
+  const daemon = start(command, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
-  if (child.pid === undefined) throw new Error(`could not start ${command}`);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.once('error', () => undefined);
+  // spawn() leaves the PID unset at once when the program cannot start (its error then follows).
+  if (daemon.pid === undefined) throw new CommandError(`${command}: could not start (not installed?)`);
   return {
-    pid: child.pid,
+    pid: daemon.pid,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
+      await daemon.stop(10_000);
     },
   };
 }

@@ -1,4 +1,3 @@
-import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
@@ -8,6 +7,7 @@ import {
   NODE_GAUGES,
   renderMetricsPublisher,
 } from '../../../lib/patroni/config';
+import { start } from '../../../lib/util/command';
 import { ec2Spec, freePorts, makeTmpDir, nodeTree, randomLoopbackPrefix, removeTmpDir, run, waitFor } from './fixtures';
 
 // The publisher runs with Debian's python3 against fake Patroni and etcd servers on loopback, with a
@@ -318,17 +318,16 @@ describe('metrics publisher', () => {
   test('in a loop: publishes at once, then keeps sampling (the mark moves) until stopped', async () => {
     fakeAws();
     asReplica(0);
-    const child = spawn('/usr/bin/python3', ['-I', script], { env: { PATH: bin, TMPDIR: path.join(root, 'tmp') }, stdio: 'ignore' });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const publisher = start('/usr/bin/python3', ['-I', script], { env: { PATH: bin, TMPDIR: path.join(root, 'tmp') }, stdio: 'ignore' });
+    await publisher.started();
     try {
       await waitFor('the first put-metric-data', 15_000, async () => fs.existsSync(path.join(root, 'aws-data')));
       expect(gauges(JSON.parse(fs.readFileSync(path.join(root, 'aws-data'), 'utf8')))).toMatchObject({ HealthyReplica: 1 });
       const first = fs.readFileSync(markFile(), 'utf8');
       await waitFor('a later sample to move the mark', 15_000, async () => fs.readFileSync(markFile(), 'utf8') !== first);
-      expect(child.exitCode).toBeNull();
+      expect(publisher.finished).toBe(false);
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      await publisher.stop();
     }
   }, 40_000);
 

@@ -1,0 +1,25 @@
+// A stack with a VPC and a PatroniCluster, as the construct tests synthesize it. Not a test file itself.
+import { Stack } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { PatroniCluster, PatroniClusterProps } from '../../lib';
+import { testApp } from '../app';
+
+export function setupCluster(
+  overrides: Partial<PatroniClusterProps> = {},
+  azs = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
+  before?: (stack: Stack, vpc: ec2.Vpc, cluster: PatroniCluster) => void,
+) {
+  const stack = new Stack(testApp(), 'Test', { env: { region: 'eu-west-1' } });
+  const vpc = new ec2.Vpc(stack, 'Vpc', {
+    availabilityZones: azs,
+    natGateways: 1,
+    subnetConfiguration: [
+      { name: 'public', subnetType: ec2.SubnetType.PUBLIC },
+      { name: 'db', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+    ],
+  });
+  const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'orders', ...overrides });
+  before?.(stack, vpc, cluster);
+  return { stack, vpc, cluster, template: Template.fromStack(stack) };
+}
