@@ -14,13 +14,13 @@ const common = {
   // Expected output (CDK's annotation reports, a CLI's one-line errors) is captured and asserted;
   // anything else a test prints fails it, so a passing run stays quiet.
   setupFilesAfterEnv: ['<rootDir>/test/setup/quiet-console.ts'],
-  // Real tools on shared, noisy 2-core machines: the 5 s default fails for load, not for a bug.
-  // Cluster drills set their own limits.
-  testTimeout: 60_000,
 };
 const installsPackages = { globalSetup: '<rootDir>/test/setup/debian-packages.ts' };
 
 module.exports = {
+  // A global option (jest ignores it inside a project). Real tools on shared, noisy 2-core machines:
+  // the 5 s default fails for load, not for a bug. Cluster drills and the package test set their own.
+  testTimeout: 60_000,
   projects: [
     {
       ...common,

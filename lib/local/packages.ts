@@ -17,10 +17,11 @@ export const LOCAL_CLUSTER_PACKAGES: readonly string[] = [
 
 /**
  * The tests that drive real tools need the local cluster's packages plus the checkers they hand
- * rendered files to: shellcheck, `systemd-analyze verify`, python3 (PyYAML round trips, the
- * metrics publisher, the user data's unpacking).
+ * rendered files to: shellcheck, `systemd-analyze verify` (which also checks that the units'
+ * commands exist: /bin/kill is procps', present on the Debian AMI but not in a minimal root),
+ * python3 (PyYAML round trips, the metrics publisher, the user data's unpacking).
  */
-export const TEST_PACKAGES: readonly string[] = [...LOCAL_CLUSTER_PACKAGES, 'shellcheck', 'systemd', 'python3'];
+export const TEST_PACKAGES: readonly string[] = [...LOCAL_CLUSTER_PACKAGES, 'shellcheck', 'systemd', 'procps', 'python3'];
 
 /** The packages of `packages` that dpkg does not list as installed (one `dpkg-query` call). */
 export async function missingPackages(packages: readonly string[] = LOCAL_CLUSTER_PACKAGES): Promise<string[]> {

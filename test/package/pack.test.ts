@@ -67,7 +67,7 @@ console.log(dns.worstCaseFailoverTime.toSeconds());
     const types = Object.values(template.Resources as Record<string, { Type: string }>).map((r) => r.Type);
     expect(types.filter((t) => t === 'AWS::Route53::HealthCheck')).toHaveLength(2);
     expect(types.filter((t) => t === 'AWS::Route53::RecordSet')).toHaveLength(2);
-  });
+  }, 180_000);
 
   test('a type error in the consumer is caught by the shipped declarations', async () => {
     const app = path.join(work, 'app');
@@ -79,5 +79,5 @@ console.log(dns.worstCaseFailoverTime.toSeconds());
     });
     expect(tsc.code).not.toBe(0);
     expect(tsc.stdout).toMatch(/bad\.ts\(2,28\): error TS2345: Argument of type 'number' is not assignable to parameter of type 'string'/);
-  });
+  }, 180_000);
 });
