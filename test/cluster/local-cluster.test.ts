@@ -9,12 +9,6 @@ import { run } from '../../lib/util/command';
 const CLUSTER = 'smoke';
 const MINUTE = 60_000;
 
-function unableToRun(): string | undefined {
-  if (process.platform !== 'linux') return `the cluster tests need Linux (network namespaces); this is ${process.platform}`;
-  if (process.getuid?.() !== 0) return 'the cluster tests need root (network namespaces, PostgreSQL as postgres); run them as root';
-  return undefined;
-}
-
 function isRunning(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -24,16 +18,10 @@ function isRunning(pid: number): boolean {
   }
 }
 
-const reason = unableToRun();
-
 if (process.env.SKIP_CLUSTER === '1') {
   test('the cluster tests are skipped on purpose (SKIP_CLUSTER=1)', () => {
     console.warn('SKIP_CLUSTER=1: the local cluster smoke test did not run');
     expect(process.env.SKIP_CLUSTER).toBe('1');
-  });
-} else if (reason) {
-  test('the local cluster can run here', () => {
-    throw new Error(`${reason} (or set SKIP_CLUSTER=1 on purpose)`);
   });
 } else {
   describe('local rehearsal cluster (3 nodes, fast timing)', () => {
