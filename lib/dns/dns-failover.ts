@@ -1,11 +1,10 @@
 import { Annotations, CfnOutput, Duration, Lazy, Tags, Token } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import { Construct } from 'constructs';
+import { DnsFailoverAttributes, DnsFailoverBase, IDnsFailover } from './dns-failover-base';
 import { FailoverEndpoint } from './failover-endpoint';
 import { ALIAS_RECORD_TTL, describeFailoverTime, FailoverTimeBreakdown, worstCaseFailoverTime } from './failover-time';
 import { HealthCheckOptions, ResolvedHealthCheckOptions, resolveHealthCheckOptions } from './health-check-options';
-import { LatencyMetric } from './latency-metric';
 import { resolveRecordName } from './record-name';
 
 /** Properties of a DnsFailover. */
@@ -53,7 +52,15 @@ export interface DnsFailoverProps {
  * A PRIMARY/SECONDARY Route 53 failover record pair with health checks probed from several
  * checker regions, validated against Route 53's limits at synth.
  */
-export class DnsFailover extends Construct {
+export class DnsFailover extends DnsFailoverBase {
+  /**
+   * A DnsFailover made in another stack or app, from its attributes (the values of its stack
+   * outputs), for alarms and dashboards.
+   */
+  public static fromDnsFailoverAttributes(scope: Construct, id: string, attrs: DnsFailoverAttributes): IDnsFailover {
+    return new ImportedDnsFailover(scope, id, attrs);
+  }
+
   /** The primary's health check. */
   public readonly primaryHealthCheck: route53.IHealthCheck;
 
@@ -78,11 +85,20 @@ export class DnsFailover extends Construct {
   /** The health check settings in force, defaults applied. */
   public readonly healthCheckOptions: ResolvedHealthCheckOptions;
 
+  public readonly hostedZoneId: string;
+  public readonly primaryHealthCheckId: string;
+  public readonly secondaryHealthCheckId?: string;
+  public readonly latencyRegions: string[];
+  public readonly https: boolean;
+
   constructor(scope: Construct, id: string, props: DnsFailoverProps) {
     super(scope, id);
     const { primary, secondary } = props;
     const options = resolveHealthCheckOptions(props.healthCheck);
     this.healthCheckOptions = options;
+    this.hostedZoneId = props.zone.hostedZoneId;
+    this.latencyRegions = options.measureLatency ? [...options.regions] : [];
+    this.https = options.protocol.name === 'HTTPS';
 
     const fqdn = resolveRecordName(props.recordName, props.zone.zoneName);
     this.recordName = fqdn ?? props.recordName;
@@ -129,9 +145,11 @@ export class DnsFailover extends Construct {
     const secondaryTarget = new FailoverAliasTarget(secondary);
 
     this.primaryHealthCheck = this.createHealthCheck('PrimaryHealthCheck', 'primary', primary, primaryTarget, options);
+    this.primaryHealthCheckId = this.primaryHealthCheck.healthCheckId;
     const checkSecondary = props.checkSecondary ?? !(secondary.isAlias && secondary.evaluateTargetHealth);
     if (checkSecondary) {
       this.secondaryHealthCheck = this.createHealthCheck('SecondaryHealthCheck', 'secondary', secondary, secondaryTarget, options);
+      this.secondaryHealthCheckId = this.secondaryHealthCheck.healthCheckId;
     } else if (!secondary.isAlias || !secondary.evaluateTargetHealth) {
       Annotations.of(this).addWarningV2(
         'cdk-failover:secondaryUnchecked',
@@ -151,58 +169,6 @@ export class DnsFailover extends Construct {
     );
 
     this.createOutputs(props.zone);
-  }
-
-  /** 1 while Route 53 considers the primary healthy, 0 when not (Minimum over the period). */
-  public metricPrimaryHealthy(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return healthCheckStatusMetric(this.primaryHealthCheck, props);
-  }
-
-  /** 1 while Route 53 considers the secondary healthy, 0 when not. Needs a secondary health check. */
-  public metricSecondaryHealthy(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    if (!this.secondaryHealthCheck) {
-      throw new Error(
-        `${this.node.path}: metricSecondaryHealthy() needs a secondary health check; set checkSecondary: true`,
-      );
-    }
-    return healthCheckStatusMetric(this.secondaryHealthCheck, props);
-  }
-
-  /** A latency metric of the primary's health check from one checker region. Needs `measureLatency`. */
-  public metricPrimaryLatency(metric: LatencyMetric, options?: LatencyMetricOptions): cloudwatch.Metric {
-    return this.latencyMetric(this.primaryHealthCheck, metric, options);
-  }
-
-  /** A latency metric of the secondary's health check from one checker region. Needs `measureLatency`. */
-  public metricSecondaryLatency(metric: LatencyMetric, options?: LatencyMetricOptions): cloudwatch.Metric {
-    if (!this.secondaryHealthCheck) {
-      throw new Error(`${this.node.path}: metricSecondaryLatency() needs a secondary health check; set checkSecondary: true`);
-    }
-    return this.latencyMetric(this.secondaryHealthCheck, metric, options);
-  }
-
-  private latencyMetric(healthCheck: route53.IHealthCheck, metric: LatencyMetric, options: LatencyMetricOptions = {}): cloudwatch.Metric {
-    if (!this.healthCheckOptions.measureLatency) {
-      throw new Error(`${this.node.path}: latency metrics need healthCheck.measureLatency: true`);
-    }
-    if (metric === LatencyMetric.SSL_HANDSHAKE_TIME && this.healthCheckOptions.protocol.name !== 'HTTPS') {
-      throw new Error(`${this.node.path}: SSLHandshakeTime exists only for HTTPS checks, protocol is ${this.healthCheckOptions.protocol.name}`);
-    }
-    const { checkerRegion = this.healthCheckOptions.regions[0], ...metricOptions } = options;
-    if (!this.healthCheckOptions.regions.includes(checkerRegion)) {
-      throw new Error(
-        `${this.node.path}: checkerRegion '${checkerRegion}' is not one of this health check's regions (${this.healthCheckOptions.regions.join(', ')})`,
-      );
-    }
-    return new cloudwatch.Metric({
-      namespace: 'AWS/Route53',
-      metricName: metric.metricName,
-      dimensionsMap: { HealthCheckId: healthCheck.healthCheckId, Region: checkerRegion },
-      statistic: cloudwatch.Stats.AVERAGE,
-      period: Duration.minutes(1),
-      region: 'us-east-1', // Route 53 publishes health-check metrics only there
-      ...metricOptions,
-    });
   }
 
   private createHealthCheck(
@@ -274,25 +240,24 @@ export class DnsFailover extends Construct {
   }
 }
 
-/** Options of a latency metric. */
-export interface LatencyMetricOptions extends cloudwatch.MetricOptions {
-  /**
-   * The checker region whose measurements to read.
-   * @default - the first of the health check's regions
-   */
-  readonly checkerRegion?: string;
-}
+/** A DnsFailover made elsewhere (another stack or app), known by its attributes. */
+class ImportedDnsFailover extends DnsFailoverBase {
+  public readonly recordName: string;
+  public readonly hostedZoneId: string;
+  public readonly primaryHealthCheckId: string;
+  public readonly secondaryHealthCheckId?: string;
+  public readonly latencyRegions: string[];
+  public readonly https: boolean;
 
-function healthCheckStatusMetric(healthCheck: route53.IHealthCheck, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-  return new cloudwatch.Metric({
-    namespace: 'AWS/Route53',
-    metricName: 'HealthCheckStatus',
-    dimensionsMap: { HealthCheckId: healthCheck.healthCheckId },
-    statistic: cloudwatch.Stats.MINIMUM,
-    period: Duration.minutes(1),
-    region: 'us-east-1', // Route 53 publishes health-check metrics only there
-    ...props,
-  });
+  constructor(scope: Construct, id: string, attrs: DnsFailoverAttributes) {
+    super(scope, id);
+    this.recordName = attrs.recordName;
+    this.hostedZoneId = attrs.hostedZoneId;
+    this.primaryHealthCheckId = attrs.primaryHealthCheckId;
+    this.secondaryHealthCheckId = attrs.secondaryHealthCheckId;
+    this.latencyRegions = [...(attrs.latencyRegions ?? [])];
+    this.https = attrs.https ?? true;
+  }
 }
 
 function validatePair(primary: FailoverEndpoint, secondary: FailoverEndpoint, fqdn: string | undefined, zoneName: string): void {

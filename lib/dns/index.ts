@@ -1,4 +1,5 @@
 export * from './checker-regions';
+export * from './dns-failover-base';
 export * from './dns-failover';
 export * from './failover-endpoint';
 export * from './failover-time';

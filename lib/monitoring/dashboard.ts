@@ -1,13 +1,13 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
-import { DnsFailover, LatencyMetric } from '../dns';
-import { PatroniCluster } from '../patroni';
+import { IDnsFailover, LatencyMetric } from '../dns';
+import { IPatroniCluster } from '../patroni';
 
 /** What the dashboard shows. */
 export interface FailoverDashboardProps {
-  readonly dnsFailovers: DnsFailover[];
-  readonly clusters: PatroniCluster[];
+  readonly dnsFailovers: IDnsFailover[];
+  readonly clusters: IPatroniCluster[];
   readonly dashboardName?: string;
 }
 
@@ -22,7 +22,7 @@ export function buildFailoverDashboard(scope: Construct, id: string, props: Fail
   });
   for (const dns of props.dnsFailovers) {
     const status = [dns.metricPrimaryHealthy({ label: 'primary' })];
-    if (dns.secondaryHealthCheck) status.push(dns.metricSecondaryHealthy({ label: 'secondary' }));
+    if (dns.secondaryHealthCheckId !== undefined) status.push(dns.metricSecondaryHealthy({ label: 'secondary' }));
     const row: cloudwatch.IWidget[] = [
       new cloudwatch.GraphWidget({
         title: `${dns.recordName}: health check status (1 healthy)`,
@@ -32,11 +32,11 @@ export function buildFailoverDashboard(scope: Construct, id: string, props: Fail
         height: HEIGHT,
       }),
     ];
-    if (dns.healthCheckOptions.measureLatency) {
+    if (dns.latencyRegions.length > 0) {
       row.push(
         new cloudwatch.GraphWidget({
           title: `${dns.recordName}: primary time to first byte per checker region (ms)`,
-          left: dns.healthCheckOptions.regions.map((region) =>
+          left: dns.latencyRegions.map((region) =>
             dns.metricPrimaryLatency(LatencyMetric.TIME_TO_FIRST_BYTE, { checkerRegion: region, label: region }),
           ),
           width: WIDTH,
@@ -57,10 +57,14 @@ export function buildFailoverDashboard(scope: Construct, id: string, props: Fail
       graph('max replication lag (bytes)', [cluster.metricMaxReplicationLag()], { min: 0 }),
       graph('promotions and role changes', [cluster.metricPromotions({ label: 'promotions' }), cluster.metricRoleChanges({ label: 'role changes' })], { min: 0 }),
     );
-    dashboard.addWidgets(
-      graph('failover duration (s)', [cluster.metricFailoverDuration({ label: 'failover duration' })], { min: 0 }),
-      graph('healthy HAProxy targets behind the writer', [cluster.metricHealthyHaproxyCount()], { min: 0 }),
-    );
+    const haproxy = (() => {
+      try {
+        return [graph('healthy HAProxy targets behind the writer', [cluster.metricHealthyHaproxyCount()], { min: 0 })];
+      } catch {
+        return []; // an imported cluster without its load balancer's names
+      }
+    })();
+    dashboard.addWidgets(graph('failover duration (s)', [cluster.metricFailoverDuration({ label: 'failover duration' })], { min: 0 }), ...haproxy);
   }
   return dashboard;
 }

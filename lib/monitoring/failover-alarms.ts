@@ -1,15 +1,15 @@
-import { Duration, Stack, Token } from 'aws-cdk-lib';
+import { Duration, Names, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
-import { Construct } from 'constructs';
+import { Construct, IConstruct } from 'constructs';
 import { ALARM_CATALOGUE, AlarmKind, AlarmTuning, validateOverrides } from './alarm-catalogue';
 import { buildFailoverDashboard } from './dashboard';
-import { DnsFailover } from '../dns';
-import { PatroniCluster } from '../patroni';
+import { IDnsFailover } from '../dns';
+import { IPatroniCluster } from '../patroni';
 
 /** Properties of FailoverAlarms. */
 export interface FailoverAlarmsProps {
@@ -18,13 +18,13 @@ export interface FailoverAlarmsProps {
    * FailoverAlarms with DNS failovers must be in a us-east-1 stack.
    * @default - none
    */
-  readonly dnsFailovers?: DnsFailover[];
+  readonly dnsFailovers?: IDnsFailover[];
 
   /**
    * Patroni clusters to watch; each must be in this stack's region (alarms watch their own region).
    * @default - none
    */
-  readonly clusters?: PatroniCluster[];
+  readonly clusters?: IPatroniCluster[];
 
   /**
    * Where notifications go.
@@ -64,7 +64,7 @@ export interface FailoverAlarmsProps {
 export class FailoverAlarms extends Construct {
   /** The topic every alarm notifies. */
   public readonly topic: sns.ITopic;
-  /** Every alarm, by `<source id>/<kind>`. */
+  /** Every alarm, by `Dns-<record name>/<kind>`, `Cluster-<cluster name>/<kind>` or `Cluster-<name>/Node<i>/<kind>`. */
   public readonly alarms: Record<string, cloudwatch.Alarm> = {};
   /** ALARM while any failover is under way: DNS failover triggered, database promotion, or no primary. */
   public readonly failoverInProgress: cloudwatch.CompositeAlarm;
@@ -97,15 +97,20 @@ export class FailoverAlarms extends Construct {
     this.actions = [new cwActions.SnsAction(this.topic)];
 
     const inProgress: cloudwatch.IAlarm[] = [];
+    // One scope per watched construct, named by what it watches (the names are refused twice), not
+    // by the construct's own ID: two constructs with the same ID in different stacks, or one named
+    // like a child of this construct, cannot collide, and moving a construct keeps its alarms.
+    const scopeFor = (kind: 'Dns' | 'Cluster', name: string, watched: IConstruct) =>
+      new Construct(this, `${kind}-${Token.isUnresolved(name) ? Names.nodeUniqueId(watched.node) : name}`);
     for (const dns of dnsFailovers) {
-      const scope = new Construct(this, dns.node.id);
+      const scope = scopeFor('Dns', dns.recordName, dns);
       inProgress.push(this.alarm(scope, 'DnsFailoverTriggered', dns.metricPrimaryHealthy(), dns.node.path));
-      if (dns.secondaryHealthCheck) {
+      if (dns.secondaryHealthCheckId !== undefined) {
         this.alarm(scope, 'DnsSecondaryUnhealthy', dns.metricSecondaryHealthy(), dns.node.path);
       }
     }
     for (const cluster of clusters) {
-      const scope = new Construct(this, cluster.node.id);
+      const scope = scopeFor('Cluster', cluster.clusterName, cluster);
       const where = `cluster ${cluster.clusterName}`;
       inProgress.push(this.alarm(scope, 'DbFailoverOccurred', cluster.metricPromotions(), where));
       this.alarm(scope, 'DbFailoverTooSlow', cluster.metricFailoverDuration(), where);
@@ -113,18 +118,12 @@ export class FailoverAlarms extends Construct {
       this.alarm(scope, 'DbSplitBrain', cluster.metricPrimaryCount({ statistic: cloudwatch.Stats.MINIMUM }), where);
       this.alarm(scope, 'DbNoHealthyReplica', cluster.metricHealthyReplicaCount(), where);
       this.alarm(scope, 'DbReplicationLagHigh', cluster.metricMaxReplicationLag(), where, cluster.replicaMaxLag.toBytes());
-      const members = cluster.nodes.length;
+      const members = cluster.nodeNames.length;
       this.alarm(scope, 'EtcdMemberUnhealthy', cluster.metricHealthyEtcdMembers(), where, members);
       this.alarm(scope, 'EtcdQuorumAtRisk', cluster.metricHealthyEtcdMembers(), where, Math.floor(members / 2) + 1);
-      cluster.nodes.forEach((node, i) => {
-        const statusCheck = new cloudwatch.Metric({
-          namespace: 'AWS/EC2',
-          metricName: 'StatusCheckFailed',
-          dimensionsMap: { InstanceId: node.instance.instanceId },
-          statistic: cloudwatch.Stats.MAXIMUM,
-          period: Duration.minutes(1),
-        });
-        this.alarm(new Construct(scope, `Node${i}`), 'NodeStatusCheckFailed', statusCheck, `${where} node ${i}`);
+      // An imported cluster without its instance IDs has no status-check alarms.
+      cluster.nodeInstanceIds.forEach((_, i) => {
+        this.alarm(new Construct(scope, `Node${i}`), 'NodeStatusCheckFailed', cluster.metricNodeStatusCheckFailed(i), `${where} node ${i}`);
       });
     }
 
@@ -161,7 +160,7 @@ export class FailoverAlarms extends Construct {
     if (this.notifyOnOk) alarm.addOkAction(...this.actions);
   }
 
-  private checkRegions(dnsFailovers: DnsFailover[], clusters: PatroniCluster[]): void {
+  private checkRegions(dnsFailovers: IDnsFailover[], clusters: IPatroniCluster[]): void {
     const region = Stack.of(this).region;
     if (dnsFailovers.length > 0 && region !== 'us-east-1') {
       throw new Error(
@@ -171,8 +170,17 @@ export class FailoverAlarms extends Construct {
           "(a separate FailoverAlarms for the clusters can stay in the clusters' region)",
       );
     }
+    const twice = (names: string[]) => names.filter((n) => !Token.isUnresolved(n)).find((n, i, all) => all.indexOf(n) !== i);
+    const clusterTwice = twice(clusters.map((c) => c.clusterName));
+    if (clusterTwice !== undefined) {
+      throw new Error(`clusters: two clusters are named '${clusterTwice}'; their metrics would be the same (the ClusterName dimension): watch each cluster once`);
+    }
+    const recordTwice = twice(dnsFailovers.map((d) => d.recordName));
+    if (recordTwice !== undefined) {
+      throw new Error(`dnsFailovers: two are for '${recordTwice}'; their alarms could not be told apart: watch each record name once`);
+    }
     for (const cluster of clusters) {
-      const clusterRegion = Stack.of(cluster).region;
+      const clusterRegion = cluster.env.region;
       if (!Token.isUnresolved(clusterRegion) && !Token.isUnresolved(region) && clusterRegion !== region) {
         throw new Error(
           `clusters: ${cluster.node.path} is in ${clusterRegion} but this FailoverAlarms is in ${region}; ` +

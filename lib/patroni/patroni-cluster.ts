@@ -1,5 +1,4 @@
 import { Annotations, CfnOutput, Duration, Fn, Names, Size, Stack, Token, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
@@ -8,8 +7,16 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ClusterSpec, HAPROXY_HEALTH_PATHS, renderBootstrapScript } from './config';
 import { SynchronousMode, WatchdogMode } from './modes';
-import { ClusterMetricSource, clusterEvent, clusterGauge, NODE_GAUGES, nodeGauge, ROLE_CHANGE_EVENTS } from './cluster-metrics';
 import { ClusterEndpoint } from './endpoint';
+import {
+  clusterMetricsNamespace,
+  clusterNodeName,
+  DEFAULT_REPLICA_MAX_LAG,
+  ImportedPatroniCluster,
+  IPatroniCluster,
+  PatroniClusterAttributes,
+  PatroniClusterBase,
+} from './patroni-cluster-base';
 import { PatroniNode } from './patroni-node';
 import { packUserData } from './user-data';
 import { CLUSTER_PORTS, validateClusterProps } from './validation';
@@ -104,7 +111,15 @@ const OUTPUT_KIND = 'PatroniCluster';
  * node), HAProxy on every node routes to it, and an internal Network Load Balancer gives clients
  * a writer (5432) and a reader (5433) endpoint.
  */
-export class PatroniCluster extends Construct implements ec2.IConnectable, ClusterMetricSource {
+export class PatroniCluster extends PatroniClusterBase {
+  /**
+   * A PatroniCluster made in another stack or app, from its attributes (the values of its stack
+   * outputs), for alarms, dashboards and client security groups.
+   */
+  public static fromClusterAttributes(scope: Construct, id: string, attrs: PatroniClusterAttributes): IPatroniCluster {
+    return new ImportedPatroniCluster(scope, id, attrs);
+  }
+
   /** Clients allowed here reach the writer and reader endpoints (and nothing else). */
   public readonly connections: ec2.Connections;
   /** The nodes' security group: PostgreSQL, Patroni and etcd ports only between nodes. */
@@ -144,7 +159,7 @@ export class PatroniCluster extends Construct implements ec2.IConnectable, Clust
     this.clusterName = props.clusterName ?? defaultClusterName(this);
     this.timing = props.timing ?? PatroniTiming.DEFAULT;
     const maximumLagOnFailover = props.maximumLagOnFailover ?? Size.mebibytes(1);
-    const replicaMaxLag = props.replicaMaxLag ?? Size.mebibytes(16);
+    const replicaMaxLag = props.replicaMaxLag ?? DEFAULT_REPLICA_MAX_LAG;
     this.replicaMaxLag = replicaMaxLag;
     const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.M7I, ec2.InstanceSize.LARGE);
     const dataVolumeSize = props.dataVolumeSize ?? Size.gibibytes(100);
@@ -168,7 +183,7 @@ export class PatroniCluster extends Construct implements ec2.IConnectable, Clust
         `the ${nodeCount} nodes share ${azs.size} availability zone(s): losing one zone can take a majority of etcd with it. Select subnets in ${nodeCount} zones`,
       );
     }
-    this.metricsNamespace = `CdkFailover/Patroni/${this.clusterName}`;
+    this.metricsNamespace = clusterMetricsNamespace(this.clusterName);
 
     this.nodeSecurityGroup = new ec2.SecurityGroup(this, 'NodeSecurityGroup', {
       vpc: props.vpc,
@@ -239,7 +254,7 @@ export class PatroniCluster extends Construct implements ec2.IConnectable, Clust
     this.nodes.forEach((node, i) => (values[`__NODE${i}_ADDRESS__`] = node.address));
     this.spec = {
       clusterName: this.clusterName,
-      nodes: this.nodes.map((_, i) => ({ name: `${this.clusterName}-${i}`, address: `__NODE${i}_ADDRESS__` })),
+      nodes: this.nodes.map((_, i) => ({ name: clusterNodeName(this.clusterName, i), address: `__NODE${i}_ADDRESS__` })),
       ports: CLUSTER_PORTS,
       timing: this.timing.values,
       synchronousMode: (props.synchronousMode ?? SynchronousMode.ON).name,
@@ -304,51 +319,13 @@ export class PatroniCluster extends Construct implements ec2.IConnectable, Clust
     return this.spec.nodes.map((n) => n.name);
   }
 
-  /** Role changes of any node (Sum). A failover or switchover counts one per node that changed. */
-  public metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return clusterEvent(this, ROLE_CHANGE_EVENTS.roleChange, cloudwatch.Stats.SUM, props);
+  /** EC2 instance IDs of the nodes, in order. */
+  public get nodeInstanceIds(): string[] {
+    return this.nodes.map((n) => n.instance.instanceId);
   }
 
-  /** Promotions to primary (Sum): each is a database failover or switchover. */
-  public metricPromotions(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return clusterEvent(this, ROLE_CHANGE_EVENTS.promotion, cloudwatch.Stats.SUM, props);
-  }
-
-  /** Seconds from the last healthy primary seen to a promotion (Maximum). */
-  public metricFailoverDuration(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return clusterEvent(this, ROLE_CHANGE_EVENTS.failoverDurationSeconds, cloudwatch.Stats.MAXIMUM, props);
-  }
-
-  /** Number of nodes reporting themselves primary: 1 is healthy, 0 no writer, 2+ split brain. */
-  public metricPrimaryCount(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
-    return clusterGauge(this, NODE_GAUGES.isPrimary, 'SUM', 'primaries', props);
-  }
-
-  /** Number of streaming replicas within the lag limit: the failover targets left. */
-  public metricHealthyReplicaCount(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
-    return clusterGauge(this, NODE_GAUGES.healthyReplica, 'SUM', 'healthy replicas', props);
-  }
-
-  /** The largest replication lag of any replica, bytes. */
-  public metricMaxReplicationLag(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
-    return clusterGauge(this, NODE_GAUGES.replicationLagBytes, 'MAX', 'max replication lag (bytes)', props);
-  }
-
-  /** Number of etcd members answering healthy. */
-  public metricHealthyEtcdMembers(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
-    return clusterGauge(this, NODE_GAUGES.etcdHealthy, 'SUM', 'healthy etcd members', props);
-  }
-
-  /** One node's gauge, for example `NODE_GAUGES.dcsLastSeenAgeSeconds`. */
-  public metricNodeGauge(nodeIndex: number, gauge: string, props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    const name = this.nodeNames[nodeIndex];
-    if (name === undefined) throw new Error(`nodeIndex must be 0 to ${this.nodeNames.length - 1}, got ${nodeIndex}`);
-    return nodeGauge(this, name, gauge, props);
-  }
-
-  /** HAProxy targets the load balancer considers healthy behind the writer listener. */
-  public metricHealthyHaproxyCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    return this.writerTargetGroup.metrics.healthyHostCount(props);
+  protected get loadBalancerNames(): { readonly loadBalancer: string; readonly writerTargetGroup: string } {
+    return { loadBalancer: this.loadBalancer.loadBalancerFullName, writerTargetGroup: this.writerTargetGroup.targetGroupFullName };
   }
 
   private writerTargetGroup!: elbv2.NetworkTargetGroup;

@@ -7,7 +7,8 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ALARM_CATALOGUE, AlarmKind, DnsFailover, FailoverAlarms, FailoverAlarmsProps, FailoverEndpoint, PatroniCluster } from '../../lib';
+import { ALARM_CATALOGUE, AlarmKind, DnsFailover, LatencyMetric, FailoverAlarms, FailoverAlarmsProps, FailoverEndpoint, PatroniCluster } from '../../lib';
+import { App, CfnParameter, Names } from 'aws-cdk-lib';
 import { testApp } from '../app';
 
 function setup(props: Partial<FailoverAlarmsProps> & { region?: string; withDns?: boolean; withCluster?: boolean; measureLatency?: boolean } = {}) {
@@ -144,9 +145,9 @@ describe('FailoverAlarms: each alarm\'s metric, statistic, threshold, comparison
     const composite = Object.values(template.findResources('AWS::CloudWatch::CompositeAlarm'))[0].Properties;
     const rule = JSON.stringify(stack.resolve(composite.AlarmRule));
     expect(rule.match(/ALARM\(/g)).toHaveLength(3);
-    expect(rule).toMatch(/AlarmsApiDnsFailoverTriggered/);
-    expect(rule).toMatch(/AlarmsDbDbFailoverOccurred/);
-    expect(rule).toMatch(/AlarmsDbDbNoPrimary/);
+    expect(rule).toMatch(/AlarmsDnsapiexamplecomDnsFailoverTriggered/);
+    expect(rule).toMatch(/AlarmsClusterordersDbFailoverOccurred/);
+    expect(rule).toMatch(/AlarmsClusterordersDbNoPrimary/);
   });
 
   test('the created topic is KMS-encrypted with rotation, SSL-only, and CloudWatch may use the key', () => {
@@ -275,5 +276,173 @@ describe('README', () => {
         d.description,
       ]);
     }
+  });
+});
+
+describe('FailoverAlarms on constructs of other stacks, imported ones, and colliding names', () => {
+  function dnsIn(stack: Stack, id: string, name: string): DnsFailover {
+    const zone = new route53.PublicHostedZone(stack, `${id}Zone`, { zoneName: 'example.com' });
+    return new DnsFailover(stack, id, {
+      zone,
+      recordName: name,
+      primary: FailoverEndpoint.ipAddress('203.0.113.10'),
+      secondary: FailoverEndpoint.ipAddress('198.51.100.10'),
+    });
+  }
+  function clusterIn(stack: Stack, id: string, clusterName: string): PatroniCluster {
+    const vpc = new ec2.Vpc(stack, `${id}Vpc`, { availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'], natGateways: 1 });
+    return new PatroniCluster(stack, id, { vpc, clusterName });
+  }
+  const env = { region: 'us-east-1', account: '111111111111' };
+
+  test('a cluster and a DNS failover of another stack in the region: alarms reference them across stacks', () => {
+    const app: App = testApp();
+    const data = new Stack(app, 'Data', { env });
+    const cluster = clusterIn(data, 'Db', 'orders');
+    const dns = dnsIn(data, 'Api', 'api');
+    const ops = new Stack(app, 'Ops', { env });
+    const alarms = new FailoverAlarms(ops, 'Alarms', { clusters: [cluster], dnsFailovers: [dns] });
+    const template = Template.fromStack(ops);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 8 + 3);
+    const statusChecks = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) => a.Properties.MetricName === 'StatusCheckFailed');
+    expect(JSON.stringify(statusChecks[0].Properties.Dimensions)).toMatch(/"Fn::GetStackOutput":\{"StackName":"Data"/);
+    expect(Object.keys(alarms.alarms).sort().slice(0, 2)).toEqual(['Cluster-orders/DbFailoverOccurred', 'Cluster-orders/DbFailoverTooSlow']);
+    expect(alarms.alarms['Dns-api.example.com/DnsFailoverTriggered']).toBeDefined();
+  });
+
+  test('two watched constructs with the same leaf ID in different stacks do not collide', () => {
+    const app = testApp();
+    const one = new Stack(app, 'One', { env });
+    const two = new Stack(app, 'Two', { env });
+    const ops = new Stack(app, 'Ops', { env });
+    const alarms = new FailoverAlarms(ops, 'Alarms', {
+      dnsFailovers: [dnsIn(one, 'Api', 'api'), dnsIn(two, 'Api', 'shop')],
+      clusters: [clusterIn(one, 'Db', 'orders'), clusterIn(two, 'Db', 'billing')],
+    });
+    const scopes = new Set(Object.keys(alarms.alarms).map((k) => k.split('/')[0]));
+    expect([...scopes].sort()).toEqual(['Cluster-billing', 'Cluster-orders', 'Dns-api.example.com', 'Dns-shop.example.com']);
+    Template.fromStack(ops).resourceCountIs('AWS::CloudWatch::Alarm', 2 * 2 + 2 * (8 + 3));
+  });
+
+  test('a watched construct named like a child of FailoverAlarms (Dashboard, Topic) does not collide', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'S', { env });
+    const alarms = new FailoverAlarms(stack, 'Alarms', { clusters: [clusterIn(stack, 'Dashboard', 'orders'), clusterIn(stack, 'Topic', 'billing')] });
+    expect(alarms.dashboard.node.id).toBe('Dashboard');
+    expect(Object.keys(alarms.alarms).filter((k) => k.endsWith('/DbNoPrimary')).sort()).toEqual(['Cluster-billing/DbNoPrimary', 'Cluster-orders/DbNoPrimary']);
+  });
+
+  test('the sub-scope IDs are stable: the same app gives the same logical IDs', () => {
+    const ids = () => {
+      const app = testApp();
+      const stack = new Stack(app, 'S', { env });
+      new FailoverAlarms(stack, 'Alarms', { clusters: [clusterIn(stack, 'Db', 'orders')] });
+      return Object.keys(Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm')).sort();
+    };
+    expect(ids()).toEqual(ids());
+  });
+
+  test('a cluster name known only at deploy time: the scope is named after the construct', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'S', { env });
+    const name = new CfnParameter(stack, 'ClusterName').valueAsString;
+    const imported = PatroniCluster.fromClusterAttributes(stack, 'Db', { clusterName: name, nodes: 3, endpointHostname: 'db.internal', securityGroupId: 'sg-0a1b2c3d4e5f60718' });
+    const alarms = new FailoverAlarms(stack, 'Alarms', { clusters: [imported] });
+    expect(Object.keys(alarms.alarms)).toContain(`Cluster-${Names.nodeUniqueId(imported.node)}/DbNoPrimary`);
+  });
+
+  test('refuses the same record name twice: the alarms could not be told apart', () => {
+    const app = testApp();
+    const one = new Stack(app, 'One', { env });
+    const two = new Stack(app, 'Two', { env });
+    expect(() => new FailoverAlarms(two, 'Alarms', { dnsFailovers: [dnsIn(one, 'Api', 'api'), dnsIn(two, 'Api', 'api')] })).toThrow(
+      "dnsFailovers: two are for 'api.example.com'; their alarms could not be told apart: watch each record name once",
+    );
+  });
+
+  test('refuses the same cluster name twice: the metrics would be the same', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'S', { env });
+    const imported = PatroniCluster.fromClusterAttributes(stack, 'Other', { clusterName: 'orders', nodes: 3, endpointHostname: 'db.internal', securityGroupId: 'sg-0a1b2c3d4e5f60718' });
+    expect(() => new FailoverAlarms(stack, 'Alarms', { clusters: [clusterIn(stack, 'Db', 'orders'), imported] })).toThrow(
+      "clusters: two clusters are named 'orders'; their metrics would be the same (the ClusterName dimension): watch each cluster once",
+    );
+  });
+
+  test('an imported cluster: the same metrics by name, status-check alarms only with instance IDs', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'S', { env });
+    const bare = PatroniCluster.fromClusterAttributes(stack, 'Bare', { clusterName: 'orders', nodes: 5, endpointHostname: 'db.internal', securityGroupId: 'sg-0a1b2c3d4e5f60718' });
+    const full = PatroniCluster.fromClusterAttributes(stack, 'Full', {
+      clusterName: 'billing',
+      nodes: 3,
+      endpointHostname: 'db2.internal',
+      securityGroupId: 'sg-0a1b2c3d4e5f60729',
+      nodeInstanceIds: ['i-0', 'i-1', 'i-2'],
+      replicaMaxLag: Size.mebibytes(64),
+      loadBalancerFullName: 'net/db/abc',
+      writerTargetGroupFullName: 'targetgroup/w/def',
+    });
+    expect(bare.nodeNames).toEqual(['orders-0', 'orders-1', 'orders-2', 'orders-3', 'orders-4']);
+    expect(bare.metricsNamespace).toBe('CdkFailover/Patroni/orders');
+    expect(full.writerEndpoint.socketAddress).toBe('db2.internal:5432');
+    expect(full.readerEndpoint.socketAddress).toBe('db2.internal:5433');
+    expect(() => bare.metricNodeStatusCheckFailed(0)).toThrow(/needs the nodes' instance IDs/);
+    expect(() => bare.metricHealthyHaproxyCount()).toThrow(/needs the load balancer's and writer target group's full names/);
+    expect(stack.resolve(full.metricHealthyHaproxyCount().dimensions)).toEqual({ LoadBalancer: 'net/db/abc', TargetGroup: 'targetgroup/w/def' });
+    new FailoverAlarms(stack, 'Alarms', { clusters: [bare, full] });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8 + (8 + 3));
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'StatusCheckFailed', Dimensions: [{ Name: 'InstanceId', Value: 'i-1' }] });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('^cluster billing: '), Threshold: 64 * 1024 * 1024 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('^cluster orders: .*etcd'), Threshold: 5 });
+  });
+
+  test('an imported cluster: clients are allowed through its security group to both endpoints', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'S', { env });
+    const db = PatroniCluster.fromClusterAttributes(stack, 'Db', { clusterName: 'orders', nodes: 3, endpointHostname: 'db.internal', securityGroupId: 'sg-0123456789abcdef0' });
+    const vpc = new ec2.Vpc(stack, 'Vpc', { natGateways: 0 });
+    const app1 = new ec2.SecurityGroup(stack, 'App', { vpc });
+    db.connections.allowDefaultPortFrom(app1);
+    Template.fromStack(stack).hasResourceProperties('AWS::EC2::SecurityGroupIngress', { GroupId: 'sg-0123456789abcdef0', FromPort: 5432, ToPort: 5433 });
+  });
+
+  test('fromClusterAttributes refuses a node count, instance IDs or load balancer names that cannot be', () => {
+    const stack = new Stack(testApp(), 'S', { env });
+    const base = { clusterName: 'orders', endpointHostname: 'db.internal', securityGroupId: 'sg-0a1b2c3d4e5f60718' };
+    expect(() => PatroniCluster.fromClusterAttributes(stack, 'A', { ...base, nodes: 4 })).toThrow("nodes must be 3 or 5 (a PatroniCluster's node count), got 4");
+    expect(() => PatroniCluster.fromClusterAttributes(stack, 'B', { ...base, nodes: 3, nodeInstanceIds: ['i-0'] })).toThrow(
+      'nodeInstanceIds must list 3 instance IDs (one per node), got 1',
+    );
+    expect(() => PatroniCluster.fromClusterAttributes(stack, 'C', { ...base, nodes: 3, loadBalancerFullName: 'net/x/y' })).toThrow(
+      'loadBalancerFullName and writerTargetGroupFullName go together: give both or neither',
+    );
+  });
+
+  test('an imported DNS failover: health status alarms, a secondary one only with its ID, latency only with regions', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'S', { env });
+    const withSecondary = DnsFailover.fromDnsFailoverAttributes(stack, 'Api', {
+      recordName: 'api.example.com',
+      hostedZoneId: 'Z1',
+      primaryHealthCheckId: 'hc-primary',
+      secondaryHealthCheckId: 'hc-secondary',
+      latencyRegions: ['us-east-1', 'eu-west-1', 'us-west-2'],
+    });
+    const primaryOnly = DnsFailover.fromDnsFailoverAttributes(stack, 'Shop', { recordName: 'shop.example.com', hostedZoneId: 'Z1', primaryHealthCheckId: 'hc-shop' });
+    expect(() => primaryOnly.metricSecondaryHealthy()).toThrow(/needs a secondary health check/);
+    expect(() => primaryOnly.metricPrimaryLatency(LatencyMetric.CONNECTION_TIME)).toThrow(/latency metrics need healthCheck.measureLatency: true/);
+    expect(stack.resolve(withSecondary.metricPrimaryLatency(LatencyMetric.CONNECTION_TIME, { checkerRegion: 'eu-west-1' }).dimensions)).toEqual({
+      HealthCheckId: 'hc-primary',
+      Region: 'eu-west-1',
+    });
+    new FailoverAlarms(stack, 'Alarms', { dnsFailovers: [withSecondary, primaryOnly] });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 3);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { Dimensions: [{ Name: 'HealthCheckId', Value: 'hc-secondary' }] });
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', {
+      DashboardBody: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([Match.stringLikeRegexp('time to first byte')])]) }),
+    });
   });
 });

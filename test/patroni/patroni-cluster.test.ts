@@ -1,7 +1,7 @@
 import { Duration, Size } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { PatroniTiming, SynchronousMode, WatchdogMode } from '../../lib';
+import { NodeGauge, PatroniTiming, SynchronousMode, WatchdogMode } from '../../lib';
 import { setupCluster as setup } from './cluster-fixture';
 import { unpackNodeUserData } from './user-data-helpers';
 
@@ -212,8 +212,8 @@ describe('PatroniCluster metrics', () => {
   });
 
   test('metricNodeGauge refuses a node that does not exist', () => {
-    expect(cluster.metricNodeGauge(2, 'EtcdHealthy').dimensions).toEqual({ ClusterName: 'orders', Node: 'orders-2' });
-    expect(() => cluster.metricNodeGauge(3, 'EtcdHealthy')).toThrow(/nodeIndex must be 0 to 2, got 3/);
+    expect(cluster.metricNodeGauge(2, NodeGauge.ETCD_HEALTHY).dimensions).toEqual({ ClusterName: 'orders', Node: 'orders-2' });
+    expect(() => cluster.metricNodeGauge(3, NodeGauge.ETCD_HEALTHY)).toThrow(/nodeIndex must be 0 to 2, got 3/);
   });
 });
 

@@ -1,0 +1,24 @@
+import { NODE_GAUGES } from './config/node-metrics';
+
+/** A gauge every node publishes (see `IPatroniCluster.metricNodeGauge`). */
+export class NodeGauge {
+  /** 1 while this node is the running primary, else 0. */
+  public static readonly IS_PRIMARY = new NodeGauge(NODE_GAUGES.isPrimary);
+  /** 1 while this node is a running replica, else 0. */
+  public static readonly IS_REPLICA = new NodeGauge(NODE_GAUGES.isReplica);
+  /** 1 while this node is a streaming replica within the lag limit (a failover target), else 0. */
+  public static readonly HEALTHY_REPLICA = new NodeGauge(NODE_GAUGES.healthyReplica);
+  /** This replica's replay lag behind the primary, bytes (0 on the primary). */
+  public static readonly REPLICATION_LAG_BYTES = new NodeGauge(NODE_GAUGES.replicationLagBytes);
+  /** 1 while PostgreSQL runs on this node, else 0. */
+  public static readonly POSTGRES_RUNNING = new NodeGauge(NODE_GAUGES.postgresRunning);
+  /** Seconds since Patroni on this node last reached etcd. */
+  public static readonly DCS_LAST_SEEN_AGE_SECONDS = new NodeGauge(NODE_GAUGES.dcsLastSeenAgeSeconds);
+  /** 1 while this node's etcd member answers healthy, else 0. */
+  public static readonly ETCD_HEALTHY = new NodeGauge(NODE_GAUGES.etcdHealthy);
+
+  private constructor(
+    /** The CloudWatch metric name the node publishes. */
+    public readonly metricName: string,
+  ) {}
+}
