@@ -89,7 +89,8 @@ if (reason) {
 
       test('a reader that refuses connections cools down while reads go to the other, then gets reads again', async () => {
         const [w, r1, r2] = [await proxy(), await proxy(), await proxy()];
-        const db = pool({ writer: via(w, 'w'), readers: [via(r1, 'r1'), via(r2, 'r2')], readerCooldown: 600 });
+        // A cooldown well past six reads on a loaded machine, so r1 is not tried again among them.
+        const db = pool({ writer: via(w, 'w'), readers: [via(r1, 'r1'), via(r2, 'r2')], readerCooldown: 2000 });
         r1.refuse();
         const reads: string[] = [];
         for (let i = 0; i < 6; i++) reads.push((await db.query<{ app: string }>(APP, [], { readOnly: true })).rows[0]!.app);
@@ -103,7 +104,7 @@ if (reason) {
         expect(r1Status.cooldownMs).toBeGreaterThan(0);
 
         await r1.accept();
-        await sleep(700);
+        await sleep(2100);
         const after = new Set<string>();
         for (let i = 0; i < 4; i++) after.add((await db.query<{ app: string }>(APP, [], { readOnly: true })).rows[0]!.app);
         expect([...after].sort()).toEqual(['r1', 'r2']);
@@ -347,7 +348,7 @@ if (reason) {
         const started = Date.now();
         const err = await rejection(db.query(APP));
         expect(err.reason).toBe('deadline-exceeded');
-        expect(Date.now() - started).toBeLessThan(400);
+        expect(Date.now() - started).toBeLessThan(1000); // not the 1 s backoff: the deadline cut it short
       }, 20_000);
     });
 

@@ -321,10 +321,15 @@ describe('metrics publisher', () => {
     const publisher = start('/usr/bin/python3', ['-I', script], { env: { PATH: bin, TMPDIR: path.join(root, 'tmp') }, stdio: 'ignore' });
     await publisher.started();
     try {
-      await waitFor('the first put-metric-data', 15_000, async () => fs.existsSync(path.join(root, 'aws-data')));
-      expect(gauges(JSON.parse(fs.readFileSync(path.join(root, 'aws-data'), 'utf8')))).toMatchObject({ HealthyReplica: 1 });
-      const first = fs.readFileSync(markFile(), 'utf8');
-      await waitFor('a later sample to move the mark', 15_000, async () => fs.readFileSync(markFile(), 'utf8') !== first);
+      // The fake aws writes with `cat >file`: the file exists, empty, before its data is in.
+      let first: Parameters<typeof gauges>[0] | undefined;
+      await waitFor('the first put-metric-data', 15_000, async () => {
+        first = JSON.parse(fs.readFileSync(path.join(root, 'aws-data'), 'utf8'));
+        return true;
+      });
+      expect(gauges(first!)).toMatchObject({ HealthyReplica: 1 });
+      const firstMark = fs.readFileSync(markFile(), 'utf8');
+      await waitFor('a later sample to move the mark', 15_000, async () => fs.readFileSync(markFile(), 'utf8') !== firstMark);
       expect(publisher.finished).toBe(false);
     } finally {
       await publisher.stop();
