@@ -46,6 +46,16 @@ export interface DnsFailoverProps {
    * @default - no objective checked
    */
   readonly recoveryTimeObjective?: Duration;
+
+  /**
+   * Stack outputs with the health check IDs, record name, zone ID and worst-case failover time,
+   * described `cdk-failover:DnsFailover:<path>:<key>`: what `failover drill dns --stack` and the
+   * runbook read. Without them, pass the IDs to the CLI (`--health-check-id`, `--hosted-zone-id`,
+   * `--record-name`); a template holds at most 200 outputs. Turning them off or on only adds or
+   * removes outputs: nothing is replaced.
+   * @default true
+   */
+  readonly outputs?: boolean;
 }
 
 /**
@@ -168,7 +178,7 @@ export class DnsFailover extends DnsFailoverBase {
       this.secondaryHealthCheck,
     );
 
-    this.createOutputs(props.zone);
+    if (props.outputs ?? true) this.createOutputs(props.zone);
   }
 
   private createHealthCheck(

@@ -15,6 +15,40 @@ export interface AlarmTuning {
   readonly treatMissingData?: cloudwatch.TreatMissingData;
 }
 
+/**
+ * Tuning per alarm, by alarm; unset alarms keep the catalogue's defaults (README's alarm table).
+ * Each property is named after the alarm's construct ID, first letter lower-case.
+ */
+export interface AlarmOverrides {
+  /** The primary endpoint is unhealthy: Route 53 is answering with the secondary. @default - the catalogue's */
+  readonly dnsFailoverTriggered?: AlarmTuning;
+  /** The secondary endpoint is unhealthy: there is no healthy failover target. @default - the catalogue's */
+  readonly dnsSecondaryUnhealthy?: AlarmTuning;
+  /** A node was promoted to primary (failover or switchover). @default - the catalogue's */
+  readonly dbFailoverOccurred?: AlarmTuning;
+  /** A failover took longer than the threshold, in seconds. @default - the catalogue's (60 s) */
+  readonly dbFailoverTooSlow?: AlarmTuning;
+  /** No node reports itself primary. @default - the catalogue's */
+  readonly dbNoPrimary?: AlarmTuning;
+  /** More than one node was primary for a whole period. @default - the catalogue's */
+  readonly dbSplitBrain?: AlarmTuning;
+  /** No streaming replica within the lag limit. @default - the catalogue's */
+  readonly dbNoHealthyReplica?: AlarmTuning;
+  /** A replica further behind than the threshold, in bytes. @default - the cluster's replicaMaxLag */
+  readonly dbReplicationLagHigh?: AlarmTuning;
+  /** An etcd member is unhealthy. @default - the member count */
+  readonly etcdMemberUnhealthy?: AlarmTuning;
+  /** Healthy etcd members are down to the quorum. @default - the quorum */
+  readonly etcdQuorumAtRisk?: AlarmTuning;
+  /** A node failed its EC2 status checks. @default - the catalogue's */
+  readonly nodeStatusCheckFailed?: AlarmTuning;
+}
+
+/** The `AlarmOverrides` property of an alarm kind. */
+export function overrideKey(kind: AlarmKind): keyof AlarmOverrides {
+  return `${kind.charAt(0).toLowerCase()}${kind.slice(1)}` as keyof AlarmOverrides;
+}
+
 /** One alarm kind's defaults, and why they are what they are (README prints this table). */
 export interface AlarmDefaults {
   readonly threshold: number;
@@ -29,7 +63,8 @@ const { LESS_THAN_THRESHOLD: LT, GREATER_THAN_THRESHOLD: GT, GREATER_THAN_OR_EQU
 const { MISSING, BREACHING, NOT_BREACHING } = cloudwatch.TreatMissingData;
 
 /**
- * Every alarm kind, by the construct ID each alarm gets (public API: overrides are keyed by it).
+ * Every alarm kind, by the construct ID each alarm gets (public API; `AlarmOverrides` names it
+ * with a lower-case first letter).
  * Thresholds that depend on the cluster (etcd quorum, lag limit) are filled in per cluster.
  */
 export const ALARM_CATALOGUE = {
@@ -52,24 +87,26 @@ export const ALARM_CATALOGUE = {
 /** The construct ID of an alarm kind. */
 export type AlarmKind = keyof typeof ALARM_CATALOGUE;
 
-/** Throws on an override for an alarm kind that does not exist, or one with impossible values. */
-export function validateOverrides(overrides: Record<string, AlarmTuning>): void {
-  const known = Object.keys(ALARM_CATALOGUE);
-  for (const [kind, tuning] of Object.entries(overrides)) {
-    if (!known.includes(kind)) {
-      throw new Error(`overrides: '${kind}' is not an alarm of FailoverAlarms (known: ${known.join(', ')})`);
+/** Throws on an override for an alarm that does not exist (from JavaScript), or one with impossible values. */
+export function validateOverrides(overrides: AlarmOverrides): void {
+  const known = (Object.keys(ALARM_CATALOGUE) as AlarmKind[]).map(overrideKey);
+  for (const [key, tuning] of Object.entries(overrides) as [string, AlarmTuning | undefined][]) {
+    if (!(known as string[]).includes(key)) {
+      throw new Error(`overrides: '${key}' is not an alarm of FailoverAlarms (known: ${known.join(', ')})`);
     }
-    const evaluations = tuning.evaluationPeriods ?? ALARM_CATALOGUE[kind as AlarmKind].evaluationPeriods;
+    if (tuning === undefined) continue;
+    const kind = (Object.keys(ALARM_CATALOGUE) as AlarmKind[]).find((k) => overrideKey(k) === key)!;
+    const evaluations = tuning.evaluationPeriods ?? ALARM_CATALOGUE[kind].evaluationPeriods;
     if (!Number.isInteger(evaluations) || evaluations < 1) {
-      throw new Error(`overrides.${kind}.evaluationPeriods must be a whole number of at least 1, got ${evaluations}`);
+      throw new Error(`overrides.${key}.evaluationPeriods must be a whole number of at least 1, got ${evaluations}`);
     }
     if (tuning.datapointsToAlarm !== undefined && (tuning.datapointsToAlarm < 1 || tuning.datapointsToAlarm > evaluations)) {
-      throw new Error(`overrides.${kind}.datapointsToAlarm must be 1 to evaluationPeriods (${evaluations}), got ${tuning.datapointsToAlarm}`);
+      throw new Error(`overrides.${key}.datapointsToAlarm must be 1 to evaluationPeriods (${evaluations}), got ${tuning.datapointsToAlarm}`);
     }
     if (tuning.period !== undefined && !tuning.period.isUnresolved()) {
       const s = tuning.period.toSeconds();
       if (!(s === 10 || s === 30 || (s >= 60 && s % 60 === 0))) {
-        throw new Error(`overrides.${kind}.period must be 10 s, 30 s or a multiple of 60 s (CloudWatch's alarm periods), got ${s} s`);
+        throw new Error(`overrides.${key}.period must be 10 s, 30 s or a multiple of 60 s (CloudWatch's alarm periods), got ${s} s`);
       }
     }
   }

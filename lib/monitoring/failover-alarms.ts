@@ -6,7 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct, IConstruct } from 'constructs';
-import { ALARM_CATALOGUE, AlarmKind, AlarmTuning, validateOverrides } from './alarm-catalogue';
+import { ALARM_CATALOGUE, AlarmKind, AlarmOverrides, overrideKey, validateOverrides } from './alarm-catalogue';
 import { buildFailoverDashboard } from './dashboard';
 import { IDnsFailover } from '../dns';
 import { IPatroniCluster } from '../patroni';
@@ -45,10 +45,10 @@ export interface FailoverAlarmsProps {
   readonly notifyOnOk?: boolean;
 
   /**
-   * Per-kind overrides, keyed by the alarm's construct ID (`DbFailoverTooSlow`, `DnsSecondaryUnhealthy`...).
+   * Tuning per alarm (`{ dbFailoverTooSlow: { threshold: 30 } }`).
    * @default - the catalogue's defaults (see README)
    */
-  readonly overrides?: Record<string, AlarmTuning>;
+  readonly overrides?: AlarmOverrides;
 
   /**
    * Name of the CloudWatch dashboard.
@@ -71,7 +71,7 @@ export class FailoverAlarms extends Construct {
   /** Health status, latency, primaries, lag and role changes. */
   public readonly dashboard: cloudwatch.Dashboard;
 
-  private readonly overrides: Record<string, AlarmTuning>;
+  private readonly overrides: AlarmOverrides;
   private readonly actions: cloudwatch.IAlarmAction[];
   private readonly notifyOnOk: boolean;
 
@@ -138,7 +138,7 @@ export class FailoverAlarms extends Construct {
 
   private alarm(scope: Construct, kind: AlarmKind, metric: cloudwatch.IMetric, where: string, threshold?: number): cloudwatch.Alarm {
     const defaults = ALARM_CATALOGUE[kind];
-    const tuning = this.overrides[kind] ?? {};
+    const tuning = this.overrides[overrideKey(kind)] ?? {};
     const evaluationPeriods = tuning.evaluationPeriods ?? defaults.evaluationPeriods;
     const periodMetric = tuning.period ? withPeriod(metric, tuning.period) : metric;
     const alarm = new cloudwatch.Alarm(scope, kind, {

@@ -101,6 +101,16 @@ export interface PatroniClusterProps {
    * @default - derived from the construct's path
    */
   readonly clusterName?: string;
+
+  /**
+   * Stack outputs with the cluster name, endpoints, secret ARNs, metrics namespace, node instance
+   * IDs and addresses, described `cdk-failover:PatroniCluster:<path>:<key>`: what `failover status
+   * --stack` and the runbook read. Without them, pass `--patroni-url` and `--writer-uri` to the CLI;
+   * a template holds at most 200 outputs. Turning them off or on only adds or removes outputs:
+   * nothing is replaced.
+   * @default true
+   */
+  readonly outputs?: boolean;
 }
 
 /** Stable keys of the stack outputs, for the CLI and runbooks. */
@@ -311,7 +321,7 @@ export class PatroniCluster extends PatroniClusterBase {
       defaultPort: ec2.Port.tcpRange(CLUSTER_PORTS.writer, CLUSTER_PORTS.reader),
     });
 
-    this.createOutputs();
+    if (props.outputs ?? true) this.createOutputs();
   }
 
   /** Node names as the nodes publish them (`<clusterName>-<i>`), in order. */

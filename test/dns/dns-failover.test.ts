@@ -95,6 +95,12 @@ describe('DnsFailover defaults', () => {
     expect(byKey.worstCaseFailoverSeconds).toBe('198');
     expect(Object.values(outputs)[0].Description).toBe('cdk-failover:DnsFailover:Test/Api:primaryHealthCheckId');
   });
+
+  test('outputs: false removes the outputs and changes no resource (day two: only outputs come and go)', () => {
+    const without = setup({ outputs: false }).template.toJSON();
+    expect(without.Outputs).toBeUndefined();
+    expect(without.Resources).toEqual(setup().template.toJSON().Resources);
+  });
 });
 
 describe('DnsFailover props', () => {

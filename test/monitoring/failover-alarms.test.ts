@@ -7,7 +7,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ALARM_CATALOGUE, AlarmKind, DnsFailover, LatencyMetric, FailoverAlarms, FailoverAlarmsProps, FailoverEndpoint, PatroniCluster } from '../../lib';
+import { ALARM_CATALOGUE, AlarmKind, AlarmOverrides, DnsFailover, LatencyMetric, overrideKey, FailoverAlarms, FailoverAlarmsProps, FailoverEndpoint, PatroniCluster } from '../../lib';
 import { App, CfnParameter, Names } from 'aws-cdk-lib';
 import { testApp } from '../app';
 
@@ -202,8 +202,8 @@ describe('FailoverAlarms options', () => {
   test('overrides change threshold, period, evaluation periods and missing-data treatment', () => {
     const { template } = setup({
       overrides: {
-        DbFailoverTooSlow: { threshold: 30 },
-        DnsSecondaryUnhealthy: { period: Duration.minutes(5), evaluationPeriods: 3, datapointsToAlarm: 2, treatMissingData: cloudwatch.TreatMissingData.BREACHING },
+        dbFailoverTooSlow: { threshold: 30 },
+        dnsSecondaryUnhealthy: { period: Duration.minutes(5), evaluationPeriods: 3, datapointsToAlarm: 2, treatMissingData: cloudwatch.TreatMissingData.BREACHING },
       },
     });
     expect(alarmByDescription(template, 'a failover took longer').Threshold).toBe(30);
@@ -216,12 +216,24 @@ describe('FailoverAlarms options', () => {
   });
 
   test.each([
-    [{ Nope: { threshold: 1 } }, /overrides: 'Nope' is not an alarm of FailoverAlarms \(known: DnsFailoverTriggered, /],
-    [{ DbNoPrimary: { evaluationPeriods: 0 } }, /overrides.DbNoPrimary.evaluationPeriods must be a whole number of at least 1, got 0/],
-    [{ DbNoPrimary: { datapointsToAlarm: 5 } }, /overrides.DbNoPrimary.datapointsToAlarm must be 1 to evaluationPeriods \(2\), got 5/],
-    [{ DbNoPrimary: { period: Duration.seconds(45) } }, /overrides.DbNoPrimary.period must be 10 s, 30 s or a multiple of 60 s .* got 45 s/],
+    [{ Nope: { threshold: 1 } }, /overrides: 'Nope' is not an alarm of FailoverAlarms \(known: dnsFailoverTriggered, /],
+    [{ dbNoPrimary: { evaluationPeriods: 0 } }, /overrides.dbNoPrimary.evaluationPeriods must be a whole number of at least 1, got 0/],
+    [{ dbNoPrimary: { datapointsToAlarm: 5 } }, /overrides.dbNoPrimary.datapointsToAlarm must be 1 to evaluationPeriods \(2\), got 5/],
+    [{ dbNoPrimary: { period: Duration.seconds(45) } }, /overrides.dbNoPrimary.period must be 10 s, 30 s or a multiple of 60 s .* got 45 s/],
   ])('refuses the override %j', (overrides, message) => {
-    expect(() => setup({ overrides })).toThrow(message);
+    expect(() => setup({ overrides: overrides as AlarmOverrides })).toThrow(message); // as JavaScript could pass it
+  });
+
+  test('AlarmOverrides has a property for every alarm of the catalogue, and nothing else', () => {
+    type Missing = Exclude<Uncapitalize<AlarmKind>, keyof AlarmOverrides>;
+    type Extra = Exclude<keyof AlarmOverrides, Uncapitalize<AlarmKind>>;
+    const exact: [Missing | Extra] extends [never] ? true : false = true; // a compile error otherwise
+    expect(exact).toBe(true);
+    const every = Object.fromEntries((Object.keys(ALARM_CATALOGUE) as AlarmKind[]).map((k) => [overrideKey(k), { evaluationPeriods: 9 }]));
+    const { alarms, stack } = setup({ overrides: every as AlarmOverrides });
+    const periods = Object.values(alarms.alarms).map((a) => stack.resolve((a.node.defaultChild as cloudwatch.CfnAlarm).evaluationPeriods));
+    expect(periods).toHaveLength(2 + 8 + 3);
+    expect(new Set(periods)).toEqual(new Set([9]));
   });
 
   test('refuses Route 53 alarms outside us-east-1, explaining how to place them', () => {

@@ -2,6 +2,7 @@ import { Duration, Size } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { NodeGauge, PatroniTiming, SynchronousMode, WatchdogMode } from '../../lib';
+import { renderStackRunbook } from '../../lib';
 import { setupCluster as setup } from './cluster-fixture';
 import { unpackNodeUserData } from './user-data-helpers';
 
@@ -185,6 +186,19 @@ describe('PatroniCluster secrets and role', () => {
     expect(keys.sort()).toEqual(
       ['clusterName', 'metricsNamespace', 'nodeAddresses', 'nodeInstanceIds', 'readerEndpoint', 'restApiSecretArn', 'superuserSecretArn', 'writerEndpoint'].sort(),
     );
+  });
+
+  test('outputs: false removes the outputs and changes no resource (day two: only outputs come and go)', () => {
+    const without = setup({ outputs: false }).template.toJSON();
+    expect(without.Outputs).toBeUndefined();
+    expect(without.Resources).toEqual(template.toJSON().Resources);
+  });
+
+  test('outputs: false still renders a runbook, saying which values have no output', () => {
+    const { stack } = setup({ outputs: false });
+    const runbook = renderStackRunbook(stack);
+    expect(runbook).toContain('no output');
+    expect(runbook).not.toContain('WriterEndpointOutput');
   });
 });
 
