@@ -33,7 +33,7 @@ import {
 } from './rest';
 import { NODE_SERVICES, readState, writeState, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
-import { done, notYet, waitFor } from './wait';
+import { found as done, notYet, poll as waitFor } from '../ops/poll';
 
 export interface LocalClusterOptions {
   /** Names the namespaces (`cdkfo-<cluster>-...`) and the state directory. @default 'local' */
@@ -455,7 +455,7 @@ export class LocalCluster {
         const endpoints = await this.checkEndpoints();
         return endpoints ? notYet(endpoints) : done(verdict);
       },
-      { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs, onProgress: (r) => this.log(`  ${r}`) },
+      { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 500, onProgress: (r) => this.log(`  ${r}`) },
     );
   }
 

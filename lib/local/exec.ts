@@ -14,6 +14,4 @@ export function spawnInNamespace(namespace: string, argv: readonly string[], opt
   return start('ip', ['netns', 'exec', namespace, ...argv], options);
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep } from '../ops/poll';

@@ -3,7 +3,6 @@ export * from './errors';
 export * from './health';
 export * from './profiles';
 export * from './rest';
-export * from './wait';
 export { LOCAL_CLUSTER_PACKAGES, TEST_PACKAGES, ensurePackages, installCommand, installedVersions, missingPackages } from './packages';
 export { DEFAULT_STATE_ROOT } from './layout';
 export { NAMESPACE_PREFIX, listNamespaces, namespacePids, namespacePrefix } from './network';

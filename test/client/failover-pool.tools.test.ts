@@ -15,9 +15,9 @@ import {
 import { newKey, rejection } from './support/assertions';
 import { TcpProxy } from './support/tcp-proxy';
 import { cannotRunPostgres, TempPostgres } from './support/temp-postgres';
+import { sleep } from '../../lib/ops/poll';
 
 const reason = cannotRunPostgres();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const INSERT = "INSERT INTO writes (key) VALUES ($1) RETURNING current_setting('application_name') AS app";
 const APP = "SELECT current_setting('application_name') AS app";
 

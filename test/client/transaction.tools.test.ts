@@ -6,9 +6,9 @@ import { FailoverPool, type FailoverPoolOptions, type RetryEvent, type Transacti
 import { newKey, rejection } from './support/assertions';
 import { TcpProxy } from './support/tcp-proxy';
 import { cannotRunPostgres, TempPostgres } from './support/temp-postgres';
+import { sleep } from '../../lib/ops/poll';
 
 const reason = cannotRunPostgres();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 if (reason) {
   test('a temporary PostgreSQL can run here', () => {

@@ -19,6 +19,7 @@ import {
   type WorkloadSummary,
 } from './client-drill-report';
 import type { WorkloadConfig } from './client-workload';
+import { sleep } from '../../lib/ops/poll';
 
 // A name of its own per run (1-12 lowercase letters and digits): two runs of this file at once
 // (two jest processes on one machine) would otherwise tear down each other's cluster.
@@ -30,7 +31,6 @@ const WORKLOAD_MS = 45_000;
 const FAULT_AFTER_MS = 8_000;
 const WRITE_KINDS: OpKind[] = ['plain-write', 'idempotent-write', 'tx-write'];
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A running workload: resolves when it printed READY, `done` when it exits with its summary. */
 async function startWorkload(cluster: LocalCluster, config: WorkloadConfig): Promise<{ child: ChildProcess; done: Promise<WorkloadSummary> }> {

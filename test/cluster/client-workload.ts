@@ -9,6 +9,7 @@
 // index, so that a write sent twice shows as a duplicate row.
 import { FailoverPool, FailoverPoolError } from '../../lib/client';
 import type { HookRecord, OpKind, OpRecord, WorkloadSummary } from './client-drill-report';
+import { sleep } from '../../lib/ops/poll';
 
 export interface WorkloadConfig {
   readonly runId: string;
@@ -32,7 +33,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const config = JSON.parse(await readStdin()) as WorkloadConfig;

@@ -7,15 +7,8 @@ import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {
-  done,
-  LocalCluster,
-  listNamespaces,
-  NAMESPACE_PREFIX,
-  namespacePrefix,
-  notYet,
-  waitFor,
-} from '../../lib/local';
+import { LocalCluster, listNamespaces, NAMESPACE_PREFIX, namespacePrefix } from '../../lib/local';
+import { found as done, notYet, poll as waitFor } from '../../lib/ops/poll';
 import { runInNamespace, sleep, spawnInNamespace } from '../../lib/local/exec';
 import { CONFIG_FILE_NAMES, configFilePath, METRICS_PUBLISHER_FILES, renderMetricsPublisher, ROLE_CHANGE_FILES } from '../../lib/patroni/config';
 

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import type { LocalCluster } from '../../../lib/local';
 import { availability, lostWrites, overlappingWindows, writeWindows, type Availability, type WindowOverlap, type WriteWindow } from './analysis';
 import { WRITES_TABLE, type WriteEvent, type WriterConfig, type WriterTarget } from './writer';
+import { sleep } from '../../../lib/ops/poll';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const WRITER = path.join(__dirname, 'writer.ts');
@@ -129,9 +130,7 @@ export async function startWriter(cluster: LocalCluster, config: WriterConfig, n
 
 // ---- helpers ---------------------------------------------------------------------------------
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep };
 
 /** Bounded in time and in looks: until `predicate` holds for one of the writer's events. */
 export async function waitForEvent(writer: RunningWriter, what: string, predicate: (e: WriteEvent) => boolean, timeoutMs: number): Promise<WriteEvent> {

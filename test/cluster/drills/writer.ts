@@ -16,6 +16,7 @@
 // attempt is abandoned by destroying its socket, never by a server-side statement_timeout: that
 // would cancel the synchronous-replication wait and report a commit that no standby holds.
 import { Client } from 'pg';
+import { sleep } from '../../../lib/ops/poll';
 
 export interface WriterTarget {
   /** Names the source in ids and events, e.g. 'front' or 'pg-0-haproxy'. */
@@ -67,7 +68,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function destroy(client: Client): void {
   try {
