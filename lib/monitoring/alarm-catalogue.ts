@@ -16,7 +16,7 @@ export interface AlarmTuning {
 }
 
 /**
- * Tuning per alarm, by alarm; unset alarms keep the catalogue's defaults (README's alarm table).
+ * Tuning per alarm, by alarm; unset alarms keep the catalogue's defaults (docs/alarms.md's table).
  * Each property is named after the alarm's construct ID, first letter lower-case.
  */
 export interface AlarmOverrides {
@@ -49,7 +49,7 @@ export function overrideKey(kind: AlarmKind): keyof AlarmOverrides {
   return `${kind.charAt(0).toLowerCase()}${kind.slice(1)}` as keyof AlarmOverrides;
 }
 
-/** One alarm kind's defaults, and why they are what they are (README prints this table). */
+/** One alarm kind's defaults, and why they are what they are (docs/alarms.md prints this table). */
 export interface AlarmDefaults {
   readonly threshold: number;
   readonly comparison: cloudwatch.ComparisonOperator;

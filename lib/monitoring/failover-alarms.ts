@@ -46,7 +46,7 @@ export interface FailoverAlarmsProps {
 
   /**
    * Tuning per alarm (`{ dbFailoverTooSlow: { threshold: 30 } }`).
-   * @default - the catalogue's defaults (see README)
+   * @default - the catalogue's defaults (see docs/alarms.md)
    */
   readonly overrides?: AlarmOverrides;
 

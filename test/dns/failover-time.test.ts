@@ -23,8 +23,8 @@ describe('worstCaseFailoverTime', () => {
     expect(describeFailoverTime(b)).toBe('108 s detection + 30 s propagation allowance + 60 s TTL = 198 s');
   });
 
-  test("every row of README's worst-case table matches the model", () => {
-    const readme = fs.readFileSync(path.join(__dirname, '../../README.md'), 'utf8');
+  test("every row of docs/dns-failover.md's worst-case table matches the model", () => {
+    const readme = fs.readFileSync(path.join(__dirname, '../../docs/dns-failover.md'), 'utf8');
     const rows = readme
       .split('\n')
       .filter((line) => /^\| (HTTPS|HTTP|TCP) \| (yes|no) \|/.test(line))
