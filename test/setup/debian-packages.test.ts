@@ -1,3 +1,5 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { installCommand, TEST_PACKAGES } from '../../lib/local/packages';
 import { clusterPrecondition, hasNetAdmin, packagePlan } from './debian-packages';
 
@@ -73,6 +75,12 @@ describe('the one package list', () => {
       expect.arrayContaining(['patroni', 'etcd-server', 'etcd-client', 'haproxy', 'postgresql-15', 'shellcheck', 'systemd', 'procps', 'python3']),
     );
     expect(new Set(TEST_PACKAGES).size).toBe(TEST_PACKAGES.length);
+  });
+
+  test('CONTRIBUTING.md lists exactly these packages', () => {
+    const text = fs.readFileSync(path.join(__dirname, '../../CONTRIBUTING.md'), 'utf8').replace(/\s+/g, ' ');
+    const listed = /drive and that are missing: `([^`]+)`/.exec(text)?.[1];
+    expect(listed).toBe(TEST_PACKAGES.join(' '));
   });
 
   test('installCommand is what a user types', () => {
