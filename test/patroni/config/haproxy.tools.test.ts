@@ -70,7 +70,8 @@ describe('rendered haproxy.cfg routes by Patroni role', () => {
   beforeAll(async () => {
     root = makeTmpDir('haproxy-live');
     spec = await loopbackSpec(root, 3, {
-      timing: { ...ec2Spec().timing, haproxyCheckIntervalMs: 200, haproxyFall: 2, haproxyRise: 1 },
+      // Checks time out after one interval: 500 ms and 3 misses ride out a stalled jest worker.
+      timing: { ...ec2Spec().timing, haproxyCheckIntervalMs: 500, haproxyFall: 3, haproxyRise: 1 },
     });
     for (const node of spec.nodes) {
       roles.set(node.name, node.name === 'pg-1' ? 'primary' : 'replica');
