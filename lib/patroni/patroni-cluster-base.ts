@@ -101,8 +101,10 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
   public abstract readonly replicaMaxLag: Size;
   public abstract readonly writerEndpoint: ClusterEndpoint;
   public abstract readonly readerEndpoint: ClusterEndpoint;
-  /** `net/...` and `targetgroup/...` names for the HAProxy target metric, when known. */
-  protected abstract readonly loadBalancerNames?: { readonly loadBalancer: string; readonly writerTargetGroup: string };
+  /** `net/...` name of the load balancer, for the HAProxy target metric, when known. */
+  protected abstract readonly loadBalancerFullName?: string;
+  /** `targetgroup/...` name of the writer's target group, when known. */
+  protected abstract readonly writerTargetGroupFullName?: string;
 
   public metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return clusterEvent(this, ROLE_CHANGE_EVENTS.roleChange, cloudwatch.Stats.SUM, props);
@@ -152,8 +154,9 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
   }
 
   public metricHealthyHaproxyCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
-    const names = this.loadBalancerNames;
-    if (!names) {
+    const loadBalancer = this.loadBalancerFullName;
+    const targetGroup = this.writerTargetGroupFullName;
+    if (loadBalancer === undefined || targetGroup === undefined) {
       throw new Error(
         `${this.node.path}: metricHealthyHaproxyCount() needs the load balancer's and writer target group's full names ` +
           '(loadBalancerFullName and writerTargetGroupFullName when imported)',
@@ -162,7 +165,7 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
     return new cloudwatch.Metric({
       namespace: 'AWS/NetworkELB',
       metricName: 'HealthyHostCount',
-      dimensionsMap: { LoadBalancer: names.loadBalancer, TargetGroup: names.writerTargetGroup },
+      dimensionsMap: { LoadBalancer: loadBalancer, TargetGroup: targetGroup },
       statistic: cloudwatch.Stats.AVERAGE,
       ...props,
     }).attachTo(this);
@@ -186,7 +189,8 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
   public readonly replicaMaxLag: Size;
   public readonly writerEndpoint: ClusterEndpoint;
   public readonly readerEndpoint: ClusterEndpoint;
-  protected readonly loadBalancerNames?: { readonly loadBalancer: string; readonly writerTargetGroup: string };
+  protected readonly loadBalancerFullName?: string;
+  protected readonly writerTargetGroupFullName?: string;
 
   constructor(scope: Construct, id: string, attrs: PatroniClusterAttributes) {
     super(scope, id);
@@ -210,8 +214,7 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
       securityGroups: [ec2.SecurityGroup.fromSecurityGroupId(this, 'SecurityGroup', attrs.securityGroupId)],
       defaultPort: ec2.Port.tcpRange(CLUSTER_PORTS.writer, CLUSTER_PORTS.reader),
     });
-    if (attrs.loadBalancerFullName !== undefined && attrs.writerTargetGroupFullName !== undefined) {
-      this.loadBalancerNames = { loadBalancer: attrs.loadBalancerFullName, writerTargetGroup: attrs.writerTargetGroupFullName };
-    }
+    this.loadBalancerFullName = attrs.loadBalancerFullName;
+    this.writerTargetGroupFullName = attrs.writerTargetGroupFullName;
   }
 }

@@ -160,7 +160,11 @@ export class PatroniCluster extends PatroniClusterBase {
   public readonly timing: PatroniTiming;
   /** The reader endpoint drops replicas further behind than this. */
   public readonly replicaMaxLag: Size;
-  /** The spec the node files were rendered from (placeholders in place of passwords). */
+  /**
+   * The spec the node files were rendered from (placeholders in place of passwords).
+   * TypeScript only: the renderers' types are not part of the jsii API.
+   * @jsii ignore
+   */
   public readonly spec: ClusterSpec;
 
   constructor(scope: Construct, id: string, props: PatroniClusterProps) {
@@ -298,7 +302,7 @@ export class PatroniCluster extends PatroniClusterBase {
       });
       const nodeValues = { ...values, __DATA_VOLUME_ID__: node.dataVolume.volumeId };
       // A placeholder this node's files do not mention (another node's address, say) is left out.
-      node.setUserData(packUserData(script, Object.fromEntries(Object.entries(nodeValues).filter(([k]) => script.includes(k)))));
+      node.useUserData(packUserData(script, Object.fromEntries(Object.entries(nodeValues).filter(([k]) => script.includes(k)))));
     });
 
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
@@ -334,8 +338,12 @@ export class PatroniCluster extends PatroniClusterBase {
     return this.nodes.map((n) => n.instance.instanceId);
   }
 
-  protected get loadBalancerNames(): { readonly loadBalancer: string; readonly writerTargetGroup: string } {
-    return { loadBalancer: this.loadBalancer.loadBalancerFullName, writerTargetGroup: this.writerTargetGroup.targetGroupFullName };
+  protected get loadBalancerFullName(): string | undefined {
+    return this.loadBalancer.loadBalancerFullName;
+  }
+
+  protected get writerTargetGroupFullName(): string | undefined {
+    return this.writerTargetGroup.targetGroupFullName;
   }
 
   private writerTargetGroup!: elbv2.NetworkTargetGroup;

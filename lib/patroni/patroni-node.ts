@@ -60,7 +60,7 @@ export class PatroniNode extends Construct {
       instanceType: props.instanceType,
       machineImage: props.machineImage,
       role: props.role,
-      // Filled in by setUserData(), once every node's address is known.
+      // Filled in by useUserData(), once every node's address is known.
       userData: ec2.UserData.custom(
         Lazy.string({
           produce: () => {
@@ -111,7 +111,7 @@ export class PatroniNode extends Construct {
   }
 
   /** Sets the node's user data (a complete script, shebang included). */
-  public setUserData(script: string): void {
+  public useUserData(script: string): void {
     this.userDataScript = script;
   }
 }

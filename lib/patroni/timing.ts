@@ -72,7 +72,11 @@ export class PatroniTiming {
   }
 
   private constructor(
-    /** The profile as plain numbers, for the renderers. */
+    /**
+     * The profile as plain numbers, for the renderers.
+     * TypeScript only: the renderers' types are not part of the jsii API.
+     * @jsii ignore
+     */
     public readonly values: ClusterTiming,
     /** 'default', 'fast' or 'custom'. */
     public readonly name: string,

@@ -1,0 +1,41 @@
+import { Stack } from 'aws-cdk-lib';
+import { IConstruct } from 'constructs';
+import { DnsFailover } from '../dns/dns-failover';
+import { PatroniCluster } from '../patroni/patroni-cluster';
+import { renderDnsFailoverRunbook } from './dns-runbook';
+import { renderPatroniClusterRunbook } from './patroni-runbook';
+import { renderStackRunbook, runbookFileName } from './stack-runbook';
+import { writeRunbooks } from './write';
+
+/** The runbook functions as static methods: what jsii languages (Python, Java...) can call. */
+export class Runbooks {
+  /** The runbook of one DnsFailover, as Markdown. */
+  public static forDnsFailover(dns: DnsFailover): string {
+    return renderDnsFailoverRunbook(dns);
+  }
+
+  /** The runbook of one PatroniCluster, as Markdown. */
+  public static forPatroniCluster(cluster: PatroniCluster): string {
+    return renderPatroniClusterRunbook(cluster);
+  }
+
+  /** The runbook of every DnsFailover and PatroniCluster of a stack, as Markdown. */
+  public static forStack(stack: Stack): string {
+    return renderStackRunbook(stack);
+  }
+
+  /** `<stackName>.runbook.md`. */
+  public static fileName(stack: Stack): string {
+    return runbookFileName(stack);
+  }
+
+  /**
+   * Writes each stack's runbook beside its template (after `app.synth()`), or into `outdir`.
+   * @returns the files written
+   */
+  public static write(scope: IConstruct, outdir?: string): string[] {
+    return writeRunbooks(scope, outdir);
+  }
+
+  private constructor() {}
+}
