@@ -24,6 +24,7 @@ import {
 import { checkTiming, isTimingProfileName, TIMING_PROFILES, type TimingProfileName } from './profiles';
 import {
   httpInNamespace,
+  isRunningState,
   parseJson,
   type HttpAnswer,
   type HttpRequest,
@@ -480,7 +481,7 @@ export class LocalCluster {
       async () => {
         const m = (await this.members()).find((x) => x.name === name);
         if (!m) return notYet(`${name} not listed`);
-        if (!roles.includes(m.role) || m.state !== 'running') return notYet(`${name} is ${m.role}, ${m.state}`);
+        if (!roles.includes(m.role) || !isRunningState(m.state)) return notYet(`${name} is ${m.role}, ${m.state}`);
         return done(m);
       },
       { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 250 },

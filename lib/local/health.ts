@@ -1,4 +1,4 @@
-import type { PatroniClusterView, PatroniReplicationEntry } from './rest';
+import { isRunningState, type PatroniClusterView, type PatroniReplicationEntry } from './rest';
 
 export interface HealthExpectation {
   /** Members that must be running: the leader and streaming replicas. */
@@ -29,12 +29,12 @@ export function assessHealth(
   if (leaders.length === 0) return { healthy: false, reason: 'no leader yet' };
   if (leaders.length > 1) return { healthy: false, reason: `${leaders.length} leaders: ${leaders.map((m) => m.name).join(', ')}` };
   const leader = leaders[0]!;
-  if (leader.state !== 'running') return { healthy: false, reason: `leader ${leader.name} is ${leader.state}`, leader: leader.name };
+  if (!isRunningState(leader.state)) return { healthy: false, reason: `leader ${leader.name} is ${leader.state}`, leader: leader.name };
   const streaming = new Set((replication ?? []).filter((r) => r.state === 'streaming').map((r) => r.application_name));
   for (const name of expect.members) {
     const member = view.members.find((m) => m.name === name);
     if (!member) return { healthy: false, reason: `${name} not registered yet`, leader: leader.name };
-    if (member.state !== 'running') return { healthy: false, reason: `${name} is ${member.state}`, leader: leader.name };
+    if (!isRunningState(member.state)) return { healthy: false, reason: `${name} is ${member.state}`, leader: leader.name };
     if (name !== leader.name && !streaming.has(name)) {
       return { healthy: false, reason: `${name} not streaming from ${leader.name} yet`, leader: leader.name };
     }

@@ -64,6 +64,11 @@ export interface PatroniMember {
   readonly lag?: number | 'unknown';
 }
 
+/** A member's state when it runs: 'running' (Patroni 3.x, every role), 'streaming' (4.x replicas). */
+export function isRunningState(state: string): boolean {
+  return state === 'running' || state === 'streaming';
+}
+
 export interface PatroniClusterView {
   readonly members: readonly PatroniMember[];
   readonly pause?: boolean;

@@ -1,4 +1,4 @@
-import type { PatroniMember, PatroniNodeStatus, PatroniReplicationEntry } from '../local/rest';
+import { isRunningState, type PatroniMember, type PatroniNodeStatus, type PatroniReplicationEntry } from '../local/rest';
 import { OpsError } from './errors';
 import { NodeHttpTransport, type HttpTransport, type TransportAnswer } from './http-transport';
 import { found, notYet, poll, type PollOptions } from './poll';
@@ -114,7 +114,6 @@ export interface WaitForLeaderOptions extends Omit<PollOptions, 'timeoutMs'> {
 }
 
 export const DEFAULT_MAX_LAG_BYTES = 1024 * 1024;
-const RUNNING_STATES = ['running', 'streaming'];
 const REPLICA_ROLES = ['replica', 'sync_standby'];
 
 /**
@@ -225,7 +224,7 @@ export class PatroniClient {
     if (status.paused) throw new PatroniError('the cluster is paused (maintenance mode): resume it before a switchover');
     const leader = await this.leader(status);
     if (!leader) throw new PatroniError('the cluster has no leader: a switchover needs one (use failover)');
-    if (!RUNNING_STATES.includes(leader.state)) throw new PatroniError(`leader ${leader.name} is ${leader.state}: a switchover needs a running leader (use failover)`);
+    if (!isRunningState(leader.state)) throw new PatroniError(`leader ${leader.name} is ${leader.state}: a switchover needs a running leader (use failover)`);
     const candidate = await this.chooseCandidate({ ...options, status });
     return this.post('switchover', { leader: leader.name, candidate: candidate.name }, leader, candidate.name);
   }
@@ -237,7 +236,7 @@ export class PatroniClient {
   public async failover(options: SwitchoverOptions = {}): Promise<ActionOutcome> {
     const status = await this.clusterStatus();
     const leader = await this.leader(status);
-    if (leader && RUNNING_STATES.includes(leader.state)) {
+    if (leader && isRunningState(leader.state)) {
       throw new PatroniError(`leader ${leader.name} is running: use a switchover, not a failover`);
     }
     const maxLag = options.maxLagBytes ?? DEFAULT_MAX_LAG_BYTES;
@@ -263,7 +262,7 @@ export class PatroniClient {
       async () => {
         const leader = await this.leader();
         if (!leader) return notYet('no leader');
-        if (!RUNNING_STATES.includes(leader.state)) return notYet(`leader ${leader.name} is ${leader.state}`);
+        if (!isRunningState(leader.state)) return notYet(`leader ${leader.name} is ${leader.state}`);
         if (options.notMember && leader.name === options.notMember) return notYet(`${leader.name} still leads`);
         if (options.member && leader.name !== options.member) return notYet(`${leader.name} leads`);
         return found(leader);
@@ -280,7 +279,7 @@ export class PatroniClient {
         const status = await this.clusterStatus();
         const m = status.members.find((x) => x.name === name);
         if (!m) return notYet(`${name} is not listed`);
-        if (!roles.includes(m.role) || !RUNNING_STATES.includes(m.state)) return notYet(`${name} is ${m.role}, ${m.state}`);
+        if (!roles.includes(m.role) || !isRunningState(m.state)) return notYet(`${name} is ${m.role}, ${m.state}`);
         if (REPLICA_ROLES.includes(m.role)) {
           const leader = status.members.find(isLeader);
           if (!leader) return notYet('no leader');
@@ -326,12 +325,12 @@ export class PatroniClient {
     const leader = leaders[0];
     if (leaders.length === 0) issues.push('no leader');
     if (leaders.length > 1) issues.push(`${leaders.length} leaders: ${leaders.map((m) => m.name).join(', ')}`);
-    if (leader && !RUNNING_STATES.includes(leader.state)) issues.push(`leader ${leader.name} is ${leader.state}`);
+    if (leader && !isRunningState(leader.state)) issues.push(`leader ${leader.name} is ${leader.state}`);
     if (status.paused) issues.push('the cluster is paused (maintenance mode): Patroni will not fail over on its own');
     if (status.scheduledSwitchover) issues.push(`a switchover is scheduled${status.scheduledSwitchover.at ? ` at ${status.scheduledSwitchover.at}` : ''}`);
 
     let replication: readonly PatroniReplicationEntry[] | undefined;
-    if (leader && RUNNING_STATES.includes(leader.state)) {
+    if (leader && isRunningState(leader.state)) {
       replication = (await this.nodeStatus(this.urlOf(leader)).catch(() => undefined))?.replication ?? undefined;
     }
     const replicas = status.members
@@ -342,7 +341,7 @@ export class PatroniClient {
         return { name: m.name, role: m.role, state: m.state, lagBytes, timeline: m.timeline, streaming };
       });
     for (const r of replicas) {
-      if (!RUNNING_STATES.includes(r.state)) {
+      if (!isRunningState(r.state)) {
         issues.push(`replica ${r.name} is ${r.state}`);
         continue;
       }
@@ -360,7 +359,7 @@ export class PatroniClient {
     }
     return {
       healthy: issues.length === 0,
-      writable: !!leader && leaders.length === 1 && RUNNING_STATES.includes(leader.state),
+      writable: !!leader && leaders.length === 1 && isRunningState(leader.state),
       leader: leader ? { name: leader.name, state: leader.state, timeline: leader.timeline } : undefined,
       replicas,
       issues,
@@ -477,7 +476,7 @@ function rank(role: string): number {
 /** Why a member cannot take over, or '' when it can. */
 function whyUnfit(m: PatroniMember, maxLagBytes: number): string {
   if (!REPLICA_ROLES.includes(m.role)) return `it is the ${m.role}`;
-  if (!RUNNING_STATES.includes(m.state)) return `it is ${m.state || 'in no known state'}`;
+  if (!isRunningState(m.state)) return `it is ${m.state || 'in no known state'}`;
   const tags = (m as { tags?: { nofailover?: boolean } }).tags;
   if (tags?.nofailover) return 'it is tagged nofailover';
   if (typeof m.lag !== 'number') return 'its lag is unknown';
