@@ -1,7 +1,7 @@
-// The construct library as jsii sees it: lib/index.ts and what it imports, in a package of its own
-// whose only dependency is `yaml` (bundled) and whose peers are aws-cdk-lib and constructs. The
-// runtime (ops, local cluster, client, CLI) and its non-jsii dependencies (pg, the AWS SDK,
-// commander) stay out, as jsii requires. Built in a temporary folder from this checkout.
+// The package as jsii builds it (`npm run build` runs jsii after tsc), in a temporary folder so that
+// tests leave no .jsii or dist/ behind: lib/ with the package's own manifest. tsconfig.jsii.json
+// includes only lib/index.ts, so the runtime (ops, local cluster, client, CLI) never enters the
+// assembly; its dependencies are bundled, as jsii requires of non-jsii dependencies.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -17,31 +17,11 @@ export interface JsiiProject {
   remove(): void;
 }
 
+/** The package's own manifest, without its scripts (pacmak packs the folder; nothing to build there). */
 function manifest(): object {
   const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-  return {
-    name: pkg.name,
-    version: pkg.version,
-    description: pkg.description,
-    license: pkg.license,
-    keywords: pkg.keywords,
-    author: { name: 'cdk-failover contributors', organization: false },
-    // jsii requires a repository; the project has no public one yet.
-    repository: { type: 'git', url: 'https://example.invalid/cdk-failover.git' },
-    main: 'dist/lib/index.js',
-    types: 'dist/lib/index.d.ts',
-    engines: pkg.engines,
-    peerDependencies: { 'aws-cdk-lib': pkg.peerDependencies['aws-cdk-lib'], constructs: pkg.peerDependencies.constructs },
-    devDependencies: { 'aws-cdk-lib': pkg.devDependencies['aws-cdk-lib'], constructs: pkg.devDependencies.constructs },
-    dependencies: { yaml: pkg.dependencies.yaml },
-    bundledDependencies: ['yaml'],
-    jsii: {
-      outdir: 'dist',
-      tsconfig: 'tsconfig.jsii.json',
-      validateTsconfig: 'strict',
-      targets: { python: { distName: 'cdk-failover', module: 'cdk_failover' } },
-    },
-  };
+  delete pkg.scripts;
+  return pkg;
 }
 
 /** Compiles the construct library with jsii; throws with jsii's own messages when it refuses. */

@@ -30,6 +30,7 @@ describe('the packed library', () => {
     const listing = (await run('tar', ['-tzf', tarball])).stdout.split('\n');
     expect(listing).toContain('package/dist/lib/index.js');
     expect(listing).toContain('package/dist/lib/index.d.ts');
+    expect(listing).toContain('package/.jsii'); // the jsii assembly, as Construct Hub requires
     expect(listing.filter((f) => /\.ts$/.test(f) && !/\.d\.ts$/.test(f))).toEqual([]);
     expect(listing.filter((f) => f.includes('/test/'))).toEqual([]);
   });
