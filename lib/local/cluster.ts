@@ -3,6 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configFilePath, type ClusterSpec, type ClusterTiming } from '../patroni/config';
 import { LocalClusterError, oneLine } from './errors';
+import { NamespaceHttpTransport } from '../ops/http-transport';
+import { PatroniClient } from '../ops/patroni-client';
 import type { RunningCommand } from '../util/command';
 import { run, runInNamespace, sleep, spawnInNamespace, type RunOptions, type RunResult } from './exec';
 import { nodeServiceArgv, renderNodeFiles, frontFiles, FRONT_CONFIG } from './files';
@@ -362,26 +364,37 @@ export class LocalCluster {
   }
 
   /**
-   * Patroni's GET /cluster, asked of the nodes in turn (those without a fault in force first);
-   * undefined when none answers.
+   * The operations CLI's Patroni client, over this cluster's client namespace: the one Patroni
+   * runtime. Nodes without a fault in force are asked first.
    */
-  public async clusterView(timeoutMs = 2000): Promise<{ view: PatroniClusterView; source: string } | undefined> {
+  public patroni(timeoutMs = 2000): PatroniClient {
     const nodes = [...this.reload().state.nodes].sort((a, b) => faultCount(a.faults) - faultCount(b.faults));
-    for (const node of nodes) {
-      const view = parseJson<PatroniClusterView>(await this.rest(node.name, { path: '/cluster', timeoutMs }));
-      if (view && Array.isArray(view.members)) return { view, source: node.name };
-    }
-    return undefined;
+    return new PatroniClient({
+      urls: nodes.map((n) => this.restApi(n.name)),
+      transport: new NamespaceHttpTransport(this.clientNamespace),
+      auth: this.spec.credentials.restApi,
+      timeoutMs,
+    });
+  }
+
+  /** Patroni's GET /cluster, asked of the nodes in turn; undefined when none answers. */
+  public async clusterView(timeoutMs = 2000): Promise<{ view: PatroniClusterView; source: string } | undefined> {
+    const status = await this.patroni(timeoutMs).clusterStatus().catch(() => undefined);
+    if (!status) return undefined;
+    const source = this.state.nodes.find((n) => this.restApi(n.name) === status.source)?.name ?? status.source;
+    return { view: { members: status.members, pause: status.paused }, source };
   }
 
   /** Patroni's GET /patroni of one node; undefined when it does not answer. */
   public async nodeStatus(name: string, timeoutMs = 2000): Promise<PatroniNodeStatus | undefined> {
-    return parseJson<PatroniNodeStatus>(await this.rest(name, { path: '/patroni', timeoutMs }));
+    return this.patroni(timeoutMs).nodeStatus(this.restApi(name)).catch(() => undefined);
   }
 
   /** The leader's name as the DCS says (GET /cluster), or undefined. */
   public async leader(): Promise<string | undefined> {
-    return (await this.clusterView())?.view.members.find((m) => m.role === 'leader')?.name;
+    const client = this.patroni();
+    const status = await client.clusterStatus().catch(() => undefined);
+    return status ? (await client.leader(status))?.name : undefined;
   }
 
   public async members(): Promise<PatroniMember[]> {
