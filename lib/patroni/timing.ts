@@ -37,16 +37,31 @@ export interface PatroniTimingOptions {
   readonly etcdElectionTimeout?: Duration;
 }
 
+/** Which profile a `PatroniTiming` is: one of the two the library tunes, or your own. */
+export class TimingProfile {
+  /** `PatroniTiming.DEFAULT`. */
+  public static readonly DEFAULT = new TimingProfile('default');
+  /** `PatroniTiming.FAST`. */
+  public static readonly FAST = new TimingProfile('fast');
+  /** A `PatroniTiming.custom(...)` timing. */
+  public static readonly CUSTOM = new TimingProfile('custom');
+
+  private constructor(
+    /** 'default', 'fast' or 'custom', as runbooks print it. */
+    public readonly name: string,
+  ) {}
+}
+
 /** How fast the cluster notices a lost leader, against how easily it fails over by mistake. */
 export class PatroniTiming {
   /** Patroni's defaults: ttl 30 s, loop_wait 10 s, retry_timeout 10 s. Node loss: about 20-30 s. */
-  public static readonly DEFAULT = new PatroniTiming(DEFAULT_TIMING, 'default');
+  public static readonly DEFAULT = new PatroniTiming(DEFAULT_TIMING, TimingProfile.DEFAULT);
 
   /**
    * ttl 7 s, loop_wait 1 s, retry_timeout 3 s, HAProxy checks every 500 ms: node loss in under
    * 10 s, at the price of failing over after a 3 s stall of etcd or of the leader's disk.
    */
-  public static readonly FAST = new PatroniTiming(FAST_TIMING, 'fast');
+  public static readonly FAST = new PatroniTiming(FAST_TIMING, TimingProfile.FAST);
 
   /** Your own timing, checked: loop_wait + 2 x retry_timeout <= ttl, etcd election within retry_timeout. */
   public static custom(options: PatroniTimingOptions): PatroniTiming {
@@ -68,7 +83,7 @@ export class PatroniTiming {
       etcdElectionTimeoutMs: millis(options.etcdElectionTimeout, DEFAULT_TIMING.etcdElectionTimeoutMs),
     };
     validateTiming(timing);
-    return new PatroniTiming(timing, 'custom');
+    return new PatroniTiming(timing, TimingProfile.CUSTOM);
   }
 
   private constructor(
@@ -78,9 +93,14 @@ export class PatroniTiming {
      * @jsii ignore
      */
     public readonly values: ClusterTiming,
-    /** 'default', 'fast' or 'custom'. */
-    public readonly name: string,
+    /** Which profile this is. */
+    public readonly profile: TimingProfile,
   ) {}
+
+  /** The profile's name: 'default', 'fast' or 'custom'. */
+  public get name(): string {
+    return this.profile.name;
+  }
 
   /** Leader key lifetime. */
   public get ttl(): Duration {

@@ -1,7 +1,7 @@
 import { Duration, Size } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { NodeGauge, PatroniTiming, SynchronousMode, WatchdogMode } from '../../lib';
+import { NodeGauge, PatroniTiming, SynchronousMode, TimingProfile, WatchdogMode } from '../../lib';
 import { renderStackRunbook } from '../../lib';
 import { setupCluster as setup } from './cluster-fixture';
 import { unpackNodeUserData } from './user-data-helpers';
@@ -330,6 +330,12 @@ describe('PatroniTiming', () => {
   test('custom accepts a safe profile', () => {
     const t = PatroniTiming.custom({ ttl: Duration.seconds(20), loopWait: Duration.seconds(5), retryTimeout: Duration.seconds(7) });
     expect(t.values).toMatchObject({ ttlSeconds: 20, loopWaitSeconds: 5, retryTimeoutSeconds: 7, etcdElectionTimeoutMs: 1000 });
+  });
+
+  test('each timing says which profile it is, typed', () => {
+    const custom = PatroniTiming.custom({ ttl: Duration.seconds(20), loopWait: Duration.seconds(5), retryTimeout: Duration.seconds(7) });
+    expect([PatroniTiming.DEFAULT.profile, PatroniTiming.FAST.profile, custom.profile]).toEqual([TimingProfile.DEFAULT, TimingProfile.FAST, TimingProfile.CUSTOM]);
+    expect([PatroniTiming.DEFAULT.name, PatroniTiming.FAST.name, custom.name]).toEqual(['default', 'fast', 'custom']);
   });
 
   test('custom refuses loop_wait + 2 x retry_timeout > ttl, with the arithmetic', () => {
