@@ -392,9 +392,7 @@ export class LocalCluster {
 
   /** The leader's name as the DCS says (GET /cluster), or undefined. */
   public async leader(): Promise<string | undefined> {
-    const client = this.patroni();
-    const status = await client.clusterStatus().catch(() => undefined);
-    return status ? (await client.leader(status))?.name : undefined;
+    return (await this.patroni().leader().catch(() => undefined))?.name;
   }
 
   public async members(): Promise<PatroniMember[]> {

@@ -89,13 +89,13 @@ export type AlarmKind = keyof typeof ALARM_CATALOGUE;
 
 /** Throws on an override for an alarm that does not exist (from JavaScript), or one with impossible values. */
 export function validateOverrides(overrides: AlarmOverrides): void {
-  const known = (Object.keys(ALARM_CATALOGUE) as AlarmKind[]).map(overrideKey);
+  const kindOf = new Map<string, AlarmKind>((Object.keys(ALARM_CATALOGUE) as AlarmKind[]).map((k) => [overrideKey(k), k]));
   for (const [key, tuning] of Object.entries(overrides) as [string, AlarmTuning | undefined][]) {
-    if (!(known as string[]).includes(key)) {
-      throw new Error(`overrides: '${key}' is not an alarm of FailoverAlarms (known: ${known.join(', ')})`);
+    const kind = kindOf.get(key);
+    if (kind === undefined) {
+      throw new Error(`overrides: '${key}' is not an alarm of FailoverAlarms (known: ${[...kindOf.keys()].join(', ')})`);
     }
     if (tuning === undefined) continue;
-    const kind = (Object.keys(ALARM_CATALOGUE) as AlarmKind[]).find((k) => overrideKey(k) === key)!;
     const evaluations = tuning.evaluationPeriods ?? ALARM_CATALOGUE[kind].evaluationPeriods;
     if (!Number.isInteger(evaluations) || evaluations < 1) {
       throw new Error(`overrides.${key}.evaluationPeriods must be a whole number of at least 1, got ${evaluations}`);

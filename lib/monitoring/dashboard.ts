@@ -57,14 +57,12 @@ export function buildFailoverDashboard(scope: Construct, id: string, props: Fail
       graph('max replication lag (bytes)', [cluster.metricMaxReplicationLag()], { min: 0 }),
       graph('promotions and role changes', [cluster.metricPromotions({ label: 'promotions' }), cluster.metricRoleChanges({ label: 'role changes' })], { min: 0 }),
     );
-    const haproxy = (() => {
-      try {
-        return [graph('healthy HAProxy targets behind the writer', [cluster.metricHealthyHaproxyCount()], { min: 0 })];
-      } catch {
-        return []; // an imported cluster without its load balancer's names
-      }
-    })();
-    dashboard.addWidgets(graph('failover duration (s)', [cluster.metricFailoverDuration({ label: 'failover duration' })], { min: 0 }), ...haproxy);
+    // An imported cluster may come without its load balancer's names: no HAProxy graph then.
+    const haproxy = cluster.loadBalancerFullName !== undefined && cluster.writerTargetGroupFullName !== undefined;
+    dashboard.addWidgets(
+      graph('failover duration (s)', [cluster.metricFailoverDuration({ label: 'failover duration' })], { min: 0 }),
+      ...(haproxy ? [graph('healthy HAProxy targets behind the writer', [cluster.metricHealthyHaproxyCount()], { min: 0 })] : []),
+    );
   }
   return dashboard;
 }

@@ -83,6 +83,7 @@ export class FailoverAlarms extends Construct {
       throw new Error('FailoverAlarms needs at least one of dnsFailovers or clusters to watch');
     }
     this.checkRegions(dnsFailovers, clusters);
+    checkNamesOnce(dnsFailovers, clusters);
     this.overrides = props.overrides ?? {};
     validateOverrides(this.overrides);
     this.notifyOnOk = props.notifyOnOk ?? true;
@@ -170,15 +171,6 @@ export class FailoverAlarms extends Construct {
           "(a separate FailoverAlarms for the clusters can stay in the clusters' region)",
       );
     }
-    const twice = (names: string[]) => names.filter((n) => !Token.isUnresolved(n)).find((n, i, all) => all.indexOf(n) !== i);
-    const clusterTwice = twice(clusters.map((c) => c.clusterName));
-    if (clusterTwice !== undefined) {
-      throw new Error(`clusters: two clusters are named '${clusterTwice}'; their metrics would be the same (the ClusterName dimension): watch each cluster once`);
-    }
-    const recordTwice = twice(dnsFailovers.map((d) => d.recordName));
-    if (recordTwice !== undefined) {
-      throw new Error(`dnsFailovers: two are for '${recordTwice}'; their alarms could not be told apart: watch each record name once`);
-    }
     for (const cluster of clusters) {
       const clusterRegion = cluster.env.region;
       if (!Token.isUnresolved(clusterRegion) && !Token.isUnresolved(region) && clusterRegion !== region) {
@@ -205,6 +197,19 @@ export class FailoverAlarms extends Construct {
       }),
     );
     return new sns.Topic(this, 'Topic', { masterKey: key, enforceSSL: true, displayName: 'Failover events' });
+  }
+}
+
+/** The scopes are named after the record and cluster names, so each may be watched once. */
+function checkNamesOnce(dnsFailovers: IDnsFailover[], clusters: IPatroniCluster[]): void {
+  const twice = (names: string[]) => names.filter((n) => !Token.isUnresolved(n)).find((n, i, all) => all.indexOf(n) !== i);
+  const clusterTwice = twice(clusters.map((c) => c.clusterName));
+  if (clusterTwice !== undefined) {
+    throw new Error(`clusters: two clusters are named '${clusterTwice}'; their metrics would be the same (the ClusterName dimension): watch each cluster once`);
+  }
+  const recordTwice = twice(dnsFailovers.map((d) => d.recordName));
+  if (recordTwice !== undefined) {
+    throw new Error(`dnsFailovers: two are for '${recordTwice}'; their alarms could not be told apart: watch each record name once`);
   }
 }
 

@@ -24,6 +24,10 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
   readonly replicaMaxLag: Size;
   /** Writer endpoint: always the current leader. */
   readonly writerEndpoint: ClusterEndpoint;
+  /** The load balancer's `net/...` name; undefined when not known (an import without it). */
+  readonly loadBalancerFullName?: string;
+  /** The writer target group's `targetgroup/...` name; undefined when not known. */
+  readonly writerTargetGroupFullName?: string;
   /** Reader endpoint: replicas within `replicaMaxLag`. */
   readonly readerEndpoint: ClusterEndpoint;
 
@@ -101,10 +105,8 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
   public abstract readonly replicaMaxLag: Size;
   public abstract readonly writerEndpoint: ClusterEndpoint;
   public abstract readonly readerEndpoint: ClusterEndpoint;
-  /** `net/...` name of the load balancer, for the HAProxy target metric, when known. */
-  protected abstract readonly loadBalancerFullName?: string;
-  /** `targetgroup/...` name of the writer's target group, when known. */
-  protected abstract readonly writerTargetGroupFullName?: string;
+  public abstract readonly loadBalancerFullName?: string;
+  public abstract readonly writerTargetGroupFullName?: string;
 
   public metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return clusterEvent(this, ROLE_CHANGE_EVENTS.roleChange, cloudwatch.Stats.SUM, props);
@@ -189,8 +191,8 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
   public readonly replicaMaxLag: Size;
   public readonly writerEndpoint: ClusterEndpoint;
   public readonly readerEndpoint: ClusterEndpoint;
-  protected readonly loadBalancerFullName?: string;
-  protected readonly writerTargetGroupFullName?: string;
+  public readonly loadBalancerFullName?: string;
+  public readonly writerTargetGroupFullName?: string;
 
   constructor(scope: Construct, id: string, attrs: PatroniClusterAttributes) {
     super(scope, id);

@@ -338,11 +338,11 @@ export class PatroniCluster extends PatroniClusterBase {
     return this.nodes.map((n) => n.instance.instanceId);
   }
 
-  protected get loadBalancerFullName(): string | undefined {
+  public get loadBalancerFullName(): string | undefined {
     return this.loadBalancer.loadBalancerFullName;
   }
 
-  protected get writerTargetGroupFullName(): string | undefined {
+  public get writerTargetGroupFullName(): string | undefined {
     return this.writerTargetGroup.targetGroupFullName;
   }
 

@@ -408,6 +408,10 @@ describe('FailoverAlarms on constructs of other stacks, imported ones, and colli
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'StatusCheckFailed', Dimensions: [{ Name: 'InstanceId', Value: 'i-1' }] });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('^cluster billing: '), Threshold: 64 * 1024 * 1024 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('^cluster orders: .*etcd'), Threshold: 5 });
+    // The HAProxy graph only for the import that gave its load balancer's names.
+    const body = JSON.stringify(Object.values(template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody);
+    expect(body.match(/healthy HAProxy targets behind the writer/g)).toHaveLength(1);
+    expect(body).toContain('billing: healthy HAProxy targets');
   });
 
   test('an imported cluster: clients are allowed through its security group to both endpoints', () => {
