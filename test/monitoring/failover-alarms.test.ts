@@ -224,6 +224,17 @@ describe('FailoverAlarms options', () => {
     expect(() => setup({ overrides: overrides as AlarmOverrides })).toThrow(message); // as JavaScript could pass it
   });
 
+  test('day two: changing overrides changes alarm properties only, never a node or any other resource', () => {
+    const before = setup().template.toJSON().Resources as Record<string, { Type: string }>;
+    const after = setup({ overrides: { dbFailoverTooSlow: { threshold: 30 }, dbNoPrimary: { evaluationPeriods: 3 } } }).template.toJSON().Resources as Record<
+      string,
+      { Type: string }
+    >;
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+    const changed = Object.keys(before).filter((id) => JSON.stringify(before[id]) !== JSON.stringify(after[id]));
+    expect(changed.map((id) => before[id]!.Type)).toEqual(['AWS::CloudWatch::Alarm', 'AWS::CloudWatch::Alarm']);
+  });
+
   test('AlarmOverrides has a property for every alarm of the catalogue, and nothing else', () => {
     type Missing = Exclude<Uncapitalize<AlarmKind>, keyof AlarmOverrides>;
     type Extra = Exclude<keyof AlarmOverrides, Uncapitalize<AlarmKind>>;
