@@ -34,13 +34,15 @@ export function localCommands(): Command {
     .addOption(new Option('--nodes <n>', 'number of nodes: 3 or 5').argParser(nodeCount).default(3))
     .addOption(new Option('--timing <profile>', 'timing profile').choices(Object.keys(TIMING_PROFILES)).default('default'))
     .option('--no-install', 'do not install missing Debian packages')
-    .action(async (opts: CommonOptions & { nodes: number; timing: TimingProfileName; install: boolean }) => {
+    .option('--boot', "boot each node as a Debian 12 system container that runs the synthesized template's user data")
+    .action(async (opts: CommonOptions & { nodes: number; timing: TimingProfileName; install: boolean; boot?: boolean }) => {
       const cluster = await LocalCluster.up({
         clusterName: opts.cluster,
         stateRoot: opts.stateRoot,
         nodes: opts.nodes,
         timing: opts.timing,
         installPackages: opts.install,
+        boot: opts.boot ?? false,
         log: progress,
       });
       printStatus(await cluster.status());
@@ -56,12 +58,16 @@ export function localCommands(): Command {
     });
 
   withCommon(local.command('exec'))
-    .description('run a command in the client namespace (FAILOVER_WRITER_URI, FAILOVER_READER_URI, PGPASSWORD set); exits with its code')
+    .description(
+      'run a command in the client namespace (FAILOVER_WRITER_URI, FAILOVER_READER_URI, PGPASSWORD set), or with --node on ' +
+        'that node (inside its container when booted, else in its namespace); exits with its code',
+    )
+    .option('--node <name>', 'run it on this node instead of the client')
     .argument('<command...>', 'the command and its arguments (put them after --)')
     .passThroughOptions()
-    .action(async (argv: string[], opts: CommonOptions) => {
+    .action(async (argv: string[], opts: CommonOptions & { node?: string }) => {
       const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot });
-      const command = cluster.spawnInClient(argv);
+      const command = opts.node ? cluster.spawnOnNode(opts.node, argv) : cluster.spawnInClient(argv);
       // Ctrl-C reaches the child from the terminal itself; pass on what is sent to this process alone.
       const relay = (sig: NodeJS.Signals) => () => command.kill(sig);
       process.on('SIGINT', () => undefined);
@@ -73,10 +79,11 @@ export function localCommands(): Command {
   withCommon(local.command('fault'))
     .description(
       'inject or heal a fault: kill (SIGKILL every process of the node), freeze (SIGSTOP), partition (link down), ' +
-        'kill-etcd (its etcd member only), heal (link up, SIGCONT, restart what is not running)',
+        'kill-etcd (its etcd member only), heal (link up, SIGCONT, restart what is not running); booted clusters also: ' +
+        'reboot (a clean reboot), replace (a new instance on the same address and data volume: the user data runs again)',
     )
-    .addArgument(new Argument('<kind>', 'kill | freeze | partition | kill-etcd | heal').choices([...FAULT_KINDS]))
-    .argument('<node>', 'node name, e.g. pg-0')
+    .addArgument(new Argument('<kind>', FAULT_KINDS.join(' | ')).choices([...FAULT_KINDS]))
+    .argument('<node>', 'node name, e.g. pg-0 (booted: <cluster>-0)')
     .action(async (kind: FaultKind, node: string, opts: CommonOptions) => {
       const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
       await cluster.fault(kind, node);
@@ -109,7 +116,7 @@ function printStatus(s: LocalClusterStatus): void {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
   console.log('');
-  console.log(`cluster    ${s.cluster} (timing ${s.timingProfile}: ttl ${s.timing.ttlSeconds} s, loop_wait ${s.timing.loopWaitSeconds} s, retry_timeout ${s.timing.retryTimeoutSeconds} s)`);
+  console.log(`cluster    ${s.cluster}, ${s.mode === 'booted' ? 'booted nodes' : 'processes'} (timing ${s.timingProfile}: ttl ${s.timing.ttlSeconds} s, loop_wait ${s.timing.loopWaitSeconds} s, retry_timeout ${s.timing.retryTimeoutSeconds} s)`);
   console.log(`writer     ${s.writer}   ${s.writerUri}`);
   console.log(`reader     ${s.reader}   ${s.readerUri}`);
   console.log(`client ns  ${s.clientNamespace}   (failover local exec -- psql "$FAILOVER_WRITER_URI")`);

@@ -1,7 +1,7 @@
 import type { StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { configFilePath, type ClusterSpec, type ClusterTiming } from '../patroni/config';
+import { configFilePath, SYSTEMD_UNIT_NAMES, type ClusterSpec, type ClusterTiming } from '../patroni/config';
 import { LocalClusterError, oneLine } from './errors';
 import { NamespaceHttpTransport } from '../ops/http-transport';
 import { PatroniClient } from '../ops/patroni-client';
@@ -11,8 +11,8 @@ import { nodeServiceArgv, renderNodeFiles, frontFiles, FRONT_CONFIG } from './fi
 import { assessHealth, type HealthVerdict } from './health';
 import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdUser, postgresUser, stateFile, writeFiles } from './layout';
 import { withClusterLock } from './lock';
-import { buildLocalSpec, CLIENT_ADDRESS, PREFIX_LENGTH, SUBNET } from './local-spec';
-import { createNetwork, interfaceIsUp, namespacePids, namespacePrefix, setInterfaceUp } from './network';
+import { buildLocalSpec, CLIENT_ADDRESS, PREFIX_LENGTH, SUBNET, SUBNET_BASE } from './local-spec';
+import { BRIDGE, createNetwork, interfaceIsUp, namespacePids, namespacePrefix, POD_INTERFACE, setInterfaceUp } from './network';
 import { ensurePackages, LOCAL_CLUSTER_PACKAGES } from './packages';
 import {
   isRunning,
@@ -34,7 +34,9 @@ import {
   type PatroniMember,
   type PatroniNodeStatus,
 } from './rest';
-import { NODE_SERVICES, readState, writeState, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
+import { NODE_SERVICES, readState, writeState, type ClusterMode, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
+import * as booted from './boot/booted-nodes';
+import { runInContainer, spawnInContainer } from './boot/container';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { found as done, notYet, poll as waitFor } from '../ops/poll';
 
@@ -56,10 +58,17 @@ export interface UpOptions extends LocalClusterOptions {
   readonly timeoutMs?: number;
   /** Install missing Debian packages. @default true */
   readonly installPackages?: boolean;
+  /**
+   * Boot each node as a Debian 12 system container that runs the synthesized template's user data
+   * (see docs/local-cluster.md, "Booted nodes"). @default false
+   */
+  readonly boot?: boolean;
 }
 
-export type FaultKind = 'kill' | 'freeze' | 'partition' | 'kill-etcd' | 'heal';
-export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'freeze', 'partition', 'kill-etcd', 'heal'];
+export type FaultKind = 'kill' | 'freeze' | 'partition' | 'kill-etcd' | 'heal' | 'reboot' | 'replace';
+export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'freeze', 'partition', 'kill-etcd', 'heal', 'reboot', 'replace'];
+/** Faults only a booted node can take: an instance reboot, and a new instance on the node's address and volume. */
+export const BOOTED_FAULT_KINDS: readonly FaultKind[] = ['reboot', 'replace'];
 
 /** One node in `status` (the first seven fields are the stable JSON interface). */
 export interface LocalNodeStatus {
@@ -100,6 +109,8 @@ export interface LocalClusterStatus {
   readonly writerMultiHostUri: string;
   /** Which node's REST API answered GET /cluster, or null when none did. */
   readonly source: string | null;
+  /** 'processes' (services in namespaces) or 'booted' (each node a booted container). */
+  readonly mode: ClusterMode;
 }
 
 export interface WaitTimeout {
@@ -164,9 +175,13 @@ export class LocalCluster {
     }
 
     const dir = clusterDir(stateRoot, clusterName);
-    const spec = buildLocalSpec({ clusterName, nodeCount, timing, clusterDir: dir });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    const plan = options.boot ? await booted.planBootedCluster({ clusterName, nodeCount, timing, dir, subnet: SUBNET, subnetBase: SUBNET_BASE }) : undefined;
+    const spec = plan?.spec ?? buildLocalSpec({ clusterName, nodeCount, timing, clusterDir: dir });
     const prefix = namespacePrefix(clusterName);
     const state: LocalClusterState = {
+      mode: plan ? 'booted' : 'processes',
+      boot: plan?.cluster,
       version: 1,
       clusterName,
       stateRoot,
@@ -184,17 +199,17 @@ export class LocalCluster {
         namespace: `${prefix}${n.name}`,
         switchPort: `v${i}`,
         dir: path.join(dir, n.name),
-        paths: n.paths!,
+        paths: n.paths ?? spec.paths!,
         processes: {},
         faults: {},
+        boot: plan?.nodes[i].boot,
       })),
       spec,
     };
-    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     writeState(stateFile(stateRoot, clusterName), state);
     const cluster = new LocalCluster(state, log);
     try {
-      await cluster.boot(options.timeoutMs);
+      await (plan ? cluster.bootContainers(plan, options.timeoutMs) : cluster.boot(options.timeoutMs));
     } catch (err) {
       cluster.update((s) => {
         s.phase = 'failed';
@@ -243,6 +258,11 @@ export class LocalCluster {
 
   public get timing(): ClusterTiming {
     return this.state.spec.timing;
+  }
+
+  /** 'processes' or 'booted'. */
+  public get mode(): ClusterMode {
+    return this.state.mode ?? 'processes';
   }
 
   public get timingProfile(): string {
@@ -452,6 +472,7 @@ export class LocalCluster {
       leader: members.find((m) => m.role === 'leader')?.name ?? null,
       writerMultiHostUri: this.writerMultiHostUri,
       source: found?.source ?? null,
+      mode: this.mode,
     };
   }
 
@@ -549,6 +570,21 @@ export class LocalCluster {
     return spawnInNamespace(this.nodeNamespace(name), argv, { ...options, env: { ...process.env, ...this.clientEnv(), ...options.env } });
   }
 
+  /**
+   * Starts a command on the node itself: inside its container when booted (as root, the node's
+   * own programs and files), else in its namespace (this machine's programs).
+   */
+  public spawnOnNode(name: string, argv: readonly string[], options: ExecOptions = {}): RunningCommand {
+    if (!this.booted()) return this.spawnInNode(name, argv, options);
+    return spawnInContainer(this.containerInit(name), argv, { stdio: options.stdio, cwd: options.cwd });
+  }
+
+  /** Runs a command on the node itself (see `spawnOnNode`) with its output captured. */
+  public async runOnNode(name: string, argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+    if (!this.booted()) return runInNamespace(this.nodeNamespace(name), argv, options);
+    return runInContainer(this.containerInit(name), argv, options);
+  }
+
   public async execInNode(name: string, argv: readonly string[], options: ExecOptions = {}): Promise<number> {
     return this.spawnInNode(name, argv, options).exitCode();
   }
@@ -567,6 +603,10 @@ export class LocalCluster {
         return this.killEtcd(name);
       case 'heal':
         return this.heal(name);
+      case 'reboot':
+        return this.reboot(name);
+      case 'replace':
+        return this.replace(name);
     }
   }
 
@@ -618,6 +658,16 @@ export class LocalCluster {
   /** SIGKILL the node's etcd member alone (loss of one etcd member: no failover may follow). */
   public async killEtcd(name: string): Promise<void> {
     const node = this.node(name);
+    if (this.booted()) {
+      // systemd restarts it (Restart=on-failure), as it would on an instance.
+      await runInContainer(this.containerInit(name), ['systemctl', 'kill', '--signal=SIGKILL', SYSTEMD_UNIT_NAMES.etcd], { timeoutMs: 15_000 });
+      this.update((s) => {
+        const n = s.nodes.find((x) => x.name === name)!;
+        n.faults = { ...n.faults, etcdKilled: true };
+      });
+      this.log(`killed etcd of ${name} (systemd restarts it)`);
+      return;
+    }
     const pid = await recordedPidInNamespace(node.processes.etcd, node.namespace);
     if (pid) {
       signal(pid, 'SIGKILL');
@@ -638,6 +688,16 @@ export class LocalCluster {
     const node = this.node(name);
     if (!(await interfaceIsUp(node.namespace))) await setInterfaceUp(node.namespace, true);
     for (const pid of await namespacePids(node.namespace)) signal(pid, 'SIGCONT');
+    if (this.booted()) {
+      const down = !(node.boot?.nspawn && booted.containerInit(node.boot.nspawn.pid));
+      if (down) await this.bootNode(name, false);
+      else await runInContainer(this.containerInit(name), ['systemctl', 'start', SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy], { timeoutMs: 60_000 });
+      this.update((s) => {
+        s.nodes.find((x) => x.name === name)!.faults = {};
+      });
+      this.log(`healed ${name}${down ? ' (booted its container again)' : ''}`);
+      return;
+    }
     const restarted: string[] = [];
     for (const service of NODE_SERVICES) {
       if (!(await recordedPidInNamespace(node.processes[service], node.namespace))) {
@@ -668,23 +728,13 @@ export class LocalCluster {
   private async boot(healthyWithinMs?: number): Promise<void> {
     const s = this.state;
     const postgres = postgresUser();
-    this.log(`creating namespaces and bridge on ${s.subnet} (${s.nodes.length} nodes + client)`);
-    await createNetwork({
-      switchNamespace: s.switchNamespace,
-      prefixLength: s.prefixLength,
-      attachments: [
-        ...s.nodes.map((n) => ({ namespace: n.namespace, switchPort: n.switchPort, address: n.address })),
-        { namespace: s.client.namespace, switchPort: s.client.switchPort, address: s.client.address },
-      ],
-    });
+    await this.createNetwork();
     this.log('rendering node files');
     for (const node of s.nodes) {
       createNodeTree(node.dir, node.paths, postgres, etcdUser());
       writeFiles(renderNodeFiles(s.spec, node.name));
     }
-    fs.mkdirSync(s.client.dir, { recursive: true, mode: 0o755 });
-    writeFiles(frontFiles(s.spec, s.client.address, s.client.dir));
-    for (const cfg of [...s.nodes.map((n) => configFilePath(n.paths, 'haproxy')), path.join(s.client.dir, FRONT_CONFIG)]) {
+    for (const cfg of [...s.nodes.map((n) => configFilePath(n.paths, 'haproxy'))]) {
       const check = await run('haproxy', ['-c', '-q', '-f', cfg], { allowFailure: true, timeoutMs: 10_000 });
       if (check.code !== 0) throw new LocalClusterError(`haproxy -c rejects ${cfg}: ${oneLine(check.stderr || check.stdout)}`);
     }
@@ -708,6 +758,133 @@ export class LocalCluster {
       st.phase = 'ready';
     });
     this.log(`healthy: ${verdict.reason}`);
+  }
+
+  /** Booted mode: image, stand-ins, then every node's container booting the template's user data. */
+  private async bootContainers(plan: booted.BootedPlan, healthyWithinMs?: number): Promise<void> {
+    const { image, caCertFile, standIn } = await booted.prepareBootedCluster(plan, this.state.dir, this.log);
+    this.update((st) => {
+      Object.assign(st.boot!, { imageRoot: image.root, repo: image.repo, caCertFile });
+    });
+    const s = this.state;
+    await this.createNetwork();
+    await booted.addStandInNetwork(s.switchNamespace, BRIDGE, s.boot!.apiAddress, s.prefixLength, s.nodes.map((n) => n.namespace), POD_INTERFACE);
+    this.log('starting the EC2 stand-ins (IMDS, Secrets Manager, CloudWatch)');
+    await this.restartStandIn(standIn);
+    this.log(`booting ${s.nodes.length} nodes from ${image.root}`);
+    for (const node of s.nodes) await this.bootNode(node.name, true);
+    await this.startFront();
+    this.update((st) => {
+      st.phase = 'starting';
+    });
+    this.log('waiting for every node\'s user data (journalctl -u cdk-failover-rehearsal-user-data on a node)');
+    const deadline = Date.now() + (healthyWithinMs ?? 900_000);
+    await this.waitForUserData(Math.max(1, deadline - Date.now()));
+    this.log('waiting for a leader and streaming replicas');
+    const verdict = await this.waitForHealthy({ timeoutMs: Math.max(60_000, deadline - Date.now()) });
+    this.update((st) => {
+      st.phase = 'ready';
+    });
+    this.log(`healthy: ${verdict.reason}`);
+  }
+
+  /** Until every node's user data has run; a node whose user data failed ends the wait with its reason. */
+  public async waitForUserData(timeoutMs: number, names: readonly string[] = this.nodeNames): Promise<void> {
+    await waitFor(
+      'the user data on every node',
+      async () => {
+        const running: string[] = [];
+        for (const name of names) {
+          const { state, line } = await booted.userDataState(this.containerInit(name));
+          if (state === 'failed') throw new LocalClusterError(`the user data failed on ${name}: ${line}`);
+          if (state === 'running') running.push(name);
+        }
+        return running.length ? notYet(`running on ${running.join(', ')}`) : done(true);
+      },
+      { timeoutMs, intervalMs: 1000, onProgress: (r) => this.log(`  ${r}`) },
+    );
+  }
+
+  private async restartStandIn(config: ReturnType<typeof booted.readStandInConfig>): Promise<void> {
+    const record = await booted.startStandIn(config, this.state.boot!, this.state.switchNamespace, this.state.dir);
+    this.update((st) => {
+      st.boot!.standIn = record;
+    });
+  }
+
+  /** Boots a node's container (a fresh instance layer when `fresh`) and waits for its systemd. */
+  private async bootNode(name: string, fresh: boolean): Promise<void> {
+    const node = this.node(name);
+    const nspawn = await booted.bootNode({ name, address: node.address, namespace: node.namespace, boot: node.boot! }, { clusterName: this.clusterName, cluster: this.state.boot! }, fresh);
+    this.update((st) => {
+      st.nodes.find((n) => n.name === name)!.boot!.nspawn = nspawn;
+    });
+    await booted.waitForNodeStart(nspawn);
+  }
+
+  private booted(): boolean {
+    return this.state.mode === 'booted';
+  }
+
+  private requireBooted(what: string): void {
+    if (!this.booted()) throw new LocalClusterError(`${what} needs a booted cluster ('failover local up --boot'); '${this.clusterName}' runs its services as processes`);
+  }
+
+  /** The container's PID 1 of a booted node, or a clear error. */
+  private containerInit(name: string): number {
+    const nspawn = this.node(name).boot?.nspawn;
+    const init = nspawn ? booted.containerInit(nspawn.pid) : undefined;
+    if (!init) throw new LocalClusterError(`node ${name} is not running (its container is down); 'failover local fault heal ${name}' boots it`);
+    return init;
+  }
+
+  /** A clean reboot: the node's systemd powers off and the same instance boots again (user data does not run again). */
+  public async reboot(name: string): Promise<void> {
+    this.requireBooted('fault reboot');
+    const nspawn = this.node(name).boot?.nspawn;
+    const how = nspawn ? await booted.stopContainer(nspawn.pid) : 'not running';
+    this.log(`${name} shut down (${how}); booting it again`);
+    await this.bootNode(name, false);
+    this.update((s) => {
+      s.nodes.find((x) => x.name === name)!.faults = {};
+    });
+  }
+
+  /**
+   * A replacement instance: the container is destroyed and a fresh one boots from the image with
+   * the node's address and data volume and a new instance ID, so the user data runs again.
+   */
+  public async replace(name: string): Promise<void> {
+    this.requireBooted('fault replace');
+    const node = this.node(name);
+    if (node.boot?.nspawn) await booted.stopContainer(node.boot.nspawn.pid);
+    const instanceId = booted.newInstanceId();
+    this.update((s) => {
+      const b = s.nodes.find((x) => x.name === name)!.boot!;
+      b.instanceId = instanceId;
+      b.instances += 1;
+      b.nspawn = undefined;
+    });
+    const config = booted.readStandInConfig(this.state.boot!);
+    await this.restartStandIn({ ...config, instances: config.instances.map((i) => (i.address === node.address ? { ...i, instanceId } : i)) });
+    this.log(`${name} terminated; booting instance ${instanceId} on ${node.address} with its volume`);
+    await this.bootNode(name, true);
+    this.update((s) => {
+      s.nodes.find((x) => x.name === name)!.faults = {};
+    });
+  }
+
+  private async createNetwork(): Promise<void> {
+    const s = this.state;
+    this.log(`creating namespaces and bridge on ${s.subnet} (${s.nodes.length} nodes + client)`);
+    await createNetwork({
+      switchNamespace: s.switchNamespace,
+      prefixLength: s.prefixLength,
+      attachments: [
+        ...s.nodes.map((n) => ({ namespace: n.namespace, switchPort: n.switchPort, address: n.address })),
+        { namespace: s.client.namespace, switchPort: s.client.switchPort, address: s.client.address },
+      ],
+    });
   }
 
   private async etcdHealthy() {
@@ -749,8 +926,13 @@ export class LocalCluster {
     return record;
   }
 
+  /** The NLB stand-in: HAProxy in the client namespace in front of every node's HAProxy. */
   private async startFront(): Promise<void> {
     const c = this.state.client;
+    fs.mkdirSync(c.dir, { recursive: true, mode: 0o755 });
+    writeFiles(frontFiles(this.state.spec, c.address, c.dir));
+    const check = await run('haproxy', ['-c', '-q', '-f', path.join(c.dir, FRONT_CONFIG)], { allowFailure: true, timeoutMs: 10_000 });
+    if (check.code !== 0) throw new LocalClusterError(`haproxy -c rejects ${path.join(c.dir, FRONT_CONFIG)}: ${oneLine(check.stderr || check.stdout)}`);
     const record = await startDetached({
       namespace: c.namespace,
       argv: ['haproxy', '-db', '-f', path.join(c.dir, FRONT_CONFIG)],

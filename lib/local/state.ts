@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ClusterSpec, NodePaths } from '../patroni/config/spec';
 import { LocalClusterError } from './errors';
+import type { BootedClusterState, BootedNodeState } from './boot/booted-nodes';
 import type { ProcessRecord } from './processes';
 
 /** The services every node runs, in start order. */
@@ -31,6 +32,8 @@ export interface LocalNodeState {
   readonly paths: NodePaths;
   processes: Partial<Record<NodeService, ProcessRecord>>;
   faults: NodeFaults;
+  /** Booted mode: the node's container, instance layer and data volume. */
+  boot?: BootedNodeState;
 }
 
 export interface LocalClientState {
@@ -41,6 +44,9 @@ export interface LocalClientState {
   /** The NLB stand-in: a TCP HAProxy in the client namespace in front of every node's HAProxy. */
   processes: { front?: ProcessRecord };
 }
+
+/** 'processes': the services run directly in namespaces; 'booted': each node is a booted container. */
+export type ClusterMode = 'processes' | 'booted';
 
 export type ClusterPhase = 'creating' | 'starting' | 'ready' | 'failed';
 
@@ -64,6 +70,10 @@ export interface LocalClusterState {
   readonly nodes: LocalNodeState[];
   /** The spec the renderers got, so a healed node is restarted with the same files. */
   readonly spec: ClusterSpec;
+  /** @default 'processes' (state files written before booted mode existed) */
+  readonly mode?: ClusterMode;
+  /** Booted mode: image, stand-ins. */
+  boot?: BootedClusterState;
 }
 
 export function readState(file: string): LocalClusterState | undefined {

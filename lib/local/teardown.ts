@@ -6,6 +6,7 @@ import { clusterDir, stateFile } from './layout';
 import { deleteNamespace, listNamespaces, namespacePids, namespacePrefix } from './network';
 import { isRunning, killNamespace, signal, waitForExitOf } from './processes';
 import { readState, type LocalClusterState } from './state';
+import { releaseBootedResources } from './boot/booted-nodes';
 
 export interface TeardownReport {
   /** Namespaces removed. */
@@ -68,6 +69,11 @@ export async function teardown(clusterName: string, stateRoot: string, log: (lin
     await deleteNamespace(ns);
     log(`removed namespace ${ns}`);
   }
+
+  // 2b. Booted nodes: their containers died with their namespaces' processes; nspawn, the node
+  //     roots and the data volumes' loop devices are on this machine's side.
+  const nspawnPids = (state?.nodes ?? []).map((n) => n.boot?.nspawn?.pid).filter((pid): pid is number => pid !== undefined);
+  await releaseBootedResources(dir, nspawnPids, log);
 
   // 3. A postmaster killed with SIGKILL leaves its System V segment behind: remove ours.
   let sharedMemorySegments = 0;

@@ -1,0 +1,760 @@
+// What EC2 gives a booted rehearsal node, in one small process: IMDSv2 (role credentials, identity)
+// and the two AWS APIs the node's programs call through Debian 12's awscli (botocore): Secrets
+// Manager GetSecretValue (the bootstrap) and CloudWatch PutMetricData (the metrics publisher and
+// the role-change callback). The node's /etc/hosts points the service hostnames here and its image
+// trusts the rehearsal CA, so the real programs run unchanged.
+import { randomBytes, randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { LocalClusterError, oneLine } from '../errors';
+
+export interface StandInInstance {
+  readonly address: string;
+  readonly instanceId: string;
+  readonly availabilityZone: string;
+}
+
+export interface AwsStandInConfig {
+  readonly region: string;
+  readonly accountId: string;
+  readonly roleName: string;
+  /** IMDS listener, e.g. { host: '169.254.169.254', port: 80 } */
+  readonly imds: { readonly host: string; readonly port: number };
+  /** API listener; HTTPS when certFile/keyFile are given, plain HTTP otherwise (tests). */
+  readonly api: { readonly host: string; readonly port: number; readonly certFile?: string; readonly keyFile?: string };
+  /** Callers are identified by their source address. */
+  readonly instances: readonly StandInInstance[];
+  /** Secret ARN -> SecretString. Also findable by name = the ARN's last ':' segment. */
+  readonly secrets: Readonly<Record<string, string>>;
+  /** Every PutMetricData datum is appended here as one JSON line. */
+  readonly metricsFile: string;
+  /** One JSON line per request: time, caller address, service, action, status (never secret values). */
+  readonly requestLogFile?: string;
+}
+
+export interface RunningStandIn {
+  readonly imdsPort: number;
+  readonly apiPort: number;
+  close(): Promise<void>;
+}
+
+/** One recorded datum (the JSON line shape). */
+export interface RecordedDatum {
+  time: string;
+  caller: string;
+  instanceId?: string;
+  namespace: string;
+  metricName: string;
+  dimensions: Record<string, string>;
+  value?: number;
+  values?: number[];
+  unit?: string;
+  timestamp?: string;
+}
+
+/** Larger request bodies are answered 413 (no node sends anything near it). */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** Past this the connection is dropped instead of drained to answer 413. */
+const DRAIN_LIMIT_BYTES = 8 * MAX_BODY_BYTES;
+const MAX_TOKEN_TTL_SECONDS = 21_600;
+const CREDENTIALS_LIFETIME_MS = 6 * 3600_000;
+const CLOUDWATCH_XMLNS = 'http://monitoring.amazonaws.com/doc/2010-08-01/';
+const CLOUDWATCH_JSON_TARGET = 'GraniteServiceVersion20100801.';
+const SECRETS_MANAGER_TARGET = 'secretsmanager.';
+const CLOUDWATCH_UNITS = new Set([
+  'Seconds', 'Microseconds', 'Milliseconds', 'Bytes', 'Kilobytes', 'Megabytes', 'Gigabytes', 'Terabytes',
+  'Bits', 'Kilobits', 'Megabits', 'Gigabits', 'Terabits', 'Percent', 'Count', 'Bytes/Second',
+  'Kilobytes/Second', 'Megabytes/Second', 'Gigabytes/Second', 'Terabytes/Second', 'Bits/Second',
+  'Kilobits/Second', 'Megabits/Second', 'Gigabits/Second', 'Terabits/Second', 'Count/Second', 'None',
+]);
+
+/** `oneLine`, duck-typed: Node's own errors fail `instanceof Error` in another realm (under Jest). */
+export function errorLine(err: unknown): string {
+  const message = (err as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && message !== '' ? oneLine(new Error(message)) : oneLine(err);
+}
+
+/** A dual-stack listener reports IPv4 callers as `::ffff:a.b.c.d`. */
+export function normaliseAddress(address: string | undefined): string {
+  const a = address ?? '';
+  return a.toLowerCase().startsWith('::ffff:') && a.includes('.') ? a.slice('::ffff:'.length) : a;
+}
+
+/** IMDSv2 session tokens: each bound to the caller that asked for it, valid for its TTL. */
+export class ImdsTokens {
+  private readonly tokens = new Map<string, { caller: string; expiresAt: number }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  public issue(caller: string, ttlSeconds: number): string {
+    const now = this.now();
+    for (const [token, t] of this.tokens) if (t.expiresAt <= now) this.tokens.delete(token);
+    const token = randomBytes(32).toString('base64url');
+    this.tokens.set(token, { caller, expiresAt: now + ttlSeconds * 1000 });
+    return token;
+  }
+
+  /** EC2's tokens only work on the instance that asked for them. */
+  public valid(token: string | undefined, caller: string): boolean {
+    const t = token === undefined ? undefined : this.tokens.get(token);
+    return t !== undefined && t.caller === caller && this.now() < t.expiresAt;
+  }
+}
+
+/** The TTL header's value if it is an integer 1..21600 (EC2 answers 400 otherwise). */
+export function parseTokenTtl(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d{1,9}$/.test(header)) return undefined;
+  const ttl = Number(header);
+  return ttl >= 1 && ttl <= MAX_TOKEN_TTL_SECONDS ? ttl : undefined;
+}
+
+interface RoleCredentials {
+  readonly instance: StandInInstance;
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly token: string;
+  readonly issuedAt: Date;
+}
+
+function newCredentials(instance: StandInInstance): RoleCredentials {
+  const base32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const keyId = [...randomBytes(16)].map((b) => base32[b % 32]).join('');
+  return {
+    instance,
+    accessKeyId: `ASIA${keyId}`,
+    secretAccessKey: randomBytes(30).toString('base64'),
+    token: randomBytes(96).toString('base64'),
+    issuedAt: new Date(),
+  };
+}
+
+/** EC2 writes its timestamps without milliseconds. */
+function isoSeconds(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Answers one request whose body has been read (and was not too large). */
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void;
+
+type BodyResult = { body: Buffer } | { tooLarge: true } | { dropped: true };
+
+/** Reads the body up to MAX_BODY_BYTES; a larger one is drained (so the client reads our 413), up to a point. */
+function readBody(req: http.IncomingMessage): Promise<BodyResult> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
+      else if (size > DRAIN_LIMIT_BYTES) req.destroy();
+    });
+    req.once('end', () => resolve(size > MAX_BODY_BYTES ? { tooLarge: true } : { body: Buffer.concat(chunks) }));
+    req.once('error', reject);
+    req.once('close', () => resolve({ dropped: true })); // destroyed (by us or the client); a no-op after 'end'
+  });
+}
+
+function send(res: http.ServerResponse, status: number, body: string, headers: http.OutgoingHttpHeaders = {}): void {
+  res.writeHead(status, { 'Content-Length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+interface RequestLogEntry {
+  caller: string;
+  instanceId?: string;
+  service: string;
+  action: string;
+  status: number;
+  error?: string;
+}
+
+class RequestLog {
+  constructor(private readonly file: string | undefined) {}
+
+  public write(entry: RequestLogEntry): void {
+    if (this.file) fs.appendFileSync(this.file, `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IMDS
+// ---------------------------------------------------------------------------------------------
+
+class Imds {
+  private readonly tokens = new ImdsTokens();
+
+  constructor(
+    private readonly config: AwsStandInConfig,
+    private readonly instances: ReadonlyMap<string, StandInInstance>,
+    private readonly credentials: (instance: StandInInstance) => RoleCredentials,
+    private readonly log: RequestLog,
+  ) {}
+
+  public readonly handle: Handler = (req, res) => {
+    const caller = normaliseAddress(req.socket.remoteAddress);
+    const path = (req.url ?? '/').split('?')[0];
+    const instance = this.instances.get(caller);
+    const status = this.answer(req, res, caller, path, instance);
+    this.log.write({ caller, ...(instance ? { instanceId: instance.instanceId } : {}), service: 'imds', action: `${req.method} ${path}`, status });
+  };
+
+  private answer(req: http.IncomingMessage, res: http.ServerResponse, caller: string, path: string, instance?: StandInInstance): number {
+    const reply = (status: number, body: string) => {
+      send(res, status, body, { 'Content-Type': 'text/plain' });
+      return status;
+    };
+    // EC2 refuses proxied requests, so a misconfigured proxy cannot hand out the role's keys.
+    if (req.headers['x-forwarded-for'] !== undefined) return reply(403, 'Forbidden\n');
+    if (!instance) return reply(404, 'Not Found\n');
+    if (req.method === 'PUT') {
+      if (path !== '/latest/api/token') return reply(404, 'Not Found\n');
+      const ttl = parseTokenTtl(header(req, 'x-aws-ec2-metadata-token-ttl-seconds'));
+      if (ttl === undefined) return reply(400, 'Bad Request\n');
+      const token = this.tokens.issue(caller, ttl);
+      send(res, 200, token, { 'Content-Type': 'text/plain', 'X-aws-ec2-metadata-token-ttl-seconds': String(ttl) });
+      return 200;
+    }
+    if (req.method !== 'GET') return reply(405, 'Method Not Allowed\n');
+    if (!this.tokens.valid(header(req, 'x-aws-ec2-metadata-token'), caller)) return reply(401, 'Unauthorized\n');
+    const body = this.document(path, instance);
+    return body === undefined ? reply(404, 'Not Found\n') : reply(200, body);
+  }
+
+  private document(path: string, instance: StandInInstance): string | undefined {
+    const { config } = this;
+    const roleCredentials = `/latest/meta-data/iam/security-credentials/${config.roleName}`;
+    switch (path) {
+      case '/latest/meta-data/instance-id':
+        return instance.instanceId;
+      case '/latest/meta-data/local-ipv4':
+        return instance.address;
+      case '/latest/meta-data/placement/region':
+        return config.region;
+      case '/latest/meta-data/placement/availability-zone':
+        return instance.availabilityZone;
+      case '/latest/meta-data/iam/security-credentials':
+      case '/latest/meta-data/iam/security-credentials/':
+        return config.roleName;
+      case roleCredentials:
+        return this.roleCredentials(instance);
+      case '/latest/dynamic/instance-identity/document':
+        return this.identityDocument(instance);
+      default:
+        return undefined;
+    }
+  }
+
+  /** The keys stay the same for the server's life; the expiry is always ~6 h away, so botocore never refreshes into an expired set. */
+  private roleCredentials(instance: StandInInstance): string {
+    const c = this.credentials(instance);
+    const document = {
+      Code: 'Success',
+      LastUpdated: isoSeconds(c.issuedAt),
+      Type: 'AWS-HMAC',
+      AccessKeyId: c.accessKeyId,
+      SecretAccessKey: c.secretAccessKey,
+      Token: c.token,
+      Expiration: isoSeconds(new Date(Date.now() + CREDENTIALS_LIFETIME_MS)),
+    };
+    return JSON.stringify(document, null, 2);
+  }
+
+  private identityDocument(instance: StandInInstance): string {
+    const document = {
+      accountId: this.config.accountId,
+      architecture: 'x86_64',
+      availabilityZone: instance.availabilityZone,
+      billingProducts: null,
+      devpayProductCodes: null,
+      marketplaceProductCodes: null,
+      imageId: 'ami-0a1b2c3d4e5f60718',
+      instanceId: instance.instanceId,
+      instanceType: 't3.medium',
+      kernelId: null,
+      pendingTime: isoSeconds(this.credentials(instance).issuedAt),
+      privateIp: instance.address,
+      ramdiskId: null,
+      region: this.config.region,
+      version: '2017-09-30',
+    };
+    return JSON.stringify(document, null, 2);
+  }
+}
+
+function header(req: http.IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The AWS APIs
+// ---------------------------------------------------------------------------------------------
+
+/** The wire protocols botocore speaks to these two services. */
+type Protocol = 'json1.1' | 'json1.0' | 'query';
+
+/** A client error, answered in the protocol's error shape. */
+class ApiError extends Error {
+  constructor(
+    public readonly status: number,
+    public readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+interface ApiCall {
+  readonly service: 'secretsmanager' | 'monitoring' | 'unknown';
+  readonly protocol: Protocol;
+  /** The operation, from X-Amz-Target or (query protocol) the form's Action. */
+  readonly action: string;
+}
+
+/** The service from X-Amz-Target when there is one, else from the Host header. */
+function identifyCall(req: http.IncomingMessage, body: Buffer): ApiCall {
+  const target = header(req, 'x-amz-target');
+  if (target !== undefined) {
+    if (target.startsWith(SECRETS_MANAGER_TARGET)) return { service: 'secretsmanager', protocol: 'json1.1', action: target.slice(SECRETS_MANAGER_TARGET.length) };
+    if (target.startsWith(CLOUDWATCH_JSON_TARGET)) return { service: 'monitoring', protocol: 'json1.0', action: target.slice(CLOUDWATCH_JSON_TARGET.length) };
+    return { service: 'unknown', protocol: 'json1.1', action: target };
+  }
+  const host = (header(req, 'host') ?? '').toLowerCase();
+  if (host.startsWith('monitoring.')) return { service: 'monitoring', protocol: 'query', action: formOf(body).get('Action') ?? '' };
+  if (host.startsWith('secretsmanager.')) return { service: 'secretsmanager', protocol: 'json1.1', action: '' };
+  return { service: 'unknown', protocol: 'json1.1', action: '' };
+}
+
+function formOf(body: Buffer): URLSearchParams {
+  return new URLSearchParams(body.toString('utf8'));
+}
+
+function xmlEscape(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
+}
+
+function sendApiError(res: http.ServerResponse, protocol: Protocol, err: ApiError, requestId: string): void {
+  if (protocol === 'query') {
+    const xml =
+      `<ErrorResponse xmlns="${CLOUDWATCH_XMLNS}"><Error><Type>Sender</Type><Code>${xmlEscape(err.code)}</Code>` +
+      `<Message>${xmlEscape(err.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`;
+    return send(res, err.status, xml, { 'Content-Type': 'text/xml', 'x-amzn-RequestId': requestId });
+  }
+  const headers: http.OutgoingHttpHeaders = {
+    'Content-Type': `application/x-amz-${protocol === 'json1.0' ? 'json-1.0' : 'json-1.1'}`,
+    'x-amzn-RequestId': requestId,
+    'x-amzn-ErrorType': err.code,
+  };
+  // CloudWatch's JSON protocol is "query compatible": botocore reads the query error code here.
+  if (protocol === 'json1.0') headers['x-amzn-query-error'] = `${err.code};Sender`;
+  send(res, err.status, JSON.stringify({ __type: err.code, message: err.message }), headers);
+}
+
+/** Who signed a request: the AccessKeyId in `Credential=`, which must be one IMDS handed out. */
+function authenticate(req: http.IncomingMessage, json: boolean, byKeyId: ReadonlyMap<string, RoleCredentials>): RoleCredentials {
+  const authorization = header(req, 'authorization');
+  if (authorization === undefined) {
+    throw new ApiError(403, json ? 'MissingAuthenticationTokenException' : 'MissingAuthenticationToken', 'Request is missing Authentication Token');
+  }
+  const invalid = new ApiError(403, json ? 'UnrecognizedClientException' : 'InvalidClientTokenId', 'The security token included in the request is invalid.');
+  const keyId = /^AWS4-HMAC-SHA256\s+Credential=([A-Z0-9]+)\//.exec(authorization)?.[1];
+  const credentials = keyId === undefined ? undefined : byKeyId.get(keyId);
+  // Temporary keys are useless without their session token, on AWS as here. The signature itself
+  // is not verified: botocore computes it correctly, and the rehearsal is about who calls what.
+  if (!credentials || header(req, 'x-amz-security-token') !== credentials.token) throw invalid;
+  return credentials;
+}
+
+interface SecretEntry {
+  readonly arn: string;
+  readonly name: string;
+  readonly value: string;
+  readonly versionId: string;
+}
+
+class SecretsManager {
+  private readonly byId = new Map<string, SecretEntry>();
+  /** Epoch seconds, as botocore's JSON protocols carry timestamps. */
+  private readonly createdDate = Date.now() / 1000;
+
+  constructor(secrets: Readonly<Record<string, string>>) {
+    for (const [arn, value] of Object.entries(secrets)) {
+      const entry = { arn, name: arn.slice(arn.lastIndexOf(':') + 1), value, versionId: randomUUID() };
+      this.byId.set(arn, entry);
+      if (!this.byId.has(entry.name)) this.byId.set(entry.name, entry);
+    }
+  }
+
+  public call(action: string, body: Buffer): unknown {
+    if (action !== 'GetSecretValue') throw new ApiError(400, 'UnknownOperationException', `the rehearsal's Secrets Manager has no operation '${action}'`);
+    const input = jsonObject(body);
+    const secretId = input.SecretId;
+    if (typeof secretId !== 'string' || secretId === '') throw new ApiError(400, 'InvalidParameterException', 'SecretId must be a non-empty string');
+    const entry = this.byId.get(secretId);
+    const notFound = new ApiError(400, 'ResourceNotFoundException', "Secrets Manager can't find the specified secret.");
+    if (!entry) throw notFound;
+    // Only the current version exists here.
+    if (input.VersionId !== undefined && input.VersionId !== entry.versionId) throw notFound;
+    if (input.VersionStage !== undefined && input.VersionStage !== 'AWSCURRENT') throw notFound;
+    return { ARN: entry.arn, Name: entry.name, SecretString: entry.value, VersionId: entry.versionId, VersionStages: ['AWSCURRENT'], CreatedDate: this.createdDate };
+  }
+}
+
+function jsonObject(body: Buffer): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8') || '{}');
+  } catch {
+    throw new ApiError(400, 'SerializationException', 'the request body is not JSON');
+  }
+  if (!isRecord(parsed)) throw new ApiError(400, 'SerializationException', 'the request body is not a JSON object');
+  return parsed;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// PutMetricData: both wire forms become one input, validated once.
+
+interface DatumInput {
+  readonly metricName?: string;
+  readonly dimensions: ReadonlyArray<{ readonly name?: string; readonly value?: string }>;
+  readonly value?: number;
+  readonly values?: readonly number[];
+  readonly unit?: string;
+  readonly timestamp?: Date;
+}
+
+interface PutMetricDataInput {
+  readonly namespace?: string;
+  readonly metricData: readonly DatumInput[];
+}
+
+/** The rest of a datum CloudWatch knows, which the stand-in could not record faithfully. */
+const UNSUPPORTED_MEMBERS = ['StatisticValues', 'Counts'];
+
+function invalid(message: string): ApiError {
+  return new ApiError(400, 'InvalidParameterValue', message);
+}
+
+/** `MetricData.member.N.X` etc. of the query protocol (1-based, ordered by N). */
+export function parseQueryPutMetricData(form: URLSearchParams): PutMetricDataInput {
+  const members = new Map<number, Map<string, string>>();
+  for (const [key, value] of form) {
+    const m = /^MetricData\.member\.(\d+)\.(.+)$/.exec(key);
+    if (!m) continue;
+    const n = Number(m[1]);
+    if (!members.has(n)) members.set(n, new Map());
+    members.get(n)!.set(m[2], value);
+  }
+  const metricData = [...members.keys()].sort((a, b) => a - b).map((n) => queryDatum(n, members.get(n)!));
+  return { namespace: form.get('Namespace') ?? undefined, metricData };
+}
+
+function queryDatum(n: number, fields: ReadonlyMap<string, string>): DatumInput {
+  const where = `MetricData.member.${n}`;
+  const dimensions = new Map<number, { name?: string; value?: string }>();
+  const values = new Map<number, number>();
+  for (const [key, raw] of fields) {
+    const dim = /^Dimensions\.member\.(\d+)\.(Name|Value)$/.exec(key);
+    const val = /^Values\.member\.(\d+)$/.exec(key);
+    if (dim) {
+      const d = dimensions.get(Number(dim[1])) ?? {};
+      dimensions.set(Number(dim[1]), dim[2] === 'Name' ? { ...d, name: raw } : { ...d, value: raw });
+    } else if (val) {
+      values.set(Number(val[1]), queryNumber(raw, `${where}.${key}`));
+    } else if (UNSUPPORTED_MEMBERS.some((u) => key.startsWith(`${u}.`))) {
+      throw invalid(`${where}.${key}: the rehearsal stand-in records Value and Values only`);
+    } else if (!['MetricName', 'Value', 'Unit', 'Timestamp', 'StorageResolution'].includes(key)) {
+      throw invalid(`${where}.${key} is not a MetricDatum field`);
+    }
+  }
+  const value = fields.get('Value');
+  const timestamp = fields.get('Timestamp');
+  return {
+    metricName: fields.get('MetricName'),
+    dimensions: [...dimensions.keys()].sort((a, b) => a - b).map((i) => dimensions.get(i)!),
+    ...(value !== undefined ? { value: queryNumber(value, `${where}.Value`) } : {}),
+    ...(values.size > 0 ? { values: [...values.keys()].sort((a, b) => a - b).map((i) => values.get(i)!) } : {}),
+    unit: fields.get('Unit'),
+    ...(timestamp !== undefined ? { timestamp: parseTimestamp(timestamp, `${where}.Timestamp`) } : {}),
+  };
+}
+
+function queryNumber(raw: string, where: string): number {
+  const n = raw.trim() === '' ? NaN : Number(raw);
+  if (!Number.isFinite(n)) throw invalid(`The value ${raw} for parameter ${where} is not a finite number.`);
+  return n;
+}
+
+/** ISO 8601 (the query protocol) or epoch seconds (the JSON protocol). */
+function parseTimestamp(raw: unknown, where: string): Date {
+  const date = typeof raw === 'number' ? new Date(raw * 1000) : typeof raw === 'string' && /^\d{4}-\d\d-\d\dT/.test(raw) ? new Date(raw) : undefined;
+  if (!date || Number.isNaN(date.getTime())) throw invalid(`The value ${String(raw)} for parameter ${where} is not a timestamp.`);
+  return date;
+}
+
+/** The JSON 1.0 body `{"Namespace", "MetricData": [...]}`: the types are JSON's, checked here. */
+export function parseJsonPutMetricData(body: Record<string, unknown>): PutMetricDataInput {
+  const { Namespace: namespace, MetricData: data } = body;
+  if (namespace !== undefined && typeof namespace !== 'string') throw new ApiError(400, 'SerializationException', 'Namespace must be a string');
+  if (data !== undefined && !Array.isArray(data)) throw new ApiError(400, 'SerializationException', 'MetricData must be a list');
+  return { namespace, metricData: (data ?? []).map((d: unknown, i) => jsonDatum(d, `MetricData.member.${i + 1}`)) };
+}
+
+function jsonDatum(d: unknown, where: string): DatumInput {
+  if (!isRecord(d)) throw new ApiError(400, 'SerializationException', `${where} must be an object`);
+  const wrongType = (field: string, type: string) => new ApiError(400, 'SerializationException', `${where}.${field} must be ${type}`);
+  for (const key of Object.keys(d)) {
+    if (UNSUPPORTED_MEMBERS.includes(key)) throw invalid(`${where}.${key}: the rehearsal stand-in records Value and Values only`);
+    if (!['MetricName', 'Dimensions', 'Value', 'Values', 'Unit', 'Timestamp', 'StorageResolution'].includes(key)) throw invalid(`${where}.${key} is not a MetricDatum field`);
+  }
+  const { MetricName, Dimensions, Value, Values, Unit, Timestamp } = d;
+  if (MetricName !== undefined && typeof MetricName !== 'string') throw wrongType('MetricName', 'a string');
+  if (Unit !== undefined && typeof Unit !== 'string') throw wrongType('Unit', 'a string');
+  if (Value !== undefined && typeof Value !== 'number') throw wrongType('Value', 'a number');
+  if (Values !== undefined && !(Array.isArray(Values) && Values.every((v) => typeof v === 'number'))) throw wrongType('Values', 'a list of numbers');
+  if (Dimensions !== undefined && !(Array.isArray(Dimensions) && Dimensions.every(isRecord))) throw wrongType('Dimensions', 'a list of objects');
+  const dimensions = ((Dimensions ?? []) as Record<string, unknown>[]).map((dim, i) => {
+    if ((dim.Name !== undefined && typeof dim.Name !== 'string') || (dim.Value !== undefined && typeof dim.Value !== 'string')) {
+      throw wrongType(`Dimensions.member.${i + 1}`, 'a {Name, Value} of strings');
+    }
+    return { name: dim.Name as string | undefined, value: dim.Value as string | undefined };
+  });
+  return {
+    metricName: MetricName,
+    dimensions,
+    ...(Value !== undefined ? { value: Value } : {}),
+    ...(Values !== undefined ? { values: Values as number[] } : {}),
+    unit: Unit,
+    ...(Timestamp !== undefined ? { timestamp: parseTimestamp(Timestamp, `${where}.Timestamp`) } : {}),
+  };
+}
+
+/** CloudWatch's own checks (the ones a publisher's bug would trip), then the records to append. */
+export function validatePutMetricData(input: PutMetricDataInput, who: { caller: string; instanceId?: string }, now: Date): RecordedDatum[] {
+  const { namespace, metricData } = input;
+  if (namespace === undefined || namespace === '') throw new ApiError(400, 'MissingParameter', 'The parameter Namespace is required.');
+  if (namespace.length > 255 || namespace.startsWith('AWS/')) throw invalid(`The value ${namespace} for parameter Namespace is invalid.`);
+  if (metricData.length === 0) throw new ApiError(400, 'MissingParameter', 'The parameter MetricData is required.');
+  if (metricData.length > 1000) throw invalid('The collection MetricData must not have a size greater than 1000.');
+  return metricData.map((d, i) => recordDatum(d, `MetricData.member.${i + 1}`, namespace, who, now));
+}
+
+function recordDatum(d: DatumInput, where: string, namespace: string, who: { caller: string; instanceId?: string }, now: Date): RecordedDatum {
+  if (d.metricName === undefined || d.metricName === '') throw new ApiError(400, 'MissingParameter', `The parameter ${where}.MetricName is required.`);
+  if (d.metricName.length > 255) throw invalid(`The value for parameter ${where}.MetricName is longer than 255.`);
+  if (d.value === undefined && d.values === undefined) throw new ApiError(400, 'MissingParameter', `${where} needs a Value or Values.`);
+  if (d.value !== undefined && d.values !== undefined) throw new ApiError(400, 'InvalidParameterCombination', `${where}: Value and Values are exclusive.`);
+  if (d.value !== undefined && !Number.isFinite(d.value)) throw invalid(`${where}.Value is not a finite number.`);
+  if (d.values !== undefined && (d.values.length === 0 || !d.values.every(Number.isFinite))) throw invalid(`${where}.Values must be finite numbers.`);
+  if (d.unit !== undefined && !CLOUDWATCH_UNITS.has(d.unit)) throw invalid(`The value ${d.unit} for parameter ${where}.Unit is not a CloudWatch unit.`);
+  if (d.dimensions.length > 30) throw invalid(`${where}: at most 30 dimensions.`);
+  const dimensions: Record<string, string> = {};
+  d.dimensions.forEach(({ name, value }, j) => {
+    const at = `${where}.Dimensions.member.${j + 1}`;
+    if (!name) throw new ApiError(400, 'MissingParameter', `The parameter ${at}.Name is required.`);
+    if (!value) throw new ApiError(400, 'MissingParameter', `The parameter ${at}.Value is required.`);
+    if (Object.prototype.hasOwnProperty.call(dimensions, name)) throw invalid(`${at}: the dimension ${name} is given twice.`);
+    dimensions[name] = value;
+  });
+  return {
+    time: now.toISOString(),
+    caller: who.caller,
+    ...(who.instanceId !== undefined ? { instanceId: who.instanceId } : {}),
+    namespace,
+    metricName: d.metricName,
+    dimensions,
+    ...(d.value !== undefined ? { value: d.value } : {}),
+    ...(d.values !== undefined ? { values: [...d.values] } : {}),
+    ...(d.unit !== undefined ? { unit: d.unit } : {}),
+    ...(d.timestamp !== undefined ? { timestamp: d.timestamp.toISOString() } : {}),
+  };
+}
+
+/** The data recorded so far in a metrics file (none when it does not exist yet). */
+export function readRecordedMetrics(file: string): RecordedDatum[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as RecordedDatum);
+}
+
+class Api {
+  private readonly secrets: SecretsManager;
+
+  constructor(
+    private readonly config: AwsStandInConfig,
+    private readonly byKeyId: ReadonlyMap<string, RoleCredentials>,
+    private readonly log: RequestLog,
+  ) {
+    this.secrets = new SecretsManager(config.secrets);
+  }
+
+  public readonly handle: Handler = (req, res, body) => {
+    const caller = normaliseAddress(req.socket.remoteAddress);
+    const requestId = randomUUID();
+    const call = identifyCall(req, body);
+    let instanceId: string | undefined;
+    let status: number;
+    let error: string | undefined;
+    try {
+      if (req.method !== 'POST') throw new ApiError(405, 'MethodNotAllowed', `${req.method} is not how botocore calls ${call.service}`);
+      const credentials = authenticate(req, call.protocol !== 'query', this.byKeyId);
+      instanceId = credentials.instance.instanceId;
+      status = this.dispatch(call, body, res, requestId, { caller, instanceId });
+    } catch (err) {
+      const apiError = err instanceof ApiError ? err : new ApiError(500, 'InternalFailure', errorLine(err));
+      sendApiError(res, call.protocol, apiError, requestId);
+      status = apiError.status;
+      error = apiError.code;
+    }
+    this.log.write({ caller, ...(instanceId ? { instanceId } : {}), service: call.service, action: call.action, status, ...(error ? { error } : {}) });
+  };
+
+  /** Answers one authenticated call; returns the status sent. */
+  private dispatch(call: ApiCall, body: Buffer, res: http.ServerResponse, requestId: string, who: { caller: string; instanceId: string }): number {
+    if (call.service === 'secretsmanager') {
+      const output = this.secrets.call(call.action, body);
+      send(res, 200, JSON.stringify(output), { 'Content-Type': 'application/x-amz-json-1.1', 'x-amzn-RequestId': requestId });
+      return 200;
+    }
+    if (call.service !== 'monitoring') throw new ApiError(400, 'UnknownOperationException', 'the rehearsal answers secretsmanager.* and monitoring.* only');
+    if (call.action !== 'PutMetricData') {
+      throw new ApiError(400, call.protocol === 'query' ? 'InvalidAction' : 'UnknownOperationException', `the rehearsal's CloudWatch has no action '${call.action}'`);
+    }
+    const input = call.protocol === 'query' ? parseQueryPutMetricData(formOf(body)) : parseJsonPutMetricData(jsonObject(body));
+    const records = validatePutMetricData(input, who, new Date());
+    // Appended before answering: whoever reads the file after the response sees the data.
+    fs.appendFileSync(this.config.metricsFile, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+    if (call.protocol === 'json1.0') {
+      send(res, 200, '{}', { 'Content-Type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': requestId });
+    } else {
+      const xml = `<PutMetricDataResponse xmlns="${CLOUDWATCH_XMLNS}"><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></PutMetricDataResponse>`;
+      send(res, 200, xml, { 'Content-Type': 'text/xml', 'x-amzn-RequestId': requestId });
+    }
+    return 200;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The servers
+// ---------------------------------------------------------------------------------------------
+
+/** Reads the bounded body, then hands over; a handler's unexpected failure is a 500, never a crash. */
+function serve(handler: Handler, log: RequestLog, service: string): http.RequestListener {
+  return (req, res) => {
+    readBody(req).then(
+      (result) => {
+        if ('dropped' in result) return;
+        if ('tooLarge' in result) {
+          send(res, 413, 'Request Entity Too Large\n', { 'Content-Type': 'text/plain', Connection: 'close' });
+          log.write({ caller: normaliseAddress(req.socket.remoteAddress), service, action: 'body', status: 413 });
+          return;
+        }
+        try {
+          handler(req, res, result.body);
+        } catch (err) {
+          if (!res.headersSent) send(res, 500, `${errorLine(err)}\n`, { 'Content-Type': 'text/plain' });
+          else res.destroy();
+        }
+      },
+      () => res.destroy(),
+    );
+  };
+}
+
+function listen(server: http.Server, host: string, port: number, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const failed = (err: Error) => reject(new LocalClusterError(`the AWS stand-in cannot listen on ${host}:${port} for ${what}: ${errorLine(err)}`));
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections(); // keep-alive clients would hold close() open
+  });
+}
+
+function readPem(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new LocalClusterError(`the AWS stand-in cannot read its ${what} ${file}: ${errorLine(err)}`);
+  }
+}
+
+function apiServer(config: AwsStandInConfig, listener: http.RequestListener): http.Server {
+  const { certFile, keyFile } = config.api;
+  if (certFile === undefined && keyFile === undefined) return http.createServer(listener);
+  if (certFile === undefined || keyFile === undefined) throw new LocalClusterError('the AWS stand-in needs both api.certFile and api.keyFile for HTTPS, or neither');
+  return https.createServer({ cert: readPem(certFile, 'certificate'), key: readPem(keyFile, 'private key') }, listener);
+}
+
+function instancesByAddress(instances: readonly StandInInstance[]): Map<string, StandInInstance> {
+  const byAddress = new Map<string, StandInInstance>();
+  for (const instance of instances) {
+    const address = normaliseAddress(instance.address);
+    if (byAddress.has(address)) throw new LocalClusterError(`the AWS stand-in has two instances at ${address}`);
+    byAddress.set(address, instance);
+  }
+  return byAddress;
+}
+
+/** A file the stand-in appends to must be writable at the start, not at the first request. */
+function checkAppendable(file: string, what: string): void {
+  try {
+    fs.appendFileSync(file, '');
+  } catch (err) {
+    throw new LocalClusterError(`the AWS stand-in cannot write its ${what} ${file}: ${errorLine(err)}`);
+  }
+}
+
+/** Starts the IMDS and API listeners; port 0 picks free ports, reported in the result. */
+export async function startAwsStandIn(config: AwsStandInConfig): Promise<RunningStandIn> {
+  checkAppendable(config.metricsFile, 'metrics file');
+  if (config.requestLogFile !== undefined) checkAppendable(config.requestLogFile, 'request log');
+  const log = new RequestLog(config.requestLogFile);
+  const byAddress = instancesByAddress(config.instances);
+  const byInstance = new Map<string, RoleCredentials>();
+  const byKeyId = new Map<string, RoleCredentials>();
+  const credentials = (instance: StandInInstance): RoleCredentials => {
+    let c = byInstance.get(instance.instanceId);
+    if (!c) {
+      c = newCredentials(instance);
+      byInstance.set(instance.instanceId, c);
+      byKeyId.set(c.accessKeyId, c);
+    }
+    return c;
+  };
+  const imds = http.createServer(serve(new Imds(config, byAddress, credentials, log).handle, log, 'imds'));
+  const api = apiServer(config, serve(new Api(config, byKeyId, log).handle, log, 'api'));
+  const close = async () => {
+    await Promise.all([closeServer(imds), closeServer(api)]);
+  };
+  try {
+    const imdsPort = await listen(imds, config.imds.host, config.imds.port, 'IMDS');
+    const apiPort = await listen(api, config.api.host, config.api.port, 'the AWS APIs');
+    return { imdsPort, apiPort, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

@@ -1,0 +1,280 @@
+// `failover local up --boot`: every node a Debian 12 system container that boots the image and runs
+// the synthesized template's user data, with what EC2 gives an instance stood in for (IMDS,
+// Secrets Manager, CloudWatch, a data volume, a fixed address). LocalCluster drives these.
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ClusterSpec, ClusterTiming } from '../../patroni/config/spec';
+import { nodePackages } from '../../patroni/config/packages';
+import { debianNodePaths } from '../../patroni/config/paths';
+import { LocalClusterError } from '../errors';
+import { generatePassword, nodeAddress, POSTGRES_VERSION } from '../local-spec';
+import { run } from '../exec';
+import { startDetached, isRunning, signal, waitForExitOf, type ProcessRecord } from '../processes';
+import type { AwsStandInConfig } from './aws-standin';
+import { containerInit, runInContainer, startContainer, stopContainer, waitForInit } from './container';
+import { ensureRehearsalImage, type RehearsalImage } from './image';
+import { mountOverlay, overlayPaths, unmount } from './mounts';
+import { prepareNodeRoot, REPO_MOUNT, USER_DATA_UNIT } from './node-root';
+import { makeRehearsalCertificates } from './rehearsal-ca';
+import { attachVolume, createVolumeFile, detachVolumesUnder } from './volumes';
+
+/** Where the stand-in answers the regional AWS endpoints, on the switch's bridge (as the VPC resolver's .2). */
+export const API_ADDRESS_SUFFIX = 2;
+export const IMDS_ADDRESS = '169.254.169.254';
+/** The device the template attaches the data volume as. */
+export const DATA_DEVICE = '/dev/sdf';
+const VOLUME_BYTES = 8 * 1024 ** 3;
+
+export interface BootedClusterState {
+  imageRoot: string;
+  repo: string;
+  readonly region: string;
+  readonly apiAddress: string;
+  readonly standInConfig: string;
+  readonly metricsFile: string;
+  readonly requestLogFile: string;
+  /** The rehearsal CA's certificate (PEM), trusted by every node. */
+  caCertFile?: string;
+  standIn?: ProcessRecord;
+}
+
+export interface BootedNodeState {
+  instanceId: string;
+  readonly volumeId: string;
+  readonly volumeFile: string;
+  /** The overlay: `root` (merged), `upper`, `work`. */
+  readonly layerDir: string;
+  /** The user data from the template, as the instance receives it (mode 0600). */
+  readonly userDataFile: string;
+  readonly consoleLog: string;
+  nspawn?: ProcessRecord;
+  /** Instances this node has had (1 + replacements). */
+  instances: number;
+}
+
+export interface BootedPlan {
+  readonly spec: ClusterSpec;
+  readonly cluster: BootedClusterState;
+  readonly nodes: Array<{ readonly name: string; readonly address: string; readonly dir: string; readonly boot: BootedNodeState }>;
+  readonly standIn: AwsStandInConfig;
+}
+
+export function newInstanceId(): string {
+  return `i-0${randomBytes(8).toString('hex')}`;
+}
+
+function replaceAll(text: string, values: Readonly<Record<string, string>>): string {
+  return Object.entries(values).reduce((t, [placeholder, value]) => t.split(placeholder).join(value), text);
+}
+
+/**
+ * Synthesizes the stack, writes each node's user data and the stand-in's configuration under
+ * `dir`, and returns the cluster as the renderers see it (placeholders resolved as on the nodes).
+ */
+export async function planBootedCluster(options: {
+  readonly clusterName: string;
+  readonly nodeCount: number;
+  readonly timing: ClusterTiming;
+  readonly dir: string;
+  readonly subnet: string;
+  readonly subnetBase: string;
+}): Promise<BootedPlan> {
+  // Loaded here, not at the top: the operations runtime never loads aws-cdk-lib (see the dependency rule test).
+  const { synthesizeRehearsalStack } = await import('./rehearsal-stack');
+  const addresses = Array.from({ length: options.nodeCount }, (_, i) => nodeAddress(i));
+  const stack = synthesizeRehearsalStack({ clusterName: options.clusterName, nodeAddresses: addresses, vpcCidr: options.subnet, timing: options.timing });
+  const passwords = {
+    __SUPERUSER_PASSWORD__: generatePassword(),
+    __REPLICATION_PASSWORD__: generatePassword(),
+    __REWIND_PASSWORD__: generatePassword(),
+    __REST_API_PASSWORD__: generatePassword(),
+  };
+  const values: Record<string, string> = { ...passwords, __CLUSTER_CIDR__: options.subnet, __AWS_REGION__: stack.region };
+  addresses.forEach((a, i) => (values[`__NODE${i}_ADDRESS__`] = a));
+  const spec = JSON.parse(replaceAll(JSON.stringify(stack.spec), values)) as ClusterSpec;
+  const leftover = JSON.stringify(spec).match(/__[A-Z0-9_]+__/);
+  if (leftover) throw new LocalClusterError(`the synthesized cluster spec has a value the rehearsal does not know: ${leftover[0]}`);
+
+  const secrets: Record<string, string> = {};
+  const users = spec.credentials;
+  secrets[stack.secretArns.superuser] = JSON.stringify({ username: users.superuser.username, password: passwords.__SUPERUSER_PASSWORD__ });
+  secrets[stack.secretArns.replication] = JSON.stringify({ username: users.replication.username, password: passwords.__REPLICATION_PASSWORD__ });
+  secrets[stack.secretArns.rewind] = JSON.stringify({ username: users.rewind.username, password: passwords.__REWIND_PASSWORD__ });
+  secrets[stack.secretArns.restApi] = JSON.stringify({ username: users.restApi.username, password: passwords.__REST_API_PASSWORD__ });
+
+  const apiAddress = `${options.subnetBase}.${API_ADDRESS_SUFFIX}`;
+  const awsDir = path.join(options.dir, 'aws');
+  fs.mkdirSync(awsDir, { recursive: true, mode: 0o700 });
+  const nodes = stack.nodes.map((n) => {
+    const dir = path.join(options.dir, n.name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const userDataFile = path.join(dir, 'user-data');
+    fs.writeFileSync(userDataFile, n.userData, { mode: 0o600 });
+    const boot: BootedNodeState = {
+      instanceId: newInstanceId(),
+      volumeId: n.volumeId,
+      volumeFile: path.join(dir, 'volume.img'),
+      layerDir: path.join(dir, 'instance'),
+      userDataFile,
+      consoleLog: path.join(dir, 'console.log'),
+      instances: 1,
+    };
+    return { name: n.name, address: n.address, dir, boot };
+  });
+  const cluster: BootedClusterState = {
+    imageRoot: '',
+    repo: '',
+    region: stack.region,
+    apiAddress,
+    standInConfig: path.join(awsDir, 'stand-in.json'),
+    metricsFile: path.join(awsDir, 'cloudwatch-metrics.jsonl'),
+    requestLogFile: path.join(awsDir, 'requests.jsonl'),
+  };
+  const standIn: AwsStandInConfig = {
+    region: stack.region,
+    accountId: stack.account,
+    roleName: stack.roleName,
+    imds: { host: IMDS_ADDRESS, port: 80 },
+    api: { host: apiAddress, port: 443 },
+    instances: nodes.map((n, i) => ({ address: n.address, instanceId: n.boot.instanceId, availabilityZone: `${stack.region}${'abc'[i % 3]}` })),
+    secrets,
+    metricsFile: cluster.metricsFile,
+    requestLogFile: cluster.requestLogFile,
+  };
+  return { spec: { ...spec, paths: debianNodePaths(POSTGRES_VERSION) }, cluster, nodes, standIn };
+}
+
+/** The regional endpoints a node calls, which its /etc/hosts points at the stand-in. */
+export function endpointHostNames(region: string): string[] {
+  return [`secretsmanager.${region}.amazonaws.com`, `monitoring.${region}.amazonaws.com`];
+}
+
+/** Image, repository and certificates; the stand-in's configuration with its certificate. */
+export async function prepareBootedCluster(
+  plan: BootedPlan,
+  dir: string,
+  log: (line: string) => void,
+): Promise<{ image: RehearsalImage; caCertFile: string; standIn: AwsStandInConfig }> {
+  const image = await ensureRehearsalImage(nodePackages(POSTGRES_VERSION), undefined, log);
+  const certs = await makeRehearsalCertificates(path.join(dir, 'aws', 'ca'), endpointHostNames(plan.cluster.region));
+  const standIn = { ...plan.standIn, api: { ...plan.standIn.api, certFile: certs.serverCert, keyFile: certs.serverKey } };
+  return { image, caCertFile: certs.caCert, standIn };
+}
+
+/** The stand-in's configuration as last written. */
+export function readStandInConfig(cluster: BootedClusterState): AwsStandInConfig {
+  return JSON.parse(fs.readFileSync(cluster.standInConfig, 'utf8')) as AwsStandInConfig;
+}
+
+/**
+ * The stand-in's entry: compiled JavaScript, or TypeScript through ts-node (tests, ts-node runs),
+ * which finds the project's tsconfig from its working directory.
+ */
+function standInCommand(configFile: string): { argv: string[]; cwd: string } {
+  const ext = path.extname(__filename);
+  const entry = path.join(__dirname, `aws-standin-main${ext}`);
+  return ext === '.ts'
+    ? { argv: [process.execPath, '-r', require.resolve('ts-node/register/transpile-only'), entry, configFile], cwd: path.resolve(__dirname, '../../..') }
+    : { argv: [process.execPath, entry, configFile], cwd: '/' };
+}
+
+/** (Re)writes the stand-in's configuration and starts it in the switch namespace. */
+export async function startStandIn(config: AwsStandInConfig, cluster: BootedClusterState, switchNamespace: string, dir: string): Promise<ProcessRecord> {
+  if (cluster.standIn && isRunning(cluster.standIn.pid)) {
+    signal(cluster.standIn.pid, 'SIGTERM');
+    if ((await waitForExitOf([cluster.standIn.pid], 5000)).length) signal(cluster.standIn.pid, 'SIGKILL');
+  }
+  fs.writeFileSync(cluster.standInConfig, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
+  return startDetached({ namespace: switchNamespace, ...standInCommand(cluster.standInConfig), logFile: path.join(dir, 'aws', 'stand-in.log') });
+}
+
+/** The bridge's extra addresses (API, IMDS) and each node's on-link route to IMDS. */
+export async function addStandInNetwork(switchNamespace: string, bridge: string, apiAddress: string, prefixLength: number, nodeNamespaces: readonly string[], nodeInterface: string): Promise<void> {
+  await run('ip', ['-n', switchNamespace, 'addr', 'add', `${apiAddress}/${prefixLength}`, 'dev', bridge], { timeoutMs: 10_000 });
+  await run('ip', ['-n', switchNamespace, 'addr', 'add', `${IMDS_ADDRESS}/32`, 'dev', bridge], { timeoutMs: 10_000 });
+  for (const ns of nodeNamespaces) {
+    await run('ip', ['-n', ns, 'route', 'add', `${IMDS_ADDRESS}/32`, 'dev', nodeInterface], { timeoutMs: 10_000 });
+  }
+}
+
+/** Mounts the node's instance layer (a fresh one if `fresh`), writes EC2's side into it and boots it. */
+export async function bootNode(
+  node: { readonly name: string; readonly address: string; readonly namespace: string; readonly boot: BootedNodeState },
+  context: { readonly clusterName: string; readonly cluster: BootedClusterState },
+  fresh: boolean,
+): Promise<ProcessRecord> {
+  const layer = overlayPaths(node.boot.layerDir);
+  if (fresh) {
+    await unmount(layer.root);
+    fs.rmSync(node.boot.layerDir, { recursive: true, force: true });
+  }
+  const c = context.cluster;
+  const overlay = await mountOverlay(c.imageRoot, node.boot.layerDir);
+  if (fresh) {
+    prepareNodeRoot(overlay.root, {
+      instanceId: node.boot.instanceId,
+      address: node.address,
+      userData: fs.readFileSync(node.boot.userDataFile, 'utf8'),
+      endpoints: { address: c.apiAddress, hostNames: endpointHostNames(c.region) },
+      caCertificate: fs.readFileSync(c.caCertFile!, 'utf8'),
+    });
+  }
+  createVolumeFile(node.boot.volumeFile, VOLUME_BYTES);
+  const device = await attachVolume(node.boot.volumeFile);
+  return startContainer({
+    machine: `cdkfo-${context.clusterName}-${node.name}`.slice(0, 64),
+    root: overlay.root,
+    namespace: node.namespace,
+    // Under the attachment's name, and under its own (mount resolves UUID= through /proc/partitions).
+    devices: [`${device}:${DATA_DEVICE}`, device],
+    readOnlyBinds: [`${c.repo}:${REPO_MOUNT}`],
+    logFile: node.boot.consoleLog,
+  });
+}
+
+/** Until the node's systemd answers. */
+export async function waitForNodeStart(nspawn: ProcessRecord, timeoutMs = 60_000): Promise<number> {
+  return waitForInit(nspawn.pid, timeoutMs);
+}
+
+/**
+ * Where a node's user data is: 'done' (or skipped: already run for this instance), 'running', or 'failed' with the unit's last journal line
+ * (the line an operator reads first).
+ */
+export async function userDataState(init: number): Promise<{ readonly state: 'done' | 'running' | 'failed'; readonly line?: string }> {
+  const r = await runInContainer(init, ['systemctl', 'show', '--property=ActiveState,Result,ConditionResult,ConditionTimestampMonotonic', USER_DATA_UNIT], { allowFailure: true, timeoutMs: 10_000 });
+  const props = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+  if (props.ActiveState === 'active') return { state: 'done' };
+  // Already run for this instance (a reboot): the semaphore's condition skipped it.
+  if (props.ConditionResult === 'no' && Number(props.ConditionTimestampMonotonic) > 0) return { state: 'done' };
+  if (props.ActiveState !== 'failed') return { state: 'running' };
+  const journal = await runInContainer(init, ['journalctl', '--no-pager', '--output=cat', '--unit', USER_DATA_UNIT, '--priority=err', '--lines=1'], {
+    allowFailure: true,
+    timeoutMs: 10_000,
+  });
+  return { state: 'failed', line: journal.stdout.trim().split('\n').pop() || `the unit failed (${props.Result ?? 'no result'})` };
+}
+
+export { containerInit, stopContainer };
+
+/** Teardown's share: containers stopped, overlays unmounted, loop devices detached. */
+export async function releaseBootedResources(dir: string, nspawnPids: readonly number[], log: (line: string) => void): Promise<void> {
+  for (const pid of nspawnPids.filter(isRunning)) {
+    const init = containerInit(pid);
+    if (init) signal(init, 'SIGKILL');
+    signal(pid, 'SIGTERM');
+  }
+  const stubborn = await waitForExitOf(nspawnPids, 15_000);
+  for (const pid of stubborn) signal(pid, 'SIGKILL');
+  const prefix = `${path.resolve(dir)}/`;
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((m): m is string => !!m && m.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+  for (const m of mounts) await unmount(m);
+  const loops = await detachVolumesUnder(dir);
+  if (mounts.length || loops.length) log(`unmounted ${mounts.length} node roots, detached ${loops.length} volumes`);
+}

@@ -1,0 +1,169 @@
+// The booted rehearsal runs the user data CloudFormation would hand each instance: a stack with a
+// real PatroniCluster is synthesized, and each instance's UserData is read from the template with
+// the values CloudFormation resolves at deploy time (addresses, ARNs, volume IDs) filled in.
+// Nothing here renders the node script itself.
+import { App, Duration, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type { ClusterSpec, ClusterTiming } from '../../patroni/config/spec';
+import { PatroniCluster } from '../../patroni/patroni-cluster';
+import { WatchdogMode } from '../../patroni/modes';
+import { PatroniTiming } from '../../patroni/timing';
+import { LocalClusterError } from '../errors';
+
+export const REHEARSAL_REGION = 'eu-west-1';
+export const REHEARSAL_ACCOUNT = '111122223333';
+
+export interface RehearsalStackOptions {
+  readonly clusterName: string;
+  readonly nodeAddresses: readonly string[];
+  readonly vpcCidr: string;
+  readonly timing: ClusterTiming;
+}
+
+/** What the rehearsal stands in for CloudFormation: one instance's identity and user data. */
+export interface RehearsalNode {
+  readonly name: string;
+  readonly address: string;
+  /** The EBS volume ID the template gives this node's data volume. */
+  readonly volumeId: string;
+  /** The instance's UserData, decoded, every deploy-time value resolved. */
+  readonly userData: string;
+}
+
+export interface RehearsalStack {
+  readonly nodes: RehearsalNode[];
+  /** Secret ARN -> the secret's JSON SecretString, as Secrets Manager would generate it. */
+  readonly secretArns: { readonly superuser: string; readonly replication: string; readonly rewind: string; readonly restApi: string };
+  /** The cluster's spec, placeholders still in (passwords, addresses, CIDR, region). */
+  readonly spec: ClusterSpec;
+  readonly region: string;
+  readonly account: string;
+  readonly roleName: string;
+}
+
+type Cfn = Record<string, unknown>;
+
+/** The timing a local profile names, as the construct takes it. */
+function patroniTiming(t: ClusterTiming): PatroniTiming {
+  return PatroniTiming.custom({
+    ttl: Duration.seconds(t.ttlSeconds),
+    loopWait: Duration.seconds(t.loopWaitSeconds),
+    retryTimeout: Duration.seconds(t.retryTimeoutSeconds),
+    haproxyCheckInterval: Duration.millis(t.haproxyCheckIntervalMs),
+    haproxyFall: t.haproxyFall,
+    haproxyRise: t.haproxyRise,
+    etcdHeartbeatInterval: Duration.millis(t.etcdHeartbeatMs),
+    etcdElectionTimeout: Duration.millis(t.etcdElectionTimeoutMs),
+  });
+}
+
+/** A volume ID of EC2's shape (vol- and 17 hex digits), fixed per node. */
+export function rehearsalVolumeId(index: number): string {
+  return `vol-0ca7f00d${index.toString(16).padStart(9, '0')}`;
+}
+
+/**
+ * Synthesizes a stack with one PatroniCluster and returns each node's user data as EC2 would run
+ * it. The rehearsal machine has no softdog, so the cluster is synthesized with the watchdog off.
+ */
+export function synthesizeRehearsalStack(options: RehearsalStackOptions): RehearsalStack {
+  const app = new App();
+  const stack = new Stack(app, 'Rehearsal', { env: { account: REHEARSAL_ACCOUNT, region: REHEARSAL_REGION } });
+  const vpc = new ec2.Vpc(stack, 'Vpc', {
+    availabilityZones: ['a', 'b', 'c'].map((z) => `${REHEARSAL_REGION}${z}`),
+    natGateways: 1,
+  });
+  const cluster = new PatroniCluster(stack, 'Database', {
+    vpc,
+    clusterName: options.clusterName,
+    nodes: options.nodeAddresses.length,
+    timing: patroniTiming(options.timing),
+    watchdog: WatchdogMode.OFF,
+    // Five PostgreSQL servers share one small machine.
+    postgresParameters: { shared_buffers: '64MB' },
+  });
+  const template = app.synth().getStackByName(stack.stackName).template as { Resources: Record<string, { Type: string; Properties?: Cfn }> };
+  const id = (c: { node: { defaultChild?: unknown } } | unknown) => stack.getLogicalId(c as never);
+
+  const secretIds = {
+    superuser: id(cluster.superuserSecret.node.defaultChild),
+    replication: id(cluster.replicationSecret.node.defaultChild),
+    rewind: id(cluster.rewindSecret.node.defaultChild),
+    restApi: id(cluster.restApiSecret.node.defaultChild),
+  };
+  const arn = (logicalId: string) => `arn:aws:secretsmanager:${REHEARSAL_REGION}:${REHEARSAL_ACCOUNT}:secret:${logicalId}-Rh3a5l`;
+  const refs = new Map<string, string>();
+  for (const logicalId of Object.values(secretIds)) refs.set(logicalId, arn(logicalId));
+  const atts = new Map<string, string>([[`${id(vpc.node.defaultChild)}.CidrBlock`, options.vpcCidr]]);
+  cluster.nodes.forEach((node, i) => {
+    atts.set(`${id(node.networkInterface)}.PrimaryPrivateIpAddress`, options.nodeAddresses[i]);
+    refs.set(id(node.dataVolume.node.defaultChild), rehearsalVolumeId(i));
+  });
+  const pseudo: Record<string, string> = {
+    'AWS::Region': REHEARSAL_REGION,
+    'AWS::AccountId': REHEARSAL_ACCOUNT,
+    'AWS::Partition': 'aws',
+    'AWS::URLSuffix': 'amazonaws.com',
+  };
+  const resolve = (value: unknown, where: string): string => resolveIntrinsic(value, where, { refs, atts, pseudo });
+
+  const nodes = cluster.nodes.map((node, i): RehearsalNode => {
+    const logicalId = id(node.instance.node.defaultChild);
+    const resource = template.Resources[logicalId];
+    const userData = resource?.Properties?.UserData;
+    if (userData === undefined) throw new LocalClusterError(`the synthesized template has no UserData for ${logicalId}`);
+    return {
+      name: cluster.spec.nodes[i].name,
+      address: options.nodeAddresses[i],
+      volumeId: rehearsalVolumeId(i),
+      userData: resolve(userData, `${logicalId}.UserData`),
+    };
+  });
+  return {
+    nodes,
+    secretArns: {
+      superuser: arn(secretIds.superuser),
+      replication: arn(secretIds.replication),
+      rewind: arn(secretIds.rewind),
+      restApi: arn(secretIds.restApi),
+    },
+    spec: cluster.spec,
+    region: REHEARSAL_REGION,
+    account: REHEARSAL_ACCOUNT,
+    roleName: `Rehearsal-${id(cluster.nodeRole.node.defaultChild)}`,
+  };
+}
+
+interface Resolutions {
+  readonly refs: ReadonlyMap<string, string>;
+  readonly atts: ReadonlyMap<string, string>;
+  readonly pseudo: Readonly<Record<string, string>>;
+}
+
+/**
+ * Resolves the intrinsic functions user data can hold (Fn::Base64, Fn::Join, Ref, Fn::GetAtt) to
+ * what CloudFormation would produce; anything else is refused, so a template that grows a value
+ * the rehearsal cannot know fails loudly instead of booting with a wrong one.
+ */
+export function resolveIntrinsic(value: unknown, where: string, r: Resolutions): string {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const entries = Object.entries(value as Cfn);
+    if (entries.length === 1) {
+      const [fn, arg] = entries[0];
+      if (fn === 'Fn::Base64') return resolveIntrinsic(arg, where, r);
+      if (fn === 'Fn::Join' && Array.isArray(arg) && typeof arg[0] === 'string' && Array.isArray(arg[1])) {
+        return (arg[1] as unknown[]).map((part) => resolveIntrinsic(part, where, r)).join(arg[0]);
+      }
+      if (fn === 'Ref' && typeof arg === 'string') {
+        const resolved = r.pseudo[arg] ?? r.refs.get(arg);
+        if (resolved !== undefined) return resolved;
+      }
+      if (fn === 'Fn::GetAtt' && Array.isArray(arg) && arg.length === 2) {
+        const resolved = r.atts.get(`${String(arg[0])}.${String(arg[1])}`);
+        if (resolved !== undefined) return resolved;
+      }
+    }
+  }
+  throw new LocalClusterError(`${where}: the rehearsal cannot resolve ${JSON.stringify(value)} (only the node addresses, secret ARNs, volume IDs, VPC CIDR and region)`);
+}
