@@ -51,6 +51,8 @@ export function renderPatroniSections(cluster: PatroniCluster, level: number): s
     bringBack(f),
     h('Replace an etcd member'),
     replaceEtcdMember(f, sub),
+    h("A node's bootstrap failed"),
+    bootstrapFailed(f),
   );
 }
 
@@ -173,7 +175,7 @@ function overview(f: PatroniFacts): string {
         [inlineCode(f.files.haproxy), 'HAProxy\'s configuration'],
         [inlineCode(f.files.roleChangeCallback), 'role-change callback (publishes the Promotion and RoleChange metrics)'],
         [inlineCode(f.paths.dataDir), 'PostgreSQL data directory, on the node\'s own EBS data volume (kept when the instance is replaced)'],
-        [inlineCode(f.paths.etcdDataDir), 'etcd data directory, on the root volume (lost when the instance is replaced: see ' + ref('Replace an etcd member') + ')'],
+        [inlineCode(f.paths.etcdDataDir), 'etcd data directory, on the data volume (a replacement instance resumes the member; if the volume is lost, see ' + ref('Replace an etcd member') + ')'],
         [inlineCode(f.paths.logDir), 'Patroni and PostgreSQL logs'],
         [`${inlineCode(f.units.etcd)}, ${inlineCode(f.units.patroni)}, ${inlineCode(f.units.haproxy)}`, 'the systemd units (Debian\'s own etcd, patroni, haproxy and postgresql units are masked)'],
       ],
@@ -472,10 +474,34 @@ function bringBack(f: PatroniFacts): string {
   );
 }
 
+function bootstrapFailed(f: PatroniFacts): string {
+  return blocks(
+    'A node runs its user data once per instance (cloud-init). When it stops, the node never joins: `failover status` lists it as absent, ' +
+      'and its last line starting `cdk-failover:` says why:',
+    bullets([
+      '`cannot read secret ARN ... : An error occurred (AccessDeniedException)`: the node role lost `secretsmanager:GetSecretValue` on that secret (or its KMS key); ' +
+        '`ResourceNotFoundException`: the secret was deleted; a connection error: the subnet has no route to Secrets Manager (NAT gateway or VPC endpoint).',
+      '`data volume /dev/sdf (vol-...) not attached after 300s`: the volume attachment failed (look at the stack\'s events; the volume must be in the instance\'s availability zone).',
+      '`failed after 5 attempts: install_packages`: the node cannot reach Debian\'s archive.',
+    ]),
+    shell([
+      nodeIndexGuard(f),
+      `${nodeShell(f, '$N')}   # then, on the node:`,
+    ]),
+    shell([
+      "sudo grep 'cdk-failover:' /var/log/cloud-init-output.log | tail -n 3",
+      'sudo journalctl -u cloud-final --no-pager | tail -n 20',
+      '# after fixing the cause: the script is safe to run again (it keeps an existing file system and files it already wrote)',
+      'sudo bash /var/lib/cloud/instance/scripts/part-001',
+      `systemctl status ${f.units.patroni} --no-pager`,
+    ]),
+  );
+}
+
 function replaceEtcdMember(f: PatroniFacts, sub: (text: string) => string): string {
   const options = { layout: f.etcdLayout, memberNames: memberNames(f) };
   return blocks(
-    `Needed when a member's data is gone: its instance was replaced (etcd's data directory ${inlineCode(f.paths.etcdDataDir)} is on the root volume), ` +
+    `Needed when a member's data is gone: its data volume was lost or replaced (etcd's data directory ${inlineCode(f.paths.etcdDataDir)} is on it), ` +
       'or its data directory was damaged. Such a member fails at every start ("member ... has already been bootstrapped"). ' +
       `The rendered ${inlineCode(f.files.etcd)} starts a member as \`initial-cluster-state: new\`; a member joining a running cluster must start empty as \`existing\`, ` +
       'after being removed and added back. Patroni needs no change: it talks to every member listed in patroni.yml and kept working through the others.',

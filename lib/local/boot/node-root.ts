@@ -44,6 +44,35 @@ StandardOutput=journal+console
 WantedBy=multi-user.target
 `;
 
+/**
+ * systemd ignores block-device entries of /etc/fstab in a container (there is no udev to announce
+ * the device), so the data volume's fstab line, which mounts it at every boot on EC2, would do
+ * nothing after a rehearsal reboot. This early unit mounts fstab's ext4 entries in its place.
+ */
+export const FSTAB_UNIT = 'cdk-failover-rehearsal-fstab.service';
+const FSTAB = `[Unit]
+Description=Mount /etc/fstab's ext4 volumes (rehearsal stand-in for udev and systemd-fstab-generator)
+DefaultDependencies=no
+After=local-fs-pre.target
+Before=local-fs.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/mount --all --types ext4
+RemainAfterExit=yes
+
+[Install]
+WantedBy=local-fs.target
+`;
+
+function enable(root: string, unit: string, content: string, target: string): void {
+  write(root, `etc/systemd/system/${unit}`, content);
+  const wants = path.join(root, `etc/systemd/system/${target}.wants`);
+  fs.mkdirSync(wants, { recursive: true, mode: 0o755 });
+  fs.rmSync(path.join(wants, unit), { force: true });
+  fs.symlinkSync(`/etc/systemd/system/${unit}`, path.join(wants, unit));
+}
+
 function write(root: string, file: string, content: string, mode = 0o644): void {
   const target = path.join(root, file);
   fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
@@ -79,9 +108,6 @@ export function prepareNodeRoot(root: string, o: NodeRootOptions): void {
   write(root, 'var/lib/cloud/data/instance-id', `${o.instanceId}\n`);
   write(root, USER_DATA_FILE.slice(1), o.userData, 0o700);
   fs.mkdirSync(path.join(root, path.dirname(USER_DATA_SEMAPHORE).slice(1)), { recursive: true, mode: 0o755 });
-  write(root, `etc/systemd/system/${USER_DATA_UNIT}`, UNIT);
-  const wants = path.join(root, 'etc/systemd/system/multi-user.target.wants');
-  fs.mkdirSync(wants, { recursive: true, mode: 0o755 });
-  fs.rmSync(path.join(wants, USER_DATA_UNIT), { force: true });
-  fs.symlinkSync(`/etc/systemd/system/${USER_DATA_UNIT}`, path.join(wants, USER_DATA_UNIT));
+  enable(root, USER_DATA_UNIT, UNIT, 'multi-user.target');
+  enable(root, FSTAB_UNIT, FSTAB, 'local-fs.target');
 }

@@ -196,7 +196,7 @@ for ((waited = 0; waited < device_wait_seconds; waited += 2)); do
   sleep 2
 done
 if [ -z "$device" ]; then
-  echo "data volume $data_device \${data_volume_id:+($data_volume_id) }not attached after \${device_wait_seconds}s" >&2
+  echo "cdk-failover: data volume $data_device \${data_volume_id:+($data_volume_id) }not attached after \${device_wait_seconds}s (runbook: A node's bootstrap failed)" >&2
   exit 1
 fi
 fs_type="$(blkid -p -o value -s TYPE "$device" || true)"
@@ -223,12 +223,15 @@ if [ -d /etc/postgresql/${spec.postgresVersion}/main ]; then
   pg_dropcluster --stop ${spec.postgresVersion} main # Patroni alone manages PostgreSQL here
 fi
 
-# --- Directories. A data volume from an earlier instance may carry another uid for postgres.
-find "$data_mount_point" -xdev ! -user postgres -exec chown postgres:postgres {} +
+# --- Directories. A data volume from an earlier instance may carry other uids for postgres and
+# etcd (whose member data is on the volume too, so that a replacement resumes the same member).
+readonly etcd_data_dir=${q(paths.etcdDataDir)}
+find "$data_mount_point" -xdev -path "$etcd_data_dir" -prune -o ! -user postgres -exec chown postgres:postgres {} +
 install -d -m 0755 ${q(paths.configDir)}
 install -d -o postgres -g postgres -m 0700 ${q(paths.dataDir)}
 install -d -o postgres -g postgres -m 0755 ${q(paths.logDir)} ${q(paths.runDir)}
-install -d -o etcd -g etcd -m 0700 ${q(paths.etcdDataDir)}
+install -d -o etcd -g etcd -m 0700 "$etcd_data_dir"
+find "$etcd_data_dir" -xdev ! -user etcd -exec chown etcd:etcd {} +
 
 ${watchdogSetup(spec.watchdogMode).join('\n')}
 
@@ -236,16 +239,29 @@ ${watchdogSetup(spec.watchdogMode).join('\n')}
 ${files.map(writeFileCommand).join('\n')}
 
 # --- Secrets: the instance role reads them; they reach python through the environment only.
+# read_password SECRET_ID: its password field. When it cannot (no permission, no such secret, no
+# endpoint), the last line on stderr says which secret and what AWS answered.
 read_password() {
-  local secret_string
-  secret_string="$(aws secretsmanager get-secret-value --region "$aws_region" --secret-id "$1" \\
-    --query SecretString --output text)" || return 1
-  jq -er '.password | strings' <<<"$secret_string"
+  local secret_string error_file attempt
+  error_file="$(mktemp)"
+  for ((attempt = 1; attempt <= 10; attempt++)); do
+    if secret_string="$(aws secretsmanager get-secret-value --region "$aws_region" --secret-id "$1" \\
+      --query SecretString --output text 2>"$error_file")"; then
+      rm -f "$error_file"
+      if jq -er '.password | strings' <<<"$secret_string"; then return 0; fi
+      echo "cdk-failover: secret $1 has no string field 'password' (runbook: A node's bootstrap failed)" >&2
+      return 1
+    fi
+    if ((attempt < 10)); then sleep 6; fi
+  done
+  echo "cdk-failover: cannot read secret $1 in $aws_region after 10 attempts: $(grep -v '^\s*$' "$error_file" | tail -n 1) (runbook: A node's bootstrap failed)" >&2
+  rm -f "$error_file"
+  return 1
 }
-superuser_password="$(retry 10 6 read_password "$superuser_secret_id")"
-replication_password="$(retry 10 6 read_password "$replication_secret_id")"
-rewind_password="$(retry 10 6 read_password "$rewind_secret_id")"
-rest_api_password="$(retry 10 6 read_password "$rest_api_secret_id")"
+superuser_password="$(read_password "$superuser_secret_id")"
+replication_password="$(read_password "$replication_secret_id")"
+rewind_password="$(read_password "$rewind_secret_id")"
+rest_api_password="$(read_password "$rest_api_secret_id")"
 ${fillCommand}
 unset superuser_password replication_password rewind_password rest_api_password
 

@@ -25,7 +25,9 @@ export function debianNodePaths(postgresVersion: number): NodePaths {
     binDir: `/usr/lib/postgresql/${postgresVersion}/bin`,
     socketDir: '/var/run/postgresql',
     pgpass: '/var/lib/postgresql/.pgpass_patroni',
-    etcdDataDir: '/var/lib/etcd/cdk-failover',
+    // On the data volume, beside PostgreSQL's: a replacement instance (same address, same volume)
+    // resumes the same etcd member instead of failing as 'already bootstrapped' with an empty one.
+    etcdDataDir: '/var/lib/postgresql/etcd',
     logDir: '/var/log/cdk-failover',
     runDir: '/run/cdk-failover',
   };

@@ -10,7 +10,7 @@ describe('renderEtcdConfig', () => {
   test('is the member config of the node, with a static initial cluster of all nodes', () => {
     expect(config).toEqual({
       name: 'pg-2',
-      'data-dir': '/var/lib/etcd/cdk-failover',
+      'data-dir': '/var/lib/postgresql/etcd',
       'listen-client-urls': 'http://10.0.3.10:2379',
       'advertise-client-urls': 'http://10.0.3.10:2379',
       'listen-peer-urls': 'http://10.0.3.10:2380',
