@@ -13,7 +13,7 @@ import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdU
 import { withClusterLock } from './lock';
 import { buildLocalSpec, CLIENT_ADDRESS, PREFIX_LENGTH, SUBNET, SUBNET_BASE } from './local-spec';
 import { BRIDGE, createNetwork, interfaceIsUp, namespacePids, namespacePrefix, POD_INTERFACE, setInterfaceUp } from './network';
-import { ensurePackages, LOCAL_CLUSTER_PACKAGES } from './packages';
+import { BOOTED_PACKAGES, ensurePackages, LOCAL_CLUSTER_PACKAGES } from './packages';
 import {
   isRunning,
   isStopped,
@@ -37,6 +37,7 @@ import {
 import { NODE_SERVICES, readState, writeState, type ClusterMode, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
 import * as booted from './boot/booted-nodes';
 import { runInContainer, spawnInContainer } from './boot/container';
+import { readRecordedMetrics, type RecordedDatum } from './boot/aws-standin';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { found as done, notYet, poll as waitFor } from '../ops/poll';
 
@@ -124,6 +125,16 @@ export interface WaitForHealthyOptions extends WaitTimeout {
   readonly members?: readonly string[];
 }
 
+export interface ReplaceOptions {
+  /** Attach the node's data volume to the new instance. @default true */
+  readonly attachVolume?: boolean;
+  /** Wait until the new instance's user data has run (and throw if it failed). @default true */
+  readonly wait?: boolean;
+}
+
+/** How long a booted node's user data may take (package installs on a busy 2-core machine). */
+const USER_DATA_TIMEOUT_MS = 600_000;
+
 export interface ExecOptions {
   /** @default 'inherit' */
   readonly stdio?: StdioOptions;
@@ -166,7 +177,7 @@ export class LocalCluster {
     const started = Date.now();
 
     if (options.installPackages ?? true) {
-      const installed = await ensurePackages(LOCAL_CLUSTER_PACKAGES, log);
+      const installed = await ensurePackages(options.boot ? [...LOCAL_CLUSTER_PACKAGES, ...BOOTED_PACKAGES] : LOCAL_CLUSTER_PACKAGES, log);
       if (installed.length) log(`installed ${installed.join(' ')}`);
     }
     if (await leftoversExist(clusterName, stateRoot)) {
@@ -813,9 +824,13 @@ export class LocalCluster {
   }
 
   /** Boots a node's container (a fresh instance layer when `fresh`) and waits for its systemd. */
-  private async bootNode(name: string, fresh: boolean): Promise<void> {
+  private async bootNode(name: string, fresh: boolean, attachVolume = true): Promise<void> {
     const node = this.node(name);
-    const nspawn = await booted.bootNode({ name, address: node.address, namespace: node.namespace, boot: node.boot! }, { clusterName: this.clusterName, cluster: this.state.boot! }, fresh);
+    const nspawn = await booted.bootNode(
+      { name, address: node.address, namespace: node.namespace, boot: node.boot! },
+      { clusterName: this.clusterName, cluster: this.state.boot!, attachVolume },
+      fresh,
+    );
     this.update((st) => {
       st.nodes.find((n) => n.name === name)!.boot!.nspawn = nspawn;
     });
@@ -848,13 +863,14 @@ export class LocalCluster {
     this.update((s) => {
       s.nodes.find((x) => x.name === name)!.faults = {};
     });
+    await this.waitForUserData(USER_DATA_TIMEOUT_MS, [name]);
   }
 
   /**
    * A replacement instance: the container is destroyed and a fresh one boots from the image with
    * the node's address and data volume and a new instance ID, so the user data runs again.
    */
-  public async replace(name: string): Promise<void> {
+  public async replace(name: string, options: ReplaceOptions = {}): Promise<void> {
     this.requireBooted('fault replace');
     const node = this.node(name);
     if (node.boot?.nspawn) await booted.stopContainer(node.boot.nspawn.pid);
@@ -867,11 +883,36 @@ export class LocalCluster {
     });
     const config = booted.readStandInConfig(this.state.boot!);
     await this.restartStandIn({ ...config, instances: config.instances.map((i) => (i.address === node.address ? { ...i, instanceId } : i)) });
-    this.log(`${name} terminated; booting instance ${instanceId} on ${node.address} with its volume`);
-    await this.bootNode(name, true);
+    const attach = options.attachVolume ?? true;
+    this.log(`${name} terminated; booting instance ${instanceId} on ${node.address} ${attach ? 'with its volume' : 'WITHOUT its volume'}`);
+    await this.bootNode(name, true, attach);
     this.update((s) => {
       s.nodes.find((x) => x.name === name)!.faults = {};
     });
+    if (options.wait ?? true) await this.waitForUserData(USER_DATA_TIMEOUT_MS, [name]);
+  }
+
+  /** Where a booted node's user data is: 'done', 'running' or 'failed' (with its last error line). */
+  public async userData(name: string): Promise<{ readonly state: 'done' | 'running' | 'failed'; readonly line?: string }> {
+    this.requireBooted('user data');
+    return booted.userDataState(this.containerInit(name));
+  }
+
+  /**
+   * The Secrets Manager stand-in answers for the cluster's secrets (`true`, as deployed) or for
+   * none (`false`: ResourceNotFoundException, as after a deleted secret). Booted clusters only.
+   */
+  public async setSecretsAvailable(available: boolean): Promise<void> {
+    this.requireBooted('setSecretsAvailable');
+    const config = booted.readStandInConfig(this.state.boot!);
+    await this.restartStandIn({ ...config, secrets: available ? booted.readSecrets(this.state.boot!) : {} });
+    this.log(`Secrets Manager stand-in: the cluster's secrets are ${available ? 'back' : 'gone'}`);
+  }
+
+  /** What the CloudWatch stand-in recorded (booted clusters). */
+  public recordedMetrics(): RecordedDatum[] {
+    this.requireBooted('recordedMetrics');
+    return readRecordedMetrics(this.state.boot!.metricsFile);
   }
 
   private async createNetwork(): Promise<void> {

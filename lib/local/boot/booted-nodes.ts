@@ -142,6 +142,7 @@ export async function planBootedCluster(options: {
     metricsFile: cluster.metricsFile,
     requestLogFile: cluster.requestLogFile,
   };
+  fs.writeFileSync(secretsFile(cluster), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   return { spec: { ...spec, paths: debianNodePaths(POSTGRES_VERSION) }, cluster, nodes, standIn };
 }
 
@@ -160,6 +161,15 @@ export async function prepareBootedCluster(
   const certs = await makeRehearsalCertificates(path.join(dir, 'aws', 'ca'), endpointHostNames(plan.cluster.region));
   const standIn = { ...plan.standIn, api: { ...plan.standIn.api, certFile: certs.serverCert, keyFile: certs.serverKey } };
   return { image, caCertFile: certs.caCert, standIn };
+}
+
+/** The secrets as deployed (the stand-in's configuration may hold none: setSecretsAvailable). */
+export function readSecrets(cluster: BootedClusterState): Record<string, string> {
+  return JSON.parse(fs.readFileSync(secretsFile(cluster), 'utf8')) as Record<string, string>;
+}
+
+function secretsFile(cluster: BootedClusterState): string {
+  return path.join(path.dirname(cluster.standInConfig), 'secrets.json');
 }
 
 /** The stand-in's configuration as last written. */
@@ -201,7 +211,7 @@ export async function addStandInNetwork(switchNamespace: string, bridge: string,
 /** Mounts the node's instance layer (a fresh one if `fresh`), writes EC2's side into it and boots it. */
 export async function bootNode(
   node: { readonly name: string; readonly address: string; readonly namespace: string; readonly boot: BootedNodeState },
-  context: { readonly clusterName: string; readonly cluster: BootedClusterState },
+  context: { readonly clusterName: string; readonly cluster: BootedClusterState; readonly attachVolume: boolean },
   fresh: boolean,
 ): Promise<ProcessRecord> {
   const layer = overlayPaths(node.boot.layerDir);
@@ -227,7 +237,7 @@ export async function bootNode(
     root: overlay.root,
     namespace: node.namespace,
     // Under the attachment's name, and under its own (mount resolves UUID= through /proc/partitions).
-    devices: [`${device}:${DATA_DEVICE}`, device],
+    devices: context.attachVolume ? [`${device}:${DATA_DEVICE}`, device] : [],
     readOnlyBinds: [`${c.repo}:${REPO_MOUNT}`],
     logFile: node.boot.consoleLog,
   });

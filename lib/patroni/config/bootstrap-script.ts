@@ -254,7 +254,7 @@ read_password() {
     fi
     if ((attempt < 10)); then sleep 6; fi
   done
-  echo "cdk-failover: cannot read secret $1 in $aws_region after 10 attempts: $(grep -v '^\s*$' "$error_file" | tail -n 1) (runbook: A node's bootstrap failed)" >&2
+  echo "cdk-failover: cannot read secret $1 in $aws_region after 10 attempts: $(grep -v '^[[:space:]]*$' "$error_file" | tail -n 1) (runbook: A node's bootstrap failed)" >&2
   rm -f "$error_file"
   return 1
 }

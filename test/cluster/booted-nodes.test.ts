@@ -1,0 +1,202 @@
+// The booted rehearsal (root only): 3 Debian 12 system containers that boot the AMI-like image and
+// run the user data of a synthesized PatroniCluster template, with IMDS, Secrets Manager and
+// CloudWatch stood in for. What a user's first deploy, a reboot and a replacement do to a node is
+// asserted here, and the failover drills run on these nodes too.
+import { LocalCluster } from '../../lib/local';
+import { NODE_GAUGES, NODE_METRIC_DIMENSIONS } from '../../lib/patroni/config/node-metrics';
+import { SYSTEMD_UNIT_NAMES } from '../../lib/patroni/config/systemd-units';
+import { poll, found, notYet } from '../../lib/ops/poll';
+import { failoverDrill, switchoverDrill, type DrillResult } from './drills/drills';
+
+const CLUSTER = `bt${process.pid}`.slice(0, 12);
+const MINUTE = 60_000;
+const DATA_DIR = '/var/lib/postgresql/15/patroni';
+const MARKER = `${DATA_DIR}/rehearsal-marker`;
+
+if (process.env.SKIP_CLUSTER === '1') {
+  test('the booted-node rehearsal is skipped on purpose (SKIP_CLUSTER=1)', () => {
+    console.warn('SKIP_CLUSTER=1: the booted-node rehearsal did not run');
+    expect(process.env.SKIP_CLUSTER).toBe('1');
+  });
+} else {
+  describe('booted nodes (3 system containers running the template user data, fast timing)', () => {
+    let cluster: LocalCluster;
+    const log = (line: string) => console.log(`[${CLUSTER}] ${line}`);
+
+    /** stdout of a command on the node; fails the test when it exits non-zero. */
+    const onNode = async (name: string, argv: string[]): Promise<string> => {
+      const r = await cluster.runOnNode(name, argv, { allowFailure: true, timeoutMs: 30_000 });
+      if (r.code !== 0) throw new Error(`${argv.join(' ')} on ${name} exited ${r.code}: ${r.stderr.trim()}`);
+      return r.stdout.trim();
+    };
+    const leaderAndReplica = async () => {
+      const leader = await cluster.waitForLeader({ timeoutMs: 2 * MINUTE });
+      return { leader, replica: cluster.nodeNames.find((n) => n !== leader)! };
+    };
+    const healthy = () => cluster.waitForHealthy({ timeoutMs: 5 * MINUTE, members: cluster.nodeNames });
+    const expectSafe = async (r: DrillResult) => {
+      expect(r.acked).toBeGreaterThan(0);
+      expect(r.lost).toEqual([]);
+      expect(r.overlaps).toEqual([]);
+      expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
+    };
+
+    beforeAll(async () => {
+      cluster = await LocalCluster.up({ clusterName: CLUSTER, nodes: 3, timing: 'fast', boot: true, log });
+    }, 25 * MINUTE);
+
+    afterAll(async () => {
+      await LocalCluster.down({ clusterName: CLUSTER, log });
+    }, 5 * MINUTE);
+
+    test('first boot forms a cluster: a leader, streaming replicas, units enabled, the volume in fstab, passwords only where Patroni reads them', async () => {
+      const status = await cluster.status();
+      expect(status.mode).toBe('booted');
+      expect(status.nodes.filter((n) => n.role === 'leader')).toHaveLength(1);
+      expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
+      const passwords = Object.values(cluster.spec.credentials).map((c) => c.password);
+      for (const name of cluster.nodeNames) {
+        const units = Object.values(SYSTEMD_UNIT_NAMES);
+        expect((await onNode(name, ['systemctl', 'is-enabled', ...units])).split('\n')).toEqual(units.map(() => 'enabled'));
+        expect(await onNode(name, ['cat', '/etc/fstab'])).toMatch(/^UUID=[0-9a-f-]{36} \/var\/lib\/postgresql ext4 defaults,noatime,nofail 0 2$/m);
+        expect(await onNode(name, ['findmnt', '--noheadings', '--output', 'SOURCE', '/var/lib/postgresql'])).toMatch(/^\/dev\/loop\d+$/);
+        // Every file holding a password, anywhere Patroni, PostgreSQL or the boot could have left one.
+        const holders = await cluster.runOnNode(
+          name,
+          ['grep', '-rlsF', ...passwords.flatMap((p) => ['-e', p]), '/etc', '/var/lib/postgresql', '/var/lib/cloud', '/var/log', '/run', '/root', '/tmp'],
+          { allowFailure: true, timeoutMs: 60_000 },
+        );
+        const files = holders.stdout.trim().split('\n').sort();
+        expect(files).toEqual(['/etc/cdk-failover/patroni.yml', '/var/lib/postgresql/.pgpass_patroni']);
+        for (const file of files) expect(await onNode(name, ['stat', '-c', '%a %U:%G', file])).toBe('600 postgres:postgres');
+        const journal = await cluster.runOnNode(name, ['sh', '-c', 'journalctl --no-pager -o cat | grep -cF -f /dev/stdin'], {
+          allowFailure: true,
+          input: passwords.join('\n'),
+          timeoutMs: 60_000,
+        });
+        expect(journal.stdout.trim()).toBe('0');
+        expect(await onNode(name, ['stat', '-c', '%a', '/var/lib/cloud/instance/scripts/part-001'])).toBe('700');
+      }
+    }, 5 * MINUTE);
+
+    test('the metrics publisher on every node reaches the CloudWatch stand-in with the alarm metrics, signed with its own role credentials', async () => {
+      const expected = Object.values(NODE_GAUGES).sort();
+      const byNode = await poll(
+        'every node to publish every gauge',
+        async () => {
+          const seen = new Map<string, Set<string>>();
+          for (const d of cluster.recordedMetrics()) {
+            const node = d.dimensions[NODE_METRIC_DIMENSIONS.node];
+            if (node) seen.set(node, new Set([...(seen.get(node) ?? []), d.metricName]));
+          }
+          const missing = cluster.nodeNames.filter((n) => expected.some((m) => !seen.get(n)?.has(m)));
+          return missing.length ? notYet(`missing from ${missing.join(', ')}`) : found(seen);
+        },
+        { timeoutMs: 3 * MINUTE, intervalMs: 2000 },
+      );
+      expect([...byNode.keys()].sort()).toEqual([...cluster.nodeNames].sort());
+      for (const d of cluster.recordedMetrics().filter((m) => m.dimensions[NODE_METRIC_DIMENSIONS.node])) {
+        expect(Object.keys(d.dimensions).sort()).toEqual([NODE_METRIC_DIMENSIONS.cluster, NODE_METRIC_DIMENSIONS.node].sort());
+        expect(d.dimensions[NODE_METRIC_DIMENSIONS.cluster]).toBe(CLUSTER);
+        expect(d.namespace).toBe(`CdkFailover/Patroni/${CLUSTER}`);
+        // The stand-in names the caller by its address and the credentials IMDS gave that instance.
+        expect(d.caller).toBe(cluster.nodeAddress(d.dimensions[NODE_METRIC_DIMENSIONS.node]!));
+        expect(d.instanceId).toMatch(/^i-0[0-9a-f]{16}$/);
+      }
+    }, 5 * MINUTE);
+
+    test('a replica, then the leader, reboot cleanly and rejoin; the user data does not run again', async () => {
+      const { leader, replica } = await leaderAndReplica();
+      for (const name of [replica, leader]) {
+        await cluster.reboot(name);
+        await healthy();
+        expect(await onNode(name, ['systemctl', 'show', '--property=ConditionResult', 'cdk-failover-rehearsal-user-data.service'])).toBe('ConditionResult=no');
+        expect(await onNode(name, ['findmnt', '--noheadings', '--output', 'TARGET', '/var/lib/postgresql'])).toBe('/var/lib/postgresql');
+      }
+      expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
+    }, 15 * MINUTE);
+
+    test('a replica, then the leader, are replaced: each new instance runs the user data and rejoins on its old volume without re-initialising', async () => {
+      const { leader, replica } = await leaderAndReplica();
+      for (const name of [replica, leader]) {
+        await onNode(name, ['runuser', '-u', 'postgres', '--', 'touch', MARKER]);
+        const before = await onNode(name, ['cat', '/var/lib/cloud/data/instance-id']);
+        await cluster.replace(name);
+        await healthy();
+        expect(await onNode(name, ['cat', '/var/lib/cloud/data/instance-id'])).not.toBe(before);
+        expect(await onNode(name, ['systemctl', 'is-active', 'cdk-failover-rehearsal-user-data.service'])).toBe('active');
+        // Patroni's basebackup empties the data directory: the marker proves it did not run.
+        expect(await onNode(name, ['stat', '-c', '%U', MARKER])).toBe('postgres');
+        // The etcd member resumed from the volume (a fresh member would fail as 'already bootstrapped').
+        expect(await onNode(name, ['systemctl', 'is-active', SYSTEMD_UNIT_NAMES.etcd])).toBe('active');
+      }
+    }, 20 * MINUTE);
+
+    test('unplanned leader loss on booted nodes (SIGKILL of the whole container): another node leads, none of the acknowledged writes lost', async () => {
+      const r = await failoverDrill(cluster, 'kill', { log });
+      expect(r.leaderAfter).not.toBe(r.oldLeader);
+      await expectSafe(r);
+    }, 15 * MINUTE);
+
+    test('leader freeze on booted nodes (SIGSTOP of the whole container): another node leads, the thawed leader rejoins, none lost', async () => {
+      const r = await failoverDrill(cluster, 'freeze', { log });
+      expect(r.leaderAfter).not.toBe(r.oldLeader);
+      await expectSafe(r);
+    }, 15 * MINUTE);
+
+    test('leader partition on booted nodes: another node leads, none lost, never two writable', async () => {
+      const r = await failoverDrill(cluster, 'partition', { log });
+      expect(r.leaderAfter).not.toBe(r.oldLeader);
+      await expectSafe(r);
+    }, 15 * MINUTE);
+
+    test('switchover on booted nodes: the named replica leads, none lost', async () => {
+      const r = await switchoverDrill(cluster, { log });
+      expect(r.leaderAfter).not.toBe(r.oldLeader);
+      await expectSafe(r);
+    }, 15 * MINUTE);
+
+    test('a boot that cannot read its secrets fails visibly: the unit fails, its last line names the secret, what AWS answered and the runbook section', async () => {
+      const { replica } = await leaderAndReplica();
+      await cluster.setSecretsAvailable(false);
+      try {
+        await cluster.replace(replica, { wait: false });
+        const failure = await poll(
+          'the user data to fail',
+          async () => {
+            const u = await cluster.userData(replica);
+            return u.state === 'running' ? notYet('still running') : found(u);
+          },
+          { timeoutMs: 10 * MINUTE, intervalMs: 2000 },
+        );
+        expect(failure.state).toBe('failed');
+        expect(failure.line).toMatch(
+          /^cdk-failover: cannot read secret arn:aws:secretsmanager:eu-west-1:\d{12}:secret:\S+ in eu-west-1 after 10 attempts: .*ResourceNotFoundException.* \(runbook: A node's bootstrap failed\)$/,
+        );
+      } finally {
+        await cluster.setSecretsAvailable(true);
+      }
+      await cluster.replace(replica);
+      await healthy();
+    }, 20 * MINUTE);
+
+    test('a boot that cannot find its volume fails visibly after the attachment wait, and a replacement with the volume rejoins', async () => {
+      const { replica } = await leaderAndReplica();
+      await cluster.replace(replica, { attachVolume: false, wait: false });
+      const failure = await poll(
+        'the user data to fail',
+        async () => {
+          const u = await cluster.userData(replica);
+          return u.state === 'running' ? notYet('still waiting for the volume') : found(u);
+        },
+        { timeoutMs: 10 * MINUTE, intervalMs: 5000 },
+      );
+      expect(failure).toEqual({
+        state: 'failed',
+        line: expect.stringMatching(/^cdk-failover: data volume \/dev\/sdf \(vol-[0-9a-f]{17}\) not attached after 300s \(runbook: A node's bootstrap failed\)$/),
+      });
+      await cluster.replace(replica);
+      await healthy();
+    }, 20 * MINUTE);
+  });
+}

@@ -1,0 +1,73 @@
+import { gunzipSync } from 'node:zlib';
+import { REHEARSAL_REGION, rehearsalVolumeId, resolveIntrinsic, synthesizeRehearsalStack } from '../../lib/local/boot/rehearsal-stack';
+import { FAST_TIMING } from '../../lib/patroni/config/timing-profiles';
+
+const ADDRESSES = ['10.213.77.11', '10.213.77.12', '10.213.77.13'];
+
+/** The script the user data carries, and the values its header substitutes. */
+function unpack(userData: string): { values: Record<string, string>; script: string } {
+  const values = Object.fromEntries(
+    /<<'CDK_FAILOVER_VALUES'\n([\s\S]*?)\nCDK_FAILOVER_VALUES/.exec(userData)![1]!.split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]),
+  );
+  const base64 = /<<'CDK_FAILOVER_SCRIPT'\n([\s\S]*?)\nCDK_FAILOVER_SCRIPT/.exec(userData)![1]!.replace(/\n/g, '');
+  return { values, script: gunzipSync(Buffer.from(base64, 'base64')).toString('utf8') };
+}
+
+describe('synthesizeRehearsalStack', () => {
+  const stack = synthesizeRehearsalStack({ clusterName: 'bt', nodeAddresses: ADDRESSES, vpcCidr: '10.213.77.0/24', timing: FAST_TIMING });
+
+  test('gives each node the user data of its instance in the template, every deploy-time value resolved', () => {
+    expect(stack.nodes.map((n) => [n.name, n.address, n.volumeId])).toEqual([
+      ['bt-0', ADDRESSES[0], rehearsalVolumeId(0)],
+      ['bt-1', ADDRESSES[1], rehearsalVolumeId(1)],
+      ['bt-2', ADDRESSES[2], rehearsalVolumeId(2)],
+    ]);
+    stack.nodes.forEach((node, i) => {
+      expect(node.userData.startsWith('#!/bin/bash\n')).toBe(true);
+      const { values, script } = unpack(node.userData);
+      expect(values.__DATA_VOLUME_ID__).toBe(rehearsalVolumeId(i));
+      expect(values.__AWS_REGION__).toBe(REHEARSAL_REGION);
+      expect(values.__CLUSTER_CIDR__).toBe('10.213.77.0/24');
+      expect(values.__SUPERUSER_SECRET__).toBe(stack.secretArns.superuser);
+      ADDRESSES.forEach((a, j) => expect(values[`__NODE${j}_ADDRESS__`]).toBe(a));
+      expect(Object.values(values).join('\n')).not.toMatch(/Ref|Fn::|\$\{Token/);
+      expect(script).toContain(`node bt-${i} of cluster bt`);
+    });
+  });
+
+  test('the secrets are distinct ARNs of the rehearsal account and region; the spec keeps its placeholders for the harness', () => {
+    const arns = Object.values(stack.secretArns);
+    expect(new Set(arns).size).toBe(4);
+    for (const arn of arns) expect(arn).toMatch(/^arn:aws:secretsmanager:eu-west-1:111122223333:secret:[A-Za-z0-9]+-Rh3a5l$/);
+    expect(stack.spec.credentials.superuser.password).toBe('__SUPERUSER_PASSWORD__');
+    expect(stack.spec.timing).toEqual(FAST_TIMING);
+    expect(stack.spec.watchdogMode).toBe('off');
+  });
+
+  test('volume IDs have EC2\'s shape and differ per node', () => {
+    expect(rehearsalVolumeId(0)).toMatch(/^vol-[0-9a-f]{17}$/);
+    expect(rehearsalVolumeId(10)).toMatch(/^vol-[0-9a-f]{17}$/);
+    expect(rehearsalVolumeId(1)).not.toBe(rehearsalVolumeId(0));
+  });
+});
+
+describe('resolveIntrinsic', () => {
+  const r = { refs: new Map([['Vol', 'vol-1']]), atts: new Map([['Eni.PrimaryPrivateIpAddress', '10.0.0.1']]), pseudo: { 'AWS::Region': 'eu-west-1' } };
+
+  test('resolves Fn::Base64, Fn::Join, Ref and Fn::GetAtt', () => {
+    const value = { 'Fn::Base64': { 'Fn::Join': ['', ['a ', { Ref: 'Vol' }, ' ', { 'Fn::GetAtt': ['Eni', 'PrimaryPrivateIpAddress'] }, ' ', { Ref: 'AWS::Region' }]] } };
+    expect(resolveIntrinsic(value, 'x', r)).toBe('a vol-1 10.0.0.1 eu-west-1');
+  });
+
+  test.each([
+    ['an unknown Ref', { Ref: 'Other' }],
+    ['an unknown attribute', { 'Fn::GetAtt': ['Eni', 'SecondaryPrivateIpAddresses'] }],
+    ['another function', { 'Fn::Sub': 'x' }],
+    ['a malformed join', { 'Fn::Join': ['', 'not a list'] }],
+    ['a number', 7],
+  ])('refuses %s, naming where it was and what it can resolve', (_, value) => {
+    expect(() => resolveIntrinsic(value, 'Node0Instance.UserData', r)).toThrow(
+      /^Node0Instance\.UserData: the rehearsal cannot resolve .* \(only the node addresses, secret ARNs, volume IDs, VPC CIDR and region\)$/,
+    );
+  });
+});
