@@ -66,8 +66,10 @@ if (process.env.SKIP_CLUSTER === '1') {
           ['grep', '-rlsF', ...passwords.flatMap((p) => ['-e', p]), '/etc', '/var/lib/postgresql', '/var/lib/cloud', '/var/log', '/run', '/root', '/tmp'],
           { allowFailure: true, timeoutMs: 60_000 },
         );
+        // patroni.yml, and the pgpass Patroni writes for itself when it clones or rewinds.
         const files = holders.stdout.trim().split('\n').sort();
-        expect(files).toEqual(['/etc/cdk-failover/patroni.yml', '/var/lib/postgresql/.pgpass_patroni']);
+        expect(files).toContain('/etc/cdk-failover/patroni.yml');
+        expect(files.filter((f) => !['/etc/cdk-failover/patroni.yml', '/var/lib/postgresql/.pgpass_patroni'].includes(f))).toEqual([]);
         for (const file of files) expect(await onNode(name, ['stat', '-c', '%a %U:%G', file])).toBe('600 postgres:postgres');
         const journal = await cluster.runOnNode(name, ['sh', '-c', 'journalctl --no-pager -o cat | grep -cF -f /dev/stdin'], {
           allowFailure: true,
@@ -132,20 +134,12 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 20 * MINUTE);
 
-    test('unplanned leader loss on booted nodes (SIGKILL of the whole container): another node leads, none of the acknowledged writes lost', async () => {
-      const r = await failoverDrill(cluster, 'kill', { log });
-      expect(r.leaderAfter).not.toBe(r.oldLeader);
-      await expectSafe(r);
-    }, 15 * MINUTE);
-
-    test('leader freeze on booted nodes (SIGSTOP of the whole container): another node leads, the thawed leader rejoins, none lost', async () => {
-      const r = await failoverDrill(cluster, 'freeze', { log });
-      expect(r.leaderAfter).not.toBe(r.oldLeader);
-      await expectSafe(r);
-    }, 15 * MINUTE);
-
-    test('leader partition on booted nodes: another node leads, none lost, never two writable', async () => {
-      const r = await failoverDrill(cluster, 'partition', { log });
+    test.each([
+      ['kill', 'SIGKILL of the whole container, as a power loss'],
+      ['freeze', 'SIGSTOP of the whole container'],
+      ['partition', 'its link down'],
+    ] as const)('leader %s on booted nodes (%s): another node leads, the old one rejoins, no acknowledged write lost', async (fault, _how) => {
+      const r = await failoverDrill(cluster, fault, { log });
       expect(r.leaderAfter).not.toBe(r.oldLeader);
       await expectSafe(r);
     }, 15 * MINUTE);

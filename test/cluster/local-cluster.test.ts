@@ -66,6 +66,30 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(status.writer).toMatch(/^10\.213\.77\.\d+:5000$/);
       expect(status.writerUri).toMatch(/^postgresql:\/\/postgres:[A-Za-z0-9]+@10\.213\.77\.\d+:5000\/postgres/);
       expect(status.clientNamespace).toBe(`${namespacePrefix(CLUSTER)}client`);
+      expect(status.mode).toBe('processes');
+    }, 2 * MINUTE);
+
+    test('exec --node runs on the node (its namespace here); reboot and replace are refused with one line: they need booted nodes', async () => {
+      const root = path.resolve(__dirname, '../..');
+      const cli = (args: string[]) =>
+        run(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', 'local', ...args, '--cluster', CLUSTER], {
+          cwd: root,
+          timeoutMs: MINUTE,
+          allowFailure: true,
+        });
+      const ip = await cli(['exec', '--node', 'pg-1', '--', 'ip', '-o', '-4', 'addr', 'show', 'eth0']);
+      expect(ip.code).toBe(0);
+      expect(ip.stdout).toContain(`${cluster.nodeAddress('pg-1')}/24`);
+      for (const kind of ['reboot', 'replace']) {
+        const r = await cli(['fault', kind, 'pg-1']);
+        expect(r.code).not.toBe(0);
+        expect(r.stderr.trim()).toBe(
+          `failover: fault ${kind} needs a booted cluster ('failover local up --boot'); '${CLUSTER}' runs its services as processes`,
+        );
+      }
+      const unknown = await cli(['exec', '--node', 'pg-9', '--', 'true']);
+      expect(unknown.code).not.toBe(0);
+      expect(unknown.stderr.trim()).toBe(`failover: no node 'pg-9' in cluster '${CLUSTER}' (nodes: pg-0, pg-1, pg-2)`);
     }, 2 * MINUTE);
 
     test('leaves the root namespace without an interface or address of the cluster', async () => {

@@ -259,7 +259,8 @@ export async function userDataState(init: number): Promise<{ readonly state: 'do
   // Already run for this instance (a reboot): the semaphore's condition skipped it.
   if (props.ConditionResult === 'no' && Number(props.ConditionTimestampMonotonic) > 0) return { state: 'done' };
   if (props.ActiveState !== 'failed') return { state: 'running' };
-  const journal = await runInContainer(init, ['journalctl', '--no-pager', '--output=cat', '--unit', USER_DATA_UNIT, '--priority=err', '--lines=1'], {
+  // The script's own last line (systemd's "Failed to start" about the unit is not its output).
+  const journal = await runInContainer(init, ['journalctl', '--no-pager', '--output=cat', '--lines=1', `_SYSTEMD_UNIT=${USER_DATA_UNIT}`], {
     allowFailure: true,
     timeoutMs: 10_000,
   });
