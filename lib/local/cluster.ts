@@ -68,8 +68,6 @@ export interface UpOptions extends LocalClusterOptions {
 
 export type FaultKind = 'kill' | 'freeze' | 'partition' | 'kill-etcd' | 'heal' | 'reboot' | 'replace';
 export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'freeze', 'partition', 'kill-etcd', 'heal', 'reboot', 'replace'];
-/** Faults only a booted node can take: an instance reboot, and a new instance on the node's address and volume. */
-export const BOOTED_FAULT_KINDS: readonly FaultKind[] = ['reboot', 'replace'];
 
 /** One node in `status` (the first seven fields are the stable JSON interface). */
 export interface LocalNodeStatus {
@@ -700,8 +698,13 @@ export class LocalCluster {
     if (!(await interfaceIsUp(node.namespace))) await setInterfaceUp(node.namespace, true);
     for (const pid of await namespacePids(node.namespace)) signal(pid, 'SIGCONT');
     if (this.booted()) {
-      const down = !(node.boot?.nspawn && booted.containerInit(node.boot.nspawn.pid));
-      if (down) await this.bootNode(name, false);
+      const nspawn = node.boot?.nspawn;
+      const down = !(nspawn && booted.containerInit(nspawn.pid));
+      if (down) {
+        // Right after a kill, nspawn may still be exiting: never two on one root.
+        if (nspawn) await booted.stopContainer(nspawn.pid);
+        await this.bootNode(name, false);
+      }
       else await runInContainer(this.containerInit(name), ['systemctl', 'start', SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy], { timeoutMs: 60_000 });
       this.update((s) => {
         s.nodes.find((x) => x.name === name)!.faults = {};
@@ -745,10 +748,7 @@ export class LocalCluster {
       createNodeTree(node.dir, node.paths, postgres, etcdUser());
       writeFiles(renderNodeFiles(s.spec, node.name));
     }
-    for (const cfg of [...s.nodes.map((n) => configFilePath(n.paths, 'haproxy'))]) {
-      const check = await run('haproxy', ['-c', '-q', '-f', cfg], { allowFailure: true, timeoutMs: 10_000 });
-      if (check.code !== 0) throw new LocalClusterError(`haproxy -c rejects ${cfg}: ${oneLine(check.stderr || check.stdout)}`);
-    }
+    for (const node of s.nodes) await checkHaproxyConfig(configFilePath(node.paths, 'haproxy'));
 
     this.log('starting etcd');
     for (const node of s.nodes) await this.startService(node.name, 'etcd');
@@ -972,8 +972,7 @@ export class LocalCluster {
     const c = this.state.client;
     fs.mkdirSync(c.dir, { recursive: true, mode: 0o755 });
     writeFiles(frontFiles(this.state.spec, c.address, c.dir));
-    const check = await run('haproxy', ['-c', '-q', '-f', path.join(c.dir, FRONT_CONFIG)], { allowFailure: true, timeoutMs: 10_000 });
-    if (check.code !== 0) throw new LocalClusterError(`haproxy -c rejects ${path.join(c.dir, FRONT_CONFIG)}: ${oneLine(check.stderr || check.stdout)}`);
+    await checkHaproxyConfig(path.join(c.dir, FRONT_CONFIG));
     const record = await startDetached({
       namespace: c.namespace,
       argv: ['haproxy', '-db', '-f', path.join(c.dir, FRONT_CONFIG)],
@@ -1008,6 +1007,12 @@ export class LocalCluster {
     const { username, password } = this.spec.credentials.superuser;
     return `postgresql://${username}:${password}@${hostPort}/postgres?connect_timeout=2`;
   }
+}
+
+/** `haproxy -c`: a file HAProxy would refuse is reported before anything starts with it. */
+async function checkHaproxyConfig(file: string): Promise<void> {
+  const check = await run('haproxy', ['-c', '-q', '-f', file], { allowFailure: true, timeoutMs: 10_000 });
+  if (check.code !== 0) throw new LocalClusterError(`haproxy -c rejects ${file}: ${oneLine(check.stderr || check.stdout)}`);
 }
 
 /** Linux and root, or one clear line. */

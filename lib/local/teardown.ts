@@ -101,7 +101,8 @@ export async function leftoversExist(clusterName: string, stateRoot: string): Pr
 }
 
 function dataDirs(dir: string, state: LocalClusterState | undefined): string[] {
-  const dirs = new Set(state?.nodes.map((n) => n.paths.dataDir) ?? []);
+  // A booted node's paths are inside its container (and on its volume), never this machine's.
+  const dirs = new Set(state?.mode === 'booted' ? [] : (state?.nodes.map((n) => n.paths.dataDir) ?? []));
   try {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
       if (entry.isDirectory()) dirs.add(path.join(dir, entry.name, 'data'));

@@ -71,8 +71,9 @@ if (process.env.SKIP_CLUSTER === '1') {
 
     test('exec --node runs on the node (its namespace here); reboot and replace are refused with one line: they need booted nodes', async () => {
       const root = path.resolve(__dirname, '../..');
-      const cli = (args: string[]) =>
-        run(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', 'local', ...args, '--cluster', CLUSTER], {
+      // --cluster before the rest: after `--`, everything is the command's own.
+      const cli = ([verb, ...rest]: string[]) =>
+        run(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', 'local', verb!, '--cluster', CLUSTER, ...rest], {
           cwd: root,
           timeoutMs: MINUTE,
           allowFailure: true,

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ec2HostName, FSTAB_UNIT, prepareNodeRoot, REPO_MOUNT, USER_DATA_FILE, USER_DATA_SEMAPHORE, USER_DATA_UNIT } from '../../lib/local/boot/node-root';
+import { BOOT_FINISHED, ec2HostName, FSTAB_UNIT, prepareNodeRoot, REPO_MOUNT, USER_DATA_FILE, USER_DATA_SEMAPHORE, USER_DATA_UNIT } from '../../lib/local/boot/node-root';
 
 describe('prepareNodeRoot', () => {
   let root: string;
@@ -54,6 +54,8 @@ describe('prepareNodeRoot', () => {
     expect(unit).toContain(`ConditionPathExists=!${USER_DATA_SEMAPHORE}`);
     expect(unit).toContain(`ExecStartPre=/bin/touch ${USER_DATA_SEMAPHORE}`);
     expect(unit).toContain(`ExecStart=${USER_DATA_FILE}`);
+    // Only a run that succeeded leaves cloud-init's boot-finished (a reboot cannot tell otherwise).
+    expect(unit).toContain(`ExecStartPost=/bin/touch ${BOOT_FINISHED}`);
     expect(unit).toMatch(/^After=network-online\.target$/m);
     expect(fs.readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants', USER_DATA_UNIT))).toBe(`/etc/systemd/system/${USER_DATA_UNIT}`);
     expect(fs.statSync(path.join(root, path.dirname(USER_DATA_SEMAPHORE))).isDirectory()).toBe(true);

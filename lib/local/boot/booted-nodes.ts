@@ -11,11 +11,12 @@ import { LocalClusterError } from '../errors';
 import { generatePassword, nodeAddress, POSTGRES_VERSION } from '../local-spec';
 import { run } from '../exec';
 import { startDetached, isRunning, signal, waitForExitOf, type ProcessRecord } from '../processes';
+import { found, notYet, poll } from '../../ops/poll';
 import type { AwsStandInConfig } from './aws-standin';
-import { containerInit, runInContainer, startContainer, stopContainer, waitForInit } from './container';
+import { containerInit, isNspawn, runInContainer, startContainer, stopContainer, waitForInit } from './container';
 import { ensureRehearsalImage, type RehearsalImage } from './image';
-import { mountOverlay, overlayPaths, unmount } from './mounts';
-import { prepareNodeRoot, REPO_MOUNT, USER_DATA_UNIT } from './node-root';
+import { mountOverlay, mountsUnder, overlayPaths, unmount } from './mounts';
+import { BOOT_FINISHED, prepareNodeRoot, REPO_MOUNT, USER_DATA_UNIT } from './node-root';
 import { makeRehearsalCertificates } from './rehearsal-ca';
 import { attachVolume, createVolumeFile, detachVolumesUnder } from './volumes';
 
@@ -189,14 +190,41 @@ function standInCommand(configFile: string): { argv: string[]; cwd: string } {
     : { argv: [process.execPath, entry, configFile], cwd: '/' };
 }
 
-/** (Re)writes the stand-in's configuration and starts it in the switch namespace. */
+/** Whether `pid` is a stand-in (a recorded PID may have been reused by another program). */
+function isStandIn(pid: number): boolean {
+  try {
+    return isRunning(pid) && fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('aws-standin-main');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * (Re)writes the stand-in's configuration and starts it in the switch namespace; returns once it
+ * listens (or throws with its own last line).
+ */
 export async function startStandIn(config: AwsStandInConfig, cluster: BootedClusterState, switchNamespace: string, dir: string): Promise<ProcessRecord> {
-  if (cluster.standIn && isRunning(cluster.standIn.pid)) {
-    signal(cluster.standIn.pid, 'SIGTERM');
-    if ((await waitForExitOf([cluster.standIn.pid], 5000)).length) signal(cluster.standIn.pid, 'SIGKILL');
+  const old = cluster.standIn;
+  if (old && isStandIn(old.pid)) {
+    signal(old.pid, 'SIGTERM');
+    if ((await waitForExitOf([old.pid], 5000)).length) signal(old.pid, 'SIGKILL');
+    if ((await waitForExitOf([old.pid], 5000)).length) throw new LocalClusterError(`the AWS stand-in (pid ${old.pid}) did not exit`);
   }
   fs.writeFileSync(cluster.standInConfig, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o600 });
-  return startDetached({ namespace: switchNamespace, ...standInCommand(cluster.standInConfig), logFile: path.join(dir, 'aws', 'stand-in.log') });
+  const logFile = path.join(dir, 'aws', 'stand-in.log');
+  const from = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+  const record = await startDetached({ namespace: switchNamespace, ...standInCommand(cluster.standInConfig), logFile });
+  const output = () => fs.readFileSync(logFile, 'utf8').slice(from);
+  await poll(
+    'the AWS stand-in to listen',
+    async () => {
+      if (output().includes('aws stand-in listening')) return found(true);
+      if (!isRunning(record.pid)) throw new LocalClusterError(`the AWS stand-in exited: ${output().trim().split('\n').pop() ?? 'no output'}`);
+      return notYet('not listening yet');
+    },
+    { timeoutMs: 30_000, intervalMs: 100 },
+  );
+  return record;
 }
 
 /** The bridge's extra addresses (API, IMDS) and each node's on-link route to IMDS. */
@@ -256,8 +284,11 @@ export async function userDataState(init: number): Promise<{ readonly state: 'do
   const r = await runInContainer(init, ['systemctl', 'show', '--property=ActiveState,Result,ConditionResult,ConditionTimestampMonotonic', USER_DATA_UNIT], { allowFailure: true, timeoutMs: 10_000 });
   const props = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
   if (props.ActiveState === 'active') return { state: 'done' };
-  // Already run for this instance (a reboot): the semaphore's condition skipped it.
-  if (props.ConditionResult === 'no' && Number(props.ConditionTimestampMonotonic) > 0) return { state: 'done' };
+  // Already run for this instance (a reboot): the semaphore's condition skipped it. Did that run succeed?
+  if (props.ConditionResult === 'no' && Number(props.ConditionTimestampMonotonic) > 0) {
+    const finished = await runInContainer(init, ['test', '-e', BOOT_FINISHED], { allowFailure: true, timeoutMs: 10_000 });
+    return finished.code === 0 ? { state: 'done' } : { state: 'failed', line: `the user data failed on an earlier boot of this instance (no ${BOOT_FINISHED})` };
+  }
   if (props.ActiveState !== 'failed') return { state: 'running' };
   // The script's own last line (systemd's "Failed to start" about the unit is not its output).
   const journal = await runInContainer(init, ['journalctl', '--no-pager', '--output=cat', '--lines=1', `_SYSTEMD_UNIT=${USER_DATA_UNIT}`], {
@@ -270,21 +301,17 @@ export async function userDataState(init: number): Promise<{ readonly state: 'do
 export { containerInit, stopContainer };
 
 /** Teardown's share: containers stopped, overlays unmounted, loop devices detached. */
-export async function releaseBootedResources(dir: string, nspawnPids: readonly number[], log: (line: string) => void): Promise<void> {
-  for (const pid of nspawnPids.filter(isRunning)) {
+export async function releaseBootedResources(dir: string, recordedPids: readonly number[], log: (line: string) => void): Promise<void> {
+  // A PID recorded before this machine rebooted may belong to another program now.
+  const nspawnPids = recordedPids.filter(isNspawn);
+  for (const pid of nspawnPids) {
     const init = containerInit(pid);
     if (init) signal(init, 'SIGKILL');
     signal(pid, 'SIGTERM');
   }
   const stubborn = await waitForExitOf(nspawnPids, 15_000);
   for (const pid of stubborn) signal(pid, 'SIGKILL');
-  const prefix = `${path.resolve(dir)}/`;
-  const mounts = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((m): m is string => !!m && m.startsWith(prefix))
-    .sort((a, b) => b.length - a.length);
+  const mounts = mountsUnder(dir);
   for (const m of mounts) await unmount(m);
   const loops = await detachVolumesUnder(dir);
   if (mounts.length || loops.length) log(`unmounted ${mounts.length} node roots, detached ${loops.length} volumes`);

@@ -51,9 +51,19 @@ export async function startContainer(o: ContainerOptions): Promise<ProcessRecord
   }
 }
 
+/** Whether `pid` runs systemd-nspawn (a recorded PID may have been reused by another program). */
+export function isNspawn(pid: number): boolean {
+  if (!isRunning(pid)) return false;
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]!.endsWith('systemd-nspawn');
+  } catch {
+    return false;
+  }
+}
+
 /** The container's PID 1 (nspawn's child), if the container runs. */
 export function containerInit(nspawnPid: number): number | undefined {
-  if (!isRunning(nspawnPid)) return undefined;
+  if (!isNspawn(nspawnPid)) return undefined;
   try {
     const children = fs.readFileSync(`/proc/${nspawnPid}/task/${nspawnPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
     return children.find((pid) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'systemd');
@@ -84,7 +94,7 @@ export async function waitForInit(nspawnPid: number, timeoutMs: number): Promise
   return poll(
     'the container to start',
     async () => {
-      if (!isRunning(nspawnPid)) throw new LocalClusterError('systemd-nspawn exited while the container started (its console log says why)');
+      if (!isNspawn(nspawnPid)) throw new LocalClusterError('systemd-nspawn exited while the container started (its console log says why)');
       const init = containerInit(nspawnPid);
       if (!init) return notYet('no PID 1 yet');
       const r = await runInContainer(init, ['systemctl', 'is-system-running'], { allowFailure: true, timeoutMs: 10_000 });
@@ -99,7 +109,7 @@ export async function waitForInit(nspawnPid: number, timeoutMs: number): Promise
  * instance stop does); SIGKILL to PID 1 after `graceMs` ends the whole container.
  */
 export async function stopContainer(nspawnPid: number, graceMs = 90_000): Promise<'clean' | 'killed' | 'not running'> {
-  if (!isRunning(nspawnPid)) return 'not running';
+  if (!isNspawn(nspawnPid)) return 'not running';
   signal(nspawnPid, 'SIGTERM');
   if ((await waitForExitOf([nspawnPid], graceMs)).length === 0) return 'clean';
   const init = containerInit(nspawnPid);

@@ -8,7 +8,9 @@ import { run } from '../../util/command';
 import { oneLine } from '../../util/one-line';
 import { LocalClusterError } from '../errors';
 import { EC2_IMAGE_PACKAGES, EC2_IMAGE_SOURCES, IMAGE_MIRROR, IMAGE_SUITE } from './ec2-image';
-import { mountOverlay, unmount } from './mounts';
+import { mountOverlay, mountsUnder, unmount } from './mounts';
+import { isRunning } from '../processes';
+import { found, notYet, poll } from '../../ops/poll';
 
 export const DEFAULT_IMAGE_ROOT = '/var/tmp/cdk-failover-images';
 
@@ -43,6 +45,44 @@ async function inRoot(root: string, script: string, options: { readonly readOnly
 
 function hash(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16);
+}
+
+/**
+ * Runs `fn` holding the image root's build lock: one build at a time on this machine (another
+ * `up --boot` waits for it, then finds its result). A lock whose process is gone is taken over,
+ * and what its build left behind is removed.
+ */
+async function withBuildLock<T>(imageRoot: string, fn: () => Promise<T>): Promise<T> {
+  fs.mkdirSync(imageRoot, { recursive: true, mode: 0o755 });
+  const lock = path.join(imageRoot, '.build.lock');
+  await poll(
+    'the rehearsal image build lock',
+    async () => {
+      try {
+        fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+        return found(true);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const holder = Number(fs.readFileSync(lock, 'utf8'));
+      if (Number.isInteger(holder) && holder > 0 && isRunning(holder)) return notYet(`pid ${holder} is building`);
+      fs.rmSync(lock, { force: true });
+      return notYet('took over a stale lock');
+    },
+    { timeoutMs: 30 * 60_000, intervalMs: 1000 },
+  );
+  try {
+    for (const entry of fs.readdirSync(imageRoot)) {
+      const stale = /\.building-(\d+)$/.exec(entry);
+      if (!stale) continue;
+      const leftover = path.join(imageRoot, entry);
+      for (const m of mountsUnder(leftover)) await unmount(m);
+      fs.rmSync(leftover, { recursive: true, force: true });
+    }
+    return await fn();
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
 }
 
 /** Builds `dir` with `build(tmp)` unless it exists; a half-built directory is never left in its place. */
@@ -111,14 +151,19 @@ export async function ensureRehearsalImage(
 ): Promise<RehearsalImage> {
   const recipe = { BUILD_STEPS_VERSION, IMAGE_SUITE, IMAGE_MIRROR, EC2_IMAGE_PACKAGES, EC2_IMAGE_SOURCES };
   const imageDir = path.join(imageRoot, `bookworm-ec2-${hash(recipe)}`);
-  if (!fs.existsSync(path.join(imageDir, '.complete'))) log(`building the rehearsal image in ${imageDir} (once; a few minutes)`);
-  await cached(imageDir, async (tmp) => {
-    fs.writeFileSync(path.join(tmp, 'recipe.json'), `${JSON.stringify(recipe, null, 2)}\n`);
-    await buildRoot(tmp);
-  });
   const root = path.join(imageDir, 'root');
   const repoDir = path.join(imageDir, `repo-${hash(nodePackages)}`);
-  if (!fs.existsSync(path.join(repoDir, '.complete'))) log(`downloading the nodes' packages into ${repoDir}`);
-  await cached(repoDir, (tmp) => buildRepo(root, nodePackages, tmp));
+  const ready = () => fs.existsSync(path.join(imageDir, '.complete')) && fs.existsSync(path.join(repoDir, '.complete'));
+  if (!ready()) {
+    await withBuildLock(imageRoot, async () => {
+      if (!fs.existsSync(path.join(imageDir, '.complete'))) log(`building the rehearsal image in ${imageDir} (once; a few minutes)`);
+      await cached(imageDir, async (tmp) => {
+        fs.writeFileSync(path.join(tmp, 'recipe.json'), `${JSON.stringify(recipe, null, 2)}\n`);
+        await buildRoot(tmp);
+      });
+      if (!fs.existsSync(path.join(repoDir, '.complete'))) log(`downloading the nodes' packages into ${repoDir}`);
+      await cached(repoDir, (tmp) => buildRepo(root, nodePackages, tmp));
+    });
+  }
   return { root, repo: path.join(repoDir, 'repo') };
 }

@@ -17,13 +17,26 @@ export function overlayPaths(dir: string): Overlay {
   return { root: path.join(dir, 'root'), upper: path.join(dir, 'upper'), work: path.join(dir, 'work') };
 }
 
-/** Whether something is mounted at `target` (from /proc/self/mountinfo; no program involved). */
-export function isMounted(target: string): boolean {
-  const wanted = path.resolve(target);
+/** Every mount point now (from /proc/self/mountinfo; no program involved). */
+function mountPoints(): string[] {
   return fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .some((line) => line.split(' ')[4]?.replace(/\\040/g, ' ') === wanted);
+    .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((m): m is string => !!m);
+}
+
+/** Whether something is mounted at `target`. */
+export function isMounted(target: string): boolean {
+  return mountPoints().includes(path.resolve(target));
+}
+
+/** Mount points below `dir`, deepest first (the order to unmount them in). */
+export function mountsUnder(dir: string): string[] {
+  const prefix = `${path.resolve(dir)}/`;
+  return mountPoints()
+    .filter((m) => m.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
 }
 
 /** Mounts `lower` + `<dir>/upper` at `<dir>/root` (idempotent). */

@@ -12,6 +12,8 @@ export const USER_DATA_UNIT = 'cdk-failover-rehearsal-user-data.service';
 /** cloud-init's per-instance semaphore for scripts-user: set, the user data does not run again. */
 export const USER_DATA_SEMAPHORE = '/var/lib/cloud/instance/sem/config_scripts_user';
 export const USER_DATA_FILE = '/var/lib/cloud/instance/scripts/part-001';
+/** Written when the user data succeeded, as cloud-init writes it when it has finished. */
+export const BOOT_FINISHED = '/var/lib/cloud/instance/boot-finished';
 
 export interface NodeRootOptions {
   readonly instanceId: string;
@@ -36,6 +38,7 @@ ConditionPathExists=!${USER_DATA_SEMAPHORE}
 Type=oneshot
 ExecStartPre=/bin/touch ${USER_DATA_SEMAPHORE}
 ExecStart=${USER_DATA_FILE}
+ExecStartPost=/bin/touch ${BOOT_FINISHED}
 RemainAfterExit=yes
 TimeoutStartSec=0
 StandardOutput=journal+console

@@ -152,7 +152,7 @@ retry() {
     if "$@"; then return 0; fi
     if ((n < attempts)); then sleep "$delay"; fi
   done
-  echo "failed after $attempts attempts: $1" >&2
+  echo "cdk-failover: failed after $attempts attempts: $1 (runbook: A node's bootstrap failed)" >&2
   return 1
 }
 

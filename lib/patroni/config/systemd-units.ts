@@ -39,6 +39,8 @@ export function renderEtcdUnit(spec: ClusterSpec, nodeName: string): string {
       `Description=${header('etcd', spec, nodeName)}`,
       'After=network-online.target',
       'Wants=network-online.target',
+      // Its member data is on the data volume: never start an empty member on the root volume.
+      `RequiresMountsFor=${paths.etcdDataDir}`,
     ],
     Service: [
       'Type=notify',

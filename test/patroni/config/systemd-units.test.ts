@@ -38,6 +38,11 @@ describe('systemd units', () => {
     });
   });
 
+  test('etcd waits for the data volume, where its member data is (never an empty member on the root volume)', () => {
+    const unit = unitSection(renderEtcdUnit(spec, 'pg-0'), 'Unit');
+    expect(unit.RequiresMountsFor).toEqual(['/var/lib/postgresql/etcd']);
+  });
+
   test('Patroni waits for etcd and for the data volume to be mounted', () => {
     const unit = unitSection(renderPatroniUnit(spec, 'pg-0'), 'Unit');
     expect(unit.After[0]).toContain(SYSTEMD_UNIT_NAMES.etcd);
