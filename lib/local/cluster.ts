@@ -36,7 +36,7 @@ import {
 } from './rest';
 import { NODE_SERVICES, readState, writeState, type ClusterMode, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
 import * as booted from './boot/booted-nodes';
-import { runInContainer, spawnInContainer } from './boot/container';
+import { containerInit, runInContainer, spawnInContainer, stopContainer, waitForInit } from './boot/container';
 import { readRecordedMetrics, type RecordedDatum } from './boot/aws-standin';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { found as done, notYet, poll as waitFor } from '../ops/poll';
@@ -631,10 +631,7 @@ export class LocalCluster {
     }
     const left = (await namespacePids(node.namespace)).filter(isRunning);
     if (left.length) throw new LocalClusterError(`processes ${left.join(', ')} of ${name} survived SIGKILL`);
-    this.update((s) => {
-      const n = s.nodes.find((x) => x.name === name)!;
-      n.faults = { ...n.faults, killed: true, frozen: false };
-    });
+    this.setFaults(name, (f) => ({ ...f, killed: true, frozen: false }));
     this.log(`killed every process of ${name}`);
   }
 
@@ -647,71 +644,69 @@ export class LocalCluster {
       for (const pid of pids) signal(pid, 'SIGSTOP');
       await sleep(50);
     }
-    this.update((s) => {
-      const n = s.nodes.find((x) => x.name === name)!;
-      n.faults = { ...n.faults, frozen: true };
-    });
+    this.setFaults(name, (f) => ({ ...f, frozen: true }));
     this.log(`froze every process of ${name}`);
   }
 
   /** Sets the node's interface down: it keeps running but reaches and is reached by no one. */
   public async partition(name: string): Promise<void> {
     await setInterfaceUp(this.node(name).namespace, false);
-    this.update((s) => {
-      const n = s.nodes.find((x) => x.name === name)!;
-      n.faults = { ...n.faults, partitioned: true };
-    });
+    this.setFaults(name, (f) => ({ ...f, partitioned: true }));
     this.log(`partitioned ${name}`);
   }
 
   /** SIGKILL the node's etcd member alone (loss of one etcd member: no failover may follow). */
   public async killEtcd(name: string): Promise<void> {
     const node = this.node(name);
+    let done: string;
     if (this.booted()) {
       // systemd restarts it (Restart=on-failure), as it would on an instance.
       await runInContainer(this.containerInit(name), ['systemctl', 'kill', '--signal=SIGKILL', SYSTEMD_UNIT_NAMES.etcd], { timeoutMs: 15_000 });
-      this.update((s) => {
-        const n = s.nodes.find((x) => x.name === name)!;
-        n.faults = { ...n.faults, etcdKilled: true };
-      });
-      this.log(`killed etcd of ${name} (systemd restarts it)`);
-      return;
+      done = `killed etcd of ${name} (systemd restarts it)`;
+    } else {
+      const pid = await recordedPidInNamespace(node.processes.etcd, node.namespace);
+      if (pid) {
+        signal(pid, 'SIGKILL');
+        if ((await waitForExitOf([pid], 5000)).length) throw new LocalClusterError(`etcd of ${name} (pid ${pid}) survived SIGKILL`);
+      }
+      done = pid ? `killed etcd of ${name} (pid ${pid})` : `etcd of ${name} was not running`;
     }
-    const pid = await recordedPidInNamespace(node.processes.etcd, node.namespace);
-    if (pid) {
-      signal(pid, 'SIGKILL');
-      if ((await waitForExitOf([pid], 5000)).length) throw new LocalClusterError(`etcd of ${name} (pid ${pid}) survived SIGKILL`);
-    }
-    this.update((s) => {
-      const n = s.nodes.find((x) => x.name === name)!;
-      n.faults = { ...n.faults, etcdKilled: true };
-    });
-    this.log(pid ? `killed etcd of ${name} (pid ${pid})` : `etcd of ${name} was not running`);
+    this.setFaults(name, (f) => ({ ...f, etcdKilled: true }));
+    this.log(done);
   }
 
   /**
    * Undoes every fault on the node: its interface up, SIGCONT to its processes, and whichever of
-   * etcd, Patroni and HAProxy is not running started again with the same files.
+   * etcd, Patroni and HAProxy is not running started again with the same files (booted: the
+   * container booted again when it is down).
    */
   public async heal(name: string): Promise<void> {
     const node = this.node(name);
     if (!(await interfaceIsUp(node.namespace))) await setInterfaceUp(node.namespace, true);
     for (const pid of await namespacePids(node.namespace)) signal(pid, 'SIGCONT');
-    if (this.booted()) {
-      const nspawn = node.boot?.nspawn;
-      const down = !(nspawn && booted.containerInit(nspawn.pid));
-      if (down) {
-        // Right after a kill, nspawn may still be exiting: never two on one root.
-        if (nspawn) await booted.stopContainer(nspawn.pid);
-        await this.bootNode(name, false);
-      }
-      else await runInContainer(this.containerInit(name), ['systemctl', 'start', SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy], { timeoutMs: 60_000 });
-      this.update((s) => {
-        s.nodes.find((x) => x.name === name)!.faults = {};
+    const detail = this.booted() ? await this.healContainer(name) : await this.restartServices(name);
+    this.setFaults(name, () => ({}));
+    this.log(`healed ${name}${detail}`);
+  }
+
+  /** A booted node: its container booted again if it is down, else its services started. */
+  private async healContainer(name: string): Promise<string> {
+    const nspawn = this.node(name).boot?.nspawn;
+    if (nspawn && containerInit(nspawn.pid)) {
+      await runInContainer(this.containerInit(name), ['systemctl', 'start', SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy], {
+        timeoutMs: 60_000,
       });
-      this.log(`healed ${name}${down ? ' (booted its container again)' : ''}`);
-      return;
+      return '';
     }
+    // Right after a kill, nspawn may still be exiting: never two on one root.
+    if (nspawn) await stopContainer(nspawn.pid);
+    await this.bootNode(name, false);
+    return ' (booted its container again)';
+  }
+
+  /** A processes node: whichever of its services is not running, started again with the same files. */
+  private async restartServices(name: string): Promise<string> {
+    const node = this.node(name);
     const restarted: string[] = [];
     for (const service of NODE_SERVICES) {
       if (!(await recordedPidInNamespace(node.processes[service], node.namespace))) {
@@ -719,10 +714,7 @@ export class LocalCluster {
         restarted.push(service);
       }
     }
-    this.update((s) => {
-      s.nodes.find((x) => x.name === name)!.faults = {};
-    });
-    this.log(`healed ${name}${restarted.length ? ` (restarted ${restarted.join(', ')})` : ''}`);
+    return restarted.length ? ` (restarted ${restarted.join(', ')})` : '';
   }
 
   /** Heals every node with a fault in force. */
@@ -834,7 +826,7 @@ export class LocalCluster {
     this.update((st) => {
       st.nodes.find((n) => n.name === name)!.boot!.nspawn = nspawn;
     });
-    await booted.waitForNodeStart(nspawn);
+    await waitForInit(nspawn.pid, 60_000);
   }
 
   private booted(): boolean {
@@ -848,7 +840,7 @@ export class LocalCluster {
   /** The container's PID 1 of a booted node, or a clear error. */
   private containerInit(name: string): number {
     const nspawn = this.node(name).boot?.nspawn;
-    const init = nspawn ? booted.containerInit(nspawn.pid) : undefined;
+    const init = nspawn ? containerInit(nspawn.pid) : undefined;
     if (!init) throw new LocalClusterError(`node ${name} is not running (its container is down); 'failover local fault heal ${name}' boots it`);
     return init;
   }
@@ -857,12 +849,10 @@ export class LocalCluster {
   public async reboot(name: string): Promise<void> {
     this.requireBooted('fault reboot');
     const nspawn = this.node(name).boot?.nspawn;
-    const how = nspawn ? await booted.stopContainer(nspawn.pid) : 'not running';
+    const how = nspawn ? await stopContainer(nspawn.pid) : 'not running';
     this.log(`${name} shut down (${how}); booting it again`);
     await this.bootNode(name, false);
-    this.update((s) => {
-      s.nodes.find((x) => x.name === name)!.faults = {};
-    });
+    this.setFaults(name, () => ({}));
     await this.waitForUserData(USER_DATA_TIMEOUT_MS, [name]);
   }
 
@@ -873,7 +863,7 @@ export class LocalCluster {
   public async replace(name: string, options: ReplaceOptions = {}): Promise<void> {
     this.requireBooted('fault replace');
     const node = this.node(name);
-    if (node.boot?.nspawn) await booted.stopContainer(node.boot.nspawn.pid);
+    if (node.boot?.nspawn) await stopContainer(node.boot.nspawn.pid);
     const instanceId = booted.newInstanceId();
     this.update((s) => {
       const b = s.nodes.find((x) => x.name === name)!.boot!;
@@ -886,9 +876,7 @@ export class LocalCluster {
     const attach = options.attachVolume ?? true;
     this.log(`${name} terminated; booting instance ${instanceId} on ${node.address} ${attach ? 'with its volume' : 'WITHOUT its volume'}`);
     await this.bootNode(name, true, attach);
-    this.update((s) => {
-      s.nodes.find((x) => x.name === name)!.faults = {};
-    });
+    this.setFaults(name, () => ({}));
     if (options.wait ?? true) await this.waitForUserData(USER_DATA_TIMEOUT_MS, [name]);
   }
 
@@ -987,6 +975,14 @@ export class LocalCluster {
     const node = this.state.nodes.find((n) => n.name === name);
     if (!node) throw new LocalClusterError(`no node '${name}' in cluster '${this.clusterName}' (nodes: ${this.nodeNames.join(', ')})`);
     return node;
+  }
+
+  /** Records the node's faults (read from the state file afresh: another process may have changed them). */
+  private setFaults(name: string, change: (faults: NodeFaults) => NodeFaults): void {
+    this.update((s) => {
+      const n = s.nodes.find((x) => x.name === name)!;
+      n.faults = change(n.faults);
+    });
   }
 
   /** Re-reads the state file (another process may have injected or healed a fault). */

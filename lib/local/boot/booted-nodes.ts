@@ -13,7 +13,7 @@ import { run } from '../exec';
 import { startDetached, isRunning, signal, waitForExitOf, type ProcessRecord } from '../processes';
 import { found, notYet, poll } from '../../ops/poll';
 import type { AwsStandInConfig } from './aws-standin';
-import { containerInit, isNspawn, runInContainer, startContainer, stopContainer, waitForInit } from './container';
+import { containerInit, isNspawn, runInContainer, startContainer } from './container';
 import { ensureRehearsalImage, type RehearsalImage } from './image';
 import { mountOverlay, mountsUnder, overlayPaths, unmount } from './mounts';
 import { BOOT_FINISHED, prepareNodeRoot, REPO_MOUNT, USER_DATA_UNIT } from './node-root';
@@ -271,11 +271,6 @@ export async function bootNode(
   });
 }
 
-/** Until the node's systemd answers. */
-export async function waitForNodeStart(nspawn: ProcessRecord, timeoutMs = 60_000): Promise<number> {
-  return waitForInit(nspawn.pid, timeoutMs);
-}
-
 /**
  * Where a node's user data is: 'done' (or skipped: already run for this instance), 'running', or 'failed' with the unit's last journal line
  * (the line an operator reads first).
@@ -297,8 +292,6 @@ export async function userDataState(init: number): Promise<{ readonly state: 'do
   });
   return { state: 'failed', line: journal.stdout.trim().split('\n').pop() || `the unit failed (${props.Result ?? 'no result'})` };
 }
-
-export { containerInit, stopContainer };
 
 /** Teardown's share: containers stopped, overlays unmounted, loop devices detached. */
 export async function releaseBootedResources(dir: string, recordedPids: readonly number[], log: (line: string) => void): Promise<void> {
