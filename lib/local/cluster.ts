@@ -660,8 +660,11 @@ export class LocalCluster {
     const node = this.node(name);
     let done: string;
     if (this.booted()) {
-      // systemd restarts it (Restart=on-failure), as it would on an instance.
-      await runInContainer(this.containerInit(name), ['systemctl', 'kill', '--signal=SIGKILL', SYSTEMD_UNIT_NAMES.etcd], { timeoutMs: 15_000 });
+      // Its main PID alone (`systemctl kill` fails here on cgroup v1); systemd restarts it
+      // (Restart=on-failure), as it would on an instance.
+      await runInContainer(this.containerInit(name), ['sh', '-c', `kill -KILL "$(systemctl show --property=MainPID --value ${SYSTEMD_UNIT_NAMES.etcd})"`], {
+        timeoutMs: 15_000,
+      });
       done = `killed etcd of ${name} (systemd restarts it)`;
     } else {
       const pid = await recordedPidInNamespace(node.processes.etcd, node.namespace);
