@@ -27,6 +27,8 @@ export class Endpoint {
     this.pool = new Pool({
       connectionTimeoutMillis: spec.connectTimeoutMs ?? DEFAULTS.connectionTimeoutMs,
       keepAlive: true,
+      // Well inside the load balancer's and HAProxy's idle timeout (SESSION_IDLE_TIMEOUT_SECONDS).
+      keepAliveInitialDelayMillis: 60_000,
       ...config,
       connectionString: spec.uri,
     });

@@ -97,7 +97,7 @@ export interface FailoverPoolOptions {
    * node-postgres pool settings for every endpoint (`max`, `idleTimeoutMillis`, `ssl`,
    * `statement_timeout`...). The connection itself comes from the URIs, so `connectionString`,
    * `host`, `port`, `user`, `password` and `database` are refused here.
-   * @default - `connectionTimeoutMillis` from the URI's `connect_timeout` or 5_000, `keepAlive: true`
+   * @default - `connectionTimeoutMillis` from the URI's `connect_timeout` or 5_000, `keepAlive: true` with the first keepalive after 60 s idle
    */
   readonly pool?: PoolConfig;
   readonly hooks?: FailoverPoolHooks;

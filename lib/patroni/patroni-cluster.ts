@@ -1,11 +1,11 @@
-import { Annotations, CfnOutput, Duration, Fn, Names, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnOutput, CfnWaitCondition, CfnWaitConditionHandle, Duration, Fn, Names, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ClusterSpec, HAPROXY_HEALTH_PATHS, renderBootstrapScript } from './config';
+import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, renderNodeBundle, SESSION_IDLE_TIMEOUT_SECONDS } from './config';
 import { SynchronousMode, WatchdogMode } from './modes';
 import { ClusterEndpoint } from './endpoint';
 import {
@@ -18,7 +18,7 @@ import {
   PatroniClusterBase,
 } from './patroni-cluster-base';
 import { PatroniNode } from './patroni-node';
-import { packUserData } from './user-data';
+import { NODE_METADATA_KEY, renderUserData } from './user-data';
 import { CLUSTER_PORTS, validateClusterProps } from './validation';
 import { PatroniTiming } from './timing';
 
@@ -101,6 +101,14 @@ export interface PatroniClusterProps {
    * @default - derived from the construct's path
    */
   readonly clusterName?: string;
+
+  /**
+   * Termination protection of the nodes' instances (EC2 `disableApiTermination`). Turn it off
+   * before `cdk destroy` (deploy once with `false`, then destroy): CloudFormation cannot terminate
+   * a protected instance. Changing it updates the instances in place, without a restart.
+   * @default true
+   */
+  readonly deletionProtection?: boolean;
 
   /**
    * Stack outputs with the cluster name, endpoints, secret ARNs, metrics namespace, node instance
@@ -250,8 +258,12 @@ export class PatroniCluster extends PatroniClusterBase {
           role: this.nodeRole,
           dataVolumeSize,
           dataVolumeDevice: DATA_VOLUME_DEVICE,
+          readyTimeout: Duration.seconds(NODE_READY_SECONDS),
+          terminationProtection: props.deletionProtection ?? true,
         }),
       );
+      // Boot reads the stack and installs packages: not before the subnet's route to the NAT exists.
+      this.nodes[i].instance.node.addDependency(subnets[i % subnets.length].internetConnectivityEstablished);
     }
 
     const watchdog = props.watchdog ?? WatchdogMode.REQUIRED;
@@ -289,21 +301,7 @@ export class PatroniCluster extends PatroniClusterBase {
       metricsNamespace: this.metricsNamespace,
       awsRegion: '__AWS_REGION__',
     };
-    this.nodes.forEach((node, i) => {
-      const script = renderBootstrapScript(this.spec, this.spec.nodes[i].name, {
-        region: '__AWS_REGION__',
-        secretIds: {
-          superuser: '__SUPERUSER_SECRET__',
-          replication: '__REPLICATION_SECRET__',
-          rewind: '__REWIND_SECRET__',
-          restApi: '__REST_API_SECRET__',
-        },
-        dataVolume: { device: DATA_VOLUME_DEVICE, volumeId: '__DATA_VOLUME_ID__' },
-      });
-      const nodeValues = { ...values, __DATA_VOLUME_ID__: node.dataVolume.volumeId };
-      // A placeholder this node's files do not mention (another node's address, say) is left out.
-      node.useUserData(packUserData(script, Object.fromEntries(Object.entries(nodeValues).filter(([k]) => script.includes(k)))));
-    });
+    this.publishConfiguration(values);
 
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
@@ -316,8 +314,8 @@ export class PatroniCluster extends PatroniClusterBase {
       id: 'AwsSolutions-ELB2',
       reason: 'Network Load Balancers write access logs only for TLS listeners; these are TCP listeners carrying PostgreSQL\'s own protocol.',
     });
-    this.addListener('Writer', CLUSTER_PORTS.writer, CLUSTER_PORTS.haproxyPrimary);
-    this.addListener('Reader', CLUSTER_PORTS.reader, CLUSTER_PORTS.haproxyReplica);
+    this.addListener('Writer', CLUSTER_PORTS.writer, CLUSTER_PORTS.haproxyPrimary, HAPROXY_HEALTH_PATHS.primary);
+    this.addListener('Reader', CLUSTER_PORTS.reader, CLUSTER_PORTS.haproxyReplica, HAPROXY_HEALTH_PATHS.replicas);
     this.writerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.writer);
     this.readerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.reader);
     this.connections = new ec2.Connections({
@@ -348,17 +346,76 @@ export class PatroniCluster extends PatroniClusterBase {
 
   private writerTargetGroup!: elbv2.NetworkTargetGroup;
 
-  private addListener(id: string, port: number, haproxyPort: number): void {
-    const listener = this.loadBalancer.addListener(id, { port, protocol: elbv2.Protocol.TCP });
+  /**
+   * Each node's desired configuration goes into its instance's metadata, and a wait condition
+   * named after the configuration's generation makes the deploy wait until every node's agent
+   * has applied it (one node at a time, the leader last) or one has failed. The user data only
+   * names the instance: no change here alters an instance property.
+   */
+  private publishConfiguration(values: Record<string, string>): void {
+    const stack = Stack.of(this);
+    const packed = this.nodes.map((node, i) => {
+      const bundle = renderNodeBundle(this.spec, this.spec.nodes[i].name, {
+        secretIds: {
+          superuser: '__SUPERUSER_SECRET__',
+          replication: '__REPLICATION_SECRET__',
+          rewind: '__REWIND_SECRET__',
+          restApi: '__REST_API_SECRET__',
+        },
+        dataVolume: { device: DATA_VOLUME_DEVICE, volumeId: '__DATA_VOLUME_ID__' },
+        readySeconds: NODE_READY_SECONDS,
+        applySeconds: NODE_APPLY_SECONDS,
+      });
+      const text = packBundle(bundle);
+      const all = { ...values, __DATA_VOLUME_ID__: node.dataVolume.volumeId };
+      const json = JSON.stringify(bundle);
+      // A placeholder this node's bundle does not mention (another node's address, say) is left out.
+      const nodeValues = Object.fromEntries(Object.entries(all).filter(([k]) => json.includes(k)));
+      return { text, nodeValues, generation: bundleGeneration(text, stack.resolve(nodeValues)) };
+    });
+    const clusterGeneration = bundleGeneration(packed.map((p) => p.generation).join(','), []);
+    const handle = new CfnWaitConditionHandle(this, `ConfigurationHandle${clusterGeneration}`);
+    const applied = new CfnWaitCondition(this, `ConfigurationApplied${clusterGeneration}`, {
+      handle: handle.ref,
+      count: this.nodes.length,
+      // One node at a time, each within its apply budget; CloudFormation allows at most 12 hours.
+      timeout: String(Math.min(43_200, NODE_APPLY_SECONDS * this.nodes.length)),
+    });
+    this.nodes.forEach((node, i) => {
+      node.useUserData(
+        renderUserData({
+          stackName: Aws.STACK_NAME,
+          region: Aws.REGION,
+          logicalId: stack.getLogicalId(node.cfnInstance),
+          nodeName: this.spec.nodes[i].name,
+        }),
+      );
+      node.useConfiguration(NODE_METADATA_KEY, {
+        generation: packed[i].generation,
+        waitHandle: handle.ref,
+        values: packed[i].nodeValues,
+        bundle: packed[i].text,
+      });
+      applied.node.addDependency(node.instance);
+    });
+  }
+
+  private addListener(id: string, port: number, haproxyPort: number, healthPath: string): void {
+    const listener = this.loadBalancer.addListener(id, {
+      port,
+      protocol: elbv2.Protocol.TCP,
+      tcpIdleTimeout: Duration.seconds(SESSION_IDLE_TIMEOUT_SECONDS),
+    });
     const group = listener.addTargets(`${id}Targets`, {
       port: haproxyPort,
       protocol: elbv2.Protocol.TCP,
       targets: this.nodes.map((n) => new elbv2Targets.InstanceTarget(n.instance, haproxyPort)),
-      // HAProxy, not the load balancer, picks the leader: the check asks whether HAProxy is alive.
+      // A node is a target only while its HAProxy sees a backend of the listener's role: a node
+      // cut off from the others (no primary in its view) gets no new writer connections.
       healthCheck: {
         protocol: elbv2.Protocol.HTTP,
         port: String(CLUSTER_PORTS.haproxyHealth),
-        path: HAPROXY_HEALTH_PATHS.alive,
+        path: healthPath,
         interval: Duration.seconds(10),
         healthyThresholdCount: 2,
         unhealthyThresholdCount: 2,
@@ -406,6 +463,14 @@ export class PatroniCluster extends PatroniClusterBase {
         conditions: { StringEquals: { 'cloudwatch:namespace': this.metricsNamespace } },
       }),
     );
+    // The node agent reads its instance's metadata (the desired configuration) and signals the
+    // instance's creation policy; only in this stack.
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudformation:DescribeStackResource', 'cloudformation:SignalResource'],
+        resources: [Aws.STACK_ID],
+      }),
+    );
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
       reason: 'Session Manager is the only shell access to the nodes (no SSH key, no port 22); this is AWS\'s maintained minimal policy for it.',
@@ -430,6 +495,11 @@ export class PatroniCluster extends PatroniClusterBase {
     output('NodeAddressesOutput', 'nodeAddresses', joinTokens(this.nodes.map((n) => n.address)));
   }
 }
+
+/** How long a node may take to lead or stream after its boot or a change. */
+const NODE_READY_SECONDS = 900;
+/** How long one node's application of a change may take, the wait for the lock included. */
+const NODE_APPLY_SECONDS = 1800;
 
 /** Device name of the data volume; on Nitro it appears as NVMe, found by volume ID. */
 const DATA_VOLUME_DEVICE = '/dev/sdf';

@@ -16,6 +16,10 @@ export interface PatroniNodeProps {
   readonly dataVolumeSize: Size;
   /** Device name the data volume is attached as. */
   readonly dataVolumeDevice: string;
+  /** How long CloudFormation waits for a new instance to report that PostgreSQL leads or streams. */
+  readonly readyTimeout: Duration;
+  /** Keeps the instance from being terminated through the API (disableApiTermination). */
+  readonly terminationProtection: boolean;
 }
 
 /**
@@ -33,6 +37,8 @@ export class PatroniNode extends Construct {
   public readonly address: string;
   /** Recovers the instance onto healthy hardware when the system status check fails. */
   public readonly recoveryAlarm: cloudwatch.Alarm;
+  /** The instance's L1 resource: its metadata carries the node's configuration. */
+  public readonly cfnInstance: ec2.CfnInstance;
   private userDataScript?: string;
 
   constructor(scope: Construct, id: string, props: PatroniNodeProps) {
@@ -71,7 +77,7 @@ export class PatroniNode extends Construct {
       ),
       requireImdsv2: true,
       detailedMonitoring: true,
-      disableApiTermination: true,
+      disableApiTermination: props.terminationProtection,
       ssmSessionPermissions: false, // the shared role already has AmazonSSMManagedInstanceCore
       blockDevices: [
         {
@@ -83,6 +89,10 @@ export class PatroniNode extends Construct {
     // The instance takes the pre-created interface as its primary one, so a replaced instance
     // comes back on the same address. ec2.Instance has no prop for that.
     const cfnInstance = this.instance.node.defaultChild as ec2.CfnInstance;
+    this.cfnInstance = cfnInstance;
+    // The node signals once PostgreSQL leads or streams: a node that does not come up fails the
+    // deploy (and CloudFormation rolls back) instead of looking created.
+    cfnInstance.cfnOptions.creationPolicy = { resourceSignal: { count: 1, timeout: `PT${props.readyTimeout.toSeconds()}S` } };
     cfnInstance.addPropertyDeletionOverride('SubnetId');
     cfnInstance.addPropertyDeletionOverride('SecurityGroupIds');
     cfnInstance.addPropertyOverride('NetworkInterfaces', [{ DeviceIndex: '0', NetworkInterfaceId: this.networkInterface.ref }]);
@@ -113,5 +123,10 @@ export class PatroniNode extends Construct {
   /** Sets the node's user data (a complete script, shebang included). */
   public useUserData(script: string): void {
     this.userDataScript = script;
+  }
+
+  /** Publishes the node's desired configuration in the instance's metadata, where its agent reads it. */
+  public useConfiguration(key: string, document: Record<string, unknown>): void {
+    this.cfnInstance.addMetadata(key, document);
   }
 }

@@ -1,9 +1,11 @@
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { CloudFormationClient, DescribeStackResourceCommand, SignalResourceCommand } from '@aws-sdk/client-cloudformation';
 import { main } from '../../lib/local/boot/aws-standin-main';
 import {
   ImdsTokens,
@@ -11,9 +13,11 @@ import {
   normaliseAddress,
   parseTokenTtl,
   readRecordedMetrics,
+  readRecordedSignals,
   startAwsStandIn,
   type AwsStandInConfig,
   type RunningStandIn,
+  type StandInStack,
 } from '../../lib/local/boot/aws-standin';
 import { LocalClusterError } from '../../lib/local/errors';
 import { start } from '../../lib/util/command';
@@ -28,6 +32,8 @@ const REST_ARN = 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:DatabaseR
 const REST_SECRET = 'rest-api-pw-0123';
 const SM_HOST = 'secretsmanager.eu-west-1.amazonaws.com';
 const CW_HOST = 'monitoring.eu-west-1.amazonaws.com';
+const CF_HOST = 'cloudformation.eu-west-1.amazonaws.com';
+const WAIT_CONDITION_HOST = 'cloudformation-waitcondition-eu-west-1.s3.eu-west-1.amazonaws.com';
 
 interface Reply {
   status: number;
@@ -73,6 +79,8 @@ beforeAll(async () => {
     instances: [NODE_A, NODE_B],
     secrets: { [SUPERUSER_ARN]: SUPERUSER_SECRET, [REST_ARN]: REST_SECRET },
     metricsFile: path.join(dir, 'metrics.jsonl'),
+    cloudFormationFile: path.join(dir, 'cloudformation.json'),
+    signalsFile: path.join(dir, 'signals.jsonl'),
     requestLogFile: path.join(dir, 'requests.jsonl'),
   };
   standIn = await startAwsStandIn(config);
@@ -534,6 +542,237 @@ describe('CloudWatch PutMetricData', () => {
   });
 });
 
+// ---------------------------------------------------------------------------------------------
+// CloudFormation
+
+const STACK_ID = 'arn:aws:cloudformation:eu-west-1:111122223333:stack/Rehearsal/6c1f4e2a-3b5d-4f60-9a8e-2d7c0b1e5f43';
+/** XML's and JSON's special characters, a newline and a non-ASCII one: Metadata must come back byte for byte. */
+const NODE_A_METADATA = { 'AWS::CloudFormation::Init': { config: { files: { '/etc/motd': { content: 'a <b> & "c" \'d\'\nnode ä\\' } } } }, Version: 1 };
+
+/** As the rehearsal replaces the stack file: another file renamed over it. */
+function writeStack(stack: StandInStack): void {
+  const next = `${config.cloudFormationFile!}.next`;
+  fs.writeFileSync(next, JSON.stringify(stack));
+  fs.renameSync(next, config.cloudFormationFile!);
+}
+
+const STACK: StandInStack = {
+  stackName: 'Rehearsal',
+  stackId: STACK_ID,
+  resources: {
+    NodeA: { type: 'AWS::EC2::Instance', physicalId: NODE_A.instanceId, metadata: NODE_A_METADATA },
+    NodeAWaitHandle: { type: 'AWS::CloudFormation::WaitConditionHandle', physicalId: 'https://example.invalid/handle' },
+  },
+};
+
+/** Sends with the SDK, signed with a node's role keys, under CloudFormation's hostname. */
+async function cloudFormation<T>(send: (client: CloudFormationClient) => Promise<T>): Promise<T> {
+  const c = await roleCredentials();
+  const client = new CloudFormationClient({
+    region: 'eu-west-1',
+    endpoint: `http://127.0.0.1:${standIn.apiPort}`,
+    credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.Token },
+    maxAttempts: 1,
+  });
+  // Before the SDK's own Host header (the endpoint's address), which it then leaves alone.
+  client.middlewareStack.add(
+    (next) => (args) => {
+      (args.request as { headers: Record<string, string> }).headers.host = CF_HOST;
+      return next(args);
+    },
+    { step: 'build', priority: 'high' },
+  );
+  try {
+    return await send(client);
+  } finally {
+    client.destroy();
+  }
+}
+
+const describeResource = (StackName: string, LogicalResourceId: string) =>
+  cloudFormation((c) => c.send(new DescribeStackResourceCommand({ StackName, LogicalResourceId })));
+
+const signalResource = (input: { LogicalResourceId: string; UniqueId: string; Status: string }) =>
+  cloudFormation((c) => c.send(new SignalResourceCommand({ StackName: 'Rehearsal', ...input, Status: input.Status as 'SUCCESS' })));
+
+/** A query protocol call as botocore sends it, for what the SDK would not send. */
+async function cloudFormationQuery(body: string): Promise<Reply> {
+  const auth = signedHeaders(await roleCredentials(), 'cloudformation');
+  return call(standIn.apiPort, { method: 'POST', headers: { Host: CF_HOST, 'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8', ...auth }, body });
+}
+
+/** What `act` appended to the signals file, and what it returned or threw. */
+async function signalledBy<T>(act: () => Promise<T>): Promise<{ outcome: T | unknown; signals: ReturnType<typeof readRecordedSignals> }> {
+  const before = readRecordedSignals(config.signalsFile!).length;
+  const outcome = await act().catch((e: unknown) => e);
+  return { outcome, signals: readRecordedSignals(config.signalsFile!).slice(before) };
+}
+
+describe('CloudFormation', () => {
+  beforeEach(() => writeStack(STACK));
+
+  test('DescribeStackResource by stack name or ID: the detail, Metadata the JSON string', async () => {
+    for (const stackName of ['Rehearsal', STACK_ID]) {
+      const { StackResourceDetail: detail } = await describeResource(stackName, 'NodeA');
+      expect(detail).toEqual({
+        StackName: 'Rehearsal',
+        StackId: STACK_ID,
+        LogicalResourceId: 'NodeA',
+        PhysicalResourceId: NODE_A.instanceId,
+        ResourceType: 'AWS::EC2::Instance',
+        LastUpdatedTimestamp: expect.any(Date),
+        ResourceStatus: 'UPDATE_COMPLETE',
+        Metadata: JSON.stringify(NODE_A_METADATA),
+      });
+    }
+    const handle = await describeResource('Rehearsal', 'NodeAWaitHandle');
+    expect(handle.StackResourceDetail).not.toHaveProperty('Metadata');
+  });
+
+  test("the answer is CloudFormation's XML: its namespace, the Result and the request ID", async () => {
+    const reply = await cloudFormationQuery('Action=DescribeStackResource&Version=2010-05-15&StackName=Rehearsal&LogicalResourceId=NodeAWaitHandle');
+    expect([reply.status, reply.headers['content-type']]).toEqual([200, 'text/xml']);
+    expect(reply.body).toMatch(
+      /^<DescribeStackResourceResponse xmlns="http:\/\/cloudformation\.amazonaws\.com\/doc\/2010-05-15\/"><DescribeStackResourceResult><StackResourceDetail>.*<\/StackResourceDetail><\/DescribeStackResourceResult><ResponseMetadata><RequestId>[0-9a-f-]{36}<\/RequestId><\/ResponseMetadata><\/DescribeStackResourceResponse>$/,
+    );
+  });
+
+  test('an unknown resource is ValidationError, worded as CloudFormation words it', async () => {
+    await expect(describeResource('Rehearsal', 'NodeZ')).rejects.toMatchObject({
+      name: 'ValidationError',
+      message: 'Resource NodeZ does not exist for stack Rehearsal',
+      $metadata: { httpStatusCode: 400 },
+    });
+  });
+
+  test('an unknown stack is ValidationError', async () => {
+    await expect(describeResource('Other', 'NodeA')).rejects.toMatchObject({ name: 'ValidationError', message: 'Stack with id Other does not exist', $metadata: { httpStatusCode: 400 } });
+  });
+
+  test('the stack file is read for every call: a replacement is seen by the next one', async () => {
+    expect((await describeResource('Rehearsal', 'NodeA')).StackResourceDetail?.PhysicalResourceId).toBe(NODE_A.instanceId);
+    writeStack({ ...STACK, resources: { NodeA: { type: 'AWS::EC2::Instance', physicalId: 'i-0ccccccccccccccc3', metadata: ['replaced'] } } });
+    const detail = (await describeResource('Rehearsal', 'NodeA')).StackResourceDetail;
+    expect([detail?.PhysicalResourceId, detail?.Metadata]).toEqual(['i-0ccccccccccccccc3', '["replaced"]']);
+  });
+
+  test('a missing or broken stack file is InternalFailure in one line; the stand-in goes on', async () => {
+    fs.rmSync(config.cloudFormationFile!);
+    await expect(describeResource('Rehearsal', 'NodeA')).rejects.toMatchObject({
+      name: 'InternalFailure',
+      message: expect.stringMatching(/^the rehearsal's CloudFormation file .*cloudformation\.json: ENOENT: no such file or directory[^\n]*$/),
+      $metadata: { httpStatusCode: 500 },
+    });
+    for (const [broken, why] of [
+      ['{"stackName": ', /: Unexpected end of JSON input$/],
+      ['{"stackName": "Rehearsal", "stackId": "x", "resources": {"NodeA": {"type": 1}}}', /: resources\.NodeA is not \{type, physicalId, metadata\?\}$/],
+    ] as const) {
+      fs.writeFileSync(config.cloudFormationFile!, broken);
+      await expect(describeResource('Rehearsal', 'NodeA')).rejects.toMatchObject({ name: 'InternalFailure', message: expect.stringMatching(why) });
+    }
+    writeStack(STACK);
+    expect((await describeResource('Rehearsal', 'NodeA')).StackResourceDetail?.LogicalResourceId).toBe('NodeA');
+  });
+
+  test('SignalResource: recorded with the caller and its instance; an empty answer', async () => {
+    const { outcome, signals } = await signalledBy(() => signalResource({ LogicalResourceId: 'NodeA', UniqueId: NODE_A.instanceId, Status: 'SUCCESS' }));
+    expect(outcome).toMatchObject({ $metadata: { httpStatusCode: 200 } });
+    expect(signals).toEqual([{ kind: 'resource', logicalId: 'NodeA', uniqueId: NODE_A.instanceId, status: 'SUCCESS', caller: '127.0.0.1', instanceId: NODE_A.instanceId, time: expect.any(String) }]);
+    const raw = await cloudFormationQuery(`Action=SignalResource&Version=2010-05-15&StackName=${encodeURIComponent(STACK_ID)}&LogicalResourceId=NodeA&UniqueId=u&Status=FAILURE`);
+    expect(raw.body).toMatch(/^<SignalResourceResponse xmlns="http:\/\/cloudformation\.amazonaws\.com\/doc\/2010-05-15\/"><ResponseMetadata><RequestId>[0-9a-f-]{36}<\/RequestId><\/ResponseMetadata><\/SignalResourceResponse>$/);
+  });
+
+  test('SignalResource with a Status that is neither SUCCESS nor FAILURE is ValidationError, nothing recorded', async () => {
+    const { outcome, signals } = await signalledBy(() => signalResource({ LogicalResourceId: 'NodeA', UniqueId: 'u', Status: 'DONE' }));
+    expect(outcome).toMatchObject({
+      name: 'ValidationError',
+      message: "1 validation error detected: Value 'DONE' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [SUCCESS, FAILURE]",
+    });
+    expect(signals).toEqual([]);
+  });
+
+  test.each([
+    ['no UniqueId', 'StackName=Rehearsal&LogicalResourceId=NodeA&Status=SUCCESS', /^<ErrorResponse .*<Code>ValidationError<\/Code><Message>1 validation error detected: Value null at &apos;uniqueId&apos;/],
+    ['an empty StackName', 'StackName=&LogicalResourceId=NodeA&UniqueId=u&Status=SUCCESS', /<Code>ValidationError<\/Code><Message>1 validation error detected: Value &apos;&apos; at &apos;stackName&apos;/],
+    ['an unknown resource', 'StackName=Rehearsal&LogicalResourceId=NodeZ&UniqueId=u&Status=SUCCESS', /<Code>ValidationError<\/Code><Message>Resource NodeZ does not exist for stack Rehearsal</],
+  ])('SignalResource with %s is 400 ValidationError, nothing recorded', async (_what, params, body) => {
+    const { outcome, signals } = await signalledBy(() => cloudFormationQuery(`Action=SignalResource&Version=2010-05-15&${params}`));
+    expect((outcome as Reply).status).toBe(400);
+    expect((outcome as Reply).body).toMatch(body);
+    expect(signals).toEqual([]);
+  });
+
+  test('another action is InvalidAction', async () => {
+    const reply = await cloudFormationQuery('Action=DeleteStack&Version=2010-05-15&StackName=Rehearsal');
+    expect([reply.status, /<Code>(\w+)<\/Code>/.exec(reply.body)?.[1]]).toEqual([400, 'InvalidAction']);
+  });
+});
+
+describe('wait condition handles', () => {
+  const HANDLE = `${STACK_ID}/NodeAWaitHandle`;
+  // As CloudFormation presigns it: the ARN percent-encoded, the signature in the query string.
+  const HANDLE_PATH = `/${encodeURIComponent(HANDLE).replace(/%2F/g, '/')}?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=20260101T000000Z&X-Amz-Expires=86399&X-Amz-SignedHeaders=host&X-Amz-Credential=AKIAEXAMPLE%2F20260101%2Feu-west-1%2Fs3%2Faws4_request&X-Amz-Signature=${'0'.repeat(64)}`;
+  const put = (body: string, localAddress = NODE_A.address) =>
+    call(standIn.apiPort, { method: 'PUT', path: HANDLE_PATH, headers: { Host: WAIT_CONDITION_HOST }, body, localAddress });
+
+  test('a PUT of a signal, unsigned: recorded with the decoded handle, the caller and its instance; 200 and no body', async () => {
+    const { outcome, signals } = await signalledBy(() => put(JSON.stringify({ Status: 'SUCCESS', Reason: 'node ready', UniqueId: 'pg-1', Data: '{"role":"replica"}' }), NODE_B.address));
+    expect([(outcome as Reply).status, (outcome as Reply).body]).toEqual([200, '']);
+    expect(signals).toEqual([
+      {
+        kind: 'waitcondition',
+        handle: HANDLE,
+        status: 'SUCCESS',
+        uniqueId: 'pg-1',
+        reason: 'node ready',
+        data: '{"role":"replica"}',
+        caller: NODE_B.address,
+        instanceId: NODE_B.instanceId,
+        time: expect.any(String),
+      },
+    ]);
+  });
+
+  test.each([
+    ['no JSON', '{"Status": "SUCCESS",', /is not JSON/],
+    ['a Status that is none', JSON.stringify({ Status: 'OK', Reason: '', UniqueId: 'u' }), /has Status &quot;OK&quot;, not &quot;SUCCESS&quot; or &quot;FAILURE&quot;/],
+    ['no UniqueId', JSON.stringify({ Status: 'FAILURE', Reason: 'x' }), /has no UniqueId/],
+    ['a Data that is no string', JSON.stringify({ Status: 'FAILURE', Reason: 'x', UniqueId: 'u', Data: { a: 1 } }), /has a Data that is no string/],
+  ])('a body with %s is 400 in one line, nothing recorded', async (_what, body, message) => {
+    const { outcome, signals } = await signalledBy(() => put(body));
+    const reply = outcome as Reply;
+    expect(reply.status).toBe(400);
+    expect(reply.body).toMatch(message);
+    expect(reply.body).not.toContain('\n');
+    expect(signals).toEqual([]);
+  });
+
+  test('a caller that is no instance is 403, nothing recorded', async () => {
+    const { outcome, signals } = await signalledBy(() => put(JSON.stringify({ Status: 'SUCCESS', Reason: '', UniqueId: 'u' }), STRANGER));
+    expect((outcome as Reply).status).toBe(403);
+    expect((outcome as Reply).body).toMatch(/^<Error><Code>AccessDenied<\/Code>/);
+    expect(signals).toEqual([]);
+  });
+
+  test('the request log names the handle', async () => {
+    await put(JSON.stringify({ Status: 'FAILURE', Reason: 'no', UniqueId: 'u' }));
+    expect(requestLog().pop()).toEqual({ time: expect.any(String), caller: NODE_A.address, instanceId: NODE_A.instanceId, service: 'waitcondition', action: `PUT ${HANDLE_PATH.split('?')[0]}`, status: 200 });
+  });
+});
+
+describe('readRecordedSignals', () => {
+  test('a file that is not there yet: no signals', () => {
+    expect(readRecordedSignals(path.join(dir, 'no-signals.jsonl'))).toEqual([]);
+  });
+
+  test('a last line still being written is left out', () => {
+    const file = path.join(dir, 'torn-signals.jsonl');
+    const signal = { kind: 'resource', logicalId: 'NodeA', uniqueId: 'u', status: 'SUCCESS', caller: '10.0.0.1', instanceId: 'i-1', time: '2026-01-01T00:00:00.000Z' };
+    fs.writeFileSync(file, `${JSON.stringify(signal)}\n${JSON.stringify(signal).slice(0, 30)}`);
+    expect(readRecordedSignals(file)).toEqual([signal]);
+  });
+});
+
 describe('bounded bodies', () => {
   test('a body over 1 MiB is 413 and recorded nowhere; the server goes on', async () => {
     const big = `${QUERY_BODY}&Pad=${'x'.repeat(MAX_BODY_BYTES)}`;
@@ -568,6 +807,7 @@ describe('starting', () => {
     ['a certificate without its key', { api: { host: '127.0.0.1', port: 0, certFile: '/nonexistent/server.crt' } }, /needs both api\.certFile and api\.keyFile/],
     ['a certificate file that is not there', { api: { host: '127.0.0.1', port: 0, certFile: '/nonexistent/server.crt', keyFile: '/nonexistent/server.key' } }, /cannot read its certificate \/nonexistent\/server\.crt: ENOENT/],
     ['a metrics file it cannot write', { metricsFile: '/nonexistent/dir/metrics.jsonl' }, /cannot write its metrics file \/nonexistent\/dir\/metrics\.jsonl: ENOENT/],
+    ['a signals file it cannot write', { signalsFile: '/nonexistent/dir/signals.jsonl' }, /cannot write its signals file \/nonexistent\/dir\/signals\.jsonl: ENOENT/],
     ['two instances at one address', { instances: [NODE_A, { ...NODE_B, address: '::ffff:127.0.0.1' }] }, /two instances at 127\.0\.0\.1/],
   ])('%s is one LocalClusterError line', async (_what, override, message) => {
     const err = await startAwsStandIn({ ...base(), ...override }).catch((e: unknown) => e);
@@ -642,6 +882,8 @@ describe('main', () => {
     ['an instance without an ID', { instances: [{ address: '127.0.0.1', availabilityZone: 'eu-west-1a' }] }, /instances\[0\]\.instanceId must be a non-empty string$/],
     ['a secret that is no string', { secrets: { [REST_ARN]: 12345 } }, /secrets\[".*"\] must be a string$/],
     ['no metrics file', { metricsFile: undefined }, /metricsFile must be a non-empty string$/],
+    ['no CloudFormation file', { cloudFormationFile: undefined }, /cloudFormationFile must be a non-empty string$/],
+    ['no signals file', { signalsFile: '' }, /signalsFile must be a non-empty string$/],
   ])('a config with %s: exit 1 and one line naming what', async (_what, value, message) => {
     const t = io();
     expect(await main([writeConfig(typeof value === 'string' ? value : { ...goodConfig(), ...value })], t.io)).toBe(1);

@@ -1,22 +1,21 @@
 import { gunzipSync } from 'node:zlib';
 import { REHEARSAL_REGION, rehearsalVolumeId, resolveIntrinsic, synthesizeRehearsalStack } from '../../lib/local/boot/rehearsal-stack';
+import { rehearsalWaitHandleUrl } from '../../lib/local/boot/rehearsal-names';
 import { FAST_TIMING } from '../../lib/patroni/config/timing-profiles';
+import { NODE_METADATA_KEY } from '../../lib/patroni/user-data';
 
 const ADDRESSES = ['10.213.77.11', '10.213.77.12', '10.213.77.13'];
 
-/** The script the user data carries, and the values its header substitutes. */
-function unpack(userData: string): { values: Record<string, string>; script: string } {
-  const values = Object.fromEntries(
-    /<<'CDK_FAILOVER_VALUES'\n([\s\S]*?)\nCDK_FAILOVER_VALUES/.exec(userData)![1]!.split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]),
-  );
-  const base64 = /<<'CDK_FAILOVER_SCRIPT'\n([\s\S]*?)\nCDK_FAILOVER_SCRIPT/.exec(userData)![1]!.replace(/\n/g, '');
-  return { values, script: gunzipSync(Buffer.from(base64, 'base64')).toString('utf8') };
+/** The node's configuration document in its instance's metadata, and its bundle's text. */
+function unpack(metadata: unknown): { values: Record<string, string>; waitHandle: string; text: string } {
+  const document = (metadata as Record<string, { values: Record<string, string>; waitHandle: string; bundle: string }>)[NODE_METADATA_KEY];
+  return { values: document.values, waitHandle: document.waitHandle, text: gunzipSync(Buffer.from(document.bundle, 'base64')).toString('utf8') };
 }
 
 describe('synthesizeRehearsalStack', () => {
   const stack = synthesizeRehearsalStack({ clusterName: 'bt', nodeAddresses: ADDRESSES, vpcCidr: '10.213.77.0/24', timing: FAST_TIMING });
 
-  test('gives each node the user data of its instance in the template, every deploy-time value resolved', () => {
+  test('gives each node the user data and metadata of its instance in the template, every deploy-time value resolved', () => {
     expect(stack.nodes.map((n) => [n.name, n.address, n.volumeId])).toEqual([
       ['bt-0', ADDRESSES[0], rehearsalVolumeId(0)],
       ['bt-1', ADDRESSES[1], rehearsalVolumeId(1)],
@@ -24,14 +23,16 @@ describe('synthesizeRehearsalStack', () => {
     ]);
     stack.nodes.forEach((node, i) => {
       expect(node.userData.startsWith('#!/bin/bash\n')).toBe(true);
-      const { values, script } = unpack(node.userData);
+      expect(node.userData).toContain(`stack='Rehearsal' resource='${node.logicalId}'`);
+      const { values, text, waitHandle } = unpack(node.metadata);
+      expect(waitHandle).toBe(rehearsalWaitHandleUrl(stack.waitHandle));
       expect(values.__DATA_VOLUME_ID__).toBe(rehearsalVolumeId(i));
       expect(values.__AWS_REGION__).toBe(REHEARSAL_REGION);
       expect(values.__CLUSTER_CIDR__).toBe('10.213.77.0/24');
       expect(values.__SUPERUSER_SECRET__).toBe(stack.secretArns.superuser);
       ADDRESSES.forEach((a, j) => expect(values[`__NODE${j}_ADDRESS__`]).toBe(a));
       expect(Object.values(values).join('\n')).not.toMatch(/Ref|Fn::|\$\{Token/);
-      expect(script).toContain(`node bt-${i} of cluster bt`);
+      expect(text).toContain(`node bt-${i} of cluster bt`);
     });
   });
 
@@ -42,6 +43,20 @@ describe('synthesizeRehearsalStack', () => {
     expect(stack.spec.credentials.superuser.password).toBe('__SUPERUSER_PASSWORD__');
     expect(stack.spec.timing).toEqual(FAST_TIMING);
     expect(stack.spec.watchdogMode).toBe('off');
+  });
+
+  test('a changed parameter changes the metadata and the wait condition, never the user data (day two)', () => {
+    const changed = synthesizeRehearsalStack({
+      clusterName: 'bt',
+      nodeAddresses: ADDRESSES,
+      vpcCidr: '10.213.77.0/24',
+      timing: FAST_TIMING,
+      postgresParameters: { work_mem: '8MB' },
+    });
+    expect(changed.nodes.map((n) => n.userData)).toEqual(stack.nodes.map((n) => n.userData));
+    expect(changed.waitHandle).not.toBe(stack.waitHandle);
+    expect(unpack(changed.nodes[0].metadata).text).toContain('work_mem');
+    expect(unpack(stack.nodes[0].metadata).text).not.toContain('work_mem');
   });
 
   test('volume IDs have EC2\'s shape and differ per node', () => {
@@ -67,7 +82,7 @@ describe('resolveIntrinsic', () => {
     ['a number', 7],
   ])('refuses %s, naming where it was and what it can resolve', (_, value) => {
     expect(() => resolveIntrinsic(value, 'Node0Instance.UserData', r)).toThrow(
-      /^Node0Instance\.UserData: the rehearsal cannot resolve .* \(only the node addresses, secret ARNs, volume IDs, VPC CIDR and region\)$/,
+      /^Node0Instance\.UserData: the rehearsal cannot resolve .* \(only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, stack and region\)$/,
     );
   });
 });

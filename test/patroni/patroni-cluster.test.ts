@@ -4,7 +4,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { NodeGauge, PatroniTiming, SynchronousMode, TimingProfile, WatchdogMode } from '../../lib';
 import { renderStackRunbook } from '../../lib';
 import { setupCluster as setup } from './cluster-fixture';
-import { unpackNodeUserData } from './user-data-helpers';
+import { unpackNode } from './user-data-helpers';
 
 describe('PatroniCluster nodes', () => {
   const { template, cluster } = setup();
@@ -114,7 +114,7 @@ describe('PatroniCluster network', () => {
     });
   });
 
-  test('an internal NLB sends 5432 to HAProxy 5000 and 5433 to HAProxy 5001 on every node, health-checked on 8404', () => {
+  test('an internal NLB sends 5432 to HAProxy 5000 and 5433 to HAProxy 5001 on every node, health-checked by role on 8404', () => {
     const { template, cluster, stack } = setup();
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
       Type: 'network',
@@ -123,17 +123,21 @@ describe('PatroniCluster network', () => {
     });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 5432, Protocol: 'TCP' });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 5433, Protocol: 'TCP' });
-    for (const port of [5000, 5001]) {
+    for (const [port, path] of [[5000, '/primary'], [5001, '/replicas']] as const) {
       template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
         Port: port,
         Protocol: 'TCP',
         TargetType: 'instance',
         HealthCheckProtocol: 'HTTP',
         HealthCheckPort: '8404',
-        HealthCheckPath: '/health',
+        HealthCheckPath: path,
         Targets: Match.arrayWith([Match.objectLike({ Port: port })]),
       });
     }
+    // Idle sessions live as long at the load balancer as at HAProxy (timeout client/server 1800s).
+    template.allResourcesProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      ListenerAttributes: [{ Key: 'tcp.idle_timeout.seconds', Value: '1800' }],
+    });
     const groups = template.findResources('AWS::ElasticLoadBalancingV2::TargetGroup');
     Object.values(groups).forEach((g) => expect(g.Properties.Targets).toHaveLength(3));
     expect(stack.resolve(cluster.writerEndpoint.port)).toBe(5432);
@@ -231,38 +235,65 @@ describe('PatroniCluster metrics', () => {
   });
 });
 
-describe('PatroniCluster user data', () => {
+describe('PatroniCluster user data and configuration', () => {
   const { template, cluster } = setup({ timing: PatroniTiming.FAST, synchronousMode: SynchronousMode.STRICT, watchdog: WatchdogMode.AUTOMATIC });
 
-  test('fits EC2\'s 16 KB limit', () => {
+  test('the user data is small: it names the stack, the instance and the node, nothing else', () => {
     for (let i = 0; i < 3; i++) {
-      expect(Buffer.byteLength(unpackNodeUserData(template, i).userData)).toBeLessThan(16 * 1024);
+      const { userData, logicalId } = unpackNode(template, i);
+      expect(Buffer.byteLength(userData)).toBeLessThan(4 * 1024);
+      expect(userData).toContain(`stack='TestStack' resource='${logicalId}'`);
+      expect(userData).not.toMatch(/10\.99\.|secretsmanager|patroni\.yml/);
     }
   });
 
-  test('unpacks, with deploy-time values filled in, to exactly what the renderers produce for those values', () => {
-    const { script, expected } = unpackNodeUserData(template, 1, cluster);
-    expect(script).toBe(expected);
-    expect(script).toContain('10.99.0.11'); // node 1's address, from its network interface
-    expect(script).not.toMatch(/__(NODE\d+_ADDRESS|CLUSTER_CIDR|AWS_REGION|DATA_VOLUME_ID|[A-Z_]+_SECRET)__/);
+  test('the metadata unpacks, with deploy-time values filled in, to exactly what the renderers produce for those values', () => {
+    const { text, expected } = unpackNode(template, 1, cluster);
+    expect(text).toBe(expected);
+    expect(text).toContain('10.99.0.11'); // node 1's address, from its network interface
+    expect(text).not.toMatch(/__(NODE\d+_ADDRESS|CLUSTER_CIDR|AWS_REGION|DATA_VOLUME_ID)__/);
   });
 
-  test('carries no password: only placeholders, filled on the node from Secrets Manager', () => {
-    const { script } = unpackNodeUserData(template, 0, cluster);
-    const passwordLines = script.split('\n').filter((l) => /^\s*password:/.test(l));
+  test('carries no password: only placeholders, and the secrets that fill them on the node', () => {
+    const { text, bundle, document } = unpackNode(template, 0, cluster);
+    const passwordLines = text.split('\n').filter((l) => /^\s*password:/.test(l));
     expect(passwordLines.length).toBeGreaterThanOrEqual(4);
     passwordLines.forEach((l) => expect(l).toMatch(/password: '?__[A-Z_]+_PASSWORD__'?$/));
-    expect(script).toContain('secretsmanager get-secret-value');
+    expect(Object.keys(bundle.passwords).sort()).toEqual(['__REPLICATION_PASSWORD__', '__REST_API_PASSWORD__', '__REWIND_PASSWORD__', '__SUPERUSER_PASSWORD__']);
+    expect(document.values.__SUPERUSER_SECRET__).toMatch(/^arn:aws:secretsmanager:.*superuser/);
+    expect(bundle.files.filter((f) => f.passwords).map((f) => f.path)).toEqual(['/etc/cdk-failover/patroni.yml']);
     expect(JSON.stringify(template.toJSON())).not.toMatch(/"SecretString"/);
   });
 
-  test('renders the chosen timing, synchronous mode and watchdog into patroni.yml', () => {
-    const { script } = unpackNodeUserData(template, 0, cluster);
-    expect(script).toMatch(/ttl: 7\n/);
-    expect(script).toMatch(/loop_wait: 1\n/);
-    expect(script).toMatch(/retry_timeout: 3\n/);
-    expect(script).toMatch(/synchronous_mode_strict: true/);
-    expect(script).toMatch(/mode: ['"]?automatic/);
+  test('renders the chosen timing, synchronous mode and watchdog into patroni.yml and the dynamic configuration', () => {
+    const { text, bundle } = unpackNode(template, 0, cluster);
+    expect(text).toMatch(/ttl: 7\n/);
+    expect(text).toMatch(/loop_wait: 1\n/);
+    expect(text).toMatch(/retry_timeout: 3\n/);
+    expect(text).toMatch(/synchronous_mode_strict: true/);
+    expect(text).toMatch(/mode: ['"]?automatic/);
+    expect(bundle.dynamicConfiguration).toMatchObject({ ttl: 7, loop_wait: 1, retry_timeout: 3, synchronous_mode: true, synchronous_mode_strict: true });
+  });
+
+  test('every node signals its creation, and one wait condition per generation waits for all of them', () => {
+    template.allResources('AWS::EC2::Instance', { CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT900S' } } });
+    template.resourceCountIs('AWS::CloudFormation::WaitCondition', 1);
+    template.resourceCountIs('AWS::CloudFormation::WaitConditionHandle', 1);
+    const [[id, condition]] = Object.entries(template.findResources('AWS::CloudFormation::WaitCondition'));
+    expect(condition.Properties).toEqual({ Count: 3, Handle: { Ref: expect.stringMatching(/ConfigurationHandle/) }, Timeout: '5400' });
+    expect(condition.DependsOn).toEqual(expect.arrayContaining([unpackNode(template, 0).logicalId, unpackNode(template, 2).logicalId]));
+    expect(id).toMatch(/^DbConfigurationApplied[0-9a-f]{16}/);
+    for (let i = 0; i < 3; i++) expect(unpackNode(template, i).document.waitHandle).toContain(condition.Properties.Handle.Ref);
+  });
+
+  test('the node role reads and signals only its own stack', () => {
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          { Action: ['cloudformation:DescribeStackResource', 'cloudformation:SignalResource'], Effect: 'Allow', Resource: { Ref: 'AWS::StackId' } },
+        ]),
+      },
+    });
   });
 });
 
@@ -291,7 +322,7 @@ describe('PatroniCluster validation', () => {
 
   test('accepts ordinary PostgreSQL parameters and renders them', () => {
     const { template, cluster } = setup({ postgresParameters: { shared_buffers: '2GB', work_mem: '64MB' } });
-    expect(unpackNodeUserData(template, 0, cluster).script).toMatch(/shared_buffers: 2GB/);
+    expect(unpackNode(template, 0, cluster).text).toMatch(/shared_buffers: 2GB/);
   });
 
   test.each([['Orders'], ['orders_db'], ['-orders'], ['a'.repeat(64)], ['']])('refuses the cluster name %p', (clusterName) => {

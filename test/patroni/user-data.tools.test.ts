@@ -1,13 +1,24 @@
-// The user data's header, run by bash and python3 as a node runs it.
+// The user data, run by bash and python3 as a node runs it.
 import { PatroniTiming, SynchronousMode, WatchdogMode } from '../../lib';
+import { NODE_AGENT_PY } from '../../lib/patroni/config';
+import { NODE_METADATA_KEY } from '../../lib/patroni/user-data';
 import { setupCluster } from './cluster-fixture';
-import { runBootHeader, unpackNodeUserData } from './user-data-helpers';
+import { runUserData, unpackNode } from './user-data-helpers';
 
 describe('PatroniCluster user data, run', () => {
-  const { template, cluster } = setupCluster({ timing: PatroniTiming.FAST, synchronousMode: SynchronousMode.STRICT, watchdog: WatchdogMode.AUTOMATIC });
+  const { template } = setupCluster({ timing: PatroniTiming.FAST, synchronousMode: SynchronousMode.STRICT, watchdog: WatchdogMode.AUTOMATIC });
 
-  test('the boot header, run by bash and python3 as on the node, unpacks the script byte for byte', async () => {
-    const { userData, script } = unpackNodeUserData(template, 2, cluster);
-    expect(await runBootHeader(userData)).toBe(script);
+  test('reads the instance metadata, installs the agent from it byte for byte and records the identity', async () => {
+    const { userData, document, logicalId } = unpackNode(template, 2);
+    const { agent, identity } = await runUserData(userData, { [NODE_METADATA_KEY]: document });
+    expect(agent).toBe(NODE_AGENT_PY);
+    expect(identity).toEqual({ stackName: 'TestStack', logicalId, region: 'eu-west-1', nodeName: expect.stringMatching(/-2$/) });
+  });
+
+  test('metadata without an agent: exit non-zero with one line naming the runbook', async () => {
+    const { userData } = unpackNode(template, 0);
+    await expect(runUserData(userData, { [NODE_METADATA_KEY]: { bundle: 'H4sIAAAAAAACA6uuBQBDv6ajAgAAAA==' } })).rejects.toThrow(
+      /cdk-failover: the instance's metadata holds no node agent \(runbook: A node's bootstrap failed\)/,
+    );
   });
 });

@@ -33,6 +33,8 @@ export function parseAwsStandInConfig(value: unknown): AwsStandInConfig {
     instances: list(top.instances, 'instances').map(instance),
     secrets: secrets(top.secrets),
     metricsFile: string(top.metricsFile, 'metricsFile'),
+    cloudFormationFile: string(top.cloudFormationFile, 'cloudFormationFile'),
+    signalsFile: string(top.signalsFile, 'signalsFile'),
     ...(requestLogFile ? { requestLogFile } : {}),
   };
 }

@@ -1,8 +1,10 @@
 // What EC2 gives a booted rehearsal node, in one small process: IMDSv2 (role credentials, identity)
-// and the two AWS APIs the node's programs call through Debian 12's awscli (botocore): Secrets
-// Manager GetSecretValue (the bootstrap) and CloudWatch PutMetricData (the metrics publisher and
-// the role-change callback). The node's /etc/hosts points the service hostnames here and its image
-// trusts the rehearsal CA, so the real programs run unchanged.
+// and the AWS APIs the node's programs call through Debian 12's awscli (botocore): Secrets Manager
+// GetSecretValue (the bootstrap), CloudWatch PutMetricData (the metrics publisher and the
+// role-change callback) and CloudFormation DescribeStackResource and SignalResource (the node's
+// metadata and its creation signal), plus the PUT to a wait condition handle's presigned S3 URL.
+// The node's /etc/hosts points the service hostnames here and its image trusts the rehearsal CA,
+// so the real programs run unchanged.
 import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -30,6 +32,17 @@ export interface AwsStandInConfig {
   readonly secrets: Readonly<Record<string, string>>;
   /** Every PutMetricData datum is appended here as one JSON line. */
   readonly metricsFile: string;
+  /**
+   * The stack CloudFormation describes ({@link StandInStack} as JSON), read anew for every call:
+   * another process replaces it (by rename) while the stand-in runs.
+   * @default - CloudFormation calls are answered InternalFailure (the config file always names one)
+   */
+  readonly cloudFormationFile?: string;
+  /**
+   * Every SignalResource call and wait condition signal is appended here as one JSON line.
+   * @default - signals are answered InternalFailure (the config file always names one)
+   */
+  readonly signalsFile?: string;
   /** One JSON line per request: time, caller address, service, action, status (never secret values). */
   readonly requestLogFile?: string;
 }
@@ -54,6 +67,52 @@ export interface RecordedDatum {
   timestamp?: string;
 }
 
+/** The stack the rehearsal's CloudFormation describes (the cloudFormationFile's JSON). */
+export interface StandInStack {
+  readonly stackName: string;
+  /** `arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/UUID`; calls may name the stack by either. */
+  readonly stackId: string;
+  /** By logical ID. */
+  readonly resources: Readonly<Record<string, StandInStackResource>>;
+}
+
+export interface StandInStackResource {
+  /** e.g. `AWS::EC2::Instance` */
+  readonly type: string;
+  readonly physicalId: string;
+  /** The resource's Metadata attribute, any JSON value; DescribeStackResource gives it as a JSON string. */
+  readonly metadata?: unknown;
+}
+
+/** One recorded SignalResource call (the JSON line shape). */
+export interface RecordedResourceSignal {
+  kind: 'resource';
+  logicalId: string;
+  uniqueId: string;
+  status: SignalStatus;
+  caller: string;
+  instanceId: string;
+  time: string;
+}
+
+/** One recorded PUT to a wait condition handle (the JSON line shape). */
+export interface RecordedWaitConditionSignal {
+  kind: 'waitcondition';
+  /** The handle URL's path, percent-decoded, without its leading slash. */
+  handle: string;
+  status: SignalStatus;
+  uniqueId: string;
+  reason: string;
+  data?: string;
+  caller: string;
+  instanceId: string;
+  time: string;
+}
+
+export type RecordedSignal = RecordedResourceSignal | RecordedWaitConditionSignal;
+
+export type SignalStatus = 'SUCCESS' | 'FAILURE';
+
 /** Larger request bodies are answered 413 (no node sends anything near it). */
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** Past this the connection is dropped instead of drained to answer 413. */
@@ -63,6 +122,10 @@ const CREDENTIALS_LIFETIME_MS = 6 * 3600_000;
 const CLOUDWATCH_XMLNS = 'http://monitoring.amazonaws.com/doc/2010-08-01/';
 const CLOUDWATCH_JSON_TARGET = 'GraniteServiceVersion20100801.';
 const SECRETS_MANAGER_TARGET = 'secretsmanager.';
+const CLOUDFORMATION_XMLNS = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
+/** A wait condition handle is a presigned URL on `cloudformation-waitcondition-REGION.s3.REGION.amazonaws.com`. */
+const WAIT_CONDITION_HOST_PREFIX = 'cloudformation-waitcondition-';
+const SIGNAL_STATUSES: readonly string[] = ['SUCCESS', 'FAILURE'];
 const CLOUDWATCH_UNITS = new Set([
   'Seconds', 'Microseconds', 'Milliseconds', 'Bytes', 'Kilobytes', 'Megabytes', 'Gigabytes', 'Terabytes',
   'Bits', 'Kilobits', 'Megabits', 'Gigabits', 'Terabits', 'Percent', 'Count', 'Bytes/Second',
@@ -292,7 +355,7 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
 // The AWS APIs
 // ---------------------------------------------------------------------------------------------
 
-/** The wire protocols botocore speaks to these two services. */
+/** The wire protocols botocore speaks to these services. */
 type Protocol = 'json1.1' | 'json1.0' | 'query';
 
 /** A client error, answered in the protocol's error shape. */
@@ -307,7 +370,7 @@ class ApiError extends Error {
 }
 
 interface ApiCall {
-  readonly service: 'secretsmanager' | 'monitoring' | 'unknown';
+  readonly service: 'secretsmanager' | 'monitoring' | 'cloudformation' | 'unknown';
   readonly protocol: Protocol;
   /** The operation, from X-Amz-Target or (query protocol) the form's Action. */
   readonly action: string;
@@ -323,6 +386,7 @@ function identifyCall(req: http.IncomingMessage, body: Buffer): ApiCall {
   }
   const host = (header(req, 'host') ?? '').toLowerCase();
   if (host.startsWith('monitoring.')) return { service: 'monitoring', protocol: 'query', action: formOf(body).get('Action') ?? '' };
+  if (host.startsWith('cloudformation.')) return { service: 'cloudformation', protocol: 'query', action: formOf(body).get('Action') ?? '' };
   if (host.startsWith('secretsmanager.')) return { service: 'secretsmanager', protocol: 'json1.1', action: '' };
   return { service: 'unknown', protocol: 'json1.1', action: '' };
 }
@@ -335,20 +399,35 @@ function xmlEscape(text: string): string {
   return text.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c] ?? c);
 }
 
-function sendApiError(res: http.ServerResponse, protocol: Protocol, err: ApiError, requestId: string): void {
-  if (protocol === 'query') {
+/** The query protocol's XML namespace for each service that speaks it. */
+function queryXmlns(service: ApiCall['service']): string {
+  return service === 'cloudformation' ? CLOUDFORMATION_XMLNS : CLOUDWATCH_XMLNS;
+}
+
+/** A query protocol answer: `<ActionResponse>`, its `<ActionResult>` when there is one, the request ID. */
+function sendQueryResponse(res: http.ServerResponse, call: ApiCall, requestId: string, result?: string): void {
+  const { action } = call;
+  const xml =
+    `<${action}Response xmlns="${queryXmlns(call.service)}">${result === undefined ? '' : `<${action}Result>${result}</${action}Result>`}` +
+    `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`;
+  send(res, 200, xml, { 'Content-Type': 'text/xml', 'x-amzn-RequestId': requestId });
+}
+
+function sendApiError(res: http.ServerResponse, call: ApiCall, err: ApiError, requestId: string): void {
+  const fault = err.status >= 500 ? 'Receiver' : 'Sender';
+  if (call.protocol === 'query') {
     const xml =
-      `<ErrorResponse xmlns="${CLOUDWATCH_XMLNS}"><Error><Type>Sender</Type><Code>${xmlEscape(err.code)}</Code>` +
+      `<ErrorResponse xmlns="${queryXmlns(call.service)}"><Error><Type>${fault}</Type><Code>${xmlEscape(err.code)}</Code>` +
       `<Message>${xmlEscape(err.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`;
     return send(res, err.status, xml, { 'Content-Type': 'text/xml', 'x-amzn-RequestId': requestId });
   }
   const headers: http.OutgoingHttpHeaders = {
-    'Content-Type': `application/x-amz-${protocol === 'json1.0' ? 'json-1.0' : 'json-1.1'}`,
+    'Content-Type': `application/x-amz-${call.protocol === 'json1.0' ? 'json-1.0' : 'json-1.1'}`,
     'x-amzn-RequestId': requestId,
     'x-amzn-ErrorType': err.code,
   };
   // CloudWatch's JSON protocol is "query compatible": botocore reads the query error code here.
-  if (protocol === 'json1.0') headers['x-amzn-query-error'] = `${err.code};Sender`;
+  if (call.protocol === 'json1.0') headers['x-amzn-query-error'] = `${err.code};${fault}`;
   send(res, err.status, JSON.stringify({ __type: err.code, message: err.message }), headers);
 }
 
@@ -577,6 +656,16 @@ function recordDatum(d: DatumInput, where: string, namespace: string, who: { cal
 
 /** The data recorded so far in a metrics file (none when it does not exist yet). */
 export function readRecordedMetrics(file: string): RecordedDatum[] {
+  return readJsonLines<RecordedDatum>(file);
+}
+
+/** The signals recorded so far in a signals file (none when it does not exist yet). */
+export function readRecordedSignals(file: string): RecordedSignal[] {
+  return readJsonLines<RecordedSignal>(file);
+}
+
+/** One JSON value a line. A last line without its newline may be an append under way: left out unless it parses. */
+function readJsonLines<T>(file: string): T[] {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -584,24 +673,217 @@ export function readRecordedMetrics(file: string): RecordedDatum[] {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as RecordedDatum);
+  const lines = text.split('\n');
+  const last = lines.pop() ?? ''; // '' when the file ends with its newline
+  const values = lines.filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as T);
+  try {
+    if (last.trim() !== '') values.push(JSON.parse(last) as T);
+  } catch {
+    // torn: the rest of the line is still being written
+  }
+  return values;
+}
+
+/** Appended before answering: whoever reads the file after the response sees the records. */
+function appendJsonLines(file: string, records: readonly object[]): void {
+  fs.appendFileSync(file, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
+}
+
+/** A file the stand-in's config may leave out; a call that needs it is then InternalFailure. */
+function configuredFile(file: string | undefined, field: string): string {
+  if (file === undefined) throw new ApiError(500, 'InternalFailure', `the AWS stand-in's config names no ${field}`);
+  return file;
+}
+
+// CloudFormation: DescribeStackResource and SignalResource (query protocol), and wait condition handles.
+
+/** The stack file, checked; a missing or malformed one is InternalFailure in one line (not the caller's fault). */
+function readStandInStack(file: string): { stack: StandInStack; lastUpdated: Date } {
+  const broken = (why: string) => new ApiError(500, 'InternalFailure', `the rehearsal's CloudFormation file ${file}: ${why}`);
+  let value: unknown;
+  let lastUpdated: Date;
+  try {
+    value = JSON.parse(fs.readFileSync(file, 'utf8'));
+    lastUpdated = fs.statSync(file).mtime;
+  } catch (err) {
+    throw broken(errorLine(err));
+  }
+  if (!isRecord(value) || typeof value.stackName !== 'string' || typeof value.stackId !== 'string' || !isRecord(value.resources)) {
+    throw broken('not {stackName, stackId, resources}');
+  }
+  for (const [logicalId, resource] of Object.entries(value.resources)) {
+    if (!isRecord(resource) || typeof resource.type !== 'string' || typeof resource.physicalId !== 'string') {
+      throw broken(`resources.${logicalId} is not {type, physicalId, metadata?}`);
+    }
+  }
+  return { stack: value as unknown as StandInStack, lastUpdated };
+}
+
+function validationError(message: string): ApiError {
+  return new ApiError(400, 'ValidationError', message);
+}
+
+/** A parameter CloudFormation requires, with its message for a missing one. */
+function requiredParameter(form: URLSearchParams, name: string): string {
+  const value = form.get(name);
+  const member = `${name[0].toLowerCase()}${name.slice(1)}`;
+  if (value === null) throw validationError(`1 validation error detected: Value null at '${member}' failed to satisfy constraint: Member must not be null`);
+  if (value === '') throw validationError(`1 validation error detected: Value '' at '${member}' failed to satisfy constraint: Member must have length greater than or equal to 1`);
+  return value;
+}
+
+function isSignalStatus(value: unknown): value is SignalStatus {
+  return typeof value === 'string' && SIGNAL_STATUSES.includes(value);
+}
+
+class CloudFormation {
+  constructor(private readonly config: AwsStandInConfig) {}
+
+  /** Answers one call: the content of its `<ActionResult>` (undefined: the answer has none). */
+  public call(action: string, form: URLSearchParams, who: { caller: string; instanceId: string }): string | undefined {
+    switch (action) {
+      case 'DescribeStackResource':
+        return this.describeStackResource(form);
+      case 'SignalResource':
+        this.signalResource(form, who);
+        return undefined;
+      default:
+        throw new ApiError(400, 'InvalidAction', `the rehearsal's CloudFormation has no action '${action}'`);
+    }
+  }
+
+  private describeStackResource(form: URLSearchParams): string {
+    const { stack, logicalId, resource, lastUpdated } = this.resource(form);
+    const fields: Array<[string, string]> = [
+      ['StackName', stack.stackName],
+      ['StackId', stack.stackId],
+      ['LogicalResourceId', logicalId],
+      ['PhysicalResourceId', resource.physicalId],
+      ['ResourceType', resource.type],
+      ['LastUpdatedTimestamp', lastUpdated.toISOString()],
+      ['ResourceStatus', 'UPDATE_COMPLETE'],
+    ];
+    // The Metadata attribute travels as a JSON string (`--query StackResourceDetail.Metadata --output text` prints it).
+    if (resource.metadata !== undefined) fields.push(['Metadata', JSON.stringify(resource.metadata)]);
+    return `<StackResourceDetail>${fields.map(([name, value]) => `<${name}>${xmlEscape(value)}</${name}>`).join('')}</StackResourceDetail>`;
+  }
+
+  private signalResource(form: URLSearchParams, who: { caller: string; instanceId: string }): void {
+    const uniqueId = requiredParameter(form, 'UniqueId');
+    const status = requiredParameter(form, 'Status');
+    if (!isSignalStatus(status)) {
+      throw validationError(`1 validation error detected: Value '${status}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [${SIGNAL_STATUSES.join(', ')}]`);
+    }
+    const { logicalId } = this.resource(form);
+    const signal: RecordedResourceSignal = { kind: 'resource', logicalId, uniqueId, status, caller: who.caller, instanceId: who.instanceId, time: new Date().toISOString() };
+    appendJsonLines(configuredFile(this.config.signalsFile, 'signalsFile'), [signal]);
+  }
+
+  /** The resource the call names (StackName: the stack's name or ID), from the stack file as it is now. */
+  private resource(form: URLSearchParams): { stack: StandInStack; logicalId: string; resource: StandInStackResource; lastUpdated: Date } {
+    const stackName = requiredParameter(form, 'StackName');
+    const logicalId = requiredParameter(form, 'LogicalResourceId');
+    const { stack, lastUpdated } = readStandInStack(configuredFile(this.config.cloudFormationFile, 'cloudFormationFile'));
+    if (stackName !== stack.stackName && stackName !== stack.stackId) throw validationError(`Stack with id ${stackName} does not exist`);
+    if (!Object.prototype.hasOwnProperty.call(stack.resources, logicalId)) throw validationError(`Resource ${logicalId} does not exist for stack ${stackName}`);
+    return { stack, logicalId, resource: stack.resources[logicalId], lastUpdated };
+  }
+}
+
+/** A wait condition signal as cfn-signal (or `curl -T`) PUTs it. */
+function parseWaitConditionSignal(body: Buffer): { status: SignalStatus; uniqueId: string; reason: string; data?: string } {
+  const bad = (why: string) => new ApiError(400, 'InvalidArgument', `the wait condition signal ${why}`);
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch {
+    throw bad('is not JSON');
+  }
+  if (!isRecord(value)) throw bad('is not a JSON object');
+  const { Status: status, UniqueId: uniqueId, Reason: reason, Data: data } = value;
+  if (!isSignalStatus(status)) throw bad(`has Status ${JSON.stringify(status)}, not "SUCCESS" or "FAILURE"`);
+  if (typeof uniqueId !== 'string' || uniqueId === '') throw bad('has no UniqueId (a non-empty string)');
+  if (typeof reason !== 'string') throw bad('has no Reason (a string)');
+  if (data !== undefined && typeof data !== 'string') throw bad('has a Data that is no string');
+  return { status, uniqueId, reason, ...(data !== undefined ? { data } : {}) };
+}
+
+/**
+ * PUTs to a wait condition handle, a presigned S3 URL: it carries its own authorization, which is
+ * not checked here (the query string is ignored), but only the rehearsal's instances may use it.
+ * Errors have S3's XML shape, on one line.
+ */
+class WaitConditions {
+  constructor(
+    private readonly config: AwsStandInConfig,
+    private readonly instances: ReadonlyMap<string, StandInInstance>,
+    private readonly log: RequestLog,
+  ) {}
+
+  public readonly handle: Handler = (req, res, body) => {
+    const caller = normaliseAddress(req.socket.remoteAddress);
+    const instance = this.instances.get(caller);
+    const path = (req.url ?? '/').split('?')[0];
+    const requestId = randomBytes(8).toString('hex').toUpperCase();
+    let status = 200;
+    let error: string | undefined;
+    try {
+      this.signal(req, path, body, caller, instance);
+      send(res, 200, '', { 'x-amz-request-id': requestId });
+    } catch (err) {
+      const apiError = err instanceof ApiError ? err : new ApiError(500, 'InternalError', errorLine(err));
+      const xml = `<Error><Code>${apiError.code}</Code><Message>${xmlEscape(apiError.message)}</Message><RequestId>${requestId}</RequestId></Error>`;
+      send(res, apiError.status, xml, { 'Content-Type': 'application/xml', 'x-amz-request-id': requestId });
+      status = apiError.status;
+      error = apiError.code;
+    }
+    this.log.write({ caller, ...(instance ? { instanceId: instance.instanceId } : {}), service: 'waitcondition', action: `${req.method} ${path}`, status, ...(error ? { error } : {}) });
+  };
+
+  private signal(req: http.IncomingMessage, path: string, body: Buffer, caller: string, instance?: StandInInstance): void {
+    if (!instance) throw new ApiError(403, 'AccessDenied', "Access Denied (the rehearsal's wait condition handles answer its instances only)");
+    if (req.method !== 'PUT') throw new ApiError(405, 'MethodNotAllowed', `The specified method is not allowed against this resource (a wait condition handle takes PUT, not ${req.method}).`);
+    let handle: string;
+    try {
+      handle = decodeURIComponent(path.slice(1));
+    } catch {
+      throw new ApiError(400, 'InvalidURI', `Couldn't parse the specified URI: ${path}`);
+    }
+    if (handle === '') throw new ApiError(400, 'InvalidArgument', "the wait condition handle is the URL's path, and it has none");
+    const { status, uniqueId, reason, data } = parseWaitConditionSignal(body);
+    const signal: RecordedWaitConditionSignal = {
+      kind: 'waitcondition',
+      handle,
+      status,
+      uniqueId,
+      reason,
+      ...(data !== undefined ? { data } : {}),
+      caller,
+      instanceId: instance.instanceId,
+      time: new Date().toISOString(),
+    };
+    appendJsonLines(configuredFile(this.config.signalsFile, 'signalsFile'), [signal]);
+  }
 }
 
 class Api {
   private readonly secrets: SecretsManager;
+  private readonly cloudFormation: CloudFormation;
+  private readonly waitConditions: WaitConditions;
 
   constructor(
     private readonly config: AwsStandInConfig,
     private readonly byKeyId: ReadonlyMap<string, RoleCredentials>,
+    byAddress: ReadonlyMap<string, StandInInstance>,
     private readonly log: RequestLog,
   ) {
     this.secrets = new SecretsManager(config.secrets);
+    this.cloudFormation = new CloudFormation(config);
+    this.waitConditions = new WaitConditions(config, byAddress, log);
   }
 
   public readonly handle: Handler = (req, res, body) => {
+    if ((header(req, 'host') ?? '').toLowerCase().startsWith(WAIT_CONDITION_HOST_PREFIX)) return this.waitConditions.handle(req, res, body);
     const caller = normaliseAddress(req.socket.remoteAddress);
     const requestId = randomUUID();
     const call = identifyCall(req, body);
@@ -615,7 +897,7 @@ class Api {
       status = this.dispatch(call, body, res, requestId, { caller, instanceId });
     } catch (err) {
       const apiError = err instanceof ApiError ? err : new ApiError(500, 'InternalFailure', errorLine(err));
-      sendApiError(res, call.protocol, apiError, requestId);
+      sendApiError(res, call, apiError, requestId);
       status = apiError.status;
       error = apiError.code;
     }
@@ -624,26 +906,29 @@ class Api {
 
   /** Answers one authenticated call; returns the status sent. */
   private dispatch(call: ApiCall, body: Buffer, res: http.ServerResponse, requestId: string, who: { caller: string; instanceId: string }): number {
-    if (call.service === 'secretsmanager') {
-      const output = this.secrets.call(call.action, body);
-      send(res, 200, JSON.stringify(output), { 'Content-Type': 'application/x-amz-json-1.1', 'x-amzn-RequestId': requestId });
-      return 200;
+    switch (call.service) {
+      case 'secretsmanager':
+        send(res, 200, JSON.stringify(this.secrets.call(call.action, body)), { 'Content-Type': 'application/x-amz-json-1.1', 'x-amzn-RequestId': requestId });
+        return 200;
+      case 'monitoring':
+        this.putMetricData(call, body, who);
+        if (call.protocol === 'json1.0') send(res, 200, '{}', { 'Content-Type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': requestId });
+        else sendQueryResponse(res, call, requestId);
+        return 200;
+      case 'cloudformation':
+        sendQueryResponse(res, call, requestId, this.cloudFormation.call(call.action, formOf(body), who));
+        return 200;
+      default:
+        throw new ApiError(400, 'UnknownOperationException', 'the rehearsal answers secretsmanager.*, monitoring.* and cloudformation.* only');
     }
-    if (call.service !== 'monitoring') throw new ApiError(400, 'UnknownOperationException', 'the rehearsal answers secretsmanager.* and monitoring.* only');
+  }
+
+  private putMetricData(call: ApiCall, body: Buffer, who: { caller: string; instanceId: string }): void {
     if (call.action !== 'PutMetricData') {
       throw new ApiError(400, call.protocol === 'query' ? 'InvalidAction' : 'UnknownOperationException', `the rehearsal's CloudWatch has no action '${call.action}'`);
     }
     const input = call.protocol === 'query' ? parseQueryPutMetricData(formOf(body)) : parseJsonPutMetricData(jsonObject(body));
-    const records = validatePutMetricData(input, who, new Date());
-    // Appended before answering: whoever reads the file after the response sees the data.
-    fs.appendFileSync(this.config.metricsFile, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    if (call.protocol === 'json1.0') {
-      send(res, 200, '{}', { 'Content-Type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': requestId });
-    } else {
-      const xml = `<PutMetricDataResponse xmlns="${CLOUDWATCH_XMLNS}"><ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></PutMetricDataResponse>`;
-      send(res, 200, xml, { 'Content-Type': 'text/xml', 'x-amzn-RequestId': requestId });
-    }
-    return 200;
+    appendJsonLines(this.config.metricsFile, validatePutMetricData(input, who, new Date()));
   }
 }
 
@@ -730,6 +1015,7 @@ function checkAppendable(file: string, what: string): void {
 /** Starts the IMDS and API listeners; port 0 picks free ports, reported in the result. */
 export async function startAwsStandIn(config: AwsStandInConfig): Promise<RunningStandIn> {
   checkAppendable(config.metricsFile, 'metrics file');
+  if (config.signalsFile !== undefined) checkAppendable(config.signalsFile, 'signals file');
   if (config.requestLogFile !== undefined) checkAppendable(config.requestLogFile, 'request log');
   const log = new RequestLog(config.requestLogFile);
   const byAddress = instancesByAddress(config.instances);
@@ -745,7 +1031,7 @@ export async function startAwsStandIn(config: AwsStandInConfig): Promise<Running
     return c;
   };
   const imds = http.createServer(serve(new Imds(config, byAddress, credentials, log).handle, log, 'imds'));
-  const api = apiServer(config, serve(new Api(config, byKeyId, log).handle, log, 'api'));
+  const api = apiServer(config, serve(new Api(config, byKeyId, byAddress, log).handle, log, 'api'));
   const close = async () => {
     await Promise.all([closeServer(imds), closeServer(api)]);
   };

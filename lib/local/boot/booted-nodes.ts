@@ -12,7 +12,9 @@ import { generatePassword, nodeAddress, POSTGRES_VERSION } from '../local-spec';
 import { run } from '../exec';
 import { startDetached, isRunning, signal, waitForExitOf, type ProcessRecord } from '../processes';
 import { found, notYet, poll } from '../../ops/poll';
-import type { AwsStandInConfig } from './aws-standin';
+import type { AwsStandInConfig, StandInStack } from './aws-standin';
+import { REHEARSAL_STACK_ID, REHEARSAL_STACK_NAME } from './rehearsal-names';
+import type { RehearsalStack } from './rehearsal-stack';
 import { containerInit, isNspawn, runInContainer, startContainer } from './container';
 import { ensureRehearsalImage, type RehearsalImage } from './image';
 import { mountOverlay, mountsUnder, overlayPaths, unmount } from './mounts';
@@ -26,6 +28,14 @@ export const IMDS_ADDRESS = '169.254.169.254';
 /** The device the template attaches the data volume as. */
 export const DATA_DEVICE = '/dev/sdf';
 const VOLUME_BYTES = 8 * 1024 ** 3;
+/**
+ * The stack the stand-in's CloudFormation describes (JSON, a StandInStack), relative to the
+ * cluster's directory. Replace it whole (write another file, rename it over this one): the
+ * stand-in reads it for every call.
+ */
+export const CLOUDFORMATION_STACK_FILE = path.join('aws', 'cloudformation.json');
+/** The SignalResource calls and wait condition signals the stand-in received (JSON lines; readRecordedSignals), relative to the cluster's directory. */
+export const CLOUDFORMATION_SIGNALS_FILE = path.join('aws', 'cloudformation-signals.jsonl');
 
 export interface BootedClusterState {
   imageRoot: string;
@@ -132,6 +142,7 @@ export async function planBootedCluster(options: {
     metricsFile: path.join(awsDir, 'cloudwatch-metrics.jsonl'),
     requestLogFile: path.join(awsDir, 'requests.jsonl'),
   };
+  const cloudFormationFile = path.join(options.dir, CLOUDFORMATION_STACK_FILE);
   const standIn: AwsStandInConfig = {
     region: stack.region,
     accountId: stack.account,
@@ -141,15 +152,42 @@ export async function planBootedCluster(options: {
     instances: nodes.map((n, i) => ({ address: n.address, instanceId: n.boot.instanceId, availabilityZone: `${stack.region}${'abc'[i % 3]}` })),
     secrets,
     metricsFile: cluster.metricsFile,
+    cloudFormationFile,
+    signalsFile: path.join(options.dir, CLOUDFORMATION_SIGNALS_FILE),
     requestLogFile: cluster.requestLogFile,
   };
   fs.writeFileSync(secretsFile(cluster), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  publishStack(cloudFormationFile, stack, nodes.map((n) => n.boot.instanceId));
   return { spec: { ...spec, paths: debianNodePaths(POSTGRES_VERSION) }, cluster, nodes, standIn };
+}
+
+/**
+ * Writes what the stand-in's CloudFormation describes: each instance with its metadata (the
+ * node's desired configuration), as a deploy of `stack` leaves it. Atomic: the stand-in reads the
+ * file for every call.
+ */
+export function publishStack(file: string, stack: RehearsalStack, instanceIds: readonly string[]): void {
+  const published: StandInStack = {
+    stackName: REHEARSAL_STACK_NAME,
+    stackId: REHEARSAL_STACK_ID,
+    resources: Object.fromEntries(
+      stack.nodes.map((n, i) => [n.logicalId, { type: 'AWS::EC2::Instance', physicalId: instanceIds[i], metadata: n.metadata }]),
+    ),
+  };
+  const next = `${file}.next`;
+  fs.writeFileSync(next, `${JSON.stringify(published, null, 2)}\n`, { mode: 0o600 });
+  fs.renameSync(next, file);
 }
 
 /** The regional endpoints a node calls, which its /etc/hosts points at the stand-in. */
 export function endpointHostNames(region: string): string[] {
-  return [`secretsmanager.${region}.amazonaws.com`, `monitoring.${region}.amazonaws.com`];
+  return [
+    `secretsmanager.${region}.amazonaws.com`,
+    `monitoring.${region}.amazonaws.com`,
+    `cloudformation.${region}.amazonaws.com`,
+    // The wait condition handles' presigned S3 URLs.
+    `cloudformation-waitcondition-${region}.s3.${region}.amazonaws.com`,
+  ];
 }
 
 /** Image, repository and certificates; the stand-in's configuration with its certificate. */

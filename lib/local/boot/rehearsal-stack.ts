@@ -9,15 +9,20 @@ import { PatroniCluster } from '../../patroni/patroni-cluster';
 import { WatchdogMode } from '../../patroni/modes';
 import { PatroniTiming } from '../../patroni/timing';
 import { LocalClusterError } from '../errors';
+import { REHEARSAL_ACCOUNT, REHEARSAL_REGION, REHEARSAL_STACK_ID, REHEARSAL_STACK_NAME, rehearsalWaitHandleUrl } from './rehearsal-names';
 
-export const REHEARSAL_REGION = 'eu-west-1';
-export const REHEARSAL_ACCOUNT = '111122223333';
+export { REHEARSAL_ACCOUNT, REHEARSAL_REGION } from './rehearsal-names';
+
+/** PostgreSQL parameters the rehearsal always sets: five PostgreSQL servers share one small machine. */
+export const REHEARSAL_POSTGRES_PARAMETERS: Readonly<Record<string, string>> = { shared_buffers: '64MB' };
 
 export interface RehearsalStackOptions {
   readonly clusterName: string;
   readonly nodeAddresses: readonly string[];
   readonly vpcCidr: string;
   readonly timing: ClusterTiming;
+  /** Beyond REHEARSAL_POSTGRES_PARAMETERS (which these override). @default - none */
+  readonly postgresParameters?: Readonly<Record<string, string>>;
 }
 
 /** What the rehearsal stands in for CloudFormation: one instance's identity and user data. */
@@ -28,6 +33,10 @@ export interface RehearsalNode {
   readonly volumeId: string;
   /** The instance's UserData, decoded, every deploy-time value resolved. */
   readonly userData: string;
+  /** The instance resource's logical ID. */
+  readonly logicalId: string;
+  /** The instance's Metadata (the node's desired configuration), every deploy-time value resolved. */
+  readonly metadata: unknown;
 }
 
 export interface RehearsalStack {
@@ -39,6 +48,8 @@ export interface RehearsalStack {
   readonly region: string;
   readonly account: string;
   readonly roleName: string;
+  /** The logical ID of the wait condition handle of this configuration's generation. */
+  readonly waitHandle: string;
 }
 
 type Cfn = Record<string, unknown>;
@@ -79,10 +90,11 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     nodes: options.nodeAddresses.length,
     timing: patroniTiming(options.timing),
     watchdog: WatchdogMode.OFF,
-    // Five PostgreSQL servers share one small machine.
-    postgresParameters: { shared_buffers: '64MB' },
+    postgresParameters: { ...REHEARSAL_POSTGRES_PARAMETERS, ...options.postgresParameters },
   });
-  const template = app.synth().getStackByName(stack.stackName).template as { Resources: Record<string, { Type: string; Properties?: Cfn }> };
+  const template = app.synth().getStackByName(stack.stackName).template as {
+    Resources: Record<string, { Type: string; Properties?: Cfn; Metadata?: Cfn }>;
+  };
   const id = (c: { node: { defaultChild?: unknown } } | unknown) => stack.getLogicalId(c as never);
 
   const secretIds = {
@@ -99,7 +111,12 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     atts.set(`${id(node.networkInterface)}.PrimaryPrivateIpAddress`, options.nodeAddresses[i]);
     refs.set(id(node.dataVolume.node.defaultChild), rehearsalVolumeId(i));
   });
+  const handles = Object.keys(template.Resources).filter((k) => template.Resources[k].Type === 'AWS::CloudFormation::WaitConditionHandle');
+  if (handles.length !== 1) throw new LocalClusterError(`the synthesized template has ${handles.length} wait condition handles, not 1`);
+  refs.set(handles[0], rehearsalWaitHandleUrl(handles[0]));
   const pseudo: Record<string, string> = {
+    'AWS::StackName': REHEARSAL_STACK_NAME,
+    'AWS::StackId': REHEARSAL_STACK_ID,
     'AWS::Region': REHEARSAL_REGION,
     'AWS::AccountId': REHEARSAL_ACCOUNT,
     'AWS::Partition': 'aws',
@@ -117,6 +134,8 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
       address: options.nodeAddresses[i],
       volumeId: rehearsalVolumeId(i),
       userData: resolve(userData, `${logicalId}.UserData`),
+      logicalId,
+      metadata: resolveDeep(resource.Metadata ?? {}, `${logicalId}.Metadata`, { refs, atts, pseudo }),
     };
   });
   return {
@@ -131,6 +150,7 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     region: REHEARSAL_REGION,
     account: REHEARSAL_ACCOUNT,
     roleName: `Rehearsal-${id(cluster.nodeRole.node.defaultChild)}`,
+    waitHandle: handles[0],
   };
 }
 
@@ -138,6 +158,19 @@ interface Resolutions {
   readonly refs: ReadonlyMap<string, string>;
   readonly atts: ReadonlyMap<string, string>;
   readonly pseudo: Readonly<Record<string, string>>;
+}
+
+const INTRINSIC = /^(Ref|Fn::[A-Za-z]+)$/;
+
+/** A JSON value (metadata) with every intrinsic function in it resolved by resolveIntrinsic. */
+export function resolveDeep(value: unknown, where: string, r: Resolutions): unknown {
+  if (Array.isArray(value)) return value.map((v, i) => resolveDeep(v, `${where}[${i}]`, r));
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Cfn);
+    if (entries.length === 1 && INTRINSIC.test(entries[0][0])) return resolveIntrinsic(value, where, r);
+    return Object.fromEntries(entries.map(([k, v]) => [k, resolveDeep(v, `${where}.${k}`, r)]));
+  }
+  return value;
 }
 
 /**
@@ -165,5 +198,5 @@ export function resolveIntrinsic(value: unknown, where: string, r: Resolutions):
       }
     }
   }
-  throw new LocalClusterError(`${where}: the rehearsal cannot resolve ${JSON.stringify(value)} (only the node addresses, secret ARNs, volume IDs, VPC CIDR and region)`);
+  throw new LocalClusterError(`${where}: the rehearsal cannot resolve ${JSON.stringify(value)} (only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, stack and region)`);
 }

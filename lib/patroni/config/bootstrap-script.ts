@@ -1,22 +1,13 @@
-// EC2 user data for one node: packages, data volume, watchdog, files, secrets, services.
-// Holds secret ids and placeholders only; the passwords are read on the node by its role.
-import * as path from 'path';
-import { FILL_PLACEHOLDERS_PY } from './fill-placeholders';
+// A node's first boot: packages, data volume, watchdog, then the node agent writes the rendered
+// files (and the passwords from Secrets Manager) and the services start. It travels in the node's
+// bundle (node-bundle.ts); the node agent runs it once per instance.
+import { AGENT_UNIT_NAMES, NODE_AGENT_PATH } from './agent-units';
 import { findNode } from './nodes';
 import { nodePackages } from './packages';
-import { configFilePath, nodePaths } from './paths';
-import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles } from './node-files';
-import { quotedHeredoc, shellQuote } from './shell';
-import { ClusterCredentials, ClusterSpec, WatchdogModeName } from './spec';
+import { nodePaths } from './paths';
+import { shellQuote } from './shell';
+import { ClusterSpec, WatchdogModeName } from './spec';
 import { SYSTEMD_UNIT_NAMES, unitsToMask } from './systemd-units';
-
-/** Secrets Manager secret ARNs (or names). Each SecretString is JSON with a string `password` field. */
-export interface BootstrapSecretIds {
-  readonly superuser: string;
-  readonly replication: string;
-  readonly rewind: string;
-  readonly restApi: string;
-}
 
 export interface DataVolumeOptions {
   /** Device name the volume is attached as, e.g. `/dev/sdf`. */
@@ -40,35 +31,7 @@ export interface DataVolumeOptions {
 }
 
 export interface BootstrapOptions {
-  /** Region of the secrets (may be a CDK token). */
-  readonly region: string;
-  readonly secretIds: BootstrapSecretIds;
   readonly dataVolume: DataVolumeOptions;
-}
-
-const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
-const CREDENTIALS = ['superuser', 'replication', 'rewind', 'restApi'] as const;
-
-/** Throws unless every password in the spec is a distinct `__NAME__` placeholder (never a real secret in user data). */
-function checkPlaceholders(credentials: ClusterCredentials): void {
-  const seen = new Set<string>();
-  for (const key of CREDENTIALS) {
-    const placeholder = credentials[key].password;
-    if (!PLACEHOLDER.test(placeholder)) {
-      throw new Error(
-        `credentials.${key}.password must be a placeholder like __${key.toUpperCase()}_PASSWORD__ in user data, not a password`,
-      );
-    }
-    if (seen.has(placeholder)) {
-      throw new Error(`credentials.${key}.password reuses placeholder ${placeholder}: each password needs its own`);
-    }
-    seen.add(placeholder);
-  }
-}
-
-function writeFileCommand(file: RenderedFile, index: number): string {
-  const delimiter = `CDK_FAILOVER_FILE_${index}_${path.posix.basename(file.path).replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`;
-  return quotedHeredoc(`write_file ${shellQuote(file.path)} ${file.mode} ${file.owner}:${file.group}`, delimiter, file.content);
 }
 
 function dataMountPoint(dataDir: string, options: BootstrapOptions): string {
@@ -96,52 +59,37 @@ function watchdogSetup(mode: WatchdogModeName): string[] {
 }
 
 /**
- * The user-data bash script for `nodeName`. The spec's passwords must be placeholders; the script
- * replaces them in patroni.yml with the secrets' `password` fields.
+ * The first-boot bash script for `nodeName`: everything but the rendered files, which the node
+ * agent writes when the script calls it (so first boot and later changes write them one way).
  */
 export function renderBootstrapScript(spec: ClusterSpec, nodeName: string, options: BootstrapOptions): string {
   const node = findNode(spec, nodeName);
   const paths = nodePaths(spec, node);
-  checkPlaceholders(spec.credentials);
   const mountPoint = dataMountPoint(paths.dataDir, options);
   const waitSeconds = options.dataVolume.waitSeconds ?? 300;
   if (!Number.isInteger(waitSeconds) || waitSeconds < 1) {
     throw new Error(`dataVolume.waitSeconds must be a positive whole number, got ${waitSeconds}`);
   }
-  const files = [...renderNodeConfigFiles(spec, nodeName), ...renderSystemdUnitFiles(spec, nodeName)];
-  const units = [SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy, SYSTEMD_UNIT_NAMES.metrics];
-  const { credentials } = spec;
+  const units = [
+    SYSTEMD_UNIT_NAMES.etcd,
+    SYSTEMD_UNIT_NAMES.patroni,
+    SYSTEMD_UNIT_NAMES.haproxy,
+    SYSTEMD_UNIT_NAMES.metrics,
+    AGENT_UNIT_NAMES.timer,
+  ];
   const q = shellQuote;
-  const fillCommand = quotedHeredoc(
-    [
-      'CDKF_SUPERUSER="$superuser_password" CDKF_REPLICATION="$replication_password" \\',
-      '  CDKF_REWIND="$rewind_password" CDKF_REST_API="$rest_api_password" \\',
-      '  /usr/bin/python3 - "$patroni_config" \\',
-      `  ${q(`${credentials.superuser.password}=CDKF_SUPERUSER`)} ${q(`${credentials.replication.password}=CDKF_REPLICATION`)} \\`,
-      `  ${q(`${credentials.rewind.password}=CDKF_REWIND`)} ${q(`${credentials.restApi.password}=CDKF_REST_API`)}`,
-    ].join('\n'),
-    'CDK_FAILOVER_FILL_PLACEHOLDERS',
-    FILL_PLACEHOLDERS_PY,
-  );
-
 
   return `#!/bin/bash
-# EC2 user data for node ${node.name} of cluster ${spec.clusterName}. Rendered by cdk-failover.
-# Installs Debian's packages, prepares the data volume, writes the rendered files, puts the
-# passwords from Secrets Manager into patroni.yml and starts etcd, Patroni, HAProxy and the
-# metrics publisher.
+# First boot of node ${node.name} of cluster ${spec.clusterName}. Rendered by cdk-failover; run
+# by the node agent. Installs Debian's packages, prepares the data volume, has the agent write the
+# rendered files (the passwords from Secrets Manager into patroni.yml) and starts etcd, Patroni,
+# HAProxy, the metrics publisher and the agent's timer.
 set -euo pipefail
 
-readonly aws_region=${q(options.region)}
-readonly superuser_secret_id=${q(options.secretIds.superuser)}
-readonly replication_secret_id=${q(options.secretIds.replication)}
-readonly rewind_secret_id=${q(options.secretIds.rewind)}
-readonly rest_api_secret_id=${q(options.secretIds.restApi)}
 readonly data_device=${q(options.dataVolume.device)}
 readonly data_volume_id=${q(options.dataVolume.volumeId ?? '')}
 readonly data_mount_point=${q(mountPoint)}
 readonly device_wait_seconds=${waitSeconds}
-readonly patroni_config=${q(configFilePath(paths, 'patroni'))}
 export DEBIAN_FRONTEND=noninteractive
 
 # retry ATTEMPTS DELAY COMMAND...: boot-time networking and instance credentials can lag.
@@ -154,14 +102,6 @@ retry() {
   done
   echo "cdk-failover: failed after $attempts attempts: $1 (runbook: A node's bootstrap failed)" >&2
   return 1
-}
-
-# write_file PATH MODE OWNER:GROUP < content
-write_file() {
-  install -d -m 0755 "$(dirname "$1")"
-  cat >"$1"
-  chown "$3" "$1"
-  chmod "$2" "$1"
 }
 
 # --- Keep the packages from starting services or creating a PostgreSQL cluster of their own.
@@ -214,8 +154,9 @@ mountpoint -q "$data_mount_point" || mount "$data_mount_point"
 
 # --- Packages (Debian 12's: the versions the local rehearsal cluster runs).
 install_packages() {
-  apt-get update -q &&
-    apt-get install -y -q -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \\
+  # unattended-upgrades may hold dpkg's lock on a fresh instance: wait for it, bounded.
+  apt-get update -q -o DPkg::Lock::Timeout=600 &&
+    apt-get install -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \\
       ${nodePackages(spec.postgresVersion).join(' ')}
 }
 retry 5 10 install_packages
@@ -235,35 +176,9 @@ find "$etcd_data_dir" -xdev ! -user etcd -exec chown etcd:etcd {} +
 
 ${watchdogSetup(spec.watchdogMode).join('\n')}
 
-# --- The rendered files, byte for byte (quoted heredocs: nothing is expanded).
-${files.map(writeFileCommand).join('\n')}
-
-# --- Secrets: the instance role reads them; they reach python through the environment only.
-# read_password SECRET_ID: its password field. When it cannot (no permission, no such secret, no
-# endpoint), the last line on stderr says which secret and what AWS answered.
-read_password() {
-  local secret_string error_file attempt
-  error_file="$(mktemp)"
-  for ((attempt = 1; attempt <= 10; attempt++)); do
-    if secret_string="$(aws secretsmanager get-secret-value --region "$aws_region" --secret-id "$1" \\
-      --query SecretString --output text 2>"$error_file")"; then
-      rm -f "$error_file"
-      if jq -er '.password | strings' <<<"$secret_string"; then return 0; fi
-      echo "cdk-failover: secret $1 has no string field 'password' (runbook: A node's bootstrap failed)" >&2
-      return 1
-    fi
-    if ((attempt < 10)); then sleep 6; fi
-  done
-  echo "cdk-failover: cannot read secret $1 in $aws_region after 10 attempts: $(grep -v '^[[:space:]]*$' "$error_file" | tail -n 1) (runbook: A node's bootstrap failed)" >&2
-  rm -f "$error_file"
-  return 1
-}
-superuser_password="$(read_password "$superuser_secret_id")"
-replication_password="$(read_password "$replication_secret_id")"
-rewind_password="$(read_password "$rewind_secret_id")"
-rest_api_password="$(read_password "$rest_api_secret_id")"
-${fillCommand}
-unset superuser_password replication_password rewind_password rest_api_password
+# --- The rendered files, and the passwords from Secrets Manager in patroni.yml (the instance role
+# reads them; they never pass through this script). A failure's last line names the secret.
+${NODE_AGENT_PATH} write-files
 
 # --- Services.
 systemctl daemon-reload

@@ -3,6 +3,7 @@
 import { checkNodes, findNode } from './nodes';
 import { clusterPaths, nodePaths } from './paths';
 import { ClusterSpec } from './spec';
+import { SESSION_IDLE_TIMEOUT_SECONDS } from './ports';
 
 /** Listener names in haproxy.cfg; `nbsrv(<name>)` in the health frontend refers to them. */
 export const HAPROXY_LISTENERS = { primary: 'primary', replicas: 'replicas' } as const;
@@ -58,9 +59,10 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     '    log global',
     '    retries 2',
     '    timeout connect 4s',
-    // Database sessions idle for long stretches: do not cut them at HTTP-like timeouts.
-    '    timeout client 30m',
-    '    timeout server 30m',
+    // Database sessions idle for long stretches: do not cut them at HTTP-like timeouts, and cut
+    // them where the load balancer would (SESSION_IDLE_TIMEOUT_SECONDS), not sooner or later.
+    `    timeout client ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
+    `    timeout server ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
     '',
     ...listener(HAPROXY_LISTENERS.primary, ports.haproxyPrimary, '/primary'),
     '',

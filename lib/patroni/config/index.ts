@@ -13,5 +13,8 @@ export * from './metrics-publisher';
 export * from './node-files';
 export * from './fill-placeholders';
 export * from './bootstrap-script';
+export * from './node-bundle';
+export * from './agent-units';
+export * from './node-agent-py';
 export * from './packages';
 export * from './ports';

@@ -20,6 +20,26 @@ export function synchronousModeSettings(mode: SyncMode): { synchronous_mode: boo
   }
 }
 
+/**
+ * Patroni's dynamic configuration (what lives in etcd's /config after bootstrap): the cluster's
+ * first `bootstrap.dcs`, and what the node agent PATCHes into a running cluster when it changes.
+ */
+export function dynamicConfiguration(spec: ClusterSpec) {
+  const { timing } = spec;
+  return {
+    ttl: timing.ttlSeconds,
+    loop_wait: timing.loopWaitSeconds,
+    retry_timeout: timing.retryTimeoutSeconds,
+    maximum_lag_on_failover: spec.maximumLagOnFailoverBytes,
+    ...synchronousModeSettings(spec.synchronousMode),
+    postgresql: {
+      use_pg_rewind: true,
+      use_slots: true,
+      parameters: clusterParameters(spec),
+    },
+  };
+}
+
 const WATCHDOG_MODES = ['required', 'automatic', 'off'];
 
 /** patroni.yml for `nodeName`. Passwords are whatever `spec.credentials` holds (placeholders on EC2). */
@@ -29,7 +49,7 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
   if (!WATCHDOG_MODES.includes(spec.watchdogMode)) {
     throw new Error(`watchdogMode must be one of ${WATCHDOG_MODES.join(', ')}, got '${String(spec.watchdogMode)}'`);
   }
-  const { ports, timing, credentials } = spec;
+  const { ports, credentials } = spec;
   const pgHba = renderPgHba(spec);
 
   const config = {
@@ -49,18 +69,7 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
     // prevValue=<own name>, a compare-and-swap that a deposed leader cannot win.
     etcd: { hosts: spec.nodes.map((n) => `${n.address}:${ports.etcdClient}`) },
     bootstrap: {
-      dcs: {
-        ttl: timing.ttlSeconds,
-        loop_wait: timing.loopWaitSeconds,
-        retry_timeout: timing.retryTimeoutSeconds,
-        maximum_lag_on_failover: spec.maximumLagOnFailoverBytes,
-        ...synchronousModeSettings(spec.synchronousMode),
-        postgresql: {
-          use_pg_rewind: true,
-          use_slots: true,
-          parameters: clusterParameters(spec),
-        },
-      },
+      dcs: dynamicConfiguration(spec),
       // C.UTF-8 sorts by code point: no index corruption when a glibc upgrade changes collations.
       initdb: ['data-checksums', { encoding: 'UTF8' }, { locale: 'C.UTF-8' }],
       // Patroni 3.0.2's --validate-config insists on bootstrap.pg_hba; postgresql.pg_hba below wins at runtime.

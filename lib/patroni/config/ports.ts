@@ -11,3 +11,10 @@ export const PRODUCTION_PORTS: ClusterPorts = {
   haproxyReplica: 5001,
   haproxyHealth: 8404,
 };
+
+/**
+ * How long an idle client session lives, the same at every hop: HAProxy's `timeout client` and
+ * `timeout server`, and the load balancer's TCP idle timeout (which defaults to 350 s). Clients
+ * that idle longer send TCP keepalives (the library's client does, every 60 s).
+ */
+export const SESSION_IDLE_TIMEOUT_SECONDS = 1800;

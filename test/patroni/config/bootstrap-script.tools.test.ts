@@ -1,19 +1,21 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  BootstrapOptions,
+  AGENT_ACTIONS,
   ClusterSpec,
   FILL_PLACEHOLDERS_PY,
+  NODE_AGENT_PATH,
+  NODE_AGENT_PY,
+  NodeBundleOptions,
   renderBootstrapScript,
-  renderMetricsPublisher,
+  renderNodeBundle,
   renderNodeConfigFiles,
   renderPatroniConfig,
   renderSystemdUnitFiles,
 } from '../../../lib/patroni/config';
 import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
 
-const OPTIONS: BootstrapOptions = {
-  region: 'eu-west-1',
+const OPTIONS: NodeBundleOptions = {
   secretIds: {
     superuser: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders-db/superuser-AbCdEf',
     replication: 'arn:aws:secretsmanager:eu-west-1:111122223333:secret:orders-db/replication-AbCdEf',
@@ -22,34 +24,6 @@ const OPTIONS: BootstrapOptions = {
   },
   dataVolume: { device: '/dev/sdf', volumeId: 'vol-0123456789abcdef0' },
 };
-
-interface EmbeddedFile {
-  readonly path: string;
-  readonly mode: string;
-  readonly owner: string;
-  readonly content: string;
-}
-
-/** The files the script writes: `write_file 'PATH' MODE OWNER <<'DELIM'` ... `DELIM`. */
-function embeddedFiles(script: string): EmbeddedFile[] {
-  const lines = script.split('\n');
-  const files: EmbeddedFile[] = [];
-  lines.forEach((line, i) => {
-    const m = /^write_file '([^']+)' (\d{4}) (\S+) <<'(\w+)'$/.exec(line);
-    if (!m) return;
-    const end = lines.indexOf(m[4], i + 1);
-    files.push({ path: m[1], mode: m[2], owner: m[3], content: `${lines.slice(i + 1, end).join('\n')}\n` });
-  });
-  return files;
-}
-
-/** The body of the heredoc that ends with the line `delimiter`. */
-function heredocBody(script: string, delimiter: string): string {
-  const lines = script.split('\n');
-  const start = lines.findIndex((l) => l.endsWith(`<<'${delimiter}'`));
-  const end = lines.indexOf(delimiter, start + 1);
-  return `${lines.slice(start + 1, end).join('\n')}\n`;
-}
 
 describe('renderBootstrapScript', () => {
   const spec = ec2Spec();
@@ -67,57 +41,16 @@ describe('renderBootstrapScript', () => {
     }
   });
 
-  test('writes exactly the rendered files, byte for byte, with their modes and owners', () => {
-    const expected = [...renderNodeConfigFiles(spec, 'pg-0'), ...renderSystemdUnitFiles(spec, 'pg-0')].map((f) => ({
-      path: f.path,
-      mode: f.mode,
-      owner: `${f.owner}:${f.group}`,
-      content: f.content,
-    }));
-    expect(embeddedFiles(script)).toEqual(expected);
-    expect(expected.find((f) => f.path.endsWith('patroni.yml'))).toMatchObject({ mode: '0600', owner: 'postgres:postgres' });
+  test('writes no file itself: the node agent writes the bundle\'s files, between the directories and the services', () => {
+    expect(script).not.toContain('<<');
+    const write = script.indexOf(`${NODE_AGENT_PATH} write-files`);
+    expect(write).toBeGreaterThan(script.indexOf('install -d -o etcd -g etcd -m 0700 "$etcd_data_dir"'));
+    expect(write).toBeLessThan(script.indexOf('systemctl enable --now'));
   });
 
-  test('holds placeholders and secret ids, never a password', () => {
-    expect(script).toContain(`readonly superuser_secret_id='${OPTIONS.secretIds.superuser}'`);
-    for (const placeholder of ['__SUPERUSER_PASSWORD__', '__REPLICATION_PASSWORD__', '__REWIND_PASSWORD__', '__RESTAPI_PASSWORD__']) {
-      expect(script).toContain(`'${placeholder}=CDKF_`);
-    }
-    expect(() =>
-      renderBootstrapScript(
-        ec2Spec({ credentials: { ...spec.credentials, rewind: { username: 'rewind_user', password: 'hunter2' } } }),
-        'pg-0',
-        OPTIONS,
-      ),
-    ).toThrow('credentials.rewind.password must be a placeholder like __REWIND_PASSWORD__ in user data, not a password');
-  });
-
-  test('refuses two passwords sharing a placeholder', () => {
-    const credentials = { ...spec.credentials, replication: { username: 'replicator', password: '__SUPERUSER_PASSWORD__' } };
-    expect(() => renderBootstrapScript(ec2Spec({ credentials }), 'pg-0', OPTIONS)).toThrow(
-      'credentials.replication.password reuses placeholder __SUPERUSER_PASSWORD__',
-    );
-  });
-
-  test('reads each secret\'s password field with the instance role, in the given region', () => {
-    expect(script).toContain('aws secretsmanager get-secret-value --region "$aws_region" --secret-id "$1"');
-    expect(script).toContain("jq -er '.password | strings'");
-    expect(script).toContain(`readonly aws_region='eu-west-1'`);
-  });
-
-  test('embeds the fill program unchanged and maps every placeholder to its variable', () => {
-    expect(heredocBody(script, 'CDK_FAILOVER_FILL_PLACEHOLDERS')).toBe(FILL_PLACEHOLDERS_PY);
-    expect(script).toContain(
-      "'__SUPERUSER_PASSWORD__=CDKF_SUPERUSER' '__REPLICATION_PASSWORD__=CDKF_REPLICATION' \\\n  '__REWIND_PASSWORD__=CDKF_REWIND' '__RESTAPI_PASSWORD__=CDKF_REST_API'",
-    );
-  });
-
-  test('shell-quotes option values so any characters survive', async () => {
-    const awkward = `it's "$(echo expanded)" \`echo x\` $HOME \\ ;`;
-    const text = renderBootstrapScript(spec, 'pg-0', { ...OPTIONS, secretIds: { ...OPTIONS.secretIds, restApi: awkward } });
-    const line = text.split('\n').find((l) => l.startsWith('readonly rest_api_secret_id='));
-    const echoed = await run('/bin/bash', ['-c', `${line}\nprintf '%s' "$rest_api_secret_id"`]);
-    expect(echoed.stdout).toBe(awkward);
+  test('waits for dpkg\'s lock (unattended-upgrades on a fresh instance), bounded', () => {
+    expect(script).toContain('apt-get update -q -o DPkg::Lock::Timeout=600');
+    expect(script).toContain('apt-get install -y -q -o DPkg::Lock::Timeout=600');
   });
 
   test('blocks service starts and the stock cluster before installing packages', () => {
@@ -148,20 +81,10 @@ describe('renderBootstrapScript', () => {
     expect(renderBootstrapScript(ec2Spec({ watchdogMode: 'off' }), 'pg-0', OPTIONS)).not.toContain('modprobe');
   });
 
-  test('enables and starts the four units, the metrics publisher last', () => {
+  test('enables and starts the four units and the agent\'s timer', () => {
     expect(script).toContain(
-      'systemctl enable --now --no-block cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service cdk-failover-metrics.service',
+      'systemctl enable --now --no-block cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service cdk-failover-metrics.service cdk-failover-agent.timer',
     );
-  });
-
-  test('writes the metrics publisher and its unit', () => {
-    const files = embeddedFiles(script);
-    expect(files.find((f) => f.path === '/etc/cdk-failover/metrics_publisher.py')).toMatchObject({
-      mode: '0755',
-      owner: 'root:root',
-      content: renderMetricsPublisher(spec, 'pg-0'),
-    });
-    expect(files.map((f) => f.path)).toContain('/etc/systemd/system/cdk-failover-metrics.service');
   });
 
   test('is deterministic', () => {
@@ -173,6 +96,69 @@ describe('renderBootstrapScript', () => {
       "dataVolume.mountPoint must be an absolute path that contains the data directory /var/lib/postgresql/15/patroni, got '/data'",
     );
     expect(() => renderBootstrapScript(spec, 'pg-5', OPTIONS)).toThrow("nodeName 'pg-5' is not a node of cluster 'orders-db'");
+  });
+});
+
+describe('renderNodeBundle', () => {
+  const spec = ec2Spec();
+  const bundle = renderNodeBundle(spec, 'pg-0', OPTIONS);
+
+  test('holds exactly the rendered files, byte for byte, then the agent and its units', () => {
+    const rendered = [...renderNodeConfigFiles(spec, 'pg-0'), ...renderSystemdUnitFiles(spec, 'pg-0')];
+    expect(bundle.files.slice(0, rendered.length).map(({ path: p, content, mode, owner, group }) => ({ path: p, content, mode, owner, group }))).toEqual(rendered);
+    expect(bundle.files.slice(rendered.length).map((f) => f.path)).toEqual([
+      NODE_AGENT_PATH,
+      '/etc/systemd/system/cdk-failover-agent.service',
+      '/etc/systemd/system/cdk-failover-agent.timer',
+    ]);
+    expect(bundle.files.find((f) => f.path === NODE_AGENT_PATH)?.content).toBe(NODE_AGENT_PY);
+    expect(bundle.bootstrap).toBe(renderBootstrapScript(spec, 'pg-0', OPTIONS));
+  });
+
+  test('says what a change of each file takes: reloads where the program has one, restarts otherwise', () => {
+    const onChange = Object.fromEntries(bundle.files.map((f) => [path.basename(f.path), f.onChange]));
+    expect(onChange).toEqual({
+      'patroni.yml': ['reload-patroni'],
+      'etcd.conf.yml': ['restart-etcd'],
+      'haproxy.cfg': ['reload-haproxy'],
+      'on_role_change.sh': [],
+      'metrics_publisher.py': ['restart-metrics'],
+      'cdk-failover-etcd.service': ['daemon-reload', 'restart-etcd'],
+      'cdk-failover-patroni.service': ['daemon-reload', 'restart-patroni'],
+      'cdk-failover-haproxy.service': ['daemon-reload', 'restart-haproxy'],
+      'cdk-failover-metrics.service': ['daemon-reload', 'restart-metrics'],
+      'cdk-failover-agent': [],
+      'cdk-failover-agent.service': ['daemon-reload'],
+      'cdk-failover-agent.timer': ['daemon-reload'],
+    });
+    expect(bundle.actionOrder).toEqual(AGENT_ACTIONS);
+    expect(AGENT_ACTIONS[AGENT_ACTIONS.length - 1]).toBe('restart-patroni');
+  });
+
+  test('holds placeholders and secret ids, never a password', () => {
+    expect(bundle.passwords).toEqual({
+      __SUPERUSER_PASSWORD__: OPTIONS.secretIds.superuser,
+      __REPLICATION_PASSWORD__: OPTIONS.secretIds.replication,
+      __REWIND_PASSWORD__: OPTIONS.secretIds.rewind,
+      __RESTAPI_PASSWORD__: OPTIONS.secretIds.restApi,
+    });
+    expect(bundle.fillProgram).toBe(FILL_PLACEHOLDERS_PY);
+    expect(() =>
+      renderNodeBundle(ec2Spec({ credentials: { ...spec.credentials, rewind: { username: 'rewind_user', password: 'hunter2' } } }), 'pg-0', OPTIONS),
+    ).toThrow('credentials.rewind.password must be a placeholder like __REWIND_PASSWORD__ in a template, not a password');
+  });
+
+  test('refuses two passwords sharing a placeholder, and non-positive budgets', () => {
+    const credentials = { ...spec.credentials, replication: { username: 'replicator', password: '__SUPERUSER_PASSWORD__' } };
+    expect(() => renderNodeBundle(ec2Spec({ credentials }), 'pg-0', OPTIONS)).toThrow(
+      'credentials.replication.password reuses placeholder __SUPERUSER_PASSWORD__',
+    );
+    expect(() => renderNodeBundle(spec, 'pg-0', { ...OPTIONS, readySeconds: 0 })).toThrow('readySeconds must be a positive whole number of seconds, got 0');
+    expect(() => renderNodeBundle(spec, 'pg-0', { ...OPTIONS, applySeconds: 1.5 })).toThrow('applySeconds must be a positive whole number of seconds, got 1.5');
+  });
+
+  test('is deterministic', () => {
+    expect(renderNodeBundle(ec2Spec(), 'pg-0', OPTIONS)).toEqual(bundle);
   });
 });
 

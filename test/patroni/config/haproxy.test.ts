@@ -37,7 +37,7 @@ describe('renderHaproxyConfig', () => {
 
   test('tcp mode with database-length client/server timeouts and a 4 s connect timeout', () => {
     expect(section(cfg, 'defaults')).toEqual(
-      expect.arrayContaining(['mode tcp', 'timeout connect 4s', 'timeout client 30m', 'timeout server 30m']),
+      expect.arrayContaining(['mode tcp', 'timeout connect 4s', 'timeout client 1800s', 'timeout server 1800s']),
     );
   });
 

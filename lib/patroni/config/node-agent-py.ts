@@ -1,0 +1,464 @@
+// The node agent: Python 3 (Debian 12's /usr/bin/python3, PyYAML from the patroni package). The
+// instance's CloudFormation metadata holds the node's desired configuration (see node-bundle.ts);
+// the agent boots the node from it once, then a timer makes it apply every later generation, one
+// node of the cluster at a time (an etcd lock), the leader last. docs/design.md "Day two".
+
+/**
+ * `cdk-failover-agent boot`: fetch the desired configuration, run its bootstrap, wait until
+ * PostgreSQL leads or streams, signal CloudFormation. `reconcile`: apply a new generation under
+ * the cluster's etcd lock. `apply`: what `reconcile` runs holding the lock. `write-files`: write the
+ * bundle's files (the bootstrap calls it). The last line on stderr of a failure says what failed.
+ */
+export const NODE_AGENT_PY = String.raw`#!/usr/bin/python3
+import base64
+import gzip
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+STATE = '/var/lib/cdk-failover'
+IDENTITY = STATE + '/identity.json'
+DESIRED = STATE + '/desired.json'
+APPLIED = STATE + '/applied-generation'
+SIGNALLED = STATE + '/signalled-generation'
+FILE_HASHES = STATE + '/file-hashes.json'
+RUNBOOK = " (runbook: A node's configuration change failed)"
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class Failure(Exception):
+    pass
+
+
+def log(message):
+    print('cdk-failover-agent: ' + message, flush=True)
+
+
+def read_json(path, default=None):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return default
+
+
+def write_atomic(path, content, mode=0o600, uid=0, gid=0):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + '.cdk-failover-new'
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, 'w', encoding='utf-8') as f:
+        f.write(content)
+    os.chown(tmp, uid, gid)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def run(args, timeout=120, check=True):
+    result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        lines = [l for l in (result.stderr + result.stdout).splitlines() if l.strip()]
+        raise Failure('%s failed: %s' % (' '.join(args[:3]), lines[-1] if lines else 'exit %d' % result.returncode))
+    return result.stdout
+
+
+def aws(identity, *args):
+    return run(['aws', '--region', identity['region'], *args], timeout=60)
+
+
+def retry(what, attempts, delay, fn):
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except (Failure, OSError, ValueError, subprocess.TimeoutExpired) as e:
+            if attempt == attempts:
+                raise Failure('%s after %d attempts: %s' % (what, attempts, e))
+            time.sleep(delay)
+
+
+# --- The desired configuration ---------------------------------------------------------------
+
+def fetch_desired(identity):
+    def once():
+        text = aws(identity, 'cloudformation', 'describe-stack-resource', '--stack-name', identity['stackName'],
+                   '--logical-resource-id', identity['logicalId'], '--query', 'StackResourceDetail.Metadata', '--output', 'text')
+        document = json.loads(text)['cdk-failover:node']
+        bundle = json.loads(gzip.decompress(base64.b64decode(document['bundle'])).decode('utf-8'))
+        return {'generation': document['generation'], 'waitHandle': document.get('waitHandle'),
+                'values': document['values'], 'bundle': bundle}
+    return retry('cannot read this instance\'s metadata from stack %s' % identity['stackName'], 5, 6, once)
+
+
+def fill(text, values):
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
+
+
+def desired_files(desired):
+    return [dict(f, content=fill(f['content'], desired['values'])) for f in desired['bundle']['files']]
+
+
+def read_password(identity, secret_id):
+    error = ''
+    for attempt in range(1, 11):
+        try:
+            secret = aws(identity, 'secretsmanager', 'get-secret-value', '--secret-id', secret_id, '--query', 'SecretString', '--output', 'text')
+            break
+        except (Failure, subprocess.TimeoutExpired) as e:
+            error = str(e).split(' failed: ', 1)[-1]
+            if attempt == 10:
+                raise Failure('cannot read secret %s in %s after 10 attempts: %s' % (secret_id, identity['region'], error))
+            time.sleep(6)
+    try:
+        password = json.loads(secret)['password']
+    except (ValueError, KeyError, TypeError):
+        password = None
+    if not isinstance(password, str):
+        raise Failure("secret %s has no string field 'password'" % secret_id)
+    return password
+
+
+def fill_passwords(desired, path, passwords):
+    env = {'PATH': '/usr/bin:/bin'}
+    pairs = []
+    for n, (placeholder, password) in enumerate(sorted(passwords.items())):
+        env['CDKF_%d' % n] = password
+        pairs.append('%s=CDKF_%d' % (placeholder, n))
+    result = subprocess.run(['/usr/bin/python3', '-', path, *pairs], input=desired['bundle']['fillProgram'],
+                            capture_output=True, text=True, env=env, timeout=60)
+    if result.returncode != 0:
+        raise Failure('cannot put the passwords into %s: %s' % (path, (result.stderr.strip().splitlines() or ['?'])[-1]))
+
+
+def write_files(identity, desired):
+    """Writes the files whose rendered content changed; returns them."""
+    import grp
+    import pwd
+    hashes = read_json(FILE_HASHES, {})
+    changed = []
+    passwords = None
+    for f in desired_files(desired):
+        digest = hashlib.sha256(f['content'].encode('utf-8')).hexdigest()
+        if hashes.get(f['path']) == digest and os.path.exists(f['path']):
+            continue
+        if f.get('passwords') and passwords is None:
+            secrets = desired['bundle']['passwords']
+            passwords = {p: read_password(identity, fill(s, desired['values'])) for p, s in secrets.items()}
+        # Placeholders first, then the fill program swaps the passwords in (atomically, in place).
+        path = f['path'] + '.cdk-failover-template' if f.get('passwords') else f['path']
+        write_atomic(path, f['content'], int(f['mode'], 8), pwd.getpwnam(f['owner']).pw_uid, grp.getgrnam(f['group']).gr_gid)
+        if f.get('passwords'):
+            fill_passwords(desired, path, passwords)
+            os.replace(path, f['path'])
+        hashes[f['path']] = digest
+        changed.append(f)
+    write_atomic(FILE_HASHES, json.dumps(hashes, indent=1, sort_keys=True))
+    return changed
+
+
+# --- Patroni and etcd --------------------------------------------------------------------------
+
+def patroni_settings(desired):
+    import yaml
+    with open(desired['bundle']['patroniConfig']) as f:
+        config = yaml.safe_load(f)
+    auth = config['restapi']['authentication']
+    token = base64.b64encode(('%s:%s' % (auth['username'], auth['password'])).encode()).decode()
+    return {'name': config['name'], 'scope': config['scope'], 'url': 'http://' + config['restapi']['connect_address'],
+            'auth': 'Basic ' + token, 'etcd': ['http://' + h for h in config['etcd']['hosts']]}
+
+
+def patroni(settings, method, path, body=None, url=None, timeout=10):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request((url or settings['url']) + path, data=data, method=method,
+                                     headers={'Content-Type': 'application/json', 'Authorization': settings['auth']})
+    try:
+        with OPENER.open(request, timeout=timeout) as response:
+            text = response.read().decode()
+    except urllib.error.HTTPError as e:
+        text = e.read().decode()
+        if method != 'GET':
+            raise Failure('Patroni %s %s answered %d: %s' % (method, path, e.code, text.strip()[:200]))
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {'message': text}
+
+
+def wait(what, seconds, fn):
+    deadline = time.monotonic() + seconds
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            result = fn()
+            if result:
+                return result
+        except (Failure, OSError, ValueError) as e:
+            last = e
+        time.sleep(1)
+    raise Failure('%s not within %d s%s' % (what, seconds, ': %s' % last if last else ''))
+
+
+def is_leader(status):
+    return status.get('role') in ('master', 'primary', 'standby_leader')
+
+
+def ready(settings):
+    """True once this node runs PostgreSQL as the leader, or as a replica streaming from it."""
+    me = patroni(settings, 'GET', '/patroni')
+    if me.get('state') != 'running':
+        return False
+    if is_leader(me):
+        return True
+    members = patroni(settings, 'GET', '/cluster').get('members', [])
+    leader = next((m for m in members if m.get('role') in ('leader', 'standby_leader')), None)
+    if leader is None:
+        return False
+    replication = patroni(settings, 'GET', '/patroni', url=leader['api_url'].rsplit('/', 1)[0]).get('replication', [])
+    return any(r.get('application_name') == settings['name'] and r.get('state') == 'streaming' for r in replication)
+
+
+def etcdctl(settings, *args, timeout=30):
+    return run(['etcdctl', '--endpoints', ','.join(settings['etcd']), '--command-timeout=10s', *args], timeout=timeout)
+
+
+def applied_key(settings, node):
+    return '/cdk-failover/%s/applied/%s' % (settings['scope'], node)
+
+
+def others_pending(settings, generation):
+    members = [m['name'] for m in patroni(settings, 'GET', '/cluster').get('members', []) if m['name'] != settings['name']]
+    return [m for m in members if etcdctl(settings, 'get', '--print-value-only', applied_key(settings, m)).strip() != generation]
+
+
+def record_applied(settings, generation):
+    etcdctl(settings, 'put', applied_key(settings, settings['name']), generation)
+    write_atomic(APPLIED, generation + '\n', 0o644)
+
+
+# --- Signals to CloudFormation -----------------------------------------------------------------
+
+def signal_handle(desired, node, status, reason):
+    """The generation's wait condition: the deploy waits for every node's signal."""
+    if not desired.get('waitHandle') or (read_text(SIGNALLED) == desired['generation'] + ':' + status):
+        return
+    body = json.dumps({'Status': status, 'Reason': reason[:4000], 'UniqueId': node, 'Data': desired['generation']})
+    request = urllib.request.Request(desired['waitHandle'], data=body.encode(), method='PUT', headers={'Content-Type': ''})
+    try:
+        with urllib.request.urlopen(request, timeout=30):
+            pass
+        write_atomic(SIGNALLED, desired['generation'] + ':' + status, 0o644)
+    except (urllib.error.URLError, OSError) as e:
+        log('could not signal the wait condition: %s' % e)
+
+
+def signal_resource(identity, status, reason):
+    """The instance's creation policy: CloudFormation waits for this after launching it."""
+    try:
+        token = imds('PUT', '/latest/api/token', {'X-aws-ec2-metadata-token-ttl-seconds': '60'})
+        instance_id = imds('GET', '/latest/meta-data/instance-id', {'X-aws-ec2-metadata-token': token})
+        aws(identity, 'cloudformation', 'signal-resource', '--stack-name', identity['stackName'], '--logical-resource-id',
+            identity['logicalId'], '--unique-id', instance_id, '--status', status)
+    except (Failure, OSError, subprocess.TimeoutExpired) as e:
+        log('could not signal CloudFormation (%s): %s' % (reason, e))
+
+
+def imds(method, path, headers):
+    request = urllib.request.Request('http://169.254.169.254' + path, method=method, headers=headers)
+    with OPENER.open(request, timeout=5) as response:
+        return response.read().decode()
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return ''
+
+
+# --- Commands ----------------------------------------------------------------------------------
+
+def boot():
+    identity = read_json(IDENTITY)
+    desired = None
+    try:
+        desired = fetch_desired(identity)
+        write_atomic(DESIRED, json.dumps(desired))
+        last = run_bootstrap(desired)
+        if last is not None:
+            raise Failure(last)
+        settings = patroni_settings(desired)
+        wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
+        record_applied(settings, desired['generation'])
+    except Failure as e:
+        line = str(e) if str(e).startswith('cdk-failover:') else 'cdk-failover: %s%s' % (e, RUNBOOK)
+        signal_resource(identity, 'FAILURE', line)
+        if desired:
+            signal_handle(desired, identity['nodeName'], 'FAILURE', line)
+        print(line, file=sys.stderr, flush=True)
+        return 1
+    signal_resource(identity, 'SUCCESS', 'ready')
+    signal_handle(desired, identity['nodeName'], 'SUCCESS', 'booted generation ' + desired['generation'])
+    log('node %s ready at generation %s' % (identity['nodeName'], desired['generation']))
+    return 0
+
+
+def run_bootstrap(desired):
+    """Runs the bootstrap, its output passed through; the last stderr line if it failed."""
+    script = fill(desired['bundle']['bootstrap'], desired['values'])
+    process = subprocess.Popen(['/bin/bash', '-c', script], stderr=subprocess.PIPE, text=True)
+    last = None
+    for line in process.stderr:
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        if line.strip():
+            last = line.strip()
+    return None if process.wait() == 0 else (last or 'the bootstrap exited %d' % process.returncode)
+
+
+def write_files_command():
+    identity = read_json(IDENTITY)
+    try:
+        for f in write_files(identity, read_json(DESIRED)):
+            log('wrote ' + f['path'])
+    except Failure as e:
+        print('cdk-failover: %s (runbook: A node\'s bootstrap failed)' % e, file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def reconcile():
+    """Timer: a new generation is applied holding the cluster's lock (one node at a time)."""
+    identity = read_json(IDENTITY)
+    try:
+        desired = fetch_desired(identity)
+    except Failure as e:
+        log(str(e))
+        return 1
+    applied = read_text(APPLIED)
+    if not applied:
+        log('this node never finished its boot: replace it (runbook: A node\'s bootstrap failed)')
+        return 0
+    if applied == desired['generation']:
+        return 0
+    write_atomic(DESIRED, json.dumps(desired))
+    settings = patroni_settings(desired)
+    log('generation %s is not applied here: waiting for the lock' % desired['generation'])
+    lock = '/cdk-failover/%s/apply-lock' % settings['scope']
+    result = subprocess.run(['timeout', str(desired['bundle']['applySeconds']), 'etcdctl', '--endpoints', ','.join(settings['etcd']),
+                             'lock', lock, sys.argv[0], 'apply'])
+    return result.returncode
+
+
+def apply():
+    identity = read_json(IDENTITY)
+    desired = read_json(DESIRED)
+    settings = patroni_settings(desired)
+    generation = desired['generation']
+    try:
+        me = patroni(settings, 'GET', '/patroni')
+        pending = others_pending(settings, generation) if is_leader(me) else []
+        if pending:
+            log('leader %s applies last: waiting for %s' % (settings['name'], ', '.join(pending)))
+            return 0
+        log('applying generation %s on %s' % (generation, settings['name']))
+        changed = write_files(identity, desired)
+        actions = sorted({a for f in changed for a in f['onChange']}, key=desired['bundle']['actionOrder'].index)
+        restart_patroni = 'restart-patroni' in actions
+        for action in actions:
+            if action == 'restart-patroni':
+                continue
+            log(action)
+            take_action(settings, action, desired)
+        if desired['bundle']['dynamicConfiguration'] and patch_dynamic_configuration(settings, desired):
+            time.sleep(int(desired['bundle']['loopWaitSeconds']) + 2)
+        me = patroni(settings, 'GET', '/patroni')
+        if restart_patroni or me.get('pending_restart'):
+            restart_member(settings, desired, me, restart_patroni)
+        wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
+        record_applied(settings, generation)
+    except (Failure, OSError, subprocess.TimeoutExpired) as e:
+        line = 'cdk-failover: %s could not apply generation %s: %s%s' % (settings['name'], generation, e, RUNBOOK)
+        signal_handle(desired, settings['name'], 'FAILURE', line)
+        print(line, file=sys.stderr, flush=True)
+        return 1
+    signal_handle(desired, settings['name'], 'SUCCESS', 'applied generation ' + generation)
+    log('applied generation %s on %s' % (generation, settings['name']))
+    return 0
+
+
+def take_action(settings, action, desired):
+    units = desired['bundle']['units']
+    if action == 'daemon-reload':
+        run(['systemctl', 'daemon-reload'])
+    elif action == 'restart-etcd':
+        run(['systemctl', 'restart', units['etcd']], timeout=300)
+        wait('etcd healthy on every member', 120, lambda: etcdctl(settings, 'endpoint', 'health') is not None)
+    elif action == 'reload-haproxy':
+        run(['haproxy', '-c', '-q', '-f', desired['bundle']['haproxyConfig']])
+        run(['systemctl', 'reload-or-restart', units['haproxy']])
+    elif action == 'restart-haproxy':
+        run(['systemctl', 'restart', units['haproxy']])
+    elif action == 'restart-metrics':
+        run(['systemctl', 'restart', units['metrics']])
+    elif action == 'reload-patroni':
+        run(['systemctl', 'reload', units['patroni']])
+    elif action != 'none':
+        raise Failure('unknown action ' + action)
+
+
+def patch_dynamic_configuration(settings, desired):
+    """PATCHes Patroni's /config where it differs from the desired dynamic configuration."""
+    current = patroni(settings, 'GET', '/config')
+    wanted = desired['bundle']['dynamicConfiguration']
+    patch = diff(current, wanted)
+    if not patch:
+        return False
+    log('PATCH /config ' + json.dumps(patch, sort_keys=True))
+    patroni(settings, 'PATCH', '/config', patch)
+    return True
+
+
+def diff(current, wanted):
+    """The merge patch turning current into wanted (postgresql.parameters not wanted become null)."""
+    patch = {}
+    for key, value in wanted.items():
+        if isinstance(value, dict):
+            inner = diff(current.get(key) or {}, value)
+            if key == 'parameters':
+                inner.update({k: None for k in (current.get(key) or {}) if k not in value})
+            if inner:
+                patch[key] = inner
+        elif current.get(key) != value:
+            patch[key] = value
+    return patch
+
+
+def restart_member(settings, desired, me, restart_service):
+    """A restart, never of the leader: the leader hands over first (one switchover)."""
+    if is_leader(me):
+        log('switchover away from %s before its restart' % settings['name'])
+        patroni(settings, 'POST', '/switchover', {'leader': settings['name']}, timeout=60)
+        wait('%s to run as a replica' % settings['name'], 120,
+             lambda: (lambda s: s.get('state') == 'running' and not is_leader(s))(patroni(settings, 'GET', '/patroni')))
+    if restart_service:
+        log('restart ' + desired['bundle']['units']['patroni'])
+        run(['systemctl', 'restart', desired['bundle']['units']['patroni']], timeout=300)
+    else:
+        log('restart PostgreSQL (pending_restart)')
+        patroni(settings, 'POST', '/restart', {}, timeout=120)
+
+
+COMMANDS = {'boot': boot, 'reconcile': reconcile, 'apply': apply, 'write-files': write_files_command}
+
+if __name__ == '__main__':
+    if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:
+        sys.exit('usage: cdk-failover-agent ' + '|'.join(COMMANDS))
+    sys.exit(COMMANDS[sys.argv[1]]())
+`;

@@ -1,0 +1,183 @@
+// What a node is: everything the node agent needs to boot it and to keep it at the desired
+// configuration, rendered at synth with placeholders where deploy-time values go. It travels in
+// the instance's CloudFormation metadata (gzip-compressed), never in the user data, so a changed
+// file reaches running nodes through the agent and never touches the instance itself.
+import { createHash } from 'crypto';
+import { gzipSync } from 'zlib';
+import { AGENT_UNIT_NAMES, NODE_AGENT_PATH, renderAgentService, renderAgentTimer } from './agent-units';
+import { BootstrapOptions, renderBootstrapScript } from './bootstrap-script';
+import { FILL_PLACEHOLDERS_PY } from './fill-placeholders';
+import { NODE_AGENT_PY } from './node-agent-py';
+import { findNode } from './nodes';
+import { configFilePath, nodePaths } from './paths';
+import { dynamicConfiguration } from './patroni-yml';
+import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles } from './node-files';
+import { ClusterCredentials, ClusterSpec } from './spec';
+import { SYSTEMD_UNIT_NAMES } from './systemd-units';
+
+/** Secrets Manager secret ARNs (or placeholders for them). Each SecretString is JSON with a string `password` field. */
+export interface BootstrapSecretIds {
+  readonly superuser: string;
+  readonly replication: string;
+  readonly rewind: string;
+  readonly restApi: string;
+}
+
+/**
+ * What the agent does when a file changes, in this order. Restarting Patroni (or PostgreSQL for a
+ * `pending_restart`) comes last and, on the leader, after a switchover.
+ */
+export const AGENT_ACTIONS = [
+  'daemon-reload',
+  'restart-etcd',
+  'reload-haproxy',
+  'restart-haproxy',
+  'restart-metrics',
+  'reload-patroni',
+  'restart-patroni',
+] as const;
+export type AgentAction = (typeof AGENT_ACTIONS)[number];
+
+export interface BundleFile extends RenderedFile {
+  /** What applying a change of this file takes. */
+  readonly onChange: readonly AgentAction[];
+  /** The file holds password placeholders the agent fills from Secrets Manager. */
+  readonly passwords?: boolean;
+}
+
+export interface NodeBundleOptions extends BootstrapOptions {
+  readonly secretIds: BootstrapSecretIds;
+  /**
+   * How long a node may take to lead or stream after its boot or a change.
+   * @default 900
+   */
+  readonly readySeconds?: number;
+  /**
+   * How long one node's application of a change may take, the wait for the cluster's lock included.
+   * @default 1800
+   */
+  readonly applySeconds?: number;
+}
+
+/** The node's desired configuration, as the agent reads it (JSON). */
+export interface NodeBundle {
+  readonly bootstrap: string;
+  readonly files: readonly BundleFile[];
+  /** Password placeholder -> the secret (id or placeholder) whose `password` replaces it. */
+  readonly passwords: Readonly<Record<string, string>>;
+  readonly fillProgram: string;
+  readonly dynamicConfiguration: ReturnType<typeof dynamicConfiguration>;
+  readonly loopWaitSeconds: number;
+  readonly readySeconds: number;
+  readonly applySeconds: number;
+  readonly actionOrder: readonly AgentAction[];
+  readonly patroniConfig: string;
+  readonly haproxyConfig: string;
+  readonly units: { readonly etcd: string; readonly patroni: string; readonly haproxy: string; readonly metrics: string };
+}
+
+const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
+const CREDENTIALS = ['superuser', 'replication', 'rewind', 'restApi'] as const;
+
+/** Throws unless every password in the spec is a distinct `__NAME__` placeholder (never a real secret in a template). */
+function checkPlaceholders(credentials: ClusterCredentials): void {
+  const seen = new Set<string>();
+  for (const key of CREDENTIALS) {
+    const placeholder = credentials[key].password;
+    if (!PLACEHOLDER.test(placeholder)) {
+      throw new Error(
+        `credentials.${key}.password must be a placeholder like __${key.toUpperCase()}_PASSWORD__ in a template, not a password`,
+      );
+    }
+    if (seen.has(placeholder)) {
+      throw new Error(`credentials.${key}.password reuses placeholder ${placeholder}: each password needs its own`);
+    }
+    seen.add(placeholder);
+  }
+}
+
+function positiveSeconds(value: number | undefined, fallback: number, what: string): number {
+  const seconds = value ?? fallback;
+  if (!Number.isInteger(seconds) || seconds < 1) throw new Error(`${what} must be a positive whole number of seconds, got ${seconds}`);
+  return seconds;
+}
+
+function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): readonly AgentAction[] {
+  const paths = nodePaths(spec, findNode(spec, nodeName));
+  const unit = (name: string) => `/etc/systemd/system/${name}`;
+  const table: Record<string, readonly AgentAction[]> = {
+    [configFilePath(paths, 'patroni')]: ['reload-patroni'],
+    [configFilePath(paths, 'etcd')]: ['restart-etcd'],
+    [configFilePath(paths, 'haproxy')]: ['reload-haproxy'],
+    [configFilePath(paths, 'roleChangeCallback')]: [], // run afresh at every role change
+    [configFilePath(paths, 'metricsPublisher')]: ['restart-metrics'],
+    [unit(SYSTEMD_UNIT_NAMES.etcd)]: ['daemon-reload', 'restart-etcd'],
+    [unit(SYSTEMD_UNIT_NAMES.patroni)]: ['daemon-reload', 'restart-patroni'],
+    [unit(SYSTEMD_UNIT_NAMES.haproxy)]: ['daemon-reload', 'restart-haproxy'],
+    [unit(SYSTEMD_UNIT_NAMES.metrics)]: ['daemon-reload', 'restart-metrics'],
+  };
+  const actions = table[file.path];
+  if (actions === undefined) throw new Error(`no rollout is defined for a change of ${file.path}`);
+  return actions;
+}
+
+/** The bundle for `nodeName`. The spec's passwords must be placeholders. */
+export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: NodeBundleOptions): NodeBundle {
+  checkPlaceholders(spec.credentials);
+  const paths = nodePaths(spec, findNode(spec, nodeName));
+  const readySeconds = positiveSeconds(options.readySeconds, 900, 'readySeconds');
+  const applySeconds = positiveSeconds(options.applySeconds, 1800, 'applySeconds');
+  const patroniConfig = configFilePath(paths, 'patroni');
+  const rendered = [...renderNodeConfigFiles(spec, nodeName), ...renderSystemdUnitFiles(spec, nodeName)].map(
+    (f): BundleFile => ({ ...f, onChange: onChangeOf(spec, nodeName, f), ...(f.path === patroniConfig ? { passwords: true } : {}) }),
+  );
+  const root = (path: string, content: string, mode: string, onChange: readonly AgentAction[]): BundleFile => ({
+    path,
+    content,
+    mode,
+    owner: 'root',
+    group: 'root',
+    onChange,
+  });
+  const { credentials, secretIds } = { credentials: spec.credentials, secretIds: options.secretIds };
+  return {
+    bootstrap: renderBootstrapScript(spec, nodeName, options),
+    files: [
+      ...rendered,
+      // A new agent takes over at its next run; its units need only a daemon-reload.
+      root(NODE_AGENT_PATH, NODE_AGENT_PY, '0755', []),
+      root(`/etc/systemd/system/${AGENT_UNIT_NAMES.service}`, renderAgentService(spec.clusterName, applySeconds), '0644', ['daemon-reload']),
+      root(`/etc/systemd/system/${AGENT_UNIT_NAMES.timer}`, renderAgentTimer(spec.clusterName), '0644', ['daemon-reload']),
+    ],
+    passwords: {
+      [credentials.superuser.password]: secretIds.superuser,
+      [credentials.replication.password]: secretIds.replication,
+      [credentials.rewind.password]: secretIds.rewind,
+      [credentials.restApi.password]: secretIds.restApi,
+    },
+    fillProgram: FILL_PLACEHOLDERS_PY,
+    dynamicConfiguration: dynamicConfiguration(spec),
+    loopWaitSeconds: spec.timing.loopWaitSeconds,
+    readySeconds,
+    applySeconds,
+    actionOrder: AGENT_ACTIONS,
+    patroniConfig,
+    haproxyConfig: configFilePath(paths, 'haproxy'),
+    units: {
+      etcd: SYSTEMD_UNIT_NAMES.etcd,
+      patroni: SYSTEMD_UNIT_NAMES.patroni,
+      haproxy: SYSTEMD_UNIT_NAMES.haproxy,
+      metrics: SYSTEMD_UNIT_NAMES.metrics,
+    },
+  };
+}
+
+/** The bundle as it travels: gzip (fixed level, no mtime: the same bytes every synth), base64. */
+export function packBundle(bundle: NodeBundle): string {
+  return gzipSync(Buffer.from(JSON.stringify(bundle), 'utf8'), { level: 9 }).toString('base64');
+}
+
+/** The generation a node reports once applied: a digest of the packed bundle and its values. */
+export function bundleGeneration(packed: string, values: unknown): string {
+  return createHash('sha256').update(packed).update(JSON.stringify(values)).digest('hex').slice(0, 16);
+}
