@@ -18,6 +18,13 @@ function progress(line: string): void {
   console.error(line);
 }
 
+/** `NAME=VALUE` of a PostgreSQL parameter (checked again, with the construct's rules, at synth). */
+function parameter(value: string, previous: Record<string, string> = {}): Record<string, string> {
+  const m = /^([a-z_][a-z0-9_.]*)=(.+)$/.exec(value);
+  if (!m) throw new InvalidArgumentError(`'${value}' is not NAME=VALUE (a PostgreSQL parameter name, '=', a non-empty value).`);
+  return { ...previous, [m[1]!]: m[2]! };
+}
+
 function nodeCount(value: string): number {
   if (value !== '3' && value !== '5') throw new InvalidArgumentError('must be 3 or 5.');
   return Number(value);
@@ -87,6 +94,21 @@ export function localCommands(): Command {
     .action(async (kind: FaultKind, node: string, opts: CommonOptions) => {
       const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
       await cluster.fault(kind, node);
+    });
+
+  withCommon(local.command('apply'))
+    .description(
+      'apply a changed specification to a running booted cluster as a deploy does: the stack is synthesized again and ' +
+        "the nodes' agents apply it one node at a time (the leader last, after a switchover if PostgreSQL must restart); prints each step",
+    )
+    .addOption(new Option('--timing <profile>', 'a new timing profile').choices(Object.keys(TIMING_PROFILES)))
+    .option('--set-parameter <name=value>', 'a PostgreSQL parameter to set (repeatable)', parameter)
+    .action(async (opts: CommonOptions & { timing?: TimingProfileName; setParameter?: Record<string, string> }) => {
+      if (opts.timing === undefined && opts.setParameter === undefined) {
+        throw new InvalidArgumentError('nothing to apply: give --timing and/or --set-parameter.');
+      }
+      const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
+      await cluster.apply({ timing: opts.timing, parameters: opts.setParameter });
     });
 
   withCommon(local.command('down'))

@@ -38,6 +38,8 @@ import { NODE_SERVICES, readState, writeState, type ClusterMode, type LocalClust
 import * as booted from './boot/booted-nodes';
 import { containerInit, runInContainer, spawnInContainer, stopContainer, waitForInit } from './boot/container';
 import { readRecordedMetrics, type RecordedDatum } from './boot/aws-standin';
+import { waitForGeneration } from './boot/apply';
+import { AGENT_UNIT_NAMES } from '../patroni/config/agent-units';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { found as done, notYet, poll as waitFor } from '../ops/poll';
 
@@ -132,6 +134,15 @@ export interface ReplaceOptions {
 
 /** How long a booted node's user data may take (package installs on a busy 2-core machine). */
 const USER_DATA_TIMEOUT_MS = 600_000;
+
+/** A changed specification for `apply`; what is left out stays as it is. */
+export interface ApplyChange {
+  readonly timing?: TimingProfileName | ClusterTiming;
+  /** PostgreSQL parameters to set (added to those set before). */
+  readonly parameters?: Readonly<Record<string, string>>;
+  /** @default 1_800_000 per node */
+  readonly timeoutMs?: number;
+}
 
 export interface ExecOptions {
   /** @default 'inherit' */
@@ -881,6 +892,58 @@ export class LocalCluster {
     await this.bootNode(name, true, attach);
     this.setFaults(name, () => ({}));
     if (options.wait ?? true) await this.waitForUserData(USER_DATA_TIMEOUT_MS, [name]);
+  }
+
+  /**
+   * Applies a changed specification as a deploy does (booted clusters): the stack is synthesized
+   * again, its instances' metadata published to the stand-in's CloudFormation, and the nodes'
+   * agents apply it one node at a time, the leader last. Returns once every node has signalled
+   * the generation's wait condition; a node's FAILURE signal is thrown with its reason.
+   */
+  public async apply(change: ApplyChange): Promise<{ readonly handle: string; readonly seconds: number }> {
+    this.requireBooted('apply');
+    const started = Date.now();
+    const { timing, profile } = change.timing === undefined ? { timing: this.timing, profile: this.timingProfile } : resolveTiming(change.timing);
+    const parameters = { ...this.state.boot!.postgresParameters, ...change.parameters };
+    const { synthesizeRehearsalStack } = await import('./boot/rehearsal-stack');
+    let stack: Awaited<ReturnType<typeof synthesizeRehearsalStack>>;
+    try {
+      stack = synthesizeRehearsalStack({
+        clusterName: this.clusterName,
+        nodeAddresses: this.state.nodes.map((n) => n.address),
+        vpcCidr: this.state.subnet,
+        timing,
+        postgresParameters: parameters,
+      });
+    } catch (err) {
+      throw new LocalClusterError(`apply: ${oneLine(err)}`);
+    }
+    const since = Math.floor(Date.now() / 1000);
+    booted.publishStack(
+      path.join(this.state.dir, booted.CLOUDFORMATION_STACK_FILE),
+      stack,
+      this.state.nodes.map((n) => n.boot!.instanceId),
+    );
+    this.log(`published the change (wait condition ${stack.waitHandle}); the nodes' agents apply it one node at a time`);
+    await waitForGeneration({
+      handle: stack.waitHandle,
+      signalsFile: path.join(this.state.dir, booted.CLOUDFORMATION_SIGNALS_FILE),
+      nodeNames: this.nodeNames,
+      timeoutMs: change.timeoutMs ?? 1_800_000 * this.nodeNames.length,
+      agentLines: async (name) => {
+        const r = await runInContainer(this.containerInit(name), ['journalctl', '--quiet', '--no-pager', '-o', 'cat', '-u', AGENT_UNIT_NAMES.service, '--since', `@${since}`], { allowFailure: true });
+        return r.stdout.split('\n').filter((l) => /^cdk-failover(-agent)?: /.test(l));
+      },
+      log: (line) => this.log(line),
+    });
+    this.update((st) => {
+      st.spec = { ...st.spec, timing };
+      st.timingProfile = profile;
+      st.boot!.postgresParameters = parameters;
+    });
+    const seconds = (Date.now() - started) / 1000;
+    this.log(`applied on every node in ${seconds.toFixed(1)} s`);
+    return { handle: stack.waitHandle, seconds };
   }
 
   /** Where a booted node's user data is: 'done', 'running' or 'failed' (with its last error line). */

@@ -62,14 +62,14 @@ export interface LocalClusterState {
   phase: ClusterPhase;
   readonly createdAt: string;
   /** The profile name, or 'custom'. */
-  readonly timingProfile: string;
+  timingProfile: string;
   readonly subnet: string;
   readonly prefixLength: number;
   readonly switchNamespace: string;
   readonly client: LocalClientState;
   readonly nodes: LocalNodeState[];
   /** The spec the renderers got, so a healed node is restarted with the same files. */
-  readonly spec: ClusterSpec;
+  spec: ClusterSpec;
   /** @default 'processes' (state files written before booted mode existed) */
   readonly mode?: ClusterMode;
   /** Booted mode: image, stand-ins. */

@@ -392,6 +392,8 @@ export class PatroniCluster extends PatroniClusterBase {
       );
       node.useConfiguration(NODE_METADATA_KEY, {
         generation: packed[i].generation,
+        // What every node records in etcd once applied: the leader goes last, after all others.
+        clusterGeneration,
         waitHandle: handle.ref,
         values: packed[i].nodeValues,
         bundle: packed[i].text,

@@ -47,6 +47,8 @@ export interface BootedClusterState {
   readonly requestLogFile: string;
   /** The rehearsal CA's certificate (PEM), trusted by every node. */
   caCertFile?: string;
+  /** PostgreSQL parameters applied since `up` (`failover local apply --set-parameter`). */
+  postgresParameters?: Record<string, string>;
   standIn?: ProcessRecord;
 }
 

@@ -88,7 +88,7 @@ def fetch_desired(identity):
                    '--logical-resource-id', identity['logicalId'], '--query', 'StackResourceDetail.Metadata', '--output', 'text')
         document = json.loads(text)['cdk-failover:node']
         bundle = json.loads(gzip.decompress(base64.b64decode(document['bundle'])).decode('utf-8'))
-        return {'generation': document['generation'], 'waitHandle': document.get('waitHandle'),
+        return {'generation': document['generation'], 'clusterGeneration': document['clusterGeneration'], 'waitHandle': document.get('waitHandle'),
                 'values': document['values'], 'bundle': bundle}
     return retry('cannot read this instance\'s metadata from stack %s' % identity['stackName'], 5, 6, once)
 
@@ -236,9 +236,10 @@ def others_pending(settings, generation):
     return [m for m in members if etcdctl(settings, 'get', '--print-value-only', applied_key(settings, m)).strip() != generation]
 
 
-def record_applied(settings, generation):
-    etcdctl(settings, 'put', applied_key(settings, settings['name']), generation)
-    write_atomic(APPLIED, generation + '\n', 0o644)
+def record_applied(settings, desired):
+    """This node's generation locally; the cluster's generation in etcd, where the leader looks."""
+    etcdctl(settings, 'put', applied_key(settings, settings['name']), desired['clusterGeneration'])
+    write_atomic(APPLIED, desired['generation'] + '\n', 0o644)
 
 
 # --- Signals to CloudFormation -----------------------------------------------------------------
@@ -295,7 +296,7 @@ def boot():
             raise Failure(last)
         settings = patroni_settings(desired)
         wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
-        record_applied(settings, desired['generation'])
+        record_applied(settings, desired)
     except Failure as e:
         line = str(e) if str(e).startswith('cdk-failover:') else 'cdk-failover: %s%s' % (e, RUNBOOK)
         signal_resource(identity, 'FAILURE', line)
@@ -363,7 +364,7 @@ def apply():
     generation = desired['generation']
     try:
         me = patroni(settings, 'GET', '/patroni')
-        pending = others_pending(settings, generation) if is_leader(me) else []
+        pending = others_pending(settings, desired['clusterGeneration']) if is_leader(me) else []
         if pending:
             log('leader %s applies last: waiting for %s' % (settings['name'], ', '.join(pending)))
             return 0
@@ -382,7 +383,7 @@ def apply():
         if restart_patroni or me.get('pending_restart'):
             restart_member(settings, desired, me, restart_patroni)
         wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
-        record_applied(settings, generation)
+        record_applied(settings, desired)
     except (Failure, OSError, subprocess.TimeoutExpired) as e:
         line = 'cdk-failover: %s could not apply generation %s: %s%s' % (settings['name'], generation, e, RUNBOOK)
         signal_handle(desired, settings['name'], 'FAILURE', line)
