@@ -6,7 +6,7 @@ import { LocalCluster } from '../../lib/local';
 import { NODE_GAUGES, NODE_METRIC_DIMENSIONS } from '../../lib/patroni/config/node-metrics';
 import { SYSTEMD_UNIT_NAMES } from '../../lib/patroni/config/systemd-units';
 import { poll, found, notYet } from '../../lib/ops/poll';
-import { failoverDrill, switchoverDrill, type DrillResult } from './drills/drills';
+import { applyDrill, failoverDrill, switchoverDrill, type DrillResult } from './drills/drills';
 
 const CLUSTER = `bt${process.pid}`.slice(0, 12);
 const MINUTE = 60_000;
@@ -149,6 +149,37 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(r.leaderAfter).not.toBe(r.oldLeader);
       await expectSafe(r);
     }, 15 * MINUTE);
+
+    // Day two: a changed stack reaches running nodes through their agents, one node at a time.
+    test('a timing change is applied live, one node at a time: no failover, no acknowledged write lost', async () => {
+      const r = await applyDrill(cluster, { timing: 'default' }, { log });
+      log(`timing change: longest write gap ${r.faults[0]!.availability.longestGapMs} ms`);
+      expect(r.timelines!.after).toBe(r.timelines!.before);
+      expect(r.leaderAfter).toBe(r.oldLeader);
+      await expectSafe(r);
+      expect(cluster.timingProfile).toBe('default');
+      const config = JSON.parse((await cluster.rest(r.leaderAfter, { method: 'GET', path: '/config' })).body) as Record<string, unknown>;
+      expect(config).toMatchObject({ ttl: 30, loop_wait: 10, retry_timeout: 10 });
+    }, 30 * MINUTE);
+
+    test('a parameter that needs a restart: replicas first, then one switchover, then the old leader; none lost', async () => {
+      const r = await applyDrill(cluster, { timing: 'fast', parameters: { shared_buffers: '80MB' } }, { log });
+      log(`restart-requiring change: longest write gap ${r.faults[0]!.availability.longestGapMs} ms`);
+      expect(r.timelines!.after).toBe(r.timelines!.before + 1);
+      expect(r.leaderAfter).not.toBe(r.oldLeader);
+      await expectSafe(r);
+      for (const name of cluster.nodeNames) {
+        const node = JSON.parse((await cluster.rest(name, { method: 'GET', path: '/patroni' })).body) as Record<string, unknown>;
+        expect(node.pending_restart).toBeUndefined();
+        expect(await onNode(name, ['runuser', '-u', 'postgres', '--', 'psql', '-Atc', 'show shared_buffers'])).toBe('80MB');
+      }
+    }, 30 * MINUTE);
+
+    test('a change the construct refuses is refused before anything reaches the nodes', async () => {
+      await expect(cluster.apply({ parameters: { max_connections: '500' } })).rejects.toThrow(
+        /^apply: postgresParameters\.max_connections is managed by Patroni or by this construct/,
+      );
+    });
 
     test('a boot that cannot read its secrets fails visibly: the unit fails, its last line names the secret, what AWS answered and the runbook section', async () => {
       const { replica } = await leaderAndReplica();

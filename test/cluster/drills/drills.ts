@@ -8,7 +8,7 @@
 // writes were unavailable. The drills measure and report; the tests assert.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { LocalCluster } from '../../../lib/local';
+import type { ApplyChange, LocalCluster } from '../../../lib/local';
 import { availability, lostWrites, overlappingWindows, writeWindows, type Availability, type WindowOverlap, type WriteWindow } from './analysis';
 import { WRITES_TABLE, type WriteEvent, type WriterConfig, type WriterTarget } from './writer';
 import { sleep } from '../../../lib/ops/poll';
@@ -17,7 +17,7 @@ const ROOT = path.resolve(__dirname, '../../..');
 const WRITER = path.join(__dirname, 'writer.ts');
 const SECOND = 1000;
 
-export type Scenario = 'kill' | 'freeze' | 'partition' | 'switchover' | 'replica-loss' | 'etcd-loss' | 'rejoin' | 'repeated-failover';
+export type Scenario = 'kill' | 'freeze' | 'partition' | 'switchover' | 'replica-loss' | 'etcd-loss' | 'rejoin' | 'repeated-failover' | 'apply';
 export const FAILOVER_FAULTS = ['kill', 'freeze', 'partition'] as const;
 export type FailoverFault = (typeof FAILOVER_FAULTS)[number];
 
@@ -46,6 +46,8 @@ export interface DrillResult {
   readonly faults: readonly { readonly at: number; readonly node: string; readonly availability: Availability }[];
   /** Switchover: from the POST to the first write acknowledged by the candidate. */
   readonly switchoverMs?: number;
+  /** Apply: the leader's timeline before and after (each switchover or failover adds one). */
+  readonly timelines?: { readonly before: number; readonly after: number };
   /** Leaders observed while a fault that must not cause a failover was in force. */
   readonly leadersDuringFault?: readonly string[];
   readonly windows: readonly WriteWindow[];
@@ -361,6 +363,44 @@ export async function switchoverDrill(cluster: LocalCluster, options: DrillOptio
       faultAt,
       faults: [{ at: faultAt, node: oldLeader, availability: availability(front.events, faultAt, cluster.nodeAddress(oldLeader)) }],
       switchoverMs,
+    });
+  });
+}
+
+/**
+ * `failover local apply` of `change` under continuous writes through the writer endpoint: what a
+ * deploy of a changed stack does to a running cluster (booted clusters). The leader's timeline
+ * before and after says how many switchovers or failovers the change cost.
+ */
+export async function applyDrill(cluster: LocalCluster, change: ApplyChange, options: DrillOptions = {}): Promise<DrillResult> {
+  const log = options.log ?? (() => undefined);
+  const { healthyMs } = budgets(cluster);
+  await cluster.waitForHealthy({ timeoutMs: healthyMs });
+  await prepareTable(cluster);
+  const runTag = newRunTag('apply');
+  const leaderTimeline = async () => (await cluster.status()).nodes.find((n) => n.role === 'leader')?.timeline ?? NaN;
+  const oldLeader = (await cluster.waitForLeader({ timeoutMs: healthyMs }));
+  const before = await leaderTimeline();
+  const writers: RunningWriter[] = [];
+  return guarded(cluster, () => writers, async () => {
+    const front = await startFront(cluster, runTag, options);
+    writers.push(front);
+    await sleep(SECOND);
+    const faultAt = Date.now();
+    const applied = await cluster.apply(change);
+    log(`apply ${JSON.stringify(change)}: every node signalled after ${applied.seconds.toFixed(1)} s`);
+    await cluster.waitForHealthy({ timeoutMs: healthyMs });
+    await sleep(2 * SECOND);
+    const after = await leaderTimeline();
+    return finish(cluster, { front, extra: [] }, {
+      scenario: 'apply',
+      profile: cluster.timingProfile,
+      runTag,
+      faultNode: oldLeader,
+      oldLeader,
+      faultAt,
+      faults: [{ at: faultAt, node: oldLeader, availability: availability(front.events, faultAt) }],
+      timelines: { before, after },
     });
   });
 }
