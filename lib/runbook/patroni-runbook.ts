@@ -53,6 +53,8 @@ export function renderPatroniSections(cluster: PatroniCluster, level: number): s
     replaceEtcdMember(f, sub),
     h("A node's bootstrap failed"),
     bootstrapFailed(f),
+    h("A node's configuration change failed"),
+    configurationChangeFailed(f),
   );
 }
 
@@ -476,9 +478,11 @@ function bringBack(f: PatroniFacts): string {
 
 function bootstrapFailed(f: PatroniFacts): string {
   return blocks(
-    'A node runs its user data once per instance (cloud-init). When it stops, the node never joins: `failover status` lists it as absent, ' +
+    'A node runs its user data once per instance (cloud-init): it reads the node\'s configuration from the instance\'s CloudFormation metadata and hands the boot to the node agent. ' +
+      'When the boot stops, the node signals FAILURE (the deploy fails and CloudFormation rolls back), the node never joins (`failover status` lists it as absent), ' +
       'and its last line starting `cdk-failover:` says why:',
     bullets([
+      '`cannot read this instance\'s metadata after 30 attempts: ...`: the node cannot reach CloudFormation\'s API (no route through the NAT gateway or endpoint), or its role lost `cloudformation:DescribeStackResource`.',
       '`cannot read secret ARN ... : An error occurred (AccessDeniedException)`: the node role lost `secretsmanager:GetSecretValue` on that secret (or its KMS key); ' +
         '`ResourceNotFoundException`: the secret was deleted; a connection error: the subnet has no route to Secrets Manager (NAT gateway or VPC endpoint).',
       '`data volume /dev/sdf (vol-...) not attached after 300s`: the volume attachment failed (look at the stack\'s events; the volume must be in the instance\'s availability zone).',
@@ -495,6 +499,30 @@ function bootstrapFailed(f: PatroniFacts): string {
       'sudo bash /var/lib/cloud/instance/scripts/part-001',
       `systemctl status ${f.units.patroni} --no-pager`,
     ]),
+  );
+}
+
+function configurationChangeFailed(f: PatroniFacts): string {
+  return blocks(
+    'A changed stack (timing, PostgreSQL parameters, synchronous mode, lag limits, a library upgrade) reaches the nodes through their agents, one node at a time, the leader last ' +
+      '(after a switchover when PostgreSQL must restart). The deploy waits on the wait condition `ConfigurationApplied<generation>`; a node that cannot apply the change signals FAILURE, ' +
+      'the stack event says `WaitCondition received failed message: \'cdk-failover: NODE could not apply generation ...: WHY\'`, and CloudFormation rolls back. ' +
+      'The rollback puts the previous configuration back in the metadata, and the agents apply it the same way: wait until every node runs it again before deploying a fix.',
+    shell([
+      nodeIndexGuard(f),
+      `${nodeShell(f, '$N')}   # then, on the node:`,
+    ]),
+    shell([
+      '# what the agent did, and the failing step',
+      'sudo journalctl -u cdk-failover-agent.service --no-pager | grep cdk-failover | tail -n 20',
+      '# the generation this node runs, and what every node recorded in etcd',
+      'cat /var/lib/cdk-failover/applied-generation',
+      'etcdctl --endpoints "http://$(hostname -I | cut -d" " -f1):2379" get --prefix /cdk-failover/',
+      '# after fixing the cause, apply now instead of waiting for the timer',
+      'sudo systemctl start cdk-failover-agent.service',
+      patronictl(f, 'list'),
+    ]),
+    'A leader that waits for the others says `leader NODE applies last: waiting for ...`: a replica that cannot apply holds the change back, and the leader is never restarted before the replicas.',
   );
 }
 

@@ -15,7 +15,12 @@ export const DNS_RUNBOOK_SECTIONS = [
 ] as const;
 
 /** Sections of a PatroniCluster runbook: the DNS ones, and replacing an etcd member. */
-export const PATRONI_RUNBOOK_SECTIONS = [...DNS_RUNBOOK_SECTIONS, 'Replace an etcd member', "A node's bootstrap failed"] as const;
+export const PATRONI_RUNBOOK_SECTIONS = [
+  ...DNS_RUNBOOK_SECTIONS,
+  'Replace an etcd member',
+  "A node's bootstrap failed",
+  "A node's configuration change failed",
+] as const;
 
 /** "### 3. Trigger conditions" for section `title` of `sections`, at `level`. */
 export function sectionHeading(sections: readonly string[], title: string, level: number): string {

@@ -5,6 +5,7 @@ import { NodeGauge, PatroniTiming, SynchronousMode, TimingProfile, WatchdogMode 
 import { renderStackRunbook } from '../../lib';
 import { setupCluster as setup } from './cluster-fixture';
 import { unpackNode } from './user-data-helpers';
+import * as haproxyModule from '../../lib/patroni/config/haproxy';
 
 describe('PatroniCluster nodes', () => {
   const { template, cluster } = setup();
@@ -391,5 +392,64 @@ describe('PatroniTiming', () => {
     expect(() =>
       PatroniTiming.custom({ ttl: Duration.seconds(8), loopWait: Duration.seconds(2), retryTimeout: Duration.seconds(3), etcdElectionTimeout: Duration.seconds(3) }),
     ).toThrow(/etcdElectionTimeout \(3000 ms\) must be shorter than retryTimeout \(3 s\)/);
+  });
+});
+
+describe('PatroniCluster day two: what a changed prop does to a deployed stack (synthesized twice)', () => {
+  const base = setup();
+  const resources = (t: ReturnType<typeof setup>['template']) => t.toJSON().Resources as Record<string, { Type: string; Properties?: unknown; Metadata?: unknown }>;
+  const ofType = (t: ReturnType<typeof setup>['template'], type: string) =>
+    Object.fromEntries(Object.entries(resources(t)).filter(([, r]) => r.Type === type).map(([id, r]) => [id, r.Properties]));
+
+  test.each([
+    ['timing', { timing: PatroniTiming.FAST }],
+    ['postgresParameters', { postgresParameters: { work_mem: '64MB', shared_buffers: '4GB' } }],
+    ['synchronousMode', { synchronousMode: SynchronousMode.OFF }],
+    ['maximumLagOnFailover', { maximumLagOnFailover: Size.mebibytes(8) }],
+    ['replicaMaxLag', { replicaMaxLag: Size.mebibytes(64) }],
+  ] as const)('%s: no instance or launch template property changes; the nodes\' metadata and the wait condition do', (_prop, change) => {
+    const changed = setup(change);
+    expect(ofType(changed.template, 'AWS::EC2::Instance')).toEqual(ofType(base.template, 'AWS::EC2::Instance'));
+    expect(ofType(changed.template, 'AWS::EC2::LaunchTemplate')).toEqual(ofType(base.template, 'AWS::EC2::LaunchTemplate'));
+    for (let i = 0; i < 3; i++) {
+      expect(unpackNode(changed.template, i).document.generation).not.toBe(unpackNode(base.template, i).document.generation);
+    }
+    const conditionIds = (t: typeof base.template) => Object.keys(t.findResources('AWS::CloudFormation::WaitCondition'));
+    expect(conditionIds(changed.template)).not.toEqual(conditionIds(base.template));
+    // Nothing else is replaced or updated: only the wait condition, its handle and the metadata differ.
+    const others = (t: typeof base.template) =>
+      Object.fromEntries(Object.entries(resources(t)).filter(([, r]) => !r.Type.startsWith('AWS::CloudFormation::Wait') && r.Type !== 'AWS::EC2::Instance'));
+    expect(others(changed.template)).toEqual(others(base.template));
+  });
+
+  test('a library upgrade that changes a rendered file changes only metadata: the same user data and instance properties', () => {
+    // Stands in for an upgrade: the same props, haproxy.cfg rendered differently.
+    const original = haproxyModule.renderHaproxyConfig;
+    const spy = jest.spyOn(haproxyModule, 'renderHaproxyConfig').mockImplementation((...args) => `${original(...args)}# upgraded\n`);
+    try {
+      const upgraded = setup();
+      expect(spy).toHaveBeenCalled();
+      expect(ofType(upgraded.template, 'AWS::EC2::Instance')).toEqual(ofType(base.template, 'AWS::EC2::Instance'));
+      const [before, after] = [unpackNode(base.template, 0), unpackNode(upgraded.template, 0)];
+      expect(after.userData).toBe(before.userData);
+      expect(after.text).toContain('# upgraded');
+      expect(after.document.generation).not.toBe(before.document.generation);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('deletionProtection: false turns termination protection off in place (no replacement), and nothing else', () => {
+    const open = setup({ deletionProtection: false });
+    open.template.allResourcesProperties('AWS::EC2::Instance', { DisableApiTermination: false });
+    const strip = (t: typeof base.template) =>
+      Object.fromEntries(Object.entries(ofType(t, 'AWS::EC2::Instance')).map(([id, p]) => [id, { ...(p as object), DisableApiTermination: undefined }]));
+    expect(strip(open.template)).toEqual(strip(base.template));
+  });
+
+  test('the instances wait for their subnet\'s route to the NAT gateway (boot installs packages)', () => {
+    for (const [, r] of Object.entries(base.template.findResources('AWS::EC2::Instance'))) {
+      expect(r.DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^VpcdbSubnet\dDefaultRoute/)]));
+    }
   });
 });
