@@ -696,7 +696,11 @@ export class LocalCluster {
    */
   public async heal(name: string): Promise<void> {
     const node = this.node(name);
-    if (!(await interfaceIsUp(node.namespace))) await setInterfaceUp(node.namespace, true);
+    if (!(await interfaceIsUp(node.namespace))) {
+      await setInterfaceUp(node.namespace, true);
+      // Found by the day-two drills: after a partition the node had no way to IMDS (no credentials).
+      if (this.booted()) await booted.addImdsRoute(node.namespace, POD_INTERFACE);
+    }
     for (const pid of await namespacePids(node.namespace)) signal(pid, 'SIGCONT');
     const detail = this.booted() ? await this.healContainer(name) : await this.restartServices(name);
     this.setFaults(name, () => ({}));

@@ -271,9 +271,12 @@ export async function startStandIn(config: AwsStandInConfig, cluster: BootedClus
 export async function addStandInNetwork(switchNamespace: string, bridge: string, apiAddress: string, prefixLength: number, nodeNamespaces: readonly string[], nodeInterface: string): Promise<void> {
   await run('ip', ['-n', switchNamespace, 'addr', 'add', `${apiAddress}/${prefixLength}`, 'dev', bridge], { timeoutMs: 10_000 });
   await run('ip', ['-n', switchNamespace, 'addr', 'add', `${IMDS_ADDRESS}/32`, 'dev', bridge], { timeoutMs: 10_000 });
-  for (const ns of nodeNamespaces) {
-    await run('ip', ['-n', ns, 'route', 'add', `${IMDS_ADDRESS}/32`, 'dev', nodeInterface], { timeoutMs: 10_000 });
-  }
+  for (const ns of nodeNamespaces) await addImdsRoute(ns, nodeInterface);
+}
+
+/** The node's on-link route to IMDS; again after its link was down (a link going down drops its routes). */
+export async function addImdsRoute(namespace: string, nodeInterface: string): Promise<void> {
+  await run('ip', ['-n', namespace, 'route', 'replace', `${IMDS_ADDRESS}/32`, 'dev', nodeInterface], { timeoutMs: 10_000 });
 }
 
 /** Mounts the node's instance layer (a fresh one if `fresh`), writes EC2's side into it and boots it. */

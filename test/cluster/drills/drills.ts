@@ -387,7 +387,7 @@ export async function applyDrill(cluster: LocalCluster, change: ApplyChange, opt
     writers.push(front);
     await sleep(SECOND);
     const faultAt = Date.now();
-    const applied = await cluster.apply(change);
+    const applied = await cluster.apply({ timeoutMs: 10 * 60 * SECOND, ...change });
     log(`apply ${JSON.stringify(change)}: every node signalled after ${applied.seconds.toFixed(1)} s`);
     await cluster.waitForHealthy({ timeoutMs: healthyMs });
     await sleep(2 * SECOND);
