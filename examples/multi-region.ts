@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
@@ -96,6 +96,12 @@ export class MultiRegionPrimaryStack extends RegionalWebStack {
       clusterName: 'shop-db',
       timing: PatroniTiming.FAST,
     });
+    // An example synthesizes without an account, so the image cannot be pinned here. In your app,
+    // give the stack an account (env) and commit cdk.context.json: the image is then kept.
+    Annotations.of(this.cluster).acknowledgeWarning(
+      'cdk-failover:floatingImage',
+      'An example stack without an account; a deployed stack sets one and pins the image in cdk.context.json.',
+    );
     const zone = new route53.PublicHostedZone(this, 'Zone', { zoneName: 'shop.example.com' });
     this.dns = new DnsFailover(this, 'Api', {
       zone,

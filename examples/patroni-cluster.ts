@@ -1,4 +1,4 @@
-import { Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, Stack, StackProps } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Construct } from 'constructs';
 import { PatroniCluster, PatroniTiming, SynchronousMode } from '../lib';
@@ -33,5 +33,11 @@ export class PatroniClusterExampleStack extends Stack {
       timing: PatroniTiming.FAST,
       synchronousMode: SynchronousMode.ON,
     });
+    // An example synthesizes without an account, so the image cannot be pinned here. In your app,
+    // give the stack an account (env) and commit cdk.context.json: the image is then kept.
+    Annotations.of(this.cluster).acknowledgeWarning(
+      'cdk-failover:floatingImage',
+      'An example stack without an account; a deployed stack sets one and pins the image in cdk.context.json.',
+    );
   }
 }

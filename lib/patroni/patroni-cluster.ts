@@ -47,9 +47,13 @@ export interface PatroniClusterProps {
   readonly instanceType?: ec2.InstanceType;
 
   /**
-   * Machine image. Must be Debian 12: the bootstrap installs Debian's packages.
-   * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>,
-   * resolved at deploy time (no lookup, so synth stays offline)
+   * Machine image. Must be Debian 12: the bootstrap installs Debian's packages. A changed image
+   * replaces every node, which today fails (a replacement cannot take over its predecessor's
+   * network interface): pin it.
+   * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>:
+   * looked up once and kept in cdk.context.json when the stack has an account and a region
+   * (commit that file); resolved at every deploy otherwise, with a synth warning, because a new
+   * Debian image would then replace the nodes
    */
   readonly machineImage?: ec2.IMachineImage;
 
@@ -245,7 +249,8 @@ export class PatroniCluster extends PatroniClusterBase {
 
     this.nodeRole = this.createNodeRole();
 
-    const machineImage = props.machineImage ?? debian12(instanceType);
+    const machineImage = props.machineImage ?? this.defaultImage(instanceType);
+    const imagePinnedHere = props.machineImage === undefined && !Token.isUnresolved(Stack.of(this).account) && !Token.isUnresolved(Stack.of(this).region);
     this.nodes = [];
     for (let i = 0; i < nodeCount; i++) {
       this.nodes.push(
@@ -262,6 +267,12 @@ export class PatroniCluster extends PatroniClusterBase {
           terminationProtection: props.deletionProtection ?? true,
         }),
       );
+      if (imagePinnedHere) {
+        Validations.of(this.nodes[i].instance).acknowledge({
+          id: 'CloudFormation-Validate::W9010',
+          reason: 'The image ID is pinned on purpose (looked up once into cdk.context.json): a floating image would replace the nodes when Debian publishes one.',
+        });
+      }
       // Boot reads the stack and installs packages: not before the subnet's route to the NAT exists.
       this.nodes[i].instance.node.addDependency(subnets[i % subnets.length].internetConnectivityEstablished);
     }
@@ -345,6 +356,22 @@ export class PatroniCluster extends PatroniClusterBase {
   }
 
   private writerTargetGroup!: elbv2.NetworkTargetGroup;
+
+  /** Debian 12, pinned in cdk.context.json where the stack's environment allows a lookup. */
+  private defaultImage(instanceType: ec2.InstanceType): ec2.IMachineImage {
+    const arch = instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? 'arm64' : 'amd64';
+    const parameter = `/aws/service/debian/release/12/latest/${arch}`;
+    const stack = Stack.of(this);
+    const pinned = !Token.isUnresolved(stack.account) && !Token.isUnresolved(stack.region);
+    if (!pinned) {
+      Annotations.of(this).addWarningV2(
+        'cdk-failover:floatingImage',
+        `the nodes' image is ${parameter} as of each deploy: when Debian publishes a new image, the next deploy replaces every node, which fails. ` +
+          'Give the stack an account and a region (the image is then looked up once into cdk.context.json) or pass machineImage',
+      );
+    }
+    return ec2.MachineImage.fromSsmParameter(parameter, { os: ec2.OperatingSystemType.LINUX, cachedInContext: pinned });
+  }
 
   /**
    * Each node's desired configuration goes into its instance's metadata, and a wait condition
@@ -510,10 +537,6 @@ function joinTokens(values: string[]): string {
   return Fn.join(',', values);
 }
 
-function debian12(instanceType: ec2.InstanceType): ec2.IMachineImage {
-  const arch = instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? 'arm64' : 'amd64';
-  return ec2.MachineImage.fromSsmParameter(`/aws/service/debian/release/12/latest/${arch}`, { os: ec2.OperatingSystemType.LINUX });
-}
 
 function defaultClusterName(scope: Construct): string {
   return Names.uniqueResourceName(scope, { maxLength: 40, separator: '-' })

@@ -2,7 +2,7 @@
 // real PatroniCluster is synthesized, and each instance's UserData is read from the template with
 // the values CloudFormation resolves at deploy time (addresses, ARNs, volume IDs) filled in.
 // Nothing here renders the node script itself.
-import { App, Duration, Stack } from 'aws-cdk-lib';
+import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { ClusterSpec, ClusterTiming } from '../../patroni/config/spec';
 import { PatroniCluster } from '../../patroni/patroni-cluster';
@@ -90,7 +90,13 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     nodes: options.nodeAddresses.length,
     timing: patroniTiming(options.timing),
     watchdog: WatchdogMode.OFF,
+    // The image is the rehearsal's own: no lookup (the default would look it up in the account).
+    machineImage: ec2.MachineImage.genericLinux({ [REHEARSAL_REGION]: 'ami-0ca7f00dca7f00d00' }),
     postgresParameters: { ...REHEARSAL_POSTGRES_PARAMETERS, ...options.postgresParameters },
+  });
+  Validations.of(stack).acknowledge({
+    id: 'CloudFormation-Validate::W9010',
+    reason: 'The rehearsal never launches an image: the AMI ID only fills the template.',
   });
   const template = app.synth().getStackByName(stack.stackName).template as {
     Resources: Record<string, { Type: string; Properties?: Cfn; Metadata?: Cfn }>;
