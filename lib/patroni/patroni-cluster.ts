@@ -35,7 +35,9 @@ export interface PatroniClusterProps {
 
   /**
    * Number of nodes: 3 (survives the loss of one) or 5 (survives two). etcd runs on every node,
-   * so an even count adds no tolerance and 1 or 2 tolerate none.
+   * so an even count adds no tolerance and 1 or 2 tolerate none. Fixed for the cluster's life: a
+   * deploy that changes it fails before any node changes (each node's agent refuses a new member
+   * set, with the reason) and rolls back; make a new cluster from a backup instead.
    * @default 3
    */
   readonly nodes?: number;

@@ -231,6 +231,19 @@ def applied_key(settings, node):
     return '/cdk-failover/%s/applied/%s' % (settings['scope'], node)
 
 
+def membership_problem(current, wanted):
+    """Why a change of the member set cannot be applied here, or None when it is the same."""
+    if sorted(current) == sorted(wanted):
+        return None
+    return ('the cluster runs members %s, the change wants %s: a change of the node count or names cannot be applied '
+            'to a running cluster (supported: a new cluster restored from a backup; one lost member: the runbook\'s '
+            '"Replace an etcd member")' % (', '.join(sorted(current)), ', '.join(sorted(wanted))))
+
+
+def etcd_members(settings):
+    return [m.get('name', '') for m in json.loads(etcdctl(settings, 'member', 'list', '-w', 'json')).get('members', [])]
+
+
 def others_pending(settings, generation):
     members = [m['name'] for m in patroni(settings, 'GET', '/cluster').get('members', []) if m['name'] != settings['name']]
     return [m for m in members if etcdctl(settings, 'get', '--print-value-only', applied_key(settings, m)).strip() != generation]
@@ -368,6 +381,9 @@ def apply():
         if pending:
             log('leader %s applies last: waiting for %s' % (settings['name'], ', '.join(pending)))
             return 0
+        problem = membership_problem(etcd_members(settings), desired['bundle']['members'])
+        if problem:
+            raise Failure(problem)
         log('applying generation %s on %s' % (generation, settings['name']))
         changed = write_files(identity, desired)
         actions = sorted({a for f in changed for a in f['onChange']}, key=desired['bundle']['actionOrder'].index)

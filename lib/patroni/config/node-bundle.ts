@@ -67,6 +67,8 @@ export interface NodeBundle {
   readonly passwords: Readonly<Record<string, string>>;
   readonly fillProgram: string;
   readonly dynamicConfiguration: ReturnType<typeof dynamicConfiguration>;
+  /** The cluster's member names: a change of them is refused on the nodes (not applied live). */
+  readonly members: readonly string[];
   readonly loopWaitSeconds: number;
   readonly readySeconds: number;
   readonly applySeconds: number;
@@ -139,7 +141,8 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     group: 'root',
     onChange,
   });
-  const { credentials, secretIds } = { credentials: spec.credentials, secretIds: options.secretIds };
+  const { credentials } = spec;
+  const { secretIds } = options;
   return {
     bootstrap: renderBootstrapScript(spec, nodeName, options),
     files: [
@@ -157,6 +160,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     },
     fillProgram: FILL_PLACEHOLDERS_PY,
     dynamicConfiguration: dynamicConfiguration(spec),
+    members: spec.nodes.map((n) => n.name),
     loopWaitSeconds: spec.timing.loopWaitSeconds,
     readySeconds,
     applySeconds,
