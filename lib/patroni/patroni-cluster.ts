@@ -35,9 +35,10 @@ export interface PatroniClusterProps {
 
   /**
    * Number of nodes: 3 (survives the loss of one) or 5 (survives two). etcd runs on every node,
-   * so an even count adds no tolerance and 1 or 2 tolerate none. Fixed for the cluster's life: a
-   * deploy that changes it fails before any node changes (each node's agent refuses a new member
-   * set, with the reason) and rolls back; make a new cluster from a backup instead.
+   * so an even count adds no tolerance and 1 or 2 tolerate none. Fixed for the cluster's life: the
+   * running nodes' agents refuse a new member set (FAILURE, with the reason), so the deploy fails
+   * and rolls back; an increase first creates the new instances, which cannot join (and, with
+   * deletionProtection, block the rollback's cleanup). Make a new cluster from a backup instead.
    * @default 3
    */
   readonly nodes?: number;
@@ -265,7 +266,7 @@ export class PatroniCluster extends PatroniClusterBase {
           role: this.nodeRole,
           dataVolumeSize,
           dataVolumeDevice: DATA_VOLUME_DEVICE,
-          readyTimeout: Duration.seconds(NODE_READY_SECONDS),
+          readyTimeout: Duration.seconds(NODE_CREATION_SECONDS),
           terminationProtection: props.deletionProtection ?? true,
         }),
       );
@@ -529,6 +530,12 @@ export class PatroniCluster extends PatroniClusterBase {
 
 /** How long a node may take to lead or stream after its boot or a change. */
 const NODE_READY_SECONDS = 900;
+/**
+ * How long CloudFormation waits for a new node's signal: the metadata read (5 min), packages (dpkg
+ * lock and retries), the volume (5 min) and NODE_READY_SECONDS, so the node's own FAILURE line
+ * arrives before CloudFormation's timeout.
+ */
+const NODE_CREATION_SECONDS = 2700;
 /** How long one node's application of a change may take, the wait for the lock included. */
 const NODE_APPLY_SECONDS = 1800;
 

@@ -40,9 +40,6 @@ umask 077
 readonly region='${identity.region}' stack='${identity.stackName}' resource='${identity.logicalId}'
 readonly state=/var/lib/cdk-failover
 readonly agent='${NODE_AGENT_PATH}'
-install -d -m 0700 "$state"
-printf '{"stackName": "%s", "logicalId": "%s", "region": "%s", "nodeName": "%s"}\\n' \\
-  "$stack" "$resource" "$region" '${identity.nodeName}' >"$state/identity.json"
 
 fail() {
   echo "cdk-failover: $1 (runbook: A node's bootstrap failed)" >&2
@@ -53,6 +50,11 @@ fail() {
     --unique-id "$id" --status FAILURE >/dev/null 2>&1 || true
   exit 1
 }
+trap 'fail "the user data stopped at line $LINENO"' ERR
+
+install -d -m 0700 "$state"
+printf '{"stackName": "%s", "logicalId": "%s", "region": "%s", "nodeName": "%s"}\\n' \\
+  "$stack" "$resource" "$region" '${identity.nodeName}' >"$state/identity.json"
 
 # Egress (NAT gateway, endpoints) may still be coming up: 30 attempts, 10 s apart.
 for ((n = 1; ; n++)); do

@@ -278,7 +278,7 @@ describe('PatroniCluster user data and configuration', () => {
   });
 
   test('every node signals its creation, and one wait condition per generation waits for all of them', () => {
-    template.allResources('AWS::EC2::Instance', { CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT900S' } } });
+    template.allResources('AWS::EC2::Instance', { CreationPolicy: { ResourceSignal: { Count: 1, Timeout: 'PT2700S' } } });
     template.resourceCountIs('AWS::CloudFormation::WaitCondition', 1);
     template.resourceCountIs('AWS::CloudFormation::WaitConditionHandle', 1);
     const [[id, condition]] = Object.entries(template.findResources('AWS::CloudFormation::WaitCondition'));

@@ -1,7 +1,7 @@
 // A node's first boot: packages, data volume, watchdog, then the node agent writes the rendered
 // files (and the passwords from Secrets Manager) and the services start. It travels in the node's
 // bundle (node-bundle.ts); the node agent runs it once per instance.
-import { AGENT_UNIT_NAMES, NODE_AGENT_PATH } from './agent-units';
+import { NODE_AGENT_PATH } from './agent-units';
 import { findNode } from './nodes';
 import { nodePackages } from './packages';
 import { nodePaths } from './paths';
@@ -75,7 +75,6 @@ export function renderBootstrapScript(spec: ClusterSpec, nodeName: string, optio
     SYSTEMD_UNIT_NAMES.patroni,
     SYSTEMD_UNIT_NAMES.haproxy,
     SYSTEMD_UNIT_NAMES.metrics,
-    AGENT_UNIT_NAMES.timer,
   ];
   const q = shellQuote;
 
@@ -83,7 +82,7 @@ export function renderBootstrapScript(spec: ClusterSpec, nodeName: string, optio
 # First boot of node ${node.name} of cluster ${spec.clusterName}. Rendered by cdk-failover; run
 # by the node agent. Installs Debian's packages, prepares the data volume, has the agent write the
 # rendered files (the passwords from Secrets Manager into patroni.yml) and starts etcd, Patroni,
-# HAProxy, the metrics publisher and the agent's timer.
+# HAProxy and the metrics publisher (the agent enables its timer once the node is ready).
 set -euo pipefail
 
 readonly data_device=${q(options.dataVolume.device)}

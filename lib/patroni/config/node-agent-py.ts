@@ -13,6 +13,7 @@ export const NODE_AGENT_PY = String.raw`#!/usr/bin/python3
 import base64
 import gzip
 import hashlib
+import http.client
 import json
 import os
 import subprocess
@@ -27,7 +28,10 @@ DESIRED = STATE + '/desired.json'
 APPLIED = STATE + '/applied-generation'
 SIGNALLED = STATE + '/signalled-generation'
 FILE_HASHES = STATE + '/file-hashes.json'
+PENDING_ACTIONS = STATE + '/pending-actions.json'
+LOCK_TTL_SECONDS = 30
 RUNBOOK = " (runbook: A node's configuration change failed)"
+RUNBOOK_BOOT = " (runbook: A node's bootstrap failed)"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -61,8 +65,9 @@ def write_atomic(path, content, mode=0o600, uid=0, gid=0):
 def run(args, timeout=120, check=True):
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
-        lines = [l for l in (result.stderr + result.stdout).splitlines() if l.strip()]
-        raise Failure('%s failed: %s' % (' '.join(args[:3]), lines[-1] if lines else 'exit %d' % result.returncode))
+        lines = [l for l in result.stderr.splitlines() if l.strip()] or [l for l in result.stdout.splitlines() if l.strip()]
+        words = [a for a in args if not a.startswith('-') and '://' not in a][:3]
+        raise Failure('%s failed: %s' % (' '.join(words), lines[-1] if lines else 'exit %d' % result.returncode))
     return result.stdout
 
 
@@ -74,7 +79,7 @@ def retry(what, attempts, delay, fn):
     for attempt in range(1, attempts + 1):
         try:
             return fn()
-        except (Failure, OSError, ValueError, subprocess.TimeoutExpired) as e:
+        except (Failure, OSError, ValueError, KeyError, TypeError, subprocess.TimeoutExpired) as e:
             if attempt == attempts:
                 raise Failure('%s after %d attempts: %s' % (what, attempts, e))
             time.sleep(delay)
@@ -198,7 +203,7 @@ def wait(what, seconds, fn):
             result = fn()
             if result:
                 return result
-        except (Failure, OSError, ValueError) as e:
+        except (Failure, OSError, ValueError, KeyError, TypeError, http.client.HTTPException, subprocess.TimeoutExpired) as e:
             last = e
         time.sleep(1)
     raise Failure('%s not within %d s%s' % (what, seconds, ': %s' % last if last else ''))
@@ -244,8 +249,34 @@ def etcd_members(settings):
     return [m.get('name', '') for m in json.loads(etcdctl(settings, 'member', 'list', '-w', 'json')).get('members', [])]
 
 
-def others_pending(settings, generation):
-    members = [m['name'] for m in patroni(settings, 'GET', '/cluster').get('members', []) if m['name'] != settings['name']]
+def lock_held(settings):
+    """Whether this process still holds the cluster's lock (etcdctl lock exports its key)."""
+    key = os.environ.get('ETCD_LOCK_KEY')
+    return bool(key) and bool(etcdctl(settings, 'get', '--keys-only', key).strip())
+
+
+def cluster_unhealthy(settings, desired):
+    """Why taking this node down now could take a second one with it, or None."""
+    try:
+        etcdctl(settings, 'endpoint', 'health')
+    except (Failure, subprocess.TimeoutExpired) as e:
+        return 'etcd is not healthy on every member (%s)' % e
+    members = {m['name']: m for m in patroni(settings, 'GET', '/cluster').get('members', [])}
+    for name in desired['bundle']['members']:
+        m = members.get(name)
+        if m is None or m.get('state') not in ('running', 'streaming'):
+            return 'member %s is %s' % (name, 'not listed' if m is None else m.get('state'))
+    return None
+
+
+def failed_key(settings, desired):
+    return '/cdk-failover/%s/failed/%s' % (settings['scope'], desired['clusterGeneration'])
+
+
+def others_pending(settings, desired):
+    """The other members (all of the bundle's, listed by Patroni or not) not yet at this cluster generation."""
+    generation = desired['clusterGeneration']
+    members = [m for m in desired['bundle']['members'] if m != settings['name']]
     return [m for m in members if etcdctl(settings, 'get', '--print-value-only', applied_key(settings, m)).strip() != generation]
 
 
@@ -259,14 +290,15 @@ def record_applied(settings, desired):
 
 def signal_handle(desired, node, status, reason):
     """The generation's wait condition: the deploy waits for every node's signal."""
-    if not desired.get('waitHandle') or (read_text(SIGNALLED) == desired['generation'] + ':' + status):
+    key = '%s %s' % (desired.get('waitHandle'), status)
+    if not desired.get('waitHandle') or read_text(SIGNALLED) == key:
         return
     body = json.dumps({'Status': status, 'Reason': reason[:4000], 'UniqueId': node, 'Data': desired['generation']})
     request = urllib.request.Request(desired['waitHandle'], data=body.encode(), method='PUT', headers={'Content-Type': ''})
     try:
         with urllib.request.urlopen(request, timeout=30):
             pass
-        write_atomic(SIGNALLED, desired['generation'] + ':' + status, 0o644)
+        write_atomic(SIGNALLED, key, 0o644)
     except (urllib.error.URLError, OSError) as e:
         log('could not signal the wait condition: %s' % e)
 
@@ -310,8 +342,11 @@ def boot():
         settings = patroni_settings(desired)
         wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
         record_applied(settings, desired)
-    except Failure as e:
-        line = str(e) if str(e).startswith('cdk-failover:') else 'cdk-failover: %s%s' % (e, RUNBOOK)
+        # Only now: the timer never reconciles a node that is still booting.
+        run(['systemctl', 'enable', '--now', desired['bundle']['units']['agentTimer']])
+    except Exception as e:  # noqa: BLE001 - every failure must reach CloudFormation as one line
+        text = str(e) if isinstance(e, Failure) else '%s: %s' % (type(e).__name__, e)
+        line = text if text.startswith('cdk-failover:') else 'cdk-failover: %s%s' % (text, RUNBOOK_BOOT)
         signal_resource(identity, 'FAILURE', line)
         if desired:
             signal_handle(desired, identity['nodeName'], 'FAILURE', line)
@@ -352,62 +387,99 @@ def reconcile():
     identity = read_json(IDENTITY)
     try:
         desired = fetch_desired(identity)
-    except Failure as e:
+        settings = patroni_settings(desired)
+        if read_text(APPLIED) == desired['generation']:
+            # Applied here already (this node's files did not change): the generation still counts.
+            if read_text(SIGNALLED) != '%s SUCCESS' % desired.get('waitHandle'):
+                record_applied(settings, desired)
+                signal_handle(desired, settings['name'], 'SUCCESS', 'runs generation ' + desired['generation'])
+            return 0
+    except (Failure, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
         log(str(e))
         return 1
-    applied = read_text(APPLIED)
-    if not applied:
-        log('this node never finished its boot: replace it (runbook: A node\'s bootstrap failed)')
-        return 0
-    if applied == desired['generation']:
-        return 0
     write_atomic(DESIRED, json.dumps(desired))
-    settings = patroni_settings(desired)
     log('generation %s is not applied here: waiting for the lock' % desired['generation'])
     lock = '/cdk-failover/%s/apply-lock' % settings['scope']
     result = subprocess.run(['timeout', str(desired['bundle']['applySeconds']), 'etcdctl', '--endpoints', ','.join(settings['etcd']),
-                             'lock', lock, sys.argv[0], 'apply'])
+                             'lock', '--ttl', str(LOCK_TTL_SECONDS), lock, sys.argv[0], 'apply'])
     return result.returncode
 
 
 def apply():
     identity = read_json(IDENTITY)
-    desired = read_json(DESIRED)
-    settings = patroni_settings(desired)
-    generation = desired['generation']
+    desired = None
+    settings = None
     try:
+        # The metadata may have moved on (a rollback) while this node waited for the lock.
+        desired = fetch_desired(identity)
+        settings = patroni_settings(desired)
+        generation = desired['generation']
+        if read_text(APPLIED) == generation:
+            return 0
+        if etcdctl(settings, 'get', '--keys-only', failed_key(settings, desired)).strip():
+            log('generation %s failed on another node: not applied here (the deploy rolls back)' % generation)
+            return 0
         me = patroni(settings, 'GET', '/patroni')
-        pending = others_pending(settings, desired['clusterGeneration']) if is_leader(me) else []
+        pending = others_pending(settings, desired) if is_leader(me) else []
         if pending:
             log('leader %s applies last: waiting for %s' % (settings['name'], ', '.join(pending)))
             return 0
         problem = membership_problem(etcd_members(settings), desired['bundle']['members'])
         if problem:
             raise Failure(problem)
+        unhealthy = cluster_unhealthy(settings, desired)
+        if unhealthy:
+            log('not now: %s' % unhealthy)
+            return 0
         log('applying generation %s on %s' % (generation, settings['name']))
-        changed = write_files(identity, desired)
-        actions = sorted({a for f in changed for a in f['onChange']}, key=desired['bundle']['actionOrder'].index)
-        restart_patroni = 'restart-patroni' in actions
-        for action in actions:
+        # Until the end, this node runs no generation; the actions of every file written are
+        # remembered until they have run, so a retry after a failure takes them all.
+        write_atomic(APPLIED, '\n', 0o644)
+        actions = set(read_json(PENDING_ACTIONS, []))
+        actions.update(a for f in write_files(identity, desired) for a in f['onChange'])
+        write_atomic(PENDING_ACTIONS, json.dumps(sorted(actions)), 0o644)
+        for action in sorted(actions, key=desired['bundle']['actionOrder'].index):
             if action == 'restart-patroni':
                 continue
+            require_lock(settings)
             log(action)
             take_action(settings, action, desired)
-        if desired['bundle']['dynamicConfiguration'] and patch_dynamic_configuration(settings, desired):
-            time.sleep(int(desired['bundle']['loopWaitSeconds']) + 2)
+        running_loop = int(patroni(settings, 'GET', '/config').get('loop_wait') or 10)
+        patched = desired['bundle']['dynamicConfiguration'] and patch_dynamic_configuration(settings, desired)
+        if patched or 'reload-patroni' in actions:
+            # Patroni applies a changed configuration at its next loop, at the loop_wait in force
+            # until then (the old one, when the PATCH changed it): only then is pending_restart known.
+            time.sleep(max(running_loop, int(desired['bundle']['loopWaitSeconds'])) + 3)
         me = patroni(settings, 'GET', '/patroni')
-        if restart_patroni or me.get('pending_restart'):
-            restart_member(settings, desired, me, restart_patroni)
+        if 'restart-patroni' in actions or me.get('pending_restart'):
+            require_lock(settings)
+            restart_member(settings, desired, me, 'restart-patroni' in actions)
         wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
+        if patroni(settings, 'GET', '/patroni').get('pending_restart'):
+            raise Failure('PostgreSQL still needs a restart (pending_restart) after it')
+        write_atomic(PENDING_ACTIONS, '[]', 0o644)
         record_applied(settings, desired)
-    except (Failure, OSError, subprocess.TimeoutExpired) as e:
-        line = 'cdk-failover: %s could not apply generation %s: %s%s' % (settings['name'], generation, e, RUNBOOK)
-        signal_handle(desired, settings['name'], 'FAILURE', line)
+    except Exception as e:  # noqa: BLE001 - every failure must reach CloudFormation as one line
+        text = str(e) if isinstance(e, Failure) else '%s: %s' % (type(e).__name__, e)
+        name = settings['name'] if settings else identity['nodeName']
+        line = 'cdk-failover: %s could not apply generation %s: %s%s' % (name, desired['generation'] if desired else '?', text, RUNBOOK)
+        if desired and settings:
+            try:
+                etcdctl(settings, 'put', failed_key(settings, desired), name)
+            except (Failure, subprocess.TimeoutExpired):
+                pass
+        if desired:
+            signal_handle(desired, name, 'FAILURE', line)
         print(line, file=sys.stderr, flush=True)
         return 1
     signal_handle(desired, settings['name'], 'SUCCESS', 'applied generation ' + generation)
     log('applied generation %s on %s' % (generation, settings['name']))
     return 0
+
+
+def require_lock(settings):
+    if not lock_held(settings):
+        raise Failure('lost the cluster lock (etcd unreachable for %d s): stopped before the next step' % LOCK_TTL_SECONDS)
 
 
 def take_action(settings, action, desired):
@@ -461,15 +533,23 @@ def restart_member(settings, desired, me, restart_service):
     """A restart, never of the leader: the leader hands over first (one switchover)."""
     if is_leader(me):
         log('switchover away from %s before its restart' % settings['name'])
-        patroni(settings, 'POST', '/switchover', {'leader': settings['name']}, timeout=60)
-        wait('%s to run as a replica' % settings['name'], 120,
+        try:
+            patroni(settings, 'POST', '/switchover', {'leader': settings['name']}, timeout=60)
+        except (Failure, OSError, http.client.HTTPException) as e:
+            # 503 "status unknown" or a timeout: the switchover may still happen; the wait decides.
+            log('switchover answer: %s' % e)
+        wait('%s to run as a replica' % settings['name'], 180,
              lambda: (lambda s: s.get('state') == 'running' and not is_leader(s))(patroni(settings, 'GET', '/patroni')))
     if restart_service:
         log('restart ' + desired['bundle']['units']['patroni'])
         run(['systemctl', 'restart', desired['bundle']['units']['patroni']], timeout=300)
     else:
         log('restart PostgreSQL (pending_restart)')
-        patroni(settings, 'POST', '/restart', {}, timeout=120)
+        try:
+            # role=replica: Patroni refuses if this node has become the leader meanwhile.
+            patroni(settings, 'POST', '/restart', {'role': 'replica', 'restart_pending': True}, timeout=120)
+        except (Failure, OSError, http.client.HTTPException) as e:
+            log('restart answer: %s (waiting for PostgreSQL)' % e)
 
 
 COMMANDS = {'boot': boot, 'reconcile': reconcile, 'apply': apply, 'write-files': write_files_command}

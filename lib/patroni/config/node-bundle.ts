@@ -75,7 +75,13 @@ export interface NodeBundle {
   readonly actionOrder: readonly AgentAction[];
   readonly patroniConfig: string;
   readonly haproxyConfig: string;
-  readonly units: { readonly etcd: string; readonly patroni: string; readonly haproxy: string; readonly metrics: string };
+  readonly units: {
+    readonly etcd: string;
+    readonly patroni: string;
+    readonly haproxy: string;
+    readonly metrics: string;
+    readonly agentTimer: string;
+  };
 }
 
 const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
@@ -172,6 +178,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
       patroni: SYSTEMD_UNIT_NAMES.patroni,
       haproxy: SYSTEMD_UNIT_NAMES.haproxy,
       metrics: SYSTEMD_UNIT_NAMES.metrics,
+      agentTimer: AGENT_UNIT_NAMES.timer,
     },
   };
 }

@@ -81,9 +81,9 @@ describe('renderBootstrapScript', () => {
     expect(renderBootstrapScript(ec2Spec({ watchdogMode: 'off' }), 'pg-0', OPTIONS)).not.toContain('modprobe');
   });
 
-  test('enables and starts the four units and the agent\'s timer', () => {
+  test('enables and starts the four units (the agent enables its timer once the node is ready)', () => {
     expect(script).toContain(
-      'systemctl enable --now --no-block cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service cdk-failover-metrics.service cdk-failover-agent.timer',
+      'systemctl enable --now --no-block cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service cdk-failover-metrics.service\n',
     );
   });
 
