@@ -910,36 +910,43 @@ export class LocalCluster {
     const { timing, profile } = change.timing === undefined ? { timing: this.timing, profile: this.timingProfile } : resolveTiming(change.timing);
     const parameters = { ...this.state.boot!.postgresParameters, ...change.parameters };
     const { synthesizeRehearsalStack } = await import('./boot/rehearsal-stack');
-    let stack: Awaited<ReturnType<typeof synthesizeRehearsalStack>>;
+    const synthesize = (t: ClusterTiming, p: Record<string, string>) => {
+      try {
+        return synthesizeRehearsalStack({
+          clusterName: this.clusterName,
+          nodeAddresses: this.state.nodes.map((n) => n.address),
+          vpcCidr: this.state.subnet,
+          timing: t,
+          postgresParameters: p,
+        });
+      } catch (err) {
+        throw new LocalClusterError(`apply: ${oneLine(err)}`);
+      }
+    };
+    const stack = synthesize(timing, parameters);
+    const stackFile = path.join(this.state.dir, booted.CLOUDFORMATION_STACK_FILE);
+    const instanceIds = this.state.nodes.map((n) => n.boot!.instanceId);
+    const since = Math.floor(Date.now() / 1000);
+    booted.publishStack(stackFile, stack, instanceIds);
+    this.log(`published the change (wait condition ${stack.waitHandle}); the nodes' agents apply it one node at a time`);
     try {
-      stack = synthesizeRehearsalStack({
-        clusterName: this.clusterName,
-        nodeAddresses: this.state.nodes.map((n) => n.address),
-        vpcCidr: this.state.subnet,
-        timing,
-        postgresParameters: parameters,
+      await waitForGeneration({
+        handle: stack.waitHandle,
+        signalsFile: path.join(this.state.dir, booted.CLOUDFORMATION_SIGNALS_FILE),
+        nodeNames: this.nodeNames,
+        timeoutMs: change.timeoutMs ?? 1_800_000 * this.nodeNames.length,
+        agentLines: async (name) => {
+          const r = await runInContainer(this.containerInit(name), ['journalctl', '--quiet', '--no-pager', '-o', 'cat', '-u', AGENT_UNIT_NAMES.service, '--since', `@${since}`], { allowFailure: true });
+          return r.stdout.split('\n').filter((l) => /^cdk-failover(-agent)?: /.test(l));
+        },
+        log: (line) => this.log(line),
       });
     } catch (err) {
-      throw new LocalClusterError(`apply: ${oneLine(err)}`);
+      // As CloudFormation rolls back: the previous configuration goes back into the metadata, and
+      // the agents apply it one node at a time (nothing waits for that).
+      booted.publishStack(stackFile, synthesize(this.timing, { ...this.state.boot!.postgresParameters }), instanceIds);
+      throw new LocalClusterError(`${oneLine(err)}; rolled back: the previous configuration is published again and the agents apply it`);
     }
-    const since = Math.floor(Date.now() / 1000);
-    booted.publishStack(
-      path.join(this.state.dir, booted.CLOUDFORMATION_STACK_FILE),
-      stack,
-      this.state.nodes.map((n) => n.boot!.instanceId),
-    );
-    this.log(`published the change (wait condition ${stack.waitHandle}); the nodes' agents apply it one node at a time`);
-    await waitForGeneration({
-      handle: stack.waitHandle,
-      signalsFile: path.join(this.state.dir, booted.CLOUDFORMATION_SIGNALS_FILE),
-      nodeNames: this.nodeNames,
-      timeoutMs: change.timeoutMs ?? 1_800_000 * this.nodeNames.length,
-      agentLines: async (name) => {
-        const r = await runInContainer(this.containerInit(name), ['journalctl', '--quiet', '--no-pager', '-o', 'cat', '-u', AGENT_UNIT_NAMES.service, '--since', `@${since}`], { allowFailure: true });
-        return r.stdout.split('\n').filter((l) => /^cdk-failover(-agent)?: /.test(l));
-      },
-      log: (line) => this.log(line),
-    });
     this.update((st) => {
       st.spec = { ...st.spec, timing };
       st.timingProfile = profile;
