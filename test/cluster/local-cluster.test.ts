@@ -69,7 +69,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(status.mode).toBe('processes');
     }, 2 * MINUTE);
 
-    test('exec --node runs on the node (its namespace here); reboot and replace are refused with one line: they need booted nodes', async () => {
+    test('exec --node runs on the node (its namespace here); reboot, replace and apply are refused with one line: they need booted nodes', async () => {
       const root = path.resolve(__dirname, '../..');
       // --cluster before the rest: after `--`, everything is the command's own.
       const cli = ([verb, ...rest]: string[]) =>
@@ -87,6 +87,18 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect(r.stderr.trim()).toBe(
           `failover: fault ${kind} needs a booted cluster ('failover local up --boot'); '${CLUSTER}' runs its services as processes`,
         );
+      }
+      const apply = await cli(['apply', '--set-parameter', 'work_mem=8MB']);
+      expect(apply.code).not.toBe(0);
+      expect(apply.stderr.trim()).toBe(`failover: apply needs a booted cluster ('failover local up --boot'); '${CLUSTER}' runs its services as processes`);
+      for (const [args, message] of [
+        [[], 'failover: nothing to apply: give --timing and/or --set-parameter.'],
+        [['--set-parameter', 'work_mem'], "error: option '--set-parameter <name=value>' argument 'work_mem' is invalid. 'work_mem' is not NAME=VALUE (a PostgreSQL parameter name, '=', a non-empty value)."],
+        [['--timing', 'quick'], "error: option '--timing <profile>' argument 'quick' is invalid. Allowed choices are default, fast, stock."],
+      ] as const) {
+        const bad = await cli(['apply', ...args]);
+        expect(bad.code).not.toBe(0);
+        expect(bad.stderr.trim()).toBe(message);
       }
       const unknown = await cli(['exec', '--node', 'pg-9', '--', 'true']);
       expect(unknown.code).not.toBe(0);
