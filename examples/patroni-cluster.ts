@@ -33,11 +33,10 @@ export class PatroniClusterExampleStack extends Stack {
       timing: PatroniTiming.FAST,
       synchronousMode: SynchronousMode.ON,
     });
-    // An example synthesizes without an account, so the image cannot be pinned here. In your app,
-    // give the stack an account (env) and commit cdk.context.json: the image is then kept.
+    // An example cannot know today's AMI ID. In your app, pin machineImage to one.
     Annotations.of(this.cluster).acknowledgeWarning(
       'cdk-failover:floatingImage',
-      'An example stack without an account; a deployed stack sets one and pins the image in cdk.context.json.',
+      'An example, synthesized offline: a deployed stack pins machineImage to an AMI ID.',
     );
   }
 }

@@ -53,10 +53,10 @@ export interface PatroniClusterProps {
    * Machine image. Must be Debian 12: the bootstrap installs Debian's packages. A changed image
    * replaces every node, which today fails (a replacement cannot take over its predecessor's
    * network interface): pin it.
-   * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>:
-   * looked up once and kept in cdk.context.json when the stack has an account and a region
-   * (commit that file); resolved at every deploy otherwise, with a synth warning, because a new
-   * Debian image would then replace the nodes
+   * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>,
+   * resolved at every deploy, with a synth warning: a new Debian image would replace the nodes. Pin
+   * it: `MachineImage.genericLinux({ region: 'ami-...' })` with the ID that
+   * `aws ssm get-parameter --name <that parameter>` gives
    */
   readonly machineImage?: ec2.IMachineImage;
 
@@ -253,7 +253,6 @@ export class PatroniCluster extends PatroniClusterBase {
     this.nodeRole = this.createNodeRole();
 
     const machineImage = props.machineImage ?? this.defaultImage(instanceType);
-    const imagePinnedHere = props.machineImage === undefined && !Token.isUnresolved(Stack.of(this).account) && !Token.isUnresolved(Stack.of(this).region);
     this.nodes = [];
     for (let i = 0; i < nodeCount; i++) {
       this.nodes.push(
@@ -270,12 +269,6 @@ export class PatroniCluster extends PatroniClusterBase {
           terminationProtection: props.deletionProtection ?? true,
         }),
       );
-      if (imagePinnedHere) {
-        Validations.of(this.nodes[i].instance).acknowledge({
-          id: 'CloudFormation-Validate::W9010',
-          reason: 'The image ID is pinned on purpose (looked up once into cdk.context.json): a floating image would replace the nodes when Debian publishes one.',
-        });
-      }
       // Boot reads the stack and installs packages: not before the subnet's route to the NAT exists.
       this.nodes[i].instance.node.addDependency(subnets[i % subnets.length].internetConnectivityEstablished);
     }
@@ -360,20 +353,19 @@ export class PatroniCluster extends PatroniClusterBase {
 
   private writerTargetGroup!: elbv2.NetworkTargetGroup;
 
-  /** Debian 12, pinned in cdk.context.json where the stack's environment allows a lookup. */
+  /**
+   * Debian 12 as of each deploy. Not looked up into cdk.context.json: on a first synth the lookup's
+   * placeholder fails CloudFormation's template validation before the CLI can resolve it.
+   */
   private defaultImage(instanceType: ec2.InstanceType): ec2.IMachineImage {
     const arch = instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? 'arm64' : 'amd64';
     const parameter = `/aws/service/debian/release/12/latest/${arch}`;
-    const stack = Stack.of(this);
-    const pinned = !Token.isUnresolved(stack.account) && !Token.isUnresolved(stack.region);
-    if (!pinned) {
-      Annotations.of(this).addWarningV2(
-        'cdk-failover:floatingImage',
-        `the nodes' image is ${parameter} as of each deploy: when Debian publishes a new image, the next deploy replaces every node, which fails. ` +
-          'Give the stack an account and a region (the image is then looked up once into cdk.context.json) or pass machineImage',
-      );
-    }
-    return ec2.MachineImage.fromSsmParameter(parameter, { os: ec2.OperatingSystemType.LINUX, cachedInContext: pinned });
+    Annotations.of(this).addWarningV2(
+      'cdk-failover:floatingImage',
+      `the nodes' image is ${parameter} as of each deploy: when Debian publishes a new image, the next deploy replaces every node, which fails. ` +
+        `Pass machineImage pinned to an AMI ID (MachineImage.genericLinux with the ID 'aws ssm get-parameter --name ${parameter}' gives)`,
+    );
+    return ec2.MachineImage.fromSsmParameter(parameter, { os: ec2.OperatingSystemType.LINUX });
   }
 
   /**
