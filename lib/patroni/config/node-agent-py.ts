@@ -245,6 +245,17 @@ def membership_problem(current, wanted):
             '"Replace an etcd member")' % (', '.join(sorted(current)), ', '.join(sorted(wanted))))
 
 
+def watchdog_problem(patroni_yml, device_exists):
+    """Why the new patroni.yml would stop this node from leading, or None: Patroni with a required
+    watchdog and no device refuses to lead, and a reload on every node would leave no leader."""
+    import yaml
+    mode = str(((yaml.safe_load(patroni_yml) or {}).get('watchdog') or {}).get('mode', 'off'))
+    if mode == 'required' and not device_exists:
+        return ('watchdog mode required, but this node has no /dev/watchdog (softdog is loaded at first boot only): '
+                'load it (modprobe softdog) on every node first, or replace the nodes one at a time')
+    return None
+
+
 def etcd_members(settings):
     return [m.get('name', '') for m in json.loads(etcdctl(settings, 'member', 'list', '-w', 'json')).get('members', [])]
 
@@ -425,6 +436,10 @@ def apply():
             log('leader %s applies last: waiting for %s' % (settings['name'], ', '.join(pending)))
             return 0
         problem = membership_problem(etcd_members(settings), desired['bundle']['members'])
+        if problem:
+            raise Failure(problem)
+        patroni_yml = next(f for f in desired_files(desired) if f['path'] == desired['bundle']['patroniConfig'])['content']
+        problem = watchdog_problem(patroni_yml, os.path.exists('/dev/watchdog'))
         if problem:
             raise Failure(problem)
         unhealthy = cluster_unhealthy(settings, desired)

@@ -52,6 +52,15 @@ describe('the node agent (python3)', () => {
     expect(await py(`print(json.dumps(agent.membership_problem(['db-2', 'db-0', 'db-1'], ['db-0', 'db-1', 'db-2'])))`)).toBeNull();
   });
 
+  test('a required watchdog without a device is refused before patroni.yml changes (no node could lead after the reload)', async () => {
+    const yml = (mode: string) => JSON.stringify(`scope: db\nwatchdog:\n  mode: '${mode}'\n  device: /dev/watchdog\n`);
+    const problem = (mode: string, exists: boolean) => py(`print(json.dumps(agent.watchdog_problem(${yml(mode)}, ${exists ? 'True' : 'False'})))`);
+    expect(await problem('required', false)).toMatch(/^watchdog mode required, but this node has no \/dev\/watchdog .*replace the nodes one at a time$/);
+    expect(await problem('required', true)).toBeNull();
+    expect(await problem('automatic', false)).toBeNull();
+    expect(await problem('off', false)).toBeNull();
+  });
+
   test('write_files writes only what changed since the last run, with the bundle\'s modes, and the values filled in', async () => {
     const bundle = renderNodeBundle(ec2Spec(), 'pg-0', OPTIONS);
     // Only root-owned files without passwords, relocated under the temporary directory.
