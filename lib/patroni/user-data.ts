@@ -4,9 +4,6 @@
 // with the stack, the instance's logical ID or the node's name, and with the agent's location.
 import { NODE_AGENT_PATH } from './config/agent-units';
 
-/** EC2's limit on raw user data. */
-export const USER_DATA_LIMIT_BYTES = 16 * 1024;
-
 /** The metadata key holding the node's desired configuration. */
 export const NODE_METADATA_KEY = 'cdk-failover:node';
 

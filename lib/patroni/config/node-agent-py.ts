@@ -408,7 +408,6 @@ def reconcile():
     except (Failure, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as e:
         log(str(e))
         return 1
-    write_atomic(DESIRED, json.dumps(desired))
     log('generation %s is not applied here: waiting for the lock' % desired['generation'])
     lock = '/cdk-failover/%s/apply-lock' % settings['scope']
     result = subprocess.run(['timeout', str(desired['bundle']['applySeconds']), 'etcdctl', '--endpoints', ','.join(settings['etcd']),
@@ -464,7 +463,7 @@ def apply():
         if patched or 'reload-patroni' in actions:
             # Patroni applies a changed configuration at its next loop, at the loop_wait in force
             # until then (the old one, when the PATCH changed it): only then is pending_restart known.
-            time.sleep(max(running_loop, int(desired['bundle']['loopWaitSeconds'])) + 3)
+            time.sleep(max(running_loop, int(desired['bundle']['dynamicConfiguration']['loop_wait'])) + 3)
         me = patroni(settings, 'GET', '/patroni')
         if 'restart-patroni' in actions or me.get('pending_restart'):
             require_lock(settings)

@@ -69,19 +69,12 @@ export interface NodeBundle {
   readonly dynamicConfiguration: ReturnType<typeof dynamicConfiguration>;
   /** The cluster's member names: a change of them is refused on the nodes (not applied live). */
   readonly members: readonly string[];
-  readonly loopWaitSeconds: number;
   readonly readySeconds: number;
   readonly applySeconds: number;
   readonly actionOrder: readonly AgentAction[];
   readonly patroniConfig: string;
   readonly haproxyConfig: string;
-  readonly units: {
-    readonly etcd: string;
-    readonly patroni: string;
-    readonly haproxy: string;
-    readonly metrics: string;
-    readonly agentTimer: string;
-  };
+  readonly units: typeof SYSTEMD_UNIT_NAMES & { readonly agentTimer: string };
 }
 
 const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
@@ -167,19 +160,12 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     fillProgram: FILL_PLACEHOLDERS_PY,
     dynamicConfiguration: dynamicConfiguration(spec),
     members: spec.nodes.map((n) => n.name),
-    loopWaitSeconds: spec.timing.loopWaitSeconds,
     readySeconds,
     applySeconds,
     actionOrder: AGENT_ACTIONS,
     patroniConfig,
     haproxyConfig: configFilePath(paths, 'haproxy'),
-    units: {
-      etcd: SYSTEMD_UNIT_NAMES.etcd,
-      patroni: SYSTEMD_UNIT_NAMES.patroni,
-      haproxy: SYSTEMD_UNIT_NAMES.haproxy,
-      metrics: SYSTEMD_UNIT_NAMES.metrics,
-      agentTimer: AGENT_UNIT_NAMES.timer,
-    },
+    units: { ...SYSTEMD_UNIT_NAMES, agentTimer: AGENT_UNIT_NAMES.timer },
   };
 }
 
