@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { pgBackRestDirs } from '../patroni/config/pgbackrest';
 import type { NodePaths } from '../patroni/config/spec';
 import { LocalClusterError } from './errors';
 import type { RunAs } from './processes';
@@ -78,6 +79,7 @@ export function createNodeTree(dir: string, paths: NodePaths, postgres: RunAs, e
   mkdir(paths.logDir, 0o755, postgres);
   mkdir(paths.runDir, 0o755, postgres);
   mkdir(paths.socketDir, 0o755, postgres);
+  for (const dir of Object.values(pgBackRestDirs(paths))) mkdir(dir, 0o750, postgres);
 }
 
 export interface FileToWrite {

@@ -1,4 +1,5 @@
 export * from './modes';
+export { BackupSchedule, BackupWeekday, RestoreTarget, type BackupRepository, type BackupTimeOfDay, type PatroniBackupProps, type RestoreSource } from './backup';
 export * from './patroni-cluster';
 export { PatroniClusterBase, type IPatroniCluster, type PatroniClusterAttributes } from './patroni-cluster-base';
 export * from './node-gauge';

@@ -3,9 +3,11 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, renderNodeBundle, SESSION_IDLE_TIMEOUT_SECONDS } from './config';
+import { createBackupResources, PatroniBackupProps } from './backup';
 import { SynchronousMode, WatchdogMode } from './modes';
 import { ClusterEndpoint } from './endpoint';
 import {
@@ -126,6 +128,15 @@ export interface PatroniClusterProps {
    * @default true
    */
   readonly outputs?: boolean;
+
+  /**
+   * Continuous WAL archiving and scheduled backups with pgBackRest into S3; replicas are made from
+   * the latest backup; optionally, the cluster is restored from another cluster's backups. Adding
+   * it to a deployed cluster rolls out like any change (archive_mode needs a rolling restart: one
+   * switchover). Removing it turns archiving off the same way; the repository is kept.
+   * @default - no backups
+   */
+  readonly backup?: PatroniBackupProps;
 }
 
 /** Stable keys of the stack outputs, for the CLI and runbooks. */
@@ -165,6 +176,8 @@ export class PatroniCluster extends PatroniClusterBase {
   public readonly restApiSecret: secretsmanager.ISecret;
   /** The nodes, in order. */
   public readonly nodes: PatroniNode[];
+  /** The primary backup repository's bucket, when `backup` is set. */
+  public readonly backupBucket?: s3.IBucket;
   /** The role every node runs with. */
   public readonly nodeRole: iam.Role;
   /** Patroni scope. */
@@ -251,6 +264,8 @@ export class PatroniCluster extends PatroniClusterBase {
     }
 
     this.nodeRole = this.createNodeRole();
+    const backup = props.backup ? createBackupResources(this, this.clusterName, this.nodeRole, props.backup) : undefined;
+    this.backupBucket = backup?.bucket;
 
     const machineImage = props.machineImage ?? this.defaultImage(instanceType);
     this.nodes = [];
@@ -283,6 +298,7 @@ export class PatroniCluster extends PatroniClusterBase {
       __REPLICATION_SECRET__: this.replicationSecret.secretArn,
       __REWIND_SECRET__: this.rewindSecret.secretArn,
       __REST_API_SECRET__: this.restApiSecret.secretArn,
+      ...backup?.values,
     };
     this.nodes.forEach((node, i) => (values[`__NODE${i}_ADDRESS__`] = node.address));
     this.spec = {
@@ -307,6 +323,7 @@ export class PatroniCluster extends PatroniClusterBase {
       },
       metricsNamespace: this.metricsNamespace,
       awsRegion: '__AWS_REGION__',
+      ...(backup ? { backup: backup.spec } : {}),
     };
     this.publishConfiguration(values);
 

@@ -5,6 +5,8 @@ import { NODE_AGENT_PATH } from './agent-units';
 import { findNode } from './nodes';
 import { nodePackages } from './packages';
 import { nodePaths } from './paths';
+import { BACKUP_UNIT_NAMES } from './backup-runner';
+import { checkedBackup, pgBackRestDirs } from './pgbackrest';
 import { shellQuote } from './shell';
 import { ClusterSpec, WatchdogModeName } from './spec';
 import { SYSTEMD_UNIT_NAMES, unitsToMask } from './systemd-units';
@@ -75,6 +77,7 @@ export function renderBootstrapScript(spec: ClusterSpec, nodeName: string, optio
     SYSTEMD_UNIT_NAMES.patroni,
     SYSTEMD_UNIT_NAMES.haproxy,
     SYSTEMD_UNIT_NAMES.metrics,
+    ...(checkedBackup(spec) ? [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] : []),
   ];
   const q = shellQuote;
 
@@ -171,7 +174,8 @@ install -d -m 0755 ${q(paths.configDir)}
 install -d -o postgres -g postgres -m 0700 ${q(paths.dataDir)}
 install -d -o postgres -g postgres -m 0755 ${q(paths.logDir)} ${q(paths.runDir)}
 install -d -o etcd -g etcd -m 0700 "$etcd_data_dir"
-find "$etcd_data_dir" -xdev ! -user etcd -exec chown etcd:etcd {} +
+${checkedBackup(spec) ? `install -d -o postgres -g postgres -m 0750 ${Object.values(pgBackRestDirs(paths)).map(q).join(' ')}
+` : ''}find "$etcd_data_dir" -xdev ! -user etcd -exec chown etcd:etcd {} +
 
 ${watchdogSetup(spec.watchdogMode).join('\n')}
 

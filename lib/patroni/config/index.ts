@@ -18,3 +18,6 @@ export * from './agent-units';
 export * from './node-agent-py';
 export * from './packages';
 export * from './ports';
+export * from './pgbackrest';
+export * from './backup-runner';
+export * from './python-program';

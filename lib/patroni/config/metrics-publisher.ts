@@ -5,6 +5,7 @@ import { METRICS_PUBLISHER_BODY } from './metrics-publisher-py';
 import { NODE_GAUGES, NODE_METRIC_DIMENSIONS } from './node-metrics';
 import { findNode } from './nodes';
 import { nodePaths } from './paths';
+import { httpBase, renderPythonProgram } from './python-program';
 import { ClusterSpec } from './spec';
 
 /** File the publisher keeps in the node's runDir: `<epoch seconds> <member name>\n`. */
@@ -26,10 +27,6 @@ const UNITS: Record<string, string> = {
   [NODE_GAUGES.replicationLagBytes]: 'Bytes',
   [NODE_GAUGES.dcsLastSeenAgeSeconds]: 'Seconds',
 };
-
-function httpBase(address: string, port: number): string {
-  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
-}
 
 /**
  * metrics_publisher.py for `nodeName`: a long-running Python 3 program (standard library only),
@@ -55,16 +52,12 @@ export function renderMetricsPublisher(spec: ClusterSpec, nodeName: string): str
     markFile: `${paths.runDir}/${METRICS_PUBLISHER_FILES.lastHealthyPrimary}`,
     ...METRICS_PUBLISHER_TIMING,
   };
-  // One key a line, in a raw triple-quoted string: with every ' escaped, no value can end it.
-  const json = `{\n${Object.entries(config)
-    .map(([key, value]) => ` ${JSON.stringify(key)}: ${JSON.stringify(value)}`)
-    .join(',\n')}\n}`.replace(/'/g, '\\u0027');
-  return `#!/usr/bin/python3
-# Node metrics publisher for node ${node.name} of cluster ${spec.clusterName} (rendered by cdk-failover:
-# edits are overwritten). Usage: metrics_publisher.py [--once]
-import json
-
-CONFIG = json.loads(r'''${json}''')
-
-${METRICS_PUBLISHER_BODY}`;
+  return renderPythonProgram(
+    [
+      `Node metrics publisher for node ${node.name} of cluster ${spec.clusterName} (rendered by cdk-failover:`,
+      'edits are overwritten). Usage: metrics_publisher.py [--once]',
+    ],
+    config,
+    METRICS_PUBLISHER_BODY,
+  );
 }

@@ -510,6 +510,10 @@ def take_action(settings, action, desired):
         run(['systemctl', 'restart', units['haproxy']])
     elif action == 'restart-metrics':
         run(['systemctl', 'restart', units['metrics']])
+    elif action == 'restart-backup-timers':
+        # Enabled here too: a cluster that gains backups on day two gets its timers this way.
+        run(['systemctl', 'enable'] + list(units['backupTimers']))
+        run(['systemctl', 'restart'] + list(units['backupTimers']))
     elif action == 'reload-patroni':
         run(['systemctl', 'reload', units['patroni']])
     elif action != 'none':

@@ -5,12 +5,14 @@
 import { createHash } from 'crypto';
 import { gzipSync } from 'zlib';
 import { AGENT_UNIT_NAMES, NODE_AGENT_PATH, renderAgentService, renderAgentTimer } from './agent-units';
+import { BACKUP_UNIT_NAMES } from './backup-runner';
 import { BootstrapOptions, renderBootstrapScript } from './bootstrap-script';
 import { FILL_PLACEHOLDERS_PY } from './fill-placeholders';
 import { NODE_AGENT_PY } from './node-agent-py';
 import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
 import { dynamicConfiguration } from './patroni-yml';
+import { backupRunnerPath, pgBackRestConfigPath } from './pgbackrest';
 import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles } from './node-files';
 import { ClusterCredentials, ClusterSpec } from './spec';
 import { SYSTEMD_UNIT_NAMES } from './systemd-units';
@@ -33,6 +35,7 @@ export const AGENT_ACTIONS = [
   'reload-haproxy',
   'restart-haproxy',
   'restart-metrics',
+  'restart-backup-timers',
   'reload-patroni',
   'restart-patroni',
 ] as const;
@@ -74,7 +77,7 @@ export interface NodeBundle {
   readonly actionOrder: readonly AgentAction[];
   readonly patroniConfig: string;
   readonly haproxyConfig: string;
-  readonly units: typeof SYSTEMD_UNIT_NAMES & { readonly agentTimer: string };
+  readonly units: typeof SYSTEMD_UNIT_NAMES & { readonly agentTimer: string; readonly backupTimers: readonly string[] };
 }
 
 const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
@@ -116,6 +119,12 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
     [unit(SYSTEMD_UNIT_NAMES.patroni)]: ['daemon-reload', 'restart-patroni'],
     [unit(SYSTEMD_UNIT_NAMES.haproxy)]: ['daemon-reload', 'restart-haproxy'],
     [unit(SYSTEMD_UNIT_NAMES.metrics)]: ['daemon-reload', 'restart-metrics'],
+    // pgBackRest reads its configuration, and systemd runs backup.py, afresh every time.
+    [pgBackRestConfigPath(paths)]: [],
+    [backupRunnerPath(paths)]: [],
+    [unit(BACKUP_UNIT_NAMES.service)]: ['daemon-reload'],
+    [unit(BACKUP_UNIT_NAMES.full)]: ['daemon-reload', 'restart-backup-timers'],
+    [unit(BACKUP_UNIT_NAMES.diff)]: ['daemon-reload', 'restart-backup-timers'],
   };
   const actions = table[file.path];
   if (actions === undefined) throw new Error(`no rollout is defined for a change of ${file.path}`);
@@ -165,7 +174,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     actionOrder: AGENT_ACTIONS,
     patroniConfig,
     haproxyConfig: configFilePath(paths, 'haproxy'),
-    units: { ...SYSTEMD_UNIT_NAMES, agentTimer: AGENT_UNIT_NAMES.timer },
+    units: { ...SYSTEMD_UNIT_NAMES, agentTimer: AGENT_UNIT_NAMES.timer, backupTimers: [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] },
   };
 }
 

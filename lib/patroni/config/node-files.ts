@@ -1,6 +1,8 @@
 // Every file a node needs, with where it goes and who may read it: what the bootstrap script
 // writes on EC2 and what the local cluster writes into each node's tree.
+import { BACKUP_UNIT_NAMES, renderBackupRunner, renderBackupService, renderBackupTimer } from './backup-runner';
 import { renderEtcdConfig } from './etcd';
+import { backupRunnerPath, checkedBackup, pgBackRestConfigPath, renderPgBackRestConfig } from './pgbackrest';
 import { renderHaproxyConfig } from './haproxy';
 import { renderMetricsPublisher } from './metrics-publisher';
 import { findNode } from './nodes';
@@ -44,6 +46,13 @@ export function renderNodeConfigFiles(spec: ClusterSpec, nodeName: string): Rend
       owner: 'root',
       group: 'root',
     },
+    ...(checkedBackup(spec)
+      ? [
+          // Holds S3 keys only for the local stand-in (EC2 uses the instance role): postgres alone reads it.
+          { path: pgBackRestConfigPath(paths), content: renderPgBackRestConfig(spec, nodeName), mode: '0600', owner: 'postgres', group: 'postgres' },
+          { path: backupRunnerPath(paths), content: renderBackupRunner(spec, nodeName), mode: '0755', owner: 'root', group: 'root' },
+        ]
+      : []),
   ];
 }
 
@@ -61,5 +70,12 @@ export function renderSystemdUnitFiles(spec: ClusterSpec, nodeName: string): Ren
     unit(SYSTEMD_UNIT_NAMES.patroni, renderPatroniUnit(spec, nodeName)),
     unit(SYSTEMD_UNIT_NAMES.haproxy, renderHaproxyUnit(spec, nodeName)),
     unit(SYSTEMD_UNIT_NAMES.metrics, renderMetricsUnit(spec, nodeName)),
+    ...(checkedBackup(spec)
+      ? [
+          unit(BACKUP_UNIT_NAMES.service, renderBackupService(spec, nodeName)),
+          unit(BACKUP_UNIT_NAMES.full, renderBackupTimer(spec, nodeName, 'full')),
+          unit(BACKUP_UNIT_NAMES.diff, renderBackupTimer(spec, nodeName, 'diff')),
+        ]
+      : []),
   ];
 }

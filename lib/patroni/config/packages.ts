@@ -3,7 +3,7 @@
  * on the host, so it rehearses the versions the EC2 nodes get.
  */
 export function serverPackages(postgresVersion: number): string[] {
-  return ['patroni', 'python3-etcd', 'python3-yaml', 'etcd-server', 'etcd-client', 'haproxy', `postgresql-${postgresVersion}`];
+  return ['patroni', 'python3-etcd', 'python3-yaml', 'etcd-server', 'etcd-client', 'haproxy', `postgresql-${postgresVersion}`, 'pgbackrest'];
 }
 
 /** Everything a node installs: the servers, plus the AWS CLI and jq its scripts call. */

@@ -2,6 +2,7 @@
 import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
 import { renderPgHba } from './pg-hba';
+import { archiveParameters, bootstrapSettings, replicaSettings } from './pgbackrest';
 import { clusterParameters, nodeParameters } from './postgres-parameters';
 import { ClusterSpec, SyncMode } from './spec';
 import { toYaml11 } from './yaml11';
@@ -74,6 +75,7 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
       initdb: ['data-checksums', { encoding: 'UTF8' }, { locale: 'C.UTF-8' }],
       // Patroni 3.0.2's --validate-config insists on bootstrap.pg_hba; postgresql.pg_hba below wins at runtime.
       pg_hba: pgHba,
+      ...bootstrapSettings(spec, node),
     },
     postgresql: {
       listen: `${node.address}:${ports.postgres}`,
@@ -89,9 +91,10 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
         // Patroni creates this role after initdb and grants it what pg_rewind needs.
         rewind: { username: credentials.rewind.username, password: credentials.rewind.password },
       },
-      parameters: nodeParameters(paths),
+      parameters: { ...nodeParameters(paths), ...archiveParameters(spec, node) },
       pg_hba: pgHba,
       callbacks: { on_role_change: configFilePath(paths, 'roleChangeCallback') },
+      ...replicaSettings(spec, node),
     },
     watchdog: { mode: spec.watchdogMode, device: '/dev/watchdog' },
   };

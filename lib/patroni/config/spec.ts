@@ -73,6 +73,50 @@ export interface ClusterCredentials {
   readonly restApi: { readonly username: string; readonly password: string };
 }
 
+/** One pgBackRest repository in S3 (or an S3-compatible server: the local cluster's stand-in). */
+export interface BackupRepositorySpec {
+  readonly bucket: string;
+  readonly region: string;
+  /** S3 endpoint host name: the TLS name checked and the Host header, e.g. `s3.eu-west-1.amazonaws.com`. */
+  readonly endpoint: string;
+  /** The repository's path in the bucket (`/<clusterName>`): the node role may touch nothing else. */
+  readonly path: string;
+  /** `host` (AWS: bucket.endpoint) or `path` (S3-compatible servers). */
+  readonly uriStyle: 'host' | 'path';
+  /** Shared keys (the local stand-in only); absent: the instance role's credentials (`repo-s3-key-type=auto`). */
+  readonly sharedKey?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** Connect to this address instead of the endpoint's (the local stand-in). */
+  readonly storageHost?: string;
+  /** @default 443 */
+  readonly storagePort?: number;
+  /** A CA bundle other than the system's (the local stand-in's own CA). */
+  readonly caFile?: string;
+  /** Full backups kept (pgBackRest expires older ones and the WAL only they need). */
+  readonly retentionFull: number;
+}
+
+/** Where a new cluster's first leader comes from, instead of initdb. */
+export interface RestoreSourceSpec {
+  /** The pgBackRest stanza (the source cluster's name). */
+  readonly stanza: string;
+  /** The source cluster's repository path in `BackupSpec.repositories[0]`'s bucket. */
+  readonly path: string;
+  /** `latest`: all WAL there is; `time`: an ISO-8601 instant; `name`: a restore point's name. */
+  readonly target: { readonly type: 'latest' } | { readonly type: 'time'; readonly time: string } | { readonly type: 'name'; readonly name: string };
+}
+
+/** Continuous WAL archiving and scheduled backups with pgBackRest. */
+export interface BackupSpec {
+  /** One or two repositories; WAL goes to each, every scheduled backup to each in turn. */
+  readonly repositories: readonly BackupRepositorySpec[];
+  /** PostgreSQL `archive_timeout`: the most WAL (in time) a lost cluster can lose. */
+  readonly archiveTimeoutSeconds: number;
+  /** systemd `OnCalendar` expressions of the scheduled backups. */
+  readonly schedules: { readonly full: string; readonly diff: string };
+  /** Bootstrap the cluster from a repository instead of initdb (first boot only). */
+  readonly restoreFrom?: RestoreSourceSpec;
+}
+
 export interface ClusterSpec {
   /** Patroni `scope`; etcd key prefix. Lowercase letters, digits and hyphens. */
   readonly clusterName: string;
@@ -107,4 +151,9 @@ export interface ClusterSpec {
    * @default - the AWS CLI's own resolution (`AWS_REGION`, `~/.aws/config`)
    */
   readonly awsRegion?: string;
+  /**
+   * WAL archiving, scheduled backups and replicas from the repository.
+   * @default - none: no archive, replicas by pg_basebackup from a member
+   */
+  readonly backup?: BackupSpec;
 }
