@@ -41,6 +41,8 @@ import { readRecordedMetrics, type RecordedDatum } from './boot/aws-standin';
 import { waitForGeneration } from './boot/apply';
 import { AGENT_UNIT_NAMES } from '../patroni/config/agent-units';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
+import { localBackupSpec, startS3StandIn, writeNamespaceHosts } from './backup/repository';
+import { checkRestoreInto, checkRestoreSource, restoreSourceSpec, type LocalRestoreSource } from './backup/operations';
 import { found as done, notYet, poll as waitFor } from '../ops/poll';
 
 export interface LocalClusterOptions {
@@ -66,6 +68,13 @@ export interface UpOptions extends LocalClusterOptions {
    * (see docs/local-cluster.md, "Booted nodes"). @default false
    */
   readonly boot?: boolean;
+  /**
+   * WAL archiving and backups with pgBackRest into the S3 stand-in (see docs/local-cluster.md,
+   * "Backups"). @default false
+   */
+  readonly backup?: boolean;
+  /** Make the cluster from another local cluster's backups (implies `backup`; the name must be new). */
+  readonly restoreFrom?: LocalRestoreSource;
 }
 
 export type FaultKind = 'kill' | 'freeze' | 'partition' | 'kill-etcd' | 'heal' | 'reboot' | 'replace';
@@ -184,6 +193,9 @@ export class LocalCluster {
     log: (line: string) => void,
   ): Promise<LocalCluster> {
     const started = Date.now();
+    const withBackup = options.backup || options.restoreFrom !== undefined;
+    if (withBackup && options.boot) throw new LocalClusterError('backups are not rehearsed on booted nodes yet: leave out --boot');
+    if (options.restoreFrom) await checkRestoreInto(clusterName, stateRoot, options.restoreFrom);
 
     if (options.installPackages ?? true) {
       const installed = await ensurePackages(options.boot ? [...LOCAL_CLUSTER_PACKAGES, ...BOOTED_PACKAGES] : LOCAL_CLUSTER_PACKAGES, log);
@@ -197,7 +209,8 @@ export class LocalCluster {
     const dir = clusterDir(stateRoot, clusterName);
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     const plan = options.boot ? await booted.planBootedCluster({ clusterName, nodeCount, timing, dir, subnet: SUBNET, subnetBase: SUBNET_BASE }) : undefined;
-    const spec = plan?.spec ?? buildLocalSpec({ clusterName, nodeCount, timing, clusterDir: dir });
+    const built = plan?.spec ?? buildLocalSpec({ clusterName, nodeCount, timing, clusterDir: dir });
+    const spec: ClusterSpec = withBackup ? { ...built, backup: localBackupSpec(stateRoot, clusterName, restoreSourceSpec(options.restoreFrom)) } : built;
     const prefix = namespacePrefix(clusterName);
     const state: LocalClusterState = {
       mode: plan ? 'booted' : 'processes',
@@ -753,12 +766,17 @@ export class LocalCluster {
     const s = this.state;
     const postgres = postgresUser();
     await this.createNetwork();
+    if (s.spec.backup) await this.startRepository();
     this.log('rendering node files');
     for (const node of s.nodes) {
       createNodeTree(node.dir, node.paths, postgres, etcdUser());
       writeFiles(renderNodeFiles(s.spec, node.name));
     }
     for (const node of s.nodes) await checkHaproxyConfig(configFilePath(node.paths, 'haproxy'));
+    if (s.spec.backup?.restoreFrom) {
+      this.log(`checking the backups of '${s.spec.backup.restoreFrom.stanza}' in the repository`);
+      await checkRestoreSource(this, s.nodes[0]!.name, s.spec.backup.restoreFrom);
+    }
 
     this.log('starting etcd');
     for (const node of s.nodes) await this.startService(node.name, 'etcd');
@@ -1033,6 +1051,18 @@ export class LocalCluster {
   }
 
   /** The NLB stand-in: HAProxy in the client namespace in front of every node's HAProxy. */
+  /** The S3 stand-in in the client namespace, and its name in every namespace's hosts file. */
+  private async startRepository(): Promise<void> {
+    const c = this.state.client;
+    fs.mkdirSync(c.dir, { recursive: true, mode: 0o755 });
+    for (const ns of [c.namespace, ...this.state.nodes.map((n) => n.namespace)]) writeNamespaceHosts(ns, c.address);
+    this.log('starting the S3 stand-in (the backup repository)');
+    const record = await startS3StandIn(this.state.stateRoot, c.namespace, c.address, path.join(c.dir, 's3-standin.out'));
+    this.update((st) => {
+      st.client.processes.s3 = record;
+    });
+  }
+
   private async startFront(): Promise<void> {
     const c = this.state.client;
     fs.mkdirSync(c.dir, { recursive: true, mode: 0o755 });

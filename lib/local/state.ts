@@ -42,7 +42,7 @@ export interface LocalClientState {
   readonly switchPort: string;
   readonly dir: string;
   /** The NLB stand-in: a TCP HAProxy in the client namespace in front of every node's HAProxy. */
-  processes: { front?: ProcessRecord };
+  processes: { front?: ProcessRecord; /** The backup repository's S3 stand-in. */ s3?: ProcessRecord };
 }
 
 /** 'processes': the services run directly in namespaces; 'booted': each node is a booted container. */

@@ -4,6 +4,7 @@ import { LocalClusterError, oneLine } from './errors';
 import { run } from './exec';
 import { clusterDir, stateFile } from './layout';
 import { deleteNamespace, listNamespaces, namespacePids, namespacePrefix } from './network';
+import { removeNamespaceHosts } from './backup/repository';
 import { isRunning, killNamespace, signal, waitForExitOf } from './processes';
 import { readState, type LocalClusterState } from './state';
 import { releaseBootedResources } from './boot/booted-nodes';
@@ -69,6 +70,7 @@ export async function teardown(clusterName: string, stateRoot: string, log: (lin
     await deleteNamespace(ns);
     log(`removed namespace ${ns}`);
   }
+  removeNamespaceHosts(prefix);
 
   // 2b. Booted nodes: their containers died with their namespaces' processes; nspawn, the node
   //     roots and the data volumes' loop devices are on this machine's side.

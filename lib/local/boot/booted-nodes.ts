@@ -3,6 +3,7 @@
 // Secrets Manager, CloudWatch, a data volume, a fixed address). LocalCluster drives these.
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import { entryCommand } from '../entry-command';
 import * as path from 'node:path';
 import type { ClusterSpec, ClusterTiming } from '../../patroni/config/spec';
 import { nodePackages } from '../../patroni/config/packages';
@@ -218,16 +219,8 @@ export function readStandInConfig(cluster: BootedClusterState): AwsStandInConfig
   return JSON.parse(fs.readFileSync(cluster.standInConfig, 'utf8')) as AwsStandInConfig;
 }
 
-/**
- * The stand-in's entry: compiled JavaScript, or TypeScript through ts-node (tests, ts-node runs),
- * which finds the project's tsconfig from its working directory.
- */
 function standInCommand(configFile: string): { argv: string[]; cwd: string } {
-  const ext = path.extname(__filename);
-  const entry = path.join(__dirname, `aws-standin-main${ext}`);
-  return ext === '.ts'
-    ? { argv: [process.execPath, '-r', require.resolve('ts-node/register/transpile-only'), entry, configFile], cwd: path.resolve(__dirname, '../../..') }
-    : { argv: [process.execPath, entry, configFile], cwd: '/' };
+  return entryCommand(__dirname, 'aws-standin-main', [configFile]);
 }
 
 /** Whether `pid` is a stand-in (a recorded PID may have been reused by another program). */

@@ -1,0 +1,135 @@
+// Backups of a local cluster, and a restore into a new one: the checks that refuse bad input
+// before anything is created, and the runs of the rendered backup runner on the nodes.
+import * as fs from 'node:fs';
+import { backupRunnerPath, findNode, nodePaths, pgBackRestCommand, postgresTime, type ClusterSpec, type RestoreSourceSpec } from '../../patroni/config';
+import type { BackupType } from '../../patroni/config/backup-runner';
+import { LocalClusterError } from '../errors';
+import { checkClusterName, stateFile } from '../layout';
+import type { RunOptions, RunResult } from '../exec';
+import { leftoversExist } from '../teardown';
+
+/** Another local cluster's backups, and how far to replay its WAL. */
+export interface LocalRestoreSource {
+  readonly cluster: string;
+  readonly target: RestoreSourceSpec['target'];
+}
+
+/** What the operations need of a LocalCluster. */
+export interface BackupHost {
+  readonly spec: ClusterSpec;
+  readonly nodeNames: string[];
+  leader(): Promise<string | undefined>;
+  runOnNode(name: string, argv: readonly string[], options?: RunOptions): Promise<RunResult>;
+}
+
+/** One backup as `pgbackrest info` lists it. */
+export interface LocalBackup {
+  readonly label: string;
+  readonly type: string;
+  /** ISO-8601. */
+  readonly started: string;
+  readonly finished: string;
+  readonly sizeBytes: number;
+}
+
+export interface LocalBackupInfo {
+  readonly stanza: string;
+  readonly backups: readonly LocalBackup[];
+  /** The oldest and newest archived WAL segments. */
+  readonly archive?: { readonly min: string; readonly max: string };
+}
+
+export function restoreSourceSpec(source: LocalRestoreSource | undefined): RestoreSourceSpec | undefined {
+  return source && { stanza: source.cluster, path: `/${source.cluster}`, target: source.target };
+}
+
+/** A restore target from the CLI: `latest`, or an ISO-8601 time with a zone. */
+export function parseRestoreTarget(value: string): RestoreSourceSpec['target'] {
+  if (value === 'latest') return { type: 'latest' };
+  try {
+    postgresTime(value);
+  } catch {
+    throw new LocalClusterError(`--to must be 'latest' or an ISO-8601 time with a zone (2026-11-30T12:00:00Z), got '${value}'`);
+  }
+  return { type: 'time', time: value };
+}
+
+/** Refuses a restore into a cluster that exists, from itself, or to a time still to come. Nothing is touched. */
+export async function checkRestoreInto(clusterName: string, stateRoot: string, source: LocalRestoreSource): Promise<void> {
+  checkClusterName(source.cluster);
+  if (source.cluster === clusterName) throw new LocalClusterError(`a restore makes a new cluster: --into must differ from the source '${source.cluster}'`);
+  if (fs.existsSync(stateFile(stateRoot, clusterName)) || (await leftoversExist(clusterName, stateRoot))) {
+    throw new LocalClusterError(
+      `cluster '${clusterName}' exists: a restore makes a new cluster (choose another name, or remove it first with 'failover local down --cluster ${clusterName}')`,
+    );
+  }
+  if (source.target.type === 'time' && Date.parse(source.target.time) > Date.now()) {
+    throw new LocalClusterError(`the restore target ${source.target.time} is in the future: nothing has been archived for it yet`);
+  }
+}
+
+function lastLine(result: RunResult): string {
+  const lines = `${result.stderr}\n${result.stdout}`.split('\n').filter((l) => l.trim());
+  return lines.length ? lines[lines.length - 1]!.trim() : `exit ${result.code}`;
+}
+
+/** `pgbackrest info` of `stanza` (at `/<stanza>` in the repository), run as postgres on `node`. */
+async function info(host: BackupHost, node: string, stanza: string): Promise<LocalBackupInfo> {
+  const command = pgBackRestCommand(host.spec, findNode(host.spec, node), [`--repo1-path=/${stanza}`, '--output=json', '--io-timeout=10', 'info'], stanza);
+  const result = await host.runOnNode(node, ['runuser', '-u', 'postgres', '--', ...command.split(' ')], { allowFailure: true, timeoutMs: 120_000 });
+  if (result.code !== 0) throw new LocalClusterError(`pgbackrest info failed on ${node}: ${lastLine(result)}`);
+  // system-id exceeds a double's precision; nothing here reads it.
+  const [entry] = JSON.parse(result.stdout) as {
+    status: { code: number; message: string };
+    backup?: { label: string; type: string; timestamp: { start: number; stop: number }; info: { repository: { size: number } } }[];
+    archive?: { min: string | null; max: string | null }[];
+  }[];
+  if (!entry) throw new LocalClusterError(`pgbackrest info on ${node} listed no stanza '${stanza}'`);
+  if (entry.status.code !== 0 && entry.status.code !== 2) {
+    throw new LocalClusterError(`no backup of cluster '${stanza}' in the repository (pgBackRest: ${entry.status.message})`);
+  }
+  const iso = (seconds: number) => new Date(seconds * 1000).toISOString();
+  const archives = (entry.archive ?? []).filter((a) => a.min && a.max);
+  return {
+    stanza,
+    backups: (entry.backup ?? []).map((b) => ({
+      label: b.label,
+      type: b.type,
+      started: iso(b.timestamp.start),
+      finished: iso(b.timestamp.stop),
+      sizeBytes: b.info.repository.size,
+    })),
+    ...(archives.length ? { archive: { min: archives[0]!.min!, max: archives[archives.length - 1]!.max! } } : {}),
+  };
+}
+
+/** Refuses a source with no backup, or a target time before its oldest backup finished. */
+export async function checkRestoreSource(host: BackupHost, node: string, source: RestoreSourceSpec): Promise<void> {
+  const found = await info(host, node, source.stanza);
+  if (found.backups.length === 0) throw new LocalClusterError(`no backup of cluster '${source.stanza}' in the repository: take one first ('failover local backup --cluster ${source.stanza}')`);
+  if (source.target.type === 'time') {
+    const oldest = found.backups[0]!;
+    if (Date.parse(source.target.time) < Date.parse(oldest.finished)) {
+      throw new LocalClusterError(`the restore target ${source.target.time} is before the oldest backup of '${source.stanza}' (${oldest.label}, finished ${oldest.finished})`);
+    }
+  }
+}
+
+/** The cluster's own backups and archive. */
+export async function listBackups(host: BackupHost): Promise<LocalBackupInfo> {
+  if (!host.spec.backup) throw new LocalClusterError(`cluster '${host.spec.clusterName}' has no backups: make it with 'failover local up --backup'`);
+  const node = (await host.leader()) ?? host.nodeNames[0]!;
+  return info(host, node, host.spec.clusterName);
+}
+
+/** One backup now, by the rendered runner on the leader (as its timer would). */
+export async function takeBackup(host: BackupHost, type: BackupType): Promise<{ readonly node: string; readonly seconds: number }> {
+  if (!host.spec.backup) throw new LocalClusterError(`cluster '${host.spec.clusterName}' has no backups: make it with 'failover local up --backup'`);
+  const leader = await host.leader();
+  if (!leader) throw new LocalClusterError('no leader: a backup is taken from the leader, and none answers');
+  const started = Date.now();
+  const runner = backupRunnerPath(nodePaths(host.spec, findNode(host.spec, leader)));
+  const result = await host.runOnNode(leader, ['python3', '-I', runner, 'backup', type, '--once'], { allowFailure: true, timeoutMs: 3_600_000 });
+  if (result.code !== 0) throw new LocalClusterError(`the ${type} backup on ${leader} failed: ${lastLine(result)}`);
+  return { node: leader, seconds: (Date.now() - started) / 1000 };
+}
