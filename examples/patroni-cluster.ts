@@ -32,6 +32,9 @@ export class PatroniClusterExampleStack extends Stack {
       clusterName: 'orders-db',
       timing: PatroniTiming.FAST,
       synchronousMode: SynchronousMode.ON,
+      // WAL archived continuously, a weekly full and daily differential backup into a new
+      // KMS-encrypted bucket; replicas are made from the latest backup.
+      backup: { fullRetention: 2 },
     });
     // An example cannot know today's AMI ID. In your app, pin machineImage to one.
     Annotations.of(this.cluster).acknowledgeWarning(

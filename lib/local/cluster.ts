@@ -41,7 +41,7 @@ import { readRecordedMetrics, type RecordedDatum } from './boot/aws-standin';
 import { waitForGeneration } from './boot/apply';
 import { AGENT_UNIT_NAMES } from '../patroni/config/agent-units';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
-import { localBackupSpec, startS3StandIn, writeNamespaceHosts } from './backup/repository';
+import { checkRepositoryPathFree, localBackupSpec, startS3StandIn, writeNamespaceHosts } from './backup/repository';
 import { checkRestoreInto, checkRestoreSource, restoreSourceSpec, type LocalRestoreSource } from './backup/operations';
 import { found as done, notYet, poll as waitFor } from '../ops/poll';
 
@@ -196,6 +196,7 @@ export class LocalCluster {
     const withBackup = options.backup || options.restoreFrom !== undefined;
     if (withBackup && options.boot) throw new LocalClusterError('backups are not rehearsed on booted nodes yet: leave out --boot');
     if (options.restoreFrom) await checkRestoreInto(clusterName, stateRoot, options.restoreFrom);
+    if (withBackup) checkRepositoryPathFree(stateRoot, clusterName);
 
     if (options.installPackages ?? true) {
       const installed = await ensurePackages(options.boot ? [...LOCAL_CLUSTER_PACKAGES, ...BOOTED_PACKAGES] : LOCAL_CLUSTER_PACKAGES, log);
@@ -244,6 +245,11 @@ export class LocalCluster {
     try {
       await (plan ? cluster.bootContainers(plan, options.timeoutMs) : cluster.boot(options.timeoutMs));
     } catch (err) {
+      if (options.restoreFrom) {
+        // A restore's cluster is new: nothing in it is worth keeping, and its name is free again.
+        await teardown(clusterName, stateRoot, log);
+        throw new LocalClusterError(`restore into '${clusterName}' failed and was removed: ${oneLine(err)}`);
+      }
       cluster.update((s) => {
         s.phase = 'failed';
       });

@@ -5,7 +5,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { CLUSTER_PORTS, PatroniCluster } from '../patroni';
-import { clusterPaths, ClusterTiming, configFilePath, NodePaths, SYSTEMD_UNIT_NAMES } from '../patroni/config';
+import { backupRunnerPath, clusterPaths, ClusterTiming, configFilePath, NodePaths, pgBackRestConfigPath, SYSTEMD_UNIT_NAMES } from '../patroni/config';
 import { EtcdNodeLayout } from './etcd-procedures';
 import { OutputRef, RunbookContext } from './stack-context';
 
@@ -46,6 +46,16 @@ export interface PatroniFacts {
   };
   /** Where etcd's files are on every node. */
   readonly etcdLayout: EtcdNodeLayout;
+  /** pgBackRest, when the cluster has `backup`. */
+  readonly backup?: {
+    readonly configFile: string;
+    readonly runner: string;
+    readonly archiveTimeoutSeconds: number;
+    readonly schedules: { readonly full: string; readonly diff: string };
+    readonly repositories: number;
+    /** The primary repository bucket's logical ID, when this stack made it. */
+    readonly bucketLogicalId?: string;
+  };
 }
 
 /** Reads everything the database runbook says about `cluster`. */
@@ -100,5 +110,17 @@ export function patroniFacts(cluster: PatroniCluster): PatroniFacts {
       readerTargetGroup: targetGroups.find((t) => t.port === CLUSTER_PORTS.haproxyReplica)?.logicalId,
     },
     etcdLayout: { configFile: files.etcd, dataDir: paths.etcdDataDir, unit: SYSTEMD_UNIT_NAMES.etcd, patroniConfigFile: files.patroni },
+    ...(spec.backup
+      ? {
+          backup: {
+            configFile: pgBackRestConfigPath(paths),
+            runner: backupRunnerPath(paths),
+            archiveTimeoutSeconds: spec.backup.archiveTimeoutSeconds,
+            schedules: spec.backup.schedules,
+            repositories: spec.backup.repositories.length,
+            bucketLogicalId: cluster.backupBucket?.node.defaultChild instanceof CfnResource ? context.logicalId(cluster.backupBucket.node.defaultChild) : undefined,
+          },
+        }
+      : {}),
   };
 }

@@ -55,6 +55,8 @@ export function renderPatroniSections(cluster: PatroniCluster, level: number): s
     bootstrapFailed(f),
     h("A node's configuration change failed"),
     configurationChangeFailed(f),
+    h('Backups and point-in-time recovery'),
+    backups(f, sub),
   );
 }
 
@@ -523,6 +525,64 @@ function configurationChangeFailed(f: PatroniFacts): string {
       patronictl(f, 'list'),
     ]),
     'A leader that waits for the others says `leader NODE applies last: waiting for ...`: a replica that cannot apply holds the change back, and the leader is never restarted before the replicas.',
+  );
+}
+
+function backups(f: PatroniFacts, sub: (text: string) => string): string {
+  const b = f.backup;
+  if (!b) {
+    return 'This cluster has no backups (the `backup` prop is not set): a dropped table, a bad migration or the loss of every node cannot be undone. Set `backup` and deploy (one rolling restart).';
+  }
+  const pgbr = (args: string) => `sudo -u postgres pgbackrest --config=${b.configFile} --stanza=${f.clusterName} ${args}`;
+  const bucket = b.bucketLogicalId ? `the bucket of resource \`${b.bucketLogicalId}\`` : 'the bucket passed as `backup.bucket`';
+  const code = (target: string) =>
+    [
+      '```ts',
+      "new PatroniCluster(stack, 'Restored', {",
+      '  vpc: vpc,',
+      `  clusterName: '${f.clusterName}-restored',`,
+      `  backup: { bucket: db.backupBucket, restoreFrom: { clusterName: '${f.clusterName}', target: ${target} } },`,
+      '});',
+      '```',
+    ].join('\n');
+  return blocks(
+    `WAL is archived from whichever node leads into ${b.repositories === 1 ? 'the repository' : `each of ${b.repositories} repositories`} (${bucket}, under \`${f.clusterName}/\`), ` +
+      `at least every ${seconds(b.archiveTimeoutSeconds)} while there are writes: the most the loss of every node can lose. ` +
+      `Full backups run at \`${b.schedules.full}\`, differential ones at \`${b.schedules.diff}\` (systemd timers on every node; the leader backs up, the others wait and take over if the leader changes).`,
+    sub('Verify the repository'),
+    shell([nodeIndexGuard(f), `${nodeShell(f, '$N')}   # then, on the node:`]),
+    shell([
+      '# backups, their times and sizes; the archived WAL range',
+      pgbr('info'),
+      '# archiving works end to end: forces a WAL switch and waits for that segment in the repository',
+      pgbr('check'),
+      '# every file of every backup is readable and matches its checksum',
+      pgbr('verify'),
+      '# the last scheduled runs and their outcome',
+      'systemctl list-timers "cdk-failover-backup-*" --no-pager',
+      'sudo journalctl -u "cdk-failover-backup@*" --no-pager | tail -n 20',
+    ]),
+    'Expect: `status: ok`, a full backup newer than the full schedule, and `check command end: completed successfully`. A failing `check` names the cause (credentials, the bucket policy, the network).',
+    sub('Backups are failing'),
+    shell([
+      '# a backup now, on the leader (another node says it does not lead, and exits)',
+      `sudo python3 -I ${b.runner} backup full --once`,
+      '# archiving: failures and the last archived segment',
+      `sudo -u postgres psql -Atc 'select archived_count, failed_count, last_archived_wal, last_failed_wal, last_failed_time from pg_stat_archiver'`,
+      `sudo tail -n 20 ${f.paths.logDir}/pgbackrest/${f.clusterName}-archive-push-async.log`,
+    ]),
+    sub('Restore to a point in time'),
+    'A restore makes a **new** cluster from the repository; this one keeps running untouched (nothing is ever restored over a running cluster). ' +
+      'Add a second PatroniCluster to the app (`db` is this cluster), with the same bucket and the time (UTC, ISO-8601) just before the damage, and deploy:',
+    code("RestoreTarget.time('2026-11-30T11:59:00Z')"),
+    'pgBackRest picks the newest backup that finished before the target, and PostgreSQL replays WAL up to it and promotes. ' +
+      'A target before the oldest backup fails the new cluster\'s bootstrap (`unable to find backup set with stop time less than ...` in its nodes\' Patroni log); ' +
+      'a target after the newest archived WAL makes PostgreSQL stop (`recovery ended before configured recovery target was reached`). ' +
+      'Check the data through the new writer endpoint, then point the clients at it, and remove the old cluster when nothing needs it.',
+    sub('Recover from the loss of every node'),
+    `With every node and its data volume gone (or etcd's data lost on all of them), the repository holds the data up to the last archived segment (at most ${seconds(b.archiveTimeoutSeconds)} old). Deploy a new cluster from it with every archived WAL segment:`,
+    code('RestoreTarget.latest()'),
+    'Then point the clients at its endpoints. Rehearse it locally: `failover local up --backup`, write, `failover local down`, `failover local restore --to latest --into NEW`.',
   );
 }
 

@@ -20,6 +20,7 @@ export const PATRONI_RUNBOOK_SECTIONS = [
   'Replace an etcd member',
   "A node's bootstrap failed",
   "A node's configuration change failed",
+  'Backups and point-in-time recovery',
 ] as const;
 
 /** "### 3. Trigger conditions" for section `title` of `sections`, at `level`. */

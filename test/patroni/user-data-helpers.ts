@@ -20,6 +20,8 @@ function fakeValue(part: unknown): string {
   if (secret) return `arn:aws:secretsmanager:eu-west-1:111111111111:secret:${secret[1].toLowerCase()}-AbCdEf`;
   if (json === '{"Ref":"AWS::StackName"}') return 'TestStack';
   if (json === '{"Ref":"AWS::Region"}') return 'eu-west-1';
+  if (json === '{"Ref":"AWS::URLSuffix"}') return 'amazonaws.com';
+  if (/"Ref":"\w*BackupBucket\w*"/.test(json)) return 'test-backup-bucket';
   const handle = /"Ref":"(\w*ConfigurationHandle\w+)"/.exec(json);
   if (handle) return `https://cloudformation-waitcondition-eu-west-1.s3.amazonaws.com/${handle[1]}`;
   throw new Error(`no stand-in for ${json}`);

@@ -30,6 +30,21 @@ export function repositoryDir(stateRoot: string): string {
   return path.join(stateRoot, 'repository');
 }
 
+/**
+ * Refuses a cluster name whose path the repository already holds: an earlier cluster's backups
+ * (pgBackRest would refuse the new cluster's different system identifier there anyway, later and
+ * less clearly). Nothing is removed.
+ */
+export function checkRepositoryPathFree(stateRoot: string, clusterName: string): void {
+  const dir = path.join(repositoryDir(stateRoot), 's3', LOCAL_S3.bucket, clusterName);
+  if (fs.existsSync(dir)) {
+    throw new LocalClusterError(
+      `the backup repository already holds an earlier cluster '${clusterName}' (${dir}): restore it into a new name ` +
+        `('failover local restore --cluster ${clusterName} --to latest --into NEW'), or remove that directory to start afresh`,
+    );
+  }
+}
+
 /** What the nodes' pgbackrest.conf gets. */
 export function localBackupSpec(stateRoot: string, clusterName: string, restoreFrom?: RestoreSourceSpec): BackupSpec {
   return {

@@ -105,7 +105,7 @@ def backup(kind, once):
             log('this node does not lead: the leader takes the backup')
             return 0
         if once or time.time() + CONFIG['intervalSeconds'] > deadline:
-            print('cdk-failover: no %s backup completed in repositories %s within %d s (runbook: Backups are failing)'
+            print('cdk-failover: no %s backup completed in repositories %s within %d s (runbook: Backups and point-in-time recovery)'
                   % (kind, ','.join(map(str, pending)), int(time.time()) - since), file=sys.stderr, flush=True)
             return 1
         time.sleep(CONFIG['intervalSeconds'])

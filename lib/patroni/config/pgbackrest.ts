@@ -145,9 +145,10 @@ function restoreTargetArgs(source: RestoreSourceSpec): { args: string[]; recover
   switch (target.type) {
     case 'latest':
       return { args: [], recovery: {} };
-    case 'time':
+    case 'time': {
       const time = postgresTime(target.time);
       return { args: ['--type=time', `"--target=${time}"`], recovery: { recovery_target_time: time } };
+    }
     case 'name':
       if (!/^[A-Za-z0-9_.-]{1,63}$/.test(target.name)) {
         throw new Error(`backup.restoreFrom.target.name must be 1-63 letters, digits, _ . or -, got '${target.name}'`);
@@ -174,12 +175,14 @@ export function bootstrapSettings(spec: ClusterSpec, node: ClusterNode): Record<
     throw new Error(`backup.restoreFrom.stanza must name another cluster than '${spec.clusterName}': the restored cluster archives to its own stanza`);
   }
   const { args, recovery } = restoreTargetArgs(source);
-  const fromSource = [`--repo1-path=${source.path}`];
+  // The source's stanza has no pg1 section here: this node's data directory goes on the command line.
+  const fromSource = [`--repo1-path=${source.path}`, `--pg1-path=${nodePaths(spec, node).dataDir}`];
   return {
     ...settings,
     method: 'pgbackrest_restore',
     pgbackrest_restore: {
-      command: pgBackRestCommand(spec, node, [...fromSource, '--repo=1', '--delta', 'restore', ...args, '--target-action=promote'], source.stanza),
+      // --target-action only with a target: pgBackRest refuses it for a restore to the end of the archive.
+      command: pgBackRestCommand(spec, node, [...fromSource, '--repo=1', '--delta', 'restore', ...args, ...(args.length ? ['--target-action=promote'] : [])], source.stanza),
       no_params: true,
       // Patroni writes these and waits for the end of recovery, then the promotion.
       recovery_conf: {

@@ -124,7 +124,7 @@ describe('patroni.yml with backups', () => {
   test('restoreFrom a time: the source stanza and path, the backup before the target, promotion at the target', () => {
     const restore = { stanza: 'old-db', path: '/old-db', target: { type: 'time' as const, time: '2026-11-30T12:00:01.250Z' } };
     const bootstrap = yml({ ...BACKUP, restoreFrom: restore }).bootstrap;
-    const src = 'pgbackrest --config=/etc/cdk-failover/pgbackrest.conf --stanza=old-db --repo1-path=/old-db --repo=1';
+    const src = 'pgbackrest --config=/etc/cdk-failover/pgbackrest.conf --stanza=old-db --repo1-path=/old-db --pg1-path=/var/lib/postgresql/15/patroni --repo=1';
     expect(bootstrap.method).toBe('pgbackrest_restore');
     expect(bootstrap.pgbackrest_restore).toEqual({
       command: `${src} --delta restore --type=time "--target=2026-11-30 12:00:01.250+00" --target-action=promote`,
@@ -140,7 +140,7 @@ describe('patroni.yml with backups', () => {
 
   test('restoreFrom latest and a restore point', () => {
     const latest = yml({ ...BACKUP, restoreFrom: { stanza: 'old-db', path: '/old-db', target: { type: 'latest' } } }).bootstrap.pgbackrest_restore;
-    expect(latest.command).not.toMatch(/--type=/);
+    expect(latest.command).not.toMatch(/--type=|--target-action/);
     expect(latest.recovery_conf.recovery_target_time).toBeUndefined();
     const named = yml({ ...BACKUP, restoreFrom: { stanza: 'old-db', path: '/old-db', target: { type: 'name', name: 'before-migration' } } }).bootstrap
       .pgbackrest_restore;

@@ -1,0 +1,165 @@
+// Backups and point-in-time recovery on the local cluster, for real: pgBackRest 2.45 archives and
+// backs up through its S3 driver over TLS into the S3 stand-in, and restores make new clusters.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { LocalCluster, listNamespaces, namespacePrefix } from '../../lib/local';
+import { listBackups, takeBackup } from '../../lib/local/backup/operations';
+
+const SOURCE = 'bksrc';
+const MINUTE = 60_000;
+
+/** Until the leader has archived the segment it was writing when this was called. */
+async function waitForArchive(cluster: LocalCluster): Promise<void> {
+  const segment = await cluster.sql('select pg_walfile_name(pg_switch_wal())');
+  // A history file sorts before its timeline's segments ('.' < '0'), so it never satisfies this.
+  const query = `select coalesce(last_archived_wal >= '${segment}', false) from pg_stat_archiver`;
+  for (let i = 0; i < 240; i++) {
+    if ((await cluster.trySql(query)).stdout.trim() === 't') return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`segment ${segment} was not archived within 2 minutes`);
+}
+
+async function restore(stateRoot: string, into: string, to: LocalRestoreTarget, log: (l: string) => void): Promise<LocalCluster> {
+  return LocalCluster.up({ clusterName: into, stateRoot, timing: 'fast', restoreFrom: { cluster: SOURCE, target: to }, log });
+}
+
+type LocalRestoreTarget = { type: 'latest' } | { type: 'time'; time: string };
+
+async function ids(cluster: LocalCluster, table: string): Promise<number[]> {
+  const out = await cluster.sql(`select id from ${table} order by id`);
+  return out ? out.split('\n').map(Number) : [];
+}
+
+if (process.env.SKIP_CLUSTER === '1') {
+  test('the backup drills are skipped on purpose (SKIP_CLUSTER=1)', () => {
+    expect(process.env.SKIP_CLUSTER).toBe('1');
+  });
+} else {
+  describe('backups and point-in-time recovery (pgBackRest into the S3 stand-in)', () => {
+    const stateRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'cdkf-backup-'));
+    // etcd and postgres reach their trees through it (mkdtemp makes it 0700).
+    fs.chmodSync(stateRoot, 0o755);
+    const log = (line: string) => console.log(`[backup] ${line}`);
+    let source: LocalCluster;
+
+    beforeAll(async () => {
+      source = await LocalCluster.up({ clusterName: SOURCE, stateRoot, timing: 'fast', backup: true, log });
+      await takeBackup(source, 'full');
+    }, 10 * MINUTE);
+
+    afterAll(async () => {
+      for (const name of [SOURCE, 'bkpitr', 'bklatest', 'bklost']) await LocalCluster.down({ clusterName: name, stateRoot });
+      fs.rmSync(stateRoot, { recursive: true, force: true });
+    }, 5 * MINUTE);
+
+    test('the full backup is listed, and WAL is archived from the leader', async () => {
+      const info = await listBackups(source);
+      expect(info.backups.map((b) => b.type)).toEqual(['full']);
+      expect(info.archive?.min).toMatch(/^0{7}1/);
+      const failed = await source.sql('select failed_count from pg_stat_archiver');
+      expect(Number(failed)).toBe(0);
+    });
+
+    test('a restore to the second before a DROP TABLE has every row committed before it, and none after', async () => {
+      await source.sql('create table pitr (id int primary key, at timestamptz not null default clock_timestamp())');
+      for (let i = 1; i <= 3; i++) await source.sql(`insert into pitr (id) values (${i})`);
+      const lastBefore = await source.sql('select max(at) from pitr');
+      // The target: a moment strictly after row 3's commit and before row 4's.
+      await new Promise((r) => setTimeout(r, 1100));
+      const target = new Date(Date.now() - 500).toISOString();
+      await new Promise((r) => setTimeout(r, 600));
+      for (let i = 4; i <= 5; i++) await source.sql(`insert into pitr (id) values (${i})`);
+      const firstAfter = await source.sql('select min(at) from pitr where id = 4');
+      expect(Date.parse(lastBefore.replace(' ', 'T').replace(/\+00$/, 'Z'))).toBeLessThan(Date.parse(target));
+      expect(Date.parse(firstAfter.replace(' ', 'T').replace(/\+00$/, 'Z'))).toBeGreaterThan(Date.parse(target));
+      await source.sql('drop table pitr');
+      await waitForArchive(source);
+
+      const restored = await restore(stateRoot, 'bkpitr', { type: 'time', time: target }, log);
+      try {
+        expect(await ids(restored, 'pitr')).toEqual([1, 2, 3]);
+        expect((await restored.status()).nodes.map((n) => n.role).sort()).toEqual(['leader', 'replica', 'sync_standby']);
+      } finally {
+        await restored.down();
+      }
+      // The source is not touched by a restore from its repository.
+      expect(await source.sql("select to_regclass('pitr') is null")).toBe('t');
+    }, 10 * MINUTE);
+
+    test('bad input is refused and leaves nothing behind', async () => {
+      await expect(restore(stateRoot, SOURCE, { type: 'latest' }, log)).rejects.toThrow(/--into must differ from the source 'bksrc'/);
+      await expect(restore(stateRoot, 'bkbad', { type: 'time', time: '2020-01-01T00:00:00Z' }, log)).rejects.toThrow(
+        /restore into 'bkbad' failed and was removed: the restore target 2020-01-01T00:00:00Z is before the oldest backup of 'bksrc'/,
+      );
+      await expect(restore(stateRoot, 'bkbad', { type: 'time', time: '2999-01-01T00:00:00Z' }, log)).rejects.toThrow(/is in the future/);
+      await expect(
+        LocalCluster.up({ clusterName: 'bkbad', stateRoot, timing: 'fast', restoreFrom: { cluster: 'nosuch', target: { type: 'latest' } }, log }),
+      ).rejects.toThrow(/no backup of cluster 'nosuch' in the repository/);
+      // A name the repository already holds (here: the running source's) is refused before anything is cleared.
+      await expect(LocalCluster.up({ clusterName: SOURCE, stateRoot, timing: 'fast', backup: true, log })).rejects.toThrow(
+        /the backup repository already holds an earlier cluster 'bksrc'/,
+      );
+      expect((await listNamespaces()).filter((ns) => ns.startsWith(namespacePrefix('bkbad')))).toEqual([]);
+      expect(fs.existsSync(path.join(stateRoot, 'bkbad'))).toBe(false);
+      // The source is untouched by all of it.
+      expect((await source.health()).healthy).toBe(true);
+    }, 10 * MINUTE);
+
+    test('the leader killed during writes: the archive has no gap across the new timeline, and latest holds every acknowledged write', async () => {
+      await source.sql('create table acked (id int primary key)');
+      const acked: number[] = [];
+      let next = 1;
+      const write = async () => {
+        const r = await source.trySql(`insert into acked values (${next}) returning id`, { timeoutMs: 3000 });
+        if (r.code === 0 && r.stdout.trim() === String(next)) acked.push(next);
+        next++;
+      };
+      for (let i = 0; i < 20; i++) await write();
+      const leader = (await source.leader())!;
+      await source.kill(leader);
+      const deadline = Date.now() + 2 * MINUTE;
+      // Bounded: at most 400 attempts and two minutes, until 20 writes after the failover are acknowledged.
+      const ackedBefore = acked.length;
+      for (let i = 0; i < 400 && Date.now() < deadline && acked.length < ackedBefore + 20; i++) await write();
+      expect(acked.length).toBeGreaterThanOrEqual(ackedBefore + 20);
+      await source.heal(leader);
+      try {
+        await source.waitForHealthy({ timeoutMs: 3 * MINUTE });
+      } catch (err) {
+        const tail = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : `(no ${file})`);
+        for (const node of source.nodeNames) {
+          const logs = path.join(stateRoot, SOURCE, node, 'log');
+          const pg = fs.readdirSync(logs).filter((f) => f.startsWith('postgresql'));
+          console.log(`[backup] ${node} after ${leader}'s heal:\n${tail(path.join(logs, 'patroni.log'))}\n${pg.map((f) => tail(path.join(logs, f))).join('\n')}`);
+        }
+        throw err;
+      }
+      await waitForArchive(source);
+      const timelines = (await source.status()).nodes.map((n) => n.timeline ?? 0);
+      expect(Math.max(...timelines)).toBeGreaterThan(1);
+
+      const restored = await restore(stateRoot, 'bklatest', { type: 'latest' }, log);
+      try {
+        const got = new Set(await ids(restored, 'acked'));
+        expect(acked.filter((id) => !got.has(id))).toEqual([]);
+      } finally {
+        await restored.down();
+      }
+    }, 10 * MINUTE);
+
+    test('every node lost: a new cluster from the repository serves the data', async () => {
+      await source.sql('create table survivor (id int primary key)');
+      await source.sql('insert into survivor select generate_series(1, 1000)');
+      await waitForArchive(source);
+      await source.down();
+      const restored = await restore(stateRoot, 'bklost', { type: 'latest' }, log);
+      try {
+        expect(await restored.sql('select count(*), sum(id) from survivor')).toBe('1000|500500');
+      } finally {
+        await restored.down();
+      }
+    }, 10 * MINUTE);
+  });
+}
