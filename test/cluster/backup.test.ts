@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalCluster, listNamespaces, namespacePrefix } from '../../lib/local';
 import { listBackups, takeBackup } from '../../lib/local/backup/operations';
+import { backupRunnerPath, findNode, nodePaths } from '../../lib/patroni/config';
 
 const SOURCE = 'bksrc';
 const MINUTE = 60_000;
@@ -148,6 +149,37 @@ if (process.env.SKIP_CLUSTER === '1') {
         await restored.down();
       }
     }, 10 * MINUTE);
+
+    test('the leader killed during a scheduled backup: the backup fails cleanly and the new leader takes it', async () => {
+      await source.waitForHealthy({ timeoutMs: 2 * MINUTE });
+      // Big enough that the backup is still running when the leader is killed.
+      await source.sql('create table bulk as select g as id, md5(g::text) as v from generate_series(1, 1500000) g', { timeoutMs: 5 * MINUTE });
+      const before = (await listBackups(source)).backups.length;
+      const leader = (await source.leader())!;
+      const runner = (name: string) => backupRunnerPath(nodePaths(source.spec, findNode(source.spec, name)));
+      // As the timers do: every node runs the runner at once.
+      const runs = source.nodeNames.map((name) =>
+        source.runOnNode(name, ['python3', '-I', runner(name), 'backup', 'full'], { allowFailure: true, timeoutMs: 10 * MINUTE }).then((r) => ({ name, r })),
+      );
+      let running = false;
+      for (let i = 0; i < 240 && !running; i++) {
+        running = (await source.runOnNode(leader, ['pgrep', '-f', 'pgbackrest.*--type=full.*backup'], { allowFailure: true })).code === 0;
+        if (!running) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(running).toBe(true);
+      const killedAt = Date.now();
+      await source.kill(leader);
+      const results = await Promise.all(runs);
+      for (const { name, r } of results.filter((x) => x.name !== leader)) {
+        expect({ name, code: r.code }).toEqual({ name, code: 0 });
+      }
+      const after = (await listBackups(source)).backups;
+      expect(after.length).toBe(before + 1);
+      // The one new backup started after the kill: the new leader's, not the killed one's.
+      expect(Date.parse(after[after.length - 1]!.started)).toBeGreaterThanOrEqual(Math.floor(killedAt / 1000) * 1000);
+      await source.heal(leader);
+      await source.waitForHealthy({ timeoutMs: 3 * MINUTE });
+    }, 15 * MINUTE);
 
     test('every node lost: a new cluster from the repository serves the data', async () => {
       await source.sql('create table survivor (id int primary key)');

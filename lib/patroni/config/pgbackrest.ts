@@ -120,16 +120,22 @@ export function archiveParameters(spec: ClusterSpec, node: ClusterNode): Record<
   };
 }
 
-/** `postgresql` settings for replicas: from the repository first, else pg_basebackup from a member. */
+/**
+ * `postgresql` settings for replicas: made from the repository first, else pg_basebackup from a
+ * member. No restore_command for running replicas: the old leader archives WAL its synchronous
+ * standby may not have received (archive_timeout's segment switch), a replica that replays it from
+ * the archive ends up past the new leader's fork point, and Patroni 3.0.2, which checks for a
+ * divergence only when the replica starts following, leaves it stuck on the old timeline
+ * (reproduced by test/cluster/backup.test.ts). Replicas stream only, as without backups.
+ */
 export function replicaSettings(spec: ClusterSpec, node: ClusterNode): Record<string, unknown> {
   if (!checkedBackup(spec)) return {};
   return {
     create_replica_methods: ['pgbackrest', 'basebackup'],
-    // No backup yet (a new cluster) makes pgbackrest fail, and Patroni falls back to basebackup.
+    // No backup yet (a new cluster) makes pgbackrest fail, and Patroni falls back to basebackup. A
+    // restored replica streams the WAL written since that backup from the leader.
     pgbackrest: { command: pgBackRestCommand(spec, node, ['--delta', 'restore']), keep_data: true, no_params: true },
     basebackup: [{ checkpoint: 'fast' }],
-    // A replica too far behind for the leader's WAL catches up from the archive.
-    recovery_conf: { restore_command: pgBackRestCommand(spec, node, ['archive-get', '%f', '"%p"']) },
   };
 }
 

@@ -101,11 +101,11 @@ describe('patroni.yml with backups', () => {
     });
   });
 
-  test('makes replicas from the repository first, pg_basebackup second, and fetches WAL from the archive', () => {
+  test('makes replicas from the repository first, pg_basebackup second; running replicas stream only (no archive replay past a fork)', () => {
     const pg = yml(BACKUP).postgresql;
     expect(pg.create_replica_methods).toEqual(['pgbackrest', 'basebackup']);
     expect(pg.pgbackrest).toEqual({ command: `${cmd} --delta restore`, keep_data: true, no_params: true });
-    expect(pg.recovery_conf).toEqual({ restore_command: `${cmd} archive-get %f "%p"` });
+    expect(pg.recovery_conf).toBeUndefined();
   });
 
   test('creates the stanza after initdb, and keeps initdb without restoreFrom', () => {
