@@ -26,4 +26,38 @@ describe('systemd units, checked by systemd 252', () => {
       removeTmpDir(dir);
     }
   }, 120_000);
+
+  test('the backup timers and their service template pass systemd-analyze verify and calendar', async () => {
+    const dir = makeTmpDir('backup-units');
+    const backup = {
+      repositories: [{ bucket: 'b', region: 'eu-west-1', endpoint: 's3.eu-west-1.amazonaws.com', path: '/orders-db', uriStyle: 'host' as const, retentionFull: 2 }],
+      archiveTimeoutSeconds: 60,
+      schedules: { full: 'Sun *-*-* 01:00:00 UTC', diff: 'Mon..Sat *-*-* 01:00:00 UTC' },
+    };
+    try {
+      const files = renderSystemdUnitFiles(ec2Spec({ backup }), 'pg-0')
+        .filter((f) => f.path.includes('backup'))
+        .map((f) => {
+          const file = path.join(dir, path.basename(f.path));
+          fs.writeFileSync(file, f.content);
+          return file;
+        });
+      expect(files.map((f) => path.basename(f)).sort()).toEqual(['cdk-failover-backup-diff.timer', 'cdk-failover-backup-full.timer', 'cdk-failover-backup@.service']);
+      // A template is verified through an instance name.
+      fs.copyFileSync(path.join(dir, 'cdk-failover-backup@.service'), path.join(dir, 'cdk-failover-backup@full.service'));
+      const verify = await run('systemd-analyze', ['verify', ...files.filter((f) => f.endsWith('.timer')), path.join(dir, 'cdk-failover-backup@full.service')], {
+        timeoutMs: 60_000,
+        allowFailure: true,
+      });
+      expect({ code: verify.code, stderr: verify.stderr }).toEqual({ code: 0, stderr: '' });
+      for (const expression of Object.values(backup.schedules)) {
+        const calendar = await run('systemd-analyze', ['calendar', expression], { timeoutMs: 30_000, allowFailure: true });
+        expect({ expression, code: calendar.code }).toEqual({ expression, code: 0 });
+      }
+      const badCalendar = await run('systemd-analyze', ['calendar', 'Sun *-*-* 25:00:00 UTC'], { timeoutMs: 30_000, allowFailure: true });
+      expect(badCalendar.code).not.toBe(0);
+    } finally {
+      removeTmpDir(dir);
+    }
+  }, 120_000);
 });
