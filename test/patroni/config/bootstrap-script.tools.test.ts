@@ -64,7 +64,7 @@ describe('renderBootstrapScript', () => {
       expect(script.indexOf(before)).toBeGreaterThan(0);
       expect(script.indexOf(before)).toBeLessThan(install);
     }
-    expect(script).toMatch(/patroni python3-etcd python3-yaml etcd-server etcd-client haproxy postgresql-15 awscli jq/);
+    expect(script).toMatch(/patroni python3-etcd python3-yaml etcd-server etcd-client haproxy postgresql-15 pgbackrest awscli jq/);
   });
 
   test('prepares the data volume: bounded wait, mkfs only without a filesystem, fstab by UUID with nofail', () => {
