@@ -256,8 +256,14 @@ function createBucket(scope: Construct, clusterName: string): s3.IBucket {
     objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
     // Backups outlive the stack: a deleted cluster is restored from them.
     removalPolicy: RemovalPolicy.RETAIN,
+    // Versioned: a node's role may delete objects under its prefix (pgBackRest's expire does), so
+    // what a compromised node or a mistaken stanza-delete removes stays recoverable for 30 days.
+    versioned: true,
     // pgBackRest's retention expires backups and WAL; only what it never tracks is cleaned here.
-    lifecycleRules: [{ id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(7) }],
+    lifecycleRules: [
+      { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+      { id: 'ExpireDeletedVersions', noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true },
+    ],
   });
   Validations.of(bucket).acknowledge({
     id: 'AwsSolutions-S1',

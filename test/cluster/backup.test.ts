@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalCluster, listNamespaces, namespacePrefix } from '../../lib/local';
 import { listBackups, takeBackup } from '../../lib/local/backup/operations';
-import { backupRunnerPath, findNode, nodePaths } from '../../lib/patroni/config';
+import { backupRunnerPath, findNode, nodePaths, pgBackRestConfigPath } from '../../lib/patroni/config';
 
 const SOURCE = 'bksrc';
 const MINUTE = 60_000;
@@ -59,8 +59,8 @@ if (process.env.SKIP_CLUSTER === '1') {
       const info = await listBackups(source);
       expect(info.backups.map((b) => b.type)).toEqual(['full']);
       expect(info.archive?.min).toMatch(/^0{7}1/);
-      const failed = await source.sql('select failed_count from pg_stat_archiver');
-      expect(Number(failed)).toBe(0);
+      // (A failure or two before post_init has made the stanza is expected; archiving must work after.)
+      await waitForArchive(source);
     });
 
     test('a restore to the second before a DROP TABLE has every row committed before it, and none after', async () => {
@@ -154,7 +154,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       await source.waitForHealthy({ timeoutMs: 2 * MINUTE });
       // Big enough that the backup is still running when the leader is killed.
       await source.sql('create table bulk as select g as id, md5(g::text) as v from generate_series(1, 1500000) g', { timeoutMs: 5 * MINUTE });
-      const before = (await listBackups(source)).backups.length;
+      const startedAt = Math.floor(Date.now() / 1000) * 1000;
       const leader = (await source.leader())!;
       const runner = (name: string) => backupRunnerPath(nodePaths(source.spec, findNode(source.spec, name)));
       // As the timers do: every node runs the runner at once.
@@ -163,7 +163,9 @@ if (process.env.SKIP_CLUSTER === '1') {
       );
       let running = false;
       for (let i = 0; i < 240 && !running; i++) {
-        running = (await source.runOnNode(leader, ['pgrep', '-f', 'pgbackrest.*--type=full.*backup'], { allowFailure: true })).code === 0;
+        // The leader's own configuration path is in the command line: no other node's or run's pgbackrest matches.
+        const pattern = `pgbackrest --config=${pgBackRestConfigPath(nodePaths(source.spec, findNode(source.spec, leader)))} .*--type=full backup`;
+        running = (await source.runOnNode(leader, ['pgrep', '-f', pattern], { allowFailure: true })).code === 0;
         if (!running) await new Promise((r) => setTimeout(r, 250));
       }
       expect(running).toBe(true);
@@ -173,10 +175,10 @@ if (process.env.SKIP_CLUSTER === '1') {
       for (const { name, r } of results.filter((x) => x.name !== leader)) {
         expect({ name, code: r.code }).toEqual({ name, code: 0 });
       }
-      const after = (await listBackups(source)).backups;
-      expect(after.length).toBe(before + 1);
-      // The one new backup started after the kill: the new leader's, not the killed one's.
-      expect(Date.parse(after[after.length - 1]!.started)).toBeGreaterThanOrEqual(Math.floor(killedAt / 1000) * 1000);
+      // Exactly one new backup, started after the kill: the new leader's (the killed one's never completed).
+      const since = (await listBackups(source)).backups.filter((b) => Date.parse(b.started) >= startedAt);
+      expect(since.map((b) => b.type)).toEqual(['full']);
+      expect(Date.parse(since[0]!.started)).toBeGreaterThanOrEqual(Math.floor(killedAt / 1000) * 1000);
       await source.heal(leader);
       await source.waitForHealthy({ timeoutMs: 3 * MINUTE });
     }, 15 * MINUTE);

@@ -15,7 +15,7 @@ function statements(template: ReturnType<typeof setup>['template']): Json[] {
 describe('PatroniCluster backups', () => {
   const { template, cluster } = setup({ backup: {} });
 
-  test('a bucket with SSE-KMS under a rotated key, TLS only, public access blocked, kept on stack deletion', () => {
+  test('a versioned bucket with SSE-KMS under a rotated key, TLS only, public access blocked, kept on stack deletion', () => {
     template.resourceCountIs('AWS::S3::Bucket', 1);
     template.hasResource('AWS::S3::Bucket', {
       DeletionPolicy: 'Retain',
@@ -26,7 +26,13 @@ describe('PatroniCluster backups', () => {
           ],
         },
         PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
-        LifecycleConfiguration: { Rules: [{ Id: 'AbortIncompleteUploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 }, Status: 'Enabled' }] },
+        VersioningConfiguration: { Status: 'Enabled' },
+        LifecycleConfiguration: {
+          Rules: [
+            { Id: 'AbortIncompleteUploads', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 }, Status: 'Enabled' },
+            { Id: 'ExpireDeletedVersions', NoncurrentVersionExpiration: { NoncurrentDays: 30 }, ExpiredObjectDeleteMarker: true, Status: 'Enabled' },
+          ],
+        },
       }),
     });
     template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });

@@ -51,9 +51,17 @@ def leads():
         return False
 
 
+# pgBackRest turns a diff or incr with no prior full into a full, and an incr may follow any type.
+SATISFIES = {'full': ('full',), 'diff': ('diff', 'full'), 'incr': ('incr', 'diff', 'full')}
+
+
 def done_in(repo, kind, since):
-    """A backup of kind, started at or after since, is in repository repo."""
-    result = pgbackrest('--repo=%d' % repo, '--output=json', 'info', timeout=120)
+    """A backup that does for kind, started at or after since, is in repository repo."""
+    try:
+        result = pgbackrest('--repo=%d' % repo, '--output=json', 'info', timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log('info failed: %s' % e)
+        return False
     if result.returncode != 0:
         return False
     try:
@@ -62,14 +70,18 @@ def done_in(repo, kind, since):
         return False
     for stanza in stanzas:
         for backup in stanza.get('backup', []):
-            if backup.get('type') == kind and backup.get('timestamp', {}).get('start', 0) >= since \
+            if backup.get('type') in SATISFIES[kind] and backup.get('timestamp', {}).get('start', 0) >= since \
                     and backup.get('database', {}).get('repo-key', repo) == repo:
                 return True
     return False
 
 
 def stanza_create():
-    result = pgbackrest('stanza-create', timeout=600)
+    try:
+        result = pgbackrest('stanza-create', timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log('stanza-create failed (the next backup retries it): %s' % e)
+        return False
     if result.returncode != 0:
         log('stanza-create failed (the next backup retries it): ' + last_line(result))
     return result.returncode == 0
@@ -93,7 +105,11 @@ def backup(kind, once):
             if stanza_create():
                 for repo in list(pending):
                     log('%s backup into repository %d' % (kind, repo))
-                    result = pgbackrest('--repo=%d' % repo, '--type=' + kind, 'backup')
+                    try:
+                        result = pgbackrest('--repo=%d' % repo, '--type=' + kind, 'backup')
+                    except OSError as e:
+                        log('%s backup into repository %d failed: %s' % (kind, repo, e))
+                        continue
                     if result.returncode == 0:
                         pending.remove(repo)
                     else:
@@ -175,7 +191,7 @@ export function renderBackupService(spec: ClusterSpec, nodeName: string): string
   ].join('\n');
 }
 
-/** A timer for `kind` at the spec's schedule (UTC). Persistent: a node that was down catches up. */
+/** A timer for `kind` at the spec's schedule (UTC). */
 export function renderBackupTimer(spec: ClusterSpec, nodeName: string, kind: 'full' | 'diff'): string {
   const backup = checkedBackup(spec);
   if (!backup) throw new Error('renderBackupTimer: the spec has no backup settings');
@@ -185,7 +201,8 @@ export function renderBackupTimer(spec: ClusterSpec, nodeName: string, kind: 'fu
     '',
     '[Timer]',
     `OnCalendar=${backup.schedules[kind]}`,
-    'Persistent=true',
+    // Not Persistent: a node that missed a run was not the leader then, and catching up alone it
+    // would wait for a backup nobody takes.
     `Unit=cdk-failover-backup@${kind}.service`,
     '',
     '[Install]',

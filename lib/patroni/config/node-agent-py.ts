@@ -510,6 +510,19 @@ def take_action(settings, action, desired):
         run(['systemctl', 'restart', units['haproxy']])
     elif action == 'restart-metrics':
         run(['systemctl', 'restart', units['metrics']])
+    elif action == 'prepare-backup':
+        # A node booted before the cluster had backups has neither the package nor its directories.
+        backup = desired['bundle'].get('backup')
+        if backup and not os.path.exists('/usr/bin/pgbackrest'):
+            run(['apt-get', 'update'], timeout=600)
+            run(['apt-get', '-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', 'pgbackrest'], timeout=900)
+        if backup:
+            run(['install', '-d', '-o', 'postgres', '-g', 'postgres', '-m', '0750'] + list(backup['dirs']))
+    elif action == 'stanza-create':
+        # Fails harmlessly on a replica; the leader applies last and creates it, so archiving works.
+        backup = desired['bundle'].get('backup')
+        if backup:
+            run(['/usr/bin/python3', '-I', backup['runner'], 'stanza-create'], timeout=300, check=False)
     elif action == 'restart-backup-timers':
         # Enabled here too: a cluster that gains backups on day two gets its timers this way.
         run(['systemctl', 'enable'] + list(units['backupTimers']))

@@ -12,7 +12,7 @@ import { NODE_AGENT_PY } from './node-agent-py';
 import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
 import { dynamicConfiguration } from './patroni-yml';
-import { backupRunnerPath, pgBackRestConfigPath } from './pgbackrest';
+import { backupRunnerPath, checkedBackup, pgBackRestConfigPath, pgBackRestDirs } from './pgbackrest';
 import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles } from './node-files';
 import { ClusterCredentials, ClusterSpec } from './spec';
 import { SYSTEMD_UNIT_NAMES } from './systemd-units';
@@ -31,6 +31,7 @@ export interface BootstrapSecretIds {
  */
 export const AGENT_ACTIONS = [
   'daemon-reload',
+  'prepare-backup',
   'restart-etcd',
   'reload-haproxy',
   'restart-haproxy',
@@ -38,6 +39,7 @@ export const AGENT_ACTIONS = [
   'restart-backup-timers',
   'reload-patroni',
   'restart-patroni',
+  'stanza-create',
 ] as const;
 export type AgentAction = (typeof AGENT_ACTIONS)[number];
 
@@ -77,6 +79,8 @@ export interface NodeBundle {
   readonly actionOrder: readonly AgentAction[];
   readonly patroniConfig: string;
   readonly haproxyConfig: string;
+  /** pgBackRest's directories and the backup runner, when the cluster has backups. */
+  readonly backup?: { readonly dirs: readonly string[]; readonly runner: string };
   readonly units: typeof SYSTEMD_UNIT_NAMES & { readonly agentTimer: string; readonly backupTimers: readonly string[] };
 }
 
@@ -120,7 +124,7 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
     [unit(SYSTEMD_UNIT_NAMES.haproxy)]: ['daemon-reload', 'restart-haproxy'],
     [unit(SYSTEMD_UNIT_NAMES.metrics)]: ['daemon-reload', 'restart-metrics'],
     // pgBackRest reads its configuration, and systemd runs backup.py, afresh every time.
-    [pgBackRestConfigPath(paths)]: [],
+    [pgBackRestConfigPath(paths)]: ['prepare-backup', 'stanza-create'],
     [backupRunnerPath(paths)]: [],
     [unit(BACKUP_UNIT_NAMES.service)]: ['daemon-reload'],
     [unit(BACKUP_UNIT_NAMES.full)]: ['daemon-reload', 'restart-backup-timers'],
@@ -174,6 +178,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     actionOrder: AGENT_ACTIONS,
     patroniConfig,
     haproxyConfig: configFilePath(paths, 'haproxy'),
+    ...(checkedBackup(spec) ? { backup: { dirs: Object.values(pgBackRestDirs(paths)), runner: backupRunnerPath(paths) } } : {}),
     units: { ...SYSTEMD_UNIT_NAMES, agentTimer: AGENT_UNIT_NAMES.timer, backupTimers: [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] },
   };
 }

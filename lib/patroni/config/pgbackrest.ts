@@ -89,6 +89,9 @@ export function renderPgBackRestConfig(spec: ClusterSpec, nodeName: string): str
     'start-fast=y',
     // A replica or a restore fetches WAL ahead of replay.
     'archive-get-queue-max=128MiB',
+    // Past this much WAL waiting to be archived (S3 unreachable), pgBackRest drops segments rather
+    // than let pg_wal fill the data volume: the archive then has a gap until the next full backup.
+    'archive-push-queue-max=4GiB',
   ];
   return [
     `# pgBackRest for node ${node.name} of cluster ${spec.clusterName}. Rendered by cdk-failover: edits are overwritten.`,
@@ -131,9 +134,10 @@ export function archiveParameters(spec: ClusterSpec, node: ClusterNode): Record<
 export function replicaSettings(spec: ClusterSpec, node: ClusterNode): Record<string, unknown> {
   if (!checkedBackup(spec)) return {};
   return {
-    create_replica_methods: ['pgbackrest', 'basebackup'],
-    // No backup yet (a new cluster) makes pgbackrest fail, and Patroni falls back to basebackup. A
-    // restored replica streams the WAL written since that backup from the leader.
+    // pg_basebackup first: a replica restored from a backup streams the WAL written since from the
+    // leader, which keeps only wal_keep_size of it, and would never catch up after a busy day.
+    // The repository is the fallback when no member can serve a base backup.
+    create_replica_methods: ['basebackup', 'pgbackrest'],
     pgbackrest: { command: pgBackRestCommand(spec, node, ['--delta', 'restore']), keep_data: true, no_params: true },
     basebackup: [{ checkpoint: 'fast' }],
   };

@@ -21,13 +21,56 @@ describe('backup.py', () => {
   afterAll(() => removeTmpDir(dir));
 
   test('compiles', async () => {
-    const r = await run('python3', ['-m', 'py_compile', file], { allowFailure: true, timeoutMs: 30_000 });
+    const r = await run('python3', ['-m', 'py_compile', file], { timeoutMs: 30_000 });
     expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
   });
 
   test.each([[[]], [['backup']], [['backup', 'weekly']], [['backup', 'full', '--twice']], [['restore']]])('refuses %j with its usage, exit 2', async (args) => {
-    const r = await run('python3', ['-I', file, ...args], { allowFailure: true, timeoutMs: 30_000 });
+    const r = await run('python3', ['-I', file, ...args], { timeoutMs: 30_000 });
     expect(r.code).toBe(2);
     expect(r.stderr.trim()).toBe('usage: backup.py backup full|diff|incr [--once] | stanza-create [ignored...] | info');
   });
+});
+
+describe('backup.py coordination, against a stand-in pgbackrest', () => {
+  let dir: string;
+  let file: string;
+  // Nothing listens on loopback port 1: this node never leads.
+  const spec = ec2Spec({
+    backup,
+    nodes: [
+      { name: 'pg-0', address: '127.0.0.1' },
+      { name: 'pg-1', address: '127.0.0.2' },
+      { name: 'pg-2', address: '127.0.0.3' },
+    ],
+    ports: { ...ec2Spec().ports, restApi: 1 },
+  });
+  const withInfo = (backups: unknown[]) => {
+    const info = JSON.stringify([{ name: 'orders-db', status: { code: 0 }, backup: backups }]);
+    fs.writeFileSync(path.join(dir, 'pgbackrest'), `#!/bin/sh\ncat <<'JSON'\n${info}\nJSON\n`, { mode: 0o755 });
+  };
+  const runner = (args: string[]) => run('python3', ['-I', file, ...args], { timeoutMs: 60_000, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+
+  beforeAll(() => {
+    dir = makeTmpDir('backup-coordination');
+    fs.chmodSync(dir, 0o755);
+    file = path.join(dir, 'backup.py');
+    fs.writeFileSync(file, renderBackupRunner(spec, 'pg-0'), { mode: 0o755 });
+  });
+  afterAll(() => removeTmpDir(dir));
+
+  test('a waiting node counts the full that pgBackRest made of a first differential', async () => {
+    withInfo([{ type: 'full', timestamp: { start: 9_999_999_999, stop: 9_999_999_999 }, database: { 'repo-key': 1 } }]);
+    const r = await runner(['backup', 'diff']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('diff backup done in every repository');
+  }, 60_000);
+
+  test('an older backup does not count; with --once a node that does not lead leaves it to the leader', async () => {
+    withInfo([{ type: 'full', timestamp: { start: 1, stop: 2 }, database: { 'repo-key': 1 } }]);
+    const r = await runner(['backup', 'full', '--once']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('this node does not lead: the leader takes the backup');
+    expect(r.stderr).not.toContain('done in every repository');
+  }, 60_000);
 });

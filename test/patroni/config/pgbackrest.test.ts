@@ -50,6 +50,7 @@ describe('pgBackRest configuration', () => {
       'repo1-s3-key-type': 'auto',
       'repo1-retention-full': '2',
       'archive-async': 'y',
+      'archive-push-queue-max': '4GiB',
       'spool-path': '/var/lib/postgresql/15/pgbackrest-spool',
     });
     expect(c.global!['repo1-s3-key']).toBeUndefined();
@@ -101,9 +102,9 @@ describe('patroni.yml with backups', () => {
     });
   });
 
-  test('makes replicas from the repository first, pg_basebackup second; running replicas stream only (no archive replay past a fork)', () => {
+  test('makes replicas by pg_basebackup first, from the repository second; running replicas stream only (no archive replay past a fork)', () => {
     const pg = yml(BACKUP).postgresql;
-    expect(pg.create_replica_methods).toEqual(['pgbackrest', 'basebackup']);
+    expect(pg.create_replica_methods).toEqual(['basebackup', 'pgbackrest']);
     expect(pg.pgbackrest).toEqual({ command: `${cmd} --delta restore`, keep_data: true, no_params: true });
     expect(pg.recovery_conf).toBeUndefined();
   });
@@ -173,10 +174,10 @@ describe('backup files and units', () => {
     expect(renderNodeConfigFiles(ec2Spec(), 'pg-0').some((f) => /pgbackrest|backup/.test(f.path))).toBe(false);
   });
 
-  test('timers at the schedules, persistent, starting the backup service with their type', () => {
+  test('timers at the schedules, not persistent, starting the backup service with their type', () => {
     const timer = renderBackupTimer(spec, 'pg-0', 'diff');
     expect(timer).toContain('OnCalendar=Mon..Sat *-*-* 01:00:00 UTC');
-    expect(timer).toContain('Persistent=true');
+    expect(timer).not.toContain('Persistent=true');
     expect(timer).toContain('Unit=cdk-failover-backup@diff.service');
     const names = renderSystemdUnitFiles(spec, 'pg-0').map((f) => f.path);
     expect(names).toEqual(expect.arrayContaining(Object.values(BACKUP_UNIT_NAMES).map((n) => `/etc/systemd/system/${n}`)));
@@ -188,14 +189,19 @@ describe('backup files and units', () => {
     expect(runner).toContain('"repositories": [1]');
   });
 
-  test('the agent re-enables the timers when they change, and only reads pgbackrest.conf afresh', () => {
+  test('the agent re-enables the timers when they change, and prepares a node and the stanza when pgbackrest.conf changes', () => {
     const bundle = renderNodeBundle(spec, 'pg-0', {
       secretIds: { superuser: 'a', replication: 'b', rewind: 'c', restApi: 'd' },
       dataVolume: { device: '/dev/sdf' },
     });
     const onChange = (p: string) => bundle.files.find((f) => f.path === p)!.onChange;
     expect(onChange(`/etc/systemd/system/${BACKUP_UNIT_NAMES.full}`)).toEqual(['daemon-reload', 'restart-backup-timers']);
-    expect(onChange('/etc/cdk-failover/pgbackrest.conf')).toEqual([]);
+    // A node from before backups gets the package and directories; the leader (last) creates the stanza.
+    expect(onChange('/etc/cdk-failover/pgbackrest.conf')).toEqual(['prepare-backup', 'stanza-create']);
+    expect(bundle.backup).toEqual({
+      dirs: ['/var/lib/postgresql/15/pgbackrest-spool', '/var/lib/postgresql/15/pgbackrest-lock', '/var/log/cdk-failover/pgbackrest'],
+      runner: '/etc/cdk-failover/backup.py',
+    });
     expect(bundle.bootstrap).toContain(BACKUP_UNIT_NAMES.full);
     expect(bundle.bootstrap).toContain("install -d -o postgres -g postgres -m 0750 '/var/lib/postgresql/15/pgbackrest-spool'");
   });
