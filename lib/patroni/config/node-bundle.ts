@@ -37,9 +37,10 @@ export const AGENT_ACTIONS = [
   'restart-haproxy',
   'restart-metrics',
   'restart-backup-timers',
+  // Before the leader's switchover and restart: stanza-create needs pg1 to be the primary.
+  'stanza-create',
   'reload-patroni',
   'restart-patroni',
-  'stanza-create',
 ] as const;
 export type AgentAction = (typeof AGENT_ACTIONS)[number];
 
