@@ -42,6 +42,12 @@ export interface AlarmOverrides {
   readonly etcdQuorumAtRisk?: AlarmTuning;
   /** A node failed its EC2 status checks. @default - the catalogue's */
   readonly nodeStatusCheckFailed?: AlarmTuning;
+  /** The newest backup is older than the threshold, in seconds, or unknown. @default - the cluster's backupLimits.maxBackupAge */
+  readonly backupTooOld?: AlarmTuning;
+  /** WAL archiving on the primary keeps failing. @default - the catalogue's */
+  readonly walArchiveFailing?: AlarmTuning;
+  /** A finished WAL segment has waited longer than the threshold, in seconds, to be archived. @default - the cluster's backupLimits.maxArchiveWait */
+  readonly walArchiveLate?: AlarmTuning;
 }
 
 /** The `AlarmOverrides` property of an alarm kind. */
@@ -82,6 +88,12 @@ export const ALARM_CATALOGUE = {
   EtcdMemberUnhealthy: { threshold: 0, comparison: LT, evaluationPeriods: 3, treatMissingData: BREACHING, description: 'an etcd member is unhealthy (threshold: the member count)' },
   EtcdQuorumAtRisk: { threshold: 0, comparison: LE, evaluationPeriods: 2, treatMissingData: BREACHING, description: 'healthy etcd members are down to the quorum: one more loss stops all failover (threshold: the quorum)' },
   NodeStatusCheckFailed: { threshold: 1, comparison: GE, evaluationPeriods: 2, treatMissingData: MISSING, description: 'a node failed its EC2 status checks' },
+  // Backups (clusters with backupLimits): only the primary publishes these. No backup age for 15
+  // minutes means a repository nobody can read, or no primary: breaching. An archiver that failed
+  // for 5 minutes in a row is not a blip (PostgreSQL retries archive_command every minute).
+  BackupTooOld: { threshold: 0, comparison: GT, evaluationPeriods: 15, treatMissingData: BREACHING, description: 'the newest backup (before the first one: the database itself) is older than the threshold (seconds), or the repository cannot be read' },
+  WalArchiveFailing: { threshold: 1, comparison: GE, evaluationPeriods: 5, treatMissingData: NOT_BREACHING, description: "WAL archiving has failed for 5 minutes: the archive has a gap growing, and point-in-time recovery stops at the gap's start" },
+  WalArchiveLate: { threshold: 0, comparison: GT, evaluationPeriods: 3, treatMissingData: NOT_BREACHING, description: 'a finished WAL segment has waited longer than the threshold (seconds) to be archived: the RPO is slipping' },
 } satisfies Record<string, AlarmDefaults>;
 
 /** The construct ID of an alarm kind. */

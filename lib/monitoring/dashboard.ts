@@ -63,6 +63,12 @@ export function buildFailoverDashboard(scope: Construct, id: string, props: Fail
       graph('failover duration (s)', [cluster.metricFailoverDuration({ label: 'failover duration' })], { min: 0 }),
       ...(haproxy ? [graph('healthy HAProxy targets behind the writer', [cluster.metricHealthyHaproxyCount()], { min: 0 })] : []),
     );
+    if (cluster.backupLimits) {
+      dashboard.addWidgets(
+        graph('newest backup age and oldest WAL waiting for the archive (s)', [cluster.metricBackupAge(), cluster.metricWalArchiveWait()], { min: 0 }),
+        graph('backups in the repository (bytes)', [cluster.metricBackupRepositorySize()], { min: 0 }),
+      );
+    }
   }
   return dashboard;
 }

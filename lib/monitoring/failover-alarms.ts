@@ -122,6 +122,12 @@ export class FailoverAlarms extends Construct {
       const members = cluster.nodeNames.length;
       this.alarm(scope, 'EtcdMemberUnhealthy', cluster.metricHealthyEtcdMembers(), where, members);
       this.alarm(scope, 'EtcdQuorumAtRisk', cluster.metricHealthyEtcdMembers(), where, Math.floor(members / 2) + 1);
+      const limits = cluster.backupLimits;
+      if (limits) {
+        this.alarm(scope, 'BackupTooOld', cluster.metricBackupAge(), where, limits.maxBackupAge.toSeconds());
+        this.alarm(scope, 'WalArchiveFailing', cluster.metricWalArchiveFailing(), where);
+        this.alarm(scope, 'WalArchiveLate', cluster.metricWalArchiveWait(), where, limits.maxArchiveWait.toSeconds());
+      }
       // An imported cluster without its instance IDs has no status-check alarms.
       cluster.nodeInstanceIds.forEach((_, i) => {
         this.alarm(new Construct(scope, `Node${i}`), 'NodeStatusCheckFailed', cluster.metricNodeStatusCheckFailed(i), `${where} node ${i}`);

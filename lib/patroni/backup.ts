@@ -5,6 +5,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { BackupSpec, postgresTime, RestoreSourceSpec } from './config';
+import { BackupLimits, checkBackupLimits } from './patroni-cluster-base';
 
 /** Days of the week, for `BackupSchedule.weekly`. */
 export enum BackupWeekday {
@@ -161,6 +162,13 @@ export interface PatroniBackupProps {
   readonly differentialSchedule?: BackupSchedule;
 
   /**
+   * The newest backup is late past this age: FailoverAlarms' `BackupTooOld` alarm. Set it to the
+   * longest gap your schedules leave plus the time a backup takes.
+   * @default Duration.hours(30): the default schedules back up every day
+   */
+  readonly maxBackupAge?: Duration;
+
+  /**
    * A second repository (every WAL segment and every scheduled backup go to both).
    * @default - none
    */
@@ -180,6 +188,7 @@ export interface BackupResources {
   readonly spec: BackupSpec;
   /** Deploy-time values of the placeholders in `spec`. */
   readonly values: Record<string, string>;
+  readonly limits: BackupLimits;
 }
 
 const DEFAULT_DIFF_SCHEDULE = 'Mon..Sat *-*-* 01:00:00 UTC';
@@ -202,6 +211,12 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
   if (!Number.isInteger(archiveTimeoutSeconds) || archiveTimeoutSeconds < 10 || archiveTimeoutSeconds > 3600) {
     throw new Error(`backup.archiveTimeout must be whole seconds from 10 s to 1 hour, got ${archiveTimeout.toHumanString()}`);
   }
+  // A finished WAL segment waits for archive_command's next attempt (after a failure, about a
+  // minute) and a queue of others: five minutes past archive_timeout (in whole minutes) is late.
+  const limits = checkBackupLimits(
+    { maxBackupAge: props.maxBackupAge ?? Duration.hours(30), maxArchiveWait: Duration.minutes(Math.ceil(archiveTimeoutSeconds / 60) + 5) },
+    'backup',
+  );
   const bucket = props.bucket ?? createBucket(scope, clusterName);
   const repos = [{ bucket, region: props.region ?? stack.region, fullRetention }];
   if (props.secondaryRepository) {
@@ -230,14 +245,14 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
       diff: (props.differentialSchedule ?? BackupSchedule.onCalendar(DEFAULT_DIFF_SCHEDULE)).expression,
     },
   };
-  if (!props.restoreFrom) return { bucket, spec, values };
+  if (!props.restoreFrom) return { bucket, spec, values, limits };
   const source = props.restoreFrom.clusterName;
   if (!Token.isUnresolved(source) && (!/^[a-z0-9-]{1,63}$/.test(source) || source === clusterName)) {
     throw new Error(`backup.restoreFrom.clusterName must be another cluster's name (lowercase letters, digits, hyphens), got '${source}'`);
   }
   grantRepository(role, bucket, source, false);
   const restoreFrom: RestoreSourceSpec = { stanza: source, path: `/${source}`, target: (props.restoreFrom.target ?? RestoreTarget.latest()).spec };
-  return { bucket, spec: { ...spec, restoreFrom }, values };
+  return { bucket, spec: { ...spec, restoreFrom }, values, limits };
 }
 
 function createBucket(scope: Construct, clusterName: string): s3.IBucket {

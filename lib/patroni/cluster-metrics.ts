@@ -37,6 +37,7 @@ export function clusterGauge(
   combine: 'SUM' | 'MAX',
   label: string,
   props?: cloudwatch.MetricOptions,
+  fillWithZero = true,
 ): cloudwatch.MathExpression {
   // Ids unique per gauge, so that two of these can share a graph.
   const prefix = gauge.charAt(0).toLowerCase() + gauge.slice(1);
@@ -45,8 +46,9 @@ export function clusterGauge(
   // Per-node statistic: Maximum by default ("was it ever primary this period"); pass Minimum for
   // "primary the whole period", which a clean switchover inside one period never is twice.
   // FILL(..., 0): a node that stopped reporting counts as not primary, not healthy, no lag known.
+  // Without it (gauges only the primary publishes), no data from any node stays no data.
   return new cloudwatch.MathExpression({
-    expression: `${combine}([${Object.keys(usingMetrics).map((k) => `FILL(${k}, 0)`).join(', ')}])`,
+    expression: `${combine}([${Object.keys(usingMetrics).map((k) => (fillWithZero ? `FILL(${k}, 0)` : k)).join(', ')}])`,
     usingMetrics,
     label,
     period: props?.period ?? Duration.minutes(1),

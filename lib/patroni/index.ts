@@ -1,7 +1,7 @@
 export * from './modes';
 export { BackupSchedule, BackupWeekday, RestoreTarget, type BackupRepository, type BackupTimeOfDay, type PatroniBackupProps, type RestoreSource } from './backup';
 export * from './patroni-cluster';
-export { PatroniClusterBase, type IPatroniCluster, type PatroniClusterAttributes } from './patroni-cluster-base';
+export { PatroniClusterBase, type BackupLimits, type IPatroniCluster, type PatroniClusterAttributes } from './patroni-cluster-base';
 export * from './node-gauge';
 export * from './patroni-node';
 export * from './timing';

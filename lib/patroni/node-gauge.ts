@@ -16,6 +16,14 @@ export class NodeGauge {
   public static readonly DCS_LAST_SEEN_AGE_SECONDS = new NodeGauge(NODE_GAUGES.dcsLastSeenAgeSeconds);
   /** 1 while this node's etcd member answers healthy, else 0. */
   public static readonly ETCD_HEALTHY = new NodeGauge(NODE_GAUGES.etcdHealthy);
+  /** Primary of a cluster with backups: seconds since the newest backup in repository 1 ended (none yet: since initdb). */
+  public static readonly BACKUP_AGE_SECONDS = new NodeGauge(NODE_GAUGES.backupAgeSeconds);
+  /** Primary of a cluster with backups: the backups' size in repository 1 (the WAL archive not counted), bytes. */
+  public static readonly BACKUP_REPOSITORY_SIZE_BYTES = new NodeGauge(NODE_GAUGES.backupRepositorySizeBytes);
+  /** Primary of a cluster with backups: 1 while the latest WAL archive attempt failed, else 0. */
+  public static readonly WAL_ARCHIVE_FAILING = new NodeGauge(NODE_GAUGES.walArchiveFailing);
+  /** Primary of a cluster with backups: seconds the oldest finished WAL segment has waited to be archived. */
+  public static readonly WAL_ARCHIVE_WAIT_SECONDS = new NodeGauge(NODE_GAUGES.walArchiveWaitSeconds);
 
   private constructor(
     /** The CloudWatch metric name the node publishes. */

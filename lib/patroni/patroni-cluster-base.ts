@@ -30,6 +30,8 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
   readonly writerTargetGroupFullName?: string;
   /** Reader endpoint: replicas within `replicaMaxLag`. */
   readonly readerEndpoint: ClusterEndpoint;
+  /** What the backup alarms compare with; undefined when the cluster has no backups (or an import does not say). */
+  readonly backupLimits?: BackupLimits;
 
   /** Role changes of any node (Sum). A failover or switchover counts one per node that changed. */
   metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
@@ -51,6 +53,26 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
   metricNodeStatusCheckFailed(nodeIndex: number, props?: cloudwatch.MetricOptions): cloudwatch.Metric;
   /** HAProxy targets the load balancer considers healthy behind the writer listener. */
   metricHealthyHaproxyCount(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
+  /**
+   * Seconds since the newest backup ended (Maximum), as the primary sees the repository every 5
+   * minutes; before the first backup, seconds since the database was created. No data: no
+   * primary, or the repository did not answer.
+   */
+  metricBackupAge(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
+  /** 1 while the primary's latest WAL archive attempt failed (Maximum). */
+  metricWalArchiveFailing(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
+  /** Seconds the oldest finished WAL segment has waited to be archived on the primary (Maximum): the archive's lag. */
+  metricWalArchiveWait(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
+  /** The backups' size in the primary repository, bytes (the WAL archive not counted). */
+  metricBackupRepositorySize(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
+}
+
+/** What the backup alarms of a cluster compare with. */
+export interface BackupLimits {
+  /** The newest backup is late past this age (the longest gap the schedules leave, plus a backup's run time). */
+  readonly maxBackupAge: Duration;
+  /** A finished WAL segment is late when it has waited this long to be archived. */
+  readonly maxArchiveWait: Duration;
 }
 
 /** What `PatroniCluster.fromClusterAttributes` needs: the values of the cluster's stack outputs. */
@@ -80,6 +102,11 @@ export interface PatroniClusterAttributes {
   readonly loadBalancerFullName?: string;
   /** @default - unknown: no HAProxy target metric */
   readonly writerTargetGroupFullName?: string;
+  /**
+   * The cluster's backup limits (`backupLimits` of the PatroniCluster).
+   * @default - no backup alarms
+   */
+  readonly backupLimits?: BackupLimits;
 }
 
 /** A cluster's `replicaMaxLag` unless set. */
@@ -107,6 +134,7 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
   public abstract readonly readerEndpoint: ClusterEndpoint;
   public abstract readonly loadBalancerFullName?: string;
   public abstract readonly writerTargetGroupFullName?: string;
+  public abstract readonly backupLimits?: BackupLimits;
 
   public metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return clusterEvent(this, ROLE_CHANGE_EVENTS.roleChange, cloudwatch.Stats.SUM, props);
@@ -173,6 +201,23 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
     }).attachTo(this);
   }
 
+  // Only the primary publishes these: no FILL, so that silence stays missing data (not 0).
+  public metricBackupAge(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.backupAgeSeconds, 'MAX', 'newest backup age (s)', props, false);
+  }
+
+  public metricWalArchiveFailing(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.walArchiveFailing, 'MAX', 'WAL archiving failing', props, false);
+  }
+
+  public metricWalArchiveWait(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.walArchiveWaitSeconds, 'MAX', 'oldest WAL waiting for the archive (s)', props, false);
+  }
+
+  public metricBackupRepositorySize(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.backupRepositorySizeBytes, 'MAX', 'backups in the repository (bytes)', props, false);
+  }
+
   private checkNodeIndex(nodeIndex: number): number {
     if (!Number.isInteger(nodeIndex) || nodeIndex < 0 || nodeIndex >= this.nodeNames.length) {
       throw new Error(`nodeIndex must be 0 to ${this.nodeNames.length - 1}, got ${nodeIndex}`);
@@ -193,6 +238,7 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
   public readonly readerEndpoint: ClusterEndpoint;
   public readonly loadBalancerFullName?: string;
   public readonly writerTargetGroupFullName?: string;
+  public readonly backupLimits?: BackupLimits;
 
   constructor(scope: Construct, id: string, attrs: PatroniClusterAttributes) {
     super(scope, id);
@@ -218,5 +264,19 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
     });
     this.loadBalancerFullName = attrs.loadBalancerFullName;
     this.writerTargetGroupFullName = attrs.writerTargetGroupFullName;
+    this.backupLimits = attrs.backupLimits && checkBackupLimits(attrs.backupLimits, 'backupLimits');
   }
+}
+
+/** `limits`, unless a limit is shorter than a minute or not whole minutes (the alarms' period). */
+export function checkBackupLimits(limits: BackupLimits, prop: string): BackupLimits {
+  for (const key of ['maxBackupAge', 'maxArchiveWait'] as const) {
+    const limit = limits[key];
+    if (limit.isUnresolved()) continue;
+    const minutes = limit.toSeconds() / 60;
+    if (!Number.isInteger(minutes) || minutes < 1) {
+      throw new Error(`${prop}.${key} must be whole minutes, at least 1 minute (the backup alarms' period), got ${limit.toHumanString()}`);
+    }
+  }
+  return limits;
 }

@@ -18,6 +18,7 @@ import {
   IPatroniCluster,
   PatroniClusterAttributes,
   PatroniClusterBase,
+  BackupLimits,
 } from './patroni-cluster-base';
 import { PatroniNode } from './patroni-node';
 import { NODE_METADATA_KEY, renderUserData } from './user-data';
@@ -178,6 +179,8 @@ export class PatroniCluster extends PatroniClusterBase {
   public readonly nodes: PatroniNode[];
   /** The primary backup repository's bucket, when `backup` is set. */
   public readonly backupBucket?: s3.IBucket;
+  /** What the backup alarms compare with, when `backup` is set. */
+  public readonly backupLimits?: BackupLimits;
   /** The role every node runs with. */
   public readonly nodeRole: iam.Role;
   /** Patroni scope. */
@@ -266,6 +269,7 @@ export class PatroniCluster extends PatroniClusterBase {
     this.nodeRole = this.createNodeRole();
     const backup = props.backup ? createBackupResources(this, this.clusterName, this.nodeRole, props.backup) : undefined;
     this.backupBucket = backup?.bucket;
+    this.backupLimits = backup?.limits;
 
     const machineImage = props.machineImage ?? this.defaultImage(instanceType);
     this.nodes = [];

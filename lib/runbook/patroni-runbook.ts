@@ -275,6 +275,12 @@ function triggers(cluster: PatroniCluster, f: PatroniFacts): string {
       '`DbSplitBrain`: two nodes report themselves primary. Never switch over now: ' + ref('Execute') + ', "Two primaries".',
       '`EtcdMemberUnhealthy` or `EtcdQuorumAtRisk`: etcd is down to its quorum; one more loss stops every failover. Fix etcd (' + ref('Replace an etcd member') + ').',
       '`DbNoHealthyReplica`: there is no failover target. Restore a replica before anything else.',
+      ...(f.backup
+        ? [
+            '`BackupTooOld`, `WalArchiveFailing` or `WalArchiveLate`: the database is served, but a restore would lose more than planned. ' +
+              'Find the cause (' + ref('Backups and point-in-time recovery') + ', "Backups are failing") before the next failover or deploy.',
+          ]
+        : []),
       'Planned work on the leader\'s node (patching, resizing, moving): a switchover first (' + ref('Execute') + ').',
     ]),
     'Do not act on: a replica lost (nothing fails over; bring it back), or PostgreSQL crashing on the leader (Patroni restarts it in place).',
@@ -564,6 +570,8 @@ function backups(f: PatroniFacts, sub: (text: string) => string): string {
     ]),
     'Expect: `status: ok`, a full backup newer than the full schedule, and `check command end: completed successfully`. A failing `check` names the cause (credentials, the bucket policy, the network).',
     sub('Backups are failing'),
+    'The alarms read what the leader publishes: `BackupAgeSeconds` (from `pgbackrest info` every 5 minutes; none at all until the first backup), ' +
+      '`WalArchiveFailing` and `WalArchiveWaitSeconds` (from `pg_stat_archiver` and the WAL segments waiting). On the leader:',
     shell([
       '# a backup now, on the leader (another node says it does not lead, and exits)',
       `sudo python3 -I ${b.runner} backup full --once`,
@@ -578,7 +586,8 @@ function backups(f: PatroniFacts, sub: (text: string) => string): string {
     'pgBackRest picks the newest backup that finished before the target, and PostgreSQL replays WAL up to it and promotes. ' +
       'A target before the oldest backup fails the new cluster\'s bootstrap (`unable to find backup set with stop time less than ...` in its nodes\' Patroni log); ' +
       'a target after the newest archived WAL makes PostgreSQL stop (`recovery ended before configured recovery target was reached`). ' +
-      'Check the data through the new writer endpoint, then point the clients at it, and remove the old cluster when nothing needs it.',
+      'Check the data through the new writer endpoint, then point the clients at it, and remove the old cluster when nothing needs it. ' +
+      `Take the new cluster's first full backup on its leader (\`sudo python3 -I ${b.runner} backup full --once\`): until then it has none, and its \`BackupTooOld\` fires (it carries the source's database age).`,
     sub('Recover from the loss of every node'),
     `With every node and its data volume gone (or etcd's data lost on all of them), the repository holds the data up to the last archived segment (at most ${seconds(b.archiveTimeoutSeconds)} old). Deploy a new cluster from it with every archived WAL segment:`,
     code('RestoreTarget.latest()'),

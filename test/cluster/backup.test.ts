@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalCluster, listNamespaces, namespacePrefix } from '../../lib/local';
 import { listBackups, takeBackup } from '../../lib/local/backup/operations';
-import { backupRunnerPath, findNode, nodePaths, pgBackRestConfigPath } from '../../lib/patroni/config';
+import { backupRunnerPath, configFilePath, findNode, nodePaths, pgBackRestConfigPath } from '../../lib/patroni/config';
 
 const SOURCE = 'bksrc';
 const MINUTE = 60_000;
@@ -61,6 +61,24 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(info.archive?.min).toMatch(/^0{7}1/);
       // (A failure or two before post_init has made the stanza is expected; archiving must work after.)
       await waitForArchive(source);
+    });
+
+    test("the leader's metrics publisher reads the repository and the archiver: a fresh backup, archiving not failing", async () => {
+      const leader = await source.waitForLeader({ timeoutMs: MINUTE });
+      const script = configFilePath(source.nodePaths(leader), 'metricsPublisher');
+      // As postgres, like its unit; no aws on PATH, so the data comes on stdout only.
+      const r = await source.runOnNode(leader, ['runuser', '-u', 'postgres', '--', 'env', '-i', 'PATH=/usr/bin:/bin', '/usr/bin/python3', '-I', script, '--once'], {
+        timeoutMs: 3 * MINUTE,
+        allowFailure: true,
+      });
+      expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({ code: 0, stderr: `metrics publisher ${leader}: no aws command on PATH: metrics are not published` });
+      const g = Object.fromEntries((JSON.parse(r.stdout) as { MetricName: string; Value: number }[]).map((d) => [d.MetricName, d.Value]));
+      expect(g).toMatchObject({ IsPrimary: 1, WalArchiveFailing: 0 });
+      expect(g.BackupAgeSeconds).toBeGreaterThanOrEqual(0);
+      expect(g.BackupAgeSeconds).toBeLessThan(30 * 60);
+      expect(g.BackupRepositorySizeBytes).toBeGreaterThan(1_000_000);
+      // Archiving is asynchronous: a segment may be waiting, never for long.
+      expect(g.WalArchiveWaitSeconds).toBeLessThan(120);
     });
 
     test('a restore to the second before a DROP TABLE has every row committed before it, and none after', async () => {

@@ -473,3 +473,92 @@ describe('FailoverAlarms on constructs of other stacks, imported ones, and colli
     });
   });
 });
+
+describe('FailoverAlarms: backup alarms for a cluster with backups', () => {
+  const env = { region: 'us-east-1', account: '111111111111' };
+  function backedUp(backup: object = {}, overrides?: AlarmOverrides) {
+    const app = testApp();
+    const stack = new Stack(app, 'Data', { env });
+    const vpc = new ec2.Vpc(stack, 'Vpc', { availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'], natGateways: 1 });
+    const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'orders', backup });
+    new FailoverAlarms(stack, 'Alarms', { clusters: [cluster], overrides });
+    return { cluster, template: Template.fromStack(stack) };
+  }
+  /** The alarm's metric math: the expression, and the metric names it reads. */
+  function math(a: AlarmProps): { expression: string; metricNames: string[] } {
+    const metrics = a.Metrics as { Expression?: string; MetricStat?: { Metric: { MetricName: string } } }[];
+    return {
+      expression: metrics.find((m) => m.Expression)!.Expression!,
+      metricNames: [...new Set(metrics.filter((m) => m.MetricStat).map((m) => m.MetricStat!.Metric.MetricName))],
+    };
+  }
+
+  test('three alarms: backup age over maxBackupAge (breaching when silent), archiving failing, WAL waiting over archiveTimeout + 5 min', () => {
+    const { template, cluster } = backedUp({ archiveTimeout: Duration.seconds(90) });
+    expect(cluster.backupLimits?.maxBackupAge.toSeconds()).toBe(30 * 3600);
+    const age = alarmByDescription(template, 'the newest backup (before');
+    expect(age).toMatchObject({ Threshold: 30 * 3600, ComparisonOperator: 'GreaterThanThreshold', EvaluationPeriods: 15, TreatMissingData: 'breaching' });
+    // Only the primary publishes: no FILL, so that silence stays missing data.
+    expect(math(age)).toEqual({ expression: 'MAX([backupAgeSeconds0, backupAgeSeconds1, backupAgeSeconds2])', metricNames: ['BackupAgeSeconds'] });
+    const failing = alarmByDescription(template, 'WAL archiving has failed');
+    expect(failing).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 5, TreatMissingData: 'notBreaching' });
+    expect(math(failing).metricNames).toEqual(['WalArchiveFailing']);
+    const late = alarmByDescription(template, 'waited longer than the threshold');
+    expect(late).toMatchObject({ Threshold: (2 + 5) * 60, EvaluationPeriods: 3 });
+    expect(math(late).metricNames).toEqual(['WalArchiveWaitSeconds']);
+    expect(String(age.AlarmDescription)).toMatch(/^cluster orders: /);
+  });
+
+  test('the dashboard shows the backup age, the archive wait and the repository size', () => {
+    const body = JSON.stringify(Object.values(backedUp().template.findResources('AWS::CloudWatch::Dashboard'))[0].Properties.DashboardBody);
+    expect(body).toContain('orders: newest backup age and oldest WAL waiting for the archive (s)');
+    expect(body).toContain('BackupRepositorySizeBytes');
+  });
+
+  test('a cluster without backups has none of them, nor their graphs', () => {
+    const { template } = setup({ withDns: false });
+    const descriptions = Object.values(template.findResources('AWS::CloudWatch::Alarm')).map((a) => String(a.Properties.AlarmDescription));
+    expect(descriptions.filter((d) => /backup|WAL/.test(d))).toEqual([]);
+    expect(JSON.stringify(template.findResources('AWS::CloudWatch::Dashboard'))).not.toContain('BackupAgeSeconds');
+  });
+
+  test('overrides and maxBackupAge change the thresholds', () => {
+    const { template } = backedUp({ maxBackupAge: Duration.days(8) }, { walArchiveLate: { threshold: 900 } });
+    expect(alarmByDescription(template, 'the newest backup (before').Threshold).toBe(8 * 86400);
+    expect(alarmByDescription(template, 'waited longer than the threshold').Threshold).toBe(900);
+  });
+
+  test('day two: a changed maxBackupAge changes one alarm threshold and nothing else', () => {
+    const before = backedUp().template.toJSON().Resources as Record<string, unknown>;
+    const after = backedUp({ maxBackupAge: Duration.hours(50) }).template.toJSON().Resources as Record<string, unknown>;
+    expect(Object.keys(after).sort()).toEqual(Object.keys(before).sort());
+    const changed = Object.keys(after).filter((id) => JSON.stringify(after[id]) !== JSON.stringify(before[id]));
+    expect(changed).toHaveLength(1);
+    expect(JSON.stringify(after[changed[0]])).toContain('"Threshold":180000');
+  });
+
+  test('maxBackupAge must be whole minutes of at least one', () => {
+    expect(() => backedUp({ maxBackupAge: Duration.seconds(30) })).toThrow('backup.maxBackupAge must be whole minutes, at least 1 minute (the backup alarms\' period), got 30 seconds');
+    expect(() => backedUp({ maxBackupAge: Duration.seconds(90) })).toThrow(/backup.maxBackupAge must be whole minutes.*got 1 minute 30 seconds/);
+  });
+
+  test('an imported cluster gets the backup alarms only with backupLimits, which are checked', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'S', { env });
+    const attrs = { nodes: 3, endpointHostname: 'db.internal', securityGroupId: 'sg-0a1b2c3d4e5f60718' };
+    const withLimits = PatroniCluster.fromClusterAttributes(stack, 'A', {
+      ...attrs,
+      clusterName: 'a',
+      backupLimits: { maxBackupAge: Duration.hours(26), maxArchiveWait: Duration.minutes(10) },
+    });
+    const without = PatroniCluster.fromClusterAttributes(stack, 'B', { ...attrs, clusterName: 'b' });
+    new FailoverAlarms(stack, 'Alarms', { clusters: [withLimits, without] });
+    const template = Template.fromStack(stack);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 8 + 3 + 8);
+    expect(alarmByDescription(template, 'cluster a: the newest backup').Threshold).toBe(26 * 3600);
+    expect(alarmByDescription(template, 'cluster a: a finished WAL segment').Threshold).toBe(600);
+    expect(() =>
+      PatroniCluster.fromClusterAttributes(stack, 'C', { ...attrs, clusterName: 'c', backupLimits: { maxBackupAge: Duration.hours(1), maxArchiveWait: Duration.seconds(0) } }),
+    ).toThrow(/backupLimits.maxArchiveWait must be whole minutes, at least 1 minute.*got 0 seconds/);
+  });
+});

@@ -6,7 +6,9 @@
  * Reads CONFIG, samples Patroni's REST API and etcd's health every `sampleSeconds`, keeps the
  * "last healthy primary seen" mark in `markFile` up to date, and publishes the gauges with one
  * `aws cloudwatch put-metric-data` every `intervalSeconds` (in the background, killed after
- * `awsTimeoutSeconds`). `--once`: one sample, one publish (waited for), the metric data on stdout.
+ * `awsTimeoutSeconds`). With backups, the primary adds the archiver's state (psql over the local
+ * socket) and the repository's newest backup and size (`pgbackrest info` in the background every
+ * `probeSeconds`). `--once`: one sample, one publish (waited for), the metric data on stdout.
  */
 export const METRICS_PUBLISHER_BODY = String.raw`import os
 import shutil
@@ -134,32 +136,66 @@ def metric_data(gauges):
     ]
 
 
+class Background:
+    """One command at a time, in the background, killed after timeout seconds; stdout to a file."""
+
+    def __init__(self, what, timeout):
+        self.what = what
+        self.timeout = timeout
+        self.proc = None
+        self.out = None
+        self.started = 0.0
+
+    def busy(self):
+        return self.proc is not None
+
+    def start(self, argv):
+        """False (logged) when the command could not be started."""
+        self.out = tempfile.TemporaryFile(mode='w+')
+        self.started = time.monotonic()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.out)
+            return True
+        except OSError as error:
+            log('could not run %s: %s' % (self.what, error))
+            self.out.close()
+            return False
+
+    def reap(self, wait=False):
+        """(exit code or why it was killed, stdout) once the command has ended, else None."""
+        if self.proc is None:
+            return None
+        try:
+            code = self.proc.wait(max(0.0, self.started + self.timeout - time.monotonic()) if wait else 0)
+        except subprocess.TimeoutExpired:
+            if time.monotonic() - self.started < self.timeout:
+                return None
+            self.proc.kill()
+            code = 'killed after %d s' % self.timeout
+            self.proc.wait()
+        self.proc = None
+        self.out.seek(0)
+        output = self.out.read()
+        self.out.close()
+        return code, output
+
+
 class Publisher:
-    """One put-metric-data at a time, in the background, never for longer than the timeout."""
+    """One put-metric-data at a time, never for longer than the timeout."""
 
     def __init__(self):
-        self.proc = None
+        self.job = Background('aws', CONFIG['awsTimeoutSeconds'])
         self.file = None
-        self.started = 0.0
         self.warned = False
 
     def reap(self, wait=False):
         """True while the previous call still runs."""
-        if self.proc is None:
-            return False
-        try:
-            code = self.proc.wait(max(0.0, self.started + CONFIG['awsTimeoutSeconds'] - time.monotonic()) if wait else 0)
-        except subprocess.TimeoutExpired:
-            if time.monotonic() - self.started < CONFIG['awsTimeoutSeconds']:
-                return True
-            self.proc.kill()
-            code = 'killed after %d s' % CONFIG['awsTimeoutSeconds']
-            self.proc.wait()
-        if code != 0:
-            log('metrics not published (aws: %s)' % code)
-        os.unlink(self.file)
-        self.proc = None
-        return False
+        done = self.job.reap(wait)
+        if done is not None:
+            if done[0] != 0:
+                log('metrics not published (aws: %s)' % done[0])
+            os.unlink(self.file)
+        return self.job.busy()
 
     def publish(self, data):
         aws = shutil.which('aws')
@@ -176,26 +212,102 @@ class Publisher:
             json.dump(data, f)
         region = ['--region', CONFIG['region']] if CONFIG['region'] else []
         argv = [aws, 'cloudwatch', 'put-metric-data'] + region + ['--namespace', CONFIG['namespace'], '--metric-data', 'file://' + self.file]
-        self.started = time.monotonic()
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        except OSError as error:
-            log('could not run aws: %s' % error)
+        if not self.job.start(argv):
             os.unlink(self.file)
+
+
+BACKUP = CONFIG['backup']
+# Whether the latest archive attempt failed; how long the oldest finished WAL segment has been
+# waiting to be archived (0 when none waits: an idle primary archives nothing and is not late); and
+# when the database was created (initdb: the system identifier's high 32 bits are its epoch second).
+ARCHIVER_SQL = (
+    "SELECT coalesce(last_failed_time > coalesce(last_archived_time, '-infinity'), false)::int, "
+    "coalesce((SELECT extract(epoch FROM now() - min(modification))::bigint "
+    "FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'), 0), "
+    "(SELECT system_identifier >> 32 FROM pg_control_system()) FROM pg_stat_archiver"
+)
+
+
+class Repository:
+    """The newest backup's end and the backups' size in repository 1, from pgbackrest info, asked
+    in the background every probeSeconds while this node is the primary (the repository is the
+    same from every node; one asker is enough)."""
+
+    def __init__(self):
+        self.job = Background('pgbackrest', BACKUP['infoTimeoutSeconds'])
+        self.due = 0.0
+        self.newest = None
+        self.size = None
+
+    def refresh(self, primary, wait=False):
+        if not primary:
+            self.due, self.newest, self.size = 0.0, None, None
+        elif not self.job.busy() and time.monotonic() >= self.due:
+            self.due = time.monotonic() + BACKUP['probeSeconds']
+            self.job.start(['pgbackrest', '--config=' + BACKUP['config'], '--stanza=' + BACKUP['stanza'],
+                            '--repo=1', '--output=json', 'info'])
+        done = self.job.reap(wait)
+        if done is not None:
+            self.read(*done)
+
+    def read(self, code, output):
+        """Unknown (left out) unless pgbackrest answered with the stanza."""
+        self.newest, self.size = None, None
+        if code != 0:
+            log('backup age unknown (pgbackrest info: %s)' % code)
+            return
+        try:
+            stanzas = [s for s in json.loads(output) if isinstance(s, dict) and s.get('name') == BACKUP['stanza']]
+            backups = stanzas[0].get('backup') or [] if stanzas else []
+            stops = [b['timestamp']['stop'] for b in backups]
+            self.size = sum(b['info']['repository']['delta'] for b in backups)
+            self.newest = max(stops) if stops else None
+        except (ValueError, KeyError, TypeError) as error:
+            log('backup age unknown (pgbackrest info: %r)' % (error,))
+
+    def gauges(self, now):
+        """The backup gauges; with no backup yet, the age is the database's (its data never backed up)."""
+        gauges = {}
+        if self.newest is not None:
+            gauges[GAUGE['backupAgeSeconds']] = max(0, now - self.newest)
+        if self.size is not None:
+            gauges[GAUGE['backupRepositorySizeBytes']] = self.size
+        try:
+            answer = subprocess.run(
+                ['psql', '-XAtq', '-h', BACKUP['socketDir'], '-p', str(BACKUP['port']), '-U', BACKUP['user'],
+                 '-d', 'postgres', '-F', ' ', '-c', ARCHIVER_SQL],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                timeout=CONFIG['httpTimeoutSeconds'])
+            failing, waiting, created = (int(v) for v in answer.stdout.split())
+            gauges[GAUGE['walArchiveFailing']] = failing
+            gauges[GAUGE['walArchiveWaitSeconds']] = max(0, waiting)
+            if self.newest is None and self.size is not None:
+                gauges[GAUGE['backupAgeSeconds']] = max(0, now - created)
+        except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+            log('archiver state unknown (psql: %r)' % (error,))
+        return gauges
 
 
 def main(argv):
     once = '--once' in argv[1:]
     publisher = Publisher()
+    repository = Repository() if BACKUP else None
     next_publish = 0.0
     while True:
         started = time.monotonic()
         try:
-            data = metric_data(sample(int(time.time())))
-            if once:
-                print(json.dumps(data), flush=True)
+            now = int(time.time())
+            gauges = sample(now)
+            primary = gauges[GAUGE['isPrimary']] == 1
+            if repository:
+                repository.refresh(primary, wait=once)
             if once or started >= next_publish:
                 next_publish = started + CONFIG['intervalSeconds']
+                if repository and primary:
+                    gauges.update(repository.gauges(now))
+                data = metric_data(gauges)
+                if once:
+                    print(json.dumps(data), flush=True)
                 publisher.publish(data)
         except Exception as error:  # one bad sample never ends the loop
             log('sample failed: %r' % (error,))

@@ -5,6 +5,7 @@ import { METRICS_PUBLISHER_BODY } from './metrics-publisher-py';
 import { NODE_GAUGES, NODE_METRIC_DIMENSIONS } from './node-metrics';
 import { findNode } from './nodes';
 import { nodePaths } from './paths';
+import { checkedBackup, pgBackRestConfigPath } from './pgbackrest';
 import { httpBase, renderPythonProgram } from './python-program';
 import { ClusterSpec } from './spec';
 
@@ -26,7 +27,13 @@ export const METRICS_PUBLISHER_TIMING = {
 const UNITS: Record<string, string> = {
   [NODE_GAUGES.replicationLagBytes]: 'Bytes',
   [NODE_GAUGES.dcsLastSeenAgeSeconds]: 'Seconds',
+  [NODE_GAUGES.backupAgeSeconds]: 'Seconds',
+  [NODE_GAUGES.backupRepositorySizeBytes]: 'Bytes',
+  [NODE_GAUGES.walArchiveWaitSeconds]: 'Seconds',
 };
+
+/** How often the primary asks the repository for its newest backup, and how long it waits. */
+export const BACKUP_PROBE_TIMING = { probeSeconds: 300, infoTimeoutSeconds: 120 } as const;
 
 /**
  * metrics_publisher.py for `nodeName`: a long-running Python 3 program (standard library only),
@@ -50,6 +57,16 @@ export function renderMetricsPublisher(spec: ClusterSpec, nodeName: string): str
     restApi: Object.fromEntries(spec.nodes.map((n) => [n.name, httpBase(n.address, spec.ports.restApi)])),
     etcdHealthUrl: `${httpBase(node.address, spec.ports.etcdClient)}/health`,
     markFile: `${paths.runDir}/${METRICS_PUBLISHER_FILES.lastHealthyPrimary}`,
+    backup: checkedBackup(spec)
+      ? {
+          stanza: spec.clusterName,
+          config: pgBackRestConfigPath(paths),
+          socketDir: paths.socketDir,
+          port: spec.ports.postgres,
+          user: spec.credentials.superuser.username,
+          ...BACKUP_PROBE_TIMING,
+        }
+      : null,
     ...METRICS_PUBLISHER_TIMING,
   };
   return renderPythonProgram(

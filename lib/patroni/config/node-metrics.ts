@@ -20,6 +20,14 @@ export const NODE_GAUGES = {
   dcsLastSeenAgeSeconds: 'DcsLastSeenAgeSeconds',
   /** 1 while this node's etcd member answers healthy, else 0. */
   etcdHealthy: 'EtcdHealthy',
+  /** Primary of a cluster with backups: seconds since the newest backup in repository 1 ended (none yet: since initdb). */
+  backupAgeSeconds: 'BackupAgeSeconds',
+  /** Primary of a cluster with backups: the backups' size in repository 1 (the WAL archive not counted), bytes. */
+  backupRepositorySizeBytes: 'BackupRepositorySizeBytes',
+  /** Primary of a cluster with backups: 1 while the latest archive_command attempt failed (pg_stat_archiver), else 0. */
+  walArchiveFailing: 'WalArchiveFailing',
+  /** Primary of a cluster with backups: seconds the oldest finished WAL segment has waited to be archived (0: none waits). */
+  walArchiveWaitSeconds: 'WalArchiveWaitSeconds',
 } as const;
 
 /** Published by the role-change callback, with the cluster dimension only. */

@@ -2,13 +2,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { renderBackupRunner } from '../../../lib/patroni/config';
-import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
+import { BACKUP_SPEC, ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
 
-const backup = {
-  repositories: [{ bucket: 'b', region: 'eu-west-1', endpoint: 's3.eu-west-1.amazonaws.com', path: '/orders-db', uriStyle: 'host' as const, retentionFull: 2 }],
-  archiveTimeoutSeconds: 60,
-  schedules: { full: 'Sun *-*-* 01:00:00 UTC', diff: 'Mon..Sat *-*-* 01:00:00 UTC' },
-};
+const backup = BACKUP_SPEC;
 
 describe('backup.py', () => {
   let dir: string;

@@ -3,10 +3,17 @@ import * as fs from 'fs';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
-import { ClusterNode, ClusterSpec, NodePaths } from '../../../lib/patroni/config';
+import { BackupSpec, ClusterNode, ClusterSpec, NodePaths } from '../../../lib/patroni/config';
 import { CommandError, run as runCommand, start, type RunResult } from '../../../lib/util/command';
 
 export type { RunResult };
+
+/** A one-repository backup spec, as PatroniCluster renders it with its deploy-time values filled in. */
+export const BACKUP_SPEC: BackupSpec = {
+  repositories: [{ bucket: 'b', region: 'eu-west-1', endpoint: 's3.eu-west-1.amazonaws.com', path: '/orders-db', uriStyle: 'host', retentionFull: 2 }],
+  archiveTimeoutSeconds: 60,
+  schedules: { full: 'Sun *-*-* 01:00:00 UTC', diff: 'Mon..Sat *-*-* 01:00:00 UTC' },
+};
 
 /** A three-node spec as PatroniCluster would fill it: VPC addresses, Debian paths, placeholders. */
 export function ec2Spec(overrides: Partial<ClusterSpec> = {}): ClusterSpec {

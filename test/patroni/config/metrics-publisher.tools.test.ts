@@ -8,7 +8,7 @@ import {
   renderMetricsPublisher,
 } from '../../../lib/patroni/config';
 import { start } from '../../../lib/util/command';
-import { ec2Spec, freePorts, makeTmpDir, nodeTree, randomLoopbackPrefix, removeTmpDir, run, waitFor } from './fixtures';
+import { BACKUP_SPEC, ec2Spec, freePorts, makeTmpDir, nodeTree, randomLoopbackPrefix, removeTmpDir, run, waitFor } from './fixtures';
 
 // The publisher runs with Debian's python3 against fake Patroni and etcd servers on loopback, with a
 // PATH holding only a fake `aws` that records its arguments and the metric data it was given.
@@ -41,6 +41,12 @@ function close(server: http.Server): Promise<void> {
 }
 
 const now = () => Math.floor(Date.now() / 1000);
+const BACKUP_GAUGE_NAMES: string[] = [
+  NODE_GAUGES.backupAgeSeconds,
+  NODE_GAUGES.backupRepositorySizeBytes,
+  NODE_GAUGES.walArchiveFailing,
+  NODE_GAUGES.walArchiveWaitSeconds,
+];
 const member = (name: string, role: string, state = 'running', extra: object = {}) => ({ name, role, state, ...extra });
 
 describe('metrics publisher', () => {
@@ -114,7 +120,13 @@ describe('metrics publisher', () => {
   /** The gauges by name, after checking every datum's dimensions and unit. */
   function gauges(data: Datum[] | undefined): Record<string, number> {
     expect(data).toBeDefined();
-    const units: Record<string, string> = { ReplicationLagBytes: 'Bytes', DcsLastSeenAgeSeconds: 'Seconds' };
+    const units: Record<string, string> = {
+      ReplicationLagBytes: 'Bytes',
+      DcsLastSeenAgeSeconds: 'Seconds',
+      BackupAgeSeconds: 'Seconds',
+      BackupRepositorySizeBytes: 'Bytes',
+      WalArchiveWaitSeconds: 'Seconds',
+    };
     for (const d of data!) {
       expect(d.Dimensions).toEqual([
         { Name: 'ClusterName', Value: 'orders-db' },
@@ -169,7 +181,8 @@ describe('metrics publisher', () => {
     expect(rest).toEqual({ IsPrimary: 1, IsReplica: 0, HealthyReplica: 0, ReplicationLagBytes: 0, PostgresRunning: 1, EtcdHealthy: 1 });
     expect(DcsLastSeenAgeSeconds).toBeGreaterThanOrEqual(7);
     expect(DcsLastSeenAgeSeconds).toBeLessThanOrEqual(10);
-    expect(result.data!.map((d) => d.MetricName)).toEqual(Object.values(NODE_GAUGES));
+    // Without backups, every gauge but the backup ones.
+    expect(result.data!.map((d) => d.MetricName)).toEqual(Object.values(NODE_GAUGES).filter((n) => !BACKUP_GAUGE_NAMES.includes(n)));
     // The same data on stdout, and no temporary file left behind.
     expect(JSON.parse(result.stdout)).toEqual(result.data);
     expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
@@ -335,6 +348,82 @@ describe('metrics publisher', () => {
       await publisher.stop();
     }
   }, 40_000);
+
+  describe('with backups: the primary adds the archiver (psql) and the repository (pgbackrest info)', () => {
+    /** Stand-ins: psql prints `psqlOut` (and records its arguments); pgbackrest runs `pgbackrestTail`. */
+    function standIns(psqlOut: string, pgbackrestTail: string) {
+      fs.writeFileSync(script, renderMetricsPublisher({ ...spec, backup: BACKUP_SPEC }, 'pg-0'));
+      const write = (name: string, lines: string[]) => fs.writeFileSync(path.join(bin, name), ['#!/bin/bash', ...lines, ''].join('\n'), { mode: 0o755 });
+      write('psql', [`printf '%s\\n' "$@" >'${root}/psql-args'`, psqlOut]);
+      write('pgbackrest', [`printf '%s\\n' "$@" >>'${root}/pgbackrest-args'`, pgbackrestTail]);
+    }
+    const info = (backups: object[]) => `echo '${JSON.stringify([{ name: 'other', backup: [] }, { name: 'orders-db', backup: backups }])}'`;
+    const backup = (stop: number, delta: number) => ({ type: 'full', timestamp: { start: stop - 60, stop }, info: { repository: { size: delta * 2, delta } } });
+    const read = (name: string) => fs.readFileSync(path.join(root, name), 'utf8').trim().split('\n');
+
+    test('backup age from the newest backup, the backups\' size, the archiver\'s state; over the local socket and repository 1', async () => {
+      fakeAws();
+      asPrimary();
+      standIns("echo '1 42 1700000000'", info([backup(now() - 7200, 1000), backup(now() - 600, 250)]));
+      const g = gauges((await publishOnce()).data);
+      expect(g).toMatchObject({ IsPrimary: 1, BackupRepositorySizeBytes: 1250, WalArchiveFailing: 1, WalArchiveWaitSeconds: 42 });
+      expect(g.BackupAgeSeconds).toBeGreaterThanOrEqual(600);
+      expect(g.BackupAgeSeconds).toBeLessThanOrEqual(605);
+      const paths = nodeTree(root, 'pg-0');
+      expect(read('psql-args').slice(0, 12)).toEqual(['-XAtq', '-h', paths.socketDir, '-p', String(spec.ports.postgres), '-U', 'postgres', '-d', 'postgres', '-F', ' ', '-c']);
+      expect(read('psql-args').slice(12).join(' ')).toMatch(/FROM pg_stat_archiver$/);
+      expect(read('pgbackrest-args')).toEqual([`--config=${paths.configDir}/pgbackrest.conf`, '--stanza=orders-db', '--repo=1', '--output=json', 'info']);
+    });
+
+    test('no backup yet: a size of 0, and the age of the database itself (its data never backed up)', async () => {
+      fakeAws();
+      asPrimary();
+      standIns(`echo '0 0 ${now() - 3600}'`, info([]));
+      const g = gauges((await publishOnce()).data);
+      expect(g).toMatchObject({ BackupRepositorySizeBytes: 0, WalArchiveFailing: 0, WalArchiveWaitSeconds: 0 });
+      expect(g.BackupAgeSeconds).toBeGreaterThanOrEqual(3600);
+      expect(g.BackupAgeSeconds).toBeLessThanOrEqual(3605);
+    });
+
+    test('no backup yet and the repository unreadable: no age at all (missing data: BackupTooOld breaches)', async () => {
+      fakeAws();
+      asPrimary();
+      standIns(`echo '0 0 ${now() - 3600}'`, 'exit 39');
+      expect(gauges((await publishOnce()).data)).not.toHaveProperty('BackupAgeSeconds');
+    });
+
+    test('a failing pgbackrest or psql: those values are left out, each with one line, the rest published', async () => {
+      fakeAws();
+      asPrimary();
+      standIns('echo "could not connect" >&2; exit 2', 'echo "ERROR: [039]: HTTP request failed" >&2; exit 39');
+      const result = await publishOnce();
+      const g = gauges(result.data);
+      expect(g).toMatchObject({ IsPrimary: 1, EtcdHealthy: 1 });
+      for (const name of BACKUP_GAUGE_NAMES) expect(g).not.toHaveProperty(name);
+      expect(result.stderr).toContain('metrics publisher pg-0: backup age unknown (pgbackrest info: 39)');
+      expect(result.stderr).toContain('metrics publisher pg-0: archiver state unknown (psql: ValueError(');
+    });
+
+    test('malformed info is unknown, not a crash', async () => {
+      fakeAws();
+      asPrimary();
+      standIns("echo '0 0 1700000000'", `echo '[{"name": "orders-db", "backup": [{"timestamp": {}}]}]'`);
+      const result = await publishOnce();
+      expect(gauges(result.data)).not.toHaveProperty('BackupAgeSeconds');
+      expect(result.stderr).toContain("backup age unknown (pgbackrest info: KeyError('stop'))");
+    });
+
+    test('a replica asks neither the repository nor PostgreSQL, and publishes no backup value', async () => {
+      fakeAws();
+      asReplica(0);
+      standIns("echo '0 0 1700000000'", info([backup(now(), 1)]));
+      const g = gauges((await publishOnce()).data);
+      expect(g).toMatchObject({ IsReplica: 1 });
+      for (const name of BACKUP_GAUGE_NAMES) expect(g).not.toHaveProperty(name);
+      expect(fs.existsSync(path.join(root, 'psql-args'))).toBe(false);
+      expect(fs.existsSync(path.join(root, 'pgbackrest-args'))).toBe(false);
+    });
+  });
 
   test('compiles, is deterministic and refuses an unknown node', async () => {
     const compiled = await run('/usr/bin/python3', ['-I', '-c', 'import ast, sys; ast.parse(open(sys.argv[1]).read())', script]);

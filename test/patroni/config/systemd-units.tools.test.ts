@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { renderPatroniUnit, renderSystemdUnitFiles } from '../../../lib/patroni/config';
-import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
+import { BACKUP_SPEC, ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
 
 describe('systemd units, checked by systemd 252', () => {
   const spec = ec2Spec();
@@ -29,13 +29,8 @@ describe('systemd units, checked by systemd 252', () => {
 
   test('the backup timers and their service template pass systemd-analyze verify and calendar', async () => {
     const dir = makeTmpDir('backup-units');
-    const backup = {
-      repositories: [{ bucket: 'b', region: 'eu-west-1', endpoint: 's3.eu-west-1.amazonaws.com', path: '/orders-db', uriStyle: 'host' as const, retentionFull: 2 }],
-      archiveTimeoutSeconds: 60,
-      schedules: { full: 'Sun *-*-* 01:00:00 UTC', diff: 'Mon..Sat *-*-* 01:00:00 UTC' },
-    };
     try {
-      const files = renderSystemdUnitFiles(ec2Spec({ backup }), 'pg-0')
+      const files = renderSystemdUnitFiles(ec2Spec({ backup: BACKUP_SPEC }), 'pg-0')
         .filter((f) => f.path.includes('backup'))
         .map((f) => {
           const file = path.join(dir, path.basename(f.path));
@@ -47,7 +42,7 @@ describe('systemd units, checked by systemd 252', () => {
       fs.copyFileSync(path.join(dir, 'cdk-failover-backup@.service'), path.join(dir, 'cdk-failover-backup@full.service'));
       const verify = await run('systemd-analyze', ['verify', ...files.filter((f) => f.endsWith('.timer')), path.join(dir, 'cdk-failover-backup@full.service')], { timeoutMs: 60_000 });
       expect({ code: verify.code, stderr: verify.stderr }).toEqual({ code: 0, stderr: '' });
-      for (const expression of Object.values(backup.schedules)) {
+      for (const expression of Object.values(BACKUP_SPEC.schedules)) {
         const calendar = await run('systemd-analyze', ['calendar', expression], { timeoutMs: 30_000 });
         expect({ expression, code: calendar.code }).toEqual({ expression, code: 0 });
       }
