@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The operations CLI. Each command group lives in lib/cli/ and is registered here.
 import { Command } from 'commander';
+import { backupCommand, restoreCommand } from '../lib/cli/backup';
 import { localCommands } from '../lib/cli/local';
 import { opsCommands } from '../lib/cli/ops';
 
@@ -10,6 +11,8 @@ const program = new Command('failover')
 
 program.addCommand(localCommands());
 for (const command of opsCommands()) program.addCommand(command);
+program.addCommand(backupCommand());
+program.addCommand(restoreCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // One readable line, no stack trace.

@@ -1,8 +1,6 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { FAULT_KINDS, LocalCluster, type FaultKind, type LocalClusterStatus } from '../local/cluster';
 import { DEFAULT_STATE_ROOT } from '../local/layout';
-import { BACKUP_TYPES, type BackupType } from '../patroni/config/backup-runner';
-import { listBackups, parseRestoreTarget, takeBackup } from '../local/backup/operations';
 import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
 
 interface CommonOptions {
@@ -54,36 +52,6 @@ export function localCommands(): Command {
         installPackages: opts.install,
         boot: opts.boot ?? false,
         backup: opts.backup ?? false,
-        log: progress,
-      });
-      printStatus(await cluster.status());
-    });
-
-  withCommon(local.command('backup'))
-    .description("take a backup now on the leader, as the nodes' timers do (a cluster made with --backup); --list lists them")
-    .addOption(new Option('--type <type>', 'backup type').choices([...BACKUP_TYPES]).default('full'))
-    .option('--list', 'list the backups and the archived WAL instead (JSON)')
-    .action(async (opts: CommonOptions & { type: BackupType; list?: boolean }) => {
-      const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
-      if (opts.list) {
-        console.log(JSON.stringify(await listBackups(cluster), null, 2));
-        return;
-      }
-      const { node, seconds } = await takeBackup(cluster, opts.type);
-      progress(`${opts.type} backup taken on ${node} in ${seconds.toFixed(1)} s`);
-    });
-
-  withCommon(local.command('restore'))
-    .description('make a new cluster (--into) from this cluster\'s backups and archived WAL, up to --to; this cluster is not touched')
-    .requiredOption('--to <time>', "'latest', or an ISO-8601 time with a zone (2026-11-30T12:00:00Z)")
-    .requiredOption('--into <name>', 'the new cluster\'s name (must not exist)')
-    .addOption(new Option('--timing <profile>', 'timing profile of the new cluster').choices(Object.keys(TIMING_PROFILES)).default('default'))
-    .action(async (opts: CommonOptions & { to: string; into: string; timing: TimingProfileName }) => {
-      const cluster = await LocalCluster.up({
-        clusterName: opts.into,
-        stateRoot: opts.stateRoot,
-        timing: opts.timing,
-        restoreFrom: { cluster: opts.cluster, target: parseRestoreTarget(opts.to) },
         log: progress,
       });
       printStatus(await cluster.status());
@@ -156,7 +124,8 @@ export function localCommands(): Command {
   return local;
 }
 
-function printStatus(s: LocalClusterStatus): void {
+/** The status table and endpoints of a local cluster. */
+export function printStatus(s: LocalClusterStatus): void {
   const rows = [
     ['NODE', 'ADDRESS', 'ROLE', 'STATE', 'TL', 'LAG', 'FAULTS'],
     ...s.nodes.map((n) => [

@@ -42,8 +42,8 @@ import { waitForGeneration } from './boot/apply';
 import { AGENT_UNIT_NAMES } from '../patroni/config/agent-units';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { checkRepositoryPathFree, localBackupSpec, startS3StandIn, writeNamespaceHosts } from './backup/repository';
-import { checkRestoreInto, checkRestoreSource, restoreSourceSpec, type LocalRestoreSource } from './backup/operations';
-import { found as done, notYet, poll as waitFor } from '../ops/poll';
+import { checkRestoreInto, checkRestoreSource, restoreSourceSpec, unreachableTarget, type LocalRestoreSource } from './backup/operations';
+import { found as done, giveUp, notYet, poll as waitFor } from '../ops/poll';
 
 export interface LocalClusterOptions {
   /** Names the namespaces (`cdkfo-<cluster>-...`) and the state directory. @default 'local' */
@@ -132,6 +132,8 @@ export interface WaitTimeout {
 export interface WaitForHealthyOptions extends WaitTimeout {
   /** Members that must be running and streaming. @default every node without a fault in force */
   readonly members?: readonly string[];
+  /** Why the cluster will never become healthy (ends the wait with that error), or undefined. */
+  readonly giveUpIf?: () => string | undefined;
 }
 
 export interface ReplaceOptions {
@@ -522,6 +524,8 @@ export class LocalCluster {
     return waitFor(
       'a healthy cluster',
       async () => {
+        const hopeless = options.giveUpIf?.();
+        if (hopeless) return giveUp(hopeless);
         const verdict = await this.health(options.members);
         if (!verdict.healthy) return notYet(verdict.reason);
         const endpoints = await this.checkEndpoints();
@@ -798,7 +802,9 @@ export class LocalCluster {
 
     this.log('waiting for a leader and streaming replicas');
     const timeoutMs = healthyWithinMs ?? (this.timing.ttlSeconds <= 10 ? 120_000 : 240_000);
-    const verdict = await this.waitForHealthy({ timeoutMs });
+    const restoreFrom = s.spec.backup?.restoreFrom;
+    const giveUpIf = restoreFrom && (() => unreachableTarget(restoreFrom, s.nodes.map((n) => n.paths.logDir)));
+    const verdict = await this.waitForHealthy({ timeoutMs, giveUpIf });
     this.update((st) => {
       st.phase = 'ready';
     });

@@ -1,10 +1,12 @@
 import { InterruptedError, OpsError, oneLine } from './errors';
 
-/** What one look found: done with a value, or not yet and why. */
-export type Look<T> = { readonly done: true; readonly value: T } | { readonly done: false; readonly reason: string };
+/** What one look found: done with a value, not yet and why, or never (`final`: stop waiting now). */
+export type Look<T> = { readonly done: true; readonly value: T } | { readonly done: false; readonly reason: string; readonly final?: boolean };
 
 export const found = <T>(value: T): Look<T> => ({ done: true, value });
 export const notYet = <T = never>(reason: string): Look<T> => ({ done: false, reason });
+/** What was awaited will not come: the wait ends at once with `reason` as its error. */
+export const giveUp = <T = never>(reason: string): Look<T> => ({ done: false, reason, final: true });
 
 export interface PollOptions {
   /** Give up after this long. */
@@ -21,7 +23,8 @@ export interface PollOptions {
 
 /**
  * Looks until `look` is done, bounded in time and in count; the error names what was awaited,
- * for how long, and the last reason it was not there yet. A look that throws counts as not yet.
+ * for how long, and the last reason it was not there yet. A look that throws counts as not yet;
+ * one that gives up (`giveUp`) ends the wait with its reason.
  */
 export async function poll<T>(what: string, look: () => Promise<Look<T>>, options: PollOptions): Promise<T> {
   const intervalMs = Math.max(options.intervalMs ?? 1000, 1);
@@ -42,6 +45,7 @@ export async function poll<T>(what: string, look: () => Promise<Look<T>>, option
       result = notYet(oneLine(err));
     }
     if (result.done) return result.value;
+    if (result.final) throw new OpsError(result.reason);
     const now = Date.now();
     if (result.reason !== last || now - lastShown >= progressEveryMs) {
       options.onProgress?.(result.reason, now - started);

@@ -591,7 +591,7 @@ function backups(f: PatroniFacts, sub: (text: string) => string): string {
     sub('Recover from the loss of every node'),
     `With every node and its data volume gone (or etcd's data lost on all of them), the repository holds the data up to the last archived segment (at most ${seconds(b.archiveTimeoutSeconds)} old). Deploy a new cluster from it with every archived WAL segment:`,
     code('RestoreTarget.latest()'),
-    'Then point the clients at its endpoints. Rehearse it locally: `failover local up --backup`, write, `failover local down`, `failover local restore --to latest --into NEW`.',
+    'Then point the clients at its endpoints. Rehearse it locally: `failover local up --backup`, write, `failover local down`, `failover restore --local --to latest --into NEW`.',
   );
 }
 

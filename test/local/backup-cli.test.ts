@@ -1,7 +1,9 @@
 // The local backup commands' bad input: one readable line and a non-zero exit, before anything is
 // created (no cluster is needed to see these).
 import * as path from 'node:path';
-import { parseRestoreTarget, restoreSourceSpec } from '../../lib/local/backup/operations';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { parseRestoreTarget, restoreSourceSpec, unreachableTarget } from '../../lib/local/backup/operations';
 import { LOCAL_S3, localBackupSpec } from '../../lib/local/backup/repository';
 import { run } from '../../lib/util/command';
 
@@ -11,12 +13,19 @@ function failover(args: string[]) {
   return run(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', ...args], { cwd: ROOT, allowFailure: true, timeoutMs: 120_000 });
 }
 
-describe('failover local backup and restore: bad input', () => {
+describe('failover backup and restore: bad input', () => {
   test.each([
-    [['local', 'restore', '--to', 'yesterday', '--into', 'newone'], 1, /^failover: --to must be 'latest' or an ISO-8601 time with a zone .* got 'yesterday'$/],
-    [['local', 'restore', '--to', '2026-11-30T12:00:00', '--into', 'newone'], 1, /got '2026-11-30T12:00:00'$/],
-    [['local', 'restore', '--to', 'latest'], 1, /required option '--into <name>' not specified/],
-    [['local', 'backup', '--type', 'weekly'], 1, /argument 'weekly' is invalid\. Allowed choices are full, diff, incr/],
+    [['restore', '--local', '--to', 'yesterday', '--into', 'newone'], 1, /^failover: --to must be 'latest' or an ISO-8601 time with a zone .* got 'yesterday'$/],
+    [['restore', '--local', '--to', '2026-11-30T12:00:00', '--into', 'newone'], 1, /got '2026-11-30T12:00:00'$/],
+    [['restore', '--local', '--to', 'latest'], 1, /required option '--into <name>' not specified/],
+    [['restore', '--to', 'latest', '--into', 'newone'], 1, /^failover: give --local \[--cluster NAME\]: a restore is rehearsed on a local cluster$/],
+    [['backup', '--local', '--type', 'weekly'], 1, /argument 'weekly' is invalid\. Allowed choices are full, diff, incr/],
+    [['backup', '--type', 'full'], 1, /^failover: give --local \[--cluster NAME\]: a backup is rehearsed on a local cluster$/],
+    [['backup', '--stack', 'Orders'], 1, /^failover: a backup of a deployed stack \(--stack Orders\) runs on its leader, and this CLI cannot reach the nodes yet .*runbook/],
+    [['backup', 'list', '--stack', 'Orders'], 1, /^failover: listing backups of a deployed stack \(--stack Orders\)/],
+    [['backup', 'list', '--local', '--cluster', 'Bad_Name'], 1, /^failover: .*Bad_Name/],
+    // The old spelling is gone, with commander's one line.
+    [['local', 'backup'], 1, /unknown command 'backup'/],
   ])('%j exits %d with one line', async (args, code, message) => {
     const r = await failover(args);
     expect(r.code).toBe(code);
@@ -40,5 +49,27 @@ describe('local backup settings', () => {
     ]);
     expect(spec.restoreFrom).toEqual({ stanza: 'orders', path: '/orders', target: { type: 'latest' } });
     expect(localBackupSpec('/srv/state', 'plain').restoreFrom).toBeUndefined();
+  });
+
+  test("a time target after the newest archived WAL is read from PostgreSQL's FATAL in a node's log", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdkf-logs-'));
+    try {
+      const [quiet, failed] = ['pg-0', 'pg-1'].map((n) => fs.mkdirSync(path.join(dir, n), { recursive: true }) ?? path.join(dir, n));
+      fs.writeFileSync(path.join(quiet!, 'postgresql-Tue.log'), 'LOG:  starting PostgreSQL 15\n');
+      const source = restoreSourceSpec({ cluster: 'orders', target: { type: 'time', time: '2026-12-01T04:00:00Z' } })!;
+      expect(unreachableTarget(source, [quiet!, failed!])).toBeUndefined();
+      // Another file in the log directory says nothing about recovery.
+      fs.writeFileSync(path.join(failed!, 'patroni.out'), 'FATAL:  recovery ended before configured recovery target was reached\n');
+      expect(unreachableTarget(source, [quiet!, failed!])).toBeUndefined();
+      fs.writeFileSync(path.join(failed!, 'postgresql-Tue.log'), 'LOG:  redo done\nFATAL:  recovery ended before configured recovery target was reached\n');
+      expect(unreachableTarget(source, [quiet!, failed!])).toBe(
+        "the restore target 2026-12-01T04:00:00Z is after the newest WAL archived by 'orders' (nothing committed after it is in the archive yet): choose an earlier time, or 'latest'",
+      );
+      // 'latest' ends wherever the archive ends: never unreachable; a missing directory is no evidence.
+      expect(unreachableTarget(restoreSourceSpec({ cluster: 'orders', target: { type: 'latest' } })!, [failed!])).toBeUndefined();
+      expect(unreachableTarget(source, [path.join(dir, 'nosuch')])).toBeUndefined();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,6 +1,7 @@
 // Backups of a local cluster, and a restore into a new one: the checks that refuse bad input
 // before anything is created, and the runs of the rendered backup runner on the nodes.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { backupRunnerPath, findNode, nodePaths, pgBackRestCommand, postgresTime, type ClusterSpec, type RestoreSourceSpec } from '../../patroni/config';
 import type { BackupType } from '../../patroni/config/backup-runner';
 import { LocalClusterError } from '../errors';
@@ -106,13 +107,36 @@ async function info(host: BackupHost, node: string, stanza: string): Promise<Loc
 /** Refuses a source with no backup, or a target time before its oldest backup finished. */
 export async function checkRestoreSource(host: BackupHost, node: string, source: RestoreSourceSpec): Promise<void> {
   const found = await info(host, node, source.stanza);
-  if (found.backups.length === 0) throw new LocalClusterError(`no backup of cluster '${source.stanza}' in the repository: take one first ('failover local backup --cluster ${source.stanza}')`);
+  if (found.backups.length === 0) throw new LocalClusterError(`no backup of cluster '${source.stanza}' in the repository: take one first ('failover backup --local --cluster ${source.stanza}')`);
   if (source.target.type === 'time') {
     const oldest = found.backups[0]!;
     if (Date.parse(source.target.time) < Date.parse(oldest.finished)) {
       throw new LocalClusterError(`the restore target ${source.target.time} is before the oldest backup of '${source.stanza}' (${oldest.label}, finished ${oldest.finished})`);
     }
   }
+}
+
+/** PostgreSQL's words when the archived WAL ends before a restore's target time (FATAL since 13). */
+const TARGET_NOT_REACHED = 'recovery ended before configured recovery target was reached';
+
+/**
+ * Why a restore's recovery will never reach its target, read from the new cluster's PostgreSQL
+ * logs, or undefined. A time target after the last commit archived (an idle source, or WAL not yet
+ * archived: archive_timeout) ends recovery with a FATAL, and Patroni would retry the bootstrap
+ * until the wait timed out.
+ */
+export function unreachableTarget(source: RestoreSourceSpec, logDirs: readonly string[]): string | undefined {
+  if (source.target.type !== 'time') return undefined;
+  for (const dir of logDirs) {
+    const logs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^postgresql-.*\.log$/.test(f)) : [];
+    if (logs.some((f) => fs.readFileSync(path.join(dir, f), 'utf8').includes(TARGET_NOT_REACHED))) {
+      return (
+        `the restore target ${source.target.time} is after the newest WAL archived by '${source.stanza}' ` +
+        `(nothing committed after it is in the archive yet): choose an earlier time, or 'latest'`
+      );
+    }
+  }
+  return undefined;
 }
 
 /** The cluster's own backups and archive. */

@@ -40,7 +40,7 @@ export function checkRepositoryPathFree(stateRoot: string, clusterName: string):
   if (fs.existsSync(dir)) {
     throw new LocalClusterError(
       `the backup repository already holds an earlier cluster '${clusterName}' (${dir}): restore it into a new name ` +
-        `('failover local restore --cluster ${clusterName} --to latest --into NEW'), or remove that directory to start afresh`,
+        `('failover restore --local --cluster ${clusterName} --to latest --into NEW'), or remove that directory to start afresh`,
     );
   }
 }

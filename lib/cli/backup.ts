@@ -1,0 +1,84 @@
+// `failover backup [list]` and `failover restore`: a cluster's pgBackRest backups. The local
+// rehearsal cluster only: a deployed stack's backups run on its leader, and the CLI has no way
+// onto the nodes yet (Debian's image has no SSM agent).
+import { Command, Option } from 'commander';
+import { LocalCluster } from '../local/cluster';
+import { listBackups, parseRestoreTarget, takeBackup } from '../local/backup/operations';
+import { DEFAULT_STATE_ROOT } from '../local/layout';
+import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
+import { BACKUP_TYPES, type BackupType } from '../patroni/config/backup-runner';
+import { UsageError } from '../ops/errors';
+import { printStatus } from './local';
+
+interface Target {
+  readonly local?: boolean;
+  readonly stack?: string;
+  readonly cluster: string;
+  readonly stateRoot: string;
+}
+
+function withTarget(cmd: Command): Command {
+  return cmd
+    .option('--local', 'the local rehearsal cluster (made with failover local up --backup)')
+    .option('--stack <name>', 'a deployed stack (not yet: see the error it gives)')
+    .option('--cluster <name>', 'the local cluster\'s name', 'local')
+    .option('--state-root <dir>', 'where local clusters keep their files', DEFAULT_STATE_ROOT);
+}
+
+/** The local cluster the options name; a stack, or no target, is refused with the way round it. */
+function localTarget(opts: Target, what: string): { readonly cluster: string; readonly stateRoot: string } {
+  if (opts.stack !== undefined) {
+    throw new UsageError(
+      `${what} of a deployed stack (--stack ${opts.stack}) runs on its leader, and this CLI cannot reach the nodes yet (no SSM agent on the image): ` +
+        "follow the runbook's 'Backups and point-in-time recovery' on the leader, or rehearse with --local",
+    );
+  }
+  if (!opts.local) throw new UsageError(`give --local [--cluster NAME]: ${what} is rehearsed on a local cluster`);
+  return { cluster: opts.cluster, stateRoot: opts.stateRoot };
+}
+
+function progress(line: string): void {
+  console.error(line);
+}
+
+/** `failover backup [--type]` and `failover backup list`. */
+export function backupCommand(): Command {
+  const backup = withTarget(new Command('backup'))
+    .enablePositionalOptions()
+    .description("take a backup now on the leader, as the nodes' timers do; 'backup list' lists them")
+    .addOption(new Option('--type <type>', 'backup type').choices([...BACKUP_TYPES]).default('full'))
+    .action(async (opts: Target & { type: BackupType }) => {
+      const target = localTarget(opts, 'a backup');
+      const cluster = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
+      const { node, seconds } = await takeBackup(cluster, opts.type);
+      progress(`${opts.type} backup taken on ${node} in ${seconds.toFixed(1)} s`);
+    });
+  withTarget(backup.command('list'))
+    .description('the backups and the archived WAL range (JSON)')
+    .action(async (opts: Target) => {
+      const target = localTarget(opts, 'listing backups');
+      const cluster = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
+      console.log(JSON.stringify(await listBackups(cluster), null, 2));
+    });
+  return backup;
+}
+
+/** `failover restore --local --to <time|latest> --into NAME`. */
+export function restoreCommand(): Command {
+  return withTarget(new Command('restore'))
+    .description("make a new cluster (--into) from a cluster's backups and archived WAL, up to --to; the source is not touched")
+    .requiredOption('--to <time>', "'latest', or an ISO-8601 time with a zone (2026-11-30T12:00:00Z)")
+    .requiredOption('--into <name>', "the new cluster's name (must not exist)")
+    .addOption(new Option('--timing <profile>', 'timing profile of the new cluster').choices(Object.keys(TIMING_PROFILES)).default('default'))
+    .action(async (opts: Target & { to: string; into: string; timing: TimingProfileName }) => {
+      const source = localTarget(opts, 'a restore');
+      const cluster = await LocalCluster.up({
+        clusterName: opts.into,
+        stateRoot: source.stateRoot,
+        timing: opts.timing,
+        restoreFrom: { cluster: source.cluster, target: parseRestoreTarget(opts.to) },
+        log: progress,
+      });
+      printStatus(await cluster.status());
+    });
+}
