@@ -4,23 +4,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalCluster, listNamespaces, namespacePrefix } from '../../lib/local';
-import { listBackups, takeBackup } from '../../lib/local/backup/operations';
+import { listBackups, takeBackup, waitForArchived } from '../../lib/local/backup/operations';
 import { backupRunnerPath, configFilePath, findNode, nodePaths, pgBackRestConfigPath } from '../../lib/patroni/config';
 
 const SOURCE = 'bksrc';
 const MINUTE = 60_000;
-
-/** Until the leader has archived the segment it was writing when this was called. */
-async function waitForArchive(cluster: LocalCluster): Promise<void> {
-  const segment = await cluster.sql('select pg_walfile_name(pg_switch_wal())');
-  // A history file sorts before its timeline's segments ('.' < '0'), so it never satisfies this.
-  const query = `select coalesce(last_archived_wal >= '${segment}', false) from pg_stat_archiver`;
-  for (let i = 0; i < 240; i++) {
-    if ((await cluster.trySql(query)).stdout.trim() === 't') return;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`segment ${segment} was not archived within 2 minutes`);
-}
 
 async function restore(stateRoot: string, into: string, to: LocalRestoreTarget, log: (l: string) => void): Promise<LocalCluster> {
   return LocalCluster.up({ clusterName: into, stateRoot, timing: 'fast', restoreFrom: { cluster: SOURCE, target: to }, log });
@@ -60,7 +48,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(info.backups.map((b) => b.type)).toEqual(['full']);
       expect(info.archive?.min).toMatch(/^0{7}1/);
       // (A failure or two before post_init has made the stanza is expected; archiving must work after.)
-      await waitForArchive(source);
+      await waitForArchived(source);
     });
 
     test("the leader's metrics publisher reads the repository and the archiver: a fresh backup, archiving not failing", async () => {
@@ -94,7 +82,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(Date.parse(lastBefore.replace(' ', 'T').replace(/\+00$/, 'Z'))).toBeLessThan(Date.parse(target));
       expect(Date.parse(firstAfter.replace(' ', 'T').replace(/\+00$/, 'Z'))).toBeGreaterThan(Date.parse(target));
       await source.sql('drop table pitr');
-      await waitForArchive(source);
+      await waitForArchived(source);
 
       const restored = await restore(stateRoot, 'bkpitr', { type: 'time', time: target }, log);
       try {
@@ -113,6 +101,12 @@ if (process.env.SKIP_CLUSTER === '1') {
         /restore into 'bkbad' failed and was removed: the restore target 2020-01-01T00:00:00Z is before the oldest backup of 'bksrc'/,
       );
       await expect(restore(stateRoot, 'bkbad', { type: 'time', time: '2999-01-01T00:00:00Z' }, log)).rejects.toThrow(/is in the future/);
+      // Past, but nothing committed after it is archived (no writes since): PostgreSQL's FATAL ends the wait at once.
+      await waitForArchived(source);
+      const afterNewest = new Date(Date.now() - 1000).toISOString();
+      await expect(restore(stateRoot, 'bkbad', { type: 'time', time: afterNewest }, log)).rejects.toThrow(
+        `restore into 'bkbad' failed and was removed: the restore target ${afterNewest} is after the newest WAL archived by 'bksrc'`,
+      );
       await expect(
         LocalCluster.up({ clusterName: 'bkbad', stateRoot, timing: 'fast', restoreFrom: { cluster: 'nosuch', target: { type: 'latest' } }, log }),
       ).rejects.toThrow(/no backup of cluster 'nosuch' in the repository/);
@@ -155,7 +149,7 @@ if (process.env.SKIP_CLUSTER === '1') {
         }
         throw err;
       }
-      await waitForArchive(source);
+      await waitForArchived(source);
       const timelines = (await source.status()).nodes.map((n) => n.timeline ?? 0);
       expect(Math.max(...timelines)).toBeGreaterThan(1);
 
@@ -204,7 +198,7 @@ if (process.env.SKIP_CLUSTER === '1') {
     test('every node lost: a new cluster from the repository serves the data', async () => {
       await source.sql('create table survivor (id int primary key)');
       await source.sql('insert into survivor select generate_series(1, 1000)');
-      await waitForArchive(source);
+      await waitForArchived(source);
       await source.down();
       const restored = await restore(stateRoot, 'bklost', { type: 'latest' }, log);
       try {

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { backupRunnerPath, findNode, nodePaths, pgBackRestCommand, postgresTime, type ClusterSpec, type RestoreSourceSpec } from '../../patroni/config';
 import type { BackupType } from '../../patroni/config/backup-runner';
+import { found, notYet, poll } from '../../ops/poll';
 import { LocalClusterError } from '../errors';
 import { checkClusterName, stateFile } from '../layout';
 import type { RunOptions, RunResult } from '../exec';
@@ -114,6 +115,25 @@ export async function checkRestoreSource(host: BackupHost, node: string, source:
       throw new LocalClusterError(`the restore target ${source.target.time} is before the oldest backup of '${source.stanza}' (${oldest.label}, finished ${oldest.finished})`);
     }
   }
+}
+
+/** What waiting for the archive needs of a LocalCluster: SQL on the writer. */
+export interface ArchiveHost {
+  sql(query: string): Promise<string>;
+}
+
+/**
+ * Until the leader has archived the WAL segment it was writing when this was called (after a
+ * switch to the next). Two minutes at most.
+ */
+export async function waitForArchived(host: ArchiveHost): Promise<void> {
+  const segment = await host.sql('select pg_walfile_name(pg_switch_wal())');
+  // A history file sorts before its timeline's segments ('.' < '0'), so it never satisfies this.
+  const query = `select coalesce(last_archived_wal >= '${segment}', false) from pg_stat_archiver`;
+  await poll(`segment ${segment} to be archived`, async () => ((await host.sql(query)) === 't' ? found(true) : notYet('not archived yet')), {
+    timeoutMs: 120_000,
+    intervalMs: 500,
+  });
 }
 
 /** PostgreSQL's words when the archived WAL ends before a restore's target time (FATAL since 13). */
