@@ -2,10 +2,12 @@
 // with pgbench to --size-gib, then a full backup (pgBackRest on the leader, zstd, process-max 2,
 // into the S3 stand-in over TLS); a bare `pgbackrest restore` of it into an empty directory; and a
 // point-in-time restore into a new 3-node cluster, with the rows at the target counted. Root only.
+// pgbench's rows are blank-padded and compress about 20:1; `--data random` loads random bytes
+// (pgcrypto's gen_random_bytes, rows too small to be TOASTed) that do not compress at all.
 //
-//   npm run bench:backup [-- --size-gib 1]
+//   npm run bench:backup [-- --size-gib 1] [--data pgbench|random]
 //
-// Writes bench/backup-results.json. Not asserted anywhere: measurements, not tests (the drills in
+// Writes bench/backup-results-<data>.json. Not asserted anywhere: measurements, not tests (the drills in
 // test/cluster/backup.test.ts assert PITR's exactness).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -17,10 +19,12 @@ import { findNode, pgBackRestCommand } from '../lib/patroni/config';
 
 const SOURCE = 'benchbk';
 const RESTORED = 'benchbkr';
-const OUT = path.join(__dirname, 'backup-results.json');
+const OUT = (data: string) => path.join(__dirname, `backup-results-${data}.json`);
 /** pgbench's scale per GiB: one scale step is 100 000 accounts, about 15 MiB with its index. */
 const SCALE_PER_GIB = 68;
 const MARKS = 1000;
+/** Rows of 1000 random bytes per GiB (about 1070 bytes each on disk with their headers). */
+const RANDOM_ROWS_PER_GIB = 1_000_000;
 
 function sizeGiB(value: string): number {
   const n = Number(value);
@@ -39,18 +43,26 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
 
 async function main(): Promise<void> {
   const opts = new Command('bench:backup')
-    .addOption(new Option('--size-gib <n>', 'database size to load with pgbench').argParser(sizeGiB).default(1))
+    .addOption(new Option('--size-gib <n>', 'database size to load').argParser(sizeGiB).default(1))
+    .addOption(new Option('--data <kind>', 'what to load').choices(['pgbench', 'random']).default('pgbench'))
     .exitOverride()
     .parse(process.argv)
-    .opts<{ sizeGib: number }>();
+    .opts<{ sizeGib: number; data: 'pgbench' | 'random' }>();
   const stateRoot = fs.mkdtempSync(path.join('/var/tmp', 'cdkf-bench-backup-'));
   fs.chmodSync(stateRoot, 0o755);
   const log = (line: string) => console.error(`[bench:backup] ${line}`);
   try {
     const source = await LocalCluster.up({ clusterName: SOURCE, stateRoot, timing: 'fast', backup: true, log });
     const scale = Math.max(1, Math.round(opts.sizeGib * SCALE_PER_GIB));
-    log(`loading pgbench at scale ${scale}`);
-    const load = await timed(() => source.runInClient(['pgbench', '-i', '-q', '-s', String(scale)], { timeoutMs: 3_600_000 }));
+    log(opts.data === 'pgbench' ? `loading pgbench at scale ${scale}` : `loading ${opts.sizeGib} GiB of random bytes`);
+    const load = await timed<unknown>(() =>
+      opts.data === 'pgbench'
+        ? source.runInClient(['pgbench', '-i', '-q', '-s', String(scale)], { timeoutMs: 3_600_000 })
+        : source.sql(
+            `create extension pgcrypto; create table noise (b bytea); insert into noise select gen_random_bytes(1000) from generate_series(1, ${Math.round(opts.sizeGib * RANDOM_ROWS_PER_GIB)})`,
+            { timeoutMs: 3_600_000 },
+          ),
+    );
     const databaseBytes = Number(await source.sql("select pg_database_size('postgres')"));
     await waitForArchived(source);
 
@@ -85,8 +97,8 @@ async function main(): Promise<void> {
     const result = {
       measuredAt: new Date().toISOString(),
       machine: { cpus: os.cpus().length, memoryGiB: Math.round(os.totalmem() / 1024 ** 3) },
-      command: `npm run bench:backup -- --size-gib ${opts.sizeGib}`,
-      pgbenchScale: scale,
+      command: `npm run bench:backup -- --size-gib ${opts.sizeGib} --data ${opts.data}`,
+      data: opts.data === 'pgbench' ? `pgbench -i -s ${scale}` : 'random bytes (pgcrypto gen_random_bytes)',
       databaseBytes,
       loadSeconds: load.seconds,
       fullBackup: { seconds: backup.seconds, repositoryBytes: full!.sizeBytes, databaseMBps: mbps(databaseBytes, backup.seconds) },
@@ -98,7 +110,7 @@ async function main(): Promise<void> {
         exact: rowsAtTarget === MARKS,
       },
     };
-    fs.writeFileSync(OUT, `${JSON.stringify(result, null, 2)}\n`);
+    fs.writeFileSync(OUT(opts.data), `${JSON.stringify(result, null, 2)}\n`);
     console.log(JSON.stringify(result, null, 2));
   } finally {
     for (const name of [RESTORED, SOURCE]) await LocalCluster.down({ clusterName: name, stateRoot });

@@ -1,5 +1,7 @@
 // The rendered backup.py, run by Debian's python3: it compiles, and refuses bad arguments with its usage.
 import * as fs from 'fs';
+import * as http from 'http';
+import type { AddressInfo } from 'net';
 import * as path from 'path';
 import { renderBackupRunner } from '../../../lib/patroni/config';
 import { BACKUP_SPEC, ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
@@ -68,5 +70,49 @@ describe('backup.py coordination, against a stand-in pgbackrest', () => {
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('this node does not lead: the leader takes the backup');
     expect(r.stderr).not.toContain('done in every repository');
+  }, 60_000);
+});
+
+describe('backup.py on the leader, against a stand-in pgbackrest and REST API', () => {
+  let dir: string;
+  let file: string;
+  let server: http.Server;
+
+  beforeAll(async () => {
+    dir = makeTmpDir('backup-leader');
+    fs.chmodSync(dir, 0o755);
+    // Patroni's GET /primary answers 200 on the leader.
+    server = http.createServer((req, res) => res.writeHead(req.url === '/primary' ? 200 : 503).end());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const spec = ec2Spec({ backup, nodes: [{ name: 'pg-0', address: '127.0.0.1' }], ports: { ...ec2Spec().ports, restApi: port } });
+    file = path.join(dir, 'backup.py');
+    fs.writeFileSync(file, renderBackupRunner(spec, 'pg-0'), { mode: 0o755 });
+    // Every call is recorded; stanza-create meets the lock of a running archive-push (exit 50).
+    const standIn = [
+      '#!/bin/sh',
+      `echo "$*" >> ${dir}/calls`,
+      'case "$*" in',
+      `  *stanza-create*) echo "ERROR: [050]: unable to acquire lock on file 'orders-db-archive.lock'" >&2; exit 50 ;;`,
+      `  *info*) echo '[{"name":"orders-db","status":{"code":2},"backup":[]}]' ;;`,
+      'esac',
+    ].join('\n');
+    fs.writeFileSync(path.join(dir, 'pgbackrest'), `${standIn}\n`, { mode: 0o755 });
+    // Run as root, the runner calls pgbackrest as postgres.
+    fs.writeFileSync(path.join(dir, 'calls'), '');
+    fs.chmodSync(path.join(dir, 'calls'), 0o666);
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    removeTmpDir(dir);
+  });
+
+  test('a stanza-create that meets the archive lock (a busy archive-push) does not stop the backup', async () => {
+    const r = await run('python3', ['-I', file, 'backup', 'full', '--once'], { timeoutMs: 60_000, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+    expect(r.stderr).toContain('stanza-create skipped: archive-push holds the archive lock');
+    expect(r.stderr).toContain('full backup done in every repository');
+    expect(r.code).toBe(0);
+    const calls = fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n');
+    expect(calls.filter((c) => c.endsWith(' backup'))).toEqual([expect.stringContaining('--repo=1 --type=full backup')]);
   }, 60_000);
 });
