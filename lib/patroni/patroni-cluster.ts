@@ -215,6 +215,8 @@ export class PatroniCluster extends PatroniClusterBase {
       replicaMaxLag,
       dataVolumeSize,
       postgresParameters: props.postgresParameters ?? {},
+      timing: this.timing.values,
+      watchdog: (props.watchdog ?? WatchdogMode.REQUIRED).name,
     });
 
     const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnets;

@@ -1,5 +1,6 @@
 import { Size, Token } from 'aws-cdk-lib';
-import { ClusterPorts, PRODUCTION_PORTS } from './config';
+import { ClusterPorts, ClusterTiming, PRODUCTION_PORTS } from './config';
+import { watchdogSafetyMargin } from './config/timing-profiles';
 
 /** The production ports: the nodes', and the load balancer's writer and reader listeners. */
 export const CLUSTER_PORTS: ClusterPorts & { readonly writer: number; readonly reader: number } = {
@@ -47,6 +48,9 @@ export interface ClusterPropsToValidate {
   readonly replicaMaxLag: Size;
   readonly dataVolumeSize: Size;
   readonly postgresParameters: Record<string, string>;
+  readonly timing: ClusterTiming;
+  /** WatchdogMode's name. */
+  readonly watchdog: string;
 }
 
 /** Throws, naming the prop, the value and what is allowed. */
@@ -69,6 +73,7 @@ export function validateClusterProps(p: ClusterPropsToValidate): void {
     const b = size.toBytes();
     if (!(b > 0)) throw new Error(`${name} must be positive, got ${b} bytes`);
   };
+  if (p.watchdog !== 'off') watchdogSafetyMargin(p.timing, `timing (with watchdog WatchdogMode.${p.watchdog.toUpperCase()})`);
   bytes('maximumLagOnFailover', p.maximumLagOnFailover);
   bytes('replicaMaxLag', p.replicaMaxLag);
   const gib = p.dataVolumeSize.toGibibytes({ rounding: 2 /* NONE */ });

@@ -396,6 +396,34 @@ describe('PatroniTiming', () => {
   });
 });
 
+describe('PatroniCluster watchdog and timing', () => {
+  test('FAST with WatchdogMode.REQUIRED synthesizes, its watchdog firing at 5 s (safety_margin 2), not 2 s', () => {
+    const { template, cluster } = setup({ timing: PatroniTiming.FAST, watchdog: WatchdogMode.REQUIRED });
+    const { text } = unpackNode(template, 0, cluster);
+    expect(text).toMatch(/watchdog:\n {2}mode: ["']?required["']?\n {2}device: \/dev\/watchdog\n {2}safety_margin: 2\s/);
+  });
+
+  test('a timing that leaves no usable watchdog is refused at synth, naming the mode and the arithmetic; with OFF it synthesizes', () => {
+    const tight = PatroniTiming.custom({
+      ttl: Duration.seconds(3),
+      loopWait: Duration.seconds(1),
+      retryTimeout: Duration.seconds(1),
+      etcdElectionTimeout: Duration.millis(500),
+    });
+    expect(() => setup({ timing: tight })).toThrow(
+      /^timing \(with watchdog WatchdogMode.REQUIRED\): a watchdog needs ttl of at least loop_wait \+ retry_timeout \+ 2 s \(1 \+ 1 \+ 2 = 4 > 3\)/,
+    );
+    expect(() => setup({ timing: tight, watchdog: WatchdogMode.AUTOMATIC })).toThrow(/with watchdog WatchdogMode.AUTOMATIC/);
+    const { template, cluster } = setup({ timing: tight, watchdog: WatchdogMode.OFF });
+    expect(unpackNode(template, 0, cluster).text).not.toContain('safety_margin');
+  });
+
+  test('day two: DEFAULT to FAST rewrites the margin in patroni.yml (reloaded by the agents), and nothing on the instances', () => {
+    const margin = (t: ReturnType<typeof setup>) => /safety_margin: (\d+)/.exec(unpackNode(t.template, 0, t.cluster).text)?.[1];
+    expect([margin(setup()), margin(setup({ timing: PatroniTiming.FAST }))]).toEqual(['5', '2']);
+  });
+});
+
 describe('PatroniCluster day two: what a changed prop does to a deployed stack (synthesized twice)', () => {
   const base = setup();
   const resources = (t: ReturnType<typeof setup>['template']) => t.toJSON().Resources as Record<string, { Type: string; Properties?: unknown; Metadata?: unknown }>;

@@ -5,6 +5,7 @@ import { renderPgHba } from './pg-hba';
 import { archiveParameters, bootstrapSettings, replicaSettings } from './pgbackrest';
 import { clusterParameters, nodeParameters } from './postgres-parameters';
 import { ClusterSpec, SyncMode } from './spec';
+import { watchdogSafetyMargin } from './timing-profiles';
 import { toYaml11 } from './yaml11';
 
 /** Patroni's two switches for a SyncMode. (Never `synchronous_standby_names: '*'`: it can promote an async replica.) */
@@ -96,7 +97,11 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
       callbacks: { on_role_change: configFilePath(paths, 'roleChangeCallback') },
       ...replicaSettings(spec, node),
     },
-    watchdog: { mode: spec.watchdogMode, device: '/dev/watchdog' },
+    watchdog: {
+      mode: spec.watchdogMode,
+      device: '/dev/watchdog',
+      ...(spec.watchdogMode === 'off' ? {} : { safety_margin: watchdogSafetyMargin(spec.timing) }),
+    },
   };
   return toYaml11(config, `patroni.yml for node ${node.name} of cluster ${spec.clusterName}. Rendered by cdk-failover: edits are overwritten.`);
 }

@@ -73,3 +73,29 @@ export function validateTiming(t: ClusterTiming, where = 'timing'): void {
     );
   }
 }
+
+/** Patroni's own `watchdog.safety_margin`: the watchdog fires at ttl - 5 s after the last keepalive. */
+const PATRONI_SAFETY_MARGIN_SECONDS = 5;
+/** Time allowed for Patroni's own demotion (an immediate shutdown) before the watchdog may fire. */
+const DEMOTION_SLACK_SECONDS = 1;
+
+/**
+ * Patroni's `watchdog.safety_margin` for `t`: the watchdog (which fires `ttl - safety_margin` after
+ * the last keepalive) must wait until Patroni, unable to renew its key for a loop and a
+ * retry_timeout, could have demoted itself, and still fire at least 1 s before the key expires and
+ * another node may promote. Patroni's 5 s where that fits (DEFAULT: the watchdog at 25 s), less
+ * where it does not (FAST, ttl 7: 2 s, the watchdog at 5 s instead of a 2 s that would reset a
+ * leader after any 2 s stall). Throws, naming the values, where nothing fits.
+ */
+export function watchdogSafetyMargin(t: ClusterTiming, where = 'timing'): number {
+  const demotedBy = t.loopWaitSeconds + t.retryTimeoutSeconds + DEMOTION_SLACK_SECONDS;
+  const margin = Math.min(PATRONI_SAFETY_MARGIN_SECONDS, t.ttlSeconds - demotedBy);
+  if (margin < 1) {
+    throw new Error(
+      `${where}: a watchdog needs ttl of at least loop_wait + retry_timeout + 2 s (${t.loopWaitSeconds} + ${t.retryTimeoutSeconds} + 2 = ` +
+        `${demotedBy + 1} > ${t.ttlSeconds}): it must wait until Patroni could have demoted itself and still fence the leader before its key ` +
+        'expires. Use a longer ttl, or watchdog WatchdogMode.OFF',
+    );
+  }
+  return margin;
+}

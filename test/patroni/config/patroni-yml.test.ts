@@ -1,6 +1,7 @@
 import { parse } from 'yaml';
 import { debianNodePaths, renderPatroniConfig, synchronousModeSettings } from '../../../lib/patroni/config';
 import { ec2Spec } from './fixtures';
+import { DEFAULT_TIMING, FAST_TIMING, validateTiming, watchdogSafetyMargin } from '../../../lib/patroni/config/timing-profiles';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Yaml = any;
@@ -94,8 +95,51 @@ describe('renderPatroniConfig', () => {
     expect(config.bootstrap.pg_hba).toEqual(hba);
   });
 
-  test('watchdog uses /dev/watchdog', () => {
-    expect(config.watchdog).toEqual({ mode: 'required', device: '/dev/watchdog' });
+  test("watchdog uses /dev/watchdog, with Patroni's 5 s safety margin on DEFAULT timing (it fires at 25 s)", () => {
+    expect(config.watchdog).toEqual({ mode: 'required', device: '/dev/watchdog', safety_margin: 5 });
+  });
+
+  test('FAST timing: the watchdog fires at 5 s (ttl 7 - margin 2), after Patroni could have demoted itself (loop 1 + retry 3 + 1), not at 2 s', () => {
+    const fast = parse11(renderPatroniConfig(ec2Spec({ timing: FAST_TIMING }), 'pg-0'));
+    expect(fast.watchdog.safety_margin).toBe(2);
+    expect(FAST_TIMING.ttlSeconds - fast.watchdog.safety_margin).toBe(FAST_TIMING.loopWaitSeconds + FAST_TIMING.retryTimeoutSeconds + 1);
+    // With the watchdog off there is no margin to render.
+    expect(parse11(renderPatroniConfig(ec2Spec({ timing: FAST_TIMING, watchdogMode: 'off' }), 'pg-0')).watchdog).toEqual({ mode: 'off', device: '/dev/watchdog' });
+  });
+
+  test.each([
+    [{ ttlSeconds: 3, loopWaitSeconds: 1, retryTimeoutSeconds: 1 }, /1 \+ 1 \+ 2 = 4 > 3/],
+    [{ ttlSeconds: 4, loopWaitSeconds: 2, retryTimeoutSeconds: 1 }, /2 \+ 1 \+ 2 = 5 > 4/],
+  ])('a timing with no usable watchdog (%j) is refused unless the watchdog is off', (t, arithmetic) => {
+    const timing = { ...FAST_TIMING, ...t, etcdElectionTimeoutMs: 500 };
+    expect(() => validateTiming(timing)).not.toThrow();
+    for (const watchdogMode of ['required', 'automatic'] as const) {
+      expect(() => renderPatroniConfig(ec2Spec({ timing, watchdogMode }), 'pg-0')).toThrow(arithmetic);
+    }
+    expect(() => watchdogSafetyMargin(timing)).toThrow(/a watchdog needs ttl of at least loop_wait \+ retry_timeout \+ 2 s .*Use a longer ttl, or watchdog WatchdogMode.OFF/);
+    expect(parse11(renderPatroniConfig(ec2Spec({ timing, watchdogMode: 'off' }), 'pg-0')).watchdog.mode).toBe('off');
+  });
+
+  test('the margin is the largest that fits, never more than 5 s, and never leaves the watchdog before Patroni\'s demotion', () => {
+    for (let ttl = 2; ttl <= 40; ttl++) {
+      for (let loop = 1; loop <= 10; loop++) {
+        for (let retry = 1; retry <= 10; retry++) {
+          const t = { ...DEFAULT_TIMING, ttlSeconds: ttl, loopWaitSeconds: loop, retryTimeoutSeconds: retry };
+          let margin: number;
+          try {
+            margin = watchdogSafetyMargin(t);
+          } catch {
+            expect(ttl).toBeLessThan(loop + retry + 2);
+            continue;
+          }
+          expect(margin).toBeGreaterThanOrEqual(1);
+          expect(margin).toBeLessThanOrEqual(5);
+          // Patroni's watchdog timeout: after the demotion, and at least a second before the key expires.
+          expect(ttl - margin).toBeGreaterThanOrEqual(loop + retry + 1);
+          expect(margin === 5 || ttl - margin === loop + retry + 1).toBe(true);
+        }
+      }
+    }
   });
 
   test.each(['required', 'automatic', 'off'] as const)('watchdog mode %s stays a string under YAML 1.1', (mode) => {

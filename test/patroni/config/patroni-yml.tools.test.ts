@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parse } from 'yaml';
 import { renderPatroniConfig } from '../../../lib/patroni/config';
+import { DEFAULT_TIMING, FAST_TIMING } from '../../../lib/patroni/config/timing-profiles';
 import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -53,6 +54,30 @@ describe('renderPatroniConfig, read by PyYAML', () => {
       for (const [name, value] of Object.entries(params)) {
         expect({ name, value: read.bootstrap.dcs.postgresql.parameters[name] }).toEqual({ name, value });
       }
+    } finally {
+      removeTmpDir(dir);
+    }
+  });
+
+  test.each([
+    ['DEFAULT', DEFAULT_TIMING, { timeout: 25, slack: 15 }],
+    ['FAST', FAST_TIMING, { timeout: 5, slack: 4 }],
+  ] as const)("Patroni 3.0.2's own WatchdogConfig reads the rendered %s patroni.yml: the watchdog's timeout and slack", async (_name, timing, expected) => {
+    const dir = makeTmpDir('watchdog');
+    try {
+      const file = path.join(dir, 'patroni.yml');
+      fs.writeFileSync(file, renderPatroniConfig(ec2Spec({ timing, watchdogMode: 'required' }), 'pg-0'));
+      // Patroni merges bootstrap.dcs into the configuration it hands the watchdog.
+      const script = [
+        'import json, sys, yaml',
+        'from patroni.watchdog.base import WatchdogConfig',
+        'c = yaml.safe_load(open(sys.argv[1]))',
+        "w = WatchdogConfig({'ttl': c['bootstrap']['dcs']['ttl'], 'loop_wait': c['bootstrap']['dcs']['loop_wait'], 'watchdog': c['watchdog']})",
+        "print(json.dumps({'timeout': w.timeout, 'slack': w.timing_slack}))",
+      ].join('\n');
+      const py = await run('/usr/bin/python3', ['-c', script, file]);
+      expect(py.stderr).toBe('');
+      expect(JSON.parse(py.stdout)).toEqual(expected);
     } finally {
       removeTmpDir(dir);
     }
