@@ -1,4 +1,4 @@
-import { Annotations, Aws, CfnOutput, CfnWaitCondition, CfnWaitConditionHandle, Duration, Fn, Names, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnOutput, CfnWaitCondition, CfnWaitConditionHandle, Duration, Fn, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
@@ -119,6 +119,16 @@ export interface PatroniClusterProps {
    * @default true
    */
   readonly deletionProtection?: boolean;
+
+  /**
+   * What `cdk destroy` (or removing the cluster from the stack) does to its data: the nodes' data
+   * volumes take this policy; the four secrets are kept unless it is `DESTROY` (with `SNAPSHOT` they
+   * are retained, because the roles in a snapshot still have their passwords). Changing it changes
+   * only the resources' DeletionPolicy and UpdateReplacePolicy: nothing is updated or replaced.
+   * The backup bucket and its key are always retained.
+   * @default RemovalPolicy.SNAPSHOT
+   */
+  readonly removalPolicy?: RemovalPolicy;
 
   /**
    * Stack outputs with the cluster name, endpoints, secret ARNs, metrics namespace, node instance
@@ -255,11 +265,14 @@ export class PatroniCluster extends PatroniClusterBase {
           excludePunctuation: true,
         },
       });
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
     this.superuserSecret = secret('SuperuserSecret', 'postgres', 'PostgreSQL superuser');
     this.replicationSecret = secret('ReplicationSecret', 'replicator', 'PostgreSQL replication user');
     this.rewindSecret = secret('RewindSecret', 'rewind_user', 'PostgreSQL pg_rewind user');
     this.restApiSecret = secret('RestApiSecret', 'patroni', 'Patroni REST API user');
     for (const s of [this.superuserSecret, this.replicationSecret, this.rewindSecret, this.restApiSecret]) {
+      // A secret cannot be snapshotted: keep it with the data that needs it.
+      s.applyRemovalPolicy(removalPolicy === RemovalPolicy.SNAPSHOT ? RemovalPolicy.RETAIN : removalPolicy);
       Validations.of(s).acknowledge({
         id: 'AwsSolutions-SMG4',
         reason:
@@ -285,6 +298,7 @@ export class PatroniCluster extends PatroniClusterBase {
           machineImage,
           role: this.nodeRole,
           dataVolumeSize,
+          removalPolicy,
           dataVolumeDevice: DATA_VOLUME_DEVICE,
           readyTimeout: Duration.seconds(NODE_CREATION_SECONDS),
           terminationProtection: props.deletionProtection ?? true,

@@ -14,6 +14,11 @@ export interface PatroniNodeProps {
   readonly machineImage: ec2.IMachineImage;
   readonly role: iam.IRole;
   readonly dataVolumeSize: Size;
+  /**
+   * The data volume's removal policy.
+   * @default RemovalPolicy.SNAPSHOT
+   */
+  readonly removalPolicy?: RemovalPolicy;
   /** Device name the data volume is attached as. */
   readonly dataVolumeDevice: string;
   /** How long CloudFormation waits for a new instance to report that PostgreSQL leads or streams. */
@@ -56,7 +61,7 @@ export class PatroniNode extends Construct {
       size: props.dataVolumeSize,
       volumeType: ec2.EbsDeviceVolumeType.GP3,
       encrypted: true,
-      removalPolicy: RemovalPolicy.SNAPSHOT,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.SNAPSHOT,
     });
 
     this.instance = new ec2.Instance(this, 'Instance', {

@@ -1,4 +1,4 @@
-import { Duration, Size } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { NodeGauge, PatroniTiming, SynchronousMode, TimingProfile, WatchdogMode } from '../../lib';
@@ -466,6 +466,23 @@ describe('PatroniCluster day two: what a changed prop does to a deployed stack (
     } finally {
       spy.mockRestore();
     }
+  });
+
+  test.each([
+    [undefined, 'Snapshot', 'Retain'],
+    [RemovalPolicy.SNAPSHOT, 'Snapshot', 'Retain'],
+    [RemovalPolicy.RETAIN, 'Retain', 'Retain'],
+    [RemovalPolicy.DESTROY, 'Delete', 'Delete'],
+  ])('removalPolicy %s: the data volumes %s, the secrets %s; changing it changes no resource property', (removalPolicy, volumes, secrets) => {
+    const changed = setup({ removalPolicy });
+    const policies = (type: string) =>
+      Object.values(changed.template.findResources(type)).map((r) => ({ DeletionPolicy: r.DeletionPolicy, UpdateReplacePolicy: r.UpdateReplacePolicy }));
+    expect(policies('AWS::EC2::Volume')).toEqual(Array(3).fill({ DeletionPolicy: volumes, UpdateReplacePolicy: volumes }));
+    expect(policies('AWS::SecretsManager::Secret')).toEqual(Array(4).fill({ DeletionPolicy: secrets, UpdateReplacePolicy: secrets }));
+    // Only the policies differ from the default's template: nothing is updated or replaced.
+    const withoutPolicies = (t: typeof base.template) =>
+      Object.fromEntries(Object.entries(resources(t)).map(([id, r]) => [id, { ...r, DeletionPolicy: undefined, UpdateReplacePolicy: undefined }]));
+    expect(withoutPolicies(changed.template)).toEqual(withoutPolicies(base.template));
   });
 
   test('deletionProtection: false turns termination protection off in place (no replacement), and nothing else', () => {
