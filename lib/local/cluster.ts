@@ -42,6 +42,7 @@ import { waitForGeneration } from './boot/apply';
 import { AGENT_UNIT_NAMES } from '../patroni/config/agent-units';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { checkRepositoryPathFree, localBackupSpec, startS3StandIn, writeNamespaceHosts } from './backup/repository';
+import { checkPatroniTiming } from './patroni-version';
 import { checkRestoreInto, checkRestoreSource, restoreSourceSpec, unreachableTarget, type LocalRestoreSource } from './backup/operations';
 import { found as done, giveUp, notYet, poll as waitFor } from '../ops/poll';
 
@@ -204,6 +205,8 @@ export class LocalCluster {
       const installed = await ensurePackages(options.boot ? [...LOCAL_CLUSTER_PACKAGES, ...BOOTED_PACKAGES] : LOCAL_CLUSTER_PACKAGES, log);
       if (installed.length) log(`installed ${installed.join(' ')}`);
     }
+    // Booted nodes run the same check in their own boot (the node agent's check-patroni).
+    if (!options.boot) await checkPatroniTiming(timing);
     if (await leftoversExist(clusterName, stateRoot)) {
       log(`clearing stale state of cluster '${clusterName}'`);
       await teardown(clusterName, stateRoot, log);

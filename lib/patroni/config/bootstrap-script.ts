@@ -162,6 +162,8 @@ install_packages() {
       ${nodePackages(spec.postgresVersion).join(' ')}
 }
 retry 5 10 install_packages
+# A later Patroni would raise a short timing to its own minimums, silently: refuse it here.
+${NODE_AGENT_PATH} check-patroni
 if [ -d /etc/postgresql/${spec.postgresVersion}/main ]; then
   pg_dropcluster --stop ${spec.postgresVersion} main # Patroni alone manages PostgreSQL here
 fi

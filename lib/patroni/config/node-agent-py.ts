@@ -2,12 +2,15 @@
 // instance's CloudFormation metadata holds the node's desired configuration (see node-bundle.ts);
 // the agent boots the node from it once, then a timer makes it apply every later generation, one
 // node of the cluster at a time (an etcd lock), the leader last. docs/design.md "Day two".
+import { PATRONI_TIMING_CHECK_PY } from './patroni-version-py';
 
 /**
  * `cdk-failover-agent boot`: fetch the desired configuration, run its bootstrap, wait until
  * PostgreSQL leads or streams, signal CloudFormation. `reconcile`: apply a new generation under
  * the cluster's etcd lock. `apply`: what `reconcile` runs holding the lock. `write-files`: write the
- * bundle's files (the bootstrap calls it). The last line on stderr of a failure says what failed.
+ * bundle's files (the bootstrap calls it). `check-patroni`: refuse a Patroni that would not run the
+ * declared timing (the bootstrap calls it once the packages are in). The last line on stderr of a
+ * failure says what failed.
  */
 export const NODE_AGENT_PY = String.raw`#!/usr/bin/python3
 import base64
@@ -16,6 +19,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -583,7 +587,23 @@ def restart_member(settings, desired, me, restart_service):
             log('restart answer: %s (waiting for PostgreSQL)' % e)
 
 
-COMMANDS = {'boot': boot, 'reconcile': reconcile, 'apply': apply, 'write-files': write_files_command}
+${PATRONI_TIMING_CHECK_PY}
+
+def check_patroni_command():
+    timing = read_json(DESIRED)['bundle']['dynamicConfiguration']
+    try:
+        version = run(['patroni', '--version'], timeout=60)
+    except (Failure, OSError, subprocess.TimeoutExpired) as e:
+        version = str(e)
+    problem = timing_adjustment(version, timing)
+    if problem:
+        print('cdk-failover: %s%s' % (problem, RUNBOOK_BOOT), file=sys.stderr, flush=True)
+        return 1
+    log('%s runs ttl %s / loop_wait %s / retry_timeout %s as declared' % (version.strip(), timing['ttl'], timing['loop_wait'], timing['retry_timeout']))
+    return 0
+
+
+COMMANDS = {'boot': boot, 'reconcile': reconcile, 'apply': apply, 'write-files': write_files_command, 'check-patroni': check_patroni_command}
 
 if __name__ == '__main__':
     if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:

@@ -29,7 +29,7 @@ describe('the node agent (python3)', () => {
   test('compiles, and refuses an unknown command with its usage', async () => {
     const r = await run('/usr/bin/python3', [path.join(dir, 'agent.py'), 'upgrade']);
     expect(r.code).not.toBe(0);
-    expect(r.stderr.trim()).toBe('usage: cdk-failover-agent boot|reconcile|apply|write-files');
+    expect(r.stderr.trim()).toBe('usage: cdk-failover-agent boot|reconcile|apply|write-files|check-patroni');
   });
 
   test('the /config patch: changed values, nested parameters, and parameters no longer wanted set to null', async () => {
@@ -41,6 +41,50 @@ describe('the node agent (python3)', () => {
       postgresql: { parameters: { work_mem: '8MB', old: null } },
     });
     expect(await py(`print(json.dumps(agent.diff(${j(wanted)}, ${j(wanted)})))`)).toEqual({});
+  });
+
+  const FAST = { ttl: 7, loop_wait: 1, retry_timeout: 3 };
+  const DEFAULT = { ttl: 30, loop_wait: 10, retry_timeout: 10 };
+
+  test.each([
+    ['patroni 3.0.2', FAST, null],
+    ['patroni 3.1.2', FAST, null],
+    ['patroni 3.2.0', DEFAULT, null],
+    ['patroni 4.0', DEFAULT, null],
+    ['patroni 3.2.0', FAST, /^Patroni 3\.2\.0 raises timing values to its minimums \(since 3\.2\.0: ttl 7 < 20, loop_wait 1 < 2\), so the declared ttl 7 \/ loop_wait 1 \/ retry_timeout 3 would not be what runs/],
+    ['patroni 4.0.0\n', FAST, /^Patroni 4\.0\.0 raises timing values/],
+    ['patroni 4.0.0', { ttl: 20, loop_wait: 2, retry_timeout: 2 }, /\(since 3\.2\.0: retry_timeout 2 < 3\)/],
+    ['', FAST, /^cannot read the version of Patroni from '': the timing could not be checked$/],
+  ])('timing_adjustment(%j, %j)', async (version, timing, expected) => {
+    const problem = await py(`print(json.dumps(agent.timing_adjustment(${JSON.stringify(version)}, json.loads(${JSON.stringify(JSON.stringify(timing))}))))`);
+    if (expected === null) expect(problem).toBeNull();
+    else expect(problem).toMatch(expected);
+  });
+
+  test.each([
+    ['a stand-in Patroni 4.0.0 with FAST timing is refused with one line', '#!/bin/sh\necho patroni 4.0.0\n', 1, /^cdk-failover: Patroni 4\.0\.0 raises timing values .*\(runbook: A node's bootstrap failed\)$/],
+    ["Debian 12's own Patroni 3.0.2 runs FAST as declared", undefined, 0, /^cdk-failover-agent: patroni 3\.0\.2 runs ttl 7 \/ loop_wait 1 \/ retry_timeout 3 as declared$/],
+    ['a patroni that does not start is refused', '#!/bin/sh\necho "ImportError: no module named patroni" >&2; exit 1\n', 1, /^cdk-failover: cannot read the version of Patroni from 'patroni failed: ImportError: no module named patroni'/],
+  ])('check-patroni: %s', async (_what, standIn, code, line) => {
+    const desired = path.join(dir, 'desired.json');
+    fs.writeFileSync(desired, JSON.stringify({ bundle: { dynamicConfiguration: FAST } }));
+    if (standIn) fs.writeFileSync(path.join(dir, 'patroni'), standIn, { mode: 0o755 });
+    const out = (await py(
+      [
+        'import io, os',
+        `agent.DESIRED = ${JSON.stringify(desired)}`,
+        standIn ? `os.environ['PATH'] = ${JSON.stringify(dir)} + ':' + os.environ['PATH']` : '',
+        // Both streams captured: the agent logs to stdout and fails on stderr.
+        'out = io.StringIO()',
+        'sys.stdout = sys.stderr = out',
+        'rc = agent.check_patroni_command()',
+        'sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__',
+        "print(json.dumps({'rc': rc, 'lines': [l for l in out.getvalue().splitlines() if l.strip()]}))",
+      ].join('\n'),
+    )) as { rc: number; lines: string[] };
+    expect(out.rc).toBe(code);
+    expect(out.lines).toHaveLength(1);
+    expect(out.lines[0]).toMatch(line);
   });
 
   test('a changed member set is refused with the reason and the supported path; the same set in another order is not', async () => {
