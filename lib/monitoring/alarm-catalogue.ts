@@ -48,6 +48,8 @@ export interface AlarmOverrides {
   readonly walArchiveFailing?: AlarmTuning;
   /** A finished WAL segment has waited longer than the threshold, in seconds, to be archived. @default - the cluster's backupLimits.maxArchiveWait */
   readonly walArchiveLate?: AlarmTuning;
+  /** A node runs a Patroni that raised the declared timing. @default - the catalogue's */
+  readonly slowerThanDeclared?: AlarmTuning;
 }
 
 /** The `AlarmOverrides` property of an alarm kind. */
@@ -88,6 +90,9 @@ export const ALARM_CATALOGUE = {
   EtcdMemberUnhealthy: { threshold: 0, comparison: LT, evaluationPeriods: 3, treatMissingData: BREACHING, description: 'an etcd member is unhealthy (threshold: the member count)' },
   EtcdQuorumAtRisk: { threshold: 0, comparison: LE, evaluationPeriods: 2, treatMissingData: BREACHING, description: 'healthy etcd members are down to the quorum: one more loss stops all failover (threshold: the quorum)' },
   NodeStatusCheckFailed: { threshold: 1, comparison: GE, evaluationPeriods: 2, treatMissingData: MISSING, description: 'a node failed its EC2 status checks' },
+  // A node publishes it every minute once its Patroni answers: a Patroni upgraded in place
+  // under a short timing (a new node's boot refuses one) shows once it restarts.
+  SlowerThanDeclared: { threshold: 1, comparison: GE, evaluationPeriods: 3, treatMissingData: NOT_BREACHING, description: 'a node runs a Patroni (3.2 or later) that raised the declared timing to its own minimums: failover is slower than declared' },
   // Backups (clusters with backupLimits): only the primary publishes these. No backup age for 15
   // minutes means a repository nobody can read, or no primary: breaching. An archiver that failed
   // for 5 minutes in a row is not a blip (PostgreSQL retries archive_command every minute).

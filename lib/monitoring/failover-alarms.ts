@@ -122,6 +122,7 @@ export class FailoverAlarms extends Construct {
       const members = cluster.nodeNames.length;
       this.alarm(scope, 'EtcdMemberUnhealthy', cluster.metricHealthyEtcdMembers(), where, members);
       this.alarm(scope, 'EtcdQuorumAtRisk', cluster.metricHealthyEtcdMembers(), where, Math.floor(members / 2) + 1);
+      this.alarm(scope, 'SlowerThanDeclared', cluster.metricTimingAdjusted(), where);
       const limits = cluster.backupLimits;
       if (limits) {
         this.alarm(scope, 'BackupTooOld', cluster.metricBackupAge(), where, limits.maxBackupAge.toSeconds());

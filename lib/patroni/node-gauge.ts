@@ -24,6 +24,8 @@ export class NodeGauge {
   public static readonly WAL_ARCHIVE_FAILING = new NodeGauge(NODE_GAUGES.walArchiveFailing);
   /** Primary of a cluster with backups: seconds the oldest finished WAL segment has waited to be archived. */
   public static readonly WAL_ARCHIVE_WAIT_SECONDS = new NodeGauge(NODE_GAUGES.walArchiveWaitSeconds);
+  /** 1 while the Patroni running on this node (3.2 or later) has raised the declared timing to its own minimums, else 0. */
+  public static readonly TIMING_ADJUSTED = new NodeGauge(NODE_GAUGES.timingAdjusted);
 
   private constructor(
     /** The CloudWatch metric name the node publishes. */

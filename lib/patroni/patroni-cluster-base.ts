@@ -65,6 +65,11 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
   metricWalArchiveWait(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
   /** The backups' size in the primary repository, bytes (the WAL archive not counted). */
   metricBackupRepositorySize(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
+  /**
+   * 1 while a node runs a Patroni (3.2 or later) that raised the declared timing to its own
+   * minimums (Maximum over the nodes): failover is slower than declared.
+   */
+  metricTimingAdjusted(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
 }
 
 /** What the backup alarms of a cluster compare with. */
@@ -208,6 +213,10 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
 
   public metricWalArchiveFailing(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
     return clusterGauge(this, NODE_GAUGES.walArchiveFailing, 'MAX', 'WAL archiving failing', props, false);
+  }
+
+  public metricTimingAdjusted(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.timingAdjusted, 'MAX', 'timing raised by Patroni', props, false);
   }
 
   public metricWalArchiveWait(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {

@@ -275,6 +275,9 @@ function triggers(cluster: PatroniCluster, f: PatroniFacts): string {
       '`DbSplitBrain`: two nodes report themselves primary. Never switch over now: ' + ref('Execute') + ', "Two primaries".',
       '`EtcdMemberUnhealthy` or `EtcdQuorumAtRisk`: etcd is down to its quorum; one more loss stops every failover. Fix etcd (' + ref('Replace an etcd member') + ').',
       '`DbNoHealthyReplica`: there is no failover target. Restore a replica before anything else.',
+      '`SlowerThanDeclared`: a node runs a Patroni (3.2 or later) that raised the declared timing to its own minimums (ttl at least 20 s): ' +
+        'failovers take longer than this runbook says. Run `patroni --version` on each node; put back Debian 12\'s 3.0.2 ' +
+        '(`apt-get install patroni=3.0.2-1`, then restart Patroni one node at a time, the leader last after a switchover), or deploy a timing of at least 20 / 2 / 3 s.',
       ...(f.backup
         ? [
             '`BackupTooOld`, `WalArchiveFailing` or `WalArchiveLate`: the database is served, but a restore would lose more than planned. ' +

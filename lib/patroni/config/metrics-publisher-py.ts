@@ -1,6 +1,7 @@
 // The body of the node metrics publisher: Python 3 with the standard library only (Debian 12's
 // /usr/bin/python3). It is the same for every node; renderMetricsPublisher puts `import json` and
 // the node's CONFIG (a JSON object) in front of it.
+import { PATRONI_TIMING_CHECK_PY } from './patroni-version-py';
 
 /**
  * Reads CONFIG, samples Patroni's REST API and etcd's health every `sampleSeconds`, keeps the
@@ -11,6 +12,7 @@
  * `probeSeconds`). `--once`: one sample, one publish (waited for), the metric data on stdout.
  */
 export const METRICS_PUBLISHER_BODY = String.raw`import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,8 @@ NODE = CONFIG['node']
 GAUGE = CONFIG['gauges']
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
+
+${PATRONI_TIMING_CHECK_PY}
 
 def log(message):
     print('metrics publisher %s: %s' % (NODE, message), file=sys.stderr, flush=True)
@@ -125,6 +129,9 @@ def sample(now):
         gauges[GAUGE['replicationLagBytes']] = lag
     if seen:
         gauges[GAUGE['dcsLastSeenAgeSeconds']] = max(0, now - seen)
+    version = (me.get('patroni') or {}).get('version')
+    if isinstance(version, str) and re.fullmatch(r'\d+\.\d+(\.\d+)?', version):
+        gauges[GAUGE['timingAdjusted']] = int(timing_adjustment('patroni ' + version, CONFIG['timing']) is not None)
     return gauges
 
 

@@ -54,6 +54,8 @@ export function renderMetricsPublisher(spec: ClusterSpec, nodeName: string): str
     gauges: NODE_GAUGES,
     units: UNITS,
     replicaMaxLagBytes: spec.replicaMaxLagBytes,
+    // What the running Patroni's version is checked against (TimingAdjusted).
+    timing: { ttl: spec.timing.ttlSeconds, loop_wait: spec.timing.loopWaitSeconds, retry_timeout: spec.timing.retryTimeoutSeconds },
     restApi: Object.fromEntries(spec.nodes.map((n) => [n.name, httpBase(n.address, spec.ports.restApi)])),
     etcdHealthUrl: `${httpBase(node.address, spec.ports.etcdClient)}/health`,
     markFile: `${paths.runDir}/${METRICS_PUBLISHER_FILES.lastHealthyPrimary}`,

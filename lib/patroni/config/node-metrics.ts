@@ -28,6 +28,8 @@ export const NODE_GAUGES = {
   walArchiveFailing: 'WalArchiveFailing',
   /** Primary of a cluster with backups: seconds the oldest finished WAL segment has waited to be archived (0: none waits). */
   walArchiveWaitSeconds: 'WalArchiveWaitSeconds',
+  /** 1 while the Patroni running on this node (3.2 or later) has raised the declared timing to its own minimums, else 0. */
+  timingAdjusted: 'TimingAdjusted',
 } as const;
 
 /** Published by the role-change callback, with the cluster dimension only. */

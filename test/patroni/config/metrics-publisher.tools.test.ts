@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
+import { DEFAULT_TIMING, FAST_TIMING } from '../../../lib/patroni/config/timing-profiles';
 import {
   ClusterSpec,
   METRICS_PUBLISHER_FILES,
@@ -137,9 +138,11 @@ describe('metrics publisher', () => {
     return Object.fromEntries(data!.map((d) => [d.MetricName, d.Value]));
   }
 
-  function asPrimary(dcsAge = 3) {
+  function asPrimary(dcsAge = 3, version = '3.0.2') {
     patroni['pg-0'] = {
-      '/patroni': { body: { state: 'running', role: 'master', xlog: { location: 50_000 }, timeline: 2, dcs_last_seen: now() - dcsAge } },
+      '/patroni': {
+        body: { state: 'running', role: 'master', xlog: { location: 50_000 }, timeline: 2, dcs_last_seen: now() - dcsAge, patroni: { version, scope: 'orders-db' } },
+      },
       '/cluster': { body: { members: [member('pg-0', 'leader'), member('pg-1', 'sync_standby', 'running', { lag: 0 }), member('pg-2', 'replica')] } },
     };
   }
@@ -178,7 +181,7 @@ describe('metrics publisher', () => {
       '--metric-data', expect.stringMatching(new RegExp(`^file://${path.join(root, 'tmp')}/cdk-failover-metrics-\\w+\\.json$`)),
     ]);
     const { DcsLastSeenAgeSeconds, ...rest } = gauges(result.data);
-    expect(rest).toEqual({ IsPrimary: 1, IsReplica: 0, HealthyReplica: 0, ReplicationLagBytes: 0, PostgresRunning: 1, EtcdHealthy: 1 });
+    expect(rest).toEqual({ IsPrimary: 1, IsReplica: 0, HealthyReplica: 0, ReplicationLagBytes: 0, PostgresRunning: 1, EtcdHealthy: 1, TimingAdjusted: 0 });
     expect(DcsLastSeenAgeSeconds).toBeGreaterThanOrEqual(7);
     expect(DcsLastSeenAgeSeconds).toBeLessThanOrEqual(10);
     // Without backups, every gauge but the backup ones.
@@ -186,6 +189,22 @@ describe('metrics publisher', () => {
     // The same data on stdout, and no temporary file left behind.
     expect(JSON.parse(result.stdout)).toEqual(result.data);
     expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
+  });
+
+  test.each([
+    ['4.0.0', FAST_TIMING, 1],
+    ['3.2.0', FAST_TIMING, 1],
+    ['3.0.2', FAST_TIMING, 0],
+    ['4.0.0', DEFAULT_TIMING, 0],
+    ['4.0.0.dev1', FAST_TIMING, undefined],
+    ['', FAST_TIMING, undefined],
+  ])('TimingAdjusted from the running Patroni %j against the declared timing %j: %s (an unreadable version is left out)', async (version, timing, expected) => {
+    fakeAws();
+    asPrimary(3, version);
+    fs.writeFileSync(script, renderMetricsPublisher({ ...spec, timing }, 'pg-0'), { mode: 0o755 });
+    const result = await publishOnce();
+    expect(result.code).toBe(0);
+    expect(gauges(result.data).TimingAdjusted).toBe(expected);
   });
 
   test('a streaming replica within the lag limit is a healthy replica; lag from the leader\'s own answer', async () => {
