@@ -32,6 +32,14 @@ export const NODE_GAUGES = {
   timingAdjusted: 'TimingAdjusted',
 } as const;
 
+/** The gauges only the primary of a cluster with backups publishes. */
+export const BACKUP_NODE_GAUGES: readonly string[] = [
+  NODE_GAUGES.backupAgeSeconds,
+  NODE_GAUGES.backupRepositorySizeBytes,
+  NODE_GAUGES.walArchiveFailing,
+  NODE_GAUGES.walArchiveWaitSeconds,
+];
+
 /** Published by the role-change callback, with the cluster dimension only. */
 export const ROLE_CHANGE_EVENTS = {
   /** 1 per role change of any node. */

@@ -3,6 +3,7 @@ import * as http from 'http';
 import * as path from 'path';
 import { DEFAULT_TIMING, FAST_TIMING } from '../../../lib/patroni/config/timing-profiles';
 import {
+  BACKUP_NODE_GAUGES,
   ClusterSpec,
   METRICS_PUBLISHER_FILES,
   NODE_GAUGES,
@@ -42,12 +43,6 @@ function close(server: http.Server): Promise<void> {
 }
 
 const now = () => Math.floor(Date.now() / 1000);
-const BACKUP_GAUGE_NAMES: string[] = [
-  NODE_GAUGES.backupAgeSeconds,
-  NODE_GAUGES.backupRepositorySizeBytes,
-  NODE_GAUGES.walArchiveFailing,
-  NODE_GAUGES.walArchiveWaitSeconds,
-];
 const member = (name: string, role: string, state = 'running', extra: object = {}) => ({ name, role, state, ...extra });
 
 describe('metrics publisher', () => {
@@ -185,7 +180,7 @@ describe('metrics publisher', () => {
     expect(DcsLastSeenAgeSeconds).toBeGreaterThanOrEqual(7);
     expect(DcsLastSeenAgeSeconds).toBeLessThanOrEqual(10);
     // Without backups, every gauge but the backup ones.
-    expect(result.data!.map((d) => d.MetricName)).toEqual(Object.values(NODE_GAUGES).filter((n) => !BACKUP_GAUGE_NAMES.includes(n)));
+    expect(result.data!.map((d) => d.MetricName)).toEqual(Object.values(NODE_GAUGES).filter((n) => !BACKUP_NODE_GAUGES.includes(n)));
     // The same data on stdout, and no temporary file left behind.
     expect(JSON.parse(result.stdout)).toEqual(result.data);
     expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
@@ -418,7 +413,7 @@ describe('metrics publisher', () => {
       const result = await publishOnce();
       const g = gauges(result.data);
       expect(g).toMatchObject({ IsPrimary: 1, EtcdHealthy: 1 });
-      for (const name of BACKUP_GAUGE_NAMES) expect(g).not.toHaveProperty(name);
+      for (const name of BACKUP_NODE_GAUGES) expect(g).not.toHaveProperty(name);
       expect(result.stderr).toContain('metrics publisher pg-0: backup age unknown (pgbackrest info: 39)');
       expect(result.stderr).toContain('metrics publisher pg-0: archiver state unknown (psql: ValueError(');
     });
@@ -438,7 +433,7 @@ describe('metrics publisher', () => {
       standIns("echo '0 0 1700000000'", info([backup(now(), 1)]));
       const g = gauges((await publishOnce()).data);
       expect(g).toMatchObject({ IsReplica: 1 });
-      for (const name of BACKUP_GAUGE_NAMES) expect(g).not.toHaveProperty(name);
+      for (const name of BACKUP_NODE_GAUGES) expect(g).not.toHaveProperty(name);
       expect(fs.existsSync(path.join(root, 'psql-args'))).toBe(false);
       expect(fs.existsSync(path.join(root, 'pgbackrest-args'))).toBe(false);
     });
