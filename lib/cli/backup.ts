@@ -7,7 +7,8 @@ import { listBackups, parseRestoreTarget, takeBackup } from '../local/backup/ope
 import { DEFAULT_STATE_ROOT } from '../local/layout';
 import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
 import { BACKUP_TYPES, type BackupType } from '../patroni/config/backup-runner';
-import { UsageError } from '../ops/errors';
+import { oneLine, UsageError } from '../ops/errors';
+import { act, usageExitCodes } from './exit';
 import { printStatus } from './local';
 
 interface Target {
@@ -18,11 +19,13 @@ interface Target {
 }
 
 function withTarget(cmd: Command): Command {
-  return cmd
+  cmd
     .option('--local', 'the local rehearsal cluster (made with failover local up --backup)')
     .option('--stack <name>', 'a deployed stack (not yet: see the error it gives)')
     .option('--cluster <name>', 'the local cluster\'s name', 'local')
-    .option('--state-root <dir>', 'where local clusters keep their files', DEFAULT_STATE_ROOT);
+    .option('--state-root <dir>', 'where local clusters keep their files', DEFAULT_STATE_ROOT)
+    .addHelpText('after', '\nExit codes: 0 done, 1 failed (one line on stderr), 2 usage.');
+  return usageExitCodes(cmd);
 }
 
 /** The local cluster the options name; a stack, or no target, is refused with the way round it. */
@@ -37,6 +40,15 @@ function localTarget(opts: Target, what: string): { readonly cluster: string; re
   return { cluster: opts.cluster, stateRoot: opts.stateRoot };
 }
 
+/** `fn`'s value; its error, a bad value given on the command line, as a UsageError (exit 2). */
+function usage<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new UsageError(oneLine(err));
+  }
+}
+
 function progress(line: string): void {
   console.error(line);
 }
@@ -47,19 +59,23 @@ export function backupCommand(): Command {
     .enablePositionalOptions()
     .description("take a backup now on the leader, as the nodes' timers do; 'backup list' lists them")
     .addOption(new Option('--type <type>', 'backup type').choices([...BACKUP_TYPES]).default('full'))
-    .action(async (opts: Target & { type: BackupType }) => {
-      const target = localTarget(opts, 'a backup');
-      const cluster = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
-      const { node, seconds } = await takeBackup(cluster, opts.type);
-      progress(`${opts.type} backup taken on ${node} in ${seconds.toFixed(1)} s`);
-    });
+    .action(
+      act(async (opts: Target & { type: BackupType }) => {
+        const target = localTarget(opts, 'a backup');
+        const cluster = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
+        const { node, seconds } = await takeBackup(cluster, opts.type);
+        progress(`${opts.type} backup taken on ${node} in ${seconds.toFixed(1)} s`);
+      }),
+    );
   withTarget(backup.command('list'))
     .description('the backups and the archived WAL range (JSON)')
-    .action(async (opts: Target) => {
-      const target = localTarget(opts, 'listing backups');
-      const cluster = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
-      console.log(JSON.stringify(await listBackups(cluster), null, 2));
-    });
+    .action(
+      act(async (opts: Target) => {
+        const target = localTarget(opts, 'listing backups');
+        const cluster = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
+        console.log(JSON.stringify(await listBackups(cluster), null, 2));
+      }),
+    );
   return backup;
 }
 
@@ -70,15 +86,18 @@ export function restoreCommand(): Command {
     .requiredOption('--to <time>', "'latest', or an ISO-8601 time with a zone (2026-11-30T12:00:00Z)")
     .requiredOption('--into <name>', "the new cluster's name (must not exist)")
     .addOption(new Option('--timing <profile>', 'timing profile of the new cluster').choices(Object.keys(TIMING_PROFILES)).default('default'))
-    .action(async (opts: Target & { to: string; into: string; timing: TimingProfileName }) => {
-      const source = localTarget(opts, 'a restore');
-      const cluster = await LocalCluster.up({
-        clusterName: opts.into,
-        stateRoot: source.stateRoot,
-        timing: opts.timing,
-        restoreFrom: { cluster: source.cluster, target: parseRestoreTarget(opts.to) },
-        log: progress,
-      });
-      printStatus(await cluster.status());
-    });
+    .action(
+      act(async (opts: Target & { to: string; into: string; timing: TimingProfileName }) => {
+        const source = localTarget(opts, 'a restore');
+        const target = usage(() => parseRestoreTarget(opts.to));
+        const cluster = await LocalCluster.up({
+          clusterName: opts.into,
+          stateRoot: source.stateRoot,
+          timing: opts.timing,
+          restoreFrom: { cluster: source.cluster, target },
+          log: progress,
+        });
+        printStatus(await cluster.status());
+      }),
+    );
 }

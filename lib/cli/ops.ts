@@ -1,19 +1,14 @@
-import { Argument, Command, InvalidArgumentError, Option, type CommanderError } from 'commander';
+import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { dbDrillCase } from '../ops/db-drill';
 import { formatSummary, installInterruptHandlers, runDrills, writeReport, type DrillCase } from '../ops/drill-runner';
-import { oneLine, UsageError } from '../ops/errors';
+import { UsageError } from '../ops/errors';
 import { DEFAULT_MAX_LAG_BYTES, type HealthSummary } from '../ops/patroni-client';
 import { createRoute53Client } from '../ops/route53-client';
 import { describeObservation, dnsDrillCase, Route53Drill } from '../ops/route53-drill';
 import { resolveTarget, type ResolvedTarget, type TargetOptions } from '../ops/targets';
+import { act, EXIT_FAILED, EXIT_OK, EXIT_USAGE, usageExitCodes } from './exit';
 
-/**
- * Exit codes of every ops command: 0 success (a healthy status, a passed or dry-run drill);
- * 1 a drill failed, the cluster is unhealthy, or an error (one line on stderr); 2 usage.
- */
-export const EXIT_OK = 0;
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
+export { EXIT_FAILED, EXIT_OK, EXIT_USAGE };
 
 // The AWS SDK warns on every run that its releases after January 2027 will need Node 22; the
 // versions this package pins run on Node 20, as package.json's engines say.
@@ -205,7 +200,7 @@ function skippedCase(name: string, reason: string): DrillCase {
 }
 
 function withTarget(cmd: Command): Command {
-  return cmd
+  cmd
     .option('--local', 'the local rehearsal cluster (Linux, root)')
     .option('--cluster <name>', 'with --local: the local cluster name', 'local')
     .option('--state-root <dir>', 'with --local: where local clusters keep their files', DEFAULT_STATE_ROOT)
@@ -219,23 +214,8 @@ function withTarget(cmd: Command): Command {
     .option('--hosted-zone-id <id>', 'DNS without a stack: the hosted zone')
     .option('--record-name <name>', 'DNS without a stack: the failover record name')
     .addOption(new Option('--max-lag <bytes>', 'largest replication lag of a healthy replica').argParser(positiveInt).default(DEFAULT_MAX_LAG_BYTES))
-    .addHelpText('after', EXIT_CODES_HELP)
-    .exitOverride((err: CommanderError) => {
-      // Commander has printed the message (or the help). Usage errors exit 2.
-      process.exit(err.exitCode === 0 ? EXIT_OK : EXIT_USAGE);
-    });
-}
-
-/** Runs an action: its result is the exit code; an error is one line on stderr, never a stack trace. */
-function act<A extends unknown[]>(fn: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    try {
-      process.exitCode = await fn(...args);
-    } catch (err) {
-      console.error(`failover: ${oneLine(err)}`);
-      process.exitCode = err instanceof UsageError ? EXIT_USAGE : EXIT_FAILED;
-    }
-  };
+    .addHelpText('after', EXIT_CODES_HELP);
+  return usageExitCodes(cmd);
 }
 
 function printStatus(out: { environment: string; cluster?: HealthSummary; dns?: unknown[] }): void {

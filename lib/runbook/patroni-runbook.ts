@@ -277,7 +277,7 @@ function triggers(cluster: PatroniCluster, f: PatroniFacts): string {
       '`DbNoHealthyReplica`: there is no failover target. Restore a replica before anything else.',
       '`SlowerThanDeclared`: a node runs a Patroni (3.2 or later) that raised the declared timing to its own minimums (ttl at least 20 s): ' +
         'failovers take longer than this runbook says. Run `patroni --version` on each node; put back Debian 12\'s 3.0.2 ' +
-        '(`apt-get install patroni=3.0.2-1`, then restart Patroni one node at a time, the leader last after a switchover), or deploy a timing of at least 20 / 2 / 3 s.',
+        '(`apt-get install patroni=3.0.2-1`, then restart Patroni one node at a time, the leader last after a switchover), or deploy a timing of at least 20 / 1 / 3 s (ttl / loop_wait / retry_timeout).',
       ...(f.backup
         ? [
             '`BackupTooOld`, `WalArchiveFailing` or `WalArchiveLate`: the database is served, but a restore would lose more than planned. ' +
@@ -498,6 +498,8 @@ function bootstrapFailed(f: PatroniFacts): string {
         '`ResourceNotFoundException`: the secret was deleted; a connection error: the subnet has no route to Secrets Manager (NAT gateway or VPC endpoint).',
       '`data volume /dev/sdf (vol-...) not attached after 300s`: the volume attachment failed (look at the stack\'s events; the volume must be in the instance\'s availability zone).',
       '`failed after 5 attempts: install_packages`: the node cannot reach Debian\'s archive.',
+      '`Patroni X raises timing values to its minimums ...`: the archive (a mirror, or an image with another Patroni) installed Patroni 3.2 or later, which would run the stack\'s timing ' +
+        `(ttl ${f.timing.ttlSeconds}) as at least 20 / 1 / 3 s; \`cannot read the version of Patroni\`: \`patroni --version\` failed. Install Debian 12's \`patroni=3.0.2-1\`, or deploy a timing of at least 20 / 1 / 3 s.`,
     ]),
     shell([
       nodeIndexGuard(f),

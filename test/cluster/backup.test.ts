@@ -105,7 +105,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       await waitForArchived(source);
       const afterNewest = new Date(Date.now() - 1000).toISOString();
       await expect(restore(stateRoot, 'bkbad', { type: 'time', time: afterNewest }, log)).rejects.toThrow(
-        `restore into 'bkbad' failed and was removed: the restore target ${afterNewest} is after the newest WAL archived by 'bksrc'`,
+        `restore into 'bkbad' failed and was removed: recovery ended before the restore target ${afterNewest}: the WAL of 'bksrc' it could read ends earlier`,
       );
       await expect(
         LocalCluster.up({ clusterName: 'bkbad', stateRoot, timing: 'fast', restoreFrom: { cluster: 'nosuch', target: { type: 'latest' } }, log }),

@@ -15,14 +15,15 @@ function failover(args: string[]) {
 
 describe('failover backup and restore: bad input', () => {
   test.each([
-    [['restore', '--local', '--to', 'yesterday', '--into', 'newone'], 1, /^failover: --to must be 'latest' or an ISO-8601 time with a zone .* got 'yesterday'$/],
-    [['restore', '--local', '--to', '2026-11-30T12:00:00', '--into', 'newone'], 1, /got '2026-11-30T12:00:00'$/],
-    [['restore', '--local', '--to', 'latest'], 1, /required option '--into <name>' not specified/],
-    [['restore', '--to', 'latest', '--into', 'newone'], 1, /^failover: give --local \[--cluster NAME\]: a restore is rehearsed on a local cluster$/],
-    [['backup', '--local', '--type', 'weekly'], 1, /argument 'weekly' is invalid\. Allowed choices are full, diff, incr/],
-    [['backup', '--type', 'full'], 1, /^failover: give --local \[--cluster NAME\]: a backup is rehearsed on a local cluster$/],
-    [['backup', '--stack', 'Orders'], 1, /^failover: a backup of a deployed stack \(--stack Orders\) runs on its leader, and this CLI cannot reach the nodes yet .*runbook/],
-    [['backup', 'list', '--stack', 'Orders'], 1, /^failover: listing backups of a deployed stack \(--stack Orders\)/],
+    [['restore', '--local', '--to', 'yesterday', '--into', 'newone'], 2, /^failover: --to must be 'latest' or an ISO-8601 time with a zone .* got 'yesterday'$/],
+    [['restore', '--local', '--to', '2026-11-30T12:00:00', '--into', 'newone'], 2, /got '2026-11-30T12:00:00'$/],
+    [['restore', '--local', '--to', 'latest'], 2, /required option '--into <name>' not specified/],
+    [['restore', '--to', 'latest', '--into', 'newone'], 2, /^failover: give --local \[--cluster NAME\]: a restore is rehearsed on a local cluster$/],
+    [['backup', '--local', '--type', 'weekly'], 2, /argument 'weekly' is invalid\. Allowed choices are full, diff, incr/],
+    [['backup', '--type', 'full'], 2, /^failover: give --local \[--cluster NAME\]: a backup is rehearsed on a local cluster$/],
+    [['backup', '--stack', 'Orders'], 2, /^failover: a backup of a deployed stack \(--stack Orders\) runs on its leader, and this CLI cannot reach the nodes yet .*runbook/],
+    [['backup', 'list', '--stack', 'Orders'], 2, /^failover: listing backups of a deployed stack \(--stack Orders\)/],
+    // Not usage: the name reaches the cluster's own checks, an error (exit 1).
     [['backup', 'list', '--local', '--cluster', 'Bad_Name'], 1, /^failover: .*Bad_Name/],
     // The old spelling is gone, with commander's one line.
     [['local', 'backup'], 1, /unknown command 'backup'/],
@@ -63,7 +64,7 @@ describe('local backup settings', () => {
       expect(unreachableTarget(source, [quiet!, failed!])).toBeUndefined();
       fs.writeFileSync(path.join(failed!, 'postgresql-Tue.log'), 'LOG:  redo done\nFATAL:  recovery ended before configured recovery target was reached\n');
       expect(unreachableTarget(source, [quiet!, failed!])).toBe(
-        "the restore target 2026-12-01T04:00:00Z is after the newest WAL archived by 'orders' (nothing committed after it is in the archive yet): choose an earlier time, or 'latest'",
+        "recovery ended before the restore target 2026-12-01T04:00:00Z: the WAL of 'orders' it could read ends earlier (nothing committed after the target is archived yet, or the archive has a gap: 'failover backup list'): choose an earlier time, or 'latest'",
       );
       // 'latest' ends wherever the archive ends: never unreachable; a missing directory is no evidence.
       expect(unreachableTarget(restoreSourceSpec({ cluster: 'orders', target: { type: 'latest' } })!, [failed!])).toBeUndefined();

@@ -22,9 +22,16 @@ describe('checkPatroniTiming', () => {
 
   test('Patroni 4.0.0 would raise FAST: refused with the values; DEFAULT is at its minimums', async () => {
     await expect(checkPatroniTiming(FAST_TIMING, withStandIn())).rejects.toThrow(
-      /^Patroni 4\.0\.0 raises timing values to its minimums \(since 3\.2\.0: ttl 7 < 20, loop_wait 1 < 2\), so the declared ttl 7 \/ loop_wait 1 \/ retry_timeout 3 would not be what runs/,
+      /^Patroni 4\.0\.0 raises timing values to its minimums \(since 3\.2\.0: ttl 7 < 20\), so the declared ttl 7 \/ loop_wait 1 \/ retry_timeout 3 would not be what runs/,
     );
     await expect(checkPatroniTiming(DEFAULT_TIMING, withStandIn())).resolves.toBeUndefined();
+  });
+
+  test('a patroni that fails (its error names versions) is refused, not read as a version', async () => {
+    const broken = path.join(dir, 'broken');
+    fs.mkdirSync(broken);
+    fs.writeFileSync(path.join(broken, 'patroni'), "#!/bin/sh\necho \"The 'python-etcd<0.5,>=0.4.3' distribution was not found\" >&2\nexit 1\n", { mode: 0o755 });
+    await expect(checkPatroniTiming(FAST_TIMING, { ...process.env, PATH: `${broken}:${process.env.PATH}` })).rejects.toThrow(/^cannot read the version of Patroni from /);
   });
 
   test('no patroni at all is refused, not passed', async () => {

@@ -418,7 +418,7 @@ describe('PatroniCluster watchdog and timing', () => {
     expect(unpackNode(template, 0, cluster).text).not.toContain('safety_margin');
   });
 
-  test('day two: DEFAULT to FAST rewrites the margin in patroni.yml (reloaded by the agents), and nothing on the instances', () => {
+  test('day two: DEFAULT to FAST rewrites the margin in patroni.yml (the agents reload it)', () => {
     const margin = (t: ReturnType<typeof setup>) => /safety_margin: (\d+)/.exec(unpackNode(t.template, 0, t.cluster).text)?.[1];
     expect([margin(setup()), margin(setup({ timing: PatroniTiming.FAST }))]).toEqual(['5', '2']);
   });

@@ -141,9 +141,9 @@ const TARGET_NOT_REACHED = 'recovery ended before configured recovery target was
 
 /**
  * Why a restore's recovery will never reach its target, read from the new cluster's PostgreSQL
- * logs, or undefined. A time target after the last commit archived (an idle source, or WAL not yet
- * archived: archive_timeout) ends recovery with a FATAL, and Patroni would retry the bootstrap
- * until the wait timed out.
+ * logs, or undefined. Recovery that runs out of WAL before a time target (no commit after it
+ * archived yet: an idle source, or archive_timeout; or a gap in the archive) ends with a FATAL,
+ * and Patroni would retry the bootstrap until the wait timed out.
  */
 export function unreachableTarget(source: RestoreSourceSpec, logDirs: readonly string[]): string | undefined {
   if (source.target.type !== 'time') return undefined;
@@ -151,8 +151,8 @@ export function unreachableTarget(source: RestoreSourceSpec, logDirs: readonly s
     const logs = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => /^postgresql-.*\.log$/.test(f)) : [];
     if (logs.some((f) => fs.readFileSync(path.join(dir, f), 'utf8').includes(TARGET_NOT_REACHED))) {
       return (
-        `the restore target ${source.target.time} is after the newest WAL archived by '${source.stanza}' ` +
-        `(nothing committed after it is in the archive yet): choose an earlier time, or 'latest'`
+        `recovery ended before the restore target ${source.target.time}: the WAL of '${source.stanza}' it could read ends earlier ` +
+        `(nothing committed after the target is archived yet, or the archive has a gap: 'failover backup list'): choose an earlier time, or 'latest'`
       );
     }
   }

@@ -84,15 +84,24 @@ def stanza_create():
     except (OSError, subprocess.TimeoutExpired) as e:
         log('stanza-create failed (the next backup retries it): %s' % e)
         return False
-    if result.returncode == LOCK_ERROR:
+    if result.returncode == LOCK_ERROR and stanza_exists():
         # The asynchronous archive-push holds the stanza's archive lock while WAL is queued (all the
-        # time under a steady write load): the stanza is in use, so it exists. The backup takes its
-        # own lock, and fails clearly if the stanza is missing after all.
-        log('stanza-create skipped: archive-push holds the archive lock')
+        # time under a steady write load), so stanza-create cannot run; the stanza exists anyway.
+        log('stanza-create skipped: another pgBackRest process holds its lock, and the stanza exists')
         return True
     if result.returncode != 0:
         log('stanza-create failed (the next backup retries it): ' + last_line(result))
     return result.returncode == 0
+
+
+def stanza_exists():
+    """pgbackrest info lists the stanza (0 ok, 2 no backup yet, 6 a backup or expire running)."""
+    try:
+        result = pgbackrest('--output=json', 'info', timeout=120)
+        stanzas = json.loads(result.stdout) if result.returncode == 0 else []
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return False
+    return any(s.get('name') == CONFIG['stanza'] and s.get('status', {}).get('code') in (0, 2, 6) for s in stanzas if isinstance(s, dict))
 
 
 def last_line(result):

@@ -1,23 +1,24 @@
-// Patroni 3.2.0 and later raise ttl, loop_wait and retry_timeout to minimums of their own, with
-// only a warning in Patroni's log (FAST's ttl 7 would run as 20). One check, in Python, for the
+// Patroni 3.2.0 and later raise ttl and retry_timeout to minimums of their own (20 and 3 s; loop_wait
+// at least 1), with only a warning in Patroni's log (FAST's ttl 7 would run as 20). One check, in Python, for the
 // node agent (a node's first boot refuses such a Patroni) and the local cluster (`up` refuses it).
 
 /** Since this version Patroni enforces the minimums below. */
 export const PATRONI_TIMING_MINIMUMS_SINCE = '3.2.0';
 /** Patroni 3.2+'s minimums, in seconds. */
-export const PATRONI_TIMING_MINIMUMS = { ttl: 20, loop_wait: 2, retry_timeout: 3 } as const;
+export const PATRONI_TIMING_MINIMUMS = { ttl: 20, loop_wait: 1, retry_timeout: 3 } as const;
 
 /**
  * Python: `timing_adjustment(version_text, timing)` is why the Patroni whose `patroni --version`
- * printed `version_text` would not run `timing` (ttl, loop_wait, retry_timeout) as declared, or
- * None. Needs `re`.
+ * printed `version_text` (its standard output, `patroni X.Y.Z`) would not run `timing` (ttl,
+ * loop_wait, retry_timeout) as declared, or None; anything else is unreadable, never a version
+ * picked out of an error message. Needs `re`.
  */
 export const PATRONI_TIMING_CHECK_PY = String.raw`TIMING_MINIMUMS_SINCE = (${PATRONI_TIMING_MINIMUMS_SINCE.split('.').join(', ')})
 TIMING_MINIMUMS = ${JSON.stringify(PATRONI_TIMING_MINIMUMS)}
 
 
 def timing_adjustment(version_text, timing):
-    match = re.search(r'(\d+)\.(\d+)(?:\.(\d+))?', version_text or '')
+    match = re.fullmatch(r'patroni (\d+)\.(\d+)(?:\.(\d+))?', (version_text or '').strip())
     if not match:
         return 'cannot read the version of Patroni from %r: the timing could not be checked' % (version_text or '').strip()
     version = tuple(int(part or 0) for part in match.groups())

@@ -94,7 +94,7 @@ describe('backup.py on the leader, against a stand-in pgbackrest and REST API', 
       `echo "$*" >> ${dir}/calls`,
       'case "$*" in',
       `  *stanza-create*) echo "ERROR: [050]: unable to acquire lock on file 'orders-db-archive.lock'" >&2; exit 50 ;;`,
-      `  *info*) echo '[{"name":"orders-db","status":{"code":2},"backup":[]}]' ;;`,
+      `  *info*) cat ${dir}/info.json ;;`,
       'esac',
     ].join('\n');
     fs.writeFileSync(path.join(dir, 'pgbackrest'), `${standIn}\n`, { mode: 0o755 });
@@ -102,17 +102,33 @@ describe('backup.py on the leader, against a stand-in pgbackrest and REST API', 
     fs.writeFileSync(path.join(dir, 'calls'), '');
     fs.chmodSync(path.join(dir, 'calls'), 0o666);
   });
+  /** What `pgbackrest info` answers from now on; the record of calls starts afresh. */
+  const info = (code: number) => {
+    fs.writeFileSync(path.join(dir, 'info.json'), JSON.stringify([{ name: 'orders-db', status: { code }, backup: [] }]), { mode: 0o644 });
+    fs.writeFileSync(path.join(dir, 'calls'), '');
+  };
+  const backupRuns = () => fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n').filter((c) => c.endsWith(' backup'));
+  const leader = () => run('python3', ['-I', file, 'backup', 'full', '--once'], { timeoutMs: 60_000, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
   afterAll(async () => {
     await new Promise((resolve) => server.close(resolve));
     removeTmpDir(dir);
   });
 
-  test('a stanza-create that meets the archive lock (a busy archive-push) does not stop the backup', async () => {
-    const r = await run('python3', ['-I', file, 'backup', 'full', '--once'], { timeoutMs: 60_000, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
-    expect(r.stderr).toContain('stanza-create skipped: archive-push holds the archive lock');
+  test('a stanza-create that meets the archive lock (a busy archive-push) of an existing stanza does not stop the backup', async () => {
+    info(2);
+    const r = await leader();
+    expect(r.stderr).toContain('stanza-create skipped: another pgBackRest process holds its lock, and the stanza exists');
     expect(r.stderr).toContain('full backup done in every repository');
     expect(r.code).toBe(0);
-    const calls = fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n');
-    expect(calls.filter((c) => c.endsWith(' backup'))).toEqual([expect.stringContaining('--repo=1 --type=full backup')]);
+    expect(backupRuns()).toEqual([expect.stringContaining('--repo=1 --type=full backup')]);
+  }, 60_000);
+
+  test('the lock held and no stanza listed (a new cluster whose archive-push fails): no backup, a failure to retry', async () => {
+    info(1);
+    const r = await leader();
+    expect(r.stderr).toContain('stanza-create failed (the next backup retries it)');
+    expect(r.stderr).toContain('no full backup completed');
+    expect(r.code).not.toBe(0);
+    expect(backupRuns()).toEqual([]);
   }, 60_000);
 });

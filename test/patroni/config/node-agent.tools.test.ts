@@ -51,10 +51,15 @@ describe('the node agent (python3)', () => {
     ['patroni 3.1.2', FAST, null],
     ['patroni 3.2.0', DEFAULT, null],
     ['patroni 4.0', DEFAULT, null],
-    ['patroni 3.2.0', FAST, /^Patroni 3\.2\.0 raises timing values to its minimums \(since 3\.2\.0: ttl 7 < 20, loop_wait 1 < 2\), so the declared ttl 7 \/ loop_wait 1 \/ retry_timeout 3 would not be what runs/],
+    ['patroni 3.2.0', FAST, /^Patroni 3\.2\.0 raises timing values to its minimums \(since 3\.2\.0: ttl 7 < 20\), so the declared ttl 7 \/ loop_wait 1 \/ retry_timeout 3 would not be what runs/],
+    // Patroni 3.2+'s own minimums are met: 20 / 1 / 3 runs as declared.
+    ['patroni 4.0.0', { ttl: 20, loop_wait: 1, retry_timeout: 3 }, null],
     ['patroni 4.0.0\n', FAST, /^Patroni 4\.0\.0 raises timing values/],
     ['patroni 4.0.0', { ttl: 20, loop_wait: 2, retry_timeout: 2 }, /\(since 3\.2\.0: retry_timeout 2 < 3\)/],
     ['', FAST, /^cannot read the version of Patroni from '': the timing could not be checked$/],
+    // Numbers in an error message are not a version.
+    ["pkg_resources.DistributionNotFound: The 'python-etcd<0.5,>=0.4.3' distribution was not found", FAST, /^cannot read the version of Patroni from /],
+    ['File "/usr/lib/python3.11/site-packages/patroni/__main__.py", line 1', FAST, /^cannot read the version of Patroni from /],
   ])('timing_adjustment(%j, %j)', async (version, timing, expected) => {
     const problem = await py(`print(json.dumps(agent.timing_adjustment(${JSON.stringify(version)}, json.loads(${JSON.stringify(JSON.stringify(timing))}))))`);
     if (expected === null) expect(problem).toBeNull();
