@@ -129,9 +129,10 @@ def sample(now):
         gauges[GAUGE['replicationLagBytes']] = lag
     if seen:
         gauges[GAUGE['dcsLastSeenAgeSeconds']] = max(0, now - seen)
-    version = (me.get('patroni') or {}).get('version')
-    if isinstance(version, str) and re.fullmatch(r'\d+\.\d+(\.\d+)?', version):
-        gauges[GAUGE['timingAdjusted']] = int(timing_adjustment('patroni ' + version, CONFIG['timing']) is not None)
+    # The version the running Patroni reports, in patroni --version's words; unreadable: left out.
+    version = 'patroni %s' % (me.get('patroni') or {}).get('version')
+    if patroni_version(version):
+        gauges[GAUGE['timingAdjusted']] = int(timing_adjustment(version, CONFIG['timing']) is not None)
     return gauges
 
 

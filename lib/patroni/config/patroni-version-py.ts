@@ -8,7 +8,8 @@ export const PATRONI_TIMING_MINIMUMS_SINCE = '3.2.0';
 export const PATRONI_TIMING_MINIMUMS = { ttl: 20, loop_wait: 1, retry_timeout: 3 } as const;
 
 /**
- * Python: `timing_adjustment(version_text, timing)` is why the Patroni whose `patroni --version`
+ * Python: `patroni_version(version_text)` is the version tuple in `patroni --version`'s output, or
+ * None. `timing_adjustment(version_text, timing)` is why the Patroni whose `patroni --version`
  * printed `version_text` (its standard output, `patroni X.Y.Z`) would not run `timing` (ttl,
  * loop_wait, retry_timeout) as declared, or None; anything else is unreadable, never a version
  * picked out of an error message. Needs `re`.
@@ -17,11 +18,15 @@ export const PATRONI_TIMING_CHECK_PY = String.raw`TIMING_MINIMUMS_SINCE = (${PAT
 TIMING_MINIMUMS = ${JSON.stringify(PATRONI_TIMING_MINIMUMS)}
 
 
-def timing_adjustment(version_text, timing):
+def patroni_version(version_text):
     match = re.fullmatch(r'patroni (\d+)\.(\d+)(?:\.(\d+))?', (version_text or '').strip())
-    if not match:
+    return tuple(int(part or 0) for part in match.groups()) if match else None
+
+
+def timing_adjustment(version_text, timing):
+    version = patroni_version(version_text)
+    if version is None:
         return 'cannot read the version of Patroni from %r: the timing could not be checked' % (version_text or '').strip()
-    version = tuple(int(part or 0) for part in match.groups())
     if version < TIMING_MINIMUMS_SINCE:
         return None
     low = ['%s %s < %d' % (key, timing[key], least) for key, least in TIMING_MINIMUMS.items() if int(timing[key]) < least]
