@@ -10,6 +10,8 @@ import { run, runInNamespace, sleep, spawnInNamespace, type RunOptions, type Run
 import { nodeServiceArgv, renderNodeFiles, frontFiles, FRONT_CONFIG } from './files';
 import { assessHealth, type HealthVerdict } from './health';
 import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdUser, postgresUser, stateFile, writeFiles } from './layout';
+import { localTlsFiles, writeLocalCertificates } from './certificates';
+import { etcdScheme } from '../patroni/config/etcd';
 import { withClusterLock } from './lock';
 import { buildLocalSpec, CLIENT_ADDRESS, PREFIX_LENGTH, SUBNET, SUBNET_BASE } from './local-spec';
 import { BRIDGE, createNetwork, interfaceIsUp, namespacePids, namespacePrefix, POD_INTERFACE, setInterfaceUp } from './network';
@@ -122,6 +124,8 @@ export interface LocalClusterStatus {
   readonly source: string | null;
   /** 'processes' (services in namespaces) or 'booted' (each node a booted container). */
   readonly mode: ClusterMode;
+  /** The cluster CA's certificate (PEM file), or null when the cluster runs without TLS. */
+  readonly caFile: string | null;
 }
 
 export interface WaitTimeout {
@@ -480,6 +484,13 @@ export class LocalCluster {
     });
   }
 
+  /** The operator's certificate for etcd's client port (TLS clusters). */
+  public get etcdClientTls(): { caFile: string; certFile: string; keyFile: string } | undefined {
+    if (!this.spec.tls) return undefined;
+    const files = localTlsFiles(this.state.dir);
+    return { caFile: files.caCert, certFile: files.operatorCert, keyFile: files.operatorKey };
+  }
+
   /** Everything `failover local status` shows. */
   public async status(): Promise<LocalClusterStatus> {
     this.reload();
@@ -517,6 +528,7 @@ export class LocalCluster {
       writerMultiHostUri: this.writerMultiHostUri,
       source: found?.source ?? null,
       mode: this.mode,
+      caFile: this.spec.tls ? localTlsFiles(this.state.dir).caCert : null,
     };
   }
 
@@ -785,6 +797,10 @@ export class LocalCluster {
       createNodeTree(node.dir, node.paths, postgres, etcdUser());
       writeFiles(renderNodeFiles(s.spec, node.name));
     }
+    if (s.spec.tls) {
+      this.log('issuing the cluster CA and node certificates');
+      writeLocalCertificates(s.dir, s.spec, { postgres, etcd: etcdUser() });
+    }
     for (const node of s.nodes) await checkHaproxyConfig(configFilePath(node.paths, 'haproxy'));
     if (s.spec.backup?.restoreFrom) {
       this.log(`checking the backups of '${s.spec.backup.restoreFrom.stanza}' in the repository`);
@@ -1029,8 +1045,9 @@ export class LocalCluster {
   private async etcdHealthy() {
     for (const node of this.state.nodes) {
       const answer = await httpInNamespace(this.clientNamespace, {
-        url: `http://${node.address}:${this.spec.ports.etcdClient}/health`,
+        url: `${etcdScheme(this.spec)}://${node.address}:${this.spec.ports.etcdClient}/health`,
         timeoutMs: 1000,
+        tls: this.etcdClientTls,
       });
       const health = parseJson<{ health?: string }>(answer);
       if (health?.health !== 'true') return notYet(`etcd on ${node.name}: ${answer.error ?? answer.body.trim() ?? answer.status}`);

@@ -66,5 +66,7 @@ export function buildLocalSpec(options: LocalSpecOptions): ClusterSpec {
       restApi: { username: 'patroni', password: generatePassword() },
     },
     metricsNamespace: 'CdkFailover/Local',
+    // etcd's links with certificates from the cluster's own CA (LocalCluster issues them).
+    tls: true,
   };
 }

@@ -16,6 +16,8 @@ export interface HttpRequest {
   readonly auth?: { readonly username: string; readonly password: string };
   /** @default 2000 */
   readonly timeoutMs?: number;
+  /** HTTPS: the CA the server's certificate must chain to, and the client certificate to show. */
+  readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
 }
 
 /**
@@ -26,6 +28,7 @@ export async function httpInNamespace(namespace: string, request: HttpRequest): 
   const timeoutMs = request.timeoutMs ?? 2000;
   const config: string[] = [];
   if (request.auth) config.push(`user = "${request.auth.username}:${request.auth.password}"`);
+  if (request.tls) config.push(`cacert = "${request.tls.caFile}"`, `cert = "${request.tls.certFile}"`, `key = "${request.tls.keyFile}"`);
   if (request.json !== undefined) {
     config.push('header = "Content-Type: application/json"');
     config.push(`data = ${JSON.stringify(JSON.stringify(request.json))}`);

@@ -4,6 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocalCluster, listNamespaces, namespacePids, namespacePrefix, SUBNET, type LocalClusterStatus } from '../../lib/local';
+import * as os from 'node:os';
+import { runInNamespace } from '../../lib/local/exec';
+import { httpInNamespace } from '../../lib/local/rest';
+import { issueClusterCertificates } from '../../lib/tls/cluster-certificates';
 import { run } from '../../lib/util/command';
 
 const CLUSTER = 'smoke';
@@ -111,6 +115,45 @@ if (process.env.SKIP_CLUSTER === '1') {
       const links = (await run('ip', ['-o', 'link', 'show'])).stdout;
       expect(links).not.toMatch(/\bbr0\b|\bv[0-9c]@/);
     });
+
+    test('etcd answers only clients showing a certificate from the cluster CA; /health alone is served without one', async () => {
+      const node = before.nodes[0]!;
+      const tls = cluster.etcdClientTls!;
+      expect(before.caFile).toBe(tls.caFile);
+      const client = (url: string, withTls?: typeof tls) => httpInNamespace(cluster.clientNamespace, { url, tls: withTls, timeoutMs: 3000 });
+      const keys = `https://${node.address}:2379/v2/keys/service/${CLUSTER}/leader`;
+
+      const allowed = await client(keys, tls);
+      expect(allowed.status).toBe(200);
+      expect(JSON.parse(allowed.body).node.value).toBe(before.leader);
+
+      // No client certificate, on the client port and on the peer port: etcd ends the handshake.
+      const withoutCertificate = (url: string) => runInNamespace(cluster.clientNamespace, ['curl', '-sS', '--max-time', '3', '--cacert', tls.caFile, url], { allowFailure: true });
+      for (const url of [keys, `https://${node.address}:2380/members`]) {
+        const refused = await withoutCertificate(url);
+        expect(refused.code).not.toBe(0);
+        expect(refused.stderr).toMatch(/alert (bad certificate|certificate required)/);
+      }
+
+      // A certificate from another CA (the same names, a different key): refused the same way.
+      const other = issueClusterCertificates({ clusterName: CLUSTER, nodes: [], days: 1 });
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'other-ca-'));
+      try {
+        fs.writeFileSync(path.join(dir, 'op.crt'), other.operator.certificatePem);
+        fs.writeFileSync(path.join(dir, 'op.key'), other.operator.privateKeyPem, { mode: 0o600 });
+        const foreign = await client(keys, { caFile: tls.caFile, certFile: path.join(dir, 'op.crt'), keyFile: path.join(dir, 'op.key') });
+        expect(foreign.status).toBe(0);
+        expect(foreign.error).toMatch(/alert (bad certificate|unknown ca|certificate required)/);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+
+      // Plain HTTP on the client port: no answer.
+      expect((await client(`http://${node.address}:2379/v2/keys`)).status).toBe(0);
+      // The metrics listener: /health without a certificate, and none of the key space.
+      expect(JSON.parse((await client(`http://${node.address}:2381/health`)).body)).toEqual({ health: 'true' });
+      expect((await client(`http://${node.address}:2381/v2/keys`)).status).toBe(404);
+    }, 2 * MINUTE);
 
     test('a write through the writer endpoint is readable through the reader endpoint', async () => {
       await cluster.sql('CREATE TABLE smoke (id int PRIMARY KEY, note text)');

@@ -1,8 +1,19 @@
 // etcd 3.4 member configuration, for `etcd --config-file`.
 import { findNode } from './nodes';
 import { nodePaths } from './paths';
-import { ClusterSpec } from './spec';
+import { ClusterNode, ClusterSpec } from './spec';
+import { tlsFilePath } from './tls';
 import { toYaml11 } from './yaml11';
+
+/** The scheme etcd's client and peer URLs use. */
+export function etcdScheme(spec: ClusterSpec): 'https' | 'http' {
+  return spec.tls ? 'https' : 'http';
+}
+
+/** The URL of etcd's /health on `node`: with TLS, the metrics listener, which needs no client certificate. */
+export function etcdHealthUrl(spec: ClusterSpec, node: ClusterNode): string {
+  return spec.tls ? `http://${node.address}:${spec.ports.etcdMetrics}/health` : `http://${node.address}:${spec.ports.etcdClient}/health`;
+}
 
 /** etcd.conf.yml for `nodeName`: a static initial cluster of every node, Raft timings from the spec. */
 export function renderEtcdConfig(spec: ClusterSpec, nodeName: string): string {
@@ -16,8 +27,17 @@ export function renderEtcdConfig(spec: ClusterSpec, nodeName: string): string {
       `timing.etcdElectionTimeoutMs must be at least 5 x timing.etcdHeartbeatMs (etcd refuses less), got ${etcdElectionTimeoutMs} and ${etcdHeartbeatMs}`,
     );
   }
-  const clientUrl = `http://${node.address}:${etcdClient}`;
-  const peerUrl = `http://${node.address}:${etcdPeer}`;
+  const scheme = etcdScheme(spec);
+  const clientUrl = `${scheme}://${node.address}:${etcdClient}`;
+  const peerUrl = `${scheme}://${node.address}:${etcdPeer}`;
+  // Client and peer alike must show a certificate from the cluster CA: without one, nothing (the v2
+  // and v3 APIs, the gRPC gateway) answers.
+  const security = {
+    'cert-file': tlsFilePath(paths, 'nodeCert'),
+    'key-file': tlsFilePath(paths, 'etcdKey'),
+    'trusted-ca-file': tlsFilePath(paths, 'caCert'),
+    'client-cert-auth': true,
+  };
 
   const config = {
     name: node.name,
@@ -26,7 +46,7 @@ export function renderEtcdConfig(spec: ClusterSpec, nodeName: string): string {
     'advertise-client-urls': clientUrl,
     'listen-peer-urls': peerUrl,
     'initial-advertise-peer-urls': peerUrl,
-    'initial-cluster': spec.nodes.map((n) => `${n.name}=http://${n.address}:${etcdPeer}`).join(','),
+    'initial-cluster': spec.nodes.map((n) => `${n.name}=${scheme}://${n.address}:${etcdPeer}`).join(','),
     'initial-cluster-state': 'new',
     'initial-cluster-token': spec.clusterName,
     'heartbeat-interval': etcdHeartbeatMs,
@@ -41,6 +61,14 @@ export function renderEtcdConfig(spec: ClusterSpec, nodeName: string): string {
     // clients: read from a config file, etcd 3.4 leaves it off unless told.
     'enable-v2': true,
     'enable-grpc-gateway': true,
+    ...(spec.tls
+      ? {
+          'client-transport-security': security,
+          'peer-transport-security': security,
+          // /health and /metrics only, for health checks that hold no key.
+          'listen-metrics-urls': `http://${node.address}:${spec.ports.etcdMetrics}`,
+        }
+      : {}),
     logger: 'zap',
     'log-outputs': ['stderr'],
   };

@@ -1,6 +1,7 @@
 // The node metrics publisher: what each node tells CloudWatch about itself (node-metrics.ts names
 // the metrics), and the "last healthy primary seen" mark the role-change callback turns into the
 // failover duration.
+import { etcdHealthUrl } from './etcd';
 import { METRICS_PUBLISHER_BODY } from './metrics-publisher-py';
 import { NODE_GAUGES, NODE_METRIC_DIMENSIONS } from './node-metrics';
 import { findNode } from './nodes';
@@ -57,7 +58,7 @@ export function renderMetricsPublisher(spec: ClusterSpec, nodeName: string): str
     // What the running Patroni's version is checked against (TimingAdjusted).
     timing: { ttl: spec.timing.ttlSeconds, loop_wait: spec.timing.loopWaitSeconds, retry_timeout: spec.timing.retryTimeoutSeconds },
     restApi: Object.fromEntries(spec.nodes.map((n) => [n.name, httpBase(n.address, spec.ports.restApi)])),
-    etcdHealthUrl: `${httpBase(node.address, spec.ports.etcdClient)}/health`,
+    etcdHealthUrl: etcdHealthUrl(spec, node),
     markFile: `${paths.runDir}/${METRICS_PUBLISHER_FILES.lastHealthyPrimary}`,
     backup: checkedBackup(spec)
       ? {

@@ -178,8 +178,12 @@ def patroni_settings(desired):
         config = yaml.safe_load(f)
     auth = config['restapi']['authentication']
     token = base64.b64encode(('%s:%s' % (auth['username'], auth['password'])).encode()).decode()
+    etcd = config['etcd']
+    protocol = etcd.get('protocol', 'http')
+    # With TLS, etcdctl shows the node's certificate as Patroni does (etcd wants one from every client).
+    certificates = ['--cacert', etcd['cacert'], '--cert', etcd['cert'], '--key', etcd['key']] if protocol == 'https' else []
     return {'name': config['name'], 'scope': config['scope'], 'url': 'http://' + config['restapi']['connect_address'],
-            'auth': 'Basic ' + token, 'etcd': ['http://' + h for h in config['etcd']['hosts']]}
+            'auth': 'Basic ' + token, 'etcd': ['%s://%s' % (protocol, h) for h in etcd['hosts']], 'etcdTls': certificates}
 
 
 def patroni(settings, method, path, body=None, url=None, timeout=10):
@@ -233,7 +237,7 @@ def ready(settings):
 
 
 def etcdctl(settings, *args, timeout=30):
-    return run(['etcdctl', '--endpoints', ','.join(settings['etcd']), '--command-timeout=10s', *args], timeout=timeout)
+    return run(['etcdctl', '--endpoints', ','.join(settings['etcd']), *settings['etcdTls'], '--command-timeout=10s', *args], timeout=timeout)
 
 
 def applied_key(settings, node):
@@ -414,7 +418,7 @@ def reconcile():
         return 1
     log('generation %s is not applied here: waiting for the lock' % desired['generation'])
     lock = '/cdk-failover/%s/apply-lock' % settings['scope']
-    result = subprocess.run(['timeout', str(desired['bundle']['applySeconds']), 'etcdctl', '--endpoints', ','.join(settings['etcd']),
+    result = subprocess.run(['timeout', str(desired['bundle']['applySeconds']), 'etcdctl', '--endpoints', ','.join(settings['etcd']), *settings['etcdTls'],
                              'lock', '--ttl', str(LOCK_TTL_SECONDS), lock, sys.argv[0], 'apply'])
     return result.returncode
 

@@ -6,6 +6,7 @@ import { archiveParameters, bootstrapSettings, replicaSettings } from './pgbackr
 import { clusterParameters, nodeParameters } from './postgres-parameters';
 import { ClusterSpec, SyncMode } from './spec';
 import { watchdogSafetyMargin } from './timing-profiles';
+import { tlsFilePath } from './tls';
 import { toYaml11 } from './yaml11';
 
 /** Patroni's two switches for a SyncMode. (Never `synchronous_standby_names: '*'`: it can promote an async replica.) */
@@ -69,7 +70,12 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
     // back from its successor on waking, and the successor's acknowledged writes are rewound away
     // (reproduced in the local cluster: 43 of 198 lost). The v2 client updates the key only with
     // prevValue=<own name>, a compare-and-swap that a deposed leader cannot win.
-    etcd: { hosts: spec.nodes.map((n) => `${n.address}:${ports.etcdClient}`) },
+    etcd: {
+      hosts: spec.nodes.map((n) => `${n.address}:${ports.etcdClient}`),
+      ...(spec.tls
+        ? { protocol: 'https', cacert: tlsFilePath(paths, 'caCert'), cert: tlsFilePath(paths, 'nodeCert'), key: tlsFilePath(paths, 'nodeKey') }
+        : {}),
+    },
     bootstrap: {
       dcs: dynamicConfiguration(spec),
       // C.UTF-8 sorts by code point: no index corruption when a glibc upgrade changes collations.

@@ -7,6 +7,7 @@ export const PRODUCTION_PORTS: ClusterPorts = {
   restApi: 8008,
   etcdClient: 2379,
   etcdPeer: 2380,
+  etcdMetrics: 2381,
   haproxyPrimary: 5000,
   haproxyReplica: 5001,
   haproxyHealth: 8404,

@@ -26,6 +26,8 @@ export interface ClusterPorts {
   readonly restApi: number; // 8008
   readonly etcdClient: number; // 2379
   readonly etcdPeer: number; // 2380
+  /** etcd's /health and /metrics without a client certificate (plain HTTP, on the node address; nothing else is served there). */
+  readonly etcdMetrics: number; // 2381
   readonly haproxyPrimary: number; // 5000
   readonly haproxyReplica: number; // 5001
   /** HAProxy's own health endpoint, for the NLB target group's health check. */
@@ -156,4 +158,11 @@ export interface ClusterSpec {
    * @default - none: no archive, replicas by pg_basebackup from a member
    */
   readonly backup?: BackupSpec;
+  /**
+   * TLS with certificate authentication between etcd members and from etcd's clients (Patroni, the
+   * node agent, operators). The files are at `tlsFilePath(paths, ...)` before the services start:
+   * whoever issues the certificates writes them (they are never rendered).
+   * @default false - plain HTTP
+   */
+  readonly tls?: boolean;
 }

@@ -1,5 +1,6 @@
 import { parse } from 'yaml';
 import { renderEtcdConfig } from '../../../lib/patroni/config';
+import { etcdHealthUrl } from '../../../lib/patroni/config/etcd';
 import { ec2Spec } from './fixtures';
 
 describe('renderEtcdConfig', () => {
@@ -28,6 +29,34 @@ describe('renderEtcdConfig', () => {
       logger: 'zap',
       'log-outputs': ['stderr'],
     });
+  });
+
+  test('with tls, every client and peer shows a certificate from the cluster CA, and only /health and /metrics are served without one', () => {
+    const tls = parse(renderEtcdConfig(ec2Spec({ tls: true }), 'pg-2'), { version: '1.1' });
+    const security = {
+      'cert-file': '/etc/cdk-failover/tls/node.crt',
+      'key-file': '/etc/cdk-failover/tls/etcd.key',
+      'trusted-ca-file': '/etc/cdk-failover/tls/ca.crt',
+      'client-cert-auth': true,
+    };
+    expect(tls).toMatchObject({
+      'listen-client-urls': 'https://10.0.3.10:2379',
+      'advertise-client-urls': 'https://10.0.3.10:2379',
+      'listen-peer-urls': 'https://10.0.3.10:2380',
+      'initial-advertise-peer-urls': 'https://10.0.3.10:2380',
+      'initial-cluster': 'pg-0=https://10.0.1.10:2380,pg-1=https://10.0.2.10:2380,pg-2=https://10.0.3.10:2380',
+      'client-transport-security': security,
+      'peer-transport-security': security,
+      'listen-metrics-urls': 'http://10.0.3.10:2381',
+    });
+    expect(config).not.toHaveProperty('client-transport-security');
+    expect(config).not.toHaveProperty('listen-metrics-urls');
+  });
+
+  test('the health URL is the metrics listener with tls (no certificate needed), the client port without', () => {
+    const node = ec2Spec().nodes[1]!;
+    expect(etcdHealthUrl(ec2Spec({ tls: true }), node)).toBe('http://10.0.2.10:2381/health');
+    expect(etcdHealthUrl(ec2Spec(), node)).toBe('http://10.0.2.10:2379/health');
   });
 
   test('takes the Raft timings from the spec', () => {

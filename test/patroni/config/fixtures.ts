@@ -24,7 +24,7 @@ export function ec2Spec(overrides: Partial<ClusterSpec> = {}): ClusterSpec {
       { name: 'pg-1', address: '10.0.2.10' },
       { name: 'pg-2', address: '10.0.3.10' },
     ],
-    ports: { postgres: 5432, restApi: 8008, etcdClient: 2379, etcdPeer: 2380, haproxyPrimary: 5000, haproxyReplica: 5001, haproxyHealth: 8404 },
+    ports: { postgres: 5432, restApi: 8008, etcdClient: 2379, etcdPeer: 2380, etcdMetrics: 2381, haproxyPrimary: 5000, haproxyReplica: 5001, haproxyHealth: 8404 },
     timing: {
       ttlSeconds: 30,
       loopWaitSeconds: 10,
@@ -100,7 +100,7 @@ export function freePort(address: string): Promise<number> {
 
 /** Distinct free ports for every ClusterPorts field (the same on every address of the prefix). */
 export async function freePorts(addresses: string[]): Promise<ClusterSpec['ports']> {
-  const names = ['postgres', 'restApi', 'etcdClient', 'etcdPeer', 'haproxyPrimary', 'haproxyReplica', 'haproxyHealth'] as const;
+  const names = ['postgres', 'restApi', 'etcdClient', 'etcdPeer', 'etcdMetrics', 'haproxyPrimary', 'haproxyReplica', 'haproxyHealth'] as const;
   const chosen = new Set<number>();
   const ports: Record<string, number> = {};
   for (const name of names) {

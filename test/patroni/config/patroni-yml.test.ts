@@ -24,6 +24,17 @@ describe('renderPatroniConfig', () => {
     expect(config.etcd3).toBeUndefined();
   });
 
+  test("with tls, reaches etcd over HTTPS with the node's certificate, checking etcd's against the cluster CA", () => {
+    const tls = parse11(renderPatroniConfig(ec2Spec({ tls: true }), 'pg-1'));
+    expect(tls.etcd).toEqual({
+      hosts: ['10.0.1.10:2379', '10.0.2.10:2379', '10.0.3.10:2379'],
+      protocol: 'https',
+      cacert: '/etc/cdk-failover/tls/ca.crt',
+      cert: '/etc/cdk-failover/tls/node.crt',
+      key: '/etc/cdk-failover/tls/node.key',
+    });
+  });
+
   test('serves the REST API on the node address with basic auth', () => {
     expect(config.restapi).toEqual({
       listen: '10.0.2.10:8008',

@@ -1,0 +1,38 @@
+// Where a node keeps its certificate files, and who may read them. Written by whoever issues the
+// certificates (the local cluster; on EC2, the bootstrap from Secrets Manager), read by etcd,
+// Patroni and the node agent. The private key is there twice, once per service user that reads
+// it, each copy readable by that user alone.
+import * as path from 'path';
+import { NodePaths } from './spec';
+
+export const TLS_FILE_NAMES = {
+  /** The cluster CA's certificate: the only issuer etcd, Patroni and PostgreSQL trust. */
+  caCert: 'ca.crt',
+  /** This node's certificate (serverAuth and clientAuth; its address in subjectAltName). */
+  nodeCert: 'node.crt',
+  /** The node key for Patroni and PostgreSQL (postgres, 0600). */
+  nodeKey: 'node.key',
+  /** The same key for etcd (etcd, 0600). */
+  etcdKey: 'etcd.key',
+} as const;
+
+export type TlsFile = keyof typeof TLS_FILE_NAMES;
+
+/** The directory inside `configDir` that holds them. */
+export const TLS_DIR_NAME = 'tls';
+
+/** The users each file belongs to (mode 0644 for certificates, 0600 for keys). */
+export const TLS_FILE_OWNERS: Readonly<Record<TlsFile, 'root' | 'postgres' | 'etcd'>> = {
+  caCert: 'root',
+  nodeCert: 'root',
+  nodeKey: 'postgres',
+  etcdKey: 'etcd',
+};
+
+export function tlsFilePath(paths: NodePaths, file: TlsFile): string {
+  return path.posix.join(paths.configDir, TLS_DIR_NAME, TLS_FILE_NAMES[file]);
+}
+
+export function tlsFileMode(file: TlsFile): number {
+  return file === 'nodeKey' || file === 'etcdKey' ? 0o600 : 0o644;
+}

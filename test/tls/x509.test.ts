@@ -1,0 +1,115 @@
+import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
+import { issueClusterCertificates } from '../../lib/tls/cluster-certificates';
+import { issueCertificate, issueCertificateAuthority } from '../../lib/tls/x509';
+
+const NOW = new Date('2026-12-01T09:00:00Z');
+
+describe('issueCertificateAuthority', () => {
+  const ca = issueCertificateAuthority({ commonName: 'orders-db cluster CA', days: 730, now: NOW });
+  const cert = new X509Certificate(ca.certificatePem);
+
+  test('is a self-signed CA for the named subject, valid from 5 minutes before now for the days asked', () => {
+    expect(cert.subject).toBe('CN=orders-db cluster CA');
+    expect(cert.issuer).toBe(cert.subject);
+    expect(cert.ca).toBe(true);
+    expect(cert.verify(cert.publicKey)).toBe(true);
+    expect(new Date(cert.validFrom).toISOString()).toBe('2026-12-01T08:55:00.000Z');
+    expect(new Date(cert.validTo).toISOString()).toBe('2028-11-30T09:00:00.000Z');
+  });
+
+  test('holds an EC P-256 key that matches its certificate', () => {
+    const key = createPrivateKey(ca.privateKeyPem);
+    expect(key.asymmetricKeyType).toBe('ec');
+    expect(key.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
+    expect(cert.checkPrivateKey(key)).toBe(true);
+  });
+
+  test('writes dates from 2050 on as GeneralizedTime, which parsers read back', () => {
+    const late = new X509Certificate(issueCertificateAuthority({ commonName: 'late', days: 30, now: new Date('2049-12-20T00:00:00Z') }).certificatePem);
+    expect(new Date(late.validTo).toISOString()).toBe('2050-01-19T00:00:00.000Z');
+  });
+
+  test('gives every certificate a new serial', () => {
+    const again = new X509Certificate(issueCertificateAuthority({ commonName: 'orders-db cluster CA', days: 730, now: NOW }).certificatePem);
+    expect(again.serialNumber).not.toBe(cert.serialNumber);
+  });
+
+  test.each([
+    [{ commonName: '', days: 1 }, 'commonName must be 1-64 printable characters, got ""'],
+    [{ commonName: 'x'.repeat(65), days: 1 }, 'commonName must be 1-64 printable characters'],
+    [{ commonName: 'a\nb', days: 1 }, 'commonName must be 1-64 printable characters, got "a\\nb"'],
+    [{ commonName: 'ca', days: 0 }, 'days must be a whole number from 1 to 36500, got 0'],
+    [{ commonName: 'ca', days: 1.5 }, 'days must be a whole number from 1 to 36500, got 1.5'],
+  ])('refuses %j', (options, message) => {
+    expect(() => issueCertificateAuthority(options)).toThrow(message);
+  });
+});
+
+describe('issueCertificate', () => {
+  const ca = issueCertificateAuthority({ commonName: 'orders-db cluster CA', days: 730, now: NOW });
+  const caCert = new X509Certificate(ca.certificatePem);
+  const node = issueCertificate(ca, { commonName: 'orders-db pg-0', ipAddresses: ['10.0.1.10', 'fd00::a:1'], dnsNames: ['Pg-0.Internal'], usage: 'server', days: 365, now: NOW });
+  const cert = new X509Certificate(node.certificatePem);
+
+  test('is signed by the CA, names it as issuer, and is no CA itself', () => {
+    expect(cert.verify(caCert.publicKey)).toBe(true);
+    expect(cert.checkIssued(caCert)).toBe(true);
+    expect(cert.issuer).toBe('CN=orders-db cluster CA');
+    expect(cert.subject).toBe('CN=orders-db pg-0');
+    expect(cert.ca).toBe(false);
+  });
+
+  test('is valid for its addresses and names, and for nothing else', () => {
+    expect(cert.subjectAltName).toBe('DNS:pg-0.internal, IP Address:10.0.1.10, IP Address:FD00:0:0:0:0:0:A:1');
+    expect(cert.checkIP('10.0.1.10')).toBe('10.0.1.10');
+    expect(cert.checkIP('10.0.1.11')).toBeUndefined();
+    expect(cert.checkHost('pg-0.internal')).toBe('pg-0.internal');
+    expect(cert.checkHost('pg-1.internal')).toBeUndefined();
+  });
+
+  test('a server certificate serves and is a client (etcd peers are both); an operator certificate is a client only', () => {
+    expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
+    const operator = new X509Certificate(issueCertificate(ca, { commonName: 'operator', usage: 'client', days: 30, now: NOW }).certificatePem);
+    expect(operator.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
+    expect(operator.subjectAltName).toBeUndefined();
+  });
+
+  test('has a key of its own, not the CA\'s', () => {
+    expect(cert.checkPrivateKey(createPrivateKey(node.privateKeyPem))).toBe(true);
+    expect(createPublicKey(node.privateKeyPem).export({ format: 'jwk' })).not.toEqual(createPublicKey(ca.privateKeyPem).export({ format: 'jwk' }));
+  });
+
+  test('is not valid under another CA', () => {
+    const other = new X509Certificate(issueCertificateAuthority({ commonName: 'orders-db cluster CA', days: 730, now: NOW }).certificatePem);
+    expect(cert.verify(other.publicKey)).toBe(false);
+  });
+
+  test('refuses bad input, naming it', () => {
+    const base = { commonName: 'n', usage: 'server' as const, days: 30, now: NOW };
+    expect(() => issueCertificate(ca, { ...base, ipAddresses: ['10.0.1.300'] })).toThrow('ipAddresses: "10.0.1.300" is not an IPv4 or IPv6 address');
+    expect(() => issueCertificate(ca, { ...base, dnsNames: ['bad name'] })).toThrow('dnsNames: "bad name" is not a DNS name');
+    expect(() => issueCertificate(ca, base)).toThrow('certificate n: a server certificate needs at least one IP address or DNS name');
+    expect(() => issueCertificate(ca, { ...base, ipAddresses: ['10.0.0.1'], days: 800 })).toThrow(
+      'certificate n: 800 days would outlive the CA (valid until 2028-11-30T09:00:00.000Z)',
+    );
+    expect(() => issueCertificate(node, { ...base, ipAddresses: ['10.0.0.1'] })).toThrow('certificate "CN=orders-db pg-0" is not a CA: it cannot sign');
+    const otherKey = issueCertificateAuthority({ commonName: 'x', days: 10, now: NOW }).privateKeyPem;
+    expect(() => issueCertificate({ certificatePem: ca.certificatePem, privateKeyPem: otherKey }, { ...base, ipAddresses: ['10.0.0.1'] })).toThrow(
+      'the CA private key does not match the CA certificate',
+    );
+  });
+});
+
+describe('issueClusterCertificates', () => {
+  test('a CA living twice as long as the node and operator certificates it signs, one per node for its address', () => {
+    const set = issueClusterCertificates({ clusterName: 'orders-db', nodes: [{ name: 'pg-0', address: '10.0.1.10' }, { name: 'pg-1', address: '10.0.2.10' }], days: 90, now: NOW });
+    const ca = new X509Certificate(set.ca.certificatePem);
+    expect(new Date(ca.validTo).toISOString()).toBe('2027-05-30T09:00:00.000Z');
+    expect(Object.keys(set.nodes)).toEqual(['pg-0', 'pg-1']);
+    const pg1 = new X509Certificate(set.nodes['pg-1']!.certificatePem);
+    expect(pg1.subject).toBe('CN=orders-db pg-1');
+    expect(pg1.subjectAltName).toBe('IP Address:10.0.2.10');
+    expect(pg1.verify(ca.publicKey)).toBe(true);
+    expect(new X509Certificate(set.operator.certificatePem).verify(ca.publicKey)).toBe(true);
+  });
+});
