@@ -37,6 +37,8 @@ export function nodeCertificateFiles(paths: NodePaths, certificates: ClusterCert
     nodeCert: node.certificatePem,
     nodeKey: node.privateKeyPem,
     etcdKey: node.privateKeyPem,
+    databaseCert: certificates.database.certificatePem,
+    databaseKey: certificates.database.privateKeyPem,
   };
   return (Object.keys(content) as TlsFile[]).map((file) => {
     const owner = TLS_FILE_OWNERS[file] === 'root' ? undefined : owners[TLS_FILE_OWNERS[file] as 'postgres' | 'etcd'];
@@ -44,9 +46,17 @@ export function nodeCertificateFiles(paths: NodePaths, certificates: ClusterCert
   });
 }
 
-/** Issues the cluster's certificates and writes them: the cluster-wide files under `clusterDir`, each node's under its config directory. */
-export function writeLocalCertificates(clusterDir: string, spec: ClusterSpec, owners: Readonly<Record<'postgres' | 'etcd', RunAs | undefined>>): LocalTlsFiles {
-  const certificates = issueClusterCertificates({ clusterName: spec.clusterName, nodes: spec.nodes, days: LOCAL_CERTIFICATE_DAYS });
+/**
+ * Issues the cluster's certificates and writes them: the cluster-wide files under `clusterDir`, each
+ * node's under its config directory. `endpointNames`: what clients dial besides the nodes (the front).
+ */
+export function writeLocalCertificates(
+  clusterDir: string,
+  spec: ClusterSpec,
+  endpointNames: readonly string[],
+  owners: Readonly<Record<'postgres' | 'etcd', RunAs | undefined>>,
+): LocalTlsFiles {
+  const certificates = issueClusterCertificates({ clusterName: spec.clusterName, nodes: spec.nodes, endpointNames, days: LOCAL_CERTIFICATE_DAYS });
   const files = localTlsFiles(clusterDir);
   writeFiles([
     { path: files.caCert, content: certificates.ca.certificatePem, mode: 0o644 },

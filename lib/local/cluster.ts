@@ -12,6 +12,7 @@ import { assessHealth, type HealthVerdict } from './health';
 import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdUser, postgresUser, stateFile, writeFiles } from './layout';
 import { localTlsFiles, writeLocalCertificates } from './certificates';
 import { etcdScheme } from '../patroni/config/etcd';
+import { restApiUrl } from '../patroni/config/rest-api';
 import { withClusterLock } from './lock';
 import { buildLocalSpec, CLIENT_ADDRESS, PREFIX_LENGTH, SUBNET, SUBNET_BASE } from './local-spec';
 import { BRIDGE, createNetwork, interfaceIsUp, namespacePids, namespacePrefix, POD_INTERFACE, setInterfaceUp } from './network';
@@ -32,6 +33,7 @@ import {
   parseJson,
   type HttpAnswer,
   type HttpRequest,
+  type HttpsOptions,
   type PatroniClusterView,
   type PatroniMember,
   type PatroniNodeStatus,
@@ -87,7 +89,7 @@ export const FAULT_KINDS: readonly FaultKind[] = ['kill', 'freeze', 'partition',
 export interface LocalNodeStatus {
   readonly name: string;
   readonly address: string;
-  /** `http://<address>:8008` */
+  /** `http://<address>:8008`, `https://` with TLS */
   readonly restApi: string;
   /** Patroni's role ('leader', 'sync_standby', 'replica'), or 'unknown' when no member says. */
   readonly role: string;
@@ -126,6 +128,15 @@ export interface LocalClusterStatus {
   readonly mode: ClusterMode;
   /** The cluster CA's certificate (PEM file), or null when the cluster runs without TLS. */
   readonly caFile: string | null;
+}
+
+export interface SqlOptions {
+  /** @default - the writer endpoint */
+  readonly uri?: string;
+  /** @default 15_000 */
+  readonly timeoutMs?: number;
+  /** Run psql on this node (its network namespace) instead of the client namespace. */
+  readonly from?: string;
 }
 
 export interface WaitTimeout {
@@ -382,7 +393,10 @@ export class LocalCluster {
     return this.uri(`${this.node(name).address}:${this.spec.ports.haproxyReplica}`);
   }
 
-  /** A node's PostgreSQL itself, bypassing HAProxy. */
+  /**
+   * A node's PostgreSQL itself, bypassing HAProxy. The superuser may log in over the network only
+   * from the nodes: run it with `sql(..., { from: <node> })`.
+   */
   public nodePostgresUri(name: string): string {
     return this.uri(`${this.node(name).address}:${this.spec.ports.postgres}`);
   }
@@ -391,11 +405,17 @@ export class LocalCluster {
   public get writerMultiHostUri(): string {
     const { username, password } = this.spec.credentials.superuser;
     const hosts = this.state.nodes.map((n) => `${n.address}:${this.spec.ports.haproxyPrimary}`).join(',');
-    return `postgresql://${username}:${password}@${hosts}/postgres?connect_timeout=2&target_session_attrs=read-write`;
+    return `postgresql://${username}:${password}@${hosts}/postgres?${this.uriParameters()}&target_session_attrs=read-write`;
   }
 
+  /** A node's REST API base URL (https with TLS, checked against the cluster CA: `restApiTls`). */
   public restApi(name: string): string {
-    return `http://${this.node(name).address}:${this.spec.ports.restApi}`;
+    return restApiUrl(this.spec, this.node(name));
+  }
+
+  /** The CA a node's REST API certificate is checked against and the operator's certificate (writes need one), or undefined without TLS. */
+  public get restApiTls(): HttpsOptions | undefined {
+    return this.clientTls;
   }
 
   /** The environment `exec` gives a command in the client namespace. */
@@ -415,6 +435,7 @@ export class LocalCluster {
       PGPASSWORD: password,
       PGDATABASE: 'postgres',
       PGCONNECT_TIMEOUT: '2',
+      ...(this.spec.tls ? { PGSSLMODE: 'verify-full', PGSSLROOTCERT: localTlsFiles(this.state.dir).caCert } : {}),
     };
   }
 
@@ -424,6 +445,7 @@ export class LocalCluster {
   public async rest(name: string, request: Omit<HttpRequest, 'url'> & { readonly path: string }): Promise<HttpAnswer> {
     const method = request.method ?? 'GET';
     return httpInNamespace(this.clientNamespace, {
+      tls: this.restApiTls,
       ...request,
       method,
       url: `${this.restApi(name)}${request.path}`,
@@ -439,7 +461,7 @@ export class LocalCluster {
     const nodes = [...this.reload().state.nodes].sort((a, b) => faultCount(a.faults) - faultCount(b.faults));
     return new PatroniClient({
       urls: nodes.map((n) => this.restApi(n.name)),
-      transport: new NamespaceHttpTransport(this.clientNamespace),
+      transport: new NamespaceHttpTransport(this.clientNamespace, this.restApiTls),
       auth: this.spec.credentials.restApi,
       timeoutMs,
     });
@@ -485,7 +507,12 @@ export class LocalCluster {
   }
 
   /** The operator's certificate for etcd's client port (TLS clusters). */
-  public get etcdClientTls(): { caFile: string; certFile: string; keyFile: string } | undefined {
+  public get etcdClientTls(): Required<HttpsOptions> | undefined {
+    return this.clientTls;
+  }
+
+  /** The cluster CA and the operator's client certificate, or undefined without TLS. */
+  private get clientTls(): Required<HttpsOptions> | undefined {
     if (!this.spec.tls) return undefined;
     const files = localTlsFiles(this.state.dir);
     return { caFile: files.caCert, certFile: files.operatorCert, keyFile: files.operatorKey };
@@ -503,7 +530,7 @@ export class LocalCluster {
       return {
         name: n.name,
         address: n.address,
-        restApi: `http://${n.address}:${ports.restApi}`,
+        restApi: this.restApi(n.name),
         role: m?.role ?? 'unknown',
         state: m?.state ?? (found ? 'absent' : 'unknown'),
         timeline: m?.timeline ?? null,
@@ -579,11 +606,11 @@ export class LocalCluster {
   }
 
   /** Until a SQL statement succeeds through `uri` (the writer, by default); returns its output. */
-  public async waitForSql(query: string, options: WaitTimeout & { readonly uri?: string }): Promise<string> {
+  public async waitForSql(query: string, options: WaitTimeout & Omit<SqlOptions, 'timeoutMs'>): Promise<string> {
     return waitFor(
       `'${query}' to succeed`,
       async () => {
-        const r = await this.trySql(query, { uri: options.uri });
+        const r = await this.trySql(query, { uri: options.uri, from: options.from });
         return r.code === 0 ? done(r.stdout.trim()) : notYet(r.stderr.trim().split('\n')[0] ?? `psql exited with ${r.code}`);
       },
       { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 250 },
@@ -593,15 +620,16 @@ export class LocalCluster {
   // ---- running things in the namespaces ----------------------------------------------------
 
   /** Runs SQL with psql in the client namespace; returns psql's unaligned, tuples-only output. */
-  public async sql(query: string, options: { readonly uri?: string; readonly timeoutMs?: number } = {}): Promise<string> {
+  public async sql(query: string, options: SqlOptions = {}): Promise<string> {
     const r = await this.trySql(query, options);
     if (r.code !== 0) throw new LocalClusterError(`psql failed: ${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`}`);
     return r.stdout.trim();
   }
 
   /** Like `sql`, but returns psql's exit code and output instead of throwing. */
-  public async trySql(query: string, options: { readonly uri?: string; readonly timeoutMs?: number } = {}): Promise<RunResult> {
-    return runInNamespace(this.clientNamespace, ['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', options.uri ?? this.writerUri, '-c', query], {
+  public async trySql(query: string, options: SqlOptions = {}): Promise<RunResult> {
+    const namespace = options.from === undefined ? this.clientNamespace : this.node(options.from).namespace;
+    return runInNamespace(namespace, ['psql', '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', options.uri ?? this.writerUri, '-c', query], {
       allowFailure: true,
       timeoutMs: options.timeoutMs ?? 15_000,
       env: { PATH: process.env.PATH, HOME: '/root', LANG: 'C.UTF-8' },
@@ -799,7 +827,7 @@ export class LocalCluster {
     }
     if (s.spec.tls) {
       this.log('issuing the cluster CA and node certificates');
-      writeLocalCertificates(s.dir, s.spec, { postgres, etcd: etcdUser() });
+      writeLocalCertificates(s.dir, s.spec, [s.client.address], { postgres, etcd: etcdUser() });
     }
     for (const node of s.nodes) await checkHaproxyConfig(configFilePath(node.paths, 'haproxy'));
     if (s.spec.backup?.restoreFrom) {
@@ -1140,7 +1168,13 @@ export class LocalCluster {
 
   private uri(hostPort: string): string {
     const { username, password } = this.spec.credentials.superuser;
-    return `postgresql://${username}:${password}@${hostPort}/postgres?connect_timeout=2`;
+    return `postgresql://${username}:${password}@${hostPort}/postgres?${this.uriParameters()}`;
+  }
+
+  /** connect_timeout, and with TLS the CA that the server's certificate and address are checked against. */
+  private uriParameters(): string {
+    const tls = this.spec.tls ? `&sslmode=verify-full&sslrootcert=${encodeURIComponent(localTlsFiles(this.state.dir).caCert)}` : '';
+    return `connect_timeout=2${tls}`;
   }
 }
 

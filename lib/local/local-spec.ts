@@ -68,5 +68,7 @@ export function buildLocalSpec(options: LocalSpecOptions): ClusterSpec {
     metricsNamespace: 'CdkFailover/Local',
     // etcd's links with certificates from the cluster's own CA (LocalCluster issues them).
     tls: true,
+    // The CLI and the tests send REST API writes from the client namespace.
+    operatorCidrs: [`${CLIENT_ADDRESS}/32`],
   };
 }

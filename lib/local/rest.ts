@@ -8,6 +8,13 @@ export interface HttpAnswer {
   readonly error?: string;
 }
 
+export interface HttpsOptions {
+  readonly caFile: string;
+  /** A client certificate (with `keyFile`), for servers that ask for one (etcd). */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
 export interface HttpRequest {
   readonly method?: 'GET' | 'POST' | 'PATCH' | 'PUT' | 'DELETE';
   readonly url: string;
@@ -16,8 +23,8 @@ export interface HttpRequest {
   readonly auth?: { readonly username: string; readonly password: string };
   /** @default 2000 */
   readonly timeoutMs?: number;
-  /** HTTPS: the CA the server's certificate must chain to, and the client certificate to show. */
-  readonly tls?: { readonly caFile: string; readonly certFile: string; readonly keyFile: string };
+  /** HTTPS: the CA the server's certificate (and address) must check against, and a client certificate to show. */
+  readonly tls?: HttpsOptions;
 }
 
 /**
@@ -28,7 +35,8 @@ export async function httpInNamespace(namespace: string, request: HttpRequest): 
   const timeoutMs = request.timeoutMs ?? 2000;
   const config: string[] = [];
   if (request.auth) config.push(`user = "${request.auth.username}:${request.auth.password}"`);
-  if (request.tls) config.push(`cacert = "${request.tls.caFile}"`, `cert = "${request.tls.certFile}"`, `key = "${request.tls.keyFile}"`);
+  if (request.tls) config.push(`cacert = "${request.tls.caFile}"`);
+  if (request.tls?.certFile) config.push(`cert = "${request.tls.certFile}"`, `key = "${request.tls.keyFile}"`);
   if (request.json !== undefined) {
     config.push('header = "Content-Type: application/json"');
     config.push(`data = ${JSON.stringify(JSON.stringify(request.json))}`);

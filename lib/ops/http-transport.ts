@@ -1,6 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
-import { httpInNamespace, type HttpAnswer, type HttpRequest } from '../local/rest';
+import { httpInNamespace, type HttpAnswer, type HttpRequest, type HttpsOptions } from '../local/rest';
 
 export type { HttpAnswer, HttpRequest } from '../local/rest';
 
@@ -134,12 +134,16 @@ function describeSocketError(err: NodeJS.ErrnoException): string {
 export class NamespaceHttpTransport implements HttpTransport {
   public readonly description: string;
 
-  constructor(private readonly namespace: string) {
+  /** `tls`: for https URLs, the CA (and client certificate) every request uses unless it names its own. */
+  constructor(
+    private readonly namespace: string,
+    private readonly tls?: HttpsOptions,
+  ) {
     this.description = `namespace ${namespace}`;
   }
 
   public async send(request: HttpRequest): Promise<TransportAnswer> {
-    const answer = await httpInNamespace(this.namespace, request);
+    const answer = await httpInNamespace(this.namespace, { tls: this.tls, ...request });
     if (answer.status !== 0) return answer;
     // curl: "Failed to connect ...", "Connection refused", "Connection timed out" (connect phase)
     // versus "Operation timed out ... bytes received" (the request went out).

@@ -1,7 +1,6 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { LocalCluster } from '../local/cluster';
 import { UsageError } from './errors';
-import { NamespaceHttpTransport } from './http-transport';
 import { PatroniClient } from './patroni-client';
 import { LocalSqlRunner, PgSqlRunner, type SqlRunner } from './sql';
 import { filterByPath, readStackOutputs, selectConstruct, type DnsFailoverOutputs, type PatroniClusterOutputs } from './stack-outputs';
@@ -73,12 +72,7 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
       environment: `local:${cluster.clusterName}`,
       dnsFailovers: [],
       noDns: 'the local cluster has no Route 53: the DNS drill runs against a deployed stack (--stack) or health check IDs',
-      patroni: () =>
-        new PatroniClient({
-          urls: cluster.nodeNames.map((n) => cluster.restApi(n)),
-          transport: new NamespaceHttpTransport(cluster.clientNamespace),
-          auth: cluster.spec.credentials.restApi,
-        }),
+      patroni: () => cluster.patroni(),
       sql: () => new LocalSqlRunner(cluster),
     };
   }

@@ -39,6 +39,12 @@ export const MANAGED_POSTGRES_PARAMETERS: readonly string[] = [
   'hba_file',
   'ident_file',
   'config_file',
+  // TLS: the construct's certificates, or none.
+  'ssl',
+  'ssl_cert_file',
+  'ssl_key_file',
+  'ssl_ca_file',
+  'ssl_min_protocol_version',
 ];
 
 export interface ClusterPropsToValidate {

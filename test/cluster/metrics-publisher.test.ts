@@ -233,9 +233,9 @@ if (process.env.SKIP_CLUSTER === '1') {
       // Patroni 3.0.2 resumes a paused replay on PostgreSQL 14+ every loop, except in maintenance mode.
       try {
         await setPause(true);
-        await cluster!.sql('SELECT pg_wal_replay_pause()', { uri });
+        await cluster!.sql('SELECT pg_wal_replay_pause()', { uri, from: replica });
         await cluster!.sql('INSERT INTO metrics_probe SELECT generate_series(1, 20000)');
-        const replayed = await cluster!.sql('SELECT pg_last_wal_replay_lsn()', { uri });
+        const replayed = await cluster!.sql('SELECT pg_last_wal_replay_lsn()', { uri, from: replica });
         const lsnBehind = Number(await cluster!.sql(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${replayed}')`));
         const g = gauges((await sampleAll())[replica]!, replica);
         log(`${replica} paused ${lsnBehind} bytes behind by SQL; published ${JSON.stringify(g)}`);
@@ -246,7 +246,7 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect(g).toMatchObject({ IsReplica: 1, HealthyReplica: 1 });
       } finally {
         try {
-          await cluster!.sql('SELECT pg_wal_replay_resume()', { uri });
+          await cluster!.sql('SELECT pg_wal_replay_resume()', { uri, from: replica });
         } finally {
           await setPause(false);
         }

@@ -112,4 +112,18 @@ describe('issueClusterCertificates', () => {
     expect(pg1.verify(ca.publicKey)).toBe(true);
     expect(new X509Certificate(set.operator.certificatePem).verify(ca.publicKey)).toBe(true);
   });
+
+  test("the database certificate carries every node's address and the endpoints' names (clients reach whichever node leads)", () => {
+    const set = issueClusterCertificates({
+      clusterName: 'orders-db',
+      nodes: [{ name: 'pg-0', address: '10.0.1.10' }, { name: 'pg-1', address: '10.0.2.10' }],
+      endpointNames: ['db.example.internal', '10.0.9.9'],
+      days: 90,
+      now: NOW,
+    });
+    const database = new X509Certificate(set.database.certificatePem);
+    expect(database.subject).toBe('CN=orders-db database');
+    expect(database.subjectAltName).toBe('DNS:db.example.internal, IP Address:10.0.1.10, IP Address:10.0.2.10, IP Address:10.0.9.9');
+    expect(database.verify(new X509Certificate(set.ca.certificatePem).publicKey)).toBe(true);
+  });
 });

@@ -5,7 +5,8 @@
 import { findNode } from './nodes';
 import { nodePaths } from './paths';
 import { backupRunnerPath, checkedBackup, pgBackRestConfigPath } from './pgbackrest';
-import { httpBase, renderPythonProgram } from './python-program';
+import { renderPythonProgram, URL_OPENER_PY } from './python-program';
+import { restApiCaFile, restApiUrl } from './rest-api';
 import { ClusterSpec } from './spec';
 import { SYSTEMD_UNIT_NAMES } from './systemd-units';
 
@@ -28,7 +29,10 @@ import time
 import urllib.error
 import urllib.request
 
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+${URL_OPENER_PY}
+
+
+OPENER = opener(CONFIG['caFile'])
 # pgBackRest's exit code for a lock held by another of its processes (error [050]).
 LOCK_ERROR = 50
 USAGE = 'usage: backup.py backup full|diff|incr [--once] | stanza-create [ignored...] | info'
@@ -178,7 +182,8 @@ export function renderBackupRunner(spec: ClusterSpec, nodeName: string): string 
       node: node.name,
       stanza: spec.clusterName,
       config: pgBackRestConfigPath(paths),
-      primaryUrl: `${httpBase(node.address, spec.ports.restApi)}/primary`,
+      primaryUrl: `${restApiUrl(spec, node)}/primary`,
+      caFile: restApiCaFile(spec, node.name),
       repositories: backup.repositories.map((_, i) => i + 1),
       types: BACKUP_TYPES,
       ...BACKUP_RUNNER_TIMING,

@@ -4,6 +4,7 @@ import { checkNodes, findNode } from './nodes';
 import { clusterPaths, nodePaths } from './paths';
 import { ClusterSpec } from './spec';
 import { SESSION_IDLE_TIMEOUT_SECONDS } from './ports';
+import { tlsFilePath } from './tls';
 
 /** Listener names in haproxy.cfg; `nbsrv(<name>)` in the health frontend refers to them. */
 export const HAPROXY_LISTENERS = { primary: 'primary', replicas: 'replicas' } as const;
@@ -25,8 +26,11 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
   const bindHost = node ? node.address : '';
   const { ports, timing } = spec;
   const check = `inter ${timing.haproxyCheckIntervalMs}ms fall ${timing.haproxyFall} rise ${timing.haproxyRise}`;
+  // With TLS the checks go to Patroni over HTTPS, its certificate checked against the cluster CA
+  // (HAProxy 2.6 checks the chain only: it cannot match an IP address in subjectAltName).
+  const checkTls = spec.tls ? ` check-ssl verify required ca-file ${tlsFilePath(node ? nodePaths(spec, node) : clusterPaths(spec), 'caCert')}` : '';
   const servers = spec.nodes.map(
-    (n) => `    server ${n.name} ${n.address}:${ports.postgres} check port ${ports.restApi}`,
+    (n) => `    server ${n.name} ${n.address}:${ports.postgres} check port ${ports.restApi}${checkTls}`,
   );
 
   const listener = (name: string, port: number, checkPath: string): string[] => [

@@ -2,6 +2,7 @@
 // /usr/bin/python3). It is the same for every node; renderMetricsPublisher puts `import json` and
 // the node's CONFIG (a JSON object) in front of it.
 import { PATRONI_TIMING_CHECK_PY } from './patroni-version-py';
+import { URL_OPENER_PY } from './python-program';
 
 /**
  * Reads CONFIG, samples Patroni's REST API and etcd's health every `sampleSeconds`, keeps the
@@ -23,7 +24,12 @@ import urllib.request
 
 NODE = CONFIG['node']
 GAUGE = CONFIG['gauges']
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+${URL_OPENER_PY}
+
+
+OPENER = opener(CONFIG['caFile'])
 
 
 ${PATRONI_TIMING_CHECK_PY}

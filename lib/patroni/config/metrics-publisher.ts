@@ -7,7 +7,8 @@ import { NODE_GAUGES, NODE_METRIC_DIMENSIONS } from './node-metrics';
 import { findNode } from './nodes';
 import { nodePaths } from './paths';
 import { checkedBackup, pgBackRestConfigPath } from './pgbackrest';
-import { httpBase, renderPythonProgram } from './python-program';
+import { renderPythonProgram } from './python-program';
+import { restApiCaFile, restApiUrl } from './rest-api';
 import { ClusterSpec } from './spec';
 
 /** File the publisher keeps in the node's runDir: `<epoch seconds> <member name>\n`. */
@@ -57,7 +58,8 @@ export function renderMetricsPublisher(spec: ClusterSpec, nodeName: string): str
     replicaMaxLagBytes: spec.replicaMaxLagBytes,
     // What the running Patroni's version is checked against (TimingAdjusted).
     timing: { ttl: spec.timing.ttlSeconds, loop_wait: spec.timing.loopWaitSeconds, retry_timeout: spec.timing.retryTimeoutSeconds },
-    restApi: Object.fromEntries(spec.nodes.map((n) => [n.name, httpBase(n.address, spec.ports.restApi)])),
+    restApi: Object.fromEntries(spec.nodes.map((n) => [n.name, restApiUrl(spec, n)])),
+    caFile: restApiCaFile(spec, node.name),
     etcdHealthUrl: etcdHealthUrl(spec, node),
     markFile: `${paths.runDir}/${METRICS_PUBLISHER_FILES.lastHealthyPrimary}`,
     backup: checkedBackup(spec)

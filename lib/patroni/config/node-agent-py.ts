@@ -3,6 +3,7 @@
 // the agent boots the node from it once, then a timer makes it apply every later generation, one
 // node of the cluster at a time (an etcd lock), the leader last. docs/design.md "Day two".
 import { PATRONI_TIMING_CHECK_PY } from './patroni-version-py';
+import { URL_OPENER_PY } from './python-program';
 
 /**
  * `cdk-failover-agent boot`: fetch the desired configuration, run its bootstrap, wait until
@@ -36,7 +37,12 @@ PENDING_ACTIONS = STATE + '/pending-actions.json'
 LOCK_TTL_SECONDS = 30
 RUNBOOK = " (runbook: A node's configuration change failed)"
 RUNBOOK_BOOT = " (runbook: A node's bootstrap failed)"
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+${URL_OPENER_PY}
+
+
+OPENER = opener(None)
 
 
 class Failure(Exception):
@@ -182,7 +188,12 @@ def patroni_settings(desired):
     protocol = etcd.get('protocol', 'http')
     # With TLS, etcdctl shows the node's certificate as Patroni does (etcd wants one from every client).
     certificates = ['--cacert', etcd['cacert'], '--cert', etcd['cert'], '--key', etcd['key']] if protocol == 'https' else []
-    return {'name': config['name'], 'scope': config['scope'], 'url': 'http://' + config['restapi']['connect_address'],
+    restapi = config['restapi']
+    # With TLS, the REST API's certificate is checked against the cluster CA, address included, and
+    # the node's own is shown: Patroni takes writes only from a client with a certificate.
+    scheme = 'https' if restapi.get('certfile') else 'http'
+    return {'name': config['name'], 'scope': config['scope'], 'url': '%s://%s' % (scheme, restapi['connect_address']),
+            'opener': opener(restapi.get('cafile'), restapi.get('certfile'), restapi.get('keyfile')),
             'auth': 'Basic ' + token, 'etcd': ['%s://%s' % (protocol, h) for h in etcd['hosts']], 'etcdTls': certificates}
 
 
@@ -191,7 +202,7 @@ def patroni(settings, method, path, body=None, url=None, timeout=10):
     request = urllib.request.Request((url or settings['url']) + path, data=data, method=method,
                                      headers={'Content-Type': 'application/json', 'Authorization': settings['auth']})
     try:
-        with OPENER.open(request, timeout=timeout) as response:
+        with settings['opener'].open(request, timeout=timeout) as response:
             text = response.read().decode()
     except urllib.error.HTTPError as e:
         text = e.read().decode()

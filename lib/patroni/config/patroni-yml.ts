@@ -1,10 +1,10 @@
 // patroni.yml for one node (Patroni 3.0.2's schema).
 import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
-import { renderPgHba } from './pg-hba';
+import { checkCidr, renderPgHba } from './pg-hba';
 import { archiveParameters, bootstrapSettings, replicaSettings } from './pgbackrest';
 import { clusterParameters, nodeParameters } from './postgres-parameters';
-import { ClusterSpec, SyncMode } from './spec';
+import { ClusterSpec, NodePaths, SyncMode } from './spec';
 import { watchdogSafetyMargin } from './timing-profiles';
 import { tlsFilePath } from './tls';
 import { toYaml11 } from './yaml11';
@@ -45,6 +45,26 @@ export function dynamicConfiguration(spec: ClusterSpec) {
 
 const WATCHDOG_MODES = ['required', 'automatic', 'off'];
 
+/**
+ * HTTPS with the node's certificate, which Patroni also shows when it calls another member (it
+ * checks theirs against the CA). Reads need no client certificate (HAProxy's checks, the metrics
+ * publisher); one from the CA is checked whenever shown. Writes (Patroni 3.0.2's check_access)
+ * must come from a member or the operators' CIDRs, then show a client certificate, then the password.
+ */
+function restApiTls(spec: ClusterSpec, paths: NodePaths) {
+  if (!spec.tls) return {};
+  const operators = spec.operatorCidrs ?? [];
+  operators.forEach((cidr) => checkCidr('operatorCidrs', cidr, "anyone with a password could change Patroni's configuration"));
+  return {
+    certfile: tlsFilePath(paths, 'nodeCert'),
+    keyfile: tlsFilePath(paths, 'nodeKey'),
+    cafile: tlsFilePath(paths, 'caCert'),
+    verify_client: 'optional',
+    ...(operators.length ? { allowlist: [...operators] } : {}),
+    allowlist_include_members: true,
+  };
+}
+
 /** patroni.yml for `nodeName`. Passwords are whatever `spec.credentials` holds (placeholders on EC2). */
 export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string {
   const node = findNode(spec, nodeName);
@@ -54,6 +74,9 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
   }
   const { ports, credentials } = spec;
   const pgHba = renderPgHba(spec);
+  // Replication, pg_rewind and pg_basebackup check the leader's certificate and address (libpq
+  // ignores sslmode on the Unix socket, which the superuser's own connections use).
+  const verifyFull = spec.tls ? { sslmode: 'verify-full', sslrootcert: tlsFilePath(paths, 'caCert') } : {};
 
   const config = {
     scope: spec.clusterName,
@@ -64,6 +87,7 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
       connect_address: `${node.address}:${ports.restApi}`,
       // Patroni 3.0.2 asks for these only on unsafe methods: HAProxy's OPTIONS checks need none.
       authentication: { username: credentials.restApi.username, password: credentials.restApi.password },
+      ...restApiTls(spec, paths),
     },
     // etcd's v2 API, not etcd3: Patroni 3.0.2's etcd3 client re-PUTs the leader key without a
     // compare (fixed in 3.0.3, patroni#2689), so a leader that was frozen past its ttl takes the key
@@ -93,12 +117,12 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
       // Patroni's own connections use the socket (peer auth), not the network.
       use_unix_socket: true,
       authentication: {
-        superuser: { username: credentials.superuser.username, password: credentials.superuser.password },
-        replication: { username: credentials.replication.username, password: credentials.replication.password },
+        superuser: { username: credentials.superuser.username, password: credentials.superuser.password, ...verifyFull },
+        replication: { username: credentials.replication.username, password: credentials.replication.password, ...verifyFull },
         // Patroni creates this role after initdb and grants it what pg_rewind needs.
-        rewind: { username: credentials.rewind.username, password: credentials.rewind.password },
+        rewind: { username: credentials.rewind.username, password: credentials.rewind.password, ...verifyFull },
       },
-      parameters: { ...nodeParameters(paths), ...archiveParameters(spec, node) },
+      parameters: { ...nodeParameters(spec, paths), ...archiveParameters(spec, node) },
       pg_hba: pgHba,
       callbacks: { on_role_change: configFilePath(paths, 'roleChangeCallback') },
       ...replicaSettings(spec, node),

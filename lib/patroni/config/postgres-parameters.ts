@@ -1,5 +1,6 @@
 // PostgreSQL parameters: the cluster-wide ones Patroni keeps in the DCS, and the per-node ones.
 import { ClusterSpec, NodePaths } from './spec';
+import { tlsFilePath } from './tls';
 
 type ParameterValue = string | number | boolean;
 
@@ -25,6 +26,11 @@ export const RENDERER_OWNED_PARAMETERS: readonly string[] = [
   'primary_slot_name',
   'restore_command',
   'recovery_target_timeline',
+  'ssl',
+  'ssl_cert_file',
+  'ssl_key_file',
+  'ssl_ca_file',
+  'ssl_min_protocol_version',
 ];
 
 // Replication needs these; pg_rewind needs wal_log_hints (checksums cover it too, belt and braces).
@@ -54,9 +60,17 @@ export function clusterParameters(spec: ClusterSpec): Record<string, ParameterVa
   return sortedByName({ ...CLUSTER_DEFAULTS, ...spec.postgresParameters });
 }
 
-/** `postgresql.parameters` of one node: its socket directory and its PostgreSQL log files. */
-export function nodeParameters(paths: NodePaths): Record<string, ParameterValue> {
+/** `postgresql.parameters` of one node: its socket directory, its PostgreSQL log files and, with TLS, its certificate. */
+export function nodeParameters(spec: ClusterSpec, paths: NodePaths): Record<string, ParameterValue> {
   return {
+    ...(spec.tls
+      ? {
+          ssl: 'on',
+          ssl_cert_file: tlsFilePath(paths, 'databaseCert'),
+          ssl_key_file: tlsFilePath(paths, 'databaseKey'),
+          ssl_min_protocol_version: 'TLSv1.2',
+        }
+      : {}),
     unix_socket_directories: paths.socketDir,
     logging_collector: 'on',
     log_directory: paths.logDir,

@@ -18,7 +18,22 @@ CONFIG = json.loads(r'''${json}''')
 ${body}`;
 }
 
-/** `http://address:port`, bracketing an IPv6 address. */
-export function httpBase(address: string, port: number): string {
-  return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+/** `http://address:port` (or https), bracketing an IPv6 address. */
+export function httpBase(address: string, port: number, scheme: 'http' | 'https' = 'http'): string {
+  return `${scheme}://${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
+
+/**
+ * Python: `opener(cafile, certfile=None, keyfile=None)`, a urllib opener that ignores proxy
+ * variables and, given the cluster CA's file, checks HTTPS servers against it alone (their address
+ * included), showing the client certificate when given one (Patroni's REST API wants one for writes).
+ */
+export const URL_OPENER_PY = `def opener(cafile, certfile=None, keyfile=None):
+    import ssl
+    handlers = [urllib.request.ProxyHandler({})]
+    if cafile:
+        context = ssl.create_default_context(cafile=cafile)
+        if certfile:
+            context.load_cert_chain(certfile, keyfile)
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers)`;

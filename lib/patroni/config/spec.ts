@@ -159,10 +159,17 @@ export interface ClusterSpec {
    */
   readonly backup?: BackupSpec;
   /**
-   * TLS with certificate authentication between etcd members and from etcd's clients (Patroni, the
-   * node agent, operators). The files are at `tlsFilePath(paths, ...)` before the services start:
-   * whoever issues the certificates writes them (they are never rendered).
+   * TLS on every link: etcd (clients and peers show certificates), Patroni's REST API (HTTPS, writes
+   * from an allowlist), PostgreSQL (hostssl only; replication and pg_rewind with verify-full). The
+   * files are at `tlsFilePath(paths, ...)` before the services start: whoever issues the
+   * certificates writes them (they are never rendered).
    * @default false - plain HTTP
    */
   readonly tls?: boolean;
+  /**
+   * CIDRs operators' tools (the CLI, curl) send Patroni REST API writes from, besides the nodes
+   * themselves: with `tls`, the REST API's allowlist.
+   * @default - the nodes only
+   */
+  readonly operatorCidrs?: readonly string[];
 }

@@ -1,7 +1,7 @@
 // Where a node keeps its certificate files, and who may read them. Written by whoever issues the
 // certificates (the local cluster; on EC2, the bootstrap from Secrets Manager), read by etcd,
-// Patroni and the node agent. The private key is there twice, once per service user that reads
-// it, each copy readable by that user alone.
+// Patroni, PostgreSQL and the node agent. The node key is there twice, once per service user that
+// reads it, each copy readable by that user alone.
 import * as path from 'path';
 import { NodePaths } from './spec';
 
@@ -14,6 +14,14 @@ export const TLS_FILE_NAMES = {
   nodeKey: 'node.key',
   /** The same key for etcd (etcd, 0600). */
   etcdKey: 'etcd.key',
+  /**
+   * PostgreSQL's server certificate: the database's identity, the same names on every node (every
+   * node address and the endpoints' names), since a client dialling one node's HAProxy or the load
+   * balancer reaches whichever node leads.
+   */
+  databaseCert: 'database.crt',
+  /** Its key (postgres, 0600). */
+  databaseKey: 'database.key',
 } as const;
 
 export type TlsFile = keyof typeof TLS_FILE_NAMES;
@@ -27,6 +35,8 @@ export const TLS_FILE_OWNERS: Readonly<Record<TlsFile, 'root' | 'postgres' | 'et
   nodeCert: 'root',
   nodeKey: 'postgres',
   etcdKey: 'etcd',
+  databaseCert: 'root',
+  databaseKey: 'postgres',
 };
 
 export function tlsFilePath(paths: NodePaths, file: TlsFile): string {
@@ -34,5 +44,5 @@ export function tlsFilePath(paths: NodePaths, file: TlsFile): string {
 }
 
 export function tlsFileMode(file: TlsFile): number {
-  return file === 'nodeKey' || file === 'etcdKey' ? 0o600 : 0o644;
+  return TLS_FILE_OWNERS[file] === 'root' ? 0o644 : 0o600;
 }

@@ -155,8 +155,10 @@ export async function prepareTable(cluster: LocalCluster): Promise<void> {
 }
 
 /** Ids of this run present on the PostgreSQL behind `uri` (the writer endpoint by default). */
-export async function presentIds(cluster: LocalCluster, runTag: string, uri?: string): Promise<Set<string>> {
-  const out = await cluster.sql(`SELECT id FROM ${WRITES_TABLE} WHERE id LIKE '${runTag}-%'`, { uri, timeoutMs: 60 * SECOND });
+/** The run's ids on the writer, or with `node` on that node's PostgreSQL (queried from the node: the superuser's only way in). */
+export async function presentIds(cluster: LocalCluster, runTag: string, node?: string): Promise<Set<string>> {
+  const uri = node === undefined ? undefined : cluster.nodePostgresUri(node);
+  const out = await cluster.sql(`SELECT id FROM ${WRITES_TABLE} WHERE id LIKE '${runTag}-%'`, { uri, from: node, timeoutMs: 60 * SECOND });
   return new Set(out.split('\n').filter(Boolean));
 }
 
@@ -195,7 +197,7 @@ async function rejoinReport(cluster: LocalCluster, node: string, since: number, 
   // The replica may trail a little: wait (bounded) for every acknowledged id on the node itself.
   let missing = acked.length;
   for (let look = 0; look < 30 && missing > 0; look++) {
-    const present = await presentIds(cluster, runTag, cluster.nodePostgresUri(node)).catch(() => new Set<string>());
+    const present = await presentIds(cluster, runTag, node).catch(() => new Set<string>());
     missing = acked.filter((e) => !present.has(e.id)).length;
     if (missing > 0) await sleep(SECOND);
   }

@@ -27,6 +27,17 @@ describe('renderHaproxyConfig', () => {
     ]);
   });
 
+  test("with tls, the checks reach Patroni over HTTPS and require a certificate from the cluster CA; the traffic stays PostgreSQL's own TLS", () => {
+    const tls = renderHaproxyConfig(ec2Spec({ tls: true }), 'pg-0');
+    const servers = section(tls, 'listen primary').filter((l) => l.startsWith('server '));
+    expect(servers).toEqual([
+      'server pg-0 10.0.1.10:5432 check port 8008 check-ssl verify required ca-file /etc/cdk-failover/tls/ca.crt',
+      'server pg-1 10.0.2.10:5432 check port 8008 check-ssl verify required ca-file /etc/cdk-failover/tls/ca.crt',
+      'server pg-2 10.0.3.10:5432 check port 8008 check-ssl verify required ca-file /etc/cdk-failover/tls/ca.crt',
+    ]);
+    expect(cfg).not.toContain('check-ssl');
+  });
+
   test('replica listener on 5001 checks /replica with the lag limit', () => {
     const replicas = section(cfg, 'listen replicas');
     expect(replicas[0]).toBe('bind 10.0.1.10:5001');

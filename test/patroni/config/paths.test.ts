@@ -31,6 +31,15 @@ describe('renderPgHba', () => {
     expect(lines.filter((l) => l.includes('10.0.0.0/16'))).toHaveLength(2); // replication + all
   });
 
+  test('refuses a superuser name that pg_hba would misread', () => {
+    const spec = ec2Spec();
+    const named = (username: string) => ec2Spec({ credentials: { ...spec.credentials, superuser: { username, password: 'x' } } });
+    const allowed = "(letters, digits, _; not one of pg_hba's keywords all, sameuser, samerole, samegroup, replication)";
+    expect(() => renderPgHba(named('my admin'))).toThrow(`credentials.superuser.username must be a plain role name ${allowed}, got 'my admin'`);
+    // A plain word, but pg_hba would read it as every role: the reject line would shut everyone out.
+    expect(() => renderPgHba(named('All'))).toThrow(`credentials.superuser.username must be a plain role name ${allowed}, got 'All'`);
+  });
+
   test('refuses ::/0 and an empty cluster CIDR list', () => {
     expect(() => renderPgHba(ec2Spec({ clusterCidrs: ['::/0'] }))).toThrow("clusterCidrs must not contain '::/0'");
     expect(() => renderPgHba(ec2Spec({ clusterCidrs: [] }))).toThrow('clusterCidrs must not be empty');
@@ -40,7 +49,7 @@ describe('renderPgHba', () => {
     const spec = ec2Spec();
     const credentials = { ...spec.credentials, replication: { username: 'repl user', password: '__R__' } };
     expect(() => renderPgHba(ec2Spec({ credentials }))).toThrow(
-      "credentials.replication.username must be a plain role name (letters, digits, _), got 'repl user'",
+      "credentials.replication.username must be a plain role name (letters, digits, _; not one of pg_hba's keywords all, sameuser, samerole, samegroup, replication), got 'repl user'",
     );
   });
 });

@@ -35,6 +35,25 @@ describe('renderPatroniConfig', () => {
     });
   });
 
+  test('with tls, serves the REST API over HTTPS with the node certificate; writes only from the members and the operator CIDRs', () => {
+    const tls = parse11(renderPatroniConfig(ec2Spec({ tls: true, operatorCidrs: ['10.9.0.0/24'] }), 'pg-1'));
+    expect(tls.restapi).toMatchObject({
+      certfile: '/etc/cdk-failover/tls/node.crt',
+      keyfile: '/etc/cdk-failover/tls/node.key',
+      cafile: '/etc/cdk-failover/tls/ca.crt',
+      verify_client: 'optional',
+      allowlist: ['10.9.0.0/24'],
+      allowlist_include_members: true,
+    });
+    const membersOnly = parse11(renderPatroniConfig(ec2Spec({ tls: true }), 'pg-1'));
+    expect(membersOnly.restapi.allowlist).toBeUndefined();
+    expect(membersOnly.restapi.allowlist_include_members).toBe(true);
+    expect(config.restapi.certfile).toBeUndefined();
+    expect(() => renderPatroniConfig(ec2Spec({ tls: true, operatorCidrs: ['0.0.0.0/0'] }), 'pg-1')).toThrow(
+      "operatorCidrs must not contain '0.0.0.0/0': anyone with a password could change Patroni's configuration",
+    );
+  });
+
   test('serves the REST API on the node address with basic auth', () => {
     expect(config.restapi).toEqual({
       listen: '10.0.2.10:8008',
@@ -84,6 +103,25 @@ describe('renderPatroniConfig', () => {
     expect(config.log.dir).toBe('/var/log/cdk-failover');
   });
 
+  test('with tls: every accepting network line is hostssl, PostgreSQL serves the database certificate (TLS 1.2 or later), and replication and pg_rewind check the leader with verify-full', () => {
+    const tls = parse11(renderPatroniConfig(ec2Spec({ tls: true }), 'pg-1'));
+    const hba: string[] = tls.postgresql.pg_hba;
+    const network = hba.filter((l) => l.startsWith('host'));
+    expect(network.filter((l) => !l.endsWith(' reject')).every((l) => l.startsWith('hostssl '))).toBe(true);
+    // The superuser's reject lines match without TLS too: refused, not merely unmatched.
+    expect(network.filter((l) => l.endsWith(' reject')).map((l) => l.split(/\s+/)[0])).toEqual(['host', 'host']);
+    expect(tls.postgresql.parameters).toMatchObject({
+      ssl: 'on',
+      ssl_cert_file: '/etc/cdk-failover/tls/database.crt',
+      ssl_key_file: '/etc/cdk-failover/tls/database.key',
+      ssl_min_protocol_version: 'TLSv1.2',
+    });
+    const verifyFull = { sslmode: 'verify-full', sslrootcert: '/etc/cdk-failover/tls/ca.crt' };
+    expect(tls.postgresql.authentication.replication).toEqual({ username: 'replicator', password: '__REPLICATION_PASSWORD__', ...verifyFull });
+    expect(tls.postgresql.authentication.rewind).toEqual({ username: 'rewind_user', password: '__REWIND_PASSWORD__', ...verifyFull });
+    expect(config.postgresql.parameters).not.toHaveProperty('ssl');
+  });
+
   test('has superuser, replication and a separate rewind user, with the placeholder passwords', () => {
     expect(config.postgresql.authentication).toEqual({
       superuser: { username: 'postgres', password: '__SUPERUSER_PASSWORD__' },
@@ -92,11 +130,18 @@ describe('renderPatroniConfig', () => {
     });
   });
 
-  test('pg_hba: scram-sha-256 for every network line, only from the spec CIDRs', () => {
+  test('pg_hba: scram-sha-256 for every network line, only from the spec CIDRs; the superuser only from the nodes', () => {
     const hba: string[] = config.postgresql.pg_hba;
-    expect(hba.join('\n')).not.toMatch(/md5|trust|password\b|0\.0\.0\.0\/0|::\/0/);
+    expect(hba.join('\n')).not.toMatch(/md5|trust|password\b/);
+    // Open to all only to reject.
+    expect(hba.filter((l) => /0\.0\.0\.0\/0|::\/0/.test(l)).every((l) => l.endsWith(' reject'))).toBe(true);
     const hostLines = hba.filter((l) => l.startsWith('host'));
     expect(hostLines.map((l) => l.split(/\s+/))).toEqual([
+      ['host', 'all', 'postgres', '10.0.1.10/32', 'scram-sha-256'],
+      ['host', 'all', 'postgres', '10.0.2.10/32', 'scram-sha-256'],
+      ['host', 'all', 'postgres', '10.0.3.10/32', 'scram-sha-256'],
+      ['host', 'all', 'postgres', '0.0.0.0/0', 'reject'],
+      ['host', 'all', 'postgres', '::/0', 'reject'],
       ['host', 'replication', 'replicator', '10.0.0.0/16', 'scram-sha-256'],
       ['host', 'all', 'all', '10.0.0.0/16', 'scram-sha-256'],
       ['host', 'all', 'all', '10.1.0.0/16', 'scram-sha-256'],
