@@ -100,6 +100,13 @@ export interface FailoverPoolOptions {
    * @default - `connectionTimeoutMillis` from the URI's `connect_timeout` or 5_000, `keepAlive: true` with the first keepalive after 60 s idle
    */
   readonly pool?: PoolConfig;
+  /**
+   * The cluster CA's certificate (PEM): every endpoint is then reached over TLS, and the server's
+   * certificate must chain to this CA and name the host the URI dials (libpq's `verify-full`).
+   * For URIs without `sslmode`/`sslrootcert`; with them, the URIs say it themselves.
+   * @default - TLS as the URIs say
+   */
+  readonly caCertificate?: string;
   readonly hooks?: FailoverPoolHooks;
 }
 
@@ -179,6 +186,7 @@ export function resolveOptions(options: FailoverPoolOptions): ResolvedOptions {
       );
     }
   }
+  const resolvedPool = withCaCertificate(pool, options.caCertificate, [writer, ...readers]);
   const hooks = options.hooks ?? {};
   for (const name of HOOK_NAMES) {
     const hook = (hooks as Record<string, unknown>)[name];
@@ -186,7 +194,29 @@ export function resolveOptions(options: FailoverPoolOptions): ResolvedOptions {
       throw new FailoverPoolOptionsError(`FailoverPool: hooks.${name} must be a function, got ${typeof hook}`);
     }
   }
-  return { writer, readers, maxAttempts, deadlineMs, backoff: { baseDelayMs, maxDelayMs }, readerCooldownMs, pool, hooks };
+  return { writer, readers, maxAttempts, deadlineMs, backoff: { baseDelayMs, maxDelayMs }, readerCooldownMs, pool: resolvedPool, hooks };
+}
+
+const TLS_URI_PARAMETERS = ['sslmode', 'sslrootcert', 'ssl'];
+
+/** `pool.ssl` for `caCertificate`: the CA alone is trusted, and node's TLS checks the host name or address. */
+function withCaCertificate(pool: PoolConfig, ca: unknown, endpoints: readonly EndpointSpec[]): PoolConfig {
+  if (ca === undefined) return pool;
+  if (typeof ca !== 'string' || !/-----BEGIN CERTIFICATE-----[\s\S]+-----END CERTIFICATE-----/.test(ca)) {
+    throw new FailoverPoolOptionsError(`FailoverPool: caCertificate must be a PEM certificate (-----BEGIN CERTIFICATE-----), got ${typeof ca === 'string' ? `${ca.length} characters without one` : typeof ca}`);
+  }
+  if (pool.ssl !== undefined) {
+    throw new FailoverPoolOptionsError('FailoverPool: give caCertificate or pool.ssl, not both');
+  }
+  for (const endpoint of endpoints) {
+    const set = TLS_URI_PARAMETERS.filter((name) => new URL(endpoint.uri).searchParams.has(name));
+    if (set.length) {
+      throw new FailoverPoolOptionsError(
+        `FailoverPool: caCertificate and the ${endpoint.role} URI's ${set.join(', ')} both say how to use TLS (${endpoint.label}): give one`,
+      );
+    }
+  }
+  return { ...pool, ssl: { ca, rejectUnauthorized: true } };
 }
 
 function toMilliseconds(value: DurationLike | undefined, name: string, fallback: number): number {

@@ -1,5 +1,6 @@
 import { FailoverPool, FailoverPoolOptionsError, type FailoverPoolOptions } from '../../lib/client';
 import { parseEndpoint, resolveOptions } from '../../lib/client/options';
+import { issueCertificateAuthority } from '../../lib/tls/x509';
 
 const WRITER = 'postgresql://app:s3cret@db.example.com:5000/orders?connect_timeout=2';
 
@@ -73,6 +74,20 @@ describe('FailoverPool options', () => {
     );
     expect(refusal({ writer: WRITER, pool: { password: 'x' } })).toContain('pool.password is not allowed');
     expect(refusal({ writer: WRITER, hooks: { onRetry: 'log' } })).toBe('FailoverPool: hooks.onRetry must be a function, got string');
+  });
+
+  test('caCertificate: TLS to every endpoint, trusting that CA alone; refused when not PEM, beside pool.ssl, or beside a URI that sets TLS itself', () => {
+    const ca = issueCertificateAuthority({ commonName: 'orders-db cluster CA', days: 30 }).certificatePem;
+    expect(resolveOptions({ writer: WRITER, caCertificate: ca, pool: { max: 3 } }).pool).toEqual({ max: 3, ssl: { ca, rejectUnauthorized: true } });
+    expect(resolveOptions({ writer: WRITER }).pool).toEqual({});
+    expect(refusal({ writer: WRITER, caCertificate: 'ca.crt' })).toBe(
+      'FailoverPool: caCertificate must be a PEM certificate (-----BEGIN CERTIFICATE-----), got 6 characters without one',
+    );
+    expect(refusal({ writer: WRITER, caCertificate: 42 })).toBe('FailoverPool: caCertificate must be a PEM certificate (-----BEGIN CERTIFICATE-----), got number');
+    expect(refusal({ writer: WRITER, caCertificate: ca, pool: { ssl: true } })).toBe('FailoverPool: give caCertificate or pool.ssl, not both');
+    expect(refusal({ writer: WRITER, readers: [`${WRITER}&sslmode=disable`], caCertificate: ca })).toBe(
+      "FailoverPool: caCertificate and the reader URI's sslmode both say how to use TLS (db.example.com:5000/orders): give one",
+    );
   });
 
   test('an endpoint label never holds the credentials', () => {

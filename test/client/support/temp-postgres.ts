@@ -36,15 +36,20 @@ export async function freePort(): Promise<number> {
 }
 
 export class TempPostgres {
-  public static async start(): Promise<TempPostgres> {
+  /** `tls`: a server certificate and key (PEM) to serve, with `ssl = on`. */
+  public static async start(options: { tls?: { certificatePem: string; privateKeyPem: string } } = {}): Promise<TempPostgres> {
     const reason = cannotRunPostgres();
     if (reason) throw new Error(reason);
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cdkfo-client-pg-'));
     const password = randomBytes(12).toString('hex');
-    const pg = new TempPostgres(root, await freePort(), password);
+    const pg = new TempPostgres(root, await freePort(), password, options.tls !== undefined);
     try {
       fs.chmodSync(root, 0o755);
       fs.writeFileSync(path.join(root, 'pwfile'), `${password}\n`, { mode: 0o644 });
+      if (options.tls) {
+        fs.writeFileSync(path.join(root, 'server.crt'), options.tls.certificatePem, { mode: 0o644 });
+        fs.writeFileSync(path.join(root, 'server.key'), options.tls.privateKeyPem, { mode: 0o600 });
+      }
       if (pg.asRoot) await run('chown', ['-R', 'postgres:postgres', root]);
       await pg.pgRun('initdb', [
         '-D', pg.dataDir, '-U', 'postgres', '--pwfile', path.join(root, 'pwfile'),
@@ -67,6 +72,7 @@ export class TempPostgres {
     public readonly root: string,
     public readonly port: number,
     public readonly password: string,
+    private readonly tls = false,
   ) {
     this.dataDir = path.join(root, 'data');
   }
@@ -85,6 +91,7 @@ export class TempPostgres {
     const options = [
       `-p ${this.port}`, '-c listen_addresses=127.0.0.1', `-c unix_socket_directories=${this.root}`,
       '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c max_connections=200',
+      ...(this.tls ? ['-c ssl=on', `-c ssl_cert_file=${this.root}/server.crt`, `-c ssl_key_file=${this.root}/server.key`] : []),
     ].join(' ');
     await this.pgRun('pg_ctl', ['-D', this.dataDir, '-l', path.join(this.root, 'server.log'), '-w', '-t', '30', '-o', options, 'start'], 45_000);
     this.pid = Number(fs.readFileSync(path.join(this.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
