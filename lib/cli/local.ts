@@ -113,6 +113,17 @@ export function localCommands(): Command {
       await cluster.apply({ timing: opts.timing, parameters: opts.setParameter });
     });
 
+  withCommon(local.command('rotate-certificates'))
+    .description(
+      "new node, database and operator certificates from the cluster's CA, rolled out one node at a time (the leader last) " +
+        'without a restart; returns once every node serves them',
+    )
+    .action(async (opts: CommonOptions) => {
+      const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
+      const rotation = await cluster.rotateCertificates();
+      for (const n of rotation.nodes) console.log(`${n.name}  etcd ${n.etcd}  patroni ${n.restApi}  postgresql ${n.postgres}`);
+    });
+
   withCommon(local.command('down'))
     .description('remove every namespace, process and file of the cluster (also after a crash); idempotent')
     .action(async (opts: CommonOptions) => {

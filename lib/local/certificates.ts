@@ -1,5 +1,6 @@
 // The local cluster's certificates, issued by the same code as a deployed cluster's
 // (lib/tls/cluster-certificates.ts) and written where the rendered configuration expects them.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ClusterSpec, NodePaths } from '../patroni/config/spec';
 import { TLS_FILE_OWNERS, TlsFile, tlsFileMode, tlsFilePath } from '../patroni/config/tls';
@@ -57,6 +58,26 @@ export function writeLocalCertificates(
   owners: Readonly<Record<'postgres' | 'etcd', RunAs | undefined>>,
 ): LocalTlsFiles {
   const certificates = issueClusterCertificates({ clusterName: spec.clusterName, nodes: spec.nodes, endpointNames, days: LOCAL_CERTIFICATE_DAYS });
+  writeClusterWideFiles(clusterDir, certificates);
+  for (const node of spec.nodes) {
+    writeFiles(nodeCertificateFiles(node.paths ?? spec.paths!, certificates, node.name, owners));
+  }
+  return localTlsFiles(clusterDir);
+}
+
+/**
+ * New node, database and operator certificates from the cluster's existing CA (so every client
+ * still trusts them). Writes the operator's; the caller writes each node's in turn (`nodeCertificateFiles`).
+ */
+export function reissueLocalCertificates(clusterDir: string, spec: ClusterSpec, endpointNames: readonly string[]): ClusterCertificates {
+  const files = localTlsFiles(clusterDir);
+  const ca = { certificatePem: fs.readFileSync(files.caCert, 'utf8'), privateKeyPem: fs.readFileSync(files.caKey, 'utf8') };
+  const certificates = issueClusterCertificates({ clusterName: spec.clusterName, nodes: spec.nodes, endpointNames, days: LOCAL_CERTIFICATE_DAYS }, ca);
+  writeClusterWideFiles(clusterDir, certificates);
+  return certificates;
+}
+
+function writeClusterWideFiles(clusterDir: string, certificates: ClusterCertificates): void {
   const files = localTlsFiles(clusterDir);
   writeFiles([
     { path: files.caCert, content: certificates.ca.certificatePem, mode: 0o644 },
@@ -64,8 +85,4 @@ export function writeLocalCertificates(
     { path: files.operatorCert, content: certificates.operator.certificatePem, mode: 0o644 },
     { path: files.operatorKey, content: certificates.operator.privateKeyPem, mode: 0o600 },
   ]);
-  for (const node of spec.nodes) {
-    writeFiles(nodeCertificateFiles(node.paths ?? spec.paths!, certificates, node.name, owners));
-  }
-  return files;
 }

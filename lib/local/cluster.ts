@@ -1,4 +1,5 @@
 import type { StdioOptions } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configFilePath, SYSTEMD_UNIT_NAMES, type ClusterSpec, type ClusterTiming } from '../patroni/config';
@@ -10,7 +11,7 @@ import { run, runInNamespace, sleep, spawnInNamespace, type RunOptions, type Run
 import { nodeServiceArgv, renderNodeFiles, frontFiles, FRONT_CONFIG } from './files';
 import { assessHealth, type HealthVerdict } from './health';
 import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdUser, postgresUser, stateFile, writeFiles } from './layout';
-import { localTlsFiles, writeLocalCertificates } from './certificates';
+import { localTlsFiles, nodeCertificateFiles, reissueLocalCertificates, writeLocalCertificates } from './certificates';
 import { etcdScheme } from '../patroni/config/etcd';
 import { restApiUrl } from '../patroni/config/rest-api';
 import { withClusterLock } from './lock';
@@ -128,6 +129,11 @@ export interface LocalClusterStatus {
   readonly mode: ClusterMode;
   /** The cluster CA's certificate (PEM file), or null when the cluster runs without TLS. */
   readonly caFile: string | null;
+}
+
+/** What `rotateCertificates` rolled out: per node, in order, the serials it then served. */
+export interface CertificateRotation {
+  readonly nodes: readonly { readonly name: string; readonly etcd: string; readonly restApi: string; readonly postgres: string }[];
 }
 
 export interface SqlOptions {
@@ -801,6 +807,56 @@ export class LocalCluster {
     return restarted.length ? ` (restarted ${restarted.join(', ')})` : '';
   }
 
+  /**
+   * New node, database and operator certificates from the cluster's CA, rolled out one node at a
+   * time (replicas first, the leader last) with no restart: etcd reads its certificate at every
+   * handshake, Patroni re-reads its REST API certificate on a reload when the file's serial
+   * changed, PostgreSQL on `pg_reload_conf()`. Returns once every node serves the new ones.
+   */
+  public async rotateCertificates(): Promise<CertificateRotation> {
+    this.reload();
+    if (!this.spec.tls) throw new LocalClusterError(`cluster '${this.clusterName}' runs without TLS: there is nothing to rotate`);
+    const leader = await this.leader();
+    const order = [...this.nodeNames.filter((n) => n !== leader), ...(leader ? [leader] : [])];
+    const issued = reissueLocalCertificates(this.state.dir, this.spec, [this.state.client.address]);
+    const owners = { postgres: postgresUser(), etcd: etcdUser() };
+    const nodes: CertificateRotation['nodes'][number][] = [];
+    for (const name of order) {
+      const node = this.node(name);
+      writeFiles(nodeCertificateFiles(node.paths, issued, name, owners));
+      const reload = await this.rest(name, { method: 'POST', path: '/reload' });
+      if (reload.status !== 202) throw new LocalClusterError(`POST /reload on ${name} answered ${reload.status || reload.error}: ${reload.body.trim()}`);
+      await this.sql('SELECT pg_reload_conf()', { uri: this.nodePostgresUri(name), from: name });
+      const want = { node: serialOf(issued.nodes[name]!.certificatePem), database: serialOf(issued.database.certificatePem) };
+      const served = await waitFor(
+        `${name} to serve its new certificates`,
+        async () => {
+          const now = await this.servedSerials(name);
+          const stale = (Object.keys(now) as (keyof typeof now)[]).filter((k) => now[k] !== (k === 'postgres' ? want.database : want.node));
+          return stale.length ? notYet(`${name} still serves the old certificate on ${stale.join(', ')}`) : done(now);
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      this.log(`${name}: etcd, Patroni and PostgreSQL serve the new certificates`);
+      nodes.push({ name, ...served });
+    }
+    return { nodes };
+  }
+
+  /** The serial numbers of the certificates a node serves on etcd's client port, Patroni's REST API and PostgreSQL. */
+  public async servedSerials(name: string): Promise<{ etcd: string; restApi: string; postgres: string }> {
+    const node = this.node(name);
+    const tls = this.clientTls!;
+    const ports = this.spec.ports;
+    const serial = async (port: number, starttls?: string) => {
+      const argv = ['openssl', 's_client', '-connect', `${node.address}:${port}`, '-CAfile', tls.caFile, '-cert', tls.certFile, '-key', tls.keyFile];
+      const r = await runInNamespace(this.clientNamespace, [...argv, ...(starttls ? ['-starttls', starttls] : [])], { allowFailure: true, timeoutMs: 10_000 });
+      const pem = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(r.stdout)?.[0];
+      return pem ? serialOf(pem) : `none (${r.stderr.trim().split('\n')[0] ?? `exit ${r.code}`})`;
+    };
+    return { etcd: await serial(ports.etcdClient), restApi: await serial(ports.restApi), postgres: await serial(ports.postgres, 'postgres') };
+  }
+
   /** Heals every node with a fault in force. */
   public async healAll(): Promise<void> {
     for (const node of this.reload().state.nodes) {
@@ -1217,4 +1273,8 @@ function faultNames(f: NodeFaults): string[] {
 
 function faultCount(f: NodeFaults): number {
   return faultNames(f).length;
+}
+
+function serialOf(certificatePem: string): string {
+  return new X509Certificate(certificatePem).serialNumber;
 }

@@ -90,11 +90,14 @@ export interface FileToWrite {
   readonly owner?: { readonly uid: number; readonly gid: number };
 }
 
+/** Each file written beside its place and renamed into it: a reader (etcd re-reads its certificate on every handshake) sees the old file or the new one. */
 export function writeFiles(files: readonly FileToWrite[]): void {
   for (const f of files) {
     fs.mkdirSync(path.dirname(f.path), { recursive: true });
-    fs.writeFileSync(f.path, f.content, { mode: f.mode });
-    fs.chmodSync(f.path, f.mode);
-    if (f.owner) fs.chownSync(f.path, f.owner.uid, f.owner.gid);
+    const temporary = `${f.path}.${process.pid}.tmp`;
+    fs.writeFileSync(temporary, f.content, { mode: f.mode });
+    fs.chmodSync(temporary, f.mode);
+    if (f.owner) fs.chownSync(temporary, f.owner.uid, f.owner.gid);
+    fs.renameSync(temporary, f.path);
   }
 }

@@ -55,7 +55,9 @@ export async function httpInNamespace(namespace: string, request: HttpRequest): 
   const status = Number(result.stdout.slice(cut + 1).trim()) || 0;
   const body = cut >= 0 ? result.stdout.slice(0, cut) : '';
   if (result.code !== 0 || status === 0) {
-    return { status: 0, body, error: result.stderr.trim().replace(/^curl: \(\d+\)\s*/, '') || `curl exited with ${result.code}` };
+    // curl's first line says why (its TLS errors go on with paragraphs of advice).
+    const why = result.stderr.trim().split('\n')[0]!.replace(/^curl: \(\d+\)\s*/, '');
+    return { status: 0, body, error: why || `curl exited with ${result.code}` };
   }
   return { status, body };
 }

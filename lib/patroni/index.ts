@@ -7,4 +7,5 @@ export * from './patroni-node';
 export * from './timing';
 export { CLUSTER_PORTS, MANAGED_POSTGRES_PARAMETERS } from './validation';
 export * from './endpoint';
+export * from './egress';
 export { NODE_GAUGES, ROLE_CHANGE_EVENTS } from './config/node-metrics';

@@ -8,6 +8,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, renderNodeBundle, SESSION_IDLE_TIMEOUT_SECONDS } from './config';
 import { createBackupResources, PatroniBackupProps } from './backup';
+import { aptProxyPort } from './config/apt-proxy';
+import { NodeEgress } from './egress';
 import { SynchronousMode, WatchdogMode } from './modes';
 import { ClusterEndpoint } from './endpoint';
 import {
@@ -148,6 +150,15 @@ export interface PatroniClusterProps {
    * @default - no backups
    */
   readonly backup?: PatroniBackupProps;
+
+  /**
+   * How the nodes reach the AWS APIs (Secrets Manager, CloudWatch, CloudFormation, S3) and Debian's
+   * archive. `NodeEgress.private(...)` allows only the given VPC endpoints and package proxy, and
+   * sets apt's proxy on the nodes. A change is in place: the security group's rules change, and
+   * the running nodes' agents rewrite apt's proxy file (no restart).
+   * @default NodeEgress.internet() - HTTPS and HTTP to any address, through the VPC's NAT gateway
+   */
+  readonly egress?: NodeEgress;
 }
 
 /** Stable keys of the stack outputs, for the CLI and runbooks. */
@@ -253,6 +264,8 @@ export class PatroniCluster extends PatroniClusterBase {
       allowAllOutbound: false,
     });
     this.wireSecurityGroups(lbSecurityGroup);
+    const egress = props.egress ?? NodeEgress.internet();
+    allowEgress(this.nodeSecurityGroup, egress, props.backup !== undefined);
 
     const secret = (id: string, username: string, description: string) =>
       new secretsmanager.Secret(this, id, {
@@ -344,6 +357,7 @@ export class PatroniCluster extends PatroniClusterBase {
       metricsNamespace: this.metricsNamespace,
       awsRegion: '__AWS_REGION__',
       ...(backup ? { backup: backup.spec } : {}),
+      ...(egress.privateOptions ? { aptProxy: egress.privateOptions.packageProxy.url } : {}),
     };
     this.publishConfiguration(values);
 
@@ -502,10 +516,6 @@ export class PatroniCluster extends PatroniClusterBase {
       nodes.addIngressRule(lbSecurityGroup, ec2.Port.tcp(port), 'HAProxy, from the load balancer');
       lbSecurityGroup.addEgressRule(nodes, ec2.Port.tcp(port), 'HAProxy on the nodes');
     }
-    // Boot and metrics: Debian's archive (HTTP and HTTPS) and the AWS APIs (Secrets Manager,
-    // CloudWatch, SSM), through the VPC's NAT or endpoints. Nothing comes in from outside the VPC.
-    nodes.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs and Debian archive over HTTPS');
-    nodes.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'Debian archive (signed packages over HTTP)');
   }
 
   private createNodeRole(): iam.Role {
@@ -581,4 +591,30 @@ function defaultClusterName(scope: Construct): string {
     .toLowerCase()
     .replace(/[^a-z0-9-]/g, '-')
     .replace(/^-+|-+$/g, '');
+}
+
+/**
+ * Boot, metrics and backups: Debian's archive and the AWS APIs. Nothing comes in from outside the
+ * VPC; out, either anywhere on 443 and 80 (through NAT) or only the endpoints and the proxy.
+ */
+function allowEgress(nodes: ec2.SecurityGroup, egress: NodeEgress, hasBackup: boolean): void {
+  const options = egress.privateOptions;
+  if (!options) {
+    nodes.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs and Debian archive over HTTPS');
+    nodes.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'Debian archive (signed packages over HTTP)');
+    return;
+  }
+  if (hasBackup && !options.s3) {
+    throw new Error('egress: NodeEgress.private needs s3 (the S3 gateway endpoint\'s prefix list, ec2.Peer.prefixList(...)) with backup: pgBackRest writes to S3');
+  }
+  const endpoints: [ec2.IInterfaceVpcEndpoint, string][] = [
+    [options.secretsManager, 'Secrets Manager'],
+    [options.cloudWatch, 'CloudWatch'],
+    [options.cloudFormation, 'CloudFormation'],
+  ];
+  for (const [endpoint, service] of endpoints) {
+    nodes.connections.allowTo(endpoint, ec2.Port.tcp(443), `${service} through its VPC endpoint`);
+  }
+  if (options.s3 && hasBackup) nodes.addEgressRule(options.s3, ec2.Port.tcp(443), 'S3 (backups) through its gateway endpoint');
+  nodes.addEgressRule(options.packageProxy.peer, ec2.Port.tcp(aptProxyPort(options.packageProxy.url)), "Debian's archive through the package proxy");
 }

@@ -29,9 +29,10 @@ export interface ClusterCertificates {
   readonly operator: IssuedCertificate;
 }
 
-export function issueClusterCertificates(request: ClusterCertificateRequest): ClusterCertificates {
+/** A new CA and everything it signs; or, given `ca`, new certificates from that CA (a rotation: clients keep trusting it). */
+export function issueClusterCertificates(request: ClusterCertificateRequest, existingCa?: IssuedCertificate): ClusterCertificates {
   const { clusterName, days, now } = request;
-  const ca = issueCertificateAuthority({ commonName: `${clusterName} cluster CA`, days: 2 * days, now });
+  const ca = existingCa ?? issueCertificateAuthority({ commonName: `${clusterName} cluster CA`, days: 2 * days, now });
   const nodes = Object.fromEntries(
     request.nodes.map((node) => [node.name, issueCertificate(ca, { commonName: `${clusterName} ${node.name}`, ipAddresses: [node.address], usage: 'server', days, now })]),
   );

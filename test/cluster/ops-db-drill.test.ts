@@ -52,7 +52,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       cluster = await LocalCluster.up({ clusterName: CLUSTER, nodes: 3, timing: 'fast', log });
       patroni = new PatroniClient({
         urls: cluster.nodeNames.map((n) => cluster.restApi(n)),
-        transport: new NamespaceHttpTransport(cluster.clientNamespace),
+        transport: new NamespaceHttpTransport(cluster.clientNamespace, cluster.restApiTls),
         auth: cluster.spec.credentials.restApi,
       });
     }, 15 * MINUTE);
@@ -77,7 +77,7 @@ if (process.env.SKIP_CLUSTER === '1') {
 
     test('a node with no one behind its address is passed over', async () => {
       // An address of the cluster's own private subnet where nothing runs.
-      const client = new PatroniClient({ urls: ['http://10.213.77.99:8008', cluster.restApi(cluster.nodeNames[0]!)], transport: new NamespaceHttpTransport(cluster.clientNamespace), timeoutMs: 1000 });
+      const client = new PatroniClient({ urls: ['http://10.213.77.99:8008', cluster.restApi(cluster.nodeNames[0]!)], transport: new NamespaceHttpTransport(cluster.clientNamespace, cluster.restApiTls), timeoutMs: 1000 });
       const status = await client.clusterStatus();
       expect(status.source).toBe(cluster.restApi(cluster.nodeNames[0]!));
       expect(status.unreachable[0]).toMatch(/^http:\/\/10\.213\.77\.99:8008: /);

@@ -1,6 +1,7 @@
 // A node's first boot: packages, data volume, watchdog, then the node agent writes the rendered
 // files (and the passwords from Secrets Manager) and the services start. It travels in the node's
 // bundle (node-bundle.ts); the node agent runs it once per instance.
+import { APT_PROXY_FILE, renderAptProxyConfig } from './apt-proxy';
 import { NODE_AGENT_PATH } from './agent-units';
 import { findNode } from './nodes';
 import { nodePackages } from './packages';
@@ -154,7 +155,10 @@ install -d -m 0755 "$data_mount_point"
 systemctl daemon-reload
 mountpoint -q "$data_mount_point" || mount "$data_mount_point"
 
-# --- Packages (Debian 12's: the versions the local rehearsal cluster runs).
+# --- Packages (Debian 12's: the versions the local rehearsal cluster runs), through the proxy if any
+# (the node agent's write-files keeps this file current afterwards).
+cat >${APT_PROXY_FILE} <<'CDK_FAILOVER_APT_PROXY'
+${renderAptProxyConfig(spec)}CDK_FAILOVER_APT_PROXY
 install_packages() {
   # unattended-upgrades may hold dpkg's lock on a fresh instance: wait for it, bounded.
   apt-get update -q -o DPkg::Lock::Timeout=600 &&

@@ -2,6 +2,7 @@
 // configuration, rendered at synth with placeholders where deploy-time values go. It travels in
 // the instance's CloudFormation metadata (gzip-compressed), never in the user data, so a changed
 // file reaches running nodes through the agent and never touches the instance itself.
+import { APT_PROXY_FILE } from './apt-proxy';
 import { createHash } from 'crypto';
 import { gzipSync } from 'zlib';
 import { AGENT_UNIT_NAMES, NODE_AGENT_PATH, renderAgentService, renderAgentTimer } from './agent-units';
@@ -13,7 +14,7 @@ import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
 import { dynamicConfiguration } from './patroni-yml';
 import { backupRunnerPath, checkedBackup, pgBackRestConfigPath, pgBackRestDirs } from './pgbackrest';
-import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles } from './node-files';
+import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles, renderSystemFiles } from './node-files';
 import { ClusterCredentials, ClusterSpec } from './spec';
 import { SYSTEMD_UNIT_NAMES } from './systemd-units';
 
@@ -127,6 +128,7 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
     // pgBackRest reads its configuration, and systemd runs backup.py, afresh every time.
     [pgBackRestConfigPath(paths)]: ['prepare-backup', 'stanza-create'],
     [backupRunnerPath(paths)]: [],
+    [APT_PROXY_FILE]: [], // apt reads it afresh
     [unit(BACKUP_UNIT_NAMES.service)]: ['daemon-reload'],
     [unit(BACKUP_UNIT_NAMES.full)]: ['daemon-reload', 'restart-backup-timers'],
     [unit(BACKUP_UNIT_NAMES.diff)]: ['daemon-reload', 'restart-backup-timers'],
@@ -143,7 +145,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
   const readySeconds = positiveSeconds(options.readySeconds, 900, 'readySeconds');
   const applySeconds = positiveSeconds(options.applySeconds, 1800, 'applySeconds');
   const patroniConfig = configFilePath(paths, 'patroni');
-  const rendered = [...renderNodeConfigFiles(spec, nodeName), ...renderSystemdUnitFiles(spec, nodeName)].map(
+  const rendered = [...renderNodeConfigFiles(spec, nodeName), ...renderSystemdUnitFiles(spec, nodeName), ...renderSystemFiles(spec)].map(
     (f): BundleFile => ({ ...f, onChange: onChangeOf(spec, nodeName, f), ...(f.path === patroniConfig ? { passwords: true } : {}) }),
   );
   const root = (path: string, content: string, mode: string, onChange: readonly AgentAction[]): BundleFile => ({

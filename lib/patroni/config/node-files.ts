@@ -1,6 +1,7 @@
 // Every file a node needs, with where it goes and who may read it: what the bootstrap script
 // writes on EC2 and what the local cluster writes into each node's tree.
 import { BACKUP_UNIT_NAMES, renderBackupRunner, renderBackupService, renderBackupTimer } from './backup-runner';
+import { APT_PROXY_FILE, renderAptProxyConfig } from './apt-proxy';
 import { renderEtcdConfig } from './etcd';
 import { backupRunnerPath, checkedBackup, pgBackRestConfigPath, renderPgBackRestConfig } from './pgbackrest';
 import { renderHaproxyConfig } from './haproxy';
@@ -54,6 +55,11 @@ export function renderNodeConfigFiles(spec: ClusterSpec, nodeName: string): Rend
         ]
       : []),
   ];
+}
+
+/** The operating system's own files (apt's proxy): only an EC2 node's, never the local cluster's host. */
+export function renderSystemFiles(spec: ClusterSpec): RenderedFile[] {
+  return [{ path: APT_PROXY_FILE, content: renderAptProxyConfig(spec), mode: '0644', owner: 'root', group: 'root' }];
 }
 
 /** The unit files, for /etc/systemd/system. */

@@ -172,4 +172,9 @@ export interface ClusterSpec {
    * @default - the nodes only
    */
   readonly operatorCidrs?: readonly string[];
+  /**
+   * An HTTP proxy apt reaches Debian's archive through (`http://host[:port]`).
+   * @default - none: the archive directly
+   */
+  readonly aptProxy?: string;
 }

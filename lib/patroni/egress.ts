@@ -1,0 +1,53 @@
+// How the nodes reach the AWS APIs and Debian's archive: the security group's egress rules, and apt's proxy.
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { checkAptProxy } from './config/apt-proxy';
+
+/** Debian's archive through an HTTP proxy (or a caching mirror that proxies, such as apt-cacher-ng). */
+export interface PackageProxy {
+  /** `http://host[:port]`, as apt's `Acquire::http::Proxy` takes it (https:// archives go through it by CONNECT). */
+  readonly url: string;
+  /** Where the proxy is, for the nodes' egress rule: `ec2.Peer.ipv4('10.0.9.10/32')`, or its security group. */
+  readonly peer: ec2.IPeer;
+}
+
+/** The VPC endpoints and the package proxy of a node without a route to the internet. */
+export interface PrivateEgressOptions {
+  /** Secrets Manager's interface endpoint (the passwords at boot), with private DNS on. */
+  readonly secretsManager: ec2.IInterfaceVpcEndpoint;
+  /** CloudWatch's (`monitoring`) interface endpoint (the node metrics and the failover metric), with private DNS on. */
+  readonly cloudWatch: ec2.IInterfaceVpcEndpoint;
+  /** CloudFormation's interface endpoint (the node's desired configuration and its signals), with private DNS on. */
+  readonly cloudFormation: ec2.IInterfaceVpcEndpoint;
+  /**
+   * S3, for backups: the S3 gateway endpoint's prefix list, `ec2.Peer.prefixList('pl-...')`.
+   * @default - none; required with `backup`
+   */
+  readonly s3?: ec2.IPeer;
+  /** Debian's archive: the packages at first boot, pgBackRest when backups are turned on later. */
+  readonly packageProxy: PackageProxy;
+}
+
+/** A node's way out of the VPC. */
+export class NodeEgress {
+  /**
+   * Through the VPC's NAT gateway: HTTPS and HTTP to any address. The simplest, and the only
+   * egress that needs nothing else in the VPC; the nodes' security group says 0.0.0.0/0 on 443 and 80.
+   */
+  public static internet(): NodeEgress {
+    return new NodeEgress();
+  }
+
+  /**
+   * No route to the internet needed: HTTPS to the given VPC endpoints (and S3's prefix list), and
+   * the package proxy's port, nothing else. The subnets may be `PRIVATE_ISOLATED`.
+   */
+  public static private(options: PrivateEgressOptions): NodeEgress {
+    checkAptProxy(options.packageProxy.url, 'NodeEgress.private packageProxy.url');
+    return new NodeEgress(options);
+  }
+
+  private constructor(
+    /** The endpoints and proxy of `NodeEgress.private`; undefined for `internet()`. */
+    public readonly privateOptions?: PrivateEgressOptions,
+  ) {}
+}
