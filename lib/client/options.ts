@@ -197,7 +197,7 @@ export function resolveOptions(options: FailoverPoolOptions): ResolvedOptions {
   return { writer, readers, maxAttempts, deadlineMs, backoff: { baseDelayMs, maxDelayMs }, readerCooldownMs, pool: resolvedPool, hooks };
 }
 
-const TLS_URI_PARAMETERS = ['sslmode', 'sslrootcert', 'ssl'];
+const TLS_URI_PARAMETERS = ['sslmode', 'sslrootcert', 'sslcert', 'sslkey', 'ssl'];
 
 /** `pool.ssl` for `caCertificate`: the CA alone is trusted, and node's TLS checks the host name or address. */
 function withCaCertificate(pool: PoolConfig, ca: unknown, endpoints: readonly EndpointSpec[]): PoolConfig {

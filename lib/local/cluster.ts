@@ -11,7 +11,7 @@ import { run, runInNamespace, sleep, spawnInNamespace, type RunOptions, type Run
 import { nodeServiceArgv, renderNodeFiles, frontFiles, FRONT_CONFIG } from './files';
 import { assessHealth, type HealthVerdict } from './health';
 import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdUser, postgresUser, stateFile, writeFiles } from './layout';
-import { localTlsFiles, nodeCertificateFiles, reissueLocalCertificates, writeLocalCertificates } from './certificates';
+import { localTlsFiles, reissueLocalCertificates, writeLocalCertificates, writeNodeCertificates } from './certificates';
 import { etcdScheme } from '../patroni/config/etcd';
 import { restApiUrl } from '../patroni/config/rest-api';
 import { withClusterLock } from './lock';
@@ -127,8 +127,10 @@ export interface LocalClusterStatus {
   readonly source: string | null;
   /** 'processes' (services in namespaces) or 'booted' (each node a booted container). */
   readonly mode: ClusterMode;
-  /** The cluster CA's certificate (PEM file), or null when the cluster runs without TLS. */
+  /** The cluster CA's certificate (PEM file): etcd's and Patroni's certificates chain to it. Null without TLS. */
   readonly caFile: string | null;
+  /** The database CA's certificate (PEM file): PostgreSQL's certificate chains to it (the URIs' sslrootcert). Null without TLS. */
+  readonly databaseCaFile: string | null;
 }
 
 /** What `rotateCertificates` rolled out: per node, in order, the serials it then served. */
@@ -441,7 +443,7 @@ export class LocalCluster {
       PGPASSWORD: password,
       PGDATABASE: 'postgres',
       PGCONNECT_TIMEOUT: '2',
-      ...(this.spec.tls ? { PGSSLMODE: 'verify-full', PGSSLROOTCERT: localTlsFiles(this.state.dir).caCert } : {}),
+      ...(this.spec.tls ? { PGSSLMODE: 'verify-full', PGSSLROOTCERT: localTlsFiles(this.state.dir).databaseCaCert } : {}),
     };
   }
 
@@ -562,6 +564,7 @@ export class LocalCluster {
       source: found?.source ?? null,
       mode: this.mode,
       caFile: this.spec.tls ? localTlsFiles(this.state.dir).caCert : null,
+      databaseCaFile: this.spec.tls ? localTlsFiles(this.state.dir).databaseCaCert : null,
     };
   }
 
@@ -823,7 +826,7 @@ export class LocalCluster {
     const nodes: CertificateRotation['nodes'][number][] = [];
     for (const name of order) {
       const node = this.node(name);
-      writeFiles(nodeCertificateFiles(node.paths, issued, name, owners));
+      writeNodeCertificates(node.paths, issued, name, owners);
       const reload = await this.rest(name, { method: 'POST', path: '/reload' });
       if (reload.status !== 202) throw new LocalClusterError(`POST /reload on ${name} answered ${reload.status || reload.error}: ${reload.body.trim()}`);
       await this.sql('SELECT pg_reload_conf()', { uri: this.nodePostgresUri(name), from: name });
@@ -846,7 +849,8 @@ export class LocalCluster {
   /** The serial numbers of the certificates a node serves on etcd's client port, Patroni's REST API and PostgreSQL. */
   public async servedSerials(name: string): Promise<{ etcd: string; restApi: string; postgres: string }> {
     const node = this.node(name);
-    const tls = this.clientTls!;
+    const tls = this.clientTls;
+    if (!tls) throw new LocalClusterError(`cluster '${this.clusterName}' runs without TLS: its services serve no certificates`);
     const ports = this.spec.ports;
     const serial = async (port: number, starttls?: string) => {
       const argv = ['openssl', 's_client', '-connect', `${node.address}:${port}`, '-CAfile', tls.caFile, '-cert', tls.certFile, '-key', tls.keyFile];
@@ -1229,7 +1233,7 @@ export class LocalCluster {
 
   /** connect_timeout, and with TLS the CA that the server's certificate and address are checked against. */
   private uriParameters(): string {
-    const tls = this.spec.tls ? `&sslmode=verify-full&sslrootcert=${encodeURIComponent(localTlsFiles(this.state.dir).caCert)}` : '';
+    const tls = this.spec.tls ? `&sslmode=verify-full&sslrootcert=${encodeURIComponent(localTlsFiles(this.state.dir).databaseCaCert)}` : '';
     return `connect_timeout=2${tls}`;
   }
 }

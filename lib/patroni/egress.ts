@@ -1,8 +1,12 @@
 // How the nodes reach the AWS APIs and Debian's archive: the security group's egress rules, and apt's proxy.
+import { Token } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { checkAptProxy } from './config/apt-proxy';
 
-/** Debian's archive through an HTTP proxy (or a caching mirror that proxies, such as apt-cacher-ng). */
+/**
+ * Debian's archive through an HTTP proxy (or a caching mirror that proxies; apt-cacher-ng passes
+ * https:// archives through only with `PassThroughPattern` set).
+ */
 export interface PackageProxy {
   /** `http://host[:port]`, as apt's `Acquire::http::Proxy` takes it (https:// archives go through it by CONNECT). */
   readonly url: string;
@@ -19,10 +23,11 @@ export interface PrivateEgressOptions {
   /** CloudFormation's interface endpoint (the node's desired configuration and its signals), with private DNS on. */
   readonly cloudFormation: ec2.IInterfaceVpcEndpoint;
   /**
-   * S3, for backups: the S3 gateway endpoint's prefix list, `ec2.Peer.prefixList('pl-...')`.
-   * @default - none; required with `backup`
+   * S3 through its gateway endpoint: its prefix list, `ec2.Peer.prefixList('pl-...')`. Always
+   * needed: a node signals its rollout to CloudFormation's wait condition, a presigned S3 URL; and
+   * pgBackRest writes the backups there. A gateway endpoint reaches buckets of its own region only.
    */
-  readonly s3?: ec2.IPeer;
+  readonly s3: ec2.IPeer;
   /** Debian's archive: the packages at first boot, pgBackRest when backups are turned on later. */
   readonly packageProxy: PackageProxy;
 }
@@ -42,6 +47,12 @@ export class NodeEgress {
    * the package proxy's port, nothing else. The subnets may be `PRIVATE_ISOLATED`.
    */
   public static private(options: PrivateEgressOptions): NodeEgress {
+    for (const key of ['secretsManager', 'cloudWatch', 'cloudFormation', 's3', 'packageProxy'] as const) {
+      if (!options?.[key]) throw new Error(`NodeEgress.private: ${key} is required (the nodes cannot boot or report without it)`);
+    }
+    if (Token.isUnresolved(options.packageProxy.url)) {
+      throw new Error('NodeEgress.private packageProxy.url must be a literal URL, not a token: it is checked and written into apt\'s configuration at synth');
+    }
     checkAptProxy(options.packageProxy.url, 'NodeEgress.private packageProxy.url');
     return new NodeEgress(options);
   }

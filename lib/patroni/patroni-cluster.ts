@@ -265,7 +265,7 @@ export class PatroniCluster extends PatroniClusterBase {
     });
     this.wireSecurityGroups(lbSecurityGroup);
     const egress = props.egress ?? NodeEgress.internet();
-    allowEgress(this.nodeSecurityGroup, egress, props.backup !== undefined);
+    allowEgress(this.nodeSecurityGroup, egress, props.backup, Stack.of(this).region);
 
     const secret = (id: string, username: string, description: string) =>
       new secretsmanager.Secret(this, id, {
@@ -597,15 +597,19 @@ function defaultClusterName(scope: Construct): string {
  * Boot, metrics and backups: Debian's archive and the AWS APIs. Nothing comes in from outside the
  * VPC; out, either anywhere on 443 and 80 (through NAT) or only the endpoints and the proxy.
  */
-function allowEgress(nodes: ec2.SecurityGroup, egress: NodeEgress, hasBackup: boolean): void {
+function allowEgress(nodes: ec2.SecurityGroup, egress: NodeEgress, backup: PatroniBackupProps | undefined, region: string): void {
   const options = egress.privateOptions;
   if (!options) {
     nodes.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'AWS APIs and Debian archive over HTTPS');
     nodes.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(80), 'Debian archive (signed packages over HTTP)');
     return;
   }
-  if (hasBackup && !options.s3) {
-    throw new Error('egress: NodeEgress.private needs s3 (the S3 gateway endpoint\'s prefix list, ec2.Peer.prefixList(...)) with backup: pgBackRest writes to S3');
+  const second = backup?.secondaryRepository;
+  if (second && !(Token.isUnresolved(second.region) || Token.isUnresolved(region)) && second.region !== region) {
+    throw new Error(
+      `egress: NodeEgress.private reaches S3 through the VPC's gateway endpoint, which serves buckets of ${region} only: ` +
+        `backup.secondaryRepository in ${second.region} would be unreachable (use NodeEgress.internet(), or a repository in ${region} replicated onward)`,
+    );
   }
   const endpoints: [ec2.IInterfaceVpcEndpoint, string][] = [
     [options.secretsManager, 'Secrets Manager'],
@@ -615,6 +619,6 @@ function allowEgress(nodes: ec2.SecurityGroup, egress: NodeEgress, hasBackup: bo
   for (const [endpoint, service] of endpoints) {
     nodes.connections.allowTo(endpoint, ec2.Port.tcp(443), `${service} through its VPC endpoint`);
   }
-  if (options.s3 && hasBackup) nodes.addEgressRule(options.s3, ec2.Port.tcp(443), 'S3 (backups) through its gateway endpoint');
+  nodes.addEgressRule(options.s3, ec2.Port.tcp(443), 'S3 (wait condition signals, backups) through its gateway endpoint');
   nodes.addEgressRule(options.packageProxy.peer, ec2.Port.tcp(aptProxyPort(options.packageProxy.url)), "Debian's archive through the package proxy");
 }

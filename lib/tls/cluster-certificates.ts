@@ -1,8 +1,9 @@
 // One cluster's certificates: its own CA, a certificate per node (the node's address in
-// subjectAltName, for serving and as a client of its peers), the database's (every node address
-// and the endpoints' names: clients reach whichever node leads) and one for operators' tools.
+// subjectAltName, for serving and as a client of its peers), one for operators' tools, and, from a
+// second CA that only PostgreSQL's clients trust, the database's (every node address and the
+// endpoints' names: clients reach whichever node leads).
 import { isIP } from 'node:net';
-import { IssuedCertificate, issueCertificate, issueCertificateAuthority } from './x509';
+import { IssuedCertificate, issueCertificate, issueCertificateAuthority, MAX_COMMON_NAME_LENGTH } from './x509';
 
 export interface ClusterCertificateRequest {
   readonly clusterName: string;
@@ -20,31 +21,53 @@ export interface ClusterCertificateRequest {
 }
 
 export interface ClusterCertificates {
+  /** The CA etcd, Patroni, HAProxy and the node agent trust: it signs the node and operator certificates. */
   readonly ca: IssuedCertificate;
   /** By node name. */
   readonly nodes: Readonly<Record<string, IssuedCertificate>>;
-  /** PostgreSQL's server certificate, the same on every node. */
+  /**
+   * The CA PostgreSQL's clients (applications, replication, pg_rewind) trust, and nothing else
+   * does: the database certificate names every node, so under the cluster CA its key (on every
+   * node) would pass for any node's etcd or Patroni.
+   */
+  readonly databaseCa: IssuedCertificate;
+  /** PostgreSQL's server certificate (serverAuth only), the same on every node. */
   readonly database: IssuedCertificate;
   /** A client certificate for the CLI, etcdctl and curl run by operators. */
   readonly operator: IssuedCertificate;
 }
 
-/** A new CA and everything it signs; or, given `ca`, new certificates from that CA (a rotation: clients keep trusting it). */
-export function issueClusterCertificates(request: ClusterCertificateRequest, existingCa?: IssuedCertificate): ClusterCertificates {
+/** The two CAs of a cluster, kept across a rotation. */
+export interface ClusterCas {
+  readonly ca: IssuedCertificate;
+  readonly databaseCa: IssuedCertificate;
+}
+
+/** New CAs and everything they sign; or, given `existing`, new certificates from those CAs (a rotation: clients keep trusting them). */
+export function issueClusterCertificates(request: ClusterCertificateRequest, existing?: ClusterCas): ClusterCertificates {
   const { clusterName, days, now } = request;
-  const ca = existingCa ?? issueCertificateAuthority({ commonName: `${clusterName} cluster CA`, days: 2 * days, now });
+  const name = (what: string) => commonName(clusterName, what);
+  const ca = existing?.ca ?? issueCertificateAuthority({ commonName: name('cluster CA'), days: 2 * days, now });
+  const databaseCa = existing?.databaseCa ?? issueCertificateAuthority({ commonName: name('database CA'), days: 2 * days, now });
   const nodes = Object.fromEntries(
-    request.nodes.map((node) => [node.name, issueCertificate(ca, { commonName: `${clusterName} ${node.name}`, ipAddresses: [node.address], usage: 'server', days, now })]),
+    request.nodes.map((node) => [node.name, issueCertificate(ca, { commonName: name(node.name), ipAddresses: [node.address], usage: 'peer', days, now })]),
   );
   const names = request.endpointNames ?? [];
-  const database = issueCertificate(ca, {
-    commonName: `${clusterName} database`,
+  const database = issueCertificate(databaseCa, {
+    commonName: name('database'),
     ipAddresses: [...request.nodes.map((n) => n.address), ...names.filter((n) => isIP(n))],
     dnsNames: names.filter((n) => !isIP(n)),
     usage: 'server',
     days,
     now,
   });
-  const operator = issueCertificate(ca, { commonName: `${clusterName} operator`, usage: 'client', days, now });
-  return { ca, nodes, database, operator };
+  const operator = issueCertificate(ca, { commonName: name('operator'), usage: 'client', days, now });
+  return { ca, nodes, databaseCa, database, operator };
+}
+
+/** `<cluster> <what>`, the cluster's name shortened to fit RFC 5280's 64 characters (the subject is a label; the SANs identify). */
+function commonName(clusterName: string, what: string): string {
+  const room = MAX_COMMON_NAME_LENGTH - what.length - 1;
+  if (room < 1) throw new Error(`'${what}' leaves no room for the cluster name in a ${MAX_COMMON_NAME_LENGTH}-character common name`);
+  return `${clusterName.slice(0, room)} ${what}`;
 }

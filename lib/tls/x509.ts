@@ -24,8 +24,8 @@ export interface CertificateOptions {
   /** IP addresses the certificate is valid for (what TLS clients check the address they dialled against). */
   readonly ipAddresses?: readonly string[];
   readonly dnsNames?: readonly string[];
-  /** `server` also allows clientAuth: etcd peers and Patroni members are both. */
-  readonly usage: 'server' | 'client';
+  /** `peer`: serverAuth and clientAuth (etcd peers and Patroni members are both); `server`: serverAuth only; `client`: clientAuth only. */
+  readonly usage: 'peer' | 'server' | 'client';
   readonly days: number;
   /** @default - the current time */
   readonly now?: Date;
@@ -75,15 +75,19 @@ export function issueCertificate(ca: IssuedCertificate, options: CertificateOpti
   if (!caCert.checkPrivateKey(createPrivateKey(ca.privateKeyPem))) throw new Error('the CA private key does not match the CA certificate');
   const ips = options.ipAddresses ?? [];
   const dnsNames = options.dnsNames ?? [];
-  for (const ip of ips) if (!isIP(ip)) throw new Error(`ipAddresses: ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
+  for (const ip of ips) {
+    // A zone ID (fe80::1%eth0) or a dotted IPv4 tail (::ffff:10.0.0.1) has no place in a certificate's 16 bytes here.
+    if (!isIP(ip) || ip.includes('%') || (isIP(ip) === 6 && ip.includes('.'))) throw new Error(`ipAddresses: ${JSON.stringify(ip)} is not an IPv4 address or a plain IPv6 address`);
+  }
   for (const name of dnsNames) if (!DNS_NAME.test(name) || name.length > 253) throw new Error(`dnsNames: ${JSON.stringify(name)} is not a DNS name`);
-  if (options.usage === 'server' && ips.length + dnsNames.length === 0) {
+  if (options.usage !== 'client' && ips.length + dnsNames.length === 0) {
     throw new Error(`certificate ${options.commonName}: a server certificate needs at least one IP address or DNS name (clients check the name they dialled)`);
   }
 
   const keys = newKeyPair();
   const caSpki = createPublicKey(ca.privateKeyPem).export({ type: 'spki', format: 'der' });
-  const purposes = options.usage === 'server' ? [OID.serverAuth, OID.clientAuth] : [OID.clientAuth];
+  const purposes = { peer: [OID.serverAuth, OID.clientAuth], server: [OID.serverAuth], client: [OID.clientAuth] }[options.usage];
+  if (!purposes) throw new Error(`usage must be one of peer, server, client, got ${JSON.stringify(options.usage)}`);
   const altNames = [
     ...dnsNames.map((n) => der.implicit(2, Buffer.from(n.toLowerCase(), 'ascii'))),
     ...ips.map((ip) => der.implicit(7, ipBytes(ip))),
@@ -115,9 +119,12 @@ export function issueCertificate(ca: IssuedCertificate, options: CertificateOpti
   };
 }
 
+/** RFC 5280's upper bound for a common name. */
+export const MAX_COMMON_NAME_LENGTH = 64;
+
 function checkCommonName(commonName: string): void {
   const control = [...commonName].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f);
-  if (commonName.length === 0 || commonName.length > 64 || control) {
+  if (commonName.length === 0 || commonName.length > MAX_COMMON_NAME_LENGTH || control) {
     throw new Error(`commonName must be 1-64 printable characters, got ${JSON.stringify(commonName)}`);
   }
 }

@@ -34,7 +34,7 @@ if (reason) {
     });
 
     test('connects over TLS when the certificate chains to the CA and names the address dialled', async () => {
-      const db = pool(pg.uri(), certificates.ca.certificatePem);
+      const db = pool(pg.uri(), certificates.databaseCa.certificatePem);
       const { rows } = await db.query('SELECT ssl, version FROM pg_stat_ssl WHERE pid = pg_backend_pid()');
       expect(rows[0].ssl).toBe(true);
       expect(rows[0].version).toMatch(/^TLSv1\.[23]$/);
@@ -44,7 +44,7 @@ if (reason) {
     test('refuses a server whose certificate another CA signed', async () => {
       retries = 0;
       const other = issueClusterCertificates({ clusterName: 'tls', nodes: [{ name: 'pg-0', address: '127.0.0.1' }], days: 1 });
-      const err = await rejection(pool(pg.uri(), other.ca.certificatePem).query('SELECT 1'));
+      const err = await rejection(pool(pg.uri(), other.databaseCa.certificatePem).query('SELECT 1'));
       expect(err).not.toBeInstanceOf(FailoverPoolError);
       expect(err.message).toBe('unable to verify the first certificate');
       expect(retries).toBe(0);
@@ -52,7 +52,7 @@ if (reason) {
 
     test('refuses a name the certificate does not carry (verify-full, not only the chain)', async () => {
       retries = 0;
-      const err = await rejection(pool(pg.uri().replace('@127.0.0.1:', '@localhost:'), certificates.ca.certificatePem).query('SELECT 1'));
+      const err = await rejection(pool(pg.uri().replace('@127.0.0.1:', '@localhost:'), certificates.databaseCa.certificatePem).query('SELECT 1'));
       expect(err.message).toMatch(/^Hostname\/IP does not match certificate's altnames: Host: localhost\./);
       expect(retries).toBe(0);
     });

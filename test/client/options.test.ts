@@ -88,6 +88,9 @@ describe('FailoverPool options', () => {
     expect(refusal({ writer: WRITER, readers: [`${WRITER}&sslmode=disable`], caCertificate: ca })).toBe(
       "FailoverPool: caCertificate and the reader URI's sslmode both say how to use TLS (db.example.com:5000/orders): give one",
     );
+    expect(refusal({ writer: `${WRITER}&sslcert=c.pem&sslkey=k.pem`, caCertificate: ca })).toBe(
+      "FailoverPool: caCertificate and the writer URI's sslcert, sslkey both say how to use TLS (db.example.com:5000/orders): give one",
+    );
   });
 
   test('an endpoint label never holds the credentials', () => {

@@ -69,6 +69,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       );
       expect(status.nodes[0]!.restApi).toBe(`https://${status.nodes[0]!.address}:8008`);
       expect(status.caFile).toBe(path.join(cluster.dir, 'tls', 'ca.crt'));
+      expect(status.databaseCaFile).toBe(path.join(cluster.dir, 'tls', 'database-ca.crt'));
       expect(status.writer).toMatch(/^10\.213\.77\.\d+:5000$/);
       expect(status.writerUri).toMatch(/^postgresql:\/\/postgres:[A-Za-z0-9]+@10\.213\.77\.\d+:5000\/postgres/);
       expect(status.clientNamespace).toBe(`${namespacePrefix(CLUSTER)}client`);
@@ -171,8 +172,8 @@ if (process.env.SKIP_CLUSTER === '1') {
     }, 2 * MINUTE);
 
     test('PostgreSQL: TLS on every connection, replication included; refused without TLS, for the superuser from a client address, and by a client trusting another CA', async () => {
-      const tls = cluster.etcdClientTls!;
-      expect(cluster.writerUri).toContain(`sslmode=verify-full&sslrootcert=${encodeURIComponent(tls.caFile)}`);
+      const databaseCa = before.databaseCaFile!;
+      expect(cluster.writerUri).toContain(`sslmode=verify-full&sslrootcert=${encodeURIComponent(databaseCa)}`);
       expect(await cluster.sql('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).toBe('t');
       const replication = await cluster.sql("SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)");
       expect(replication).toBe('2|2');
@@ -190,8 +191,8 @@ if (process.env.SKIP_CLUSTER === '1') {
       const other = issueClusterCertificates({ clusterName: CLUSTER, nodes: [{ name: 'pg-0', address: before.nodes[0]!.address }], days: 1 });
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'other-ca-'));
       try {
-        fs.writeFileSync(path.join(dir, 'ca.crt'), other.ca.certificatePem);
-        const uri = cluster.writerUri.replace(encodeURIComponent(tls.caFile), encodeURIComponent(path.join(dir, 'ca.crt')));
+        fs.writeFileSync(path.join(dir, 'ca.crt'), other.databaseCa.certificatePem);
+        const uri = cluster.writerUri.replace(encodeURIComponent(databaseCa), encodeURIComponent(path.join(dir, 'ca.crt')));
         const foreign = await cluster.trySql('SELECT 1', { uri });
         expect(foreign.code).not.toBe(0);
         expect(foreign.stderr).toContain('certificate verify failed');

@@ -1,6 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import { NodeEgress, PatroniCluster, PatroniClusterProps, PatroniTiming } from '../../lib';
 import { buildLocalSpec } from '../../lib/local/local-spec';
 import { renderNodeConfigFiles } from '../../lib/patroni/config';
@@ -12,7 +13,9 @@ import { unpackNode } from './user-data-helpers';
 const PROXY = 'http://10.0.200.10:3128';
 
 /** A VPC without a NAT gateway: isolated subnets, the three interface endpoints, and a proxy address. */
-function isolated(props: Partial<PatroniClusterProps> = {}, egressOverrides: { s3?: ec2.IPeer; url?: string } = {}) {
+const S3 = ec2.Peer.prefixList('pl-6da54004');
+
+function isolated(props: Partial<PatroniClusterProps> = {}, egressOverrides: { s3?: ec2.IPeer | null; url?: string } = {}) {
   const stack = new Stack(testApp(), 'Test', { env: { region: 'eu-west-1' } });
   const vpc = new ec2.Vpc(stack, 'Vpc', {
     availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
@@ -24,7 +27,7 @@ function isolated(props: Partial<PatroniClusterProps> = {}, egressOverrides: { s
     secretsManager: endpoint('SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER),
     cloudWatch: endpoint('CloudWatch', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING),
     cloudFormation: endpoint('CloudFormation', ec2.InterfaceVpcEndpointAwsService.CLOUDFORMATION),
-    s3: egressOverrides.s3,
+    s3: egressOverrides.s3 === null ? (undefined as unknown as ec2.IPeer) : (egressOverrides.s3 ?? S3),
     packageProxy: { url: egressOverrides.url ?? PROXY, peer: ec2.Peer.ipv4('10.0.200.10/32') },
   });
   const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'orders', vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, egress, ...props });
@@ -74,14 +77,18 @@ describe('NodeEgress', () => {
     expect(node.text.indexOf(`Acquire::http::Proxy "${PROXY}"`)).toBeLessThan(node.text.indexOf('retry 5 10 install_packages'));
   });
 
-  test('private() with backup: S3 through its prefix list; without one, refused with the reason', () => {
-    const backup = { bucket: undefined };
-    const s3Peer = ec2.Peer.prefixList('pl-6da54004');
-    const { template } = isolated({ backup }, { s3: s3Peer });
-    expect(nodeEgress(template).find((r) => r.DestinationPrefixListId === 'pl-6da54004')).toMatchObject({ FromPort: 443, Description: 'S3 (backups) through its gateway endpoint' });
-    expect(() => isolated({ backup })).toThrow(
-      "egress: NodeEgress.private needs s3 (the S3 gateway endpoint's prefix list, ec2.Peer.prefixList(...)) with backup: pgBackRest writes to S3",
+  test('private(): S3 through its prefix list always (the wait condition is a presigned S3 URL); each part required; a secondary repository in another region refused', () => {
+    const { template } = isolated();
+    expect(nodeEgress(template).find((r) => r.DestinationPrefixListId === 'pl-6da54004')).toMatchObject({
+      FromPort: 443,
+      Description: 'S3 (wait condition signals, backups) through its gateway endpoint',
+    });
+    expect(() => isolated({}, { s3: null })).toThrow('NodeEgress.private: s3 is required (the nodes cannot boot or report without it)');
+    const secondaryRepository = { bucket: s3.Bucket.fromBucketName(new Stack(), 'B', 'dr-bucket'), region: 'eu-central-1' };
+    expect(() => isolated({ backup: { secondaryRepository } })).toThrow(
+      "egress: NodeEgress.private reaches S3 through the VPC's gateway endpoint, which serves buckets of eu-west-1 only: backup.secondaryRepository in eu-central-1 would be unreachable",
     );
+    expect(() => isolated({ backup: { secondaryRepository: { ...secondaryRepository, region: 'eu-west-1' } } })).not.toThrow();
   });
 
   test.each(['https://proxy:3128', 'http://user:pw@proxy:3128', 'proxy:3128', 'http://proxy:99999', 'http://proxy:3128/path'])('refuses the proxy URL %s, naming the prop', (url) => {

@@ -48,7 +48,7 @@ describe('issueCertificateAuthority', () => {
 describe('issueCertificate', () => {
   const ca = issueCertificateAuthority({ commonName: 'orders-db cluster CA', days: 730, now: NOW });
   const caCert = new X509Certificate(ca.certificatePem);
-  const node = issueCertificate(ca, { commonName: 'orders-db pg-0', ipAddresses: ['10.0.1.10', 'fd00::a:1'], dnsNames: ['Pg-0.Internal'], usage: 'server', days: 365, now: NOW });
+  const node = issueCertificate(ca, { commonName: 'orders-db pg-0', ipAddresses: ['10.0.1.10', 'fd00::a:1'], dnsNames: ['Pg-0.Internal'], usage: 'peer', days: 365, now: NOW });
   const cert = new X509Certificate(node.certificatePem);
 
   test('is signed by the CA, names it as issuer, and is no CA itself', () => {
@@ -67,8 +67,10 @@ describe('issueCertificate', () => {
     expect(cert.checkHost('pg-1.internal')).toBeUndefined();
   });
 
-  test('a server certificate serves and is a client (etcd peers are both); an operator certificate is a client only', () => {
+  test('a peer certificate serves and is a client (etcd peers are both); a server certificate only serves; an operator certificate is a client only', () => {
     expect(cert.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);
+    const server = new X509Certificate(issueCertificate(ca, { commonName: 'db', ipAddresses: ['10.0.1.10'], usage: 'server', days: 30, now: NOW }).certificatePem);
+    expect(server.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
     const operator = new X509Certificate(issueCertificate(ca, { commonName: 'operator', usage: 'client', days: 30, now: NOW }).certificatePem);
     expect(operator.keyUsage).toEqual(['1.3.6.1.5.5.7.3.2']);
     expect(operator.subjectAltName).toBeUndefined();
@@ -86,9 +88,13 @@ describe('issueCertificate', () => {
 
   test('refuses bad input, naming it', () => {
     const base = { commonName: 'n', usage: 'server' as const, days: 30, now: NOW };
-    expect(() => issueCertificate(ca, { ...base, ipAddresses: ['10.0.1.300'] })).toThrow('ipAddresses: "10.0.1.300" is not an IPv4 or IPv6 address');
+    for (const ip of ['10.0.1.300', 'fe80::1%eth0', '::ffff:10.0.0.1']) {
+      expect(() => issueCertificate(ca, { ...base, ipAddresses: [ip] })).toThrow(`ipAddresses: ${JSON.stringify(ip)} is not an IPv4 address or a plain IPv6 address`);
+    }
+    expect(() => issueCertificate(ca, { ...base, ipAddresses: ['10.0.0.1'], usage: 'both' as never })).toThrow('usage must be one of peer, server, client, got "both"');
     expect(() => issueCertificate(ca, { ...base, dnsNames: ['bad name'] })).toThrow('dnsNames: "bad name" is not a DNS name');
     expect(() => issueCertificate(ca, base)).toThrow('certificate n: a server certificate needs at least one IP address or DNS name');
+    expect(() => issueCertificate(ca, { ...base, usage: 'peer' })).toThrow('certificate n: a server certificate needs at least one IP address or DNS name');
     expect(() => issueCertificate(ca, { ...base, ipAddresses: ['10.0.0.1'], days: 800 })).toThrow(
       'certificate n: 800 days would outlive the CA (valid until 2028-11-30T09:00:00.000Z)',
     );
@@ -124,6 +130,27 @@ describe('issueClusterCertificates', () => {
     const database = new X509Certificate(set.database.certificatePem);
     expect(database.subject).toBe('CN=orders-db database');
     expect(database.subjectAltName).toBe('DNS:db.example.internal, IP Address:10.0.1.10, IP Address:10.0.2.10, IP Address:10.0.9.9');
-    expect(database.verify(new X509Certificate(set.ca.certificatePem).publicKey)).toBe(true);
+    expect(database.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1']);
+    // Its own CA: the key every node holds passes for no node's etcd or Patroni, which trust the cluster CA alone.
+    expect(database.verify(new X509Certificate(set.databaseCa.certificatePem).publicKey)).toBe(true);
+    expect(database.verify(new X509Certificate(set.ca.certificatePem).publicKey)).toBe(false);
+  });
+
+  test('a rotation keeps both CAs and issues everything else anew', () => {
+    const request = { clusterName: 'orders-db', nodes: [{ name: 'pg-0', address: '10.0.1.10' }], days: 90, now: NOW };
+    const first = issueClusterCertificates(request);
+    const second = issueClusterCertificates(request, first);
+    expect(second.ca).toBe(first.ca);
+    expect(second.databaseCa).toBe(first.databaseCa);
+    expect(second.nodes['pg-0']!.certificatePem).not.toBe(first.nodes['pg-0']!.certificatePem);
+    expect(new X509Certificate(second.database.certificatePem).verify(new X509Certificate(first.databaseCa.certificatePem).publicKey)).toBe(true);
+  });
+
+  test('a long cluster name is shortened in the subjects (RFC 5280: 64 characters); the names that identify are the SANs', () => {
+    const long = 'a'.repeat(63);
+    const set = issueClusterCertificates({ clusterName: long, nodes: [{ name: 'pg-10', address: '10.0.1.10' }], days: 90, now: NOW });
+    const subject = new X509Certificate(set.nodes['pg-10']!.certificatePem).subject;
+    expect(subject).toBe(`CN=${'a'.repeat(58)} pg-10`);
+    expect(new X509Certificate(set.ca.certificatePem).subject).toHaveLength('CN='.length + 64);
   });
 });

@@ -1,7 +1,7 @@
 // patroni.yml for one node (Patroni 3.0.2's schema).
 import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
-import { checkCidr, renderPgHba } from './pg-hba';
+import { checkLiteralCidr, renderPgHba } from './pg-hba';
 import { archiveParameters, bootstrapSettings, replicaSettings } from './pgbackrest';
 import { clusterParameters, nodeParameters } from './postgres-parameters';
 import { ClusterSpec, NodePaths, SyncMode } from './spec';
@@ -54,7 +54,7 @@ const WATCHDOG_MODES = ['required', 'automatic', 'off'];
 function restApiTls(spec: ClusterSpec, paths: NodePaths) {
   if (!spec.tls) return {};
   const operators = spec.operatorCidrs ?? [];
-  operators.forEach((cidr) => checkCidr('operatorCidrs', cidr, "anyone with a password could change Patroni's configuration"));
+  operators.forEach((cidr) => checkLiteralCidr('operatorCidrs', cidr, "anyone with a password could change Patroni's configuration"));
   return {
     certfile: tlsFilePath(paths, 'nodeCert'),
     keyfile: tlsFilePath(paths, 'nodeKey'),
@@ -76,7 +76,7 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
   const pgHba = renderPgHba(spec);
   // Replication, pg_rewind and pg_basebackup check the leader's certificate and address (libpq
   // ignores sslmode on the Unix socket, which the superuser's own connections use).
-  const verifyFull = spec.tls ? { sslmode: 'verify-full', sslrootcert: tlsFilePath(paths, 'caCert') } : {};
+  const verifyFull = spec.tls ? { sslmode: 'verify-full', sslrootcert: tlsFilePath(paths, 'databaseCaCert') } : {};
 
   const config = {
     scope: spec.clusterName,

@@ -2,6 +2,7 @@
 // clients' CIDRs; over the local socket the OS user postgres (Patroni itself) gets peer auth. The
 // superuser logs in over the network from the nodes' own addresses only (HAProxy and Patroni run
 // there). With TLS every network line is `hostssl`: a connection without TLS matches none.
+import { isIP } from 'net';
 import { ClusterSpec } from './spec';
 
 const OPEN_TO_ALL = new Set(['0.0.0.0/0', '::/0']);
@@ -22,6 +23,17 @@ export function checkCidr(prop: string, cidr: string, openMeans = 'PostgreSQL wo
   }
   if (cidr === '' || /\s/.test(cidr)) {
     throw new Error(`${prop} entries must be CIDRs without whitespace, got '${cidr}'`);
+  }
+}
+
+/** As `checkCidr`, and an address/prefix that parses (a deploy-time placeholder is not one: use it for literal values only). */
+export function checkLiteralCidr(prop: string, cidr: string, openMeans?: string): void {
+  checkCidr(prop, cidr, openMeans);
+  const [address, prefix, ...rest] = cidr.split('/');
+  const family = isIP(address ?? '');
+  const bits = Number(prefix);
+  if (rest.length || family === 0 || !/^\d{1,3}$/.test(prefix ?? '') || bits > (family === 4 ? 32 : 128)) {
+    throw new Error(`${prop} entries must be CIDRs like 10.0.9.0/24 or fd00::/64, got '${cidr}'`);
   }
 }
 
@@ -47,7 +59,7 @@ export function renderPgHba(spec: ClusterSpec): string[] {
   const lines = [
     hbaLine('local', 'all', 'postgres', '', 'peer'),
     hbaLine('local', 'all', 'all', '', 'scram-sha-256'),
-    ...spec.nodes.map((n) => hbaLine(host, 'all', superuser, `${n.address}/32`, 'scram-sha-256')),
+    ...spec.nodes.map((n) => hbaLine(host, 'all', superuser, `${n.address}/${n.address.includes(':') ? 128 : 32}`, 'scram-sha-256')),
     // From anywhere else, the superuser is refused before a password is asked for.
     hbaLine('host', 'all', superuser, '0.0.0.0/0', 'reject'),
     hbaLine('host', 'all', superuser, '::/0', 'reject'),

@@ -6,8 +6,10 @@ import * as path from 'path';
 import { NodePaths } from './spec';
 
 export const TLS_FILE_NAMES = {
-  /** The cluster CA's certificate: the only issuer etcd, Patroni and PostgreSQL trust. */
+  /** The cluster CA's certificate: the only issuer etcd, Patroni, HAProxy and the node agent trust. */
   caCert: 'ca.crt',
+  /** The database CA's certificate: what replication and pg_rewind check the leader against. */
+  databaseCaCert: 'database-ca.crt',
   /** This node's certificate (serverAuth and clientAuth; its address in subjectAltName). */
   nodeCert: 'node.crt',
   /** The node key for Patroni and PostgreSQL (postgres, 0600). */
@@ -15,9 +17,9 @@ export const TLS_FILE_NAMES = {
   /** The same key for etcd (etcd, 0600). */
   etcdKey: 'etcd.key',
   /**
-   * PostgreSQL's server certificate: the database's identity, the same names on every node (every
-   * node address and the endpoints' names), since a client dialling one node's HAProxy or the load
-   * balancer reaches whichever node leads.
+   * PostgreSQL's server certificate, from the database CA: the database's identity, the same names
+   * on every node (every node address and the endpoints' names), since a client dialling one node's
+   * HAProxy or the load balancer reaches whichever node leads.
    */
   databaseCert: 'database.crt',
   /** Its key (postgres, 0600). */
@@ -32,6 +34,7 @@ export const TLS_DIR_NAME = 'tls';
 /** The users each file belongs to (mode 0644 for certificates, 0600 for keys). */
 export const TLS_FILE_OWNERS: Readonly<Record<TlsFile, 'root' | 'postgres' | 'etcd'>> = {
   caCert: 'root',
+  databaseCaCert: 'root',
   nodeCert: 'root',
   nodeKey: 'postgres',
   etcdKey: 'etcd',

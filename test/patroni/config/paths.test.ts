@@ -40,6 +40,14 @@ describe('renderPgHba', () => {
     expect(() => renderPgHba(named('All'))).toThrow(`credentials.superuser.username must be a plain role name ${allowed}, got 'All'`);
   });
 
+  test('the superuser line of an IPv6 node is its /128', () => {
+    const spec = ec2Spec({ nodes: [{ name: 'pg-0', address: 'fd00::a' }, { name: 'pg-1', address: '10.0.2.10' }] });
+    expect(renderPgHba(spec).filter((l) => / postgres .*scram/.test(l) && l.startsWith('host'))).toEqual([
+      'host    all             postgres        fd00::a/128 scram-sha-256',
+      'host    all             postgres        10.0.2.10/32 scram-sha-256',
+    ]);
+  });
+
   test('refuses ::/0 and an empty cluster CIDR list', () => {
     expect(() => renderPgHba(ec2Spec({ clusterCidrs: ['::/0'] }))).toThrow("clusterCidrs must not contain '::/0'");
     expect(() => renderPgHba(ec2Spec({ clusterCidrs: [] }))).toThrow('clusterCidrs must not be empty');

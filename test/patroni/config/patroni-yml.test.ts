@@ -52,6 +52,9 @@ describe('renderPatroniConfig', () => {
     expect(() => renderPatroniConfig(ec2Spec({ tls: true, operatorCidrs: ['0.0.0.0/0'] }), 'pg-1')).toThrow(
       "operatorCidrs must not contain '0.0.0.0/0': anyone with a password could change Patroni's configuration",
     );
+    for (const bad of ['10.9.0.0', '10.9.0.0/33', '10.9.0/24', 'ops-net/24', '10.9.0.0/24/1']) {
+      expect(() => renderPatroniConfig(ec2Spec({ tls: true, operatorCidrs: [bad] }), 'pg-1')).toThrow(`operatorCidrs entries must be CIDRs like 10.0.9.0/24 or fd00::/64, got '${bad}'`);
+    }
   });
 
   test('serves the REST API on the node address with basic auth', () => {
@@ -116,7 +119,7 @@ describe('renderPatroniConfig', () => {
       ssl_key_file: '/etc/cdk-failover/tls/database.key',
       ssl_min_protocol_version: 'TLSv1.2',
     });
-    const verifyFull = { sslmode: 'verify-full', sslrootcert: '/etc/cdk-failover/tls/ca.crt' };
+    const verifyFull = { sslmode: 'verify-full', sslrootcert: '/etc/cdk-failover/tls/database-ca.crt' };
     expect(tls.postgresql.authentication.replication).toEqual({ username: 'replicator', password: '__REPLICATION_PASSWORD__', ...verifyFull });
     expect(tls.postgresql.authentication.rewind).toEqual({ username: 'rewind_user', password: '__REWIND_PASSWORD__', ...verifyFull });
     expect(config.postgresql.parameters).not.toHaveProperty('ssl');
