@@ -73,8 +73,8 @@ describe('NodeEgress', () => {
     const aptFile = node.bundle.files.find((f) => f.path === APT_PROXY_FILE)!;
     expect(aptFile.content).toContain(`Acquire::http::Proxy "${PROXY}";`);
     expect(aptFile.content).toContain(`Acquire::https::Proxy "${PROXY}";`);
-    // The first boot writes it before apt runs.
-    expect(node.text.indexOf(`Acquire::http::Proxy "${PROXY}"`)).toBeLessThan(node.text.indexOf('retry 5 10 install_packages'));
+    // The first boot's apt runs (before the agent writes any file) take the proxy on their command line.
+    expect(node.text).toContain(`apt-get update -q -o DPkg::Lock::Timeout=600 -o 'Acquire::http::Proxy=${PROXY}' -o 'Acquire::https::Proxy=${PROXY}' &&`);
   });
 
   test('private(): S3 through its prefix list always (the wait condition is a presigned S3 URL); each part required; a secondary repository in another region refused', () => {

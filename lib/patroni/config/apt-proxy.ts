@@ -1,4 +1,5 @@
 // apt's proxy for Debian's archive, for nodes without a route to the internet (NodeEgress.private).
+import { shellQuote } from './shell';
 import { ClusterSpec } from './spec';
 
 /** Always written (empty of settings without a proxy), so that removing the proxy reaches the nodes too. */
@@ -18,6 +19,13 @@ export function checkAptProxy(url: string, prop = 'aptProxy'): void {
 export function aptProxyPort(url: string): number {
   checkAptProxy(url);
   return Number(/:(\d+)\/?$/.exec(url)?.[1] ?? 80);
+}
+
+/** ` -o Acquire::http::Proxy=... -o Acquire::https::Proxy=...` for an apt-get command line, or '' without a proxy. */
+export function aptProxyOptions(spec: ClusterSpec): string {
+  if (spec.aptProxy === undefined) return '';
+  checkAptProxy(spec.aptProxy);
+  return ['http', 'https'].map((scheme) => ` -o ${shellQuote(`Acquire::${scheme}::Proxy=${spec.aptProxy}`)}`).join('');
 }
 
 export function renderAptProxyConfig(spec: ClusterSpec): string {

@@ -1,7 +1,7 @@
 // A node's first boot: packages, data volume, watchdog, then the node agent writes the rendered
 // files (and the passwords from Secrets Manager) and the services start. It travels in the node's
 // bundle (node-bundle.ts); the node agent runs it once per instance.
-import { APT_PROXY_FILE, renderAptProxyConfig } from './apt-proxy';
+import { APT_PROXY_FILE, aptProxyOptions } from './apt-proxy';
 import { NODE_AGENT_PATH } from './agent-units';
 import { findNode } from './nodes';
 import { nodePackages } from './packages';
@@ -156,13 +156,11 @@ systemctl daemon-reload
 mountpoint -q "$data_mount_point" || mount "$data_mount_point"
 
 # --- Packages (Debian 12's: the versions the local rehearsal cluster runs), through the proxy if any
-# (the node agent's write-files keeps this file current afterwards).
-cat >${APT_PROXY_FILE} <<'CDK_FAILOVER_APT_PROXY'
-${renderAptProxyConfig(spec)}CDK_FAILOVER_APT_PROXY
+# (on the command line: the agent's write-files puts it in ${APT_PROXY_FILE} for later apt runs).
 install_packages() {
   # unattended-upgrades may hold dpkg's lock on a fresh instance: wait for it, bounded.
-  apt-get update -q -o DPkg::Lock::Timeout=600 &&
-    apt-get install -y -q -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \\
+  apt-get update -q -o DPkg::Lock::Timeout=600${aptProxyOptions(spec)} &&
+    apt-get install -y -q -o DPkg::Lock::Timeout=600${aptProxyOptions(spec)} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \\
       ${nodePackages(spec.postgresVersion).join(' ')}
 }
 retry 5 10 install_packages

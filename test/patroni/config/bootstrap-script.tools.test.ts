@@ -12,6 +12,7 @@ import {
   renderNodeConfigFiles,
   renderPatroniConfig,
   renderSystemdUnitFiles,
+  renderSystemFiles,
 } from '../../../lib/patroni/config';
 import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
 
@@ -104,7 +105,7 @@ describe('renderNodeBundle', () => {
   const bundle = renderNodeBundle(spec, 'pg-0', OPTIONS);
 
   test('holds exactly the rendered files, byte for byte, then the agent and its units', () => {
-    const rendered = [...renderNodeConfigFiles(spec, 'pg-0'), ...renderSystemdUnitFiles(spec, 'pg-0')];
+    const rendered = [...renderNodeConfigFiles(spec, 'pg-0'), ...renderSystemdUnitFiles(spec, 'pg-0'), ...renderSystemFiles(spec)];
     expect(bundle.files.slice(0, rendered.length).map(({ path: p, content, mode, owner, group }) => ({ path: p, content, mode, owner, group }))).toEqual(rendered);
     expect(bundle.files.slice(rendered.length).map((f) => f.path)).toEqual([
       NODE_AGENT_PATH,
@@ -127,6 +128,7 @@ describe('renderNodeBundle', () => {
       'cdk-failover-patroni.service': ['daemon-reload', 'restart-patroni'],
       'cdk-failover-haproxy.service': ['daemon-reload', 'restart-haproxy'],
       'cdk-failover-metrics.service': ['daemon-reload', 'restart-metrics'],
+      '90cdk-failover-proxy': [], // apt reads it afresh
       'cdk-failover-agent': [],
       'cdk-failover-agent.service': ['daemon-reload'],
       'cdk-failover-agent.timer': ['daemon-reload'],
