@@ -102,6 +102,9 @@ if (process.env.SKIP_CLUSTER === '1') {
       );
       await expect(restore(stateRoot, 'bkbad', { type: 'time', time: '2999-01-01T00:00:00Z' }, log)).rejects.toThrow(/is in the future/);
       // Past, but nothing committed after it is archived (no writes since): PostgreSQL's FATAL ends the wait at once.
+      // The earlier tests' writes would bring autovacuum's ANALYZE, a commit that can land after the
+      // target and let the restore reach it: analyze now, before the target.
+      await source.sql('VACUUM ANALYZE');
       await waitForArchived(source);
       const afterNewest = new Date(Date.now() - 1000).toISOString();
       await expect(restore(stateRoot, 'bkbad', { type: 'time', time: afterNewest }, log)).rejects.toThrow(
