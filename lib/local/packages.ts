@@ -25,9 +25,10 @@ export const BOOTED_PACKAGES: readonly string[] = ['debootstrap', 'systemd-conta
  * The tests that drive real tools need the local cluster's packages plus the checkers they hand
  * rendered files to: shellcheck, `systemd-analyze verify` (which also checks that the units'
  * commands exist: /bin/kill is procps', present on the Debian AMI but not in a minimal root),
- * python3 (PyYAML round trips, the metrics publisher, the user data's unpacking).
+ * python3 (PyYAML round trips, the metrics publisher, the user data's unpacking), nftables (the
+ * node's IMDS firewall, loaded in a network namespace of its own).
  */
-export const TEST_PACKAGES: readonly string[] = [...LOCAL_CLUSTER_PACKAGES, 'shellcheck', 'systemd', 'procps', 'python3', ...BOOTED_PACKAGES];
+export const TEST_PACKAGES: readonly string[] = [...LOCAL_CLUSTER_PACKAGES, 'shellcheck', 'systemd', 'procps', 'python3', 'nftables', ...BOOTED_PACKAGES];
 
 /** The packages of `packages` that dpkg does not list as installed (one `dpkg-query` call). */
 export async function missingPackages(packages: readonly string[] = LOCAL_CLUSTER_PACKAGES): Promise<string[]> {

@@ -33,13 +33,17 @@ if (process.env.SKIP_CLUSTER === '1') {
     const log = (line: string) => console.log(`[backup] ${line}`);
     let source: LocalCluster;
 
+    // Every cluster this suite makes: a run killed half-way leaves them, and a restore refuses a name that exists.
+    const made = [SOURCE, 'bkpitr', 'bklatest', 'bklost', 'bkbad'];
+
     beforeAll(async () => {
+      for (const name of made.slice(1)) await LocalCluster.down({ clusterName: name, stateRoot });
       source = await LocalCluster.up({ clusterName: SOURCE, stateRoot, timing: 'fast', backup: true, log });
       await takeBackup(source, 'full');
     }, 10 * MINUTE);
 
     afterAll(async () => {
-      for (const name of [SOURCE, 'bkpitr', 'bklatest', 'bklost']) await LocalCluster.down({ clusterName: name, stateRoot });
+      for (const name of made) await LocalCluster.down({ clusterName: name, stateRoot });
       fs.rmSync(stateRoot, { recursive: true, force: true });
     }, 5 * MINUTE);
 
@@ -103,10 +107,10 @@ if (process.env.SKIP_CLUSTER === '1') {
       await expect(restore(stateRoot, 'bkbad', { type: 'time', time: '2999-01-01T00:00:00Z' }, log)).rejects.toThrow(/is in the future/);
       // Past, but nothing committed after it is archived (no writes since): PostgreSQL's FATAL ends the wait at once.
       // The earlier tests' writes would bring autovacuum's ANALYZE, a commit that can land after the
-      // target and let the restore reach it: analyze now, before the target.
+      // target and let the restore reach it: analyze now, and take the target once its commit is done.
       await source.sql('VACUUM ANALYZE');
+      const afterNewest = new Date().toISOString();
       await waitForArchived(source);
-      const afterNewest = new Date(Date.now() - 1000).toISOString();
       await expect(restore(stateRoot, 'bkbad', { type: 'time', time: afterNewest }, log)).rejects.toThrow(
         `restore into 'bkbad' failed and was removed: recovery ended before the restore target ${afterNewest}: the WAL of 'bksrc' it could read ends earlier`,
       );

@@ -5,6 +5,8 @@
 import { LocalCluster } from '../../lib/local';
 import { BACKUP_NODE_GAUGES, NODE_GAUGES, NODE_METRIC_DIMENSIONS } from '../../lib/patroni/config/node-metrics';
 import { SYSTEMD_UNIT_NAMES } from '../../lib/patroni/config/systemd-units';
+import { IMDS_FIREWALL_UNIT, IMDS_USERS } from '../../lib/patroni/config/imds-firewall';
+import { IMDS_ADDRESS } from '../../lib/local/boot/booted-nodes';
 import { poll, found, notYet } from '../../lib/ops/poll';
 import { applyDrill, failoverDrill, switchoverDrill, type DrillResult } from './drills/drills';
 
@@ -118,6 +120,18 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
       expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
     }, 15 * MINUTE);
+
+    test('IMDS answers root and postgres only, after a reboot too: haproxy, etcd and nobody are refused', async () => {
+      const token = ['curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `http://${IMDS_ADDRESS}/latest/api/token`];
+      for (const name of cluster.nodeNames) {
+        expect(await onNode(name, ['systemctl', 'is-active', IMDS_FIREWALL_UNIT])).toBe('active');
+        for (const user of IMDS_USERS) expect(await onNode(name, ['runuser', '-u', user, '--', ...token])).toBe('200');
+        for (const user of ['haproxy', 'etcd', 'nobody']) {
+          const refused = await cluster.runOnNode(name, ['runuser', '-u', user, '--', ...token], { allowFailure: true, timeoutMs: 30_000 });
+          expect({ user, code: refused.code }).toEqual({ user, code: 7 }); // curl: could not connect
+        }
+      }
+    }, 5 * MINUTE);
 
     test('a replica, then the leader, are replaced: each new instance runs the user data and rejoins on its old volume without re-initialising', async () => {
       const { leader, replica } = await leaderAndReplica();

@@ -519,6 +519,11 @@ def take_action(settings, action, desired):
     units = desired['bundle']['units']
     if action == 'daemon-reload':
         run(['systemctl', 'daemon-reload'])
+    elif action == 'apply-imds-firewall':
+        # A node booted before the firewall existed has no nft: install it, then enable the unit.
+        install_missing('/usr/sbin/nft', 'nftables')
+        run(['systemctl', 'enable', units['imdsFirewall']])
+        run(['systemctl', 'restart', units['imdsFirewall']])
     elif action == 'restart-etcd':
         run(['systemctl', 'restart', units['etcd']], timeout=300)
         wait('etcd healthy on every member', 120, lambda: etcdctl(settings, 'endpoint', 'health') is not None)
@@ -532,10 +537,8 @@ def take_action(settings, action, desired):
     elif action == 'prepare-backup':
         # A node booted before the cluster had backups has neither the package nor its directories.
         backup = desired['bundle'].get('backup')
-        if backup and not os.path.exists('/usr/bin/pgbackrest'):
-            run(['apt-get', 'update'], timeout=600)
-            run(['apt-get', '-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', 'pgbackrest'], timeout=900)
         if backup:
+            install_missing('/usr/bin/pgbackrest', 'pgbackrest')
             run(['install', '-d', '-o', 'postgres', '-g', 'postgres', '-m', '0750'] + list(backup['dirs']))
     elif action == 'stanza-create':
         # Fails harmlessly on a replica; the leader applies last and creates it, so archiving works.
@@ -550,6 +553,13 @@ def take_action(settings, action, desired):
         run(['systemctl', 'reload', units['patroni']])
     elif action != 'none':
         raise Failure('unknown action ' + action)
+
+
+def install_missing(program, package):
+    """Installs Debian's package when its program is missing (a node booted by an older bundle)."""
+    if not os.path.exists(program):
+        run(['apt-get', 'update'], timeout=600)
+        run(['apt-get', '-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', package], timeout=900)
 
 
 def patch_dynamic_configuration(settings, desired):

@@ -3,6 +3,7 @@
 // the instance's CloudFormation metadata (gzip-compressed), never in the user data, so a changed
 // file reaches running nodes through the agent and never touches the instance itself.
 import { APT_PROXY_FILE } from './apt-proxy';
+import { IMDS_FIREWALL_FILE, IMDS_FIREWALL_UNIT } from './imds-firewall';
 import { createHash } from 'crypto';
 import { gzipSync } from 'zlib';
 import { AGENT_UNIT_NAMES, NODE_AGENT_PATH, renderAgentService, renderAgentTimer } from './agent-units';
@@ -33,6 +34,7 @@ export interface BootstrapSecretIds {
 export const AGENT_ACTIONS = [
   'daemon-reload',
   'prepare-backup',
+  'apply-imds-firewall',
   'restart-etcd',
   'reload-haproxy',
   'restart-haproxy',
@@ -83,7 +85,11 @@ export interface NodeBundle {
   readonly haproxyConfig: string;
   /** pgBackRest's directories and the backup runner, when the cluster has backups. */
   readonly backup?: { readonly dirs: readonly string[]; readonly runner: string };
-  readonly units: typeof SYSTEMD_UNIT_NAMES & { readonly agentTimer: string; readonly backupTimers: readonly string[] };
+  readonly units: typeof SYSTEMD_UNIT_NAMES & {
+    readonly agentTimer: string;
+    readonly imdsFirewall: string;
+    readonly backupTimers: readonly string[];
+  };
 }
 
 const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
@@ -129,6 +135,8 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
     [pgBackRestConfigPath(paths)]: ['prepare-backup', 'stanza-create'],
     [backupRunnerPath(paths)]: [],
     [APT_PROXY_FILE]: [], // apt reads it afresh
+    [IMDS_FIREWALL_FILE]: ['apply-imds-firewall'],
+    [unit(IMDS_FIREWALL_UNIT)]: ['daemon-reload', 'apply-imds-firewall'],
     [unit(BACKUP_UNIT_NAMES.service)]: ['daemon-reload'],
     [unit(BACKUP_UNIT_NAMES.full)]: ['daemon-reload', 'restart-backup-timers'],
     [unit(BACKUP_UNIT_NAMES.diff)]: ['daemon-reload', 'restart-backup-timers'],
@@ -182,7 +190,11 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     patroniConfig,
     haproxyConfig: configFilePath(paths, 'haproxy'),
     ...(checkedBackup(spec) ? { backup: { dirs: Object.values(pgBackRestDirs(paths)), runner: backupRunnerPath(paths) } } : {}),
-    units: { ...SYSTEMD_UNIT_NAMES, agentTimer: AGENT_UNIT_NAMES.timer, backupTimers: [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] },
+    units: {
+      ...SYSTEMD_UNIT_NAMES,
+      agentTimer: AGENT_UNIT_NAMES.timer,
+      imdsFirewall: IMDS_FIREWALL_UNIT,
+      backupTimers: [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] },
   };
 }
 

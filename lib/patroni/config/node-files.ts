@@ -2,6 +2,7 @@
 // writes on EC2 and what the local cluster writes into each node's tree.
 import { BACKUP_UNIT_NAMES, renderBackupRunner, renderBackupService, renderBackupTimer } from './backup-runner';
 import { APT_PROXY_FILE, renderAptProxyConfig } from './apt-proxy';
+import { IMDS_FIREWALL_FILE, IMDS_FIREWALL_UNIT, renderImdsFirewall, renderImdsFirewallUnit } from './imds-firewall';
 import { renderEtcdConfig } from './etcd';
 import { backupRunnerPath, checkedBackup, pgBackRestConfigPath, renderPgBackRestConfig } from './pgbackrest';
 import { renderHaproxyConfig } from './haproxy';
@@ -57,9 +58,17 @@ export function renderNodeConfigFiles(spec: ClusterSpec, nodeName: string): Rend
   ];
 }
 
-/** The operating system's own files (apt's proxy): only an EC2 node's, never the local cluster's host. */
+/**
+ * The operating system's own files (apt's proxy, the IMDS firewall): only an EC2 node's (or a
+ * booted rehearsal node's), never the local cluster's host.
+ */
 export function renderSystemFiles(spec: ClusterSpec): RenderedFile[] {
-  return [{ path: APT_PROXY_FILE, content: renderAptProxyConfig(spec), mode: '0644', owner: 'root', group: 'root' }];
+  const root = (path: string, content: string): RenderedFile => ({ path, content, mode: '0644', owner: 'root', group: 'root' });
+  return [
+    root(APT_PROXY_FILE, renderAptProxyConfig(spec)),
+    root(IMDS_FIREWALL_FILE, renderImdsFirewall()),
+    root(`/etc/systemd/system/${IMDS_FIREWALL_UNIT}`, renderImdsFirewallUnit(spec.clusterName)),
+  ];
 }
 
 /** The unit files, for /etc/systemd/system. */

@@ -6,7 +6,7 @@ export function serverPackages(postgresVersion: number): string[] {
   return ['patroni', 'python3-etcd', 'python3-yaml', 'etcd-server', 'etcd-client', 'haproxy', `postgresql-${postgresVersion}`, 'pgbackrest'];
 }
 
-/** Everything a node installs: the servers, plus the AWS CLI and jq its scripts call. */
+/** Everything a node installs: the servers, the AWS CLI and jq its scripts call, nftables for its IMDS firewall. */
 export function nodePackages(postgresVersion: number): string[] {
-  return [...serverPackages(postgresVersion), 'awscli', 'jq'];
+  return [...serverPackages(postgresVersion), 'awscli', 'jq', 'nftables'];
 }

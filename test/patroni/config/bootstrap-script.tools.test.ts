@@ -65,7 +65,7 @@ describe('renderBootstrapScript', () => {
       expect(script.indexOf(before)).toBeGreaterThan(0);
       expect(script.indexOf(before)).toBeLessThan(install);
     }
-    expect(script).toMatch(/patroni python3-etcd python3-yaml etcd-server etcd-client haproxy postgresql-15 pgbackrest awscli jq/);
+    expect(script).toMatch(/patroni python3-etcd python3-yaml etcd-server etcd-client haproxy postgresql-15 pgbackrest awscli jq nftables/);
   });
 
   test('prepares the data volume: bounded wait, mkfs only without a filesystem, fstab by UUID with nofail', () => {
@@ -86,6 +86,12 @@ describe('renderBootstrapScript', () => {
     expect(script).toContain(
       'systemctl enable --now --no-block cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service cdk-failover-metrics.service\n',
     );
+  });
+
+  test('turns the IMDS firewall on, waiting for it, after the files are written and before any service starts', () => {
+    const firewall = script.indexOf('systemctl enable --now cdk-failover-imds-firewall.service\n');
+    expect(firewall).toBeGreaterThan(script.indexOf(`${NODE_AGENT_PATH} write-files`));
+    expect(firewall).toBeLessThan(script.indexOf('systemctl enable --now --no-block'));
   });
 
   test('is deterministic', () => {
@@ -129,6 +135,8 @@ describe('renderNodeBundle', () => {
       'cdk-failover-haproxy.service': ['daemon-reload', 'restart-haproxy'],
       'cdk-failover-metrics.service': ['daemon-reload', 'restart-metrics'],
       '90cdk-failover-proxy': [], // apt reads it afresh
+      'imds-firewall.nft': ['apply-imds-firewall'],
+      'cdk-failover-imds-firewall.service': ['daemon-reload', 'apply-imds-firewall'],
       'cdk-failover-agent': [],
       'cdk-failover-agent.service': ['daemon-reload'],
       'cdk-failover-agent.timer': ['daemon-reload'],
