@@ -2,11 +2,12 @@
 // test/cluster/drills/ repeated on a 3-node local rehearsal cluster per timing profile (FAST,
 // DEFAULT) and with Patroni's and HAProxy's stock settings as the baseline. Root only.
 //
-//   npm run bench [-- --runs 5] [--profiles fast,default,stock] [--scenarios kill,freeze,partition,switchover]
+//   npm run bench [-- --runs 5] [--profiles fast,default,stock] [--scenarios kill,freeze,partition,switchover] [--name NAME]
 //
 // Writes bench/results.json (raw per-run figures and the environment), bench/results.md (the
 // table README includes) and bench/failover-timeline.svg (one node-loss failover), rewriting all
-// three after every run so that an interrupted benchmark still leaves what it measured.
+// three after every run so that an interrupted benchmark still leaves what it measured. With
+// --name NAME: results-NAME.json, results-NAME.md and failover-timeline-NAME.svg, beside them.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,10 +24,11 @@ interface Args {
   profiles: string[];
   scenarios: BenchScenario[];
   intervalMs: number;
+  name: string;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { runs: 5, profiles: ['fast', 'default', 'stock'], scenarios: [...SCENARIOS], intervalMs: 100 };
+  const args: Args = { runs: 5, profiles: ['fast', 'default', 'stock'], scenarios: [...SCENARIOS], intervalMs: 100, name: '' };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split('=', 2);
     const value = () => inline ?? argv[++i] ?? '';
@@ -46,8 +48,12 @@ function parseArgs(argv: readonly string[]): Args {
       case '--interval-ms':
         args.intervalMs = Number(value());
         break;
+      case '--name':
+        args.name = value();
+        if (!/^[a-z0-9-]{1,20}$/.test(args.name)) throw new Error(`--name must be 1 to 20 of a-z, 0-9 and '-', got '${args.name}'`);
+        break;
       default:
-        throw new Error(`unknown argument '${argv[i]}' (--runs N, --profiles a,b, --scenarios a,b, --interval-ms N)`);
+        throw new Error(`unknown argument '${argv[i]}' (--runs N, --profiles a,b, --scenarios a,b, --interval-ms N, --name NAME)`);
     }
   }
   return args;
@@ -95,7 +101,8 @@ function toRun(profile: string, scenario: BenchScenario, run: number, startedAt:
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
-  const command = `npm run bench -- --runs ${args.runs} --profiles ${args.profiles.join(',')} --scenarios ${args.scenarios.join(',')}`;
+  const command = `npm run bench -- --runs ${args.runs} --profiles ${args.profiles.join(',')} --scenarios ${args.scenarios.join(',')}${args.name ? ` --name ${args.name}` : ''}`;
+  const suffix = args.name ? `-${args.name}` : '';
   const log = (line: string) => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
   const runs: BenchRun[] = [];
   let chart: DrillResult | undefined;
@@ -113,12 +120,12 @@ async function main(): Promise<void> {
       timings,
       runs,
     };
-    fs.writeFileSync(path.join(OUT, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    fs.writeFileSync(path.join(OUT, 'results.md'), renderMarkdown(results));
+    fs.writeFileSync(path.join(OUT, `results${suffix}.json`), `${JSON.stringify(results, null, 2)}\n`);
+    fs.writeFileSync(path.join(OUT, `results${suffix}.md`), renderMarkdown(results));
     if (chart) {
       const names = Object.fromEntries(['pg-0', 'pg-1', 'pg-2'].map((n, i) => [`10.213.77.${11 + i}`, n]));
       fs.writeFileSync(
-        path.join(OUT, 'failover-timeline.svg'),
+        path.join(OUT, `failover-timeline${suffix}.svg`),
         renderTimelineSvg({
           title: `Writes through the writer endpoint, ${chart.profile} timing: leader ${chart.oldLeader} killed at 0 s`,
           faultAt: chart.faultAt,
@@ -142,6 +149,7 @@ async function main(): Promise<void> {
       log(`round ${run}, profile ${profile}: booting a 3-node cluster`);
       try {
         const cluster = await LocalCluster.up({ clusterName: CLUSTER, nodes: 3, timing: profile as keyof typeof TIMING_PROFILES, log: (l) => log(`  ${l}`) });
+        env.tls = cluster.spec.tls === true;
         for (const scenario of args.scenarios) {
           if (stopping) break;
           const at = new Date().toISOString();
@@ -169,7 +177,7 @@ async function main(): Promise<void> {
     }
   }
   save(!stopping);
-  log(`wrote ${path.join(OUT, 'results.json')}, results.md, failover-timeline.svg`);
+  log(`wrote ${path.join(OUT, `results${suffix}.json`)}, results${suffix}.md, failover-timeline${suffix}.svg`);
 }
 
 main().catch((err) => {

@@ -31,6 +31,9 @@ export async function startContainer(o: ContainerOptions): Promise<ProcessRecord
     '--register=no',
     '--keep-unit',
     `--network-namespace-path=/run/netns/${o.namespace}`,
+    // An instance's root may change its own firewall (the IMDS table); nspawn keeps CAP_NET_ADMIN
+    // only with --private-network. The namespace is the node's own: nothing else is reachable.
+    '--capability=CAP_NET_ADMIN',
     '--resolv-conf=off',
     '--timezone=off',
     '--link-journal=no',
