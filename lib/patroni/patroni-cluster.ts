@@ -159,6 +159,25 @@ export interface PatroniClusterProps {
    * @default NodeEgress.internet() - HTTPS and HTTP to any address, through the VPC's NAT gateway
    */
   readonly egress?: NodeEgress;
+
+  /**
+   * How long a new node's first boot waits for its data volume to be attached. Past it, the boot
+   * fails with one line naming the volume, and the deploy fails. Only first boots read it: a
+   * change reaches the running nodes as a rollout that has nothing to do (no instance changes).
+   * From 30 seconds to 10 minutes, whole seconds.
+   * @default Duration.minutes(5)
+   */
+  readonly volumeAttachmentTimeout?: Duration;
+}
+
+/** The volume attachment wait in seconds, checked. Kept within NODE_CREATION_SECONDS' share for it. */
+function volumeAttachmentSeconds(timeout: Duration | undefined): number {
+  if (timeout === undefined) return 300;
+  const seconds = timeout.toSeconds({ integral: false });
+  if (!Number.isInteger(seconds) || seconds < 30 || seconds > 600) {
+    throw new Error(`volumeAttachmentTimeout must be whole seconds from 30 seconds to 10 minutes, got ${timeout.toHumanString()}`);
+  }
+  return seconds;
 }
 
 /** Stable keys of the stack outputs, for the CLI and runbooks. */
@@ -218,6 +237,7 @@ export class PatroniCluster extends PatroniClusterBase {
    * @jsii ignore
    */
   public readonly spec: ClusterSpec;
+  private readonly volumeAttachmentSeconds: number;
 
   constructor(scope: Construct, id: string, props: PatroniClusterProps) {
     super(scope, id);
@@ -239,6 +259,7 @@ export class PatroniCluster extends PatroniClusterBase {
       timing: this.timing.values,
       watchdog: (props.watchdog ?? WatchdogMode.REQUIRED).name,
     });
+    this.volumeAttachmentSeconds = volumeAttachmentSeconds(props.volumeAttachmentTimeout);
 
     const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnets;
     if (subnets.length === 0) {
@@ -435,7 +456,7 @@ export class PatroniCluster extends PatroniClusterBase {
           rewind: '__REWIND_SECRET__',
           restApi: '__REST_API_SECRET__',
         },
-        dataVolume: { device: DATA_VOLUME_DEVICE, volumeId: '__DATA_VOLUME_ID__' },
+        dataVolume: { device: DATA_VOLUME_DEVICE, volumeId: '__DATA_VOLUME_ID__', waitSeconds: this.volumeAttachmentSeconds },
         readySeconds: NODE_READY_SECONDS,
         applySeconds: NODE_APPLY_SECONDS,
       });

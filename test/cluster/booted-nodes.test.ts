@@ -7,6 +7,7 @@ import { BACKUP_NODE_GAUGES, NODE_GAUGES, NODE_METRIC_DIMENSIONS } from '../../l
 import { SYSTEMD_UNIT_NAMES } from '../../lib/patroni/config/systemd-units';
 import { IMDS_FIREWALL_UNIT, IMDS_USERS } from '../../lib/patroni/config/imds-firewall';
 import { IMDS_ADDRESS } from '../../lib/local/boot/booted-nodes';
+import { REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
 import { poll, found, notYet } from '../../lib/ops/poll';
 import { applyDrill, failoverDrill, switchoverDrill, type DrillResult } from './drills/drills';
 
@@ -233,7 +234,11 @@ if (process.env.SKIP_CLUSTER === '1') {
       );
       expect(failure).toEqual({
         state: 'failed',
-        line: expect.stringMatching(/^cdk-failover: data volume \/dev\/sdf \(vol-[0-9a-f]{17}\) not attached after 300s \(runbook: A node's bootstrap failed\)$/),
+        line: expect.stringMatching(
+          new RegExp(
+            `^cdk-failover: data volume /dev/sdf \\(vol-[0-9a-f]{17}\\) not attached after ${REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT.toSeconds()}s \\(runbook: A node's bootstrap failed\\)$`,
+          ),
+        ),
       });
       await cluster.replace(replica);
       await healthy();

@@ -337,6 +337,19 @@ describe('PatroniCluster validation', () => {
     expect(() => setup({ dataVolumeSize: Size.mebibytes(1536) })).toThrow(/dataVolumeSize must be a whole number of GiB from 1 to 16384/);
   });
 
+  test('volumeAttachmentTimeout: the first boot waits that long (default 5 minutes); outside 30 s to 10 min, or fractional, refused', () => {
+    const bootstrap = (t: ReturnType<typeof setup>['template']) => unpackNode(t, 0).bundle.bootstrap;
+    expect(bootstrap(setup().template)).toContain('readonly device_wait_seconds=300\n');
+    expect(bootstrap(setup({ volumeAttachmentTimeout: Duration.seconds(45) }).template)).toContain('readonly device_wait_seconds=45\n');
+    for (const [timeout, shown] of [
+      [Duration.seconds(29), '29 seconds'],
+      [Duration.minutes(11), '11 minutes'],
+      [Duration.millis(30500), '30 seconds 500 millis'],
+    ] as const) {
+      expect(() => setup({ volumeAttachmentTimeout: timeout })).toThrow(`volumeAttachmentTimeout must be whole seconds from 30 seconds to 10 minutes, got ${shown}`);
+    }
+  });
+
   test('warns when the subnets span fewer availability zones than nodes', () => {
     const { stack } = setup({}, ['eu-west-1a', 'eu-west-1b']);
     Annotations.fromStack(stack).hasWarning('/Test/Db', Match.stringLikeRegexp('the 3 nodes share 2 availability zone'));
@@ -436,6 +449,7 @@ describe('PatroniCluster day two: what a changed prop does to a deployed stack (
     ['synchronousMode', { synchronousMode: SynchronousMode.OFF }],
     ['maximumLagOnFailover', { maximumLagOnFailover: Size.mebibytes(8) }],
     ['replicaMaxLag', { replicaMaxLag: Size.mebibytes(64) }],
+    ['volumeAttachmentTimeout', { volumeAttachmentTimeout: Duration.minutes(2) }],
   ] as const)('%s: no instance or launch template property changes; the nodes\' metadata and the wait condition do', (_prop, change) => {
     const changed = setup(change);
     expect(ofType(changed.template, 'AWS::EC2::Instance')).toEqual(ofType(base.template, 'AWS::EC2::Instance'));

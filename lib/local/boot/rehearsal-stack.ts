@@ -15,6 +15,8 @@ export { REHEARSAL_ACCOUNT, REHEARSAL_REGION } from './rehearsal-names';
 
 /** PostgreSQL parameters the rehearsal always sets: five PostgreSQL servers share one small machine. */
 export const REHEARSAL_POSTGRES_PARAMETERS: Readonly<Record<string, string>> = { shared_buffers: '64MB' };
+/** How long a rehearsal node's first boot waits for its volume (PatroniCluster's volumeAttachmentTimeout). */
+export const REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT = Duration.seconds(60);
 
 export interface RehearsalStackOptions {
   readonly clusterName: string;
@@ -93,6 +95,8 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     // The image is the rehearsal's own: no lookup (the default would look it up in the account).
     machineImage: ec2.MachineImage.genericLinux({ [REHEARSAL_REGION]: 'ami-0ca7f00dca7f00d00' }),
     postgresParameters: { ...REHEARSAL_POSTGRES_PARAMETERS, ...options.postgresParameters },
+    // A loop device is attached at once or never: the rehearsal's volume-missing drill need not wait 5 minutes.
+    volumeAttachmentTimeout: REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT,
   });
   Validations.of(stack).acknowledge({
     id: 'CloudFormation-Validate::W9010',
