@@ -3,6 +3,7 @@
 // Manager. The CA keys go into a secret only this function reads; the nodes read theirs at boot.
 // A later update (new node addresses, or a new `Rotation`) issues new certificates from the same
 // CAs, so every client keeps trusting them. Delete leaves the secrets to their removal policy.
+import { X509Certificate } from 'node:crypto';
 import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ClusterCas, issueClusterCertificates } from './cluster-certificates';
 import { NodeTlsSecret, OperatorTlsSecret, UNISSUED } from './secret-format';
@@ -57,12 +58,27 @@ export interface CertificateResponse {
   readonly Data?: Record<string, string>;
 }
 
+/** Refuses to sign certificates that would outlive a CA: clients would reject them from its end on. */
+function checkCasOutlive(cas: ClusterCas, days: number): void {
+  const needed = Date.now() + days * 86_400_000;
+  for (const [what, ca] of [['cluster CA', cas.ca], ['database CA', cas.databaseCa]] as const) {
+    const end = new Date(new X509Certificate(ca.certificatePem).validTo);
+    if (end.getTime() < needed) {
+      throw new Error(
+        `the ${what} expires ${end.toISOString()}, before certificates issued now for ${days} days would: renew the CAs ` +
+          `(put ${UNISSUED} in the CA secret to issue new ones; every client must then trust the new CAs)`,
+      );
+    }
+  }
+}
+
 export async function handleCertificateEvent(event: CertificateEvent, client: SecretsManagerClient): Promise<CertificateResponse> {
   const p = event.ResourceProperties;
   const physicalResourceId = event.PhysicalResourceId ?? `${p.ClusterName}-certificates`;
   if (event.RequestType === 'Delete') return { PhysicalResourceId: physicalResourceId };
   const { days } = checkedProperties(p);
   const existing = await existingCas(client, p.CaSecretArn);
+  if (existing) checkCasOutlive(existing, days);
   const issued = issueClusterCertificates(
     { clusterName: p.ClusterName, nodes: p.Nodes.map((n) => ({ name: n.Name, address: n.Address })), endpointNames: p.EndpointNames, days },
     existing,

@@ -3,7 +3,6 @@
 // transpiled here when it runs under ts-node or jest (this repository's synth and tests). Nothing
 // is bundled: the handler's one dependency, the AWS SDK's Secrets Manager client, is in Lambda's
 // Node.js runtime.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -27,27 +26,18 @@ function javaScriptOf(name: string): string {
   }).outputText;
 }
 
+let written: string | undefined;
+
 /**
- * A directory holding the handler's JavaScript, named by its content's digest (so the asset's
- * hash changes only when the code does); written once, atomically.
+ * A fresh directory (mkdtemp: 0700, this user's) holding the handler's JavaScript, written once
+ * per process. Never a shared, predictable path: another user could put code there first, to be
+ * deployed as the function that holds the CA keys. The asset's hash is the content's, so the path
+ * does not matter to CloudFormation.
  */
 export function certificateHandlerDirectory(): string {
-  const files = MODULES.map((name) => [`${name}.js`, javaScriptOf(name)] as const);
-  const digest = createHash('sha256');
-  for (const [name, text] of files) digest.update(name).update('\0').update(text).update('\0');
-  const dir = path.join(os.tmpdir(), `cdk-failover-certificate-handler-${digest.digest('hex').slice(0, 16)}`);
-  if (!fs.existsSync(dir)) {
-    const staging = `${dir}.${process.pid}`;
-    fs.rmSync(staging, { recursive: true, force: true });
-    fs.mkdirSync(staging, { recursive: true });
-    for (const [name, text] of files) fs.writeFileSync(path.join(staging, name), text);
-    try {
-      fs.renameSync(staging, dir);
-    } catch (err) {
-      // Another synth wrote the same content first.
-      fs.rmSync(staging, { recursive: true, force: true });
-      if (!fs.existsSync(dir)) throw err;
-    }
-  }
+  if (written && fs.existsSync(path.join(written, 'certificate-handler.js'))) return written;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cdk-failover-certificate-handler-'));
+  for (const name of MODULES) fs.writeFileSync(path.join(dir, `${name}.js`), javaScriptOf(name));
+  written = dir;
   return dir;
 }

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalCluster, listNamespaces, namespacePrefix } from '../../lib/local';
 import { listBackups, takeBackup, waitForArchived } from '../../lib/local/backup/operations';
+import { sleep } from '../../lib/ops/poll';
 import { backupRunnerPath, configFilePath, findNode, nodePaths, pgBackRestConfigPath } from '../../lib/patroni/config';
 
 const SOURCE = 'bksrc';
@@ -109,6 +110,8 @@ if (process.env.SKIP_CLUSTER === '1') {
       // The earlier tests' writes would bring autovacuum's ANALYZE, a commit that can land after the
       // target and let the restore reach it: analyze now, and take the target once its commit is done.
       await source.sql('VACUUM ANALYZE');
+      // Commit times have microseconds, this target milliseconds: a moment later, it is after that commit.
+      await sleep(20);
       const afterNewest = new Date().toISOString();
       await waitForArchived(source);
       await expect(restore(stateRoot, 'bkbad', { type: 'time', time: afterNewest }, log)).rejects.toThrow(

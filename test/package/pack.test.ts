@@ -35,6 +35,24 @@ describe('the packed library', () => {
     expect(listing.filter((f) => f.includes('/test/'))).toEqual([]);
   });
 
+  test("the certificate issuer's Lambda code is the package's compiled lib/tls, copied as it is, and it issues", async () => {
+    const tls = path.join(work, 'app/node_modules/cdk-failover/dist/lib/tls');
+    const probe = `
+const fs = require('fs'), path = require('path');
+const dir = require(${JSON.stringify(path.join(tls, 'handler-asset.js'))}).certificateHandlerDirectory();
+const files = fs.readdirSync(dir).sort();
+const same = files.every((f) => fs.readFileSync(path.join(dir, f), 'utf8') === fs.readFileSync(path.join(${JSON.stringify(tls)}, f), 'utf8'));
+const issued = require(path.join(dir, 'cluster-certificates.js')).issueClusterCertificates({ clusterName: 'c', nodes: [{ name: 'n', address: '10.0.0.1' }], days: 1 });
+console.log(JSON.stringify({ files, same, issued: issued.nodes.n.certificatePem.startsWith('-----BEGIN CERTIFICATE-----') }));
+`;
+    const printed = (await run(process.execPath, ['-e', probe], { cwd: path.join(work, 'app'), timeoutMs: 60_000 })).stdout;
+    expect(JSON.parse(printed)).toEqual({
+      files: ['certificate-handler.js', 'cluster-certificates.js', 'der.js', 'secret-format.js', 'x509.js'],
+      same: true,
+      issued: true,
+    });
+  });
+
   test('a TypeScript CDK app imports DnsFailover, FailoverEndpoint and HealthCheckProtocol and synthesizes', async () => {
     const app = path.join(work, 'app');
     fs.writeFileSync(

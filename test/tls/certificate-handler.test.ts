@@ -90,6 +90,18 @@ describe('the certificate handler', () => {
     expect(mock.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([ARN.node, ARN.operator]);
   });
 
+  test('an update that would sign past a CA\'s end is refused (the CAs live twice the first Days)', async () => {
+    const { client, mock } = secrets({ [ARN.ca]: UNISSUED, [ARN.node]: UNISSUED, [ARN.operator]: UNISSUED });
+    await handleCertificateEvent(event('Create', { Days: '100' }), client);
+    mock.resetHistory();
+    await expect(handleCertificateEvent(event('Update', { Days: '365' }), client)).rejects.toThrow(
+      /^the cluster CA expires \d{4}-\d\d-\d\dT[\d:.]+Z, before certificates issued now for 365 days would: renew the CAs \(put \{"issued":false\} in the CA secret/,
+    );
+    expect(mock.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+    // Within the CAs' life: issued.
+    await expect(handleCertificateEvent(event('Update', { Days: '150' }), client)).resolves.toMatchObject({ PhysicalResourceId: 'orders-certificates' });
+  });
+
   test('Delete writes nothing: the secrets follow their removal policy', async () => {
     const { client, mock } = secrets({});
     expect(await handleCertificateEvent(event('Delete'), client)).toEqual({ PhysicalResourceId: 'orders-certificates' });

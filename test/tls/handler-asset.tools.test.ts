@@ -21,10 +21,12 @@ console.log(JSON.stringify({
 describe('the certificate handler asset', () => {
   const dir = certificateHandlerDirectory();
 
-  test('holds the handler and exactly what it imports, as JavaScript, and the same directory on every synth', () => {
+  test('holds the handler and exactly what it imports, as JavaScript, in a directory only this user can write', () => {
     expect(fs.readdirSync(dir).sort()).toEqual(['certificate-handler.js', 'cluster-certificates.js', 'der.js', 'secret-format.js', 'x509.js']);
     expect(CERTIFICATE_HANDLER).toBe('certificate-handler.handler');
-    expect(certificateHandlerDirectory()).toBe(dir);
+    expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(dir).uid).toBe(process.getuid!());
+    expect(certificateHandlerDirectory()).toBe(dir); // once per process
     for (const file of fs.readdirSync(dir)) {
       const text = fs.readFileSync(path.join(dir, file), 'utf8');
       expect(text).not.toMatch(/^import |: string\b|\binterface\b/m); // no TypeScript left

@@ -34,6 +34,7 @@ APPLIED = STATE + '/applied-generation'
 SIGNALLED = STATE + '/signalled-generation'
 FILE_HASHES = STATE + '/file-hashes.json'
 PENDING_ACTIONS = STATE + '/pending-actions.json'
+IMDS_FIREWALL_LOADED = STATE + '/imds-firewall-loaded'
 LOCK_TTL_SECONDS = 30
 RUNBOOK = " (runbook: A node's configuration change failed)"
 RUNBOOK_BOOT = " (runbook: A node's bootstrap failed)"
@@ -418,6 +419,11 @@ def reconcile():
     try:
         desired = fetch_desired(identity)
         settings = patroni_settings(desired)
+        try:
+            ensure_imds_firewall(desired)
+        except (Failure, OSError, subprocess.TimeoutExpired) as e:
+            # Retried at the next run; the rollout itself does not depend on it.
+            log('IMDS firewall not loaded: %s' % e)
         if read_text(APPLIED) == desired['generation']:
             # Applied here already (this node's files did not change): the generation still counts.
             if read_text(SIGNALLED) != '%s SUCCESS' % desired.get('waitHandle'):
@@ -471,7 +477,7 @@ def apply():
         actions = set(read_json(PENDING_ACTIONS, []))
         actions.update(a for f in write_files(identity, desired) for a in f['onChange'])
         write_atomic(PENDING_ACTIONS, json.dumps(sorted(actions)), 0o644)
-        for action in sorted(actions, key=desired['bundle']['actionOrder'].index):
+        for action in ordered_actions(actions, desired['bundle']['actionOrder']):
             if action == 'restart-patroni':
                 continue
             require_lock(settings)
@@ -519,11 +525,6 @@ def take_action(settings, action, desired):
     units = desired['bundle']['units']
     if action == 'daemon-reload':
         run(['systemctl', 'daemon-reload'])
-    elif action == 'apply-imds-firewall':
-        # A node booted before the firewall existed has no nft: install it, then enable the unit.
-        install_missing('/usr/sbin/nft', 'nftables')
-        run(['systemctl', 'enable', units['imdsFirewall']])
-        run(['systemctl', 'restart', units['imdsFirewall']])
     elif action == 'restart-etcd':
         run(['systemctl', 'restart', units['etcd']], timeout=300)
         wait('etcd healthy on every member', 120, lambda: etcdctl(settings, 'endpoint', 'health') is not None)
@@ -553,6 +554,35 @@ def take_action(settings, action, desired):
         run(['systemctl', 'reload', units['patroni']])
     elif action != 'none':
         raise Failure('unknown action ' + action)
+
+
+def ordered_actions(actions, order):
+    """The actions in this generation's order. One it does not have was remembered from a newer
+    generation that was rolled back: dropped, or the rollback could never finish here."""
+    unknown = sorted(a for a in actions if a not in order)
+    if unknown:
+        log('dropped actions this generation does not have: %s' % ', '.join(unknown))
+    return sorted((a for a in actions if a in order), key=order.index)
+
+
+def ensure_imds_firewall(desired):
+    """The IMDS table loaded from the current rules file, at every agent run: not a file's action,
+    because an older agent writes the files of the generation that brings the firewall and knows
+    no action for them. nft loads the file as one transaction (the unit's reload): a failed load
+    keeps the table in force."""
+    firewall = desired['bundle'].get('imdsFirewall')
+    if not firewall:
+        return
+    with open(firewall['rules'], 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    active = subprocess.run(['systemctl', 'is-active', '--quiet', firewall['unit']]).returncode == 0
+    if active and read_text(IMDS_FIREWALL_LOADED) == digest:
+        return
+    install_missing('/usr/sbin/nft', 'nftables')
+    run(['systemctl', 'enable', '--quiet', firewall['unit']])
+    run(['systemctl', 'reload-or-restart', firewall['unit']])
+    write_atomic(IMDS_FIREWALL_LOADED, digest, 0o644)
+    log('IMDS firewall loaded (%s)' % digest[:12])
 
 
 def install_missing(program, package):

@@ -34,7 +34,6 @@ export interface BootstrapSecretIds {
 export const AGENT_ACTIONS = [
   'daemon-reload',
   'prepare-backup',
-  'apply-imds-firewall',
   'restart-etcd',
   'reload-haproxy',
   'restart-haproxy',
@@ -85,11 +84,9 @@ export interface NodeBundle {
   readonly haproxyConfig: string;
   /** pgBackRest's directories and the backup runner, when the cluster has backups. */
   readonly backup?: { readonly dirs: readonly string[]; readonly runner: string };
-  readonly units: typeof SYSTEMD_UNIT_NAMES & {
-    readonly agentTimer: string;
-    readonly imdsFirewall: string;
-    readonly backupTimers: readonly string[];
-  };
+  readonly units: typeof SYSTEMD_UNIT_NAMES & { readonly agentTimer: string; readonly backupTimers: readonly string[] };
+  /** The IMDS firewall's unit and rules file, which the agent keeps loaded. */
+  readonly imdsFirewall: { readonly unit: string; readonly rules: string };
 }
 
 const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
@@ -135,8 +132,10 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
     [pgBackRestConfigPath(paths)]: ['prepare-backup', 'stanza-create'],
     [backupRunnerPath(paths)]: [],
     [APT_PROXY_FILE]: [], // apt reads it afresh
-    [IMDS_FIREWALL_FILE]: ['apply-imds-firewall'],
-    [unit(IMDS_FIREWALL_UNIT)]: ['daemon-reload', 'apply-imds-firewall'],
+    // Loaded by the agent at every run (ensure_imds_firewall), not by an action: an older agent
+    // rolls out the generation that brings these files and must know every action it meets.
+    [IMDS_FIREWALL_FILE]: [],
+    [unit(IMDS_FIREWALL_UNIT)]: ['daemon-reload'],
     [unit(BACKUP_UNIT_NAMES.service)]: ['daemon-reload'],
     [unit(BACKUP_UNIT_NAMES.full)]: ['daemon-reload', 'restart-backup-timers'],
     [unit(BACKUP_UNIT_NAMES.diff)]: ['daemon-reload', 'restart-backup-timers'],
@@ -190,11 +189,8 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     patroniConfig,
     haproxyConfig: configFilePath(paths, 'haproxy'),
     ...(checkedBackup(spec) ? { backup: { dirs: Object.values(pgBackRestDirs(paths)), runner: backupRunnerPath(paths) } } : {}),
-    units: {
-      ...SYSTEMD_UNIT_NAMES,
-      agentTimer: AGENT_UNIT_NAMES.timer,
-      imdsFirewall: IMDS_FIREWALL_UNIT,
-      backupTimers: [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] },
+    units: { ...SYSTEMD_UNIT_NAMES, agentTimer: AGENT_UNIT_NAMES.timer, backupTimers: [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] },
+    imdsFirewall: { unit: IMDS_FIREWALL_UNIT, rules: IMDS_FIREWALL_FILE },
   };
 }
 

@@ -135,8 +135,8 @@ describe('renderNodeBundle', () => {
       'cdk-failover-haproxy.service': ['daemon-reload', 'restart-haproxy'],
       'cdk-failover-metrics.service': ['daemon-reload', 'restart-metrics'],
       '90cdk-failover-proxy': [], // apt reads it afresh
-      'imds-firewall.nft': ['apply-imds-firewall'],
-      'cdk-failover-imds-firewall.service': ['daemon-reload', 'apply-imds-firewall'],
+      'imds-firewall.nft': [], // the agent keeps it loaded at every run (an older agent knows no action for it)
+      'cdk-failover-imds-firewall.service': ['daemon-reload'],
       'cdk-failover-agent': [],
       'cdk-failover-agent.service': ['daemon-reload'],
       'cdk-failover-agent.timer': ['daemon-reload'],

@@ -129,6 +129,53 @@ describe('the node agent (python3)', () => {
     expect(await py(write)).toEqual(files.map((f) => f.path));
   });
 
+  test('the IMDS firewall is loaded when its unit is down or its rules changed, retried after a failed load, and left alone otherwise', async () => {
+    const rules = path.join(dir, 'imds.nft');
+    const loaded = path.join(dir, 'imds-loaded');
+    fs.writeFileSync(rules, 'table inet t\n');
+    const ensure = (active: boolean, reloadFails = false, firewall = true) =>
+      py(`
+calls = []
+class Result:
+    returncode = ${active ? 0 : 3}
+def fake_run(argv, **kwargs):
+    calls.append(argv)
+    if ${reloadFails ? 'True' : 'False'} and 'reload-or-restart' in argv:
+        raise agent.Failure('nft: syntax error')
+agent.run = fake_run
+agent.install_missing = lambda program, package: calls.append(['install', package])
+agent.subprocess.run = lambda argv, **kwargs: (calls.append(argv), Result)[1]
+agent.log = lambda line: None
+agent.IMDS_FIREWALL_LOADED = ${JSON.stringify(loaded)}
+desired = {'bundle': {${firewall ? `'imdsFirewall': {'unit': 'fw.service', 'rules': ${JSON.stringify(rules)}}` : ''}}}
+try:
+    agent.ensure_imds_firewall(desired)
+except agent.Failure as e:
+    calls.append(['failed', str(e)])
+print(json.dumps(calls))`);
+    const load = [['install', 'nftables'], ['systemctl', 'enable', '--quiet', 'fw.service'], ['systemctl', 'reload-or-restart', 'fw.service']];
+    const isActive = ['systemctl', 'is-active', '--quiet', 'fw.service'];
+    // A bundle from before the firewall: nothing.
+    expect(await ensure(false, false, false)).toEqual([]);
+    // Down: installed (where missing), enabled, loaded; a failed load is not remembered, so it is retried.
+    expect(await ensure(false, true)).toEqual([isActive, ...load, ['failed', 'nft: syntax error']]);
+    expect(fs.existsSync(loaded)).toBe(false);
+    expect(await ensure(false)).toEqual([isActive, ...load]);
+    // Up with these rules loaded: nothing but the check.
+    expect(await ensure(true)).toEqual([isActive]);
+    // New rules: loaded again (nft replaces the table in one transaction).
+    fs.writeFileSync(rules, 'table inet t2\n');
+    expect(await ensure(true)).toEqual([isActive, ...load]);
+  });
+
+  test('actions run in the generation\'s order; one it does not have (a rolled-back newer generation\'s) is dropped', async () => {
+    const order = JSON.stringify(['daemon-reload', 'restart-etcd', 'reload-patroni']);
+    expect(await py(`agent.log = lambda line: None\nprint(json.dumps(agent.ordered_actions({'reload-patroni', 'apply-something-new', 'daemon-reload'}, ${order})))`)).toEqual([
+      'daemon-reload',
+      'reload-patroni',
+    ]);
+  });
+
   test('the bundle the agent reads is the one packed into the metadata', async () => {
     const bundle = renderNodeBundle(ec2Spec(), 'pg-0', OPTIONS);
     const text = `import base64, gzip\nprint(gzip.decompress(base64.b64decode(sys.stdin.read())).decode())`;
