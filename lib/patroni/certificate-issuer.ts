@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { isValidityDays, MAX_VALIDITY_DAYS } from '../tls/cluster-certificates';
 import { CERTIFICATE_HANDLER, certificateHandlerDirectory } from '../tls/handler-asset';
 import { UNISSUED } from '../tls/secret-format';
 
@@ -51,8 +52,8 @@ export class CertificateIssuer extends Construct {
   constructor(scope: Construct, id: string, props: CertificateIssuerProps) {
     super(scope, id);
     const days = (props.validity ?? Duration.days(365)).toDays({ integral: false });
-    if (!Number.isInteger(days) || days < 1 || days > 3650) {
-      throw new Error(`validity must be a whole number of days from 1 to 3650, got ${days} days`);
+    if (!isValidityDays(days)) {
+      throw new Error(`validity must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}, got ${days} days`);
     }
     if (props.nodes.length === 0) throw new Error('nodes must name at least one node');
     const rotation = props.rotation ?? '0';

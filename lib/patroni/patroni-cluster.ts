@@ -170,9 +170,9 @@ export interface PatroniClusterProps {
   readonly volumeAttachmentTimeout?: Duration;
 }
 
-/** The volume attachment wait in seconds, checked. Kept within NODE_CREATION_SECONDS' share for it. */
-function volumeAttachmentSeconds(timeout: Duration | undefined): number {
-  if (timeout === undefined) return 300;
+/** The volume attachment wait in seconds, checked (undefined: the bootstrap's default). Kept within NODE_CREATION_SECONDS' share for it. */
+function volumeAttachmentSeconds(timeout: Duration | undefined): number | undefined {
+  if (timeout === undefined) return undefined;
   const seconds = timeout.toSeconds({ integral: false });
   if (!Number.isInteger(seconds) || seconds < 30 || seconds > 600) {
     throw new Error(`volumeAttachmentTimeout must be whole seconds from 30 seconds to 10 minutes, got ${timeout.toHumanString()}`);
@@ -237,7 +237,7 @@ export class PatroniCluster extends PatroniClusterBase {
    * @jsii ignore
    */
   public readonly spec: ClusterSpec;
-  private readonly volumeAttachmentSeconds: number;
+  private readonly volumeAttachmentSeconds?: number;
 
   constructor(scope: Construct, id: string, props: PatroniClusterProps) {
     super(scope, id);

@@ -5,9 +5,8 @@
 // CAs, so every client keeps trusting them. Delete leaves the secrets to their removal policy.
 import { X509Certificate } from 'node:crypto';
 import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { ClusterCas, issueClusterCertificates } from './cluster-certificates';
+import { ClusterCas, isValidityDays, issueClusterCertificates, MAX_VALIDITY_DAYS } from './cluster-certificates';
 import { NodeTlsSecret, OperatorTlsSecret, UNISSUED } from './secret-format';
-import { IssuedCertificate } from './x509';
 
 /** The custom resource's properties, as CloudFormation passes them (numbers arrive as strings). */
 export interface CertificateResourceProperties {
@@ -28,11 +27,9 @@ export interface CertificateEvent {
   readonly ResourceProperties: CertificateResourceProperties & { readonly ServiceToken?: string };
 }
 
-const pem = (c: IssuedCertificate) => ({ certificatePem: c.certificatePem, privateKeyPem: c.privateKeyPem });
-
 function checkedProperties(p: CertificateResourceProperties): { days: number } {
   const days = Number(p.Days);
-  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new Error(`Days must be a whole number from 1 to 3650, got '${p.Days}'`);
+  if (!isValidityDays(days)) throw new Error(`Days must be a whole number from 1 to ${MAX_VALIDITY_DAYS}, got '${p.Days}'`);
   if (!Array.isArray(p.Nodes) || p.Nodes.length === 0) throw new Error('Nodes must name at least one node');
   return { days };
 }
@@ -84,7 +81,7 @@ export async function handleCertificateEvent(event: CertificateEvent, client: Se
     existing,
   );
   const put = (arn: string, value: unknown) => client.send(new PutSecretValueCommand({ SecretId: arn, SecretString: JSON.stringify(value) }));
-  if (!existing) await put(p.CaSecretArn, { ca: pem(issued.ca), databaseCa: pem(issued.databaseCa) });
+  if (!existing) await put(p.CaSecretArn, { ca: issued.ca, databaseCa: issued.databaseCa });
   const nodes: NodeTlsSecret = {
     caCert: issued.ca.certificatePem,
     databaseCaCert: issued.databaseCa.certificatePem,

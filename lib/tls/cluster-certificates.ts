@@ -37,6 +37,14 @@ export interface ClusterCertificates {
   readonly operator: IssuedCertificate;
 }
 
+/** Certificates are valid 1 to this many days (the CAs twice as long). */
+export const MAX_VALIDITY_DAYS = 3650;
+
+/** Whether `days` is a validity the issuer accepts: a whole number from 1 to MAX_VALIDITY_DAYS. */
+export function isValidityDays(days: number): boolean {
+  return Number.isInteger(days) && days >= 1 && days <= MAX_VALIDITY_DAYS;
+}
+
 /** The two CAs of a cluster, kept across a rotation. */
 export interface ClusterCas {
   readonly ca: IssuedCertificate;
