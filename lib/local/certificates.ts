@@ -3,7 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ClusterSpec, NodePaths } from '../patroni/config/spec';
-import { TLS_DIR_NAME, TLS_FILE_NAMES, TLS_FILE_OWNERS, TlsFile, tlsFileMode } from '../patroni/config/tls';
+import { TLS_DIR_NAME, TLS_FILE_NAMES, TLS_FILE_OWNERS, TlsFile, tlsFileContents, tlsFileMode } from '../patroni/config/tls';
+import { nodeTlsSecret } from '../tls/secret-format';
 import { ClusterCertificates, issueClusterCertificates } from '../tls/cluster-certificates';
 import { writeFiles } from './layout';
 import type { RunAs } from './processes';
@@ -42,17 +43,7 @@ export type CertificateOwners = Readonly<Record<'postgres' | 'etcd', RunAs | und
  * resolved the link just before the swap still finds its files); older ones are removed.
  */
 export function writeNodeCertificates(paths: NodePaths, certificates: ClusterCertificates, nodeName: string, owners: CertificateOwners): void {
-  const node = certificates.nodes[nodeName];
-  if (!node) throw new Error(`no certificate was issued for node ${nodeName}`);
-  const content: Record<TlsFile, string> = {
-    caCert: certificates.ca.certificatePem,
-    databaseCaCert: certificates.databaseCa.certificatePem,
-    nodeCert: node.certificatePem,
-    nodeKey: node.privateKeyPem,
-    etcdKey: node.privateKeyPem,
-    databaseCert: certificates.database.certificatePem,
-    databaseKey: certificates.database.privateKeyPem,
-  };
+  const content = tlsFileContents(nodeTlsSecret(certificates), nodeName);
   const link = path.join(paths.configDir, TLS_DIR_NAME);
   const previous = fs.existsSync(link) ? fs.readlinkSync(link) : undefined; // throws if `tls` is not a link: never ours
   const generation = `${TLS_DIR_NAME}.${Date.now().toString(36)}`;

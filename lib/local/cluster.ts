@@ -237,7 +237,7 @@ export class LocalCluster {
 
     const dir = clusterDir(stateRoot, clusterName);
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    const plan = options.boot ? await booted.planBootedCluster({ clusterName, nodeCount, timing, dir, subnet: SUBNET, subnetBase: SUBNET_BASE }) : undefined;
+    const plan = options.boot ? await booted.planBootedCluster({ clusterName, nodeCount, timing, dir, subnet: SUBNET, subnetBase: SUBNET_BASE, endpointAddress: CLIENT_ADDRESS }) : undefined;
     const built = plan?.spec ?? buildLocalSpec({ clusterName, nodeCount, timing, clusterDir: dir });
     const spec: ClusterSpec = withBackup ? { ...built, backup: localBackupSpec(stateRoot, clusterName, restoreSourceSpec(options.restoreFrom)) } : built;
     const prefix = namespacePrefix(clusterName);
@@ -819,6 +819,11 @@ export class LocalCluster {
   public async rotateCertificates(): Promise<CertificateRotation> {
     this.reload();
     if (!this.spec.tls) throw new LocalClusterError(`cluster '${this.clusterName}' runs without TLS: there is nothing to rotate`);
+    if (this.booted()) {
+      throw new LocalClusterError(
+        `cluster '${this.clusterName}' is booted: its certificates come from the template's issuer, as a deployed cluster's do (rotate them with ClusterTls.issued({ rotation }))`,
+      );
+    }
     const leader = await this.leader();
     const order = [...this.nodeNames.filter((n) => n !== leader), ...(leader ? [leader] : [])];
     const issued = reissueLocalCertificates(this.state.dir, this.spec, [this.state.client.address]);
@@ -1055,6 +1060,8 @@ export class LocalCluster {
           vpcCidr: this.state.subnet,
           timing: t,
           postgresParameters: p,
+          endpointAddress: this.state.client.address,
+          nodeSecretVersion: this.state.boot!.nodeSecretVersion,
         });
       } catch (err) {
         throw new LocalClusterError(`apply: ${oneLine(err)}`);

@@ -9,3 +9,4 @@ export { CLUSTER_PORTS, MANAGED_POSTGRES_PARAMETERS } from './validation';
 export * from './endpoint';
 export * from './egress';
 export { NODE_GAUGES, ROLE_CHANGE_EVENTS } from './config/node-metrics';
+export * from './cluster-tls';

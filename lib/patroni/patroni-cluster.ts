@@ -9,6 +9,8 @@ import { Construct } from 'constructs';
 import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, renderNodeBundle, SESSION_IDLE_TIMEOUT_SECONDS } from './config';
 import { createBackupResources, PatroniBackupProps } from './backup';
 import { aptProxyPort } from './config/apt-proxy';
+import { CertificateIssuer } from './certificate-issuer';
+import { ClusterTls } from './cluster-tls';
 import { NodeEgress } from './egress';
 import { SynchronousMode, WatchdogMode } from './modes';
 import { ClusterEndpoint } from './endpoint';
@@ -124,8 +126,9 @@ export interface PatroniClusterProps {
 
   /**
    * What `cdk destroy` (or removing the cluster from the stack) does to its data: the nodes' data
-   * volumes take this policy; the four secrets are kept unless it is `DESTROY` (with `SNAPSHOT` they
-   * are retained, because the roles in a snapshot still have their passwords). Changing it changes
+   * volumes take this policy; the four password secrets and, with TLS, the three certificate
+   * secrets (the CAs among them) are kept unless it is `DESTROY` (with `SNAPSHOT` they are retained,
+   * because the roles in a snapshot still have their passwords, and its nodes trust the CAs). Changing it changes
    * only the resources' DeletionPolicy and UpdateReplacePolicy: nothing is updated or replaced.
    * The backup bucket and its key are always retained.
    * @default RemovalPolicy.SNAPSHOT
@@ -168,6 +171,17 @@ export interface PatroniClusterProps {
    * @default Duration.minutes(5)
    */
   readonly volumeAttachmentTimeout?: Duration;
+
+  /**
+   * TLS and certificate authentication on every link: etcd, Patroni's REST API, PostgreSQL's
+   * clients and replication. The certificates are issued at deploy time into Secrets Manager (see
+   * `ClusterTls.issued`); the CA and certificate secrets follow `removalPolicy` as the passwords do.
+   * Fixed for the cluster's life: turning it on or off on a running cluster is refused by its
+   * nodes (the deploy fails and rolls back). A new `validity` or `rotation` issues new certificates
+   * from the same CAs, rolled out one node at a time without a restart.
+   * @default ClusterTls.issued()
+   */
+  readonly tls?: ClusterTls;
 }
 
 /** The volume attachment wait in seconds, checked (undefined: the bootstrap's default). Kept within NODE_CREATION_SECONDS' share for it. */
@@ -178,6 +192,11 @@ function volumeAttachmentSeconds(timeout: Duration | undefined): number | undefi
     throw new Error(`volumeAttachmentTimeout must be whole seconds from 30 seconds to 10 minutes, got ${timeout.toHumanString()}`);
   }
   return seconds;
+}
+
+/** A secret cannot be snapshotted: it is kept with the data that needs it. */
+function secretRemovalPolicy(removalPolicy: RemovalPolicy): RemovalPolicy {
+  return removalPolicy === RemovalPolicy.SNAPSHOT ? RemovalPolicy.RETAIN : removalPolicy;
 }
 
 /** Stable keys of the stack outputs, for the CLI and runbooks. */
@@ -215,6 +234,13 @@ export class PatroniCluster extends PatroniClusterBase {
   public readonly rewindSecret: secretsmanager.ISecret;
   /** Basic-auth credentials of Patroni's REST API (switchover, restart...). */
   public readonly restApiSecret: secretsmanager.ISecret;
+  /**
+   * With TLS: a client certificate and key for operators' tools, and both CAs (fields `caCert`,
+   * `databaseCaCert`, `cert`, `key`). Clients of the database need only `databaseCaCert`.
+   */
+  public readonly operatorTlsSecret?: secretsmanager.ISecret;
+  /** Whether and how the cluster's links use TLS. */
+  public readonly tls: ClusterTls;
   /** The nodes, in order. */
   public readonly nodes: PatroniNode[];
   /** The primary backup repository's bucket, when `backup` is set. */
@@ -305,8 +331,7 @@ export class PatroniCluster extends PatroniClusterBase {
     this.rewindSecret = secret('RewindSecret', 'rewind_user', 'PostgreSQL pg_rewind user');
     this.restApiSecret = secret('RestApiSecret', 'patroni', 'Patroni REST API user');
     for (const s of [this.superuserSecret, this.replicationSecret, this.rewindSecret, this.restApiSecret]) {
-      // A secret cannot be snapshotted: keep it with the data that needs it.
-      s.applyRemovalPolicy(removalPolicy === RemovalPolicy.SNAPSHOT ? RemovalPolicy.RETAIN : removalPolicy);
+      s.applyRemovalPolicy(secretRemovalPolicy(removalPolicy));
       Validations.of(s).acknowledge({
         id: 'AwsSolutions-SMG4',
         reason:
@@ -342,6 +367,19 @@ export class PatroniCluster extends PatroniClusterBase {
       this.nodes[i].instance.node.addDependency(subnets[i % subnets.length].internetConnectivityEstablished);
     }
 
+    this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
+      vpc: props.vpc,
+      vpcSubnets: { subnets },
+      internetFacing: false,
+      crossZoneEnabled: true,
+      securityGroups: [lbSecurityGroup],
+    });
+    Validations.of(this.loadBalancer).acknowledge({
+      id: 'AwsSolutions-ELB2',
+      reason: 'Network Load Balancers write access logs only for TLS listeners; these are TCP listeners carrying PostgreSQL\'s own protocol.',
+    });
+    this.addListener('Writer', CLUSTER_PORTS.writer, CLUSTER_PORTS.haproxyPrimary, HAPROXY_HEALTH_PATHS.primary);
+    this.addListener('Reader', CLUSTER_PORTS.reader, CLUSTER_PORTS.haproxyReplica, HAPROXY_HEALTH_PATHS.replicas);
     const watchdog = props.watchdog ?? WatchdogMode.REQUIRED;
     // The spec carries placeholders for every deploy-time value, so the rendered script is
     // token-free and can be compressed at synth (see user-data.ts); the values follow beside it.
@@ -355,6 +393,23 @@ export class PatroniCluster extends PatroniClusterBase {
       ...backup?.values,
     };
     this.nodes.forEach((node, i) => (values[`__NODE${i}_ADDRESS__`] = node.address));
+    this.tls = props.tls ?? ClusterTls.issued();
+    if (this.tls.enabled) {
+      const issuer = new CertificateIssuer(this, 'Certificates', {
+        clusterName: this.clusterName,
+        nodes: this.nodes.map((node, i) => ({ name: clusterNodeName(this.clusterName, i), address: node.address })),
+        // Clients dial the load balancer's name; the database certificate names it and every node.
+        endpointNames: [this.loadBalancer.loadBalancerDnsName],
+        validity: this.tls.certificates.validity,
+        rotation: this.tls.certificates.rotation,
+        removalPolicy: secretRemovalPolicy(removalPolicy),
+      });
+      issuer.grantNodeRead(this.nodeRole);
+      this.operatorTlsSecret = issuer.operatorSecret;
+      values.__TLS_SECRET__ = issuer.nodeSecret.secretArn;
+      // A new version (a rotation) is a new generation: the nodes roll the new files out.
+      values.__TLS_SECRET_VERSION__ = issuer.nodeSecretVersion;
+    }
     this.spec = {
       clusterName: this.clusterName,
       nodes: this.nodes.map((_, i) => ({ name: clusterNodeName(this.clusterName, i), address: `__NODE${i}_ADDRESS__` })),
@@ -379,22 +434,10 @@ export class PatroniCluster extends PatroniClusterBase {
       awsRegion: '__AWS_REGION__',
       ...(backup ? { backup: backup.spec } : {}),
       ...(egress.privateOptions ? { aptProxy: egress.privateOptions.packageProxy.url } : {}),
+      ...(this.tls.enabled ? { tls: true } : {}),
     };
     this.publishConfiguration(values);
 
-    this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
-      vpc: props.vpc,
-      vpcSubnets: { subnets },
-      internetFacing: false,
-      crossZoneEnabled: true,
-      securityGroups: [lbSecurityGroup],
-    });
-    Validations.of(this.loadBalancer).acknowledge({
-      id: 'AwsSolutions-ELB2',
-      reason: 'Network Load Balancers write access logs only for TLS listeners; these are TCP listeners carrying PostgreSQL\'s own protocol.',
-    });
-    this.addListener('Writer', CLUSTER_PORTS.writer, CLUSTER_PORTS.haproxyPrimary, HAPROXY_HEALTH_PATHS.primary);
-    this.addListener('Reader', CLUSTER_PORTS.reader, CLUSTER_PORTS.haproxyReplica, HAPROXY_HEALTH_PATHS.replicas);
     this.writerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.writer);
     this.readerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.reader);
     this.connections = new ec2.Connections({
@@ -459,6 +502,7 @@ export class PatroniCluster extends PatroniClusterBase {
         dataVolume: { device: DATA_VOLUME_DEVICE, volumeId: '__DATA_VOLUME_ID__', waitSeconds: this.volumeAttachmentSeconds },
         readySeconds: NODE_READY_SECONDS,
         applySeconds: NODE_APPLY_SECONDS,
+        ...(this.spec.tls ? { tlsSecret: { secretId: '__TLS_SECRET__', versionId: '__TLS_SECRET_VERSION__' } } : {}),
       });
       const text = packBundle(bundle);
       const all = { ...values, __DATA_VOLUME_ID__: node.dataVolume.volumeId };
@@ -583,6 +627,7 @@ export class PatroniCluster extends PatroniClusterBase {
     output('SuperuserSecretArnOutput', 'superuserSecretArn', this.superuserSecret.secretArn);
     output('RestApiSecretArnOutput', 'restApiSecretArn', this.restApiSecret.secretArn);
     output('MetricsNamespaceOutput', 'metricsNamespace', this.metricsNamespace);
+    if (this.operatorTlsSecret) output('OperatorTlsSecretArnOutput', 'operatorTlsSecretArn', this.operatorTlsSecret.secretArn);
     output('NodeInstanceIdsOutput', 'nodeInstanceIds', joinTokens(this.nodes.map((n) => n.instance.instanceId)));
     output('NodeAddressesOutput', 'nodeAddresses', joinTokens(this.nodes.map((n) => n.address)));
   }

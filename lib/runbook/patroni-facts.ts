@@ -8,6 +8,7 @@ import { CLUSTER_PORTS, PatroniCluster } from '../patroni';
 import { backupRunnerPath, clusterPaths, ClusterTiming, configFilePath, NodePaths, pgBackRestConfigPath, SYSTEMD_UNIT_NAMES } from '../patroni/config';
 import { EtcdNodeLayout } from './etcd-procedures';
 import { OutputRef, RunbookContext } from './stack-context';
+import { tlsFilePath } from '../patroni/config/tls';
 
 export interface NodeFacts {
   readonly index: number;
@@ -46,6 +47,8 @@ export interface PatroniFacts {
   };
   /** Where etcd's files are on every node. */
   readonly etcdLayout: EtcdNodeLayout;
+  /** With TLS: the files etcdctl shows on a node (the cluster CA, the node's certificate, etcd's copy of its key). */
+  readonly tls?: { readonly caCert: string; readonly cert: string; readonly key: string };
   /** pgBackRest, when the cluster has `backup`. */
   readonly backup?: {
     readonly configFile: string;
@@ -110,6 +113,7 @@ export function patroniFacts(cluster: PatroniCluster): PatroniFacts {
       readerTargetGroup: targetGroups.find((t) => t.port === CLUSTER_PORTS.haproxyReplica)?.logicalId,
     },
     etcdLayout: { configFile: files.etcd, dataDir: paths.etcdDataDir, unit: SYSTEMD_UNIT_NAMES.etcd, patroniConfigFile: files.patroni },
+    ...(spec.tls ? { tls: { caCert: tlsFilePath(paths, 'caCert'), cert: tlsFilePath(paths, 'nodeCert'), key: tlsFilePath(paths, 'etcdKey') } } : {}),
     ...(spec.backup
       ? {
           backup: {

@@ -148,6 +148,9 @@ function overview(f: PatroniFacts): string {
         resourceRow('replication user secret', f.resources.replicationSecret),
         resourceRow('pg_rewind user secret', f.resources.rewindSecret),
         outputRow('CloudWatch namespace of the node metrics', 'metricsNamespace'),
+        ...(o.get('operatorTlsSecretArn')
+          ? [outputRow('TLS: both CAs and an operator client certificate (`caCert`, `databaseCaCert`, `cert`, `key`), ARN', 'operatorTlsSecretArn')]
+          : []),
       ],
     ),
     bullets([
@@ -238,6 +241,13 @@ function prerequisites(f: PatroniFacts, sub: (text: string) => string): string {
     shell([nodeIndexGuard(f), `${nodeShell(f, '$N')}   # Session Manager opens sh: type bash`]),
     `On a node, ${inlineCode(patronictl(f, 'list'))} shows the cluster, and etcd answers on the node's own address (not localhost): ` +
       `${inlineCode(`etcdctl --endpoints "$(sed -n 's/^advertise-client-urls: //p' ${f.files.etcd})" endpoint health --cluster`)}.`,
+    ...(f.tls
+      ? [
+          'Every link runs TLS: etcd answers only clients with a certificate from the cluster CA, PostgreSQL only TLS connections (clients check the database CA, ' +
+            '`databaseCaCert` of the operator TLS secret, with `sslmode=verify-full`). On a node, become root (`sudo -i`) and run this first: every `etcdctl` line below assumes it.',
+          shell([`export ETCDCTL_CACERT=${f.tls.caCert} ETCDCTL_CERT=${f.tls.cert} ETCDCTL_KEY=${f.tls.key}`]),
+        ]
+      : []),
     sub('The ops CLI from your machine'),
     `The Patroni REST API (${f.ports.restApi}) and HAProxy are open to the nodes only, so \`npx failover\` reaches them through Session Manager port forwarding. ` +
       `Keep one terminal per node open with its forward (REST API of node i on 127.0.0.1:${FORWARDED_REST_API_PORT_BASE}+i), and one to the HAProxy primary listener ` +
@@ -530,7 +540,7 @@ function configurationChangeFailed(f: PatroniFacts): string {
       'sudo journalctl -u cdk-failover-agent.service --no-pager | grep cdk-failover | tail -n 20',
       '# the generation this node runs, and what every node recorded in etcd',
       'cat /var/lib/cdk-failover/applied-generation',
-      'etcdctl --endpoints "http://$(hostname -I | cut -d" " -f1):2379" get --prefix /cdk-failover/',
+      `etcdctl --endpoints "$(sed -n 's/^advertise-client-urls: //p' ${f.files.etcd})" get --prefix /cdk-failover/`,
       '# after fixing the cause, apply now instead of waiting for the timer',
       'sudo systemctl start cdk-failover-agent.service',
       patronictl(f, 'list'),

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 /** The handler and what it imports, in lib/tls. */
-const MODULES = ['der', 'x509', 'cluster-certificates', 'secret-format', 'certificate-handler'] as const;
+const MODULES = ['der', 'x509', 'cluster-certificates', 'secret-format', 'issue-into-secrets', 'certificate-handler'] as const;
 
 /** The Lambda handler, as `handler` of the runtime takes it. */
 export const CERTIFICATE_HANDLER = 'certificate-handler.handler';

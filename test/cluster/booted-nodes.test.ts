@@ -84,6 +84,36 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 5 * MINUTE);
 
+    test("TLS from the template's certificate issuer: keys readable by their service alone, etcd and PostgreSQL refusing clients without a certificate or TLS, no key in the journal", async () => {
+      const status = await cluster.status();
+      expect(status.caFile).not.toBeNull();
+      expect(status.databaseCaFile).not.toBeNull();
+      const tls = '/etc/cdk-failover/tls';
+      for (const name of cluster.nodeNames) {
+        const address = cluster.nodeAddress(name);
+        expect(await onNode(name, ['readlink', tls])).toMatch(/^tls\.[0-9a-f]{12}$/);
+        expect(await onNode(name, ['stat', '-L', '-c', '%a %U', `${tls}/node.key`, `${tls}/etcd.key`, `${tls}/database.key`, `${tls}/node.crt`])).toBe(
+          '600 postgres\n600 etcd\n600 postgres\n644 root',
+        );
+        // The node's certificate names its own address, from the cluster CA.
+        const subject = await onNode(name, ['openssl', 'verify', '-CAfile', `${tls}/ca.crt`, '-verify_ip', address, `${tls}/node.crt`]);
+        expect(subject).toBe(`${tls}/node.crt: OK`);
+        const etcd = (extra: string[]) =>
+          cluster.runOnNode(name, ['curl', '-sS', '-m', '5', '--cacert', `${tls}/ca.crt`, ...extra, `https://${address}:2379/version`], { allowFailure: true, timeoutMs: 30_000 });
+        expect((await etcd([])).code).not.toBe(0);
+        expect((await etcd(['--cert', `${tls}/node.crt`, '--key', `${tls}/etcd.key`])).stdout).toMatch(/"etcdserver":"3\.4\./);
+        const plain = await cluster.runOnNode(
+          name,
+          ['runuser', '-u', 'postgres', '--', 'psql', '-w', `host=${address} port=5432 dbname=postgres user=postgres sslmode=disable connect_timeout=5`, '-c', 'SELECT 1'],
+          { allowFailure: true, timeoutMs: 30_000 },
+        );
+        expect(plain.code).not.toBe(0);
+        expect(plain.stderr).toMatch(/no encryption/);
+        const journal = await cluster.runOnNode(name, ['sh', '-c', 'journalctl --no-pager -o cat | grep -c "PRIVATE KEY"'], { allowFailure: true, timeoutMs: 60_000 });
+        expect(journal.stdout.trim()).toBe('0');
+      }
+    }, 5 * MINUTE);
+
     test('the metrics publisher on every node reaches the CloudWatch stand-in with the alarm metrics, signed with its own role credentials', async () => {
       // The rehearsal stack has no backups: every gauge but the backup ones.
       const expected = Object.values(NODE_GAUGES).filter((g) => !BACKUP_NODE_GAUGES.includes(g)).sort();

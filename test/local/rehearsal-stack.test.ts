@@ -5,6 +5,9 @@ import { FAST_TIMING } from '../../lib/patroni/config/timing-profiles';
 import { NODE_METADATA_KEY } from '../../lib/patroni/user-data';
 
 const ADDRESSES = ['10.213.77.11', '10.213.77.12', '10.213.77.13'];
+const FRONT = '10.213.77.200';
+const VERSION = 'c0ffee00-0000-4000-8000-00000000beef';
+const CERTIFICATES = { endpointAddress: FRONT, nodeSecretVersion: VERSION };
 
 /** The node's configuration document in its instance's metadata, and its bundle's text. */
 function unpack(metadata: unknown): { values: Record<string, string>; waitHandle: string; text: string } {
@@ -13,7 +16,7 @@ function unpack(metadata: unknown): { values: Record<string, string>; waitHandle
 }
 
 describe('synthesizeRehearsalStack', () => {
-  const stack = synthesizeRehearsalStack({ clusterName: 'bt', nodeAddresses: ADDRESSES, vpcCidr: '10.213.77.0/24', timing: FAST_TIMING });
+  const stack = synthesizeRehearsalStack({ clusterName: 'bt', nodeAddresses: ADDRESSES, vpcCidr: '10.213.77.0/24', timing: FAST_TIMING, ...CERTIFICATES });
 
   test('gives each node the user data and metadata of its instance in the template, every deploy-time value resolved', () => {
     expect(stack.nodes.map((n) => [n.name, n.address, n.volumeId])).toEqual([
@@ -32,6 +35,8 @@ describe('synthesizeRehearsalStack', () => {
       expect(values.__SUPERUSER_SECRET__).toBe(stack.secretArns.superuser);
       ADDRESSES.forEach((a, j) => expect(values[`__NODE${j}_ADDRESS__`]).toBe(a));
       expect(Object.values(values).join('\n')).not.toMatch(/Ref|Fn::|\$\{Token/);
+      expect(values.__TLS_SECRET__).toBe(stack.certificates.nodeSecretArn);
+      expect(values.__TLS_SECRET_VERSION__).toBe(VERSION);
       expect(text).toContain(`node bt-${i} of cluster bt`);
     });
   });
@@ -45,6 +50,21 @@ describe('synthesizeRehearsalStack', () => {
     expect(stack.spec.watchdogMode).toBe('off');
   });
 
+  test("the certificate issuer's request, as CloudFormation would send it: the nodes' names and addresses, the front as the load balancer's name, three distinct secrets", () => {
+    const { properties } = stack.certificates;
+    expect(properties).toMatchObject({
+      ClusterName: 'bt',
+      Nodes: ADDRESSES.map((a, i) => ({ Name: `bt-${i}`, Address: a })),
+      EndpointNames: [FRONT],
+      Days: '365',
+      Rotation: '0',
+    });
+    expect(properties).not.toHaveProperty('ServiceToken');
+    const arns = [properties.CaSecretArn, properties.NodeSecretArn, properties.OperatorSecretArn];
+    expect(new Set([...arns, ...Object.values(stack.secretArns)]).size).toBe(7);
+    for (const arn of arns) expect(arn).toMatch(/^arn:aws:secretsmanager:eu-west-1:111122223333:secret:DbCertificates\w+Secret[0-9A-F]{8}-Rh3a5l$/);
+  });
+
   test('a changed parameter changes the metadata and the wait condition, never the user data (day two)', () => {
     const changed = synthesizeRehearsalStack({
       clusterName: 'bt',
@@ -52,6 +72,7 @@ describe('synthesizeRehearsalStack', () => {
       vpcCidr: '10.213.77.0/24',
       timing: FAST_TIMING,
       postgresParameters: { work_mem: '8MB' },
+      ...CERTIFICATES,
     });
     expect(changed.nodes.map((n) => n.userData)).toEqual(stack.nodes.map((n) => n.userData));
     expect(changed.waitHandle).not.toBe(stack.waitHandle);

@@ -47,7 +47,7 @@ console.log(JSON.stringify({ files, same, issued: issued.nodes.n.certificatePem.
 `;
     const printed = (await run(process.execPath, ['-e', probe], { cwd: path.join(work, 'app'), timeoutMs: 60_000 })).stdout;
     expect(JSON.parse(printed)).toEqual({
-      files: ['certificate-handler.js', 'cluster-certificates.js', 'der.js', 'secret-format.js', 'x509.js'],
+      files: ['certificate-handler.js', 'cluster-certificates.js', 'der.js', 'issue-into-secrets.js', 'secret-format.js', 'x509.js'],
       same: true,
       issued: true,
     });

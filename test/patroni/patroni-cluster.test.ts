@@ -1,6 +1,8 @@
 import { Duration, RemovalPolicy, Size } from 'aws-cdk-lib';
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { UNISSUED } from '../../lib/tls/secret-format';
 import { NodeGauge, PatroniTiming, SynchronousMode, TimingProfile, WatchdogMode } from '../../lib';
 import { takeConsoleOutput } from '../setup/quiet-console';
 import { renderStackRunbook } from '../../lib';
@@ -152,26 +154,34 @@ describe('PatroniCluster network', () => {
 describe('PatroniCluster secrets and role', () => {
   const { template, cluster, stack } = setup();
 
-  test('four generated secrets, none with a literal value', () => {
-    template.resourceCountIs('AWS::SecretsManager::Secret', 4);
-    template.allResourcesProperties('AWS::SecretsManager::Secret', {
-      GenerateSecretString: Match.objectLike({ GenerateStringKey: 'password', PasswordLength: 32, ExcludePunctuation: true }),
-      SecretString: Match.absent(),
-    });
-    const usernames = Object.values(template.findResources('AWS::SecretsManager::Secret')).map(
-      (s) => JSON.parse(s.Properties.GenerateSecretString.SecretStringTemplate).username,
-    );
-    expect(usernames.sort()).toEqual(['patroni', 'postgres', 'replicator', 'rewind_user']);
+  test('four generated password secrets, none with a literal value; three certificate secrets holding only the unissued mark', () => {
+    const secrets = template.findResources('AWS::SecretsManager::Secret');
+    expect(Object.keys(secrets)).toHaveLength(7);
+    const certificateSecrets = Object.keys(secrets).filter((id) => secrets[id].Properties.SecretString !== undefined);
+    expect(certificateSecrets.map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['DbCertificatesCaSecret', 'DbCertificatesNodeSecret', 'DbCertificatesOperatorSecret']);
+    for (const id of certificateSecrets) expect(secrets[id].Properties.SecretString).toBe(UNISSUED);
+    const passwordSecrets = Object.keys(secrets).filter((id) => !certificateSecrets.includes(id)).map((id) => secrets[id].Properties);
+    for (const p of passwordSecrets) {
+      expect(p.GenerateSecretString).toMatchObject({ GenerateStringKey: 'password', PasswordLength: 32, ExcludePunctuation: true });
+    }
+    expect(passwordSecrets.map((p) => JSON.parse(p.GenerateSecretString.SecretStringTemplate).username).sort()).toEqual(['patroni', 'postgres', 'replicator', 'rewind_user']);
     expect(cluster.superuserSecret).toBeDefined();
   });
 
-  test('the node role reads exactly the four secrets, publishes only to its namespace, and has Session Manager', () => {
-    const policies = template.findResources('AWS::IAM::Policy');
+  test("the node role reads exactly the four password secrets and the nodes' certificates (never the CAs' keys), publishes only to its namespace, and has Session Manager", () => {
+    const nodeRole = stack.getLogicalId(cluster.nodeRole.node.defaultChild as iam.CfnRole);
+    const policies = template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: nodeRole }] } });
     const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
     const secretReads = statements.filter((s) => JSON.stringify(s.Action).includes('secretsmanager:GetSecretValue'));
     const secretResources = secretReads.flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
-    expect(secretResources).toHaveLength(4);
-    secretResources.forEach((r) => expect(JSON.stringify(r)).toMatch(/Db(Superuser|Replication|Rewind|RestApi)Secret/));
+    expect(secretResources.map((r) => JSON.stringify(r).replace(/[0-9A-F]{8}"\}$/, '').replace('{"Ref":"', '')).sort()).toEqual(
+      ['DbCertificatesNodeSecret', 'DbReplicationSecret', 'DbRestApiSecret', 'DbRewindSecret', 'DbSuperuserSecret'],
+    );
+    // The CA secret is read by the issuing function alone.
+    const caSecret = Object.keys(template.findResources('AWS::SecretsManager::Secret')).find((id) => id.startsWith('DbCertificatesCaSecret'))!;
+    const caReaders = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) => JSON.stringify(p.Properties.PolicyDocument).includes(caSecret));
+    expect(caReaders).toHaveLength(1);
+    expect(JSON.stringify(caReaders[0].Properties.Roles)).toMatch(/DbCertificatesFunctionServiceRole/);
     expect(statements).toContainEqual(
       expect.objectContaining({
         Action: 'cloudwatch:PutMetricData',
@@ -190,7 +200,7 @@ describe('PatroniCluster secrets and role', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Description: string }>;
     const keys = Object.values(outputs).map((o) => o.Description.replace('cdk-failover:PatroniCluster:Test/Db:', ''));
     expect(keys.sort()).toEqual(
-      ['clusterName', 'metricsNamespace', 'nodeAddresses', 'nodeInstanceIds', 'readerEndpoint', 'restApiSecretArn', 'superuserSecretArn', 'writerEndpoint'].sort(),
+      ['clusterName', 'metricsNamespace', 'nodeAddresses', 'nodeInstanceIds', 'operatorTlsSecretArn', 'readerEndpoint', 'restApiSecretArn', 'superuserSecretArn', 'writerEndpoint'].sort(),
     );
   });
 
@@ -264,7 +274,9 @@ describe('PatroniCluster user data and configuration', () => {
     expect(Object.keys(bundle.passwords).sort()).toEqual(['__REPLICATION_PASSWORD__', '__REST_API_PASSWORD__', '__REWIND_PASSWORD__', '__SUPERUSER_PASSWORD__']);
     expect(document.values.__SUPERUSER_SECRET__).toMatch(/^arn:aws:secretsmanager:.*superuser/);
     expect(bundle.files.filter((f) => f.passwords).map((f) => f.path)).toEqual(['/etc/cdk-failover/patroni.yml']);
-    expect(JSON.stringify(template.toJSON())).not.toMatch(/"SecretString"/);
+    // The only literal secret strings are the certificate secrets' unissued mark.
+    const literals = JSON.stringify(template.toJSON()).match(/"SecretString":"(?:[^"\\]|\\.)*"/g) ?? [];
+    expect(literals).toEqual(Array(3).fill(`"SecretString":${JSON.stringify(UNISSUED)}`));
   });
 
   test('renders the chosen timing, synchronous mode and watchdog into patroni.yml and the dynamic configuration', () => {
@@ -492,7 +504,7 @@ describe('PatroniCluster day two: what a changed prop does to a deployed stack (
     const policies = (type: string) =>
       Object.values(changed.template.findResources(type)).map((r) => ({ DeletionPolicy: r.DeletionPolicy, UpdateReplacePolicy: r.UpdateReplacePolicy }));
     expect(policies('AWS::EC2::Volume')).toEqual(Array(3).fill({ DeletionPolicy: volumes, UpdateReplacePolicy: volumes }));
-    expect(policies('AWS::SecretsManager::Secret')).toEqual(Array(4).fill({ DeletionPolicy: secrets, UpdateReplacePolicy: secrets }));
+    expect(policies('AWS::SecretsManager::Secret')).toEqual(Array(7).fill({ DeletionPolicy: secrets, UpdateReplacePolicy: secrets }));
     // Only the policies differ from the default's template: nothing is updated or replaced.
     const withoutPolicies = (t: typeof base.template) =>
       Object.fromEntries(Object.entries(resources(t)).map(([id, r]) => [id, { ...r, DeletionPolicy: undefined, UpdateReplacePolicy: undefined }]));

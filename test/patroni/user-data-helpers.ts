@@ -11,6 +11,7 @@ import { run } from '../../lib/util/command';
 /** Stand-ins for what CloudFormation resolves at deploy time, chosen from the token's target. */
 function fakeValue(part: unknown): string {
   const json = JSON.stringify(part);
+  if (json.includes('NodeSecretVersion')) return 'c0ffee00-0000-4000-8000-000000000001';
   const eni = /Node(\d+)NetworkInterface/.exec(json);
   if (eni && json.includes('PrimaryPrivateIpAddress')) return `10.99.0.1${eni[1]}`;
   if (json.includes('CidrBlock')) return '10.99.0.0/16';
@@ -69,7 +70,7 @@ export interface UnpackedNode {
 }
 
 function bundleText(bundle: NodeBundle, values: Record<string, string>): string {
-  return [bundle.bootstrap, ...bundle.files.map((f) => `=== ${f.path} ${f.mode} ${f.owner}:${f.group}\n${f.content}`)]
+  return [bundle.bootstrap, ...bundle.files.map((f) => `=== ${f.path} ${f.mode} ${f.owner}:${f.group}\n${f.content}`), `=== tls\n${JSON.stringify(bundle.tls ?? null)}`]
     .map((t) => substitute(t, values))
     .join('\n');
 }
@@ -98,6 +99,7 @@ export function unpackNode(template: Template, index: number, cluster?: PatroniC
     dataVolume: { device: '/dev/sdf', volumeId: value('__DATA_VOLUME_ID__') },
     readySeconds: bundle.readySeconds,
     applySeconds: bundle.applySeconds,
+    ...(spec.tls ? { tlsSecret: { secretId: value('__TLS_SECRET__'), versionId: value('__TLS_SECRET_VERSION__') } } : {}),
   });
   return { logicalId, userData, document, bundle, text, expected: bundleText(direct, {}) };
 }

@@ -22,7 +22,7 @@ describe('the certificate handler asset', () => {
   const dir = certificateHandlerDirectory();
 
   test('holds the handler and exactly what it imports, as JavaScript, in a directory only this user can write', () => {
-    expect(fs.readdirSync(dir).sort()).toEqual(['certificate-handler.js', 'cluster-certificates.js', 'der.js', 'secret-format.js', 'x509.js']);
+    expect(fs.readdirSync(dir).sort()).toEqual(['certificate-handler.js', 'cluster-certificates.js', 'der.js', 'issue-into-secrets.js', 'secret-format.js', 'x509.js']);
     expect(CERTIFICATE_HANDLER).toBe('certificate-handler.handler');
     expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
     expect(fs.statSync(dir).uid).toBe(process.getuid!());
@@ -32,7 +32,7 @@ describe('the certificate handler asset', () => {
       expect(text).not.toMatch(/^import |: string\b|\binterface\b/m); // no TypeScript left
       // Only node's own modules, each other, and the SDK client Lambda's runtime has.
       const required = [...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]!);
-      for (const r of required) expect(r).toMatch(/^(node:crypto|node:net|\.\/(der|x509|cluster-certificates|secret-format)|@aws-sdk\/client-secrets-manager)$/);
+      for (const r of required) expect(r).toMatch(/^(node:crypto|node:net|\.\/(der|x509|cluster-certificates|secret-format|issue-into-secrets)|@aws-sdk\/client-secrets-manager)$/);
     }
   });
 

@@ -32,6 +32,7 @@ export function parseAwsStandInConfig(value: unknown): AwsStandInConfig {
     api: { host: string(api.host, 'api.host'), port: port(api.port, 'api.port'), ...(certFile ? { certFile } : {}), ...(keyFile ? { keyFile } : {}) },
     instances: list(top.instances, 'instances').map(instance),
     secrets: secrets(top.secrets),
+    ...(top.secretVersions === undefined ? {} : { secretVersions: secrets(top.secretVersions, 'secretVersions') }),
     metricsFile: string(top.metricsFile, 'metricsFile'),
     cloudFormationFile: string(top.cloudFormationFile, 'cloudFormationFile'),
     signalsFile: string(top.signalsFile, 'signalsFile'),
@@ -72,10 +73,10 @@ function instance(value: unknown, i: number): StandInInstance {
   };
 }
 
-function secrets(value: unknown): Record<string, string> {
-  const o = object(value, 'secrets');
+function secrets(value: unknown, what = 'secrets'): Record<string, string> {
+  const o = object(value, what);
   for (const [arn, secret] of Object.entries(o)) {
-    if (typeof secret !== 'string') throw new LocalClusterError(`secrets[${JSON.stringify(arn)}] must be a string`); // the value itself is never shown
+    if (typeof secret !== 'string') throw new LocalClusterError(`${what}[${JSON.stringify(arn)}] must be a string`); // the value itself is never shown
   }
   return o as Record<string, string>;
 }

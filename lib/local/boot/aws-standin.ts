@@ -30,6 +30,12 @@ export interface AwsStandInConfig {
   readonly instances: readonly StandInInstance[];
   /** Secret ARN -> SecretString. Also findable by name = the ARN's last ':' segment. */
   readonly secrets: Readonly<Record<string, string>>;
+  /**
+   * Secret ARN -> the version ID of its one (current) version, where the template names a version
+   * (the certificates' NodeSecretVersion).
+   * @default - a random version ID per secret
+   */
+  readonly secretVersions?: Readonly<Record<string, string>>;
   /** Every PutMetricData datum is appended here as one JSON line. */
   readonly metricsFile: string;
   /**
@@ -458,9 +464,9 @@ class SecretsManager {
   /** Epoch seconds, as botocore's JSON protocols carry timestamps. */
   private readonly createdDate = Date.now() / 1000;
 
-  constructor(secrets: Readonly<Record<string, string>>) {
+  constructor(secrets: Readonly<Record<string, string>>, versions: Readonly<Record<string, string>> = {}) {
     for (const [arn, value] of Object.entries(secrets)) {
-      const entry = { arn, name: arn.slice(arn.lastIndexOf(':') + 1), value, versionId: randomUUID() };
+      const entry = { arn, name: arn.slice(arn.lastIndexOf(':') + 1), value, versionId: versions[arn] ?? randomUUID() };
       this.byId.set(arn, entry);
       if (!this.byId.has(entry.name)) this.byId.set(entry.name, entry);
     }
@@ -877,7 +883,7 @@ class Api {
     byAddress: ReadonlyMap<string, StandInInstance>,
     private readonly log: RequestLog,
   ) {
-    this.secrets = new SecretsManager(config.secrets);
+    this.secrets = new SecretsManager(config.secrets, config.secretVersions);
     this.cloudFormation = new CloudFormation(config);
     this.waitConditions = new WaitConditions(config, byAddress, log);
   }

@@ -1,14 +1,17 @@
 // `failover local up --boot`: every node a Debian 12 system container that boots the image and runs
 // the synthesized template's user data, with what EC2 gives an instance stood in for (IMDS,
 // Secrets Manager, CloudWatch, a data volume, a fixed address). LocalCluster drives these.
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { entryCommand } from '../entry-command';
 import * as path from 'node:path';
 import type { ClusterSpec, ClusterTiming } from '../../patroni/config/spec';
 import { nodePackages } from '../../patroni/config/packages';
 import { debianNodePaths } from '../../patroni/config/paths';
+import { UNISSUED, type OperatorTlsSecret } from '../../tls/secret-format';
+import { localTlsFiles } from '../certificates';
 import { LocalClusterError } from '../errors';
+import { writeFiles } from '../layout';
 import { generatePassword, nodeAddress, POSTGRES_VERSION } from '../local-spec';
 import { run } from '../exec';
 import { startDetached, isRunning, signal, waitForExitOf, type ProcessRecord } from '../processes';
@@ -50,6 +53,8 @@ export interface BootedClusterState {
   caCertFile?: string;
   /** PostgreSQL parameters applied since `up` (`failover local apply --set-parameter`). */
   postgresParameters?: Record<string, string>;
+  /** The version of the nodes' certificate secret the issuer wrote (the template's NodeSecretVersion). */
+  readonly nodeSecretVersion: string;
   standIn?: ProcessRecord;
 }
 
@@ -93,11 +98,21 @@ export async function planBootedCluster(options: {
   readonly dir: string;
   readonly subnet: string;
   readonly subnetBase: string;
+  /** The front's address: the load balancer's name resolves to it, and the database certificate names it. */
+  readonly endpointAddress: string;
 }): Promise<BootedPlan> {
   // Loaded here, not at the top: the operations runtime never loads aws-cdk-lib (see the dependency rule test).
   const { synthesizeRehearsalStack } = await import('./rehearsal-stack');
   const addresses = Array.from({ length: options.nodeCount }, (_, i) => nodeAddress(i));
-  const stack = synthesizeRehearsalStack({ clusterName: options.clusterName, nodeAddresses: addresses, vpcCidr: options.subnet, timing: options.timing });
+  const nodeSecretVersion = randomUUID();
+  const stack = synthesizeRehearsalStack({
+    clusterName: options.clusterName,
+    nodeAddresses: addresses,
+    vpcCidr: options.subnet,
+    timing: options.timing,
+    endpointAddress: options.endpointAddress,
+    nodeSecretVersion,
+  });
   const passwords = {
     __SUPERUSER_PASSWORD__: generatePassword(),
     __REPLICATION_PASSWORD__: generatePassword(),
@@ -120,6 +135,9 @@ export async function planBootedCluster(options: {
   const apiAddress = `${options.subnetBase}.${API_ADDRESS_SUFFIX}`;
   const awsDir = path.join(options.dir, 'aws');
   fs.mkdirSync(awsDir, { recursive: true, mode: 0o700 });
+  const certificates = await runCertificateIssuer(stack, nodeSecretVersion, options.dir);
+  // The nodes read theirs; the CA secret stays out of the stand-in (on AWS only the issuer's role reads it).
+  secrets[stack.certificates.nodeSecretArn] = certificates.nodeSecret;
   const nodes = stack.nodes.map((n) => {
     const dir = path.join(options.dir, n.name);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -144,6 +162,7 @@ export async function planBootedCluster(options: {
     standInConfig: path.join(awsDir, 'stand-in.json'),
     metricsFile: path.join(awsDir, 'cloudwatch-metrics.jsonl'),
     requestLogFile: path.join(awsDir, 'requests.jsonl'),
+    nodeSecretVersion,
   };
   const cloudFormationFile = path.join(options.dir, CLOUDFORMATION_STACK_FILE);
   const standIn: AwsStandInConfig = {
@@ -154,6 +173,7 @@ export async function planBootedCluster(options: {
     api: { host: apiAddress, port: 443 },
     instances: nodes.map((n, i) => ({ address: n.address, instanceId: n.boot.instanceId, availabilityZone: `${stack.region}${'abc'[i % 3]}` })),
     secrets,
+    secretVersions: { [stack.certificates.nodeSecretArn]: nodeSecretVersion },
     metricsFile: cluster.metricsFile,
     cloudFormationFile,
     signalsFile: path.join(options.dir, CLOUDFORMATION_SIGNALS_FILE),
@@ -162,6 +182,37 @@ export async function planBootedCluster(options: {
   fs.writeFileSync(secretsFile(cluster), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   publishStack(cloudFormationFile, stack, nodes.map((n) => n.boot.instanceId));
   return { spec: { ...spec, paths: debianNodePaths(POSTGRES_VERSION) }, cluster, nodes, standIn };
+}
+
+/**
+ * Does what CloudFormation's call of the certificate custom resource does (the issuer's own code,
+ * with the template's resolved properties), into secrets held here; writes the operator's files
+ * where the local cluster's clients look for them. Returns the nodes' secret as issued.
+ */
+async function runCertificateIssuer(stack: RehearsalStack, nodeSecretVersion: string, clusterDir: string): Promise<{ nodeSecret: string }> {
+  const { issueIntoSecrets } = await import('../../tls/issue-into-secrets');
+  const { certificates } = stack;
+  const held = new Map<string, string>([certificates.caSecretArn, certificates.nodeSecretArn, certificates.operatorSecretArn].map((arn) => [arn, UNISSUED]));
+  const response = await issueIntoSecrets(
+    { RequestType: 'Create', ResourceProperties: certificates.properties },
+    {
+      get: async (arn) => held.get(arn) ?? '',
+      put: async (arn, value) => {
+        held.set(arn, value);
+        return arn === certificates.nodeSecretArn ? nodeSecretVersion : randomUUID();
+      },
+    },
+  );
+  if (response.Data?.NodeSecretVersion !== nodeSecretVersion) throw new LocalClusterError('the certificate issuer did not report the nodes\' secret version');
+  const operator = JSON.parse(held.get(certificates.operatorSecretArn)!) as OperatorTlsSecret;
+  const files = localTlsFiles(clusterDir);
+  writeFiles([
+    { path: files.caCert, content: operator.caCert, mode: 0o644 },
+    { path: files.databaseCaCert, content: operator.databaseCaCert, mode: 0o644 },
+    { path: files.operatorCert, content: operator.cert, mode: 0o644 },
+    { path: files.operatorKey, content: operator.key, mode: 0o600 },
+  ]);
+  return { nodeSecret: held.get(certificates.nodeSecretArn)! };
 }
 
 /**

@@ -8,6 +8,7 @@ import type { ClusterSpec, ClusterTiming } from '../../patroni/config/spec';
 import { PatroniCluster } from '../../patroni/patroni-cluster';
 import { WatchdogMode } from '../../patroni/modes';
 import { PatroniTiming } from '../../patroni/timing';
+import type { CertificateResourceProperties } from '../../tls/issue-into-secrets';
 import { LocalClusterError } from '../errors';
 import { REHEARSAL_ACCOUNT, REHEARSAL_REGION, REHEARSAL_STACK_ID, REHEARSAL_STACK_NAME, rehearsalWaitHandleUrl } from './rehearsal-names';
 
@@ -25,6 +26,18 @@ export interface RehearsalStackOptions {
   readonly timing: ClusterTiming;
   /** Beyond REHEARSAL_POSTGRES_PARAMETERS (which these override). @default - none */
   readonly postgresParameters?: Readonly<Record<string, string>>;
+  /** What the load balancer's DNS name resolves to here (the front's address): the database certificate names it. */
+  readonly endpointAddress: string;
+  /** The version ID the certificate issuer's put of the nodes' secret is to get (its NodeSecretVersion). */
+  readonly nodeSecretVersion: string;
+}
+
+/** The certificate custom resource as CloudFormation would call it, every deploy-time value resolved. */
+export interface RehearsalCertificates {
+  readonly properties: CertificateResourceProperties;
+  readonly caSecretArn: string;
+  readonly nodeSecretArn: string;
+  readonly operatorSecretArn: string;
 }
 
 /** What the rehearsal stands in for CloudFormation: one instance's identity and user data. */
@@ -52,6 +65,8 @@ export interface RehearsalStack {
   readonly roleName: string;
   /** The logical ID of the wait condition handle of this configuration's generation. */
   readonly waitHandle: string;
+  /** The certificate issuer's request (the cluster runs with TLS). */
+  readonly certificates: RehearsalCertificates;
 }
 
 type Cfn = Record<string, unknown>;
@@ -121,6 +136,16 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     atts.set(`${id(node.networkInterface)}.PrimaryPrivateIpAddress`, options.nodeAddresses[i]);
     refs.set(id(node.dataVolume.node.defaultChild), rehearsalVolumeId(i));
   });
+  atts.set(`${id(cluster.loadBalancer.node.defaultChild)}.DNSName`, options.endpointAddress);
+  const issuers = Object.keys(template.Resources).filter((k) => template.Resources[k].Type === 'Custom::CdkFailoverCertificates');
+  if (issuers.length !== 1) throw new LocalClusterError(`the synthesized template has ${issuers.length} certificate issuers, not 1`);
+  const issuer = template.Resources[issuers[0]].Properties ?? {};
+  for (const key of ['CaSecretArn', 'NodeSecretArn', 'OperatorSecretArn']) {
+    const ref = (issuer[key] as { Ref?: string } | undefined)?.Ref;
+    if (typeof ref !== 'string') throw new LocalClusterError(`the certificate issuer's ${key} is not a secret's Ref`);
+    refs.set(ref, arn(ref));
+  }
+  atts.set(`${issuers[0]}.NodeSecretVersion`, options.nodeSecretVersion);
   const handles = Object.keys(template.Resources).filter((k) => template.Resources[k].Type === 'AWS::CloudFormation::WaitConditionHandle');
   if (handles.length !== 1) throw new LocalClusterError(`the synthesized template has ${handles.length} wait condition handles, not 1`);
   refs.set(handles[0], rehearsalWaitHandleUrl(handles[0]));
@@ -133,6 +158,10 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     'AWS::URLSuffix': 'amazonaws.com',
   };
   const resolve = (value: unknown, where: string): string => resolveIntrinsic(value, where, { refs, atts, pseudo });
+
+  // What the Provider framework passes on to the function: the properties without its ServiceToken.
+  const request = Object.fromEntries(Object.entries(issuer).filter(([key]) => key !== 'ServiceToken'));
+  const properties = resolveDeep(request, `${issuers[0]}.Properties`, { refs, atts, pseudo }) as unknown as CertificateResourceProperties;
 
   const nodes = cluster.nodes.map((node, i): RehearsalNode => {
     const logicalId = id(node.instance.node.defaultChild);
@@ -161,6 +190,7 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     account: REHEARSAL_ACCOUNT,
     roleName: `Rehearsal-${id(cluster.nodeRole.node.defaultChild)}`,
     waitHandle: handles[0],
+    certificates: { properties, caSecretArn: properties.CaSecretArn, nodeSecretArn: properties.NodeSecretArn, operatorSecretArn: properties.OperatorSecretArn },
   };
 }
 
@@ -208,5 +238,5 @@ export function resolveIntrinsic(value: unknown, where: string, r: Resolutions):
       }
     }
   }
-  throw new LocalClusterError(`${where}: the rehearsal cannot resolve ${JSON.stringify(value)} (only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, stack and region)`);
+  throw new LocalClusterError(`${where}: the rehearsal cannot resolve ${JSON.stringify(value)} (only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, load balancer name, certificates' version, stack and region)`);
 }

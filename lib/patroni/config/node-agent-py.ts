@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -35,6 +36,7 @@ SIGNALLED = STATE + '/signalled-generation'
 FILE_HASHES = STATE + '/file-hashes.json'
 PENDING_ACTIONS = STATE + '/pending-actions.json'
 IMDS_FIREWALL_LOADED = STATE + '/imds-firewall-loaded'
+TLS_INSTALLED = STATE + '/tls-version'
 LOCK_TTL_SECONDS = 30
 RUNBOOK = " (runbook: A node's configuration change failed)"
 RUNBOOK_BOOT = " (runbook: A node's bootstrap failed)"
@@ -175,6 +177,68 @@ def write_files(identity, desired):
         changed.append(f)
     write_atomic(FILE_HASHES, json.dumps(hashes, indent=1, sort_keys=True))
     return changed
+
+
+def write_tls(identity, desired):
+    """This node's certificate files from the secret version of this generation, in a new directory
+    that replaces the old one in one rename of the tls symlink: etcd, which reads its pair at every
+    handshake, never sees one of each. The directory before stays (a handshake that resolved the
+    link just before may still open its files). True when the files changed."""
+    import pwd
+    tls = desired['bundle'].get('tls')
+    if not tls:
+        return False
+    version = fill(tls['versionId'], desired['values'])
+    link = tls['link']
+    if read_text(TLS_INSTALLED) == version and os.path.islink(link):
+        return False
+    secret_id = fill(tls['secretId'], desired['values'])
+
+    def once():
+        return json.loads(aws(identity, 'secretsmanager', 'get-secret-value', '--secret-id', secret_id, '--version-id', version,
+                              '--query', 'SecretString', '--output', 'text'))
+    secret = retry('cannot read version %s of the certificates secret %s' % (version, secret_id), 10, 6, once)
+    node = (secret.get('nodes') or {}).get(tls['node']) if isinstance(secret, dict) else None
+    if not node:
+        raise Failure('the certificates secret %s (version %s) has no certificate for node %s' % (secret_id, version, tls['node']))
+    parent = os.path.dirname(link)
+    directory = '%s.%s' % (os.path.basename(link), hashlib.sha256(version.encode()).hexdigest()[:12])
+    shutil.rmtree(os.path.join(parent, directory), ignore_errors=True)
+    os.makedirs(os.path.join(parent, directory))
+    os.chmod(os.path.join(parent, directory), 0o755)  # the agent's umask is 077: every service user must enter it
+    for f in tls['files']:
+        source = f['source']
+        content = node[source[len('node.'):]] if source.startswith('node.') else secret[source]
+        owner = pwd.getpwnam(f['owner'])
+        write_atomic(os.path.join(parent, directory, f['name']), content, int(f['mode'], 8), owner.pw_uid, owner.pw_gid)
+    previous = os.readlink(link) if os.path.islink(link) else None
+    new_link = link + '.cdk-failover-new'
+    if os.path.lexists(new_link):
+        os.remove(new_link)
+    os.symlink(directory, new_link)
+    os.replace(new_link, link)
+    for entry in os.listdir(parent):
+        if entry.startswith(os.path.basename(link) + '.') and entry not in (directory, previous) and os.path.isdir(os.path.join(parent, entry)):
+            shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+    write_atomic(TLS_INSTALLED, version, 0o644)
+    log('installed the certificates of secret version %s' % version)
+    return True
+
+
+def tls_problem(current_patroni_yml, patroni_yml):
+    """Why the new patroni.yml cannot be applied to this running node, or None: etcd's protocol
+    (TLS or not) is the cluster's, and switching one member at a time would cut it in two."""
+    import yaml
+    def protocol(text):
+        return str((((yaml.safe_load(text) or {}).get('etcd')) or {}).get('protocol', 'http'))
+    if current_patroni_yml is None:
+        return None
+    current, wanted = protocol(current_patroni_yml), protocol(patroni_yml)
+    if current == wanted:
+        return None
+    return ('the cluster runs etcd and Patroni over %s, the change wants %s: TLS cannot be turned %s on a running cluster '
+            '(every member would have to switch at once); deploy it with the tls setting it was made with, or make a new '
+            'cluster from a backup' % (current, wanted, 'on' if wanted == 'https' else 'off'))
 
 
 # --- Patroni and etcd --------------------------------------------------------------------------
@@ -351,12 +415,16 @@ def imds(method, path, headers):
         return response.read().decode()
 
 
-def read_text(path):
+def read_text_or_none(path):
     try:
         with open(path) as f:
-            return f.read().strip()
+            return f.read()
     except FileNotFoundError:
-        return ''
+        return None
+
+
+def read_text(path):
+    return (read_text_or_none(path) or '').strip()
 
 
 # --- Commands ----------------------------------------------------------------------------------
@@ -405,7 +473,9 @@ def run_bootstrap(desired):
 def write_files_command():
     identity = read_json(IDENTITY)
     try:
-        for f in write_files(identity, read_json(DESIRED)):
+        desired = read_json(DESIRED)
+        write_tls(identity, desired)
+        for f in write_files(identity, desired):
             log('wrote ' + f['path'])
     except Failure as e:
         print('cdk-failover: %s (runbook: A node\'s bootstrap failed)' % e, file=sys.stderr, flush=True)
@@ -463,7 +533,8 @@ def apply():
         if problem:
             raise Failure(problem)
         patroni_yml = next(f for f in desired_files(desired) if f['path'] == desired['bundle']['patroniConfig'])['content']
-        problem = watchdog_problem(patroni_yml, os.path.exists('/dev/watchdog'))
+        problem = watchdog_problem(patroni_yml, os.path.exists('/dev/watchdog')) or \
+            tls_problem(read_text_or_none(desired['bundle']['patroniConfig']), patroni_yml)
         if problem:
             raise Failure(problem)
         unhealthy = cluster_unhealthy(settings, desired)
@@ -475,6 +546,8 @@ def apply():
         # remembered until they have run, so a retry after a failure takes them all.
         write_atomic(APPLIED, '\n', 0o644)
         actions = set(read_json(PENDING_ACTIONS, []))
+        if write_tls(identity, desired):
+            actions.add('reload-tls')
         actions.update(a for f in write_files(identity, desired) for a in f['onChange'])
         write_atomic(PENDING_ACTIONS, json.dumps(sorted(actions)), 0o644)
         for action in ordered_actions(actions, desired['bundle']['actionOrder']):
@@ -552,6 +625,12 @@ def take_action(settings, action, desired):
         run(['systemctl', 'restart'] + list(units['backupTimers']))
     elif action == 'reload-patroni':
         run(['systemctl', 'reload', units['patroni']])
+    elif action == 'reload-tls':
+        # Patroni rebuilds its HTTPS server on a reload when the certificate's serial changed;
+        # PostgreSQL re-reads its certificate at SIGHUP. etcd reads its pair at every handshake.
+        tls = desired['bundle']['tls']
+        run(['systemctl', 'reload', units['patroni']])
+        run(['runuser', '-u', 'postgres', '--', tls['pgCtl'], 'reload', '-s', '-D', tls['dataDir']])
     elif action != 'none':
         raise Failure('unknown action ' + action)
 

@@ -5,6 +5,7 @@
 import { APT_PROXY_FILE } from './apt-proxy';
 import { IMDS_FIREWALL_FILE, IMDS_FIREWALL_UNIT } from './imds-firewall';
 import { createHash } from 'crypto';
+import * as path from 'path';
 import { gzipSync } from 'zlib';
 import { AGENT_UNIT_NAMES, NODE_AGENT_PATH, renderAgentService, renderAgentTimer } from './agent-units';
 import { BACKUP_UNIT_NAMES } from './backup-runner';
@@ -16,7 +17,8 @@ import { configFilePath, nodePaths } from './paths';
 import { dynamicConfiguration } from './patroni-yml';
 import { backupRunnerPath, checkedBackup, pgBackRestConfigPath, pgBackRestDirs } from './pgbackrest';
 import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles, renderSystemFiles } from './node-files';
-import { ClusterCredentials, ClusterSpec } from './spec';
+import { ClusterCredentials, ClusterSpec, NodePaths } from './spec';
+import { TLS_DIR_NAME, TLS_FILE_NAMES, TLS_FILE_OWNERS, TLS_FILE_SOURCES, TlsFile, tlsFileMode } from './tls';
 import { SYSTEMD_UNIT_NAMES } from './systemd-units';
 
 /** Secrets Manager secret ARNs (or placeholders for them). Each SecretString is JSON with a string `password` field. */
@@ -39,6 +41,8 @@ export const AGENT_ACTIONS = [
   'restart-haproxy',
   'restart-metrics',
   'restart-backup-timers',
+  // New certificate files (a rotation): Patroni and PostgreSQL re-read theirs; etcd reads its pair at every handshake.
+  'reload-tls',
   // Before the leader's switchover and restart: stanza-create needs pg1 to be the primary.
   'stanza-create',
   'reload-patroni',
@@ -65,6 +69,25 @@ export interface NodeBundleOptions extends BootstrapOptions {
    * @default 1800
    */
   readonly applySeconds?: number;
+  /**
+   * Where the nodes' certificates are (NodeTlsSecret's JSON): the secret and the version this
+   * generation installs (placeholders). Required with `spec.tls`.
+   * @default - none (no TLS)
+   */
+  readonly tlsSecret?: { readonly secretId: string; readonly versionId: string };
+}
+
+/** What the agent needs to install a node's certificate files (see tls.ts). */
+export interface BundleTls {
+  readonly secretId: string;
+  readonly versionId: string;
+  readonly node: string;
+  /** `<configDir>/tls`: a symlink to the directory of the version installed. */
+  readonly link: string;
+  readonly files: readonly { readonly name: string; readonly source: string; readonly owner: string; readonly mode: string }[];
+  /** How PostgreSQL is told to re-read its certificate (pg_ctl reload of the data directory). */
+  readonly pgCtl: string;
+  readonly dataDir: string;
 }
 
 /** The node's desired configuration, as the agent reads it (JSON). */
@@ -87,6 +110,8 @@ export interface NodeBundle {
   readonly units: typeof SYSTEMD_UNIT_NAMES & { readonly agentTimer: string; readonly backupTimers: readonly string[] };
   /** The IMDS firewall's unit and rules file, which the agent keeps loaded. */
   readonly imdsFirewall: { readonly unit: string; readonly rules: string };
+  /** With TLS: the node's certificate files, installed from Secrets Manager. */
+  readonly tls?: BundleTls;
 }
 
 const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
@@ -145,6 +170,24 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
   return actions;
 }
 
+function bundleTls(spec: ClusterSpec, nodeName: string, paths: NodePaths, tlsSecret: NodeBundleOptions['tlsSecret']): BundleTls | undefined {
+  if (!spec.tls) return undefined;
+  if (!tlsSecret) throw new Error('spec.tls needs options.tlsSecret: the nodes install their certificates from it');
+  return {
+    ...tlsSecret,
+    node: nodeName,
+    link: path.posix.join(paths.configDir, TLS_DIR_NAME),
+    files: (Object.keys(TLS_FILE_NAMES) as TlsFile[]).map((file) => ({
+      name: TLS_FILE_NAMES[file],
+      source: TLS_FILE_SOURCES[file],
+      owner: TLS_FILE_OWNERS[file],
+      mode: `0${tlsFileMode(file).toString(8)}`,
+    })),
+    pgCtl: path.posix.join(paths.binDir, 'pg_ctl'),
+    dataDir: paths.dataDir,
+  };
+}
+
 /** The bundle for `nodeName`. The spec's passwords must be placeholders. */
 export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: NodeBundleOptions): NodeBundle {
   checkPlaceholders(spec.credentials);
@@ -191,6 +234,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     ...(checkedBackup(spec) ? { backup: { dirs: Object.values(pgBackRestDirs(paths)), runner: backupRunnerPath(paths) } } : {}),
     units: { ...SYSTEMD_UNIT_NAMES, agentTimer: AGENT_UNIT_NAMES.timer, backupTimers: [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] },
     imdsFirewall: { unit: IMDS_FIREWALL_UNIT, rules: IMDS_FIREWALL_FILE },
+    ...(spec.tls ? { tls: bundleTls(spec, nodeName, paths, options.tlsSecret) } : {}),
   };
 }
 

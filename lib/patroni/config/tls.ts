@@ -3,6 +3,7 @@
 // Patroni, PostgreSQL and the node agent. The node key is there twice, once per service user that
 // reads it, each copy readable by that user alone.
 import * as path from 'path';
+import type { NodeTlsSecret } from '../../tls/secret-format';
 import { NodePaths } from './spec';
 
 export const TLS_FILE_NAMES = {
@@ -48,4 +49,30 @@ export function tlsFilePath(paths: NodePaths, file: TlsFile): string {
 
 export function tlsFileMode(file: TlsFile): number {
   return TLS_FILE_OWNERS[file] === 'root' ? 0o644 : 0o600;
+}
+
+/**
+ * Where each file's content is in the nodes' certificate secret (NodeTlsSecret): a field, or
+ * `node.cert` / `node.key` for this node's own entry. The node agent reads the same table from
+ * its bundle, so the local cluster and EC2 nodes lay the files out alike.
+ */
+export const TLS_FILE_SOURCES: Readonly<Record<TlsFile, 'caCert' | 'databaseCaCert' | 'databaseCert' | 'databaseKey' | 'node.cert' | 'node.key'>> = {
+  caCert: 'caCert',
+  databaseCaCert: 'databaseCaCert',
+  nodeCert: 'node.cert',
+  nodeKey: 'node.key',
+  etcdKey: 'node.key',
+  databaseCert: 'databaseCert',
+  databaseKey: 'databaseKey',
+};
+
+/** Each file's content for `nodeName`, from the nodes' secret. */
+export function tlsFileContents(secret: NodeTlsSecret, nodeName: string): Record<TlsFile, string> {
+  const node = secret.nodes[nodeName];
+  if (!node) throw new Error(`no certificate was issued for node ${nodeName}`);
+  const entries = (Object.keys(TLS_FILE_SOURCES) as TlsFile[]).map((file) => {
+    const source = TLS_FILE_SOURCES[file];
+    return [file, source === 'node.cert' ? node.cert : source === 'node.key' ? node.key : secret[source]] as const;
+  });
+  return Object.fromEntries(entries) as Record<TlsFile, string>;
 }

@@ -129,6 +129,78 @@ describe('the node agent (python3)', () => {
     expect(await py(write)).toEqual(files.map((f) => f.path));
   });
 
+  test("write_tls: the node's files from its generation's secret version, behind the tls link in one rename; the same version again does nothing; the directory before a new one is kept, older ones removed", async () => {
+    const bundle = renderNodeBundle(ec2Spec({ tls: true }), 'pg-0', { ...OPTIONS, tlsSecret: { secretId: '__TLS_SECRET__', versionId: '__TLS_SECRET_VERSION__' } });
+    const link = path.join(dir, 'tls');
+    const secret = {
+      caCert: 'CA\n',
+      databaseCaCert: 'DBCA\n',
+      databaseCert: 'DBCERT\n',
+      databaseKey: 'DBKEY\n',
+      nodes: { 'pg-0': { cert: 'CERT0\n', key: 'KEY0\n' }, 'pg-1': { cert: 'CERT1\n', key: 'KEY1\n' } },
+    };
+    fs.writeFileSync(path.join(dir, 'secret.json'), JSON.stringify(secret));
+    const install = async (version: string, node = 'pg-0') =>
+      (await py(
+        [
+          `agent.TLS_INSTALLED = ${JSON.stringify(path.join(dir, 'tls-version'))}`,
+          'calls = []',
+          `agent.aws = lambda identity, *args: (calls.append(list(args)), open(${JSON.stringify(path.join(dir, 'secret.json'))}).read())[1]`,
+          `tls = dict(json.loads(${JSON.stringify(JSON.stringify(bundle.tls))}), link=${JSON.stringify(link)}, node=${JSON.stringify(node)})`,
+          `desired = {'bundle': {'tls': tls}, 'values': {'__TLS_SECRET__': 'arn:tls', '__TLS_SECRET_VERSION__': ${JSON.stringify(version)}}}`,
+          'import io, os',
+          'os.umask(0o077)',
+          'out = io.StringIO(); real = sys.stdout; sys.stdout = out',
+          'try:',
+          '    result = agent.write_tls({}, desired)',
+          'except agent.Failure as e:',
+          '    result = str(e)',
+          'sys.stdout = real',
+          'print(json.dumps({"result": result, "calls": calls}))',
+        ].join('\n'),
+      )) as { result: boolean | string; calls: string[][] };
+
+    const first = await install('v1');
+    expect(first.result).toBe(true);
+    expect(first.calls).toEqual([['secretsmanager', 'get-secret-value', '--secret-id', 'arn:tls', '--version-id', 'v1', '--query', 'SecretString', '--output', 'text']]);
+    const v1 = fs.readlinkSync(link);
+    expect(v1).toMatch(/^tls\.[0-9a-f]{12}$/);
+    expect(fs.statSync(link).mode & 0o777).toBe(0o755);
+    const file = (name: string) => path.join(link, name);
+    expect(['ca.crt', 'database-ca.crt', 'node.crt', 'node.key', 'etcd.key', 'database.crt', 'database.key'].map((n) => fs.readFileSync(file(n), 'utf8'))).toEqual(
+      ['CA\n', 'DBCA\n', 'CERT0\n', 'KEY0\n', 'KEY0\n', 'DBCERT\n', 'DBKEY\n'],
+    );
+    const owners = await run('stat', ['-L', '-c', '%a %U', ...['node.key', 'etcd.key', 'database.key', 'ca.crt'].map(file)]);
+    expect(owners.stdout.trim().split('\n')).toEqual(['600 postgres', '600 etcd', '600 postgres', '644 root']);
+
+    expect(await install('v1')).toEqual({ result: false, calls: [] });
+    expect((await install('v2')).result).toBe(true);
+    const v2 = fs.readlinkSync(link);
+    expect(v2).not.toBe(v1);
+    expect(fs.existsSync(path.join(dir, v1))).toBe(true);
+    expect((await install('v3')).result).toBe(true);
+    expect(fs.existsSync(path.join(dir, v1))).toBe(false);
+    expect(fs.existsSync(path.join(dir, v2))).toBe(true);
+
+    const missing = await install('v4', 'pg-9');
+    expect(missing.result).toBe('the certificates secret arn:tls (version v4) has no certificate for node pg-9');
+    expect(fs.readFileSync(file('node.crt'), 'utf8')).toBe('CERT0\n');
+  });
+
+  test("turning TLS on or off on a running node is refused with the reason (etcd's protocol is the cluster's); the same protocol is not", async () => {
+    const yml = (protocol?: string) => JSON.stringify(`scope: db\netcd3:\n  hosts: [a]\n${protocol ? `  protocol: ${protocol}\n` : ''}`.replace('etcd3', 'etcd'));
+    const problem = (current: string | null, wanted: string) => py(`print(json.dumps(agent.tls_problem(${current ?? 'None'}, ${wanted})))`);
+    expect(await problem(yml(), yml('https'))).toBe(
+      'the cluster runs etcd and Patroni over http, the change wants https: TLS cannot be turned on on a running cluster (every member would have to switch at once); ' +
+        'deploy it with the tls setting it was made with, or make a new cluster from a backup',
+    );
+    expect(await problem(yml('https'), yml())).toMatch(/^the cluster runs etcd and Patroni over https, the change wants http: TLS cannot be turned off/);
+    expect(await problem(yml('https'), yml('https'))).toBeNull();
+    expect(await problem(yml(), yml())).toBeNull();
+    // A node without patroni.yml (its first boot) has nothing to compare.
+    expect(await problem(null, yml('https'))).toBeNull();
+  });
+
   test('the IMDS firewall is loaded when its unit is down or its rules changed, retried after a failed load, and left alone otherwise', async () => {
     const rules = path.join(dir, 'imds.nft');
     const loaded = path.join(dir, 'imds-loaded');

@@ -1,0 +1,56 @@
+// Whether a PatroniCluster runs TLS on every link, and how its certificates are made.
+import { Duration } from 'aws-cdk-lib';
+import { isValidityDays, MAX_VALIDITY_DAYS } from '../tls/cluster-certificates';
+
+/** How the cluster's certificates are issued at deploy time. */
+export interface IssuedCertificatesOptions {
+  /**
+   * How long node, database and operator certificates are valid; the cluster's two CAs live twice
+   * as long. From 1 day to 10 years, whole days. A change issues new certificates from the same
+   * CAs, which the nodes roll out one at a time (no restart).
+   * @default Duration.days(365)
+   */
+  readonly validity?: Duration;
+
+  /**
+   * Change it (to any new value, for example the date) to issue new certificates from the same
+   * CAs: the rotation procedure. The nodes roll them out one at a time, the leader last, with no
+   * restart. 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' and '-'.
+   * @default '0'
+   */
+  readonly rotation?: string;
+}
+
+/**
+ * TLS on the cluster's links: etcd (clients and peers show certificates), Patroni's REST API
+ * (HTTPS; writes need a certificate, an allowlisted address and the password) and PostgreSQL
+ * (TLS only; replication and pg_rewind with `verify-full`).
+ */
+export class ClusterTls {
+  /**
+   * A cluster CA and certificates issued at deploy time by a custom resource into Secrets Manager:
+   * the CA keys in a secret only the issuing function reads, each node's certificate in one the
+   * node role reads, an operator's client certificate in a third. No key is ever in a template,
+   * the user data or a log.
+   */
+  public static issued(options: IssuedCertificatesOptions = {}): ClusterTls {
+    const days = (options.validity ?? Duration.days(365)).toDays({ integral: false });
+    if (!isValidityDays(days)) {
+      throw new Error(`tls: validity must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}, got ${options.validity?.toHumanString()}`);
+    }
+    return new ClusterTls(true, options);
+  }
+
+  /**
+   * Plain HTTP and PostgreSQL without TLS, as clusters made before TLS existed run. Only for such
+   * a cluster: TLS cannot be turned on or off on a running cluster (its nodes refuse the change).
+   */
+  public static readonly OFF = new ClusterTls(false, {});
+
+  private constructor(
+    /** Whether the links use TLS. */
+    public readonly enabled: boolean,
+    /** The issuing options (empty when off). */
+    public readonly certificates: IssuedCertificatesOptions,
+  ) {}
+}
