@@ -39,6 +39,19 @@ export interface CertificateIssuerProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+/** The issuer's validity in days and rotation, defaults filled in; throws on a value it would refuse. */
+export function issuerSettings(props: { readonly validity?: Duration; readonly rotation?: string }): { days: number; rotation: string } {
+  const days = (props.validity ?? Duration.days(365)).toDays({ integral: false });
+  if (!isValidityDays(days)) {
+    throw new Error(`validity must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}, got ${days} days`);
+  }
+  const rotation = props.rotation ?? '0';
+  if (!Token.isUnresolved(rotation) && !/^[A-Za-z0-9._:-]{1,64}$/.test(rotation)) {
+    throw new Error(`rotation must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' and '-', got '${rotation}'`);
+  }
+  return { days, rotation };
+}
+
 export class CertificateIssuer extends Construct {
   /** Both CAs' certificates and keys: only the issuer's function reads it. */
   public readonly caSecret: secretsmanager.ISecret;
@@ -51,15 +64,8 @@ export class CertificateIssuer extends Construct {
 
   constructor(scope: Construct, id: string, props: CertificateIssuerProps) {
     super(scope, id);
-    const days = (props.validity ?? Duration.days(365)).toDays({ integral: false });
-    if (!isValidityDays(days)) {
-      throw new Error(`validity must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}, got ${days} days`);
-    }
+    const { days, rotation } = issuerSettings(props);
     if (props.nodes.length === 0) throw new Error('nodes must name at least one node');
-    const rotation = props.rotation ?? '0';
-    if (!Token.isUnresolved(rotation) && !/^[A-Za-z0-9._:-]{1,64}$/.test(rotation)) {
-      throw new Error(`rotation must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' and '-', got '${rotation}'`);
-    }
 
     const secret = (secretId: string, what: string) => {
       const s = new secretsmanager.Secret(this, secretId, {

@@ -1,6 +1,6 @@
 // Whether a PatroniCluster runs TLS on every link, and how its certificates are made.
 import { Duration } from 'aws-cdk-lib';
-import { isValidityDays, MAX_VALIDITY_DAYS } from '../tls/cluster-certificates';
+import { issuerSettings } from './certificate-issuer';
 
 /** How the cluster's certificates are issued at deploy time. */
 export interface IssuedCertificatesOptions {
@@ -34,9 +34,10 @@ export class ClusterTls {
    * the user data or a log.
    */
   public static issued(options: IssuedCertificatesOptions = {}): ClusterTls {
-    const days = (options.validity ?? Duration.days(365)).toDays({ integral: false });
-    if (!isValidityDays(days)) {
-      throw new Error(`tls: validity must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}, got ${options.validity?.toHumanString()}`);
+    try {
+      issuerSettings(options);
+    } catch (err) {
+      throw new Error(`ClusterTls.issued: ${(err as Error).message}`);
     }
     return new ClusterTls(true, options);
   }

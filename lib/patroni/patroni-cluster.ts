@@ -9,7 +9,7 @@ import { Construct } from 'constructs';
 import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, renderNodeBundle, SESSION_IDLE_TIMEOUT_SECONDS } from './config';
 import { createBackupResources, PatroniBackupProps } from './backup';
 import { aptProxyPort } from './config/apt-proxy';
-import { CertificateIssuer } from './certificate-issuer';
+import { CertificateIssuer, issuerSettings } from './certificate-issuer';
 import { ClusterTls } from './cluster-tls';
 import { NodeEgress } from './egress';
 import { SynchronousMode, WatchdogMode } from './modes';
@@ -192,6 +192,13 @@ function volumeAttachmentSeconds(timeout: Duration | undefined): number | undefi
     throw new Error(`volumeAttachmentTimeout must be whole seconds from 30 seconds to 10 minutes, got ${timeout.toHumanString()}`);
   }
   return seconds;
+}
+
+/** What makes the issuer issue anew (its Days and Rotation), or null without TLS. */
+function certificateIssue(tls: ClusterTls): string | null {
+  if (!tls.enabled) return null;
+  const { days, rotation } = issuerSettings(tls.certificates);
+  return `${days}:${rotation}`;
 }
 
 /** A secret cannot be snapshotted: it is kept with the data that needs it. */
@@ -509,7 +516,9 @@ export class PatroniCluster extends PatroniClusterBase {
       const json = JSON.stringify(bundle);
       // A placeholder this node's bundle does not mention (another node's address, say) is left out.
       const nodeValues = Object.fromEntries(Object.entries(all).filter(([k]) => json.includes(k)));
-      return { text, nodeValues, generation: bundleGeneration(text, stack.resolve(nodeValues)) };
+      // A rotation changes only the issuer's properties, and the version token reads the same at
+      // synth: they are part of the generation, so that the nodes roll the new files out.
+      return { text, nodeValues, generation: bundleGeneration(text, [stack.resolve(nodeValues), certificateIssue(this.tls)]) };
     });
     const clusterGeneration = bundleGeneration(packed.map((p) => p.generation).join(','), []);
     const handle = new CfnWaitConditionHandle(this, `ConfigurationHandle${clusterGeneration}`);

@@ -3,7 +3,7 @@ import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { UNISSUED } from '../../lib/tls/secret-format';
-import { NodeGauge, PatroniTiming, SynchronousMode, TimingProfile, WatchdogMode } from '../../lib';
+import { ClusterTls, NodeGauge, PatroniTiming, SynchronousMode, TimingProfile, WatchdogMode } from '../../lib';
 import { takeConsoleOutput } from '../setup/quiet-console';
 import { renderStackRunbook } from '../../lib';
 import { setupCluster as setup } from './cluster-fixture';
@@ -543,5 +543,78 @@ describe('PatroniCluster image', () => {
     Annotations.fromStack(stack).hasNoWarning('*', Match.stringLikeRegexp('floatingImage'));
     // The user's own AMI ID: CloudFormation's validator says what it says about any hardcoded one.
     expect(takeConsoleOutput().join('\n')).toContain('W9010');
+  });
+});
+
+describe('PatroniCluster TLS (ClusterTls)', () => {
+  const base = setup();
+  const resources = (t: ReturnType<typeof setup>['template']) => t.toJSON().Resources as Record<string, { Type: string; Properties?: Record<string, unknown> }>;
+  const issuer = (t: ReturnType<typeof setup>['template']) => Object.values(resources(t)).filter((r) => r.Type === 'Custom::CdkFailoverCertificates');
+
+  test("by default: one issuer for the nodes' addresses and the load balancer's name; every node installs its certificates from the issued version", () => {
+    expect(base.cluster.tls.enabled).toBe(true);
+    const [resource] = issuer(base.template);
+    expect(issuer(base.template)).toHaveLength(1);
+    expect(resource.Properties).toMatchObject({
+      ClusterName: 'orders',
+      Nodes: [0, 1, 2].map((i) => ({ Name: `orders-${i}`, Address: { 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^DbNode${i}NetworkInterface`)), 'PrimaryPrivateIpAddress'] } })),
+      EndpointNames: [{ 'Fn::GetAtt': [expect.stringMatching(/^DbLoadBalancer/), 'DNSName'] }],
+      Days: '365',
+      Rotation: '0',
+    });
+    for (let i = 0; i < 3; i++) {
+      const { bundle, document, text } = unpackNode(base.template, i);
+      expect(bundle.tls).toMatchObject({ secretId: '__TLS_SECRET__', versionId: '__TLS_SECRET_VERSION__', node: `orders-${i}`, link: '/etc/cdk-failover/tls' });
+      expect(document.values.__TLS_SECRET__).toMatch(/^arn:aws:secretsmanager:.*certificatesnode/);
+      expect(document.values.__TLS_SECRET_VERSION__).toBe('c0ffee00-0000-4000-8000-000000000001');
+      expect(text).toContain('protocol: https');
+      expect(text).toContain('hostssl');
+      expect(text).not.toMatch(/PRIVATE KEY/);
+    }
+  });
+
+  test('ClusterTls.OFF: no issuer, no certificate secrets or output, plain HTTP and host rules (a cluster made before TLS)', () => {
+    const off = setup({ tls: ClusterTls.OFF });
+    expect(off.cluster.tls.enabled).toBe(false);
+    expect(off.cluster.operatorTlsSecret).toBeUndefined();
+    expect(issuer(off.template)).toHaveLength(0);
+    off.template.resourceCountIs('AWS::SecretsManager::Secret', 4);
+    expect(JSON.stringify(off.template.toJSON().Outputs)).not.toContain('operatorTlsSecretArn');
+    const { bundle, text } = unpackNode(off.template, 0);
+    expect(bundle.tls).toBeUndefined();
+    expect(text).not.toContain('protocol: https');
+    expect(text).not.toContain('hostssl');
+  });
+
+  test('day two: a new rotation (or validity) changes only the issuer\'s property and the nodes\' generation and wait condition: the nodes roll the new files out, no instance changes', () => {
+    for (const tls of [ClusterTls.issued({ rotation: '2027-01-01' }), ClusterTls.issued({ validity: Duration.days(90) })]) {
+      const rotated = setup({ tls });
+      const [before, after] = [resources(base.template), resources(rotated.template)];
+      const changed = Object.keys(after).filter((id) => JSON.stringify(after[id]) !== JSON.stringify(before[id]));
+      expect(changed.map((id) => after[id].Type).sort()).toEqual([
+        'AWS::CloudFormation::WaitCondition',
+        'AWS::CloudFormation::WaitConditionHandle',
+        'AWS::EC2::Instance',
+        'AWS::EC2::Instance',
+        'AWS::EC2::Instance',
+        'Custom::CdkFailoverCertificates',
+      ]);
+      for (let i = 0; i < 3; i++) {
+        const [b, a] = [unpackNode(base.template, i), unpackNode(rotated.template, i)];
+        expect(a.document.generation).not.toBe(b.document.generation);
+        expect(a.userData).toBe(b.userData);
+        expect(a.text).toBe(b.text);
+      }
+      const instances = (r: typeof before) => Object.values(r).filter((x) => x.Type === 'AWS::EC2::Instance').map((x) => x.Properties);
+      expect(instances(after)).toEqual(instances(before));
+    }
+  });
+
+  test('bad certificate options are refused where they are written, naming the value and what is allowed', () => {
+    expect(() => ClusterTls.issued({ validity: Duration.hours(36) })).toThrow('ClusterTls.issued: validity must be a whole number of days from 1 to 3650, got 1.5 days');
+    expect(() => ClusterTls.issued({ validity: Duration.days(3651) })).toThrow('ClusterTls.issued: validity must be a whole number of days from 1 to 3650, got 3651 days');
+    expect(() => ClusterTls.issued({ rotation: 'next week' })).toThrow("ClusterTls.issued: rotation must be 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' and '-', got 'next week'");
+    expect(() => ClusterTls.issued({ rotation: '' })).toThrow(/rotation must be 1 to 64/);
+    expect(ClusterTls.issued({ validity: Duration.days(3650), rotation: '2027-01-01T00:00' }).enabled).toBe(true);
   });
 });
