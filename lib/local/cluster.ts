@@ -1,5 +1,5 @@
 import type { StdioOptions } from 'node:child_process';
-import { X509Certificate } from 'node:crypto';
+import { randomUUID, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { configFilePath, SYSTEMD_UNIT_NAMES, type ClusterSpec, type ClusterTiming } from '../patroni/config';
@@ -42,8 +42,9 @@ import {
 import { NODE_SERVICES, readState, writeState, type ClusterMode, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
 import * as booted from './boot/booted-nodes';
 import { containerInit, runInContainer, spawnInContainer, stopContainer, waitForInit } from './boot/container';
-import { readRecordedMetrics, type RecordedDatum } from './boot/aws-standin';
-import { waitForGeneration } from './boot/apply';
+import { readRecordedMetrics, readRecordedSignals, type RecordedDatum } from './boot/aws-standin';
+import { handleSignals, waitForGeneration } from './boot/apply';
+import type { RehearsalStack } from './boot/rehearsal-stack';
 import { AGENT_UNIT_NAMES } from '../patroni/config/agent-units';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { checkRepositoryPathFree, localBackupSpec, startS3StandIn, writeNamespaceHosts } from './backup/repository';
@@ -815,15 +816,13 @@ export class LocalCluster {
    * time (replicas first, the leader last) with no restart: etcd reads its certificate at every
    * handshake, Patroni re-reads its REST API certificate on a reload when the file's serial
    * changed, PostgreSQL on `pg_reload_conf()`. Returns once every node serves the new ones.
+   * Booted clusters rotate as a deploy with a new `ClusterTls.issued({ rotation })` does (see
+   * rotateBootedCertificates), in the order the agents applied it.
    */
   public async rotateCertificates(): Promise<CertificateRotation> {
     this.reload();
     if (!this.spec.tls) throw new LocalClusterError(`cluster '${this.clusterName}' runs without TLS: there is nothing to rotate`);
-    if (this.booted()) {
-      throw new LocalClusterError(
-        `cluster '${this.clusterName}' is booted: its certificates come from the template's issuer, as a deployed cluster's do (rotate them with ClusterTls.issued({ rotation }))`,
-      );
-    }
+    if (this.booted()) return this.rotateBootedCertificates();
     const leader = await this.leader();
     const order = [...this.nodeNames.filter((n) => n !== leader), ...(leader ? [leader] : [])];
     const issued = reissueLocalCertificates(this.state.dir, this.spec, [this.state.client.address]);
@@ -1051,44 +1050,13 @@ export class LocalCluster {
     const started = Date.now();
     const { timing, profile } = change.timing === undefined ? { timing: this.timing, profile: this.timingProfile } : resolveTiming(change.timing);
     const parameters = { ...this.state.boot!.postgresParameters, ...change.parameters };
-    const { synthesizeRehearsalStack } = await import('./boot/rehearsal-stack');
-    const synthesize = (t: ClusterTiming, p: Record<string, string>) => {
-      try {
-        return synthesizeRehearsalStack({
-          clusterName: this.clusterName,
-          nodeAddresses: this.state.nodes.map((n) => n.address),
-          vpcCidr: this.state.subnet,
-          timing: t,
-          postgresParameters: p,
-          endpointAddress: this.state.client.address,
-          nodeSecretVersion: this.state.boot!.nodeSecretVersion,
-        });
-      } catch (err) {
-        throw new LocalClusterError(`apply: ${oneLine(err)}`);
-      }
-    };
-    const stack = synthesize(timing, parameters);
-    const stackFile = path.join(this.state.dir, booted.CLOUDFORMATION_STACK_FILE);
-    const instanceIds = this.state.nodes.map((n) => n.boot!.instanceId);
-    const since = Math.floor(Date.now() / 1000);
-    booted.publishStack(stackFile, stack, instanceIds);
-    this.log(`published the change (wait condition ${stack.waitHandle}); the nodes' agents apply it one node at a time`);
+    const stack = await this.rehearsalStack(timing, parameters);
     try {
-      await waitForGeneration({
-        handle: stack.waitHandle,
-        signalsFile: path.join(this.state.dir, booted.CLOUDFORMATION_SIGNALS_FILE),
-        nodeNames: this.nodeNames,
-        timeoutMs: change.timeoutMs ?? 1_800_000 * this.nodeNames.length,
-        agentLines: async (name) => {
-          const r = await runInContainer(this.containerInit(name), ['journalctl', '--quiet', '--no-pager', '-o', 'cat', '-u', AGENT_UNIT_NAMES.service, '--since', `@${since}`], { allowFailure: true });
-          return r.stdout.split('\n').filter((l) => /^cdk-failover(-agent)?: /.test(l));
-        },
-        log: (line) => this.log(line),
-      });
+      await this.publishAndWait(stack, change.timeoutMs);
     } catch (err) {
       // As CloudFormation rolls back: the previous configuration goes back into the metadata, and
       // the agents apply it one node at a time (nothing waits for that).
-      booted.publishStack(stackFile, synthesize(this.timing, { ...this.state.boot!.postgresParameters }), instanceIds);
+      this.publish(await this.rehearsalStack(this.timing, { ...this.state.boot!.postgresParameters }));
       throw new LocalClusterError(`${oneLine(err)}; rolled back: the previous configuration is published again and the agents apply it`);
     }
     this.update((st) => {
@@ -1099,6 +1067,87 @@ export class LocalCluster {
     const seconds = (Date.now() - started) / 1000;
     this.log(`applied on every node in ${seconds.toFixed(1)} s`);
     return { handle: stack.waitHandle, seconds };
+  }
+
+  /**
+   * A booted cluster's rotation, as a deploy with a new `ClusterTls.issued({ rotation })` does it:
+   * the issuer's code issues new certificates from the same CAs (an Update), the nodes' secret gets
+   * a new version, and the agents install it one node at a time, the leader last (reload-tls). No
+   * rollback: a failure leaves the new version published.
+   */
+  private async rotateBootedCertificates(): Promise<CertificateRotation> {
+    const boot = this.state.boot!;
+    const before = new Map<string, Awaited<ReturnType<LocalCluster['servedSerials']>>>();
+    for (const name of this.nodeNames) before.set(name, await this.servedSerials(name));
+    const version = randomUUID();
+    const rotation = `r${Date.now().toString(36)}`;
+    const stack = await this.rehearsalStack(this.timing, { ...boot.postgresParameters }, { nodeSecretVersion: version, certificateRotation: rotation });
+    const arn = stack.certificates.nodeSecretArn;
+    const nodeSecret = await booted.runCertificateIssuer('Update', stack, version, booted.readIssuerSecrets(this.state.dir), this.state.dir);
+    booted.replaceDeployedSecret(boot, arn, nodeSecret);
+    const config = booted.readStandInConfig(boot);
+    await this.restartStandIn({ ...config, secrets: { ...config.secrets, [arn]: nodeSecret }, secretVersions: { ...config.secretVersions, [arn]: version } });
+    this.update((st) => {
+      st.boot!.nodeSecretVersion = version;
+      st.boot!.certificateRotation = rotation;
+    });
+    this.log(`issued new certificates (rotation ${rotation}, secret version ${version})`);
+    const order = await this.publishAndWait(stack);
+    const nodes: CertificateRotation['nodes'][number][] = [];
+    for (const name of order) {
+      const served = await this.servedSerials(name);
+      const stale = (Object.keys(served) as (keyof typeof served)[]).filter((k) => served[k] === before.get(name)![k]);
+      if (stale.length) throw new LocalClusterError(`${name} applied the rotation but still serves the old certificate on ${stale.join(', ')}`);
+      nodes.push({ name, ...served });
+    }
+    return { nodes };
+  }
+
+  /** The rehearsal stack of this cluster with `timing` and `parameters`, and its certificates as issued unless given. */
+  private async rehearsalStack(
+    timing: ClusterTiming,
+    parameters: Record<string, string>,
+    certificates: { readonly nodeSecretVersion: string; readonly certificateRotation?: string } = this.state.boot!,
+  ) {
+    const { synthesizeRehearsalStack } = await import('./boot/rehearsal-stack');
+    try {
+      return synthesizeRehearsalStack({
+        clusterName: this.clusterName,
+        nodeAddresses: this.state.nodes.map((n) => n.address),
+        vpcCidr: this.state.subnet,
+        timing,
+        postgresParameters: parameters,
+        endpointAddress: this.state.client.address,
+        nodeSecretVersion: certificates.nodeSecretVersion,
+        certificateRotation: certificates.certificateRotation,
+      });
+    } catch (err) {
+      throw new LocalClusterError(`apply: ${oneLine(err)}`);
+    }
+  }
+
+  private publish(stack: RehearsalStack): void {
+    booted.publishStack(path.join(this.state.dir, booted.CLOUDFORMATION_STACK_FILE), stack, this.state.nodes.map((n) => n.boot!.instanceId));
+  }
+
+  /** Publishes the stack's metadata and waits for every node's signal; returns the nodes in the order they applied it. */
+  private async publishAndWait(stack: RehearsalStack, timeoutMs?: number): Promise<string[]> {
+    const since = Math.floor(Date.now() / 1000);
+    this.publish(stack);
+    this.log(`published the change (wait condition ${stack.waitHandle}); the nodes' agents apply it one node at a time`);
+    const signalsFile = path.join(this.state.dir, booted.CLOUDFORMATION_SIGNALS_FILE);
+    await waitForGeneration({
+      handle: stack.waitHandle,
+      signalsFile,
+      nodeNames: this.nodeNames,
+      timeoutMs: timeoutMs ?? 1_800_000 * this.nodeNames.length,
+      agentLines: async (name) => {
+        const r = await runInContainer(this.containerInit(name), ['journalctl', '--quiet', '--no-pager', '-o', 'cat', '-u', AGENT_UNIT_NAMES.service, '--since', `@${since}`], { allowFailure: true });
+        return r.stdout.split('\n').filter((l) => /^cdk-failover(-agent)?: /.test(l));
+      },
+      log: (line) => this.log(line),
+    });
+    return [...handleSignals(readRecordedSignals(signalsFile), stack.waitHandle).keys()];
   }
 
   /** Where a booted node's user data is: 'done', 'running' or 'failed' (with its last error line). */

@@ -37,7 +37,7 @@ export class ClusterTls {
     try {
       issuerSettings(options);
     } catch (err) {
-      throw new Error(`ClusterTls.issued: ${(err as Error).message}`);
+      throw new Error(`ClusterTls.issued: ${(err as Error).message}`, { cause: err });
     }
     return new ClusterTls(true, options);
   }

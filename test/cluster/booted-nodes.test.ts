@@ -2,6 +2,7 @@
 // run the user data of a synthesized PatroniCluster template, with IMDS, Secrets Manager and
 // CloudWatch stood in for. What a user's first deploy, a reboot and a replacement do to a node is
 // asserted here, and the failover drills run on these nodes too.
+import * as fs from 'node:fs';
 import { LocalCluster } from '../../lib/local';
 import { BACKUP_NODE_GAUGES, NODE_GAUGES, NODE_METRIC_DIMENSIONS } from '../../lib/patroni/config/node-metrics';
 import { SYSTEMD_UNIT_NAMES } from '../../lib/patroni/config/systemd-units';
@@ -220,6 +221,21 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect(await onNode(name, ['runuser', '-u', 'postgres', '--', 'psql', '-Atc', 'show shared_buffers'])).toBe('80MB');
       }
     }, 30 * MINUTE);
+
+    test('a certificate rotation, as a deploy with a new ClusterTls.issued({ rotation }) does it: new certificates from the same CAs on every node, the leader last, no failover', async () => {
+      const { leader } = await leaderAndReplica();
+      const timeline = async () => (JSON.parse((await cluster.rest(leader, { method: 'GET', path: '/patroni' })).body) as { timeline: number }).timeline;
+      const before = { timeline: await timeline(), ca: fs.readFileSync((await cluster.status()).caFile!, 'utf8') };
+      const rotation = await cluster.rotateCertificates();
+      expect(rotation.nodes.map((n) => n.name).sort()).toEqual([...cluster.nodeNames].sort());
+      expect(rotation.nodes[rotation.nodes.length - 1]!.name).toBe(leader);
+      expect(await cluster.waitForLeader({ timeoutMs: MINUTE })).toBe(leader);
+      expect(await timeline()).toBe(before.timeline);
+      // The same CA: clients (HAProxy, the other members, the operator's tools) trust the new ones.
+      expect(fs.readFileSync((await cluster.status()).caFile!, 'utf8')).toBe(before.ca);
+      for (const n of rotation.nodes) expect(new Set([n.etcd, n.restApi]).size).toBe(1);
+      expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
+    }, 20 * MINUTE);
 
     test('a change the construct refuses is refused before anything reaches the nodes', async () => {
       await expect(cluster.apply({ parameters: { max_connections: '500' } })).rejects.toThrow(

@@ -53,8 +53,10 @@ export interface BootedClusterState {
   caCertFile?: string;
   /** PostgreSQL parameters applied since `up` (`failover local apply --set-parameter`). */
   postgresParameters?: Record<string, string>;
-  /** The version of the nodes' certificate secret the issuer wrote (the template's NodeSecretVersion). */
-  readonly nodeSecretVersion: string;
+  /** The version of the nodes' certificate secret the issuer wrote last (the template's NodeSecretVersion). */
+  nodeSecretVersion: string;
+  /** The template's `ClusterTls.issued({ rotation })` (undefined: the default). */
+  certificateRotation?: string;
   standIn?: ProcessRecord;
 }
 
@@ -135,9 +137,9 @@ export async function planBootedCluster(options: {
   const apiAddress = `${options.subnetBase}.${API_ADDRESS_SUFFIX}`;
   const awsDir = path.join(options.dir, 'aws');
   fs.mkdirSync(awsDir, { recursive: true, mode: 0o700 });
-  const certificates = await runCertificateIssuer(stack, nodeSecretVersion, options.dir);
+  const held = new Map([stack.certificates.caSecretArn, stack.certificates.nodeSecretArn, stack.certificates.operatorSecretArn].map((arn) => [arn, UNISSUED]));
   // The nodes read theirs; the CA secret stays out of the stand-in (on AWS only the issuer's role reads it).
-  secrets[stack.certificates.nodeSecretArn] = certificates.nodeSecret;
+  secrets[stack.certificates.nodeSecretArn] = await runCertificateIssuer('Create', stack, nodeSecretVersion, held, options.dir);
   const nodes = stack.nodes.map((n) => {
     const dir = path.join(options.dir, n.name);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -184,17 +186,28 @@ export async function planBootedCluster(options: {
   return { spec: { ...spec, paths: debianNodePaths(POSTGRES_VERSION) }, cluster, nodes, standIn };
 }
 
+/** Where the issuer's three secrets are kept between its runs (the CA's among them: never served to a node). */
+function issuerSecretsFile(clusterDir: string): string {
+  return path.join(clusterDir, 'aws', 'certificate-secrets.json');
+}
+
 /**
  * Does what CloudFormation's call of the certificate custom resource does (the issuer's own code,
- * with the template's resolved properties), into secrets held here; writes the operator's files
- * where the local cluster's clients look for them. Returns the nodes' secret as issued.
+ * with the template's resolved properties) on the secrets in `held`, which it updates and keeps
+ * in the cluster's directory; writes the operator's files where the local cluster's clients look
+ * for them. Returns the nodes' secret as issued, at version `nodeSecretVersion`.
  */
-async function runCertificateIssuer(stack: RehearsalStack, nodeSecretVersion: string, clusterDir: string): Promise<{ nodeSecret: string }> {
+export async function runCertificateIssuer(
+  requestType: 'Create' | 'Update',
+  stack: RehearsalStack,
+  nodeSecretVersion: string,
+  held: Map<string, string>,
+  clusterDir: string,
+): Promise<string> {
   const { issueIntoSecrets } = await import('../../tls/issue-into-secrets');
   const { certificates } = stack;
-  const held = new Map<string, string>([certificates.caSecretArn, certificates.nodeSecretArn, certificates.operatorSecretArn].map((arn) => [arn, UNISSUED]));
   const response = await issueIntoSecrets(
-    { RequestType: 'Create', ResourceProperties: certificates.properties },
+    { RequestType: requestType, PhysicalResourceId: `${stack.spec.clusterName}-certificates`, ResourceProperties: certificates.properties },
     {
       get: async (arn) => held.get(arn) ?? '',
       put: async (arn, value) => {
@@ -203,7 +216,8 @@ async function runCertificateIssuer(stack: RehearsalStack, nodeSecretVersion: st
       },
     },
   );
-  if (response.Data?.NodeSecretVersion !== nodeSecretVersion) throw new LocalClusterError('the certificate issuer did not report the nodes\' secret version');
+  if (response.Data?.NodeSecretVersion !== nodeSecretVersion) throw new LocalClusterError("the certificate issuer did not report the nodes' secret version");
+  fs.writeFileSync(issuerSecretsFile(clusterDir), `${JSON.stringify(Object.fromEntries(held), null, 2)}\n`, { mode: 0o600 });
   const operator = JSON.parse(held.get(certificates.operatorSecretArn)!) as OperatorTlsSecret;
   const files = localTlsFiles(clusterDir);
   writeFiles([
@@ -212,7 +226,19 @@ async function runCertificateIssuer(stack: RehearsalStack, nodeSecretVersion: st
     { path: files.operatorCert, content: operator.cert, mode: 0o644 },
     { path: files.operatorKey, content: operator.key, mode: 0o600 },
   ]);
-  return { nodeSecret: held.get(certificates.nodeSecretArn)! };
+  return held.get(certificates.nodeSecretArn)!;
+}
+
+/** The issuer's secrets as its last run left them. */
+export function readIssuerSecrets(clusterDir: string): Map<string, string> {
+  return new Map(Object.entries(JSON.parse(fs.readFileSync(issuerSecretsFile(clusterDir), 'utf8')) as Record<string, string>));
+}
+
+/** Replaces one secret as deployed (what setSecretsAvailable restores), at `versionId`. */
+export function replaceDeployedSecret(cluster: BootedClusterState, arn: string, value: string): void {
+  const secrets = readSecrets(cluster);
+  if (!(arn in secrets)) throw new LocalClusterError(`no deployed secret ${arn}`);
+  fs.writeFileSync(secretsFile(cluster), `${JSON.stringify({ ...secrets, [arn]: value }, null, 2)}\n`, { mode: 0o600 });
 }
 
 /**

@@ -6,6 +6,7 @@ import { App, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type { ClusterSpec, ClusterTiming } from '../../patroni/config/spec';
 import { PatroniCluster } from '../../patroni/patroni-cluster';
+import { ClusterTls } from '../../patroni/cluster-tls';
 import { WatchdogMode } from '../../patroni/modes';
 import { PatroniTiming } from '../../patroni/timing';
 import type { CertificateResourceProperties } from '../../tls/issue-into-secrets';
@@ -30,6 +31,8 @@ export interface RehearsalStackOptions {
   readonly endpointAddress: string;
   /** The version ID the certificate issuer's put of the nodes' secret is to get (its NodeSecretVersion). */
   readonly nodeSecretVersion: string;
+  /** `ClusterTls.issued({ rotation })`. @default '0' (the construct's default) */
+  readonly certificateRotation?: string;
 }
 
 /** The certificate custom resource as CloudFormation would call it, every deploy-time value resolved. */
@@ -112,6 +115,7 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     postgresParameters: { ...REHEARSAL_POSTGRES_PARAMETERS, ...options.postgresParameters },
     // A loop device is attached at once or never: the rehearsal's volume-missing drill need not wait 5 minutes.
     volumeAttachmentTimeout: REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT,
+    tls: ClusterTls.issued({ rotation: options.certificateRotation }),
   });
   Validations.of(stack).acknowledge({
     id: 'CloudFormation-Validate::W9010',
