@@ -62,7 +62,7 @@ describe('synthesizeRehearsalStack', () => {
     expect(properties).not.toHaveProperty('ServiceToken');
     const arns = [properties.CaSecretArn, properties.NodeSecretArn, properties.OperatorSecretArn];
     expect(new Set([...arns, ...Object.values(stack.secretArns)]).size).toBe(7);
-    for (const arn of arns) expect(arn).toMatch(/^arn:aws:secretsmanager:eu-west-1:111122223333:secret:DbCertificates\w+Secret[0-9A-F]{8}-Rh3a5l$/);
+    for (const arn of arns) expect(arn).toMatch(/^arn:aws:secretsmanager:eu-west-1:111122223333:secret:DatabaseCertificates\w+Secret[0-9A-F]{8}-Rh3a5l$/);
   });
 
   test('a changed parameter changes the metadata and the wait condition, never the user data (day two)', () => {
@@ -103,7 +103,7 @@ describe('resolveIntrinsic', () => {
     ['a number', 7],
   ])('refuses %s, naming where it was and what it can resolve', (_, value) => {
     expect(() => resolveIntrinsic(value, 'Node0Instance.UserData', r)).toThrow(
-      /^Node0Instance\.UserData: the rehearsal cannot resolve .* \(only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, stack and region\)$/,
+      /^Node0Instance\.UserData: the rehearsal cannot resolve .* \(only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, load balancer name, certificates' version, stack and region\)$/,
     );
   });
 });
