@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, renderNodeBundle, SESSION_IDLE_TIMEOUT_SECONDS } from './config';
 import { createBackupResources, PatroniBackupProps } from './backup';
 import { aptProxyPort } from './config/apt-proxy';
+import { checkLiteralCidr } from './config/pg-hba';
 import { CertificateIssuer, issuerSettings } from './certificate-issuer';
 import { ClusterTls } from './cluster-tls';
 import { NodeEgress } from './egress';
@@ -182,6 +183,19 @@ export interface PatroniClusterProps {
    * @default ClusterTls.issued()
    */
   readonly tls?: ClusterTls;
+
+  /**
+   * CIDRs that operators' tools (the CLI, curl) reach Patroni's REST API from, besides the nodes:
+   * the nodes' security group admits them on the REST API port, and Patroni takes writes
+   * (switchover, restart, `/config`) from them, with the operator's client certificate
+   * (`operatorTlsSecret`) and the REST API password. Literal IPv4 or IPv6 CIDRs; an address open
+   * to everyone (`0.0.0.0/0`) is refused, and so is any entry without TLS (the password would
+   * cross the network in clear). Session Manager's port forwarding needs no entry: its
+   * connections come from the node itself. A change updates the security group's rules and
+   * patroni.yml (reloaded node by node).
+   * @default - none: the REST API answers writes from the nodes only
+   */
+  readonly operatorCidrs?: string[];
 }
 
 /** The volume attachment wait in seconds, checked (undefined: the bootstrap's default). Kept within NODE_CREATION_SECONDS' share for it. */
@@ -293,6 +307,7 @@ export class PatroniCluster extends PatroniClusterBase {
       watchdog: (props.watchdog ?? WatchdogMode.REQUIRED).name,
     });
     this.volumeAttachmentSeconds = volumeAttachmentSeconds(props.volumeAttachmentTimeout);
+    this.tls = props.tls ?? ClusterTls.issued();
 
     const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnets;
     if (subnets.length === 0) {
@@ -318,6 +333,15 @@ export class PatroniCluster extends PatroniClusterBase {
       allowAllOutbound: false,
     });
     this.wireSecurityGroups(lbSecurityGroup);
+    const operatorCidrs = props.operatorCidrs ?? [];
+    for (const cidr of operatorCidrs) {
+      checkLiteralCidr('operatorCidrs', cidr, "anyone with the password could change Patroni's configuration");
+      if (!this.tls.enabled) {
+        throw new Error(`operatorCidrs needs TLS: with ClusterTls.OFF the REST API password would cross the network in clear (got '${cidr}')`);
+      }
+      const peer = cidr.includes(':') ? ec2.Peer.ipv6(cidr) : ec2.Peer.ipv4(cidr);
+      this.nodeSecurityGroup.addIngressRule(peer, ec2.Port.tcp(CLUSTER_PORTS.restApi), 'Patroni REST API, from operators (HTTPS, client certificate and password)');
+    }
     const egress = props.egress ?? NodeEgress.internet();
     allowEgress(this.nodeSecurityGroup, egress, props.backup, Stack.of(this).region);
 
@@ -400,7 +424,6 @@ export class PatroniCluster extends PatroniClusterBase {
       ...backup?.values,
     };
     this.nodes.forEach((node, i) => (values[`__NODE${i}_ADDRESS__`] = node.address));
-    this.tls = props.tls ?? ClusterTls.issued();
     if (this.tls.enabled) {
       const issuer = new CertificateIssuer(this, 'Certificates', {
         clusterName: this.clusterName,
@@ -442,6 +465,7 @@ export class PatroniCluster extends PatroniClusterBase {
       ...(backup ? { backup: backup.spec } : {}),
       ...(egress.privateOptions ? { aptProxy: egress.privateOptions.packageProxy.url } : {}),
       ...(this.tls.enabled ? { tls: true } : {}),
+      ...(operatorCidrs.length ? { operatorCidrs } : {}),
     };
     this.publishConfiguration(values);
 

@@ -258,7 +258,7 @@ if (process.env.SKIP_CLUSTER === '1') {
         );
         expect(failure.state).toBe('failed');
         expect(failure.line).toMatch(
-          /^cdk-failover: cannot read secret arn:aws:secretsmanager:eu-west-1:\d{12}:secret:\S+ in eu-west-1 after 10 attempts: .*ResourceNotFoundException.* \(runbook: A node's bootstrap failed\)$/,
+          /^cdk-failover: cannot read secret arn:aws:secretsmanager:eu-west-1:\d{12}:secret:\S+(?: version \S+)? in eu-west-1 after 10 attempts: .*ResourceNotFoundException.* \(runbook: A node's bootstrap failed\)$/,
         );
       } finally {
         await cluster.setSecretsAvailable(true);

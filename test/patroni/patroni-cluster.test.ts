@@ -610,6 +610,29 @@ describe('PatroniCluster TLS (ClusterTls)', () => {
     }
   });
 
+  test("operatorCidrs: the security group admits them on the REST API port only, and Patroni's allowlist names them; a change touches no instance", () => {
+    const withOperators = setup({ operatorCidrs: ['10.20.0.0/24', 'fd00:1::/64'] });
+    const ingress = Object.values(withOperators.template.findResources('AWS::EC2::SecurityGroup')).flatMap(
+      (g) => (g.Properties.SecurityGroupIngress ?? []) as Array<Record<string, unknown>>,
+    );
+    expect(ingress.filter((r) => r.CidrIp === '10.20.0.0/24' || r.CidrIpv6 === 'fd00:1::/64')).toEqual([
+      expect.objectContaining({ CidrIp: '10.20.0.0/24', FromPort: 8008, ToPort: 8008, IpProtocol: 'tcp' }),
+      expect.objectContaining({ CidrIpv6: 'fd00:1::/64', FromPort: 8008, ToPort: 8008, IpProtocol: 'tcp' }),
+    ]);
+    expect(unpackNode(withOperators.template, 0).text).toMatch(/allowlist:\n\s+- 10\.20\.0\.0\/24\n\s+- fd00:1::\/64\n\s+allowlist_include_members: true/);
+    expect(unpackNode(base.template, 0).text).not.toContain('10.20.0.0/24');
+    const instances = (t: typeof base.template) => Object.values(t.findResources('AWS::EC2::Instance')).map((r) => r.Properties);
+    expect(instances(withOperators.template)).toEqual(instances(base.template));
+  });
+
+  test('operatorCidrs refused: open to everyone, not a CIDR, or without TLS', () => {
+    expect(() => setup({ operatorCidrs: ['0.0.0.0/0'] })).toThrow(/^operatorCidrs .*0\.0\.0\.0\/0.*anyone with the password could change Patroni's configuration/);
+    expect(() => setup({ operatorCidrs: ['10.0.0.300/24'] })).toThrow("operatorCidrs entries must be CIDRs like 10.0.9.0/24 or fd00::/64, got '10.0.0.300/24'");
+    expect(() => setup({ operatorCidrs: ['10.20.0.0/24'], tls: ClusterTls.OFF })).toThrow(
+      "operatorCidrs needs TLS: with ClusterTls.OFF the REST API password would cross the network in clear (got '10.20.0.0/24')",
+    );
+  });
+
   test('bad certificate options are refused where they are written, naming the value and what is allowed', () => {
     expect(() => ClusterTls.issued({ validity: Duration.hours(36) })).toThrow('ClusterTls.issued: validity must be a whole number of days from 1 to 3650, got 1.5 days');
     expect(() => ClusterTls.issued({ validity: Duration.days(3651) })).toThrow('ClusterTls.issued: validity must be a whole number of days from 1 to 3650, got 3651 days');

@@ -116,6 +116,8 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     // A loop device is attached at once or never: the rehearsal's volume-missing drill need not wait 5 minutes.
     volumeAttachmentTimeout: REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT,
     tls: ClusterTls.issued({ rotation: options.certificateRotation }),
+    // The rehearsal's tools (switchover drills, the CLI) run at the front's address, as an operator's would.
+    operatorCidrs: [`${options.endpointAddress}/32`],
   });
   Validations.of(stack).acknowledge({
     id: 'CloudFormation-Validate::W9010',

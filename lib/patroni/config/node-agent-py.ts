@@ -121,17 +121,22 @@ def desired_files(desired):
     return [dict(f, content=fill(f['content'], desired['values'])) for f in desired['bundle']['files']]
 
 
-def read_password(identity, secret_id):
+def read_secret(identity, secret_id, version=None):
+    """A secret's SecretString (the version given, else the current one); 10 attempts, 6 s apart."""
     error = ''
+    which = ['--version-id', version] if version else []
     for attempt in range(1, 11):
         try:
-            secret = aws(identity, 'secretsmanager', 'get-secret-value', '--secret-id', secret_id, '--query', 'SecretString', '--output', 'text')
-            break
+            return aws(identity, 'secretsmanager', 'get-secret-value', '--secret-id', secret_id, *which, '--query', 'SecretString', '--output', 'text')
         except (Failure, subprocess.TimeoutExpired) as e:
             error = str(e).split(' failed: ', 1)[-1]
-            if attempt == 10:
-                raise Failure('cannot read secret %s in %s after 10 attempts: %s' % (secret_id, identity['region'], error))
-            time.sleep(6)
+            if attempt < 10:
+                time.sleep(6)
+    raise Failure('cannot read secret %s%s in %s after 10 attempts: %s' % (secret_id, ' version ' + version if version else '', identity['region'], error))
+
+
+def read_password(identity, secret_id):
+    secret = read_secret(identity, secret_id)
     try:
         password = json.loads(secret)['password']
     except (ValueError, KeyError, TypeError):
@@ -193,11 +198,10 @@ def write_tls(identity, desired):
     if read_text(TLS_INSTALLED) == version and os.path.islink(link):
         return False
     secret_id = fill(tls['secretId'], desired['values'])
-
-    def once():
-        return json.loads(aws(identity, 'secretsmanager', 'get-secret-value', '--secret-id', secret_id, '--version-id', version,
-                              '--query', 'SecretString', '--output', 'text'))
-    secret = retry('cannot read version %s of the certificates secret %s' % (version, secret_id), 10, 6, once)
+    try:
+        secret = json.loads(read_secret(identity, secret_id, version))
+    except ValueError:
+        secret = None
     node = (secret.get('nodes') or {}).get(tls['node']) if isinstance(secret, dict) else None
     if not node:
         raise Failure('the certificates secret %s (version %s) has no certificate for node %s' % (secret_id, version, tls['node']))
