@@ -16,6 +16,14 @@ const CLUSTER = `bt${process.pid}`.slice(0, 12);
 const MINUTE = 60_000;
 const DATA_DIR = '/var/lib/postgresql/15/patroni';
 const MARKER = `${DATA_DIR}/rehearsal-marker`;
+/**
+ * Each drill writer opens a new TLS connection (handshake and SCRAM) per write. Three booted nodes
+ * on this 2-core machine complete about 10 such connections a second (p95 0.56 s; at 20 a second
+ * half time out at 1 s), and the partition drill runs three writers: at the drills' default of
+ * 10 writes a second each, connections queue until every one times out. Two writes a second per
+ * writer stays well below that (measured with scratch writers against a booted cluster).
+ */
+const WRITE_INTERVAL_MS = 500;
 
 if (process.env.SKIP_CLUSTER === '1') {
   test('the booted-node rehearsal is skipped on purpose (SKIP_CLUSTER=1)', () => {
@@ -186,20 +194,20 @@ if (process.env.SKIP_CLUSTER === '1') {
       ['freeze', 'SIGSTOP of the whole container'],
       ['partition', 'its link down'],
     ] as const)('leader %s on booted nodes (%s): another node leads, the old one rejoins, no acknowledged write lost', async (fault, _how) => {
-      const r = await failoverDrill(cluster, fault, { log });
+      const r = await failoverDrill(cluster, fault, { log, intervalMs: WRITE_INTERVAL_MS });
       expect(r.leaderAfter).not.toBe(r.oldLeader);
       await expectSafe(r);
     }, 15 * MINUTE);
 
     test('switchover on booted nodes: the named replica leads, none lost', async () => {
-      const r = await switchoverDrill(cluster, { log });
+      const r = await switchoverDrill(cluster, { log, intervalMs: WRITE_INTERVAL_MS });
       expect(r.leaderAfter).not.toBe(r.oldLeader);
       await expectSafe(r);
     }, 15 * MINUTE);
 
     // Day two: a changed stack reaches running nodes through their agents, one node at a time.
     test('a timing change is applied live, one node at a time: no failover, no acknowledged write lost', async () => {
-      const r = await applyDrill(cluster, { timing: 'default' }, { log });
+      const r = await applyDrill(cluster, { timing: 'default' }, { log, intervalMs: WRITE_INTERVAL_MS });
       log(`timing change: longest write gap ${r.faults[0]!.availability.longestGapMs} ms`);
       expect(r.timelines!.after).toBe(r.timelines!.before);
       expect(r.leaderAfter).toBe(r.oldLeader);
@@ -210,7 +218,7 @@ if (process.env.SKIP_CLUSTER === '1') {
     }, 30 * MINUTE);
 
     test('a parameter that needs a restart: replicas first, then one switchover, then the old leader; none lost', async () => {
-      const r = await applyDrill(cluster, { timing: 'fast', parameters: { shared_buffers: '80MB' } }, { log });
+      const r = await applyDrill(cluster, { timing: 'fast', parameters: { shared_buffers: '80MB' } }, { log, intervalMs: WRITE_INTERVAL_MS });
       log(`restart-requiring change: longest write gap ${r.faults[0]!.availability.longestGapMs} ms`);
       expect(r.timelines!.after).toBe(r.timelines!.before + 1);
       expect(r.leaderAfter).not.toBe(r.oldLeader);

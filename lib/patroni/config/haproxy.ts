@@ -19,6 +19,9 @@ export const HAPROXY_HEALTH_PATHS = { alive: '/health', primary: '/primary', rep
  * haproxy.cfg. With `nodeName`, listeners bind that node's address and the stats socket lives in
  * its runDir; without, they bind every address and the spec-wide paths apply.
  */
+/** The least time an HTTPS check of Patroni gets to answer (its read timeout, after the connect). */
+export const TLS_CHECK_TIMEOUT_MS = 2000;
+
 export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): string {
   checkNodes(spec);
   const node = nodeName === undefined ? undefined : findNode(spec, nodeName);
@@ -26,6 +29,11 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
   const bindHost = node ? node.address : '';
   const { ports, timing } = spec;
   const check = `inter ${timing.haproxyCheckIntervalMs}ms fall ${timing.haproxyFall} rise ${timing.haproxyRise}`;
+  // Without `timeout check` a check must finish within `inter`: over TLS (a handshake, then
+  // Patroni's answer), 500 ms is too short on a loaded node, and the leader's checks time out
+  // through a failover (measured on the booted nodes: 40 to 80 s without a routable primary).
+  // The connect timeout stays min(inter, timeout connect): a node that is gone is seen as fast.
+  const checkTimeout = spec.tls ? [`    timeout check ${Math.max(timing.haproxyCheckIntervalMs, TLS_CHECK_TIMEOUT_MS)}ms`] : [];
   // With TLS the checks go to Patroni over HTTPS, its certificate checked against the cluster CA
   // (HAProxy 2.6 checks the chain only: it cannot match an IP address in subjectAltName).
   const checkTls = spec.tls ? ` check-ssl verify required ca-file ${tlsFilePath(node ? nodePaths(spec, node) : clusterPaths(spec), 'caCert')}` : '';
@@ -41,6 +49,7 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     '    http-check expect status 200',
     // Without shutdown-sessions, sessions to a dead primary hang until `timeout server`.
     `    default-server ${check} on-marked-down shutdown-sessions`,
+    ...checkTimeout,
     ...servers,
   ];
   const healthAnswer = (path: string, condition: string): string[] => [

@@ -36,6 +36,11 @@ describe('renderHaproxyConfig', () => {
       'server pg-2 10.0.3.10:5432 check port 8008 check-ssl verify required ca-file /etc/cdk-failover/tls/ca.crt',
     ]);
     expect(cfg).not.toContain('check-ssl');
+    // An HTTPS check gets at least 2 s to answer (the connect still times out at min(inter, 4 s)).
+    for (const listener of ['listen primary', 'listen replicas']) expect(section(tls, listener)).toContain('timeout check 2000ms');
+    expect(cfg).not.toContain('timeout check');
+    const slow = { ...ec2Spec({ tls: true }).timing, haproxyCheckIntervalMs: 3000 };
+    expect(renderHaproxyConfig(ec2Spec({ tls: true, timing: slow }), 'pg-0')).toContain('timeout check 3000ms');
   });
 
   test('replica listener on 5001 checks /replica with the lag limit', () => {
