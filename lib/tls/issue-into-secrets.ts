@@ -1,5 +1,5 @@
 // What the certificate custom resource does, without the AWS SDK: issue a cluster's CAs and
-// certificates into three secrets through a small store interface. The Lambda's handler gives it
+// certificates into three secrets through a two-method store. The Lambda's handler gives it
 // Secrets Manager; the booted rehearsal gives it the Secrets Manager stand-in's contents.
 import { X509Certificate } from 'node:crypto';
 import { ClusterCas, isValidityDays, issueClusterCertificates, MAX_VALIDITY_DAYS } from './cluster-certificates';
