@@ -1082,7 +1082,7 @@ export class LocalCluster {
     const version = randomUUID();
     const rotation = `r${Date.now().toString(36)}`;
     const stack = await this.rehearsalStack(this.timing, { ...boot.postgresParameters }, { nodeSecretVersion: version, certificateRotation: rotation });
-    const arn = stack.certificates.nodeSecretArn;
+    const arn = stack.certificates.NodeSecretArn;
     const nodeSecret = await booted.runCertificateIssuer('Update', stack, version, booted.readIssuerSecrets(this.state.dir), this.state.dir);
     booted.replaceDeployedSecret(boot, arn, nodeSecret);
     const config = booted.readStandInConfig(boot);

@@ -35,7 +35,7 @@ describe('synthesizeRehearsalStack', () => {
       expect(values.__SUPERUSER_SECRET__).toBe(stack.secretArns.superuser);
       ADDRESSES.forEach((a, j) => expect(values[`__NODE${j}_ADDRESS__`]).toBe(a));
       expect(Object.values(values).join('\n')).not.toMatch(/Ref|Fn::|\$\{Token/);
-      expect(values.__TLS_SECRET__).toBe(stack.certificates.nodeSecretArn);
+      expect(values.__TLS_SECRET__).toBe(stack.certificates.NodeSecretArn);
       expect(values.__TLS_SECRET_VERSION__).toBe(VERSION);
       expect(text).toContain(`node bt-${i} of cluster bt`);
     });
@@ -51,7 +51,7 @@ describe('synthesizeRehearsalStack', () => {
   });
 
   test("the certificate issuer's request, as CloudFormation would send it: the nodes' names and addresses, the front as the load balancer's name, three distinct secrets", () => {
-    const { properties } = stack.certificates;
+    const properties = stack.certificates;
     expect(properties).toMatchObject({
       ClusterName: 'bt',
       Nodes: ADDRESSES.map((a, i) => ({ Name: `bt-${i}`, Address: a })),

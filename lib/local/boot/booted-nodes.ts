@@ -137,9 +137,9 @@ export async function planBootedCluster(options: {
   const apiAddress = `${options.subnetBase}.${API_ADDRESS_SUFFIX}`;
   const awsDir = path.join(options.dir, 'aws');
   fs.mkdirSync(awsDir, { recursive: true, mode: 0o700 });
-  const held = new Map([stack.certificates.caSecretArn, stack.certificates.nodeSecretArn, stack.certificates.operatorSecretArn].map((arn) => [arn, UNISSUED]));
+  const held = new Map([stack.certificates.CaSecretArn, stack.certificates.NodeSecretArn, stack.certificates.OperatorSecretArn].map((arn) => [arn, UNISSUED]));
   // The nodes read theirs; the CA secret stays out of the stand-in (on AWS only the issuer's role reads it).
-  secrets[stack.certificates.nodeSecretArn] = await runCertificateIssuer('Create', stack, nodeSecretVersion, held, options.dir);
+  secrets[stack.certificates.NodeSecretArn] = await runCertificateIssuer('Create', stack, nodeSecretVersion, held, options.dir);
   const nodes = stack.nodes.map((n) => {
     const dir = path.join(options.dir, n.name);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -175,7 +175,7 @@ export async function planBootedCluster(options: {
     api: { host: apiAddress, port: 443 },
     instances: nodes.map((n, i) => ({ address: n.address, instanceId: n.boot.instanceId, availabilityZone: `${stack.region}${'abc'[i % 3]}` })),
     secrets,
-    secretVersions: { [stack.certificates.nodeSecretArn]: nodeSecretVersion },
+    secretVersions: { [stack.certificates.NodeSecretArn]: nodeSecretVersion },
     metricsFile: cluster.metricsFile,
     cloudFormationFile,
     signalsFile: path.join(options.dir, CLOUDFORMATION_SIGNALS_FILE),
@@ -207,18 +207,18 @@ export async function runCertificateIssuer(
   const { issueIntoSecrets } = await import('../../tls/issue-into-secrets');
   const { certificates } = stack;
   const response = await issueIntoSecrets(
-    { RequestType: requestType, PhysicalResourceId: `${stack.spec.clusterName}-certificates`, ResourceProperties: certificates.properties },
+    { RequestType: requestType, PhysicalResourceId: `${stack.spec.clusterName}-certificates`, ResourceProperties: certificates },
     {
       get: async (arn) => held.get(arn) ?? '',
       put: async (arn, value) => {
         held.set(arn, value);
-        return arn === certificates.nodeSecretArn ? nodeSecretVersion : randomUUID();
+        return arn === certificates.NodeSecretArn ? nodeSecretVersion : randomUUID();
       },
     },
   );
   if (response.Data?.NodeSecretVersion !== nodeSecretVersion) throw new LocalClusterError("the certificate issuer did not report the nodes' secret version");
   fs.writeFileSync(issuerSecretsFile(clusterDir), `${JSON.stringify(Object.fromEntries(held), null, 2)}\n`, { mode: 0o600 });
-  const operator = JSON.parse(held.get(certificates.operatorSecretArn)!) as OperatorTlsSecret;
+  const operator = JSON.parse(held.get(certificates.OperatorSecretArn)!) as OperatorTlsSecret;
   const files = localTlsFiles(clusterDir);
   writeFiles([
     { path: files.caCert, content: operator.caCert, mode: 0o644 },
@@ -226,7 +226,7 @@ export async function runCertificateIssuer(
     { path: files.operatorCert, content: operator.cert, mode: 0o644 },
     { path: files.operatorKey, content: operator.key, mode: 0o600 },
   ]);
-  return held.get(certificates.nodeSecretArn)!;
+  return held.get(certificates.NodeSecretArn)!;
 }
 
 /** The issuer's secrets as its last run left them. */
@@ -234,7 +234,7 @@ export function readIssuerSecrets(clusterDir: string): Map<string, string> {
   return new Map(Object.entries(JSON.parse(fs.readFileSync(issuerSecretsFile(clusterDir), 'utf8')) as Record<string, string>));
 }
 
-/** Replaces one secret as deployed (what setSecretsAvailable restores), at `versionId`. */
+/** Replaces one secret's value as deployed (what setSecretsAvailable restores). */
 export function replaceDeployedSecret(cluster: BootedClusterState, arn: string, value: string): void {
   const secrets = readSecrets(cluster);
   if (!(arn in secrets)) throw new LocalClusterError(`no deployed secret ${arn}`);

@@ -35,13 +35,6 @@ export interface RehearsalStackOptions {
   readonly certificateRotation?: string;
 }
 
-/** The certificate custom resource as CloudFormation would call it, every deploy-time value resolved. */
-export interface RehearsalCertificates {
-  readonly properties: CertificateResourceProperties;
-  readonly caSecretArn: string;
-  readonly nodeSecretArn: string;
-  readonly operatorSecretArn: string;
-}
 
 /** What the rehearsal stands in for CloudFormation: one instance's identity and user data. */
 export interface RehearsalNode {
@@ -68,8 +61,8 @@ export interface RehearsalStack {
   readonly roleName: string;
   /** The logical ID of the wait condition handle of this configuration's generation. */
   readonly waitHandle: string;
-  /** The certificate issuer's request (the cluster runs with TLS). */
-  readonly certificates: RehearsalCertificates;
+  /** The certificate custom resource's properties as CloudFormation would send them, every deploy-time value resolved. */
+  readonly certificates: CertificateResourceProperties;
 }
 
 type Cfn = Record<string, unknown>;
@@ -196,7 +189,7 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     account: REHEARSAL_ACCOUNT,
     roleName: `Rehearsal-${id(cluster.nodeRole.node.defaultChild)}`,
     waitHandle: handles[0],
-    certificates: { properties, caSecretArn: properties.CaSecretArn, nodeSecretArn: properties.NodeSecretArn, operatorSecretArn: properties.OperatorSecretArn },
+    certificates: properties,
   };
 }
 

@@ -170,8 +170,7 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
   return actions;
 }
 
-function bundleTls(spec: ClusterSpec, nodeName: string, paths: NodePaths, tlsSecret: NodeBundleOptions['tlsSecret']): BundleTls | undefined {
-  if (!spec.tls) return undefined;
+function bundleTls(nodeName: string, paths: NodePaths, tlsSecret: NodeBundleOptions['tlsSecret']): BundleTls {
   if (!tlsSecret) throw new Error('spec.tls needs options.tlsSecret: the nodes install their certificates from it');
   return {
     ...tlsSecret,
@@ -234,7 +233,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     ...(checkedBackup(spec) ? { backup: { dirs: Object.values(pgBackRestDirs(paths)), runner: backupRunnerPath(paths) } } : {}),
     units: { ...SYSTEMD_UNIT_NAMES, agentTimer: AGENT_UNIT_NAMES.timer, backupTimers: [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] },
     imdsFirewall: { unit: IMDS_FIREWALL_UNIT, rules: IMDS_FIREWALL_FILE },
-    ...(spec.tls ? { tls: bundleTls(spec, nodeName, paths, options.tlsSecret) } : {}),
+    ...(spec.tls ? { tls: bundleTls(nodeName, paths, options.tlsSecret) } : {}),
   };
 }
 
