@@ -584,6 +584,10 @@ describe('PatroniCluster TLS (ClusterTls)', () => {
     expect(bundle.tls).toBeUndefined();
     expect(text).not.toContain('protocol: https');
     expect(text).not.toContain('hostssl');
+    // Day two: switching changes no instance property (only metadata; the nodes' agents refuse it).
+    const instances = (t: typeof base.template) => Object.values(t.findResources('AWS::EC2::Instance')).map((r) => r.Properties);
+    expect(instances(off.template)).toEqual(instances(base.template));
+    expect(unpackNode(off.template, 0).userData).toBe(unpackNode(base.template, 0).userData);
   });
 
   test('day two: a new rotation (or validity) changes only the issuer\'s property and the nodes\' generation and wait condition: the nodes roll the new files out, no instance changes', () => {
