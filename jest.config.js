@@ -21,6 +21,9 @@ module.exports = {
   // A global option (jest ignores it inside a project). Real tools on shared, noisy 2-core machines:
   // the 5 s default fails for load, not for a bug. Cluster drills and the package test set their own.
   testTimeout: 60_000,
+  // CI shows only the head and tail of a long run: every failure is repeated at the end, however
+  // few suites ran (jest's default repeats them only past 20 suites).
+  reporters: [['default', { summaryThreshold: 0 }]],
   projects: [
     {
       ...common,
