@@ -22,7 +22,9 @@ Targets: --local [--cluster NAME] (the local rehearsal cluster), or --stack NAME
 
 Credentials never go on the command line: Patroni's REST API user comes from PATRONI_REST_USERNAME
 (default patroni) and PATRONI_REST_PASSWORD (the stack's restApiSecretArn output); the writer
-endpoint's from PGUSER (default postgres), PGPASSWORD (superuserSecretArn), PGDATABASE. AWS
+endpoint's from PGUSER (default postgres), PGPASSWORD (superuserSecretArn), PGDATABASE. A cluster
+with TLS (the default) needs --tls-secret-file: aws secretsmanager get-secret-value --secret-id
+<operatorTlsSecretArn> --query SecretString --output text > operator-tls.json. AWS
 credentials and region come from the usual AWS environment and profiles. --local needs root.
 
 Exit codes: 0 ok, 1 failed (drill failed, cluster unhealthy, or an error), 2 usage.`;
@@ -209,6 +211,7 @@ function withTarget(cmd: Command): Command {
     .option('--construct <path>', 'which DnsFailover / PatroniCluster of the stack, by construct path or its last part')
     .addOption(new Option('--patroni-url <urls>', 'Patroni REST API base URLs, comma-separated (e.g. through SSM port forwarding)').argParser(urlList))
     .option('--writer-uri <uri>', 'postgres:// URI of the writer endpoint (or FAILOVER_WRITER_URI)')
+    .option('--tls-secret-file <file>', "the stack's operator TLS secret (operatorTlsSecretArn) saved as JSON: the CAs and client certificate for Patroni and PostgreSQL (or FAILOVER_TLS_SECRET_FILE)")
     .option('--health-check-id <id>', 'DNS without a stack: the primary health check')
     .option('--secondary-health-check-id <id>', "DNS without a stack: the secondary's health check")
     .option('--hosted-zone-id <id>', 'DNS without a stack: the hosted zone')

@@ -1,5 +1,6 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { httpInNamespace, type HttpAnswer, type HttpRequest, type HttpsOptions } from '../local/rest';
 
 export type { HttpAnswer, HttpRequest } from '../local/rest';
@@ -30,9 +31,37 @@ export interface HttpTransport {
 /** Largest body read; Patroni's answers are a few kilobytes. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
+/** PEM trust anchor and client certificate for https URLs (a deployed cluster's operator secret). */
+export interface TlsPems {
+  /** The only CA an https answer is checked against (not the system's). */
+  readonly ca: string;
+  /** A client certificate (with `key`), for servers that ask for one. */
+  readonly cert?: string;
+  readonly key?: string;
+  /**
+   * Names the server's certificate may carry instead of the URL's host: the cluster's node
+   * addresses, when ports are forwarded to 127.0.0.1. @default - the URL's host
+   */
+  readonly serverNames?: readonly string[];
+}
+
+/**
+ * A TLS identity check that accepts a certificate naming any of `names` (one of the cluster's
+ * nodes reached through a forwarded port); the chain is still checked against the CA.
+ */
+export function identityAmong(names: readonly string[]): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (host, cert) => {
+    if (names.some((name) => checkServerIdentity(name, cert) === undefined)) return undefined;
+    return new Error(`the certificate of ${host} names none of ${names.join(', ')}`);
+  };
+}
+
 /** HTTP(S) with node:http, bounded by `timeoutMs` from the start of the request to the end of the body. */
 export class NodeHttpTransport implements HttpTransport {
   public readonly description = 'direct';
+
+  /** `tls`: for https URLs, the CA the server's certificate must chain to, and a client certificate. */
+  constructor(private readonly tls?: TlsPems) {}
 
   public send(request: HttpRequest): Promise<TransportAnswer> {
     const timeoutMs = request.timeoutMs ?? 2000;
@@ -70,6 +99,7 @@ export class NodeHttpTransport implements HttpTransport {
           method: request.method ?? 'GET',
           headers,
           agent: false,
+          ...(url.protocol === 'https:' && this.tls ? httpsOptions(this.tls) : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -108,6 +138,10 @@ export class NodeHttpTransport implements HttpTransport {
       req.end(body);
     });
   }
+}
+
+function httpsOptions(tls: TlsPems): https.RequestOptions {
+  return { ca: tls.ca, cert: tls.cert, key: tls.key, ...(tls.serverNames?.length ? { checkServerIdentity: identityAmong(tls.serverNames) } : {}) };
 }
 
 function describeSocketError(err: NodeJS.ErrnoException): string {

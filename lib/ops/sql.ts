@@ -1,3 +1,4 @@
+import type { PeerCertificate } from 'node:tls';
 import type { Client as PgClient } from 'pg';
 import type { LocalCluster } from '../local/cluster';
 import { OpsError, oneLine } from './errors';
@@ -33,6 +34,9 @@ export function parsePsqlRows(stdout: string): string[][] {
     .map((l) => l.split('|'));
 }
 
+/** node-postgres's `ssl`: with `ca`, the server's certificate must chain to it and name the host dialled, or pass `checkServerIdentity`. */
+export type PgSsl = boolean | { readonly rejectUnauthorized?: boolean; readonly ca?: string; readonly checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined };
+
 export interface PgConnection {
   readonly host: string;
   readonly port: number;
@@ -41,15 +45,19 @@ export interface PgConnection {
   readonly database: string;
   /** @default 5000 */
   readonly connectTimeoutMs?: number;
-  /** Extra pg client settings (ssl...). */
-  readonly ssl?: boolean | { readonly rejectUnauthorized?: boolean };
+  /** TLS settings of node-postgres (with `ca`: the chain and `host` checked, verify-full). */
+  readonly ssl?: PgSsl;
 }
 
 /** A deployed cluster: node-postgres to the writer endpoint, a new connection per statement. */
 export class PgSqlRunner implements SqlRunner {
   public readonly description: string;
 
-  constructor(private readonly connection: PgConnection | string) {
+  /** `ssl`: for a URI, TLS settings the URI's own `sslmode` overrides. */
+  constructor(
+    private readonly connection: PgConnection | string,
+    private readonly ssl?: PgSsl,
+  ) {
     this.description = typeof connection === 'string' ? 'pg to the given writer URI' : `pg to ${connection.host}:${connection.port}`;
   }
 
@@ -57,14 +65,14 @@ export class PgSqlRunner implements SqlRunner {
     const timeoutMs = options.timeoutMs ?? 15_000;
     const base =
       typeof this.connection === 'string'
-        ? { connectionString: this.connection }
+        ? { connectionString: this.connection, ...(this.ssl ? { ssl: this.ssl } : {}) }
         : {
             host: this.connection.host,
             port: this.connection.port,
             user: this.connection.user,
             password: this.connection.password,
             database: this.connection.database,
-            ssl: this.connection.ssl as boolean | undefined,
+            ssl: this.connection.ssl,
           };
     const client = new (loadPg().Client)({
       ...base,

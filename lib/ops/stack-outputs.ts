@@ -24,6 +24,8 @@ export interface PatroniClusterOutputs {
   readonly metricsNamespace: string;
   readonly nodeInstanceIds: string[];
   readonly nodeAddresses: string[];
+  /** The operators' TLS secret; absent for a cluster without TLS (ClusterTls.OFF) or from before TLS. */
+  readonly operatorTlsSecretArn?: string;
 }
 
 export interface StackOutputs {
@@ -89,6 +91,7 @@ export function parseStackOutputs(stackName: string, outputs: readonly Output[])
         metricsNamespace: values.metricsNamespace!,
         nodeInstanceIds: splitList(values.nodeInstanceIds!),
         nodeAddresses: splitList(values.nodeAddresses!),
+        ...(values.operatorTlsSecretArn ? { operatorTlsSecretArn: values.operatorTlsSecretArn } : {}),
       });
     }
   }

@@ -1,6 +1,9 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { LocalCluster } from '../local/cluster';
 import { UsageError } from './errors';
+import type { OperatorTlsSecret } from '../tls/secret-format';
+import { identityAmong, NodeHttpTransport, type TlsPems } from './http-transport';
+import { readOperatorTls, saveSecretCommand, TLS_SECRET_FILE_OPTION } from './operator-tls';
 import { PatroniClient } from './patroni-client';
 import { LocalSqlRunner, PgSqlRunner, type SqlRunner } from './sql';
 import { filterByPath, readStackOutputs, selectConstruct, type DnsFailoverOutputs, type PatroniClusterOutputs } from './stack-outputs';
@@ -27,6 +30,12 @@ export interface TargetOptions {
   readonly secondaryHealthCheckId?: string;
   readonly hostedZoneId?: string;
   readonly recordName?: string;
+  /**
+   * The operator TLS secret (`operatorTlsSecretArn`) saved as a file: the CA Patroni's REST API
+   * and PostgreSQL are checked against, and the client certificate. Required for a stack whose
+   * cluster runs TLS. @default - FAILOVER_TLS_SECRET_FILE
+   */
+  readonly tlsSecretFile?: string;
 }
 
 export interface ResolvedTarget {
@@ -64,6 +73,10 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
   }
   const byIds = dnsIds ? dnsFromIds(options) : undefined;
   const restAuth = env.PATRONI_REST_PASSWORD ? { username: env.PATRONI_REST_USERNAME || 'patroni', password: env.PATRONI_REST_PASSWORD } : undefined;
+  const tlsFile = options.tlsSecretFile ?? (env.FAILOVER_TLS_SECRET_FILE || undefined);
+  if (options.local && tlsFile) throw new UsageError(`--local takes no ${TLS_SECRET_FILE_OPTION}: the local cluster knows its own CA`);
+  // Read (and checked) before anything is asked of the cluster: a bad file is a usage error.
+  const tls = tlsFile ? readOperatorTls(tlsFile) : undefined;
 
   if (options.local) {
     const cluster = LocalCluster.open({ clusterName: options.cluster ?? 'local', stateRoot: options.stateRoot });
@@ -91,10 +104,20 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
       noDns: dns.length ? undefined : `stack ${options.stack} has no DnsFailover${options.construct ? ` at '${options.construct}'` : ''}`,
       noDatabase: cluster || options.patroniUrl?.length ? undefined : `stack ${options.stack} has no PatroniCluster${options.construct ? ` at '${options.construct}'` : ''}`,
       patroni: () => {
-        const urls = options.patroniUrl?.length ? [...options.patroniUrl] : requireCluster(cluster, options.stack!).nodeAddresses.map((a) => `http://${a}:8008`);
-        return new PatroniClient({ urls, auth: restAuth });
+        // Forwarded ports (--patroni-url https://127.0.0.1:18008,...): any node's name will do.
+        const c = cluster ? requireCluster(cluster, options.stack!) : undefined;
+        if (options.patroniUrl?.length) {
+          return new PatroniClient({ urls: [...options.patroniUrl], auth: restAuth, transport: new NodeHttpTransport(restTls(tls, c?.nodeAddresses)) });
+        }
+        if (c!.operatorTlsSecretArn && !tls) throw needsTlsFile(options.stack!, c!.operatorTlsSecretArn);
+        const scheme = c!.operatorTlsSecretArn ? 'https' : 'http';
+        return new PatroniClient({ urls: c!.nodeAddresses.map((a) => `${scheme}://${a}:8008`), auth: restAuth, transport: new NodeHttpTransport(restTls(tls)) });
       },
-      sql: () => awsSql(options, env, cluster ? requireCluster(cluster, options.stack!) : undefined),
+      sql: () => {
+        const c = cluster ? requireCluster(cluster, options.stack!) : undefined;
+        if (c?.operatorTlsSecretArn && !tls) throw needsTlsFile(options.stack!, c.operatorTlsSecretArn);
+        return awsSql(options, env, c, tls?.databaseCaCert);
+      },
     };
   }
 
@@ -107,9 +130,9 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
       noDatabase: options.patroniUrl?.length ? undefined : 'no --patroni-url given',
       patroni: () => {
         if (!options.patroniUrl?.length) throw new UsageError('no Patroni cluster: give --patroni-url, --stack or --local');
-        return new PatroniClient({ urls: [...options.patroniUrl], auth: restAuth });
+        return new PatroniClient({ urls: [...options.patroniUrl], auth: restAuth, transport: new NodeHttpTransport(restTls(tls)) });
       },
-      sql: () => awsSql(options, env, undefined),
+      sql: () => awsSql(options, env, undefined, tls?.databaseCaCert),
     };
   }
   throw new UsageError('no target: give --local (the local cluster), --stack NAME [--region R] (a deployed stack), or --patroni-url / --health-check-id');
@@ -131,14 +154,35 @@ function dnsFromIds(options: TargetOptions): DnsFailoverOutputs {
   };
 }
 
+/** The REST API's trust: the cluster CA, and the operator certificate (etcd and Patroni ask for one). */
+function restTls(tls: OperatorTlsSecret | undefined, serverNames?: readonly string[]): TlsPems | undefined {
+  return tls ? { ca: tls.caCert, cert: tls.cert, key: tls.key, serverNames } : undefined;
+}
+
+function needsTlsFile(stack: string, secretArn: string): UsageError {
+  return new UsageError(
+    `stack ${stack}'s cluster runs TLS: save its operator secret (${saveSecretCommand(secretArn)}) and give ${TLS_SECRET_FILE_OPTION} operator-tls.json`,
+  );
+}
+
 function requireCluster(select: (() => PatroniClusterOutputs) | undefined, stack: string): PatroniClusterOutputs {
   if (!select) throw new UsageError(`stack ${stack} has no PatroniCluster outputs`);
   return select();
 }
 
-function awsSql(options: TargetOptions, env: NodeJS.ProcessEnv, cluster: PatroniClusterOutputs | undefined): SqlRunner {
+/**
+ * node-postgres to the writer. `databaseCa`: the database CA; with it the connection is TLS and
+ * verify-full (node's TLS checks the chain and the host name against the certificate).
+ */
+function awsSql(options: TargetOptions, env: NodeJS.ProcessEnv, cluster: PatroniClusterOutputs | undefined, databaseCa?: string): SqlRunner {
   const uri = options.writerUri ?? env.FAILOVER_WRITER_URI;
-  if (uri) return new PgSqlRunner(uri);
+  if (uri) {
+    // A forwarded port (127.0.0.1) reaches one of the stack's nodes or its load balancer: the
+    // database certificate must name one of them. The URI's own sslmode, if any, wins.
+    if (!databaseCa) return new PgSqlRunner(uri);
+    const names = cluster ? [...cluster.nodeAddresses, cluster.writerEndpoint.replace(/:\d+$/, '')] : undefined;
+    return new PgSqlRunner(uri, { ca: databaseCa, rejectUnauthorized: true, ...(names ? { checkServerIdentity: identityAmong(names) } : {}) });
+  }
   if (!cluster) throw new UsageError('no writer endpoint: give --writer-uri (or FAILOVER_WRITER_URI), or --stack');
   if (!env.PGPASSWORD) {
     throw new UsageError(`set PGPASSWORD to the superuser password (secret ${cluster.superuserSecretArn}) or give --writer-uri`);
@@ -150,5 +194,6 @@ function awsSql(options: TargetOptions, env: NodeJS.ProcessEnv, cluster: Patroni
     user: env.PGUSER || 'postgres',
     password: env.PGPASSWORD,
     database: env.PGDATABASE || 'postgres',
+    ...(databaseCa ? { ssl: { ca: databaseCa, rejectUnauthorized: true } } : {}),
   });
 }

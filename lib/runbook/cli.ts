@@ -25,10 +25,16 @@ export function failoverCli(context: RunbookContext, constructPath: string, comm
   ].join(' ');
 }
 
-/** `--patroni-url http://127.0.0.1:18008,...` for `nodeCount` forwarded nodes. */
-export function forwardedPatroniUrls(nodeCount: number): string[] {
-  const urls = Array.from({ length: nodeCount }, (_, i) => `http://127.0.0.1:${FORWARDED_REST_API_PORT_BASE + i}`);
-  return ['--patroni-url', urls.join(',')];
+/** The operator TLS secret as the runbooks save it, for `--tls-secret-file`. */
+export const OPERATOR_TLS_FILE = 'operator-tls.json';
+
+/**
+ * `--patroni-url http://127.0.0.1:18008,...` for `nodeCount` forwarded nodes; with TLS, https and
+ * `--tls-secret-file` (the CLI checks the certificates against the stack's node addresses).
+ */
+export function forwardedPatroniUrls(nodeCount: number, tls: boolean): string[] {
+  const urls = Array.from({ length: nodeCount }, (_, i) => `${tls ? 'https' : 'http'}://127.0.0.1:${FORWARDED_REST_API_PORT_BASE + i}`);
+  return ['--patroni-url', urls.join(','), ...(tls ? ['--tls-secret-file', OPERATOR_TLS_FILE] : [])];
 }
 
 /** `--writer-uri postgresql://postgres@127.0.0.1:15432/postgres` (the password comes from PGPASSWORD). */

@@ -1,7 +1,7 @@
 // The runbook of one PatroniCluster: Patroni, etcd and HAProxy on EC2 behind an internal NLB.
 import { PatroniCluster } from '../patroni';
 import { findAlarmSets, renderAlarmSets } from './alarms';
-import { failoverCli, FORWARDED_REST_API_PORT_BASE, FORWARDED_WRITER_PORT, forwardedPatroniUrls, forwardedWriterUri } from './cli';
+import { failoverCli, FORWARDED_REST_API_PORT_BASE, FORWARDED_WRITER_PORT, forwardedPatroniUrls, forwardedWriterUri, OPERATOR_TLS_FILE } from './cli';
 import { ProcedureStep, rebuildFromSurvivorSteps, replaceMemberSteps } from './etcd-procedures';
 import { blocks, bullets, bytes, checklist, heading, inlineCode, listOf, numbered, seconds, shell, table } from './markdown';
 import { PatroniFacts, patroniFacts } from './patroni-facts';
@@ -79,7 +79,7 @@ function quorum(f: PatroniFacts): number {
 }
 
 function cli(f: PatroniFacts, command: readonly string[], extra: readonly string[] = []): string {
-  return failoverCli(f.context, f.path, command, [...forwardedPatroniUrls(f.nodes.length), ...extra]);
+  return failoverCli(f.context, f.path, command, [...forwardedPatroniUrls(f.nodes.length, !!f.tls), ...extra]);
 }
 
 function nodeShell(f: PatroniFacts, index: string): string {
@@ -232,6 +232,7 @@ function prerequisites(f: PatroniFacts, sub: (text: string) => string): string {
       ...fetch('superuserSecretArn', 'SUPERUSER_SECRET_ARN'),
       ...fetch('restApiSecretArn', 'REST_API_SECRET_ARN'),
       ...fetch('writerEndpoint', 'WRITER_ENDPOINT'),
+      ...fetch('operatorTlsSecretArn', 'OPERATOR_TLS_SECRET_ARN'),
       'IFS=, read -r -a NODE_ID <<<"$NODE_IDS"',
       'IFS=, read -r -a NODE_ADDR <<<"$NODE_ADDRS"',
       `aws ssm describe-instance-information --region ${ctx.regionArg} --filters "Key=InstanceIds,Values=$NODE_IDS" \\`,
@@ -258,12 +259,21 @@ function prerequisites(f: PatroniFacts, sub: (text: string) => string): string {
       `aws ssm start-session --region ${ctx.regionArg} --target "\${NODE_ID[0]}" --document-name AWS-StartPortForwardingSessionToRemoteHost ` +
         `--parameters "host=\${NODE_ADDR[0]},portNumber=${f.ports.haproxyPrimary},localPortNumber=${FORWARDED_WRITER_PORT}"`,
     ]),
-    'Credentials go into the environment, never on a command line or into a file:',
+    f.tls
+      ? 'Passwords go into the environment, never on a command line or into a file. The operator TLS secret (both CAs, a client certificate and its key) goes into a file only you can read: ' +
+          `the CLI takes it as \`--tls-secret-file\`, psql takes the database CA. Through forwarded ports the CLI accepts a certificate that names one of the stack's nodes or its writer endpoint. Delete ${inlineCode(OPERATOR_TLS_FILE)} when you are done.`
+      : 'Credentials go into the environment, never on a command line or into a file:',
     shell([
       `export PATRONI_REST_USERNAME=${f.restApiUser}`,
       secret('PATRONI_REST_PASSWORD', 'REST_API_SECRET_ARN'),
       `export PGUSER=${f.superuser} PGDATABASE=postgres`,
       secret('PGPASSWORD', 'SUPERUSER_SECRET_ARN'),
+      ...(f.tls
+        ? [
+            `(umask 077; aws secretsmanager get-secret-value --region ${ctx.regionArg} --secret-id "$OPERATOR_TLS_SECRET_ARN" --query SecretString --output text > ${OPERATOR_TLS_FILE})`,
+            `(umask 077; jq -r .databaseCaCert ${OPERATOR_TLS_FILE} > database-ca.crt)`,
+          ]
+        : []),
       cli(f, ['status']),
     ]),
     'Through forwarded ports the CLI reads the cluster and sends switchovers, but it asks the leader\'s own address for replication details: ' +
@@ -424,7 +434,10 @@ function verify(f: PatroniFacts): string {
     'One leader, running, on a new timeline; every other member streaming:',
     shell([patronictl(f, 'list'), cli(f, ['status'])]),
     `The leader takes writes through HAProxy (forward to 127.0.0.1:${FORWARDED_WRITER_PORT} and PGPASSWORD of ${ref('Prerequisites')}); \`txid_current()\` fails on a replica:`,
-    shell([`psql "host=127.0.0.1 port=${FORWARDED_WRITER_PORT} user=${f.superuser} dbname=postgres" -c 'SELECT pg_is_in_recovery(), txid_current(), inet_server_addr()'`]),
+    // Through a forward the host is 127.0.0.1, which the certificate does not name: verify-ca, the chain only.
+    shell([
+      `psql "host=127.0.0.1 port=${FORWARDED_WRITER_PORT} user=${f.superuser} dbname=postgres${f.tls ? ' sslmode=verify-ca sslrootcert=database-ca.crt' : ''}" -c 'SELECT pg_is_in_recovery(), txid_current(), inet_server_addr()'`,
+    ]),
     'The load balancer sees HAProxy healthy on every running node:',
     shell(
       f.resources.writerTargetGroup

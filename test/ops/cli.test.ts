@@ -98,13 +98,15 @@ describe('failover status | switchover | drill', () => {
     const badKind = await cli(['drill', 'everything', '--local']);
     const badUrl = await cli(['status', '--patroni-url', '10.0.0.1:8008']);
     const noWriter = await cli(['drill', 'db', '--patroni-url', url]);
-    for (const r of [noTarget, badOption, badKind, badUrl, noWriter]) {
+    const noTlsFile = await cli(['status', '--patroni-url', url, '--tls-secret-file', '/nonexistent/operator-tls.json']);
+    for (const r of [noTarget, badOption, badKind, badUrl, noWriter, noTlsFile]) {
       expect(r.code).toBe(2);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
     expect(noTarget.stderr).toMatch(/^failover: no target: give --local/);
     expect(badOption.stderr).toContain("unknown option '--bogus'");
     expect(noWriter.stderr.trim()).toBe('failover: no writer endpoint: give --writer-uri (or FAILOVER_WRITER_URI), or --stack');
+    expect(noTlsFile.stderr.trim()).toBe('failover: --tls-secret-file /nonexistent/operator-tls.json: cannot read it (ENOENT)');
   }, 120_000);
 
   test('status of a healthy cluster exits 0; of an unreachable one exits 1 with the reason, never a stack trace', async () => {

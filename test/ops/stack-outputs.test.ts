@@ -43,6 +43,12 @@ describe('stack-output discovery', () => {
     ]);
   });
 
+  test("a cluster with TLS carries its operator secret's ARN; one without has none", () => {
+    const withTls = [...OUTPUTS, { OutputKey: 'DbTls', OutputValue: 'arn:aws:secretsmanager:eu-west-1:1:secret:tls', Description: d('PatroniCluster', 'Shop/Db', 'operatorTlsSecretArn') }];
+    expect(parseStackOutputs('Shop', withTls).clusters[0]!.operatorTlsSecretArn).toBe('arn:aws:secretsmanager:eu-west-1:1:secret:tls');
+    expect(parseStackOutputs('Shop', OUTPUTS).clusters[0]).not.toHaveProperty('operatorTlsSecretArn');
+  });
+
   test('names the construct and the missing key when an output is absent', () => {
     const without = OUTPUTS.filter((o) => !o.Description.endsWith(':hostedZoneId'));
     expect(() => parseStackOutputs('Shop', without)).toThrow('stack Shop: DnsFailover Shop/Api/Dns lacks the output(s) hostedZoneId (deployed with an older cdk-failover?)');

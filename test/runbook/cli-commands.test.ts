@@ -84,7 +84,9 @@ describe.each(cases)('CLI lines of the %s runbook', (_name, stack, markdown) => 
       expect(paths).toContain(parsed.opts.construct);
       const cluster = clusters.find((c) => c.node.path === parsed.opts.construct);
       if (cluster) {
-        expect(parsed.opts.patroniUrl).toEqual(cluster.nodes.map((_, i) => `http://127.0.0.1:${18008 + i}`));
+        // The examples run TLS (the default): https, and the operator secret's file.
+        expect(parsed.opts.patroniUrl).toEqual(cluster.nodes.map((_, i) => `https://127.0.0.1:${18008 + i}`));
+        expect(parsed.opts.tlsSecretFile).toBe('operator-tls.json');
       } else {
         expect(parsed.opts.patroniUrl).toBeUndefined();
       }

@@ -8,7 +8,7 @@ import * as route53 from 'aws-cdk-lib/aws-route53';
 import { addExampleStacks } from '../../examples/all';
 import { DnsFailover, FailoverEndpoint, HealthCheckProtocol } from '../../lib/dns';
 import { FailoverAlarms } from '../../lib/monitoring';
-import { PatroniCluster, PatroniTiming, SynchronousMode } from '../../lib/patroni';
+import { ClusterTls, PatroniCluster, PatroniTiming, SynchronousMode } from '../../lib/patroni';
 import { configFilePath, debianNodePaths, SYSTEMD_UNIT_NAMES } from '../../lib/patroni/config';
 import {
   DNS_RUNBOOK_SECTIONS,
@@ -88,8 +88,11 @@ describe('example stack runbooks', () => {
     expect(text).not.toMatch(/__[A-Z0-9_]+_PASSWORD__/); // the user-data placeholders
     expect(text).not.toMatch(/GenerateSecretString|SecretString"?:/);
     for (const line of shellLines(text).filter((l) => l.includes('get-secret-value'))) {
-      // Read into an exported variable, never echoed, never on a command line.
-      expect(line).toMatch(/^export [A-Z_]+="\$\(aws secretsmanager get-secret-value .* --query SecretString --output text \| jq -r \.password\)"$/);
+      // Passwords into an exported variable, never echoed, never on a command line; the operator
+      // TLS secret (a key) into a file only its owner can read.
+      expect(line).toMatch(
+        /^(export [A-Z_]+="\$\(aws secretsmanager get-secret-value .* --query SecretString --output text \| jq -r \.password\)"|\(umask 077; aws secretsmanager get-secret-value .* --secret-id "\$OPERATOR_TLS_SECRET_ARN" --query SecretString --output text > operator-tls\.json\))$/,
+      );
     }
     for (const line of shellLines(text)) {
       expect(line).not.toMatch(/\b(cat|less|more|head|tail)\b.*patroni\.yml/);
@@ -218,8 +221,8 @@ describe.each(clusterCases)('database runbook of %s', (_path, stack, cluster) =>
 
   test('has the node, Patroni and CLI commands for this stack, with the rendered config path', () => {
     const lines = shellLines(text);
-    const urls = cluster.nodes.map((_, i) => `http://127.0.0.1:${18008 + i}`).join(',');
-    const cli = `--stack ${stack.stackName} --region ${region} --construct ${cluster.node.path} --patroni-url ${urls}`;
+    const urls = cluster.nodes.map((_, i) => `https://127.0.0.1:${18008 + i}`).join(',');
+    const cli = `--stack ${stack.stackName} --region ${region} --construct ${cluster.node.path} --patroni-url ${urls} --tls-secret-file operator-tls.json`;
     expect(lines).toContain(`npx failover status ${cli}`);
     expect(lines).toContain(`npx failover switchover ${cli} --dry-run`);
     expect(lines).toContain(`aws ssm start-session --region ${region} --target "\${NODE_ID[$N]}"   # Session Manager opens sh: type bash`);
@@ -266,7 +269,7 @@ describe.each(clusterCases)('database runbook of %s', (_path, stack, cluster) =>
 });
 
 describe('renderers on their own', () => {
-  function agnosticStack() {
+  function agnosticStack(tls?: ClusterTls) {
     const a = testApp();
     const stack = new Stack(a, 'Agnostic'); // no env: the region is a token
     const vpc = new ec2.Vpc(stack, 'Vpc', { maxAzs: 3, natGateways: 1 });
@@ -275,6 +278,7 @@ describe('renderers on their own', () => {
       nodes: 5,
       synchronousMode: SynchronousMode.OFF,
       timing: PatroniTiming.custom({ ttl: Duration.seconds(20), loopWait: Duration.seconds(5), retryTimeout: Duration.seconds(7) }),
+      tls,
     });
     const zone = new route53.PublicHostedZone(stack, 'Zone', { zoneName: 'example.org' });
     const dns = new DnsFailover(stack, 'Web', {
@@ -306,7 +310,16 @@ describe('renderers on their own', () => {
     expect(dbText).toContain('| ttl | 20 s |');
     expect(dbText).toContain('quorum 3 of 5');
     expect(dbText).toContain('asynchronous replication (synchronous mode **off**)');
-    expect(shellLines(dbText).some((l) => l.includes('--patroni-url http://127.0.0.1:18008,http://127.0.0.1:18009,http://127.0.0.1:18010,http://127.0.0.1:18011,http://127.0.0.1:18012'))).toBe(true);
+    const forwarded = (scheme: string) => [18008, 18009, 18010, 18011, 18012].map((port) => `${scheme}://127.0.0.1:${port}`).join(',');
+    expect(shellLines(dbText).some((l) => l.includes(`--patroni-url ${forwarded('https')} --tls-secret-file operator-tls.json`))).toBe(true);
+    expect(dbText).toContain('sslmode=verify-ca sslrootcert=database-ca.crt');
+
+    // Without TLS: plain URLs, no operator secret, psql without a CA.
+    const plain = renderPatroniClusterRunbook(agnosticStack(ClusterTls.OFF).cluster);
+    expect(shellLines(plain).some((l) => l.includes(`--patroni-url ${forwarded('http')} `) || l.endsWith(`--patroni-url ${forwarded('http')}`))).toBe(true);
+    expect(plain).not.toContain('--tls-secret-file');
+    expect(plain).not.toContain('OPERATOR_TLS_SECRET_ARN');
+    expect(plain).not.toContain('sslrootcert');
   });
 });
 
