@@ -2,7 +2,7 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { addExampleStacks } from '../examples/all';
-import { writeRunbooks } from '../lib/runbook';
+import { writePrometheusRules, writeRunbooks } from '../lib/runbook';
 
 const app = new App();
 addExampleStacks(app);
@@ -11,3 +11,5 @@ Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();
 // A runbook for each stack, beside its template in the cloud assembly.
 writeRunbooks(app);
+// Prometheus rules for each stack with a PatroniCluster (docs/prometheus.md).
+writePrometheusRules(app);

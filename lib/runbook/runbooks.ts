@@ -5,7 +5,7 @@ import { PatroniCluster } from '../patroni/patroni-cluster';
 import { renderDnsFailoverRunbook } from './dns-runbook';
 import { renderPatroniClusterRunbook } from './patroni-runbook';
 import { renderStackRunbook, runbookFileName } from './stack-runbook';
-import { writeRunbooks } from './write';
+import { writePrometheusRules, writeRunbooks } from './write';
 
 /** The runbook functions as static methods: what jsii languages (Python, Java...) can call. */
 export class Runbooks {
@@ -35,6 +35,16 @@ export class Runbooks {
    */
   public static write(scope: IConstruct, outdir?: string): string[] {
     return writeRunbooks(scope, outdir);
+  }
+
+  /**
+   * Writes `<stackName>.prometheus-rules.yml` for each stack with a PatroniCluster, beside its
+   * template (after `app.synth()`) or into `outdir`: the alarm catalogue as Prometheus rules over
+   * Patroni's /metrics.
+   * @returns the files written
+   */
+  public static writePrometheusRules(scope: IConstruct, outdir?: string): string[] {
+    return writePrometheusRules(scope, outdir);
   }
 
   private constructor() {}

@@ -1,8 +1,11 @@
-// Writing the runbooks to disk: into the cloud assembly beside the templates, or any directory.
+// Writing the generated files to disk: into the cloud assembly beside the templates, or any
+// directory. Runbooks for every stack; Prometheus rules for stacks with a PatroniCluster.
 import * as fs from 'fs';
 import * as path from 'path';
 import { Stack, Stage } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
+import { renderPrometheusRuleFile } from '../monitoring/prometheus-rules';
+import { PatroniCluster } from '../patroni/patroni-cluster';
 import { renderStackRunbook, runbookFileName } from './stack-runbook';
 
 /**
@@ -12,17 +15,43 @@ import { renderStackRunbook, runbookFileName } from './stack-runbook';
  * `app.synth()`).
  */
 export function writeRunbooks(scope: IConstruct, outdir?: string): string[] {
+  return writePerStack(scope, outdir, runbookFileName, renderStackRunbook);
+}
+
+/**
+ * Writes `<stackName>.prometheus-rules.yml` for every stack under `scope` with a PatroniCluster
+ * (docs/prometheus.md), as `writeRunbooks` writes runbooks, and returns the paths written.
+ */
+export function writePrometheusRules(scope: IConstruct, outdir?: string): string[] {
+  return writePerStack(scope, outdir, (stack) => `${stack.stackName}.prometheus-rules.yml`, (stack) => {
+    const clusters = stack.node.findAll().filter((c): c is PatroniCluster => c instanceof PatroniCluster && Stack.of(c) === stack);
+    if (clusters.length === 0) return undefined;
+    return renderPrometheusRuleFile(
+      clusters.map((c) => ({
+        clusterName: c.clusterName,
+        replicaMaxLagBytes: c.replicaMaxLag.toBytes(),
+        ttlSeconds: c.timing.ttl.toSeconds(),
+        runbook: `${runbookFileName(stack)}, database ${c.node.path}`,
+      })),
+    );
+  });
+}
+
+/** One file per stack (`render` undefined: none for that stack), each name written once. */
+function writePerStack(scope: IConstruct, outdir: string | undefined, fileName: (stack: Stack) => string, render: (stack: Stack) => string | undefined): string[] {
   const written: string[] = [];
   const stacks = scope.node.findAll().filter((c): c is Stack => Stack.isStack(c) && !c.nested);
   for (const stack of stacks) {
     const dir = outdir ?? Stage.of(stack)?.outdir;
     if (!dir) throw new Error(`${stack.node.path}: no output directory (the stack is not in an App or Stage)`);
+    const content = render(stack);
+    if (content === undefined) continue;
     fs.mkdirSync(dir, { recursive: true });
-    const file = path.join(dir, runbookFileName(stack));
+    const file = path.join(dir, fileName(stack));
     if (written.includes(file)) {
-      throw new Error(`two stacks would write ${file}: stack names must be unique where their runbooks go`);
+      throw new Error(`two stacks would write ${file}: stack names must be unique where their files go`);
     }
-    fs.writeFileSync(file, renderStackRunbook(stack));
+    fs.writeFileSync(file, content);
     written.push(file);
   }
   return written.sort();

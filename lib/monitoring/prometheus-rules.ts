@@ -1,0 +1,153 @@
+// The alarm catalogue as Prometheus alerting rules over what Patroni 3.0.2 serves at /metrics
+// (labelled `scope="<cluster>"`, one target per node). Descriptions and thresholds come from
+// ALARM_CATALOGUE; alert names are the reference article's where it has one. Kinds whose source
+// only CloudWatch has are listed with the reason instead (docs/prometheus.md prints both).
+import { stringify } from 'yaml';
+import { ALARM_CATALOGUE, AlarmKind } from './alarm-catalogue';
+import { PATRONI_RUNBOOK_SECTIONS, sectionRef } from '../runbook/sections';
+
+/** What the rules of one cluster depend on. */
+export interface PrometheusClusterFacts {
+  readonly clusterName: string;
+  /** The cluster's lag limit (`replicaMaxLag`), in bytes: a replica further behind is no failover target. */
+  readonly replicaMaxLagBytes: number;
+  /** The declared ttl, in seconds: below Patroni 3.2's minimum of 20 s, a newer Patroni is slower than declared. */
+  readonly ttlSeconds: number;
+  /** Where the operator reads what to do, e.g. "Shop.runbook.md, database Shop/Db". */
+  readonly runbook: string;
+}
+
+/** One rendered rule, as Prometheus reads it. */
+export interface PrometheusRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for?: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+}
+
+interface RuleSource {
+  /** The article's name, or the catalogue kind's. */
+  readonly alert: string;
+  readonly severity: 'critical' | 'warning';
+  readonly for?: (f: PrometheusClusterFacts) => number;
+  readonly expr: (s: string, f: PrometheusClusterFacts) => string;
+  /** Threshold as this rule uses it, for the summary; unset: the catalogue's description says it. */
+  readonly threshold?: (f: PrometheusClusterFacts) => string;
+  /** Rendered for this cluster? @default always */
+  readonly applies?: (f: PrometheusClusterFacts) => boolean;
+  /** Runbook sections to read, by title. */
+  readonly sections: readonly string[];
+}
+
+const primaries = (s: string) => `(sum(patroni_primary{${s}}) or vector(0))`;
+/** Bytes each running replica's replay is behind the primary's WAL position (nothing without a primary). */
+const lag = (s: string) =>
+  `(scalar(max(patroni_xlog_location{${s}} and on(instance) patroni_primary{${s}} == 1)) - ` +
+  `(patroni_xlog_replayed_location{${s}} and on(instance) patroni_replica{${s}} == 1 and on(instance) patroni_postgres_running{${s}} == 1))`;
+/** Patroni 3.2 raises ttl to 20 s; patroni_version is the semver without periods (3.2.0: 30200). */
+const PATRONI_RAISES_TIMING = 30200;
+const MIN_TTL_OF_NEWER_PATRONI = 20;
+
+/** Catalogue kinds rendered as Prometheus rules, in the order written. */
+export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
+  DbFailoverOccurred: {
+    alert: 'DatabaseFailoverOccurred',
+    severity: 'warning',
+    // A promotion starts a new timeline; firing for the 5 minutes the offset looks back.
+    expr: (s) => `max(patroni_postgres_timeline{${s}}) > max(patroni_postgres_timeline{${s}} offset 5m)`,
+    sections: ['Verify', 'Bring the old primary back'],
+  },
+  DbFailoverTooSlow: {
+    alert: 'FailoverDurationHigh',
+    severity: 'critical',
+    // Patroni has no failover duration: no primary for longer than the threshold is the same event, seen while it lasts.
+    expr: (s) => `${primaries(s)} < 1`,
+    for: () => ALARM_CATALOGUE.DbFailoverTooSlow.threshold,
+    threshold: () => `here: no primary for ${ALARM_CATALOGUE.DbFailoverTooSlow.threshold} s, seen while it lasts`,
+    sections: ['Verify the outage', 'Execute'],
+  },
+  DbNoPrimary: {
+    alert: 'DbNoPrimary',
+    severity: 'critical',
+    expr: (s) => `${primaries(s)} < 1`,
+    for: () => 120,
+    sections: ['Verify the outage', 'Execute'],
+  },
+  DbSplitBrain: {
+    alert: 'DbSplitBrain',
+    severity: 'critical',
+    expr: (s) => `${primaries(s)} > 1`,
+    for: () => 60,
+    sections: ['Execute'],
+  },
+  DbNoHealthyReplica: {
+    alert: 'NoHealthyFailoverTargets',
+    severity: 'critical',
+    expr: (s, f) => `(count(${lag(s)} <= ${f.replicaMaxLagBytes}) or vector(0)) < 1`,
+    for: () => 180,
+    threshold: (f) => `no running replica within ${f.replicaMaxLagBytes} bytes`,
+    sections: ['Confirm the standby is ready'],
+  },
+  DbReplicationLagHigh: {
+    alert: 'DbReplicationLagHigh',
+    severity: 'warning',
+    expr: (s, f) => `${lag(s)} > ${f.replicaMaxLagBytes}`,
+    for: () => 300,
+    threshold: (f) => `${f.replicaMaxLagBytes} bytes`,
+    sections: ['Confirm the standby is ready'],
+  },
+  SlowerThanDeclared: {
+    alert: 'SlowerThanDeclared',
+    severity: 'warning',
+    expr: (s) => `max(patroni_version{${s}}) >= ${PATRONI_RAISES_TIMING}`,
+    for: () => 180,
+    applies: (f) => f.ttlSeconds < MIN_TTL_OF_NEWER_PATRONI,
+    sections: ['Trigger conditions'],
+  },
+};
+
+/** Why the other kinds have no rule: their source is not in anything Prometheus scrapes here. */
+export const CLOUDWATCH_ONLY: Partial<Record<AlarmKind, string>> = {
+  DnsFailoverTriggered: 'Route 53 publishes health-check status to CloudWatch (us-east-1) only',
+  DnsSecondaryUnhealthy: 'Route 53 publishes health-check status to CloudWatch (us-east-1) only',
+  NodeStatusCheckFailed: 'EC2 status checks are CloudWatch metrics',
+  EtcdMemberUnhealthy: "the node metrics publisher's etcd health goes to CloudWatch; etcd's own /metrics needs a client certificate of the cluster CA",
+  EtcdQuorumAtRisk: "the node metrics publisher's etcd health goes to CloudWatch; etcd's own /metrics needs a client certificate of the cluster CA",
+  BackupTooOld: "the node metrics publisher reads pgBackRest's info and publishes to CloudWatch only",
+  WalArchiveFailing: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",
+  WalArchiveLate: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",
+};
+
+/** The rules of one cluster, in catalogue order. */
+export function prometheusRules(facts: PrometheusClusterFacts): PrometheusRule[] {
+  if (!/^[A-Za-z0-9._-]+$/.test(facts.clusterName)) {
+    throw new Error(`Prometheus rules: cluster name '${facts.clusterName}' must be letters, digits, '.', '_' or '-' (it goes into a label matcher)`);
+  }
+  const scope = `scope="${facts.clusterName}"`;
+  const rules: PrometheusRule[] = [];
+  for (const [kind, source] of Object.entries(PROMETHEUS_RULES) as [AlarmKind, RuleSource][]) {
+    if (source.applies && !source.applies(facts)) continue;
+    const forSeconds = source.for?.(facts);
+    rules.push({
+      alert: source.alert,
+      expr: source.expr(scope, facts),
+      ...(forSeconds ? { for: `${forSeconds}s` } : {}),
+      labels: { severity: source.severity, cluster: facts.clusterName, alarm: kind },
+      annotations: {
+        summary: `cluster ${facts.clusterName}: ${ALARM_CATALOGUE[kind].description}${source.threshold ? ` (${source.threshold(facts)})` : ''}`,
+        runbook: `${facts.runbook}: ${source.sections.map((t) => sectionRef(PATRONI_RUNBOOK_SECTIONS, t)).join(', ')}`,
+      },
+    });
+  }
+  return rules;
+}
+
+/** A Prometheus rule file: one group per cluster. */
+export function renderPrometheusRuleFile(clusters: readonly PrometheusClusterFacts[]): string {
+  const names = clusters.map((c) => c.clusterName);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice !== undefined) throw new Error(`Prometheus rules: two clusters are named '${twice}'; their metrics (scope="${twice}") could not be told apart`);
+  const groups = clusters.map((c) => ({ name: `cdk-failover-${c.clusterName}`, rules: prometheusRules(c) }));
+  return `# Generated by cdk-failover from its alarm catalogue: regenerate, do not edit.\n${stringify({ groups }, { lineWidth: 0 })}`;
+}

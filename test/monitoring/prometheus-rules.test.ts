@@ -1,0 +1,61 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { addExampleStacks } from '../../examples/all';
+import { ALARM_CATALOGUE, AlarmKind } from '../../lib/monitoring/alarm-catalogue';
+import { CLOUDWATCH_ONLY, PROMETHEUS_RULES, prometheusRules, renderPrometheusRuleFile } from '../../lib/monitoring/prometheus-rules';
+import { writePrometheusRules } from '../../lib/runbook';
+import { testApp } from '../app';
+
+const FACTS = { clusterName: 'shop', replicaMaxLagBytes: 1048576, ttlSeconds: 7, runbook: 'Shop.runbook.md, database Shop/Db' };
+
+describe('Prometheus rules from the alarm catalogue', () => {
+  test('every alarm kind is a rule or says why it is CloudWatch only, never both', () => {
+    for (const kind of Object.keys(ALARM_CATALOGUE) as AlarmKind[]) {
+      expect([kind, kind in PROMETHEUS_RULES !== kind in CLOUDWATCH_ONLY]).toEqual([kind, true]);
+    }
+  });
+
+  test('descriptions, thresholds and runbook sections come with each rule', () => {
+    const lag = prometheusRules(FACTS).find((r) => r.alert === 'DbReplicationLagHigh')!;
+    expect(lag).toEqual({
+      alert: 'DbReplicationLagHigh',
+      expr: expect.stringContaining('> 1048576'),
+      for: '300s',
+      labels: { severity: 'warning', cluster: 'shop', alarm: 'DbReplicationLagHigh' },
+      annotations: {
+        summary: `cluster shop: ${ALARM_CATALOGUE.DbReplicationLagHigh.description} (1048576 bytes)`,
+        runbook: 'Shop.runbook.md, database Shop/Db: section 5 (Confirm the standby is ready)',
+      },
+    });
+    expect(lag.expr).toContain('scope="shop"');
+  });
+
+  test('SlowerThanDeclared only where the declared ttl is under the 20 s a newer Patroni imposes', () => {
+    expect(prometheusRules(FACTS).map((r) => r.alert)).toContain('SlowerThanDeclared');
+    expect(prometheusRules({ ...FACTS, ttlSeconds: 20 }).map((r) => r.alert)).not.toContain('SlowerThanDeclared');
+  });
+
+  test('bad input: a cluster name that cannot go into a label matcher, two clusters of one name', () => {
+    expect(() => prometheusRules({ ...FACTS, clusterName: 'a"b' })).toThrow(`Prometheus rules: cluster name 'a"b' must be letters, digits, '.', '_' or '-' (it goes into a label matcher)`);
+    expect(() => renderPrometheusRuleFile([FACTS, FACTS])).toThrow(`Prometheus rules: two clusters are named 'shop'; their metrics (scope="shop") could not be told apart`);
+  });
+
+  test('written beside the templates for stacks with a PatroniCluster only', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'prom-write-'));
+    try {
+      const app = testApp();
+      addExampleStacks(app);
+      const written = writePrometheusRules(app, dir).map((f) => path.basename(f));
+      expect(written).toEqual(['MultiRegionPrimary.prometheus-rules.yml', 'PatroniClusterExample.prometheus-rules.yml']);
+      const file = parse(fs.readFileSync(path.join(dir, 'PatroniClusterExample.prometheus-rules.yml'), 'utf8'));
+      expect(file.groups.map((g: { name: string }) => g.name)).toEqual(['cdk-failover-orders-db']);
+      expect(file.groups[0].rules[0].annotations.runbook).toBe(
+        'PatroniClusterExample.runbook.md, database PatroniClusterExample/Db: section 7 (Verify), section 10 (Bring the old primary back)',
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
