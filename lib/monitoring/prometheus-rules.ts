@@ -54,8 +54,9 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
   DbFailoverOccurred: {
     alert: 'DatabaseFailoverOccurred',
     severity: 'warning',
-    // A promotion starts a new timeline; firing for the 5 minutes the offset looks back.
-    expr: (s) => `max(patroni_postgres_timeline{${s}}) > max(patroni_postgres_timeline{${s}} offset 5m)`,
+    // A promotion starts a new timeline: some node was on a lower one within 5 minutes (0 is a
+    // stopped PostgreSQL, not a timeline). Needs no history older than the window, unlike an offset.
+    expr: (s) => `max(patroni_postgres_timeline{${s}}) > min(min_over_time(patroni_postgres_timeline{${s}}[5m]) > 0)`,
     sections: ['Verify', 'Bring the old primary back'],
   },
   DbFailoverTooSlow: {

@@ -3,6 +3,9 @@
 // directory runs inside the node's namespace as postgres, as on EC2, with a PATH whose `aws` is a
 // recorder. Then the leader is killed and the values must follow the failover; the role-change
 // callback on the new leader must have measured the failover from the publisher's mark.
+// Beside them, a real Prometheus (Debian's 2.42) in the client namespace scrapes every node's
+// Patroni /metrics over TLS with the rendered rules loaded: nothing fires on the healthy cluster,
+// and the kill fires DatabaseFailoverOccurred (read from Prometheus's own alerts API).
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -10,6 +13,9 @@ import * as path from 'node:path';
 import { LocalCluster, listNamespaces, NAMESPACE_PREFIX, namespacePrefix } from '../../lib/local';
 import { found as done, notYet, poll as waitFor } from '../../lib/ops/poll';
 import { runInNamespace, sleep, spawnInNamespace } from '../../lib/local/exec';
+import { httpInNamespace } from '../../lib/local/rest';
+import { renderPrometheusRuleFile } from '../../lib/monitoring/prometheus-rules';
+import { stringify } from 'yaml';
 import { CONFIG_FILE_NAMES, configFilePath, METRICS_PUBLISHER_FILES, renderMetricsPublisher, ROLE_CHANGE_FILES } from '../../lib/patroni/config';
 
 const CLUSTER = 'metricspub';
@@ -69,6 +75,16 @@ if (process.env.SKIP_CLUSTER === '1') {
     let postgres: { uid: number; gid: number };
     /** Set once this process may have created the cluster: only then does afterAll remove it. */
     let ownsCluster = false;
+
+    let prometheus: ChildProcess | undefined;
+    /** GET from Prometheus's HTTP API, inside the client namespace; the `data` of its answer. */
+    const promApi = async <T>(pathAndQuery: string): Promise<T> => {
+      const answer = await httpInNamespace(cluster!.clientNamespace, { url: `http://127.0.0.1:9090${pathAndQuery}`, timeoutMs: 5000 });
+      if (answer.status !== 200) throw new Error(`Prometheus ${pathAndQuery}: ${answer.status} ${answer.error ?? answer.body.slice(0, 200)}`);
+      return (JSON.parse(answer.body) as { data: T }).data;
+    };
+    type PromAlert = { labels: Record<string, string>; state: 'pending' | 'firing' };
+    const promAlerts = async () => (await promApi<{ alerts: PromAlert[] }>('/api/v1/alerts')).alerts;
 
     const recordFile = (node: string) => path.join(work, 'calls', `${node}.jsonl`);
     const calls = (node: string): Call[] =>
@@ -152,11 +168,51 @@ if (process.env.SKIP_CLUSTER === '1') {
         throw err;
       }
       log(`up took ${((Date.now() - started) / 1000).toFixed(1)} s`);
+
+      // Prometheus: every node's REST API over TLS (the cluster CA), scraped and evaluated each second.
+      const promDir = path.join(work, 'prometheus');
+      fs.mkdirSync(promDir);
+      const tls = cluster.restApiTls;
+      fs.writeFileSync(
+        path.join(promDir, 'rules.yml'),
+        renderPrometheusRuleFile([{ clusterName: CLUSTER, replicaMaxLagBytes: cluster.spec.replicaMaxLagBytes, ttlSeconds: cluster.timing.ttlSeconds, runbook: 'local' }]),
+      );
+      const config = {
+        global: { scrape_interval: '1s', evaluation_interval: '1s' },
+        rule_files: [path.join(promDir, 'rules.yml')],
+        scrape_configs: [
+          {
+            job_name: 'patroni',
+            scheme: tls ? 'https' : 'http',
+            ...(tls ? { tls_config: { ca_file: tls.caFile } } : {}),
+            static_configs: cluster.nodeNames.map((n) => ({ targets: [new URL(cluster!.restApi(n)).host], labels: { node: n } })),
+          },
+        ],
+      };
+      fs.writeFileSync(path.join(promDir, 'prometheus.yml'), stringify(config));
+      const promLog = fs.openSync(path.join(promDir, 'prometheus.log'), 'a');
+      try {
+        prometheus = spawnInNamespace(
+          cluster.clientNamespace,
+          ['prometheus', `--config.file=${path.join(promDir, 'prometheus.yml')}`, `--storage.tsdb.path=${path.join(promDir, 'data')}`, '--web.listen-address=127.0.0.1:9090'],
+          { stdio: ['ignore', promLog, promLog] },
+        ).child;
+      } finally {
+        fs.closeSync(promLog);
+      }
+      log(`Prometheus started in ${cluster.clientNamespace} (pid ${prometheus.pid})`);
     }, 40 * MINUTE);
 
     afterAll(async () => {
       if (!work) return;
       try {
+        if (prometheus?.pid !== undefined && prometheus.exitCode === null) {
+          prometheus.kill('SIGTERM');
+          const deadline = Date.now() + 15_000;
+          while (prometheus.exitCode === null && prometheus.signalCode === null && Date.now() < deadline) await sleep(100);
+          if (prometheus.exitCode === null && prometheus.signalCode === null) prometheus.kill('SIGKILL');
+          log(`stopped Prometheus (pid ${prometheus.pid})`);
+        }
         for (const [node, child] of publishers) {
           if (child.pid !== undefined && isOurPublisher(child.pid)) {
             child.kill('SIGTERM');
@@ -210,6 +266,30 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
       expect(cluster!.nodeNames.filter((n) => gauges(sampled[n]!, n).IsPrimary === 1)).toEqual([leader]);
     }, 3 * MINUTE);
+
+    test('a real Prometheus scrapes every node\'s Patroni /metrics over TLS; on the healthy cluster no rule is pending or firing', async () => {
+      const leader = (await cluster!.leader())!;
+      // Every target up, and the primary Prometheus sees is the leader Patroni names.
+      const seen = await waitFor(
+        'Prometheus to scrape every node',
+        async () => {
+          const up = await promApi<{ result: { metric: Record<string, string>; value: [number, string] }[] }>('/api/v1/query?query=up%7Bjob%3D%22patroni%22%7D');
+          const upNodes = up.result.filter((r) => r.value[1] === '1').map((r) => r.metric.node).sort();
+          if (upNodes.length < cluster!.nodeNames.length) return notYet(`up: ${upNodes.join(', ') || 'none'}`);
+          const primary = await promApi<{ result: { metric: Record<string, string> }[] }>(`/api/v1/query?query=${encodeURIComponent(`patroni_primary{scope="${CLUSTER}"} == 1`)}`);
+          return done({ upNodes, primaries: primary.result.map((r) => r.metric.node) });
+        },
+        { timeoutMs: 2 * MINUTE, intervalMs: 1000 },
+      );
+      expect(seen).toEqual({ upNodes: [...cluster!.nodeNames].sort(), primaries: [leader] });
+      // The rules have been evaluated (1 s interval) on a few scrapes before the alerts are read.
+      await sleep(10_000);
+      const groups = await promApi<{ groups: { name: string; rules: { name: string; health: string; lastEvaluation: string }[] }[] }>('/api/v1/rules');
+      const rules = groups.groups.flatMap((g) => g.rules);
+      expect(rules.map((r) => [r.name, r.health])).toEqual(rules.map((r) => [r.name, 'ok']));
+      expect(rules.length).toBeGreaterThanOrEqual(6);
+      expect(await promAlerts()).toEqual([]);
+    }, 4 * MINUTE);
 
     test('a replica whose replay is paused reports the bytes it is behind, still within the limit', async () => {
       const leader = (await cluster!.leader())!;
@@ -330,5 +410,22 @@ if (process.env.SKIP_CLUSTER === '1') {
       if (awsOnCallbackPath) log('note: an aws command is on the callback PATH here; the callback may have tried to publish');
       else expect(callbackLog).not.toContain('metrics not published');
     }, 6 * MINUTE);
+
+    test('Prometheus saw the kill: DatabaseFailoverOccurred fires for this cluster, and never split brain', async () => {
+      const firing = await waitFor(
+        'Prometheus to fire DatabaseFailoverOccurred',
+        async () => {
+          const alerts = await promAlerts();
+          const found = alerts.find((a) => a.labels.alertname === 'DatabaseFailoverOccurred' && a.state === 'firing');
+          return found ? done({ found, alerts }) : notYet(`alerts: ${alerts.map((a) => `${a.labels.alertname}=${a.state}`).join(', ') || 'none'}`);
+        },
+        { timeoutMs: MINUTE, intervalMs: 1000 },
+      );
+      log(`Prometheus alerts after the kill: ${firing.alerts.map((a) => `${a.labels.alertname}=${a.state}`).join(', ')}`);
+      expect(firing.found.labels).toEqual({ alertname: 'DatabaseFailoverOccurred', alarm: 'DbFailoverOccurred', cluster: CLUSTER, severity: 'warning' });
+      // Two primaries at once for any scrape since Prometheus started: none.
+      const splitBrain = await promApi<{ result: unknown[] }>(`/api/v1/query?query=${encodeURIComponent(`max_over_time((sum(patroni_primary{scope="${CLUSTER}"}) > 1)[10m:1s])`)}`);
+      expect(splitBrain.result).toEqual([]);
+    }, 3 * MINUTE);
   });
 }
