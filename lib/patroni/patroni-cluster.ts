@@ -196,6 +196,17 @@ export interface PatroniClusterProps {
    * @default - none: the REST API answers writes from the nodes only
    */
   readonly operatorCidrs?: string[];
+
+  /**
+   * Security groups of Prometheus servers that scrape Patroni's `/metrics` on every node: the
+   * nodes' security group admits them on the REST API port. Reads only: Patroni takes writes from
+   * the nodes and `operatorCidrs` alone (its allowlist). With TLS the endpoint is HTTPS: give the
+   * scrape job the cluster CA (`caCert` of `operatorTlsSecret`) as its `tls_config.ca_file`. The
+   * alerting rules: `Runbooks.writePrometheusRules`. A change updates the security group's rules
+   * only.
+   * @default - none: nothing outside the nodes reaches /metrics
+   */
+  readonly metricsScrapers?: ec2.ISecurityGroup[];
 }
 
 /** The volume attachment wait in seconds, checked (undefined: the bootstrap's default). Kept within NODE_CREATION_SECONDS' share for it. */
@@ -341,6 +352,9 @@ export class PatroniCluster extends PatroniClusterBase {
       }
       const peer = cidr.includes(':') ? ec2.Peer.ipv6(cidr) : ec2.Peer.ipv4(cidr);
       this.nodeSecurityGroup.addIngressRule(peer, ec2.Port.tcp(CLUSTER_PORTS.restApi), 'Patroni REST API, from operators (HTTPS, client certificate and password)');
+    }
+    for (const scraper of props.metricsScrapers ?? []) {
+      this.nodeSecurityGroup.addIngressRule(scraper, ec2.Port.tcp(CLUSTER_PORTS.restApi), 'Patroni /metrics, from Prometheus (reads only: writes are allowlisted)');
     }
     const egress = props.egress ?? NodeEgress.internet();
     allowEgress(this.nodeSecurityGroup, egress, props.backup, Stack.of(this).region);

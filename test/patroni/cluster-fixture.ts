@@ -5,8 +5,9 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { PatroniCluster, PatroniClusterProps } from '../../lib';
 import { testApp } from '../app';
 
+/** `overrides` as a function: props that need the stack or the VPC (a security group). */
 export function setupCluster(
-  overrides: Partial<PatroniClusterProps> = {},
+  overrides: Partial<PatroniClusterProps> | ((stack: Stack, vpc: ec2.Vpc) => Partial<PatroniClusterProps>) = {},
   azs = ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
   before?: (stack: Stack, vpc: ec2.Vpc, cluster: PatroniCluster) => void,
 ) {
@@ -19,7 +20,8 @@ export function setupCluster(
       { name: 'db', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
     ],
   });
-  const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'orders', ...overrides });
+  const props = typeof overrides === 'function' ? overrides(stack, vpc) : overrides;
+  const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'orders', ...props });
   before?.(stack, vpc, cluster);
   return { stack, vpc, cluster, template: Template.fromStack(stack) };
 }

@@ -629,6 +629,16 @@ describe('PatroniCluster TLS (ClusterTls)', () => {
     expect(instances(withOperators.template)).toEqual(instances(base.template));
   });
 
+  test('metricsScrapers: each security group admitted on the REST API port alone; a change touches no instance and no node file', () => {
+    const withScrapers = setup((stack, vpc) => ({ metricsScrapers: [new ec2.SecurityGroup(stack, 'Prometheus', { vpc })] }));
+    const rules = Object.values(withScrapers.template.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
+    const fromPrometheus = rules.filter((r) => JSON.stringify(r.SourceSecurityGroupId).includes('Prometheus'));
+    expect(fromPrometheus).toEqual([expect.objectContaining({ FromPort: 8008, ToPort: 8008, IpProtocol: 'tcp', Description: 'Patroni /metrics, from Prometheus (reads only: writes are allowlisted)' })]);
+    const instances = (t: typeof base.template) => Object.values(t.findResources('AWS::EC2::Instance')).map((r) => r.Properties);
+    expect(instances(withScrapers.template)).toEqual(instances(base.template));
+    expect(unpackNode(withScrapers.template, 0).text).toBe(unpackNode(base.template, 0).text);
+  });
+
   test('operatorCidrs refused: open to everyone, not a CIDR, or without TLS', () => {
     expect(() => setup({ operatorCidrs: ['0.0.0.0/0'] })).toThrow(/^operatorCidrs .*0\.0\.0\.0\/0.*anyone with the password could change Patroni's configuration/);
     expect(() => setup({ operatorCidrs: ['10.0.0.300/24'] })).toThrow("operatorCidrs entries must be CIDRs like 10.0.9.0/24 or fd00::/64, got '10.0.0.300/24'");
