@@ -2,7 +2,7 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { addExampleStacks } from '../examples/all';
-import { writePrometheusRules, writeRunbooks } from '../lib/runbook';
+import { writePrometheusFiles, writeRunbooks } from '../lib/runbook';
 
 const app = new App();
 addExampleStacks(app);
@@ -11,5 +11,5 @@ Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();
 // A runbook for each stack, beside its template in the cloud assembly.
 writeRunbooks(app);
-// Prometheus rules for each stack with a PatroniCluster (docs/prometheus.md).
-writePrometheusRules(app);
+// Prometheus rules and a Grafana dashboard for each stack with a PatroniCluster (docs/prometheus.md).
+writePrometheusFiles(app);

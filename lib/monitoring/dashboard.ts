@@ -3,6 +3,7 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { Construct } from 'constructs';
 import { IDnsFailover, LatencyMetric } from '../dns';
 import { IPatroniCluster } from '../patroni';
+import { CLUSTER_PANEL_ROWS } from './cluster-panels';
 
 /** What the dashboard shows. */
 export interface FailoverDashboardProps {
@@ -47,27 +48,13 @@ export function buildFailoverDashboard(scope: Construct, id: string, props: Fail
     dashboard.addWidgets(...row);
   }
   for (const cluster of props.clusters) {
-    const graph = (title: string, metrics: cloudwatch.IMetric[], yAxis?: cloudwatch.YAxisProps) =>
-      new cloudwatch.GraphWidget({ title: `${cluster.clusterName}: ${title}`, left: metrics, leftYAxis: yAxis, width: WIDTH, height: HEIGHT });
-    dashboard.addWidgets(
-      graph('primaries (1 healthy, 0 no writer, 2+ split brain)', [cluster.metricPrimaryCount()], { min: 0 }),
-      graph('healthy replicas and etcd members', [cluster.metricHealthyReplicaCount(), cluster.metricHealthyEtcdMembers()], { min: 0 }),
-    );
-    dashboard.addWidgets(
-      graph('max replication lag (bytes)', [cluster.metricMaxReplicationLag()], { min: 0 }),
-      graph('promotions and role changes', [cluster.metricPromotions({ label: 'promotions' }), cluster.metricRoleChanges({ label: 'role changes' })], { min: 0 }),
-    );
-    // An imported cluster may come without its load balancer's names: no HAProxy graph then.
-    const haproxy = cluster.loadBalancerFullName !== undefined && cluster.writerTargetGroupFullName !== undefined;
-    dashboard.addWidgets(
-      graph('failover duration (s)', [cluster.metricFailoverDuration({ label: 'failover duration' })], { min: 0 }),
-      ...(haproxy ? [graph('healthy HAProxy targets behind the writer', [cluster.metricHealthyHaproxyCount()], { min: 0 })] : []),
-    );
-    if (cluster.backupLimits) {
-      dashboard.addWidgets(
-        graph('newest backup age and oldest WAL waiting for the archive (s)', [cluster.metricBackupAge(), cluster.metricWalArchiveWait()], { min: 0 }),
-        graph('backups in the repository (bytes)', [cluster.metricBackupRepositorySize()], { min: 0 }),
-      );
+    for (const row of CLUSTER_PANEL_ROWS) {
+      const widgets = row.flatMap((panel) => {
+        const metrics = panel.cloudwatch(cluster);
+        if (!metrics) return [];
+        return [new cloudwatch.GraphWidget({ title: `${cluster.clusterName}: ${panel.title}`, left: metrics, leftYAxis: { min: 0 }, width: WIDTH, height: HEIGHT })];
+      });
+      if (widgets.length) dashboard.addWidgets(...widgets);
     }
   }
   return dashboard;

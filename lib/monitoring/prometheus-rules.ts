@@ -40,9 +40,11 @@ interface RuleSource {
   readonly sections: readonly string[];
 }
 
-const primaries = (s: string) => `(sum(patroni_primary{${s}}) or vector(0))`;
+/** Nodes that report themselves primary (0 when none answers). `s`: the label matcher of one cluster. */
+export const primaryCount = (s: string) => `(sum(patroni_primary{${s}}) or vector(0))`;
+
 /** Bytes each running replica's replay is behind the primary's WAL position (nothing without a primary). */
-const lag = (s: string) =>
+export const replayLag = (s: string) =>
   `(scalar(max(patroni_xlog_location{${s}} and on(instance) patroni_primary{${s}} == 1)) - ` +
   `(patroni_xlog_replayed_location{${s}} and on(instance) patroni_replica{${s}} == 1 and on(instance) patroni_postgres_running{${s}} == 1))`;
 /** Patroni 3.2 raises ttl to 20 s; patroni_version is the semver without periods (3.2.0: 30200). */
@@ -63,7 +65,7 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     alert: 'FailoverDurationHigh',
     severity: 'critical',
     // Patroni has no failover duration: no primary for longer than the threshold is the same event, seen while it lasts.
-    expr: (s) => `${primaries(s)} < 1`,
+    expr: (s) => `${primaryCount(s)} < 1`,
     for: () => ALARM_CATALOGUE.DbFailoverTooSlow.threshold,
     threshold: () => `here: no primary for ${ALARM_CATALOGUE.DbFailoverTooSlow.threshold} s, seen while it lasts`,
     sections: ['Verify the outage', 'Execute'],
@@ -71,21 +73,21 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
   DbNoPrimary: {
     alert: 'DbNoPrimary',
     severity: 'critical',
-    expr: (s) => `${primaries(s)} < 1`,
+    expr: (s) => `${primaryCount(s)} < 1`,
     for: () => 120,
     sections: ['Verify the outage', 'Execute'],
   },
   DbSplitBrain: {
     alert: 'DbSplitBrain',
     severity: 'critical',
-    expr: (s) => `${primaries(s)} > 1`,
+    expr: (s) => `${primaryCount(s)} > 1`,
     for: () => 60,
     sections: ['Execute'],
   },
   DbNoHealthyReplica: {
     alert: 'NoHealthyFailoverTargets',
     severity: 'critical',
-    expr: (s, f) => `(count(${lag(s)} <= ${f.replicaMaxLagBytes}) or vector(0)) < 1`,
+    expr: (s, f) => `(count(${replayLag(s)} <= ${f.replicaMaxLagBytes}) or vector(0)) < 1`,
     for: () => 180,
     threshold: (f) => `no running replica within ${f.replicaMaxLagBytes} bytes`,
     sections: ['Confirm the standby is ready'],
@@ -93,7 +95,7 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
   DbReplicationLagHigh: {
     alert: 'DbReplicationLagHigh',
     severity: 'warning',
-    expr: (s, f) => `${lag(s)} > ${f.replicaMaxLagBytes}`,
+    expr: (s, f) => `${replayLag(s)} > ${f.replicaMaxLagBytes}`,
     for: () => 300,
     threshold: (f) => `${f.replicaMaxLagBytes} bytes`,
     sections: ['Confirm the standby is ready'],

@@ -202,7 +202,7 @@ export interface PatroniClusterProps {
    * nodes' security group admits them on the REST API port. Reads only: Patroni takes writes from
    * the nodes and `operatorCidrs` alone (its allowlist). With TLS the endpoint is HTTPS: give the
    * scrape job the cluster CA (`caCert` of `operatorTlsSecret`) as its `tls_config.ca_file`. The
-   * alerting rules: `Runbooks.writePrometheusRules`. A change updates the security group's rules
+   * alerting rules: `Runbooks.writePrometheusFiles`. A change updates the security group's rules
    * only.
    * @default - none: nothing outside the nodes reaches /metrics
    */

@@ -5,7 +5,7 @@ import { PatroniCluster } from '../patroni/patroni-cluster';
 import { renderDnsFailoverRunbook } from './dns-runbook';
 import { renderPatroniClusterRunbook } from './patroni-runbook';
 import { renderStackRunbook, runbookFileName } from './stack-runbook';
-import { writePrometheusRules, writeRunbooks } from './write';
+import { writePrometheusFiles, writeRunbooks } from './write';
 
 /** The runbook functions as static methods: what jsii languages (Python, Java...) can call. */
 export class Runbooks {
@@ -38,13 +38,13 @@ export class Runbooks {
   }
 
   /**
-   * Writes `<stackName>.prometheus-rules.yml` for each stack with a PatroniCluster, beside its
-   * template (after `app.synth()`) or into `outdir`: the alarm catalogue as Prometheus rules over
-   * Patroni's /metrics.
+   * Writes `<stackName>.prometheus-rules.yml` (the alarm catalogue as Prometheus rules over
+   * Patroni's /metrics) and `<stackName>.grafana-dashboard.json` for each stack with a
+   * PatroniCluster, beside its template (after `app.synth()`) or into `outdir`.
    * @returns the files written
    */
-  public static writePrometheusRules(scope: IConstruct, outdir?: string): string[] {
-    return writePrometheusRules(scope, outdir);
+  public static writePrometheusFiles(scope: IConstruct, outdir?: string): string[] {
+    return writePrometheusFiles(scope, outdir);
   }
 
   private constructor() {}

@@ -1,10 +1,11 @@
 // Writing the generated files to disk: into the cloud assembly beside the templates, or any
-// directory. Runbooks for every stack; Prometheus rules for stacks with a PatroniCluster.
+// directory. Runbooks for every stack; Prometheus rules and a Grafana dashboard for stacks with a PatroniCluster.
 import * as fs from 'fs';
 import * as path from 'path';
 import { Stack, Stage } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
-import { renderPrometheusRuleFile } from '../monitoring/prometheus-rules';
+import { renderGrafanaDashboard } from '../monitoring/grafana-dashboard';
+import { renderPrometheusRuleFile, type PrometheusClusterFacts } from '../monitoring/prometheus-rules';
 import { PatroniCluster } from '../patroni/patroni-cluster';
 import { renderStackRunbook, runbookFileName } from './stack-runbook';
 
@@ -19,22 +20,34 @@ export function writeRunbooks(scope: IConstruct, outdir?: string): string[] {
 }
 
 /**
- * Writes `<stackName>.prometheus-rules.yml` for every stack under `scope` with a PatroniCluster
- * (docs/prometheus.md), as `writeRunbooks` writes runbooks, and returns the paths written.
+ * Writes `<stackName>.prometheus-rules.yml` and `<stackName>.grafana-dashboard.json` for every
+ * stack under `scope` with a PatroniCluster (docs/prometheus.md), as `writeRunbooks` writes
+ * runbooks, and returns the paths written, sorted.
  */
-export function writePrometheusRules(scope: IConstruct, outdir?: string): string[] {
-  return writePerStack(scope, outdir, (stack) => `${stack.stackName}.prometheus-rules.yml`, (stack) => {
-    const clusters = stack.node.findAll().filter((c): c is PatroniCluster => c instanceof PatroniCluster && Stack.of(c) === stack);
-    if (clusters.length === 0) return undefined;
-    return renderPrometheusRuleFile(
-      clusters.map((c) => ({
-        clusterName: c.clusterName,
-        replicaMaxLagBytes: c.replicaMaxLag.toBytes(),
-        ttlSeconds: c.timing.ttl.toSeconds(),
-        runbook: `${runbookFileName(stack)}, database ${c.node.path}`,
-      })),
-    );
-  });
+export function writePrometheusFiles(scope: IConstruct, outdir?: string): string[] {
+  return [
+    ...writePerStack(scope, outdir, (stack) => `${stack.stackName}.prometheus-rules.yml`, (stack) => {
+      const facts = prometheusFacts(stack);
+      return facts.length ? renderPrometheusRuleFile(facts) : undefined;
+    }),
+    ...writePerStack(scope, outdir, (stack) => `${stack.stackName}.grafana-dashboard.json`, (stack) => {
+      const facts = prometheusFacts(stack);
+      return facts.length ? renderGrafanaDashboard(`${stack.stackName} failover`, facts) : undefined;
+    }),
+  ].sort();
+}
+
+/** What the Prometheus files need of each PatroniCluster defined in `stack`. */
+function prometheusFacts(stack: Stack): PrometheusClusterFacts[] {
+  return stack.node
+    .findAll()
+    .filter((c): c is PatroniCluster => c instanceof PatroniCluster && Stack.of(c) === stack)
+    .map((c) => ({
+      clusterName: c.clusterName,
+      replicaMaxLagBytes: c.replicaMaxLag.toBytes(),
+      ttlSeconds: c.timing.ttl.toSeconds(),
+      runbook: `${runbookFileName(stack)}, database ${c.node.path}`,
+    }));
 }
 
 /** One file per stack (`render` undefined: none for that stack), each name written once. */

@@ -14,7 +14,8 @@ import { LocalCluster, listNamespaces, NAMESPACE_PREFIX, namespacePrefix } from 
 import { found as done, notYet, poll as waitFor } from '../../lib/ops/poll';
 import { runInNamespace, sleep, spawnInNamespace } from '../../lib/local/exec';
 import { httpInNamespace } from '../../lib/local/rest';
-import { renderPrometheusRuleFile } from '../../lib/monitoring/prometheus-rules';
+import { renderGrafanaDashboard } from '../../lib/monitoring/grafana-dashboard';
+import { renderPrometheusRuleFile, type PrometheusClusterFacts } from '../../lib/monitoring/prometheus-rules';
 import { stringify } from 'yaml';
 import { CONFIG_FILE_NAMES, configFilePath, METRICS_PUBLISHER_FILES, renderMetricsPublisher, ROLE_CHANGE_FILES } from '../../lib/patroni/config';
 
@@ -77,6 +78,7 @@ if (process.env.SKIP_CLUSTER === '1') {
     let ownsCluster = false;
 
     let prometheus: ChildProcess | undefined;
+    let facts: PrometheusClusterFacts;
     /** GET from Prometheus's HTTP API, inside the client namespace; the `data` of its answer. */
     const promApi = async <T>(pathAndQuery: string): Promise<T> => {
       const answer = await httpInNamespace(cluster!.clientNamespace, { url: `http://127.0.0.1:9090${pathAndQuery}`, timeoutMs: 5000 });
@@ -173,10 +175,8 @@ if (process.env.SKIP_CLUSTER === '1') {
       const promDir = path.join(work, 'prometheus');
       fs.mkdirSync(promDir);
       const tls = cluster.restApiTls;
-      fs.writeFileSync(
-        path.join(promDir, 'rules.yml'),
-        renderPrometheusRuleFile([{ clusterName: CLUSTER, replicaMaxLagBytes: cluster.spec.replicaMaxLagBytes, ttlSeconds: cluster.timing.ttlSeconds, runbook: 'local' }]),
-      );
+      facts = { clusterName: CLUSTER, replicaMaxLagBytes: cluster.spec.replicaMaxLagBytes, ttlSeconds: cluster.timing.ttlSeconds, runbook: 'local' };
+      fs.writeFileSync(path.join(promDir, 'rules.yml'), renderPrometheusRuleFile([facts]));
       const config = {
         global: { scrape_interval: '1s', evaluation_interval: '1s' },
         rule_files: [path.join(promDir, 'rules.yml')],
@@ -289,6 +289,24 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(rules.map((r) => [r.name, r.health])).toEqual(rules.map((r) => [r.name, 'ok']));
       expect(rules.length).toBeGreaterThanOrEqual(6);
       expect(await promAlerts()).toEqual([]);
+
+      // The Grafana dashboard's queries answer from the same data: one primary, both replicas
+      // healthy, a lag for each, the timeline.
+      const dashboard = JSON.parse(renderGrafanaDashboard('local', [facts])) as { panels: { title: string; targets: { expr: string }[] }[] };
+      const answers: Record<string, string[]> = {};
+      for (const panel of dashboard.panels) {
+        for (const target of panel.targets) {
+          const r = await promApi<{ result: { value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(target.expr)}`);
+          answers[panel.title.replace(`${CLUSTER}: `, '')] = r.result.map((x) => x.value[1]);
+        }
+      }
+      log(`Grafana panel queries: ${JSON.stringify(answers)}`);
+      expect(answers).toEqual({
+        'primaries (1 healthy, 0 no writer, 2+ split brain)': ['1'],
+        'healthy replicas and etcd members': ['2'],
+        'max replication lag (bytes)': [expect.stringMatching(/^\d+$/), expect.stringMatching(/^\d+$/)],
+        'promotions and role changes': [expect.stringMatching(/^[1-9]\d*$/)],
+      });
     }, 4 * MINUTE);
 
     test('a replica whose replay is paused reports the bytes it is behind, still within the limit', async () => {

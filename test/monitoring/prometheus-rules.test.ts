@@ -5,7 +5,7 @@ import { parse } from 'yaml';
 import { addExampleStacks } from '../../examples/all';
 import { ALARM_CATALOGUE, AlarmKind } from '../../lib/monitoring/alarm-catalogue';
 import { CLOUDWATCH_ONLY, PROMETHEUS_RULES, prometheusRules, renderPrometheusRuleFile } from '../../lib/monitoring/prometheus-rules';
-import { writePrometheusRules } from '../../lib/runbook';
+import { writePrometheusFiles } from '../../lib/runbook';
 import { testApp } from '../app';
 
 const FACTS = { clusterName: 'shop', replicaMaxLagBytes: 1048576, ttlSeconds: 7, runbook: 'Shop.runbook.md, database Shop/Db' };
@@ -47,13 +47,37 @@ describe('Prometheus rules from the alarm catalogue', () => {
     try {
       const app = testApp();
       addExampleStacks(app);
-      const written = writePrometheusRules(app, dir).map((f) => path.basename(f));
-      expect(written).toEqual(['MultiRegionPrimary.prometheus-rules.yml', 'PatroniClusterExample.prometheus-rules.yml']);
+      const written = writePrometheusFiles(app, dir).map((f) => path.basename(f));
+      expect(written).toEqual([
+        'MultiRegionPrimary.grafana-dashboard.json',
+        'MultiRegionPrimary.prometheus-rules.yml',
+        'PatroniClusterExample.grafana-dashboard.json',
+        'PatroniClusterExample.prometheus-rules.yml',
+      ]);
       const file = parse(fs.readFileSync(path.join(dir, 'PatroniClusterExample.prometheus-rules.yml'), 'utf8'));
       expect(file.groups.map((g: { name: string }) => g.name)).toEqual(['cdk-failover-orders-db']);
       expect(file.groups[0].rules[0].annotations.runbook).toBe(
         'PatroniClusterExample.runbook.md, database PatroniClusterExample/Db: section 7 (Verify), section 10 (Bring the old primary back)',
       );
+      const dashboard = JSON.parse(fs.readFileSync(path.join(dir, 'PatroniClusterExample.grafana-dashboard.json'), 'utf8'));
+      expect(dashboard).toMatchObject({ title: 'PatroniClusterExample failover', uid: 'cdkfo-patroniclusterexample-failover', schemaVersion: 39 });
+      expect(dashboard.panels.map((p: { title: string }) => p.title)).toEqual([
+        'orders-db: primaries (1 healthy, 0 no writer, 2+ split brain)',
+        'orders-db: healthy replicas and etcd members',
+        'orders-db: max replication lag (bytes)',
+        'orders-db: promotions and role changes',
+      ]);
+      expect(dashboard.panels.map((p: { gridPos: object }) => p.gridPos)).toEqual([
+        { x: 0, y: 0, w: 12, h: 8 },
+        { x: 12, y: 0, w: 12, h: 8 },
+        { x: 0, y: 8, w: 12, h: 8 },
+        { x: 12, y: 8, w: 12, h: 8 },
+      ]);
+      expect(dashboard.panels[1].description).toBe('Not here: etcd members: the node metrics publisher sends them to CloudWatch only.');
+      for (const panel of dashboard.panels) {
+        expect(panel.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
+        for (const target of panel.targets) expect(target.expr).toContain('scope="orders-db"');
+      }
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

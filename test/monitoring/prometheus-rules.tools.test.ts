@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { stringify } from 'yaml';
 import { run } from '../../lib/util/command';
+import { renderGrafanaDashboard } from '../../lib/monitoring/grafana-dashboard';
 import { prometheusRules, renderPrometheusRuleFile, type PrometheusClusterFacts } from '../../lib/monitoring/prometheus-rules';
 
 const FACTS: PrometheusClusterFacts = { clusterName: 'shop', replicaMaxLagBytes: 1048576, ttlSeconds: 7, runbook: 'Shop.runbook.md, database Shop/Db' };
@@ -75,6 +76,17 @@ describe('Prometheus rules in promtool (Debian prometheus 2.42)', () => {
     const r = await promtool('check', 'rules', broken);
     expect(r.code).not.toBe(0);
     expect(r.stdout + r.stderr).toContain('unknown function with name "summ"');
+  });
+
+  test("every Grafana panel's query is PromQL that promtool accepts (checked as recording rules)", async () => {
+    const dashboard = JSON.parse(renderGrafanaDashboard('Shop failover', [FACTS])) as { panels: { targets: { expr: string }[] }[] };
+    const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThanOrEqual(4);
+    const file = path.join(dir, 'panels.yml');
+    fs.writeFileSync(file, stringify({ groups: [{ name: 'panels', rules: exprs.map((expr, i) => ({ record: `cdkfo_panel_${i}`, expr })) }] }, { lineWidth: 0 }));
+    const r = await promtool('check', 'rules', file);
+    expect(r.stdout + r.stderr).toContain(`SUCCESS: ${exprs.length} rules found`);
+    expect(r.code).toBe(0);
   });
 
   const none = (at: number) => RULES.map((r) => ({ eval_time: `${at}m`, alertname: r.alert, exp_alerts: [] }));
