@@ -1,7 +1,8 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { dbDrillCase } from '../ops/db-drill';
 import { formatSummary, installInterruptHandlers, runDrills, writeReport, type DrillCase } from '../ops/drill-runner';
-import { UsageError } from '../ops/errors';
+import { renderPrometheusRuleFile } from '../monitoring/prometheus-rules';
+import { OpsError, UsageError } from '../ops/errors';
 import { DEFAULT_MAX_LAG_BYTES, type HealthSummary } from '../ops/patroni-client';
 import { createRoute53Client } from '../ops/route53-client';
 import { describeObservation, dnsDrillCase, Route53Drill } from '../ops/route53-drill';
@@ -36,7 +37,28 @@ interface CommonOptions extends TargetOptions {
 
 /** The ops command groups: register each with `program.addCommand(...)`. */
 export function opsCommands(): Command[] {
-  return [statusCommand(), switchoverCommand(), drillCommand()];
+  return [statusCommand(), switchoverCommand(), drillCommand(), prometheusRulesCommand()];
+}
+
+/** The rule file of the target's cluster: its name and lag limit from the target, the ttl it runs with from Patroni. */
+export async function prometheusRulesOf(target: ResolvedTarget): Promise<string> {
+  const cluster = target.clusterFacts();
+  const { ttl } = await target.patroni().dynamicConfig();
+  if (typeof ttl !== 'number') throw new OpsError("Patroni's /config has no ttl: is this Patroni?");
+  return renderPrometheusRuleFile([{ clusterName: cluster.name, replicaMaxLagBytes: cluster.replicaMaxLagBytes, ttlSeconds: ttl, runbook: cluster.runbook }]);
+}
+
+function prometheusRulesCommand(): Command {
+  return withTarget(new Command('prometheus-rules'))
+    .description(
+      "print the cluster's Prometheus alerting rules, as cdk synth writes them: the lag limit from the stack's outputs (or the local cluster), the ttl from Patroni's /config",
+    )
+    .action(
+      act(async (opts: CommonOptions) => {
+        process.stdout.write(await prometheusRulesOf(await resolveTarget(opts)));
+        return EXIT_OK;
+      }),
+    );
 }
 
 function statusCommand(): Command {

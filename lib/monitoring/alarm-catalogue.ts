@@ -1,5 +1,6 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import { ALARM_DEFINITIONS, type AlarmKind } from './alarm-definitions';
 
 /** Overrides for one kind of alarm; anything unset keeps the catalogue's default. */
 export interface AlarmTuning {
@@ -66,43 +67,19 @@ export interface AlarmDefaults {
   readonly description: string;
 }
 
-const { LESS_THAN_THRESHOLD: LT, GREATER_THAN_THRESHOLD: GT, GREATER_THAN_OR_EQUAL_TO_THRESHOLD: GE, LESS_THAN_OR_EQUAL_TO_THRESHOLD: LE } =
-  cloudwatch.ComparisonOperator;
-const { MISSING, BREACHING, NOT_BREACHING } = cloudwatch.TreatMissingData;
-
 /**
  * Every alarm kind, by the construct ID each alarm gets (public API; `AlarmOverrides` names it
- * with a lower-case first letter).
+ * with a lower-case first letter): `ALARM_DEFINITIONS` with CloudWatch's types.
  * Thresholds that depend on the cluster (etcd quorum, lag limit) are filled in per cluster.
  */
-export const ALARM_CATALOGUE = {
-  // Route 53: health status is 1 or 0 per minute; a gap is the metric lagging, so keep the state.
-  DnsFailoverTriggered: { threshold: 1, comparison: LT, evaluationPeriods: 1, treatMissingData: MISSING, description: 'the primary endpoint is unhealthy: Route 53 is answering with the secondary' },
-  DnsSecondaryUnhealthy: { threshold: 1, comparison: LT, evaluationPeriods: 2, treatMissingData: MISSING, description: 'the secondary endpoint is unhealthy: there is no healthy failover target' },
-  // Role-change events are published only when they happen: no data means nothing happened.
-  DbFailoverOccurred: { threshold: 1, comparison: GE, evaluationPeriods: 1, treatMissingData: NOT_BREACHING, description: 'a node was promoted to primary (failover or switchover)' },
-  DbFailoverTooSlow: { threshold: 60, comparison: GT, evaluationPeriods: 1, treatMissingData: NOT_BREACHING, description: 'a failover took longer than the threshold (seconds from the last healthy primary seen to promotion)' },
-  // Gauges come from every node every interval: silence from all of them is itself a failure.
-  DbNoPrimary: { threshold: 1, comparison: LT, evaluationPeriods: 2, treatMissingData: BREACHING, description: 'no node reports itself primary: writes are failing' },
-  DbSplitBrain: { threshold: 1, comparison: GT, evaluationPeriods: 1, treatMissingData: NOT_BREACHING, description: 'more than one node was primary for a whole minute (split brain)' },
-  DbNoHealthyReplica: { threshold: 1, comparison: LT, evaluationPeriods: 3, treatMissingData: BREACHING, description: 'no streaming replica within the lag limit: there is no failover target' },
-  DbReplicationLagHigh: { threshold: 16 * 1024 * 1024, comparison: GT, evaluationPeriods: 5, treatMissingData: NOT_BREACHING, description: 'a replica has been further behind than the threshold (bytes) for 5 minutes' },
-  EtcdMemberUnhealthy: { threshold: 0, comparison: LT, evaluationPeriods: 3, treatMissingData: BREACHING, description: 'an etcd member is unhealthy (threshold: the member count)' },
-  EtcdQuorumAtRisk: { threshold: 0, comparison: LE, evaluationPeriods: 2, treatMissingData: BREACHING, description: 'healthy etcd members are down to the quorum: one more loss stops all failover (threshold: the quorum)' },
-  NodeStatusCheckFailed: { threshold: 1, comparison: GE, evaluationPeriods: 2, treatMissingData: MISSING, description: 'a node failed its EC2 status checks' },
-  // A node publishes it every minute once its Patroni answers: a Patroni upgraded in place
-  // under a short timing (a new node's boot refuses one) shows once it restarts.
-  SlowerThanDeclared: { threshold: 1, comparison: GE, evaluationPeriods: 3, treatMissingData: NOT_BREACHING, description: 'a node runs a Patroni (3.2 or later) that raised the declared timing to its own minimums: failover is slower than declared' },
-  // Backups (clusters with backupLimits): only the primary publishes these. No backup age for 15
-  // minutes means a repository nobody can read, or no primary: breaching. An archiver that failed
-  // for 5 minutes in a row is not a blip (PostgreSQL retries archive_command every minute).
-  BackupTooOld: { threshold: 0, comparison: GT, evaluationPeriods: 15, treatMissingData: BREACHING, description: 'the newest backup (before the first one: the database itself) is older than the threshold (seconds), or the repository cannot be read' },
-  WalArchiveFailing: { threshold: 1, comparison: GE, evaluationPeriods: 5, treatMissingData: NOT_BREACHING, description: "WAL archiving has failed for 5 minutes: the archive has a gap growing, and point-in-time recovery stops at the gap's start" },
-  WalArchiveLate: { threshold: 0, comparison: GT, evaluationPeriods: 3, treatMissingData: NOT_BREACHING, description: 'a finished WAL segment has waited longer than the threshold (seconds) to be archived: the RPO is slipping' },
-} satisfies Record<string, AlarmDefaults>;
+export const ALARM_CATALOGUE = Object.fromEntries(
+  Object.entries(ALARM_DEFINITIONS).map(([kind, d]) => [
+    kind,
+    { ...d, comparison: d.comparison as cloudwatch.ComparisonOperator, treatMissingData: d.treatMissingData as cloudwatch.TreatMissingData },
+  ]),
+) as Record<AlarmKind, AlarmDefaults>;
 
-/** The construct ID of an alarm kind. */
-export type AlarmKind = keyof typeof ALARM_CATALOGUE;
+export type { AlarmKind };
 
 /** Throws on an override for an alarm that does not exist (from JavaScript), or one with impossible values. */
 export function validateOverrides(overrides: AlarmOverrides): void {

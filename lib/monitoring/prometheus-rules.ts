@@ -3,7 +3,7 @@
 // ALARM_CATALOGUE; alert names are the reference article's where it has one. Kinds whose source
 // only CloudWatch has are listed with the reason instead (docs/prometheus.md prints both).
 import { stringify } from 'yaml';
-import { ALARM_CATALOGUE, AlarmKind } from './alarm-catalogue';
+import { ALARM_DEFINITIONS, type AlarmKind } from './alarm-definitions';
 import { PATRONI_RUNBOOK_SECTIONS, sectionRef } from '../runbook/sections';
 
 /** What the rules of one cluster depend on. */
@@ -66,8 +66,8 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     severity: 'critical',
     // Patroni has no failover duration: no primary for longer than the threshold is the same event, seen while it lasts.
     expr: (s) => `${primaryCount(s)} < 1`,
-    for: () => ALARM_CATALOGUE.DbFailoverTooSlow.threshold,
-    threshold: () => `here: no primary for ${ALARM_CATALOGUE.DbFailoverTooSlow.threshold} s, seen while it lasts`,
+    for: () => ALARM_DEFINITIONS.DbFailoverTooSlow.threshold,
+    threshold: () => `here: no primary for ${ALARM_DEFINITIONS.DbFailoverTooSlow.threshold} s, seen while it lasts`,
     sections: ['Verify the outage', 'Execute'],
   },
   DbNoPrimary: {
@@ -138,7 +138,7 @@ export function prometheusRules(facts: PrometheusClusterFacts): PrometheusRule[]
       ...(forSeconds ? { for: `${forSeconds}s` } : {}),
       labels: { severity: source.severity, cluster: facts.clusterName, alarm: kind },
       annotations: {
-        summary: `cluster ${facts.clusterName}: ${ALARM_CATALOGUE[kind].description}${source.threshold ? ` (${source.threshold(facts)})` : ''}`,
+        summary: `cluster ${facts.clusterName}: ${ALARM_DEFINITIONS[kind].description}${source.threshold ? ` (${source.threshold(facts)})` : ''}`,
         runbook: `${facts.runbook}: ${source.sections.map((t) => sectionRef(PATRONI_RUNBOOK_SECTIONS, t)).join(', ')}`,
       },
     });

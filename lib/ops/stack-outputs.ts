@@ -24,6 +24,8 @@ export interface PatroniClusterOutputs {
   readonly metricsNamespace: string;
   readonly nodeInstanceIds: string[];
   readonly nodeAddresses: string[];
+  /** The cluster's `replicaMaxLag` in bytes; absent from stacks deployed before the output. */
+  readonly replicaMaxLagBytes?: number;
   /** The operators' TLS secret; absent for a cluster without TLS (ClusterTls.OFF) or from before TLS. */
   readonly operatorTlsSecretArn?: string;
 }
@@ -92,6 +94,7 @@ export function parseStackOutputs(stackName: string, outputs: readonly Output[])
         nodeInstanceIds: splitList(values.nodeInstanceIds!),
         nodeAddresses: splitList(values.nodeAddresses!),
         ...(values.operatorTlsSecretArn ? { operatorTlsSecretArn: values.operatorTlsSecretArn } : {}),
+        ...(/^\d+$/.test(values.replicaMaxLagBytes ?? '') ? { replicaMaxLagBytes: Number(values.replicaMaxLagBytes) } : {}),
       });
     }
   }

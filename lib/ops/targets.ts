@@ -1,6 +1,6 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { LocalCluster } from '../local/cluster';
-import { UsageError } from './errors';
+import { OpsError, UsageError } from './errors';
 import type { OperatorTlsSecret } from '../tls/secret-format';
 import { identityAmong, NodeHttpTransport, type TlsPems } from './http-transport';
 import { readOperatorTls, saveSecretCommand, TLS_SECRET_FILE_OPTION } from './operator-tls';
@@ -50,6 +50,18 @@ export interface ResolvedTarget {
   readonly noDns?: string;
   patroni(): PatroniClient;
   sql(): SqlRunner;
+  /** The Patroni cluster acted on, for what is written about it; throws when the target does not say (Patroni URLs alone). */
+  clusterFacts(): TargetCluster;
+}
+
+/** What a target knows of its Patroni cluster beyond Patroni itself. */
+export interface TargetCluster {
+  /** Patroni's scope: the cluster name. */
+  readonly name: string;
+  /** The lag limit of a healthy replica (the construct's `replicaMaxLag`), in bytes. */
+  readonly replicaMaxLagBytes: number;
+  /** Where its runbook is, in words: 'Shop.runbook.md, database Shop/Db'. */
+  readonly runbook: string;
 }
 
 export interface TargetDependencies {
@@ -87,6 +99,7 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
       noDns: 'the local cluster has no Route 53: the DNS drill runs against a deployed stack (--stack) or health check IDs',
       patroni: () => cluster.patroni(),
       sql: () => new LocalSqlRunner(cluster),
+      clusterFacts: () => ({ name: cluster.clusterName, replicaMaxLagBytes: cluster.spec.replicaMaxLagBytes, runbook: `the local cluster ${cluster.clusterName} (docs/local-cluster.md)` }),
     };
   }
 
@@ -118,6 +131,13 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
         if (c?.operatorTlsSecretArn && !tls) throw needsTlsFile(options.stack!, c.operatorTlsSecretArn);
         return awsSql(options, env, c, tls?.databaseCaCert);
       },
+      clusterFacts: () => {
+        const c = requireCluster(cluster, options.stack!);
+        if (c.replicaMaxLagBytes === undefined) {
+          throw new OpsError(`stack ${options.stack}: PatroniCluster ${c.path} has no replicaMaxLagBytes output (deployed with an older cdk-failover): redeploy it, or take the rules from cdk synth`);
+        }
+        return { name: c.clusterName, replicaMaxLagBytes: c.replicaMaxLagBytes, runbook: `${options.stack}.runbook.md, database ${c.path}` };
+      },
     };
   }
 
@@ -133,6 +153,9 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
         return new PatroniClient({ urls: [...options.patroniUrl], auth: restAuth, transport: new NodeHttpTransport(restTls(tls)) });
       },
       sql: () => awsSql(options, env, undefined, tls?.databaseCaCert),
+      clusterFacts: () => {
+        throw new UsageError('Patroni URLs do not name the cluster: give --stack or --local');
+      },
     };
   }
   throw new UsageError('no target: give --local (the local cluster), --stack NAME [--region R] (a deployed stack), or --patroni-url / --health-check-id');

@@ -674,6 +674,7 @@ export class PatroniCluster extends PatroniClusterBase {
     output('SuperuserSecretArnOutput', 'superuserSecretArn', this.superuserSecret.secretArn);
     output('RestApiSecretArnOutput', 'restApiSecretArn', this.restApiSecret.secretArn);
     output('MetricsNamespaceOutput', 'metricsNamespace', this.metricsNamespace);
+    output('ReplicaMaxLagBytesOutput', 'replicaMaxLagBytes', String(this.replicaMaxLag.toBytes()));
     if (this.operatorTlsSecret) output('OperatorTlsSecretArnOutput', 'operatorTlsSecretArn', this.operatorTlsSecret.secretArn);
     output('NodeInstanceIdsOutput', 'nodeInstanceIds', joinTokens(this.nodes.map((n) => n.instance.instanceId)));
     output('NodeAddressesOutput', 'nodeAddresses', joinTokens(this.nodes.map((n) => n.address)));

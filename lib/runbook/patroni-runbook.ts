@@ -148,6 +148,7 @@ function overview(f: PatroniFacts): string {
         resourceRow('replication user secret', f.resources.replicationSecret),
         resourceRow('pg_rewind user secret', f.resources.rewindSecret),
         outputRow('CloudWatch namespace of the node metrics', 'metricsNamespace'),
+        outputRow('lag limit of a healthy replica (`replicaMaxLag`), bytes: `failover prometheus-rules` reads it', 'replicaMaxLagBytes'),
         ...(o.get('operatorTlsSecretArn')
           ? [outputRow('TLS: both CAs and an operator client certificate (`caCert`, `databaseCaCert`, `cert`, `key`), ARN', 'operatorTlsSecretArn')]
           : []),

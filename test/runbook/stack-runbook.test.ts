@@ -212,7 +212,7 @@ describe.each(clusterCases)('database runbook of %s', (_path, stack, cluster) =>
 
   test('names every output by logical ID and key; deploy-time ones with a describe-stacks line', () => {
     const outputs = outputsOf(stack, cluster);
-    expect(outputs).toHaveLength(9);
+    expect(outputs).toHaveLength(10);
     for (const o of outputs) expect(text).toContain(`\`${o.logicalId}\``);
     for (const key of ['nodeInstanceIds', 'nodeAddresses', 'superuserSecretArn', 'restApiSecretArn']) {
       expect(shellLines(text).some((l) => l.includes(`Outputs[?Description=='cdk-failover:PatroniCluster:${cluster.node.path}:${key}'].OutputValue`))).toBe(true);
