@@ -45,7 +45,7 @@ export async function prometheusRulesOf(target: ResolvedTarget): Promise<string>
   const cluster = target.clusterFacts();
   const { ttl } = await target.patroni().dynamicConfig();
   if (typeof ttl !== 'number') throw new OpsError("Patroni's /config has no ttl: is this Patroni?");
-  return renderPrometheusRuleFile([{ clusterName: cluster.name, replicaMaxLagBytes: cluster.replicaMaxLagBytes, ttlSeconds: ttl, runbook: cluster.runbook }]);
+  return renderPrometheusRuleFile([{ clusterName: cluster.name, members: cluster.members, replicaMaxLagBytes: cluster.replicaMaxLagBytes, ttlSeconds: ttl, runbook: cluster.runbook }]);
 }
 
 function prometheusRulesCommand(): Command {

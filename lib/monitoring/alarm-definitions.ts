@@ -51,5 +51,10 @@ export const ALARM_DEFINITIONS = {
 } satisfies Record<string, AlarmDefinition>;
 
 
+/** The etcd quorum of `members`: a majority. */
+export function etcdQuorum(members: number): number {
+  return Math.floor(members / 2) + 1;
+}
+
 /** The construct ID of an alarm kind. */
 export type AlarmKind = keyof typeof ALARM_DEFINITIONS;

@@ -3,7 +3,7 @@
 // Prometheus has a source. Two panels a row, in this order.
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type { IPatroniCluster } from '../patroni';
-import { primaryCount, replayLag, type PrometheusClusterFacts } from './prometheus-rules';
+import { etcdMembersWithLeader, primaryCount, replayLag, type PrometheusClusterFacts } from './prometheus-rules';
 
 /** One series of a Grafana panel. */
 export interface PromSeries {
@@ -36,8 +36,10 @@ export const CLUSTER_PANEL_ROWS: readonly (readonly ClusterPanel[])[] = [
       title: 'healthy replicas and etcd members',
       cloudwatch: (c) => [c.metricHealthyReplicaCount(), c.metricHealthyEtcdMembers()],
       unit: 'short',
-      prometheus: (s, f) => [{ legend: 'healthy replicas', expr: `count(${replayLag(s)} <= ${f.replicaMaxLagBytes}) or vector(0)` }],
-      cloudWatchOnly: 'etcd members: the node metrics publisher sends them to CloudWatch only',
+      prometheus: (s, f) => [
+        { legend: 'healthy replicas', expr: `count(${replayLag(s)} <= ${f.replicaMaxLagBytes}) or vector(0)` },
+        { legend: 'etcd members with a leader', expr: `${etcdMembersWithLeader(s)} or vector(0)` },
+      ],
     },
   ],
   [
@@ -45,7 +47,7 @@ export const CLUSTER_PANEL_ROWS: readonly (readonly ClusterPanel[])[] = [
       title: 'max replication lag (bytes)',
       cloudwatch: (c) => [c.metricMaxReplicationLag()],
       unit: 'bytes',
-      prometheus: (s) => [{ legend: '{{node}}{{instance}}', expr: replayLag(s) }],
+      prometheus: (s) => [{ legend: '{{instance}}', expr: replayLag(s) }],
     },
     {
       title: 'promotions and role changes',

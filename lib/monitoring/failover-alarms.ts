@@ -7,6 +7,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct, IConstruct } from 'constructs';
 import { ALARM_CATALOGUE, AlarmKind, AlarmOverrides, overrideKey, validateOverrides } from './alarm-catalogue';
+import { etcdQuorum } from './alarm-definitions';
 import { buildFailoverDashboard } from './dashboard';
 import { IDnsFailover } from '../dns';
 import { IPatroniCluster } from '../patroni';
@@ -121,7 +122,7 @@ export class FailoverAlarms extends Construct {
       this.alarm(scope, 'DbReplicationLagHigh', cluster.metricMaxReplicationLag(), where, cluster.replicaMaxLag.toBytes());
       const members = cluster.nodeNames.length;
       this.alarm(scope, 'EtcdMemberUnhealthy', cluster.metricHealthyEtcdMembers(), where, members);
-      this.alarm(scope, 'EtcdQuorumAtRisk', cluster.metricHealthyEtcdMembers(), where, Math.floor(members / 2) + 1);
+      this.alarm(scope, 'EtcdQuorumAtRisk', cluster.metricHealthyEtcdMembers(), where, etcdQuorum(members));
       this.alarm(scope, 'SlowerThanDeclared', cluster.metricTimingAdjusted(), where);
       const limits = cluster.backupLimits;
       if (limits) {

@@ -3,7 +3,7 @@
 // ALARM_CATALOGUE; alert names are the reference article's where it has one. Kinds whose source
 // only CloudWatch has are listed with the reason instead (docs/prometheus.md prints both).
 import { stringify } from 'yaml';
-import { ALARM_DEFINITIONS, type AlarmKind } from './alarm-definitions';
+import { ALARM_DEFINITIONS, etcdQuorum, type AlarmKind } from './alarm-definitions';
 import { PATRONI_RUNBOOK_SECTIONS, sectionRef } from '../runbook/sections';
 
 /** What the rules of one cluster depend on. */
@@ -11,6 +11,8 @@ export interface PrometheusClusterFacts {
   readonly clusterName: string;
   /** The cluster's lag limit (`replicaMaxLag`), in bytes: a replica further behind is no failover target. */
   readonly replicaMaxLagBytes: number;
+  /** etcd members (one a node). */
+  readonly members: number;
   /** The declared ttl, in seconds: below Patroni 3.2's minimum of 20 s, a newer Patroni is slower than declared. */
   readonly ttlSeconds: number;
   /** Where the operator reads what to do, e.g. "Shop.runbook.md, database Shop/Db". */
@@ -47,6 +49,12 @@ export const primaryCount = (s: string) => `(sum(patroni_primary{${s}}) or vecto
 export const replayLag = (s: string) =>
   `(scalar(max(patroni_xlog_location{${s}} and on(instance) patroni_primary{${s}} == 1)) - ` +
   `(patroni_xlog_replayed_location{${s}} and on(instance) patroni_replica{${s}} == 1 and on(instance) patroni_postgres_running{${s}} == 1))`;
+/**
+ * etcd members that have a leader, as etcd's own /metrics says (the scrape job labels them with the
+ * cluster's scope). Nothing when no member is scraped: a cluster whose etcd nobody scrapes raises
+ * no etcd alert, and a lost etcd shows as DbNoPrimary anyway.
+ */
+export const etcdMembersWithLeader = (s: string) => `count(etcd_server_has_leader{${s}} == 1)`;
 /** Patroni 3.2 raises ttl to 20 s; patroni_version is the semver without periods (3.2.0: 30200). */
 const PATRONI_RAISES_TIMING = 30200;
 const MIN_TTL_OF_NEWER_PATRONI = 20;
@@ -100,6 +108,22 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     threshold: (f) => `${f.replicaMaxLagBytes} bytes`,
     sections: ['Confirm the standby is ready'],
   },
+  EtcdMemberUnhealthy: {
+    alert: 'EtcdMemberUnhealthy',
+    severity: 'warning',
+    expr: (s, f) => `${etcdMembersWithLeader(s)} < ${f.members}`,
+    for: () => 180,
+    threshold: (f) => `fewer than ${f.members} members with a leader`,
+    sections: ['Replace an etcd member'],
+  },
+  EtcdQuorumAtRisk: {
+    alert: 'EtcdQuorumAtRisk',
+    severity: 'critical',
+    expr: (s, f) => `${etcdMembersWithLeader(s)} <= ${etcdQuorum(f.members)}`,
+    for: () => 120,
+    threshold: (f) => `${etcdQuorum(f.members)} of ${f.members} or fewer`,
+    sections: ['Replace an etcd member'],
+  },
   SlowerThanDeclared: {
     alert: 'SlowerThanDeclared',
     severity: 'warning',
@@ -115,8 +139,6 @@ export const CLOUDWATCH_ONLY: Partial<Record<AlarmKind, string>> = {
   DnsFailoverTriggered: 'Route 53 publishes health-check status to CloudWatch (us-east-1) only',
   DnsSecondaryUnhealthy: 'Route 53 publishes health-check status to CloudWatch (us-east-1) only',
   NodeStatusCheckFailed: 'EC2 status checks are CloudWatch metrics',
-  EtcdMemberUnhealthy: "the node metrics publisher's etcd health goes to CloudWatch; etcd's own /metrics needs a client certificate of the cluster CA",
-  EtcdQuorumAtRisk: "the node metrics publisher's etcd health goes to CloudWatch; etcd's own /metrics needs a client certificate of the cluster CA",
   BackupTooOld: "the node metrics publisher reads pgBackRest's info and publishes to CloudWatch only",
   WalArchiveFailing: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",
   WalArchiveLate: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",

@@ -58,6 +58,8 @@ export interface ResolvedTarget {
 export interface TargetCluster {
   /** Patroni's scope: the cluster name. */
   readonly name: string;
+  /** Nodes, each an etcd member. */
+  readonly members: number;
   /** The lag limit of a healthy replica (the construct's `replicaMaxLag`), in bytes. */
   readonly replicaMaxLagBytes: number;
   /** Where its runbook is, in words: 'Shop.runbook.md, database Shop/Db'. */
@@ -99,7 +101,7 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
       noDns: 'the local cluster has no Route 53: the DNS drill runs against a deployed stack (--stack) or health check IDs',
       patroni: () => cluster.patroni(),
       sql: () => new LocalSqlRunner(cluster),
-      clusterFacts: () => ({ name: cluster.clusterName, replicaMaxLagBytes: cluster.spec.replicaMaxLagBytes, runbook: `the local cluster ${cluster.clusterName} (docs/local-cluster.md)` }),
+      clusterFacts: () => ({ name: cluster.clusterName, members: cluster.nodeNames.length, replicaMaxLagBytes: cluster.spec.replicaMaxLagBytes, runbook: `the local cluster ${cluster.clusterName} (docs/local-cluster.md)` }),
     };
   }
 
@@ -136,7 +138,7 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
         if (c.replicaMaxLagBytes === undefined) {
           throw new OpsError(`stack ${options.stack}: PatroniCluster ${c.path} has no replicaMaxLagBytes output (deployed with an older cdk-failover): redeploy it, or take the rules from cdk synth`);
         }
-        return { name: c.clusterName, replicaMaxLagBytes: c.replicaMaxLagBytes, runbook: `${options.stack}.runbook.md, database ${c.path}` };
+        return { name: c.clusterName, members: c.nodeAddresses.length, replicaMaxLagBytes: c.replicaMaxLagBytes, runbook: `${options.stack}.runbook.md, database ${c.path}` };
       },
     };
   }

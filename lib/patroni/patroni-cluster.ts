@@ -199,11 +199,12 @@ export interface PatroniClusterProps {
 
   /**
    * Security groups of Prometheus servers that scrape Patroni's `/metrics` on every node: the
-   * nodes' security group admits them on the REST API port. Reads only: Patroni takes writes from
-   * the nodes and `operatorCidrs` alone (its allowlist). With TLS the endpoint is HTTPS: give the
-   * scrape job the cluster CA (`caCert` of `operatorTlsSecret`) as its `tls_config.ca_file`. The
-   * alerting rules: `Runbooks.writePrometheusFiles`. A change updates the security group's rules
-   * only.
+   * nodes' security group admits them on the REST API port, and with TLS on etcd's metrics port
+   * (2381, plain HTTP, `/metrics` and `/health` only; label that job with the cluster's `scope`
+   * for the etcd rules). Reads only: Patroni takes writes from the nodes and `operatorCidrs` alone
+   * (its allowlist). With TLS Patroni's endpoint is HTTPS: give the scrape job the cluster CA
+   * (`caCert` of `operatorTlsSecret`) as its `tls_config.ca_file`. The alerting rules:
+   * `Runbooks.writePrometheusFiles`. A change updates the security group's rules only.
    * @default - none: nothing outside the nodes reaches /metrics
    */
   readonly metricsScrapers?: ec2.ISecurityGroup[];
@@ -355,6 +356,8 @@ export class PatroniCluster extends PatroniClusterBase {
     }
     for (const scraper of props.metricsScrapers ?? []) {
       this.nodeSecurityGroup.addIngressRule(scraper, ec2.Port.tcp(CLUSTER_PORTS.restApi), 'Patroni /metrics, from Prometheus (reads only: writes are allowlisted)');
+      // etcd's metrics listener (TLS only: without TLS /metrics is on the unauthenticated client port, never opened).
+      if (this.tls.enabled) this.nodeSecurityGroup.addIngressRule(scraper, ec2.Port.tcp(CLUSTER_PORTS.etcdMetrics), 'etcd /metrics and /health, from Prometheus (plain HTTP, nothing else)');
     }
     const egress = props.egress ?? NodeEgress.internet();
     allowEgress(this.nodeSecurityGroup, egress, props.backup, Stack.of(this).region);

@@ -1,6 +1,7 @@
 // The runbook of one PatroniCluster: Patroni, etcd and HAProxy on EC2 behind an internal NLB.
 import { PatroniCluster } from '../patroni';
 import { findAlarmSets, renderAlarmSets } from './alarms';
+import { etcdQuorum } from '../monitoring/alarm-definitions';
 import { failoverCli, FORWARDED_REST_API_PORT_BASE, FORWARDED_WRITER_PORT, forwardedPatroniUrls, forwardedWriterUri, OPERATOR_TLS_FILE } from './cli';
 import { ProcedureStep, rebuildFromSurvivorSteps, replaceMemberSteps } from './etcd-procedures';
 import { blocks, bullets, bytes, checklist, heading, inlineCode, listOf, numbered, seconds, shell, table } from './markdown';
@@ -75,7 +76,7 @@ function unplannedFailoverSeconds(f: PatroniFacts): number {
 }
 
 function quorum(f: PatroniFacts): number {
-  return Math.floor(f.nodes.length / 2) + 1;
+  return etcdQuorum(f.nodes.length);
 }
 
 function cli(f: PatroniFacts, command: readonly string[], extra: readonly string[] = []): string {

@@ -45,6 +45,7 @@ function prometheusFacts(stack: Stack): PrometheusClusterFacts[] {
     .map((c) => ({
       clusterName: c.clusterName,
       replicaMaxLagBytes: c.replicaMaxLag.toBytes(),
+      members: c.nodeNames.length,
       ttlSeconds: c.timing.ttl.toSeconds(),
       runbook: `${runbookFileName(stack)}, database ${c.node.path}`,
     }));

@@ -175,7 +175,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       const promDir = path.join(work, 'prometheus');
       fs.mkdirSync(promDir);
       const tls = cluster.restApiTls;
-      facts = { clusterName: CLUSTER, replicaMaxLagBytes: cluster.spec.replicaMaxLagBytes, ttlSeconds: cluster.timing.ttlSeconds, runbook: 'local' };
+      facts = { clusterName: CLUSTER, members: cluster.nodeNames.length, replicaMaxLagBytes: cluster.spec.replicaMaxLagBytes, ttlSeconds: cluster.timing.ttlSeconds, runbook: 'local' };
       fs.writeFileSync(path.join(promDir, 'rules.yml'), renderPrometheusRuleFile([facts]));
       const config = {
         global: { scrape_interval: '1s', evaluation_interval: '1s' },
@@ -186,6 +186,11 @@ if (process.env.SKIP_CLUSTER === '1') {
             scheme: tls ? 'https' : 'http',
             ...(tls ? { tls_config: { ca_file: tls.caFile } } : {}),
             static_configs: cluster.nodeNames.map((n) => ({ targets: [new URL(cluster!.restApi(n)).host], labels: { node: n } })),
+          },
+          // etcd's metrics listener (plain HTTP, TLS clusters), labelled with the cluster's scope as docs/prometheus.md says.
+          {
+            job_name: 'etcd',
+            static_configs: cluster.nodeNames.map((n) => ({ targets: [`${new URL(cluster!.restApi(n)).hostname}:${cluster!.spec.ports.etcdMetrics}`], labels: { node: n, scope: CLUSTER } })),
           },
         ],
       };
@@ -273,15 +278,15 @@ if (process.env.SKIP_CLUSTER === '1') {
       const seen = await waitFor(
         'Prometheus to scrape every node',
         async () => {
-          const up = await promApi<{ result: { metric: Record<string, string>; value: [number, string] }[] }>('/api/v1/query?query=up%7Bjob%3D%22patroni%22%7D');
-          const upNodes = up.result.filter((r) => r.value[1] === '1').map((r) => r.metric.node).sort();
-          if (upNodes.length < cluster!.nodeNames.length) return notYet(`up: ${upNodes.join(', ') || 'none'}`);
+          const up = await promApi<{ result: { metric: Record<string, string>; value: [number, string] }[] }>('/api/v1/query?query=up');
+          const upNodes = up.result.filter((r) => r.value[1] === '1').map((r) => `${r.metric.job}/${r.metric.node}`).sort();
+          if (upNodes.length < 2 * cluster!.nodeNames.length) return notYet(`up: ${upNodes.join(', ') || 'none'}`);
           const primary = await promApi<{ result: { metric: Record<string, string> }[] }>(`/api/v1/query?query=${encodeURIComponent(`patroni_primary{scope="${CLUSTER}"} == 1`)}`);
           return done({ upNodes, primaries: primary.result.map((r) => r.metric.node) });
         },
         { timeoutMs: 2 * MINUTE, intervalMs: 1000 },
       );
-      expect(seen).toEqual({ upNodes: [...cluster!.nodeNames].sort(), primaries: [leader] });
+      expect(seen).toEqual({ upNodes: [...cluster!.nodeNames.map((n) => `etcd/${n}`), ...cluster!.nodeNames.map((n) => `patroni/${n}`)].sort(), primaries: [leader] });
       // The rules have been evaluated (1 s interval) on a few scrapes before the alerts are read.
       await sleep(10_000);
       const groups = await promApi<{ groups: { name: string; rules: { name: string; health: string; lastEvaluation: string }[] }[] }>('/api/v1/rules');
@@ -292,20 +297,19 @@ if (process.env.SKIP_CLUSTER === '1') {
 
       // The Grafana dashboard's queries answer from the same data: one primary, both replicas
       // healthy, a lag for each, the timeline.
-      const dashboard = JSON.parse(renderGrafanaDashboard('local', [facts])) as { panels: { title: string; targets: { expr: string }[] }[] };
+      const dashboard = JSON.parse(renderGrafanaDashboard('local', [facts])) as { panels: { targets: { expr: string; legendFormat: string }[] }[] };
       const answers: Record<string, string[]> = {};
-      for (const panel of dashboard.panels) {
-        for (const target of panel.targets) {
-          const r = await promApi<{ result: { value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(target.expr)}`);
-          answers[panel.title.replace(`${CLUSTER}: `, '')] = r.result.map((x) => x.value[1]);
-        }
+      for (const target of dashboard.panels.flatMap((p) => p.targets)) {
+        const r = await promApi<{ result: { value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(target.expr)}`);
+        answers[target.legendFormat] = r.result.map((x) => x.value[1]);
       }
       log(`Grafana panel queries: ${JSON.stringify(answers)}`);
       expect(answers).toEqual({
-        'primaries (1 healthy, 0 no writer, 2+ split brain)': ['1'],
-        'healthy replicas and etcd members': ['2'],
-        'max replication lag (bytes)': [expect.stringMatching(/^\d+$/), expect.stringMatching(/^\d+$/)],
-        'promotions and role changes': [expect.stringMatching(/^[1-9]\d*$/)],
+        primaries: ['1'],
+        'healthy replicas': ['2'],
+        'etcd members with a leader': ['3'],
+        '{{instance}}': [expect.stringMatching(/^\d+$/), expect.stringMatching(/^\d+$/)],
+        'timeline (one step a promotion)': [expect.stringMatching(/^[1-9]\d*$/)],
       });
     }, 4 * MINUTE);
 

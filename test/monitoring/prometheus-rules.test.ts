@@ -8,7 +8,7 @@ import { CLOUDWATCH_ONLY, PROMETHEUS_RULES, prometheusRules, renderPrometheusRul
 import { writePrometheusFiles } from '../../lib/runbook';
 import { testApp } from '../app';
 
-const FACTS = { clusterName: 'shop', replicaMaxLagBytes: 1048576, ttlSeconds: 7, runbook: 'Shop.runbook.md, database Shop/Db' };
+const FACTS = { clusterName: 'shop', members: 3, replicaMaxLagBytes: 1048576, ttlSeconds: 7, runbook: 'Shop.runbook.md, database Shop/Db' };
 
 describe('Prometheus rules from the alarm catalogue', () => {
   test('every alarm kind is a rule or says why it is CloudWatch only, never both', () => {
@@ -73,7 +73,7 @@ describe('Prometheus rules from the alarm catalogue', () => {
         { x: 0, y: 8, w: 12, h: 8 },
         { x: 12, y: 8, w: 12, h: 8 },
       ]);
-      expect(dashboard.panels[1].description).toBe('Not here: etcd members: the node metrics publisher sends them to CloudWatch only.');
+      expect(dashboard.panels.map((p: { description?: string }) => p.description)).toEqual([undefined, undefined, undefined, 'Not here: role changes: the role-change callback publishes them to CloudWatch only.']);
       for (const panel of dashboard.panels) {
         expect(panel.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
         for (const target of panel.targets) expect(target.expr).toContain('scope="orders-db"');

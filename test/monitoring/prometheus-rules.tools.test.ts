@@ -9,7 +9,7 @@ import { run } from '../../lib/util/command';
 import { renderGrafanaDashboard } from '../../lib/monitoring/grafana-dashboard';
 import { prometheusRules, renderPrometheusRuleFile, type PrometheusClusterFacts } from '../../lib/monitoring/prometheus-rules';
 
-const FACTS: PrometheusClusterFacts = { clusterName: 'shop', replicaMaxLagBytes: 1048576, ttlSeconds: 7, runbook: 'Shop.runbook.md, database Shop/Db' };
+const FACTS: PrometheusClusterFacts = { clusterName: 'shop', members: 3, replicaMaxLagBytes: 1048576, ttlSeconds: 7, runbook: 'Shop.runbook.md, database Shop/Db' };
 const RULES = prometheusRules(FACTS);
 const MINUTES = 12;
 
@@ -26,7 +26,7 @@ function values(...ranges: [fromMinute: number, value: number | '_'][]): string 
   return out.join(' ');
 }
 
-type NodeSeries = Partial<Record<'primary' | 'replica' | 'running' | 'timeline' | 'location' | 'replayed' | 'version', [number, number | '_'][]>>;
+type NodeSeries = Partial<Record<'primary' | 'replica' | 'running' | 'timeline' | 'location' | 'replayed' | 'version' | 'etcd', [number, number | '_'][]>>;
 
 /** Input series for each node: what its /metrics would say, minute by minute. */
 function cluster(nodes: Record<string, NodeSeries>) {
@@ -41,6 +41,8 @@ function cluster(nodes: Record<string, NodeSeries>) {
     metric('patroni_xlog_location', s.location ?? [[0, 50_000_000]]);
     metric('patroni_xlog_replayed_location', s.replayed ?? [[0, 50_000_000]]);
     metric('patroni_version', s.version ?? [[0, 30002]]);
+    // etcd's own /metrics on the node, labelled with the cluster's scope by the scrape job.
+    metric('etcd_server_has_leader', s.etcd ?? [[0, 1]]);
   }
   return series;
 }
@@ -64,7 +66,17 @@ describe('Prometheus rules in promtool (Debian prometheus 2.42)', () => {
     const r = await promtool('check', 'rules', rulesFile);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain(`SUCCESS: ${RULES.length} rules found`);
-    expect(RULES.map((r) => r.alert)).toEqual(['DatabaseFailoverOccurred', 'FailoverDurationHigh', 'DbNoPrimary', 'DbSplitBrain', 'NoHealthyFailoverTargets', 'DbReplicationLagHigh', 'SlowerThanDeclared']);
+    expect(RULES.map((r) => r.alert)).toEqual([
+      'DatabaseFailoverOccurred',
+      'FailoverDurationHigh',
+      'DbNoPrimary',
+      'DbSplitBrain',
+      'NoHealthyFailoverTargets',
+      'DbReplicationLagHigh',
+      'EtcdMemberUnhealthy',
+      'EtcdQuorumAtRisk',
+      'SlowerThanDeclared',
+    ]);
   });
 
   test('promtool check rules refuses a broken file (the check can fail)', async () => {
@@ -98,14 +110,15 @@ describe('Prometheus rules in promtool (Debian prometheus 2.42)', () => {
     {
       name: 'a failover: pg-0 gone at 4 min, pg-1 promoted on timeline 2 at 5 min',
       nodes: {
-        'pg-0': { primary: [[0, 1], [4, '_']], replica: [[0, 0], [4, '_']], running: [[0, 1], [4, '_']], timeline: [[0, 1], [4, '_']], location: [[0, 50_000_000], [4, '_']], replayed: [[0, 50_000_000], [4, '_']], version: [[0, 30002], [4, '_']] },
+        'pg-0': { primary: [[0, 1], [4, '_']], replica: [[0, 0], [4, '_']], running: [[0, 1], [4, '_']], timeline: [[0, 1], [4, '_']], location: [[0, 50_000_000], [4, '_']], replayed: [[0, 50_000_000], [4, '_']], version: [[0, 30002], [4, '_']], etcd: [[0, 1], [4, '_']] },
         'pg-1': { primary: [[0, 0], [5, 1]], replica: [[0, 1], [5, 0]], timeline: [[0, 1], [5, 2]] },
         'pg-2': { timeline: [[0, 1], [6, 2]] },
       },
       alerts: [
-        ...firingOnly(6, { DatabaseFailoverOccurred: [expected('DatabaseFailoverOccurred')] }),
-        // 5 minutes after the promotion, the offset looks past it.
-        ...none(MINUTES),
+        // The node's etcd member went with it: 2 of 3 left is the quorum.
+        ...firingOnly(6, { DatabaseFailoverOccurred: [expected('DatabaseFailoverOccurred')], EtcdQuorumAtRisk: [expected('EtcdQuorumAtRisk')] }),
+        // 5 minutes after the promotion, no node was on the old timeline: only etcd is still short.
+        ...firingOnly(MINUTES, { EtcdMemberUnhealthy: [expected('EtcdMemberUnhealthy')], EtcdQuorumAtRisk: [expected('EtcdQuorumAtRisk')] }),
       ],
     },
     {
@@ -132,6 +145,16 @@ describe('Prometheus rules in promtool (Debian prometheus 2.42)', () => {
       name: 'both replicas behind the limit for 3 minutes: no failover target',
       nodes: { ...healthy(), 'pg-1': { replayed: [[0, 50_000_000], [2, 40_000_000], [7, 50_000_000]] }, 'pg-2': { running: [[0, 1], [2, 0], [7, 1]] } },
       alerts: [...firingOnly(4, {}), ...firingOnly(6, { NoHealthyFailoverTargets: [expected('NoHealthyFailoverTargets')] }), ...none(MINUTES)],
+    },
+    {
+      name: "pg-2's etcd member without a leader from 2 min to 8 min: quorum at risk after 2 min, a member unhealthy after 3",
+      nodes: { ...healthy(), 'pg-2': { etcd: [[0, 1], [2, 0], [8, 1]] } },
+      alerts: [
+        ...firingOnly(3, {}),
+        ...firingOnly(4, { EtcdQuorumAtRisk: [expected('EtcdQuorumAtRisk')] }),
+        ...firingOnly(5, { EtcdQuorumAtRisk: [expected('EtcdQuorumAtRisk')], EtcdMemberUnhealthy: [expected('EtcdMemberUnhealthy')] }),
+        ...none(MINUTES),
+      ],
     },
     {
       name: 'a node upgraded to Patroni 3.2 under a 7 s ttl: slower than declared',

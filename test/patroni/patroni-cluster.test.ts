@@ -633,7 +633,14 @@ describe('PatroniCluster TLS (ClusterTls)', () => {
     const withScrapers = setup((stack, vpc) => ({ metricsScrapers: [new ec2.SecurityGroup(stack, 'Prometheus', { vpc })] }));
     const rules = Object.values(withScrapers.template.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
     const fromPrometheus = rules.filter((r) => JSON.stringify(r.SourceSecurityGroupId).includes('Prometheus'));
-    expect(fromPrometheus).toEqual([expect.objectContaining({ FromPort: 8008, ToPort: 8008, IpProtocol: 'tcp', Description: 'Patroni /metrics, from Prometheus (reads only: writes are allowlisted)' })]);
+    expect(fromPrometheus).toEqual([
+      expect.objectContaining({ FromPort: 8008, ToPort: 8008, IpProtocol: 'tcp', Description: 'Patroni /metrics, from Prometheus (reads only: writes are allowlisted)' }),
+      expect.objectContaining({ FromPort: 2381, ToPort: 2381, IpProtocol: 'tcp', Description: 'etcd /metrics and /health, from Prometheus (plain HTTP, nothing else)' }),
+    ]);
+    // Without TLS etcd's metrics share its unauthenticated client port: only Patroni's is opened.
+    const plain = setup((stack, vpc) => ({ tls: ClusterTls.OFF, metricsScrapers: [new ec2.SecurityGroup(stack, 'Prometheus', { vpc })] }));
+    const plainRules = Object.values(plain.template.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
+    expect(plainRules.filter((r) => JSON.stringify(r.SourceSecurityGroupId).includes('Prometheus')).map((r) => r.FromPort)).toEqual([8008]);
     const instances = (t: typeof base.template) => Object.values(t.findResources('AWS::EC2::Instance')).map((r) => r.Properties);
     expect(instances(withScrapers.template)).toEqual(instances(base.template));
     expect(unpackNode(withScrapers.template, 0).text).toBe(unpackNode(base.template, 0).text);
