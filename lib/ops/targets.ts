@@ -124,9 +124,10 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
         if (options.patroniUrl?.length) {
           return new PatroniClient({ urls: [...options.patroniUrl], auth: restAuth, transport: new NodeHttpTransport(restTls(tls, c?.nodeAddresses)) });
         }
-        if (c!.operatorTlsSecretArn && !tls) throw needsTlsFile(options.stack!, c!.operatorTlsSecretArn);
-        const scheme = c!.operatorTlsSecretArn ? 'https' : 'http';
-        return new PatroniClient({ urls: c!.nodeAddresses.map((a) => `${scheme}://${a}:8008`), auth: restAuth, transport: new NodeHttpTransport(restTls(tls)) });
+        const deployed = requireCluster(cluster, options.stack!);
+        if (deployed.operatorTlsSecretArn && !tls) throw needsTlsFile(options.stack!, deployed.operatorTlsSecretArn);
+        const scheme = deployed.operatorTlsSecretArn ? 'https' : 'http';
+        return new PatroniClient({ urls: deployed.nodeAddresses.map((a) => `${scheme}://${a}:8008`), auth: restAuth, transport: new NodeHttpTransport(restTls(tls)) });
       },
       sql: () => {
         const c = cluster ? requireCluster(cluster, options.stack!) : undefined;

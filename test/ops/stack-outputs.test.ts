@@ -2,6 +2,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseStackOutputs, readStackOutputs, selectConstruct } from '../../lib/ops/stack-outputs';
+import { UsageError } from '../../lib/ops/errors';
 import { resolveTarget } from '../../lib/ops/targets';
 
 const d = (kind: string, path: string, key: string) => `cdk-failover:${kind}:${path}:${key}`;
@@ -84,6 +85,15 @@ describe('stack-output discovery', () => {
     expect(target.dnsFailovers.map((x) => x.recordName)).toEqual(['api.example.com']);
     expect(target.patroni().urls).toEqual(['http://10.0.1.10:8008', 'http://10.0.2.10:8008', 'http://10.0.3.10:8008']);
     expect(() => target.sql()).toThrow('set PGPASSWORD to the superuser password (secret arn:aws:secretsmanager:eu-west-1:1:secret:su) or give --writer-uri');
+  });
+
+  test('a --stack target without a PatroniCluster: asking for Patroni is a usage error, not a crash', async () => {
+    const cfn = new CloudFormationClient({ region: 'eu-west-1' });
+    const dnsOnly = OUTPUTS.filter((o) => o.Description.includes(':DnsFailover:'));
+    mockClient(cfn).on(DescribeStacksCommand).resolves({ Stacks: [{ StackName: 'Shop', StackStatus: 'CREATE_COMPLETE', CreationTime: new Date(), Outputs: dnsOnly }] });
+    const target = await resolveTarget({ stack: 'Shop' }, { env: {}, cloudFormation: () => cfn });
+    expect(target.noDatabase).toBe('stack Shop has no PatroniCluster');
+    expect(() => target.patroni()).toThrow(new UsageError('stack Shop has no PatroniCluster outputs'));
   });
 
   test('usage errors: no target, both targets, incomplete health check IDs', async () => {
