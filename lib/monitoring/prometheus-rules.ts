@@ -1,9 +1,11 @@
 // The alarm catalogue as Prometheus alerting rules over what Patroni 3.0.2 serves at /metrics
-// (labelled `scope="<cluster>"`, one target per node). Descriptions and thresholds come from
-// ALARM_CATALOGUE; alert names are the reference article's where it has one. Kinds whose source
+// (labelled `scope="<cluster>"`, one target per node) and etcd at its metrics listener (labelled
+// so by the scrape job). Descriptions and thresholds come from ALARM_DEFINITIONS; alert names are
+// the reference article's where it has one. Kinds whose source
 // only CloudWatch has are listed with the reason instead (docs/prometheus.md prints both).
 import { stringify } from 'yaml';
 import { ALARM_DEFINITIONS, etcdQuorum, type AlarmKind } from './alarm-definitions';
+import { PATRONI_TIMING_MINIMUMS, PATRONI_TIMING_MINIMUMS_SINCE } from '../patroni/config/patroni-version-py';
 import { PATRONI_RUNBOOK_SECTIONS, sectionRef } from '../runbook/sections';
 
 /** What the rules of one cluster depend on. */
@@ -55,9 +57,8 @@ export const replayLag = (s: string) =>
  * no etcd alert, and a lost etcd shows as DbNoPrimary anyway.
  */
 export const etcdMembersWithLeader = (s: string) => `count(etcd_server_has_leader{${s}} == 1)`;
-/** Patroni 3.2 raises ttl to 20 s; patroni_version is the semver without periods (3.2.0: 30200). */
-const PATRONI_RAISES_TIMING = 30200;
-const MIN_TTL_OF_NEWER_PATRONI = 20;
+/** patroni_version of the first Patroni that raises timings: the semver without periods, two digits a part (3.2.0: 30200). */
+const PATRONI_RAISES_TIMING = Number(PATRONI_TIMING_MINIMUMS_SINCE.split('.').map((part, i) => (i === 0 ? part : part.padStart(2, '0'))).join(''));
 
 /** Catalogue kinds rendered as Prometheus rules, in the order written. */
 export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
@@ -129,7 +130,7 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     severity: 'warning',
     expr: (s) => `max(patroni_version{${s}}) >= ${PATRONI_RAISES_TIMING}`,
     for: () => 180,
-    applies: (f) => f.ttlSeconds < MIN_TTL_OF_NEWER_PATRONI,
+    applies: (f) => f.ttlSeconds < PATRONI_TIMING_MINIMUMS.ttl,
     sections: ['Trigger conditions'],
   },
 };
