@@ -40,12 +40,14 @@ export function opsCommands(): Command[] {
   return [statusCommand(), switchoverCommand(), drillCommand(), prometheusRulesCommand()];
 }
 
-/** The rule file of the target's cluster: its name and lag limit from the target, the ttl it runs with from Patroni. */
+/** The rule file of the target's cluster: its name and lag limit from the target, the timing it runs with from Patroni. */
 export async function prometheusRulesOf(target: ResolvedTarget): Promise<string> {
   const cluster = target.clusterFacts();
-  const { ttl } = await target.patroni().dynamicConfig();
-  if (typeof ttl !== 'number') throw new OpsError("Patroni's /config has no ttl: is this Patroni?");
-  return renderPrometheusRuleFile([{ clusterName: cluster.name, members: cluster.members, replicaMaxLagBytes: cluster.replicaMaxLagBytes, ttlSeconds: ttl, runbook: cluster.runbook }]);
+  const { ttl, loop_wait: loopWait, retry_timeout: retryTimeout } = await target.patroni().dynamicConfig();
+  if (typeof ttl !== 'number' || typeof loopWait !== 'number' || typeof retryTimeout !== 'number') {
+    throw new OpsError("Patroni's /config has no ttl, loop_wait and retry_timeout: is this Patroni?");
+  }
+  return renderPrometheusRuleFile([{ clusterName: cluster.name, members: cluster.members, replicaMaxLagBytes: cluster.replicaMaxLagBytes, timing: { ttl, loopWait, retryTimeout }, runbook: cluster.runbook }]);
 }
 
 function prometheusRulesCommand(): Command {

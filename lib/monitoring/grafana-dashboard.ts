@@ -1,6 +1,7 @@
 // A Grafana dashboard over the same Prometheus data as the rules: the cluster panels of
 // cluster-panels.ts that Prometheus has a source for, per cluster, with the data source chosen on
 // import (a `datasource` variable).
+import { createHash } from 'node:crypto';
 import { CLUSTER_PANEL_ROWS } from './cluster-panels';
 import type { PrometheusClusterFacts } from './prometheus-rules';
 
@@ -33,10 +34,12 @@ export function renderGrafanaDashboard(title: string, clusters: readonly Prometh
       if (drawn.length) y += HEIGHT;
     }
   }
-  const slug = title.toLowerCase().replace(/[^a-z0-9-]+/g, '-');
+  // Grafana's uid is at most 40 characters: a readable start and a hash of the whole title.
+  const slug = title.toLowerCase().replace(/[^a-z0-9-]+/g, '-').slice(0, 24);
+  const hash = createHash('sha256').update(title).digest('hex').slice(0, 8);
   const dashboard = {
     title,
-    uid: `cdkfo-${slug}`.slice(0, MAX_UID_LENGTH),
+    uid: `cdkfo-${slug}-${hash}`.slice(0, MAX_UID_LENGTH),
     schemaVersion: 39,
     editable: true,
     time: { from: 'now-3h', to: 'now' },

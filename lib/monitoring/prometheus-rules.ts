@@ -15,8 +15,8 @@ export interface PrometheusClusterFacts {
   readonly replicaMaxLagBytes: number;
   /** etcd members (one a node). */
   readonly members: number;
-  /** The declared ttl, in seconds: below Patroni 3.2's minimum of 20 s, a newer Patroni is slower than declared. */
-  readonly ttlSeconds: number;
+  /** The declared timing, in seconds: below Patroni 3.2's minimums, a newer Patroni is slower than declared. */
+  readonly timing: { readonly ttl: number; readonly loopWait: number; readonly retryTimeout: number };
   /** Where the operator reads what to do, e.g. "Shop.runbook.md, database Shop/Db". */
   readonly runbook: string;
 }
@@ -34,6 +34,7 @@ interface RuleSource {
   /** The article's name, or the catalogue kind's. */
   readonly alert: string;
   readonly severity: 'critical' | 'warning';
+  /** Seconds the condition must hold. @default - the catalogue's evaluation periods of a minute each */
   readonly for?: (f: PrometheusClusterFacts) => number;
   readonly expr: (s: string, f: PrometheusClusterFacts) => string;
   /** Threshold as this rule uses it, for the summary; unset: the catalogue's description says it. */
@@ -44,19 +45,27 @@ interface RuleSource {
   readonly sections: readonly string[];
 }
 
-/** Nodes that report themselves primary (0 when none answers). `s`: the label matcher of one cluster. */
-export const primaryCount = (s: string) => `(sum(patroni_primary{${s}}) or vector(0))`;
+/**
+ * Nodes that lead with PostgreSQL running (0 when none answers). Patroni 3.0.2's patroni_primary
+ * follows its role, so a leader whose PostgreSQL is down still says 1: the running check is what
+ * the CloudWatch gauge does too. `s`: the label matcher of one cluster.
+ */
+export const primaryCount = (s: string) => `(count(patroni_primary{${s}} == 1 and on(instance) patroni_postgres_running{${s}} == 1) or vector(0))`;
 
-/** Bytes each running replica's replay is behind the primary's WAL position (nothing without a primary). */
+/**
+ * Bytes each running replica's replay is behind the running primary's WAL position (nothing
+ * without one). The two positions come from different scrapes: a small negative value is skew.
+ */
 export const replayLag = (s: string) =>
-  `(scalar(max(patroni_xlog_location{${s}} and on(instance) patroni_primary{${s}} == 1)) - ` +
+  `(scalar(max(patroni_xlog_location{${s}} and on(instance) patroni_primary{${s}} == 1 and on(instance) patroni_postgres_running{${s}} == 1)) - ` +
   `(patroni_xlog_replayed_location{${s}} and on(instance) patroni_replica{${s}} == 1 and on(instance) patroni_postgres_running{${s}} == 1))`;
 /**
  * etcd members that have a leader, as etcd's own /metrics says (the scrape job labels them with the
- * cluster's scope). Nothing when no member is scraped: a cluster whose etcd nobody scrapes raises
- * no etcd alert, and a lost etcd shows as DbNoPrimary anyway.
+ * cluster's scope): 0 when the members answer without a leader (quorum lost), nothing when no
+ * member is scraped (a cluster whose etcd nobody scrapes raises no etcd alert; a lost etcd shows
+ * as DbNoPrimary anyway).
  */
-export const etcdMembersWithLeader = (s: string) => `count(etcd_server_has_leader{${s}} == 1)`;
+export const etcdMembersWithLeader = (s: string) => `sum(etcd_server_has_leader{${s}})`;
 /** patroni_version of the first Patroni that raises timings: the semver without periods, two digits a part (3.2.0: 30200). */
 const PATRONI_RAISES_TIMING = Number(PATRONI_TIMING_MINIMUMS_SINCE.split('.').map((part, i) => (i === 0 ? part : part.padStart(2, '0'))).join(''));
 
@@ -68,6 +77,7 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     // A promotion starts a new timeline: some node was on a lower one within 5 minutes (0 is a
     // stopped PostgreSQL, not a timeline). Needs no history older than the window, unlike an offset.
     expr: (s) => `max(patroni_postgres_timeline{${s}}) > min(min_over_time(patroni_postgres_timeline{${s}}[5m]) > 0)`,
+    for: () => 0,
     sections: ['Verify', 'Bring the old primary back'],
   },
   DbFailoverTooSlow: {
@@ -83,21 +93,18 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     alert: 'DbNoPrimary',
     severity: 'critical',
     expr: (s) => `${primaryCount(s)} < 1`,
-    for: () => 120,
     sections: ['Verify the outage', 'Execute'],
   },
   DbSplitBrain: {
     alert: 'DbSplitBrain',
     severity: 'critical',
     expr: (s) => `${primaryCount(s)} > 1`,
-    for: () => 60,
     sections: ['Execute'],
   },
   DbNoHealthyReplica: {
     alert: 'NoHealthyFailoverTargets',
     severity: 'critical',
     expr: (s, f) => `(count(${replayLag(s)} <= ${f.replicaMaxLagBytes}) or vector(0)) < 1`,
-    for: () => 180,
     threshold: (f) => `no running replica within ${f.replicaMaxLagBytes} bytes`,
     sections: ['Confirm the standby is ready'],
   },
@@ -105,7 +112,6 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     alert: 'DbReplicationLagHigh',
     severity: 'warning',
     expr: (s, f) => `${replayLag(s)} > ${f.replicaMaxLagBytes}`,
-    for: () => 300,
     threshold: (f) => `${f.replicaMaxLagBytes} bytes`,
     sections: ['Confirm the standby is ready'],
   },
@@ -113,7 +119,6 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     alert: 'EtcdMemberUnhealthy',
     severity: 'warning',
     expr: (s, f) => `${etcdMembersWithLeader(s)} < ${f.members}`,
-    for: () => 180,
     threshold: (f) => `fewer than ${f.members} members with a leader`,
     sections: ['Replace an etcd member'],
   },
@@ -121,7 +126,6 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     alert: 'EtcdQuorumAtRisk',
     severity: 'critical',
     expr: (s, f) => `${etcdMembersWithLeader(s)} <= ${etcdQuorum(f.members)}`,
-    for: () => 120,
     threshold: (f) => `${etcdQuorum(f.members)} of ${f.members} or fewer`,
     sections: ['Replace an etcd member'],
   },
@@ -129,8 +133,8 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     alert: 'SlowerThanDeclared',
     severity: 'warning',
     expr: (s) => `max(patroni_version{${s}}) >= ${PATRONI_RAISES_TIMING}`,
-    for: () => 180,
-    applies: (f) => f.ttlSeconds < PATRONI_TIMING_MINIMUMS.ttl,
+    applies: ({ timing }) =>
+      timing.ttl < PATRONI_TIMING_MINIMUMS.ttl || timing.loopWait < PATRONI_TIMING_MINIMUMS.loop_wait || timing.retryTimeout < PATRONI_TIMING_MINIMUMS.retry_timeout,
     sections: ['Trigger conditions'],
   },
 };
@@ -154,7 +158,7 @@ export function prometheusRules(facts: PrometheusClusterFacts): PrometheusRule[]
   const rules: PrometheusRule[] = [];
   for (const [kind, source] of Object.entries(PROMETHEUS_RULES) as [AlarmKind, RuleSource][]) {
     if (source.applies && !source.applies(facts)) continue;
-    const forSeconds = source.for?.(facts);
+    const forSeconds = source.for ? source.for(facts) : ALARM_DEFINITIONS[kind].evaluationPeriods * 60;
     rules.push({
       alert: source.alert,
       expr: source.expr(scope, facts),

@@ -87,7 +87,8 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
   }
   const byIds = dnsIds ? dnsFromIds(options) : undefined;
   const restAuth = env.PATRONI_REST_PASSWORD ? { username: env.PATRONI_REST_USERNAME || 'patroni', password: env.PATRONI_REST_PASSWORD } : undefined;
-  const tlsFile = options.tlsSecretFile ?? (env.FAILOVER_TLS_SECRET_FILE || undefined);
+  // The environment's file is for deployed clusters: the local cluster knows its own CA.
+  const tlsFile = options.tlsSecretFile ?? (options.local ? undefined : env.FAILOVER_TLS_SECRET_FILE || undefined);
   if (options.local && tlsFile) throw new UsageError(`--local takes no ${TLS_SECRET_FILE_OPTION}: the local cluster knows its own CA`);
   // Read (and checked) before anything is asked of the cluster: a bad file is a usage error.
   const tls = tlsFile ? readOperatorTls(tlsFile) : undefined;
@@ -119,19 +120,21 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
       noDns: dns.length ? undefined : `stack ${options.stack} has no DnsFailover${options.construct ? ` at '${options.construct}'` : ''}`,
       noDatabase: cluster || options.patroniUrl?.length ? undefined : `stack ${options.stack} has no PatroniCluster${options.construct ? ` at '${options.construct}'` : ''}`,
       patroni: () => {
-        // Forwarded ports (--patroni-url https://127.0.0.1:18008,...): any node's name will do.
-        const c = cluster ? requireCluster(cluster, options.stack!) : undefined;
         if (options.patroniUrl?.length) {
-          return new PatroniClient({ urls: [...options.patroniUrl], auth: restAuth, transport: new NodeHttpTransport(restTls(tls, c?.nodeAddresses)) });
+          // Forwarded ports (https://127.0.0.1:18008,...): a certificate naming any node of the
+          // cluster will do. Which cluster matters only with TLS; without, the URLs are enough.
+          const forwarded = tls && cluster ? requireCluster(cluster, options.stack!) : clusters.length === 1 ? clusters[0] : undefined;
+          checkTlsFile(options.stack!, forwarded, tls);
+          return new PatroniClient({ urls: [...options.patroniUrl], auth: restAuth, transport: new NodeHttpTransport(restTls(tls, forwarded?.nodeAddresses)) });
         }
         const deployed = requireCluster(cluster, options.stack!);
-        if (deployed.operatorTlsSecretArn && !tls) throw needsTlsFile(options.stack!, deployed.operatorTlsSecretArn);
+        checkTlsFile(options.stack!, deployed, tls);
         const scheme = deployed.operatorTlsSecretArn ? 'https' : 'http';
         return new PatroniClient({ urls: deployed.nodeAddresses.map((a) => `${scheme}://${a}:8008`), auth: restAuth, transport: new NodeHttpTransport(restTls(tls)) });
       },
       sql: () => {
         const c = cluster ? requireCluster(cluster, options.stack!) : undefined;
-        if (c?.operatorTlsSecretArn && !tls) throw needsTlsFile(options.stack!, c.operatorTlsSecretArn);
+        checkTlsFile(options.stack!, c, tls);
         return awsSql(options, env, c, tls?.databaseCaCert);
       },
       clusterFacts: () => {
@@ -185,10 +188,17 @@ function restTls(tls: OperatorTlsSecret | undefined, serverNames?: readonly stri
   return tls ? { ca: tls.caCert, cert: tls.cert, key: tls.key, serverNames } : undefined;
 }
 
-function needsTlsFile(stack: string, secretArn: string): UsageError {
-  return new UsageError(
-    `stack ${stack}'s cluster runs TLS: save its operator secret (${saveSecretCommand(secretArn)}) and give ${TLS_SECRET_FILE_OPTION} operator-tls.json`,
-  );
+/** A TLS cluster needs the operator secret's file; a cluster without TLS has nothing to check it against. */
+function checkTlsFile(stack: string, cluster: PatroniClusterOutputs | undefined, tls: OperatorTlsSecret | undefined): void {
+  if (!cluster) return;
+  if (cluster.operatorTlsSecretArn && !tls) {
+    throw new UsageError(
+      `stack ${stack}'s cluster runs TLS: save its operator secret (${saveSecretCommand(cluster.operatorTlsSecretArn)}) and give ${TLS_SECRET_FILE_OPTION} operator-tls.json`,
+    );
+  }
+  if (!cluster.operatorTlsSecretArn && tls) {
+    throw new UsageError(`stack ${stack}'s cluster ${cluster.path} runs without TLS: drop ${TLS_SECRET_FILE_OPTION} (or FAILOVER_TLS_SECRET_FILE)`);
+  }
 }
 
 function requireCluster(select: (() => PatroniClusterOutputs) | undefined, stack: string): PatroniClusterOutputs {

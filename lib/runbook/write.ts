@@ -46,7 +46,7 @@ function prometheusFacts(stack: Stack): PrometheusClusterFacts[] {
       clusterName: c.clusterName,
       replicaMaxLagBytes: c.replicaMaxLag.toBytes(),
       members: c.nodeNames.length,
-      ttlSeconds: c.timing.ttl.toSeconds(),
+      timing: { ttl: c.timing.ttl.toSeconds(), loopWait: c.timing.loopWait.toSeconds(), retryTimeout: c.timing.retryTimeout.toSeconds() },
       runbook: `${runbookFileName(stack)}, database ${c.node.path}`,
     }));
 }

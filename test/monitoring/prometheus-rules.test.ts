@@ -4,11 +4,12 @@ import * as path from 'node:path';
 import { parse } from 'yaml';
 import { addExampleStacks } from '../../examples/all';
 import { ALARM_CATALOGUE, AlarmKind } from '../../lib/monitoring/alarm-catalogue';
+import { renderGrafanaDashboard } from '../../lib/monitoring/grafana-dashboard';
 import { CLOUDWATCH_ONLY, PROMETHEUS_RULES, prometheusRules, renderPrometheusRuleFile } from '../../lib/monitoring/prometheus-rules';
 import { writePrometheusFiles } from '../../lib/runbook';
 import { testApp } from '../app';
 
-const FACTS = { clusterName: 'shop', members: 3, replicaMaxLagBytes: 1048576, ttlSeconds: 7, runbook: 'Shop.runbook.md, database Shop/Db' };
+const FACTS = { clusterName: 'shop', members: 3, replicaMaxLagBytes: 1048576, timing: { ttl: 7, loopWait: 1, retryTimeout: 3 }, runbook: 'Shop.runbook.md, database Shop/Db' };
 
 describe('Prometheus rules from the alarm catalogue', () => {
   test('every alarm kind is a rule or says why it is CloudWatch only, never both', () => {
@@ -32,9 +33,11 @@ describe('Prometheus rules from the alarm catalogue', () => {
     expect(lag.expr).toContain('scope="shop"');
   });
 
-  test('SlowerThanDeclared only where the declared ttl is under the 20 s a newer Patroni imposes', () => {
+  test('SlowerThanDeclared only where the declared timing is under the minimums a newer Patroni imposes (ttl 20, loop_wait 1, retry_timeout 3 s)', () => {
     expect(prometheusRules(FACTS).map((r) => r.alert)).toContain('SlowerThanDeclared');
-    expect(prometheusRules({ ...FACTS, ttlSeconds: 20 }).map((r) => r.alert)).not.toContain('SlowerThanDeclared');
+    expect(prometheusRules({ ...FACTS, timing: { ttl: 20, loopWait: 1, retryTimeout: 3 } }).map((r) => r.alert)).not.toContain('SlowerThanDeclared');
+    // retry_timeout is raised too (to 3 s), whatever the ttl.
+    expect(prometheusRules({ ...FACTS, timing: { ttl: 30, loopWait: 10, retryTimeout: 2 } }).map((r) => r.alert)).toContain('SlowerThanDeclared');
   });
 
   test('bad input: a cluster name that cannot go into a label matcher, two clusters of one name', () => {
@@ -60,7 +63,9 @@ describe('Prometheus rules from the alarm catalogue', () => {
         'PatroniClusterExample.runbook.md, database PatroniClusterExample/Db: section 7 (Verify), section 10 (Bring the old primary back)',
       );
       const dashboard = JSON.parse(fs.readFileSync(path.join(dir, 'PatroniClusterExample.grafana-dashboard.json'), 'utf8'));
-      expect(dashboard).toMatchObject({ title: 'PatroniClusterExample failover', uid: 'cdkfo-patroniclusterexample-failover', schemaVersion: 39 });
+      // A readable start and a hash of the whole title: two long stack names with one prefix differ.
+      expect(dashboard).toMatchObject({ title: 'PatroniClusterExample failover', uid: 'cdkfo-patroniclusterexample-fa-10307084', schemaVersion: 39 });
+      expect(JSON.parse(renderGrafanaDashboard('PatroniClusterExample failover, again', [])).uid).not.toBe(dashboard.uid);
       expect(dashboard.panels.map((p: { title: string }) => p.title)).toEqual([
         'orders-db: primaries (1 healthy, 0 no writer, 2+ split brain)',
         'orders-db: healthy replicas and etcd members',

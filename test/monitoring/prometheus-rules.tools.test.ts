@@ -9,7 +9,7 @@ import { run } from '../../lib/util/command';
 import { renderGrafanaDashboard } from '../../lib/monitoring/grafana-dashboard';
 import { prometheusRules, renderPrometheusRuleFile, type PrometheusClusterFacts } from '../../lib/monitoring/prometheus-rules';
 
-const FACTS: PrometheusClusterFacts = { clusterName: 'shop', members: 3, replicaMaxLagBytes: 1048576, ttlSeconds: 7, runbook: 'Shop.runbook.md, database Shop/Db' };
+const FACTS: PrometheusClusterFacts = { clusterName: 'shop', members: 3, replicaMaxLagBytes: 1048576, timing: { ttl: 7, loopWait: 1, retryTimeout: 3 }, runbook: 'Shop.runbook.md, database Shop/Db' };
 const RULES = prometheusRules(FACTS);
 const MINUTES = 12;
 
@@ -82,12 +82,12 @@ describe('Prometheus rules in promtool (Debian prometheus 2.42)', () => {
   test('promtool check rules refuses a broken file (the check can fail)', async () => {
     const broken = path.join(dir, 'broken.yml');
     const good = renderPrometheusRuleFile([FACTS]);
-    const bad = good.replace('sum(patroni_primary', 'summ(patroni_primary');
+    const bad = good.replace('count(patroni_primary', 'countt(patroni_primary');
     expect(bad).not.toBe(good);
     fs.writeFileSync(broken, bad);
     const r = await promtool('check', 'rules', broken);
     expect(r.code).not.toBe(0);
-    expect(r.stdout + r.stderr).toContain('unknown function with name "summ"');
+    expect(r.stdout + r.stderr).toContain('unknown function with name "countt"');
   });
 
   test("every Grafana panel's query is PromQL that promtool accepts (checked as recording rules)", async () => {
@@ -145,6 +145,19 @@ describe('Prometheus rules in promtool (Debian prometheus 2.42)', () => {
       name: 'both replicas behind the limit for 3 minutes: no failover target',
       nodes: { ...healthy(), 'pg-1': { replayed: [[0, 50_000_000], [2, 40_000_000], [7, 50_000_000]] }, 'pg-2': { running: [[0, 1], [2, 0], [7, 1]] } },
       alerts: [...firingOnly(4, {}), ...firingOnly(6, { NoHealthyFailoverTargets: [expected('NoHealthyFailoverTargets')] }), ...none(MINUTES)],
+    },
+    {
+      name: "the leader's PostgreSQL down from 3 min (Patroni still says primary): no primary, no failover target",
+      nodes: { 'pg-0': { primary: [[0, 1]], running: [[0, 1], [3, 0]], location: [[0, 50_000_000], [3, 0]] }, 'pg-1': {}, 'pg-2': {} },
+      alerts: [
+        ...firingOnly(4, { FailoverDurationHigh: [expected('FailoverDurationHigh')] }),
+        ...firingOnly(6, { FailoverDurationHigh: [expected('FailoverDurationHigh')], DbNoPrimary: [expected('DbNoPrimary')], NoHealthyFailoverTargets: [expected('NoHealthyFailoverTargets')] }),
+      ],
+    },
+    {
+      name: 'every etcd member without a leader (quorum lost) from 2 min: both etcd alerts',
+      nodes: { 'pg-0': { primary: [[0, 1]], etcd: [[0, 1], [2, 0]] }, 'pg-1': { etcd: [[0, 1], [2, 0]] }, 'pg-2': { etcd: [[0, 1], [2, 0]] } },
+      alerts: [...firingOnly(5, { EtcdQuorumAtRisk: [expected('EtcdQuorumAtRisk')], EtcdMemberUnhealthy: [expected('EtcdMemberUnhealthy')] })],
     },
     {
       name: "pg-2's etcd member without a leader from 2 min to 8 min: quorum at risk after 2 min, a member unhealthy after 3",

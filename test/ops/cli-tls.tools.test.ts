@@ -66,10 +66,17 @@ if (reason) {
     });
 
     afterAll(async () => {
-      await new Promise((resolve) => rest?.close(resolve));
-      await new Promise((resolve) => forwarded?.close(resolve));
-      await pg?.destroy();
-      fs.rmSync(dir, { recursive: true, force: true });
+      const close = (server: https.Server | undefined) => (server ? new Promise((resolve) => server.close(resolve)) : undefined);
+      try {
+        await close(rest);
+        await close(forwarded);
+      } finally {
+        try {
+          await pg?.destroy();
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      }
     });
 
     /** A --stack target whose outputs name this machine's PostgreSQL as the writer, with TLS on. */

@@ -41,7 +41,7 @@ describe('failover prometheus-rules', () => {
   };
 
   test("a deployed stack's rules: its name and lag limit from the outputs, the ttl Patroni runs with", async () => {
-    config = { ttl: 7, loop_wait: 1 };
+    config = { ttl: 7, loop_wait: 1, retry_timeout: 3 };
     const file = parse(await prometheusRulesOf(await stackTarget({ replicaMaxLagBytes: '16777216' })));
     expect(file.groups.map((g: { name: string }) => g.name)).toEqual(['cdk-failover-orders']);
     const rules = file.groups[0].rules as { alert: string; expr: string; annotations: { runbook: string } }[];
@@ -49,18 +49,18 @@ describe('failover prometheus-rules', () => {
     expect(rules.map((r) => r.alert)).toContain('SlowerThanDeclared');
     expect(rules[0]!.annotations.runbook).toMatch(/^Shop\.runbook\.md, database Shop\/Db: section 7 \(Verify\)/);
 
-    config = { ttl: 30 };
+    config = { ttl: 30, loop_wait: 10, retry_timeout: 10 };
     const slow = parse(await prometheusRulesOf(await stackTarget({ replicaMaxLagBytes: '16777216' })));
     expect(slow.groups[0].rules.map((r: { alert: string }) => r.alert)).not.toContain('SlowerThanDeclared');
   });
 
   test('refused: a stack without the lag output, Patroni without a ttl, Patroni URLs alone', async () => {
-    config = { ttl: 7 };
+    config = { ttl: 7, loop_wait: 1, retry_timeout: 3 };
     await expect(prometheusRulesOf(await stackTarget({}))).rejects.toThrow(
       'stack Shop: PatroniCluster Shop/Db has no replicaMaxLagBytes output (deployed with an older cdk-failover): redeploy it, or take the rules from cdk synth',
     );
-    config = {};
-    await expect(prometheusRulesOf(await stackTarget({ replicaMaxLagBytes: '1024' }))).rejects.toThrow("Patroni's /config has no ttl: is this Patroni?");
+    config = { ttl: 7 };
+    await expect(prometheusRulesOf(await stackTarget({ replicaMaxLagBytes: '1024' }))).rejects.toThrow("Patroni's /config has no ttl, loop_wait and retry_timeout: is this Patroni?");
     await expect(prometheusRulesOf(await resolveTarget({ patroniUrl: [url] }))).rejects.toThrow('Patroni URLs do not name the cluster: give --stack or --local');
   });
 });
