@@ -436,7 +436,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       else expect(callbackLog).not.toContain('metrics not published');
     }, 6 * MINUTE);
 
-    test('Prometheus saw the kill: DatabaseFailoverOccurred fires for this cluster, and never split brain', async () => {
+    test('Prometheus saw the kill: DatabaseFailoverOccurred fires for this cluster, the lost etcd member shows, and never split brain', async () => {
       const firing = await waitFor(
         'Prometheus to fire DatabaseFailoverOccurred',
         async () => {
@@ -448,6 +448,9 @@ if (process.env.SKIP_CLUSTER === '1') {
       );
       log(`Prometheus alerts after the kill: ${firing.alerts.map((a) => `${a.labels.alertname}=${a.state}`).join(', ')}`);
       expect(firing.found.labels).toEqual({ alertname: 'DatabaseFailoverOccurred', alarm: 'DbFailoverOccurred', cluster: CLUSTER, severity: 'warning' });
+      // The node took its etcd member with it: both etcd rules hold (pending until their `for`).
+      const etcd = firing.alerts.filter((a) => a.labels.alertname.startsWith('Etcd')).map((a) => a.labels.alertname).sort();
+      expect(etcd).toEqual(['EtcdMemberUnhealthy', 'EtcdQuorumAtRisk']);
       // Two primaries at once at any second since Prometheus started: none.
       const since = Math.ceil((Date.now() - prometheusStartedAt) / 1000) + 60;
       const splitBrain = await promApi<{ result: unknown[] }>(`/api/v1/query?query=${encodeURIComponent(`max_over_time((sum(patroni_primary{scope="${CLUSTER}"}) > 1)[${since}s:1s])`)}`);
