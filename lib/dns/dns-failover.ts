@@ -1,4 +1,4 @@
-import { Annotations, CfnOutput, Duration, Lazy, Tags, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, Lazy, Tags, Token } from 'aws-cdk-lib';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import { Construct } from 'constructs';
 import { DnsFailoverAttributes, DnsFailoverBase, IDnsFailover } from './dns-failover-base';
@@ -6,6 +6,9 @@ import { FailoverEndpoint } from './failover-endpoint';
 import { ALIAS_RECORD_TTL, describeFailoverTime, FailoverTimeBreakdown, worstCaseFailoverTime } from './failover-time';
 import { HealthCheckOptions, ResolvedHealthCheckOptions, resolveHealthCheckOptions } from './health-check-options';
 import { resolveRecordName } from './record-name';
+import { dnsOutputValues } from './dns-outputs';
+import { addFailoverOutputs } from '../util/failover-outputs';
+import { DNS_FAILOVER_OUTPUTS } from '../util/output-contract';
 
 /** Properties of a DnsFailover. */
 export interface DnsFailoverProps {
@@ -178,7 +181,7 @@ export class DnsFailover extends DnsFailoverBase {
       this.secondaryHealthCheck,
     );
 
-    if (props.outputs ?? true) this.createOutputs(props.zone);
+    if (props.outputs ?? true) this.createOutputs();
   }
 
   private createHealthCheck(
@@ -236,17 +239,11 @@ export class DnsFailover extends DnsFailoverBase {
     return record;
   }
 
-  private createOutputs(zone: route53.IHostedZone): void {
-    // Descriptions carry a stable, machine-readable key: the CLI and runbooks find outputs by it.
-    const output = (id: string, key: string, value: string) =>
-      new CfnOutput(this, id, { value, description: `cdk-failover:DnsFailover:${this.node.path}:${key}` });
-    output('PrimaryHealthCheckIdOutput', 'primaryHealthCheckId', this.primaryHealthCheck.healthCheckId);
-    if (this.secondaryHealthCheck) {
-      output('SecondaryHealthCheckIdOutput', 'secondaryHealthCheckId', this.secondaryHealthCheck.healthCheckId);
-    }
-    output('RecordNameOutput', 'recordName', this.recordName);
-    output('HostedZoneIdOutput', 'hostedZoneId', zone.hostedZoneId);
-    output('WorstCaseFailoverSecondsOutput', 'worstCaseFailoverSeconds', String(this.worstCaseFailoverTime.toSeconds()));
+  private createOutputs(): void {
+    addFailoverOutputs(this, 'DnsFailover', DNS_FAILOVER_OUTPUTS, {
+      ...dnsOutputValues(this),
+      worstCaseFailoverSeconds: String(this.worstCaseFailoverTime.toSeconds()),
+    });
   }
 }
 

@@ -1,5 +1,14 @@
 import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
 import { OpsError, UsageError } from './errors';
+import {
+  DNS_FAILOVER_OUTPUTS,
+  OUTPUT_DESCRIPTION_PREFIX,
+  OutputKind,
+  OutputSpec,
+  parseOutputDescription,
+  PATRONI_CLUSTER_OUTPUTS,
+  splitOutputList,
+} from '../util/output-contract';
 
 /** What a DnsFailover publishes as stack outputs (Description `cdk-failover:DnsFailover:<path>:<key>`). */
 export interface DnsFailoverOutputs {
@@ -10,6 +19,10 @@ export interface DnsFailoverOutputs {
   readonly recordName: string;
   readonly hostedZoneId: string;
   readonly worstCaseFailoverSeconds?: number;
+  /** The checker regions, when latency is measured; absent from stacks deployed before the output. */
+  readonly latencyRegions?: string[];
+  /** Whether the health checks are HTTPS; absent from stacks deployed before the output. */
+  readonly https?: boolean;
 }
 
 /** What a PatroniCluster publishes as stack outputs. */
@@ -28,6 +41,13 @@ export interface PatroniClusterOutputs {
   readonly replicaMaxLagBytes?: number;
   /** The operators' TLS secret; absent for a cluster without TLS (ClusterTls.OFF) or from before TLS. */
   readonly operatorTlsSecretArn?: string;
+  /** The clients' security group; this and the rest are absent from stacks deployed before the output. */
+  readonly securityGroupId?: string;
+  readonly loadBalancerFullName?: string;
+  readonly writerTargetGroupFullName?: string;
+  /** With backups: the backup alarms' limits, seconds. */
+  readonly maxBackupAgeSeconds?: number;
+  readonly maxArchiveWaitSeconds?: number;
 }
 
 export interface StackOutputs {
@@ -36,32 +56,13 @@ export interface StackOutputs {
   readonly clusters: PatroniClusterOutputs[];
 }
 
-const PREFIX = 'cdk-failover:';
-const DNS_REQUIRED = ['primaryHealthCheckId', 'recordName', 'hostedZoneId'] as const;
-const CLUSTER_REQUIRED = [
-  'clusterName',
-  'writerEndpoint',
-  'readerEndpoint',
-  'superuserSecretArn',
-  'restApiSecretArn',
-  'metricsNamespace',
-  'nodeInstanceIds',
-  'nodeAddresses',
-] as const;
-
 /** Groups a stack's outputs by construct, from their descriptions; other outputs are ignored. */
 export function parseStackOutputs(stackName: string, outputs: readonly Output[]): StackOutputs {
-  const byConstruct = new Map<string, { kind: string; path: string; values: Record<string, string> }>();
+  const byConstruct = new Map<string, { kind: OutputKind; path: string; values: Record<string, string> }>();
   for (const o of outputs) {
-    const d = o.Description;
-    if (!d || !d.startsWith(PREFIX) || o.OutputValue === undefined) continue;
-    const rest = d.slice(PREFIX.length);
-    const kindEnd = rest.indexOf(':');
-    const keyStart = rest.lastIndexOf(':');
-    if (kindEnd <= 0 || keyStart <= kindEnd + 1) continue;
-    const kind = rest.slice(0, kindEnd);
-    const path = rest.slice(kindEnd + 1, keyStart);
-    const key = rest.slice(keyStart + 1);
+    const parsed = parseOutputDescription(o.Description);
+    if (!parsed || o.OutputValue === undefined) continue;
+    const { kind, path, key } = parsed;
     const id = `${kind}:${path}`;
     const entry = byConstruct.get(id) ?? { kind, path, values: {} };
     entry.values[key] = o.OutputValue;
@@ -70,19 +71,21 @@ export function parseStackOutputs(stackName: string, outputs: readonly Output[])
   const dnsFailovers: DnsFailoverOutputs[] = [];
   const clusters: PatroniClusterOutputs[] = [];
   for (const { kind, path, values } of byConstruct.values()) {
+    const text = (key: string) => values[key] || undefined;
     if (kind === 'DnsFailover') {
-      requireKeys(stackName, kind, path, values, DNS_REQUIRED);
-      const worst = values.worstCaseFailoverSeconds === undefined ? undefined : Number(values.worstCaseFailoverSeconds);
+      requireKeys(stackName, kind, path, values, DNS_FAILOVER_OUTPUTS);
       dnsFailovers.push({
         path,
         primaryHealthCheckId: values.primaryHealthCheckId!,
-        secondaryHealthCheckId: values.secondaryHealthCheckId || undefined,
+        secondaryHealthCheckId: text('secondaryHealthCheckId'),
         recordName: values.recordName!,
         hostedZoneId: values.hostedZoneId!,
-        worstCaseFailoverSeconds: worst !== undefined && Number.isFinite(worst) ? worst : undefined,
+        ...optional('worstCaseFailoverSeconds', finiteNumber(values.worstCaseFailoverSeconds)),
+        ...optional('latencyRegions', values.latencyRegions === undefined ? undefined : splitOutputList(values.latencyRegions)),
+        ...optional('https', values.https === 'true' ? true : values.https === 'false' ? false : undefined),
       });
-    } else if (kind === 'PatroniCluster') {
-      requireKeys(stackName, kind, path, values, CLUSTER_REQUIRED);
+    } else {
+      requireKeys(stackName, kind, path, values, PATRONI_CLUSTER_OUTPUTS);
       clusters.push({
         path,
         clusterName: values.clusterName!,
@@ -91,15 +94,34 @@ export function parseStackOutputs(stackName: string, outputs: readonly Output[])
         superuserSecretArn: values.superuserSecretArn!,
         restApiSecretArn: values.restApiSecretArn!,
         metricsNamespace: values.metricsNamespace!,
-        nodeInstanceIds: splitList(values.nodeInstanceIds!),
-        nodeAddresses: splitList(values.nodeAddresses!),
-        ...(values.operatorTlsSecretArn ? { operatorTlsSecretArn: values.operatorTlsSecretArn } : {}),
-        ...(/^\d+$/.test(values.replicaMaxLagBytes ?? '') ? { replicaMaxLagBytes: Number(values.replicaMaxLagBytes) } : {}),
+        nodeInstanceIds: splitOutputList(values.nodeInstanceIds!),
+        nodeAddresses: splitOutputList(values.nodeAddresses!),
+        ...optional('operatorTlsSecretArn', text('operatorTlsSecretArn')),
+        ...optional('replicaMaxLagBytes', wholeNumber(values.replicaMaxLagBytes)),
+        ...optional('securityGroupId', text('securityGroupId')),
+        ...optional('loadBalancerFullName', text('loadBalancerFullName')),
+        ...optional('writerTargetGroupFullName', text('writerTargetGroupFullName')),
+        ...optional('maxBackupAgeSeconds', wholeNumber(values.maxBackupAgeSeconds)),
+        ...optional('maxArchiveWaitSeconds', wholeNumber(values.maxArchiveWaitSeconds)),
       });
     }
   }
   const byPath = (a: { path: string }, b: { path: string }) => a.path.localeCompare(b.path);
   return { stackName, dnsFailovers: dnsFailovers.sort(byPath), clusters: clusters.sort(byPath) };
+}
+
+/** `{ key: value }`, or nothing when the value is absent (so that absent keys stay absent). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [k in K]?: V };
+}
+
+function finiteNumber(value: string | undefined): number | undefined {
+  const n = value === undefined || value === '' ? NaN : Number(value);
+  return Number.isFinite(n) ? n : undefined;
+}
+
+function wholeNumber(value: string | undefined): number | undefined {
+  return /^\d+$/.test(value ?? '') ? Number(value) : undefined;
 }
 
 /** DescribeStacks, then `parseStackOutputs`. */
@@ -130,7 +152,7 @@ export function selectConstruct<T extends { path: string }>(items: readonly T[],
   const matches = pathFilter ? filterByPath(items, pathFilter) : [...items];
   if (matches.length === 1) return matches[0]!;
   const listed = items.map((i) => i.path).join(', ');
-  if (items.length === 0) throw new OpsError(`stack ${stackName} has no ${what} outputs (outputs described 'cdk-failover:${what}:...')`);
+  if (items.length === 0) throw new OpsError(`stack ${stackName} has no ${what} outputs (outputs described '${OUTPUT_DESCRIPTION_PREFIX}${what}:...')`);
   if (matches.length === 0) throw new UsageError(`no ${what} at '${pathFilter}' in stack ${stackName} (found: ${listed})`);
   throw new UsageError(`stack ${stackName} has ${matches.length} ${what}s (${matches.map((m) => m.path).join(', ')}): choose one with --construct <path>`);
 }
@@ -140,16 +162,9 @@ export function filterByPath<T extends { path: string }>(items: readonly T[], pa
   return items.filter((i) => i.path === pathFilter || i.path.endsWith(`/${pathFilter}`));
 }
 
-function requireKeys(stackName: string, kind: string, path: string, values: Record<string, string>, keys: readonly string[]): void {
-  const missing = keys.filter((k) => !values[k]);
+function requireKeys(stackName: string, kind: string, path: string, values: Record<string, string>, specs: Readonly<Record<string, OutputSpec>>): void {
+  const missing = Object.keys(specs).filter((k) => specs[k]!.required && !values[k]);
   if (missing.length) {
     throw new OpsError(`stack ${stackName}: ${kind} ${path} lacks the output(s) ${missing.join(', ')} (deployed with an older cdk-failover?)`);
   }
-}
-
-function splitList(value: string): string[] {
-  return value
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
 }

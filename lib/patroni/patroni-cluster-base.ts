@@ -20,6 +20,8 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
   readonly nodeNames: string[];
   /** EC2 instance IDs of the nodes, in order; empty when not known (an import without them). */
   readonly nodeInstanceIds: string[];
+  /** The nodes' private IP addresses, in order; empty when not known (an import without them). */
+  readonly nodeAddresses: string[];
   /** The reader endpoint drops replicas further behind than this. */
   readonly replicaMaxLag: Size;
   /** Writer endpoint: always the current leader. */
@@ -96,6 +98,11 @@ export interface PatroniClusterAttributes {
    */
   readonly nodeInstanceIds?: string[];
   /**
+   * The nodes' private IP addresses, in order.
+   * @default - unknown: runbooks cannot name the nodes' REST APIs
+   */
+  readonly nodeAddresses?: string[];
+  /**
    * The cluster's `replicaMaxLag`.
    * @default Size.mebibytes(16)
    */
@@ -134,6 +141,7 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
   public abstract readonly metricsNamespace: string;
   public abstract readonly nodeNames: string[];
   public abstract readonly nodeInstanceIds: string[];
+  public abstract readonly nodeAddresses: string[];
   public abstract readonly replicaMaxLag: Size;
   public abstract readonly writerEndpoint: ClusterEndpoint;
   public abstract readonly readerEndpoint: ClusterEndpoint;
@@ -242,6 +250,7 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
   public readonly metricsNamespace: string;
   public readonly nodeNames: string[];
   public readonly nodeInstanceIds: string[];
+  public readonly nodeAddresses: string[];
   public readonly replicaMaxLag: Size;
   public readonly writerEndpoint: ClusterEndpoint;
   public readonly readerEndpoint: ClusterEndpoint;
@@ -257,6 +266,9 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
     if (attrs.nodeInstanceIds && !Token.isUnresolved(attrs.nodeInstanceIds) && attrs.nodeInstanceIds.length !== attrs.nodes) {
       throw new Error(`nodeInstanceIds must list ${attrs.nodes} instance IDs (one per node), got ${attrs.nodeInstanceIds.length}`);
     }
+    if (attrs.nodeAddresses && !Token.isUnresolved(attrs.nodeAddresses) && attrs.nodeAddresses.length !== attrs.nodes) {
+      throw new Error(`nodeAddresses must list ${attrs.nodes} addresses (one per node), got ${attrs.nodeAddresses.length}`);
+    }
     if ((attrs.loadBalancerFullName === undefined) !== (attrs.writerTargetGroupFullName === undefined)) {
       throw new Error('loadBalancerFullName and writerTargetGroupFullName go together: give both or neither');
     }
@@ -264,6 +276,7 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
     this.metricsNamespace = clusterMetricsNamespace(attrs.clusterName);
     this.nodeNames = Array.from({ length: attrs.nodes }, (_, i) => clusterNodeName(attrs.clusterName, i));
     this.nodeInstanceIds = [...(attrs.nodeInstanceIds ?? [])];
+    this.nodeAddresses = [...(attrs.nodeAddresses ?? [])];
     this.replicaMaxLag = attrs.replicaMaxLag ?? DEFAULT_REPLICA_MAX_LAG;
     this.writerEndpoint = new ClusterEndpoint(attrs.endpointHostname, CLUSTER_PORTS.writer);
     this.readerEndpoint = new ClusterEndpoint(attrs.endpointHostname, CLUSTER_PORTS.reader);

@@ -1,4 +1,4 @@
-import { Annotations, Aws, CfnOutput, CfnWaitCondition, CfnWaitConditionHandle, Duration, Fn, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnWaitCondition, CfnWaitConditionHandle, Duration, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
@@ -29,6 +29,9 @@ import { PatroniNode } from './patroni-node';
 import { NODE_METADATA_KEY, renderUserData } from './user-data';
 import { CLUSTER_PORTS, validateClusterProps } from './validation';
 import { PatroniTiming } from './timing';
+import { clusterOutputValues } from './cluster-outputs';
+import { addFailoverOutputs } from '../util/failover-outputs';
+import { PATRONI_CLUSTER_OUTPUTS } from '../util/output-contract';
 
 /** Properties of a PatroniCluster. */
 export interface PatroniClusterProps {
@@ -231,9 +234,6 @@ function certificateIssue(tls: ClusterTls): string | null {
 function secretRemovalPolicy(removalPolicy: RemovalPolicy): RemovalPolicy {
   return removalPolicy === RemovalPolicy.SNAPSHOT ? RemovalPolicy.RETAIN : removalPolicy;
 }
-
-/** Stable keys of the stack outputs, for the CLI and runbooks. */
-const OUTPUT_KIND = 'PatroniCluster';
 
 /**
  * PostgreSQL high availability on EC2: Patroni elects the leader through etcd (one member on each
@@ -506,6 +506,11 @@ export class PatroniCluster extends PatroniClusterBase {
     return this.nodes.map((n) => n.instance.instanceId);
   }
 
+  /** The nodes' fixed private IP addresses, in order. */
+  public get nodeAddresses(): string[] {
+    return this.nodes.map((n) => n.address);
+  }
+
   public get loadBalancerFullName(): string | undefined {
     return this.loadBalancer.loadBalancerFullName;
   }
@@ -669,18 +674,16 @@ export class PatroniCluster extends PatroniClusterBase {
   }
 
   private createOutputs(): void {
-    const output = (id: string, key: string, value: string) =>
-      new CfnOutput(this, id, { value, description: `cdk-failover:${OUTPUT_KIND}:${this.node.path}:${key}` });
-    output('ClusterNameOutput', 'clusterName', this.clusterName);
-    output('WriterEndpointOutput', 'writerEndpoint', this.writerEndpoint.socketAddress);
-    output('ReaderEndpointOutput', 'readerEndpoint', this.readerEndpoint.socketAddress);
-    output('SuperuserSecretArnOutput', 'superuserSecretArn', this.superuserSecret.secretArn);
-    output('RestApiSecretArnOutput', 'restApiSecretArn', this.restApiSecret.secretArn);
-    output('MetricsNamespaceOutput', 'metricsNamespace', this.metricsNamespace);
-    output('ReplicaMaxLagBytesOutput', 'replicaMaxLagBytes', String(this.replicaMaxLag.toBytes()));
-    if (this.operatorTlsSecret) output('OperatorTlsSecretArnOutput', 'operatorTlsSecretArn', this.operatorTlsSecret.secretArn);
-    output('NodeInstanceIdsOutput', 'nodeInstanceIds', joinTokens(this.nodes.map((n) => n.instance.instanceId)));
-    output('NodeAddressesOutput', 'nodeAddresses', joinTokens(this.nodes.map((n) => n.address)));
+    addFailoverOutputs(
+      this,
+      'PatroniCluster',
+      PATRONI_CLUSTER_OUTPUTS,
+      clusterOutputValues(this, {
+        superuserSecretArn: this.superuserSecret.secretArn,
+        restApiSecretArn: this.restApiSecret.secretArn,
+        operatorTlsSecretArn: this.operatorTlsSecret?.secretArn,
+      }),
+    );
   }
 }
 
@@ -697,10 +700,6 @@ const NODE_APPLY_SECONDS = 1800;
 
 /** Device name of the data volume; on Nitro it appears as NVMe, found by volume ID. */
 const DATA_VOLUME_DEVICE = '/dev/sdf';
-
-function joinTokens(values: string[]): string {
-  return Fn.join(',', values);
-}
 
 
 function defaultClusterName(scope: Construct): string {

@@ -153,8 +153,15 @@ function overview(f: PatroniFacts): string {
         ...(o.get('operatorTlsSecretArn')
           ? [outputRow('TLS: both CAs and an operator client certificate (`caCert`, `databaseCaCert`, `cert`, `key`), ARN', 'operatorTlsSecretArn')]
           : []),
+        outputRow('the clients\' security group (the load balancer\'s)', 'securityGroupId'),
+        outputRow('the load balancer\'s full name (`net/...`)', 'loadBalancerFullName'),
+        outputRow('the writer target group\'s full name (`targetgroup/...`)', 'writerTargetGroupFullName'),
+        ...(o.get('maxBackupAgeSeconds') ? [outputRow('backup alarm limit: newest backup age, seconds', 'maxBackupAgeSeconds')] : []),
+        ...(o.get('maxArchiveWaitSeconds') ? [outputRow('backup alarm limit: WAL archive wait, seconds', 'maxArchiveWaitSeconds')] : []),
       ],
     ),
+    'Another stack or app watches this cluster through `PatroniCluster.fromClusterAttributes`, with the values of these outputs ' +
+      '(node count from `nodeAddresses`, `endpointHostname` from the writer endpoint without its port).',
     bullets([
       `Replication: ${syncText(f)}`,
       `A replica more than maximum_lag_on_failover (${bytes(f.maximumLagOnFailoverBytes)}) behind is never promoted automatically.`,

@@ -4,6 +4,7 @@
 import { CfnElement, CfnOutput, CfnResource, Stack, Token } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
 import { inlineCode } from './markdown';
+import { OutputKind, parseOutputDescription } from '../util/output-contract';
 
 /** One of the `cdk-failover:<Kind>:<path>:<key>` outputs of a construct. */
 export interface OutputRef {
@@ -87,15 +88,13 @@ export class RunbookContext {
   }
 
   /** The construct's `cdk-failover:<kind>:<path>:<key>` outputs, by key. */
-  public outputsOf(construct: IConstruct, kind: string): Map<string, OutputRef> {
-    const prefix = `cdk-failover:${kind}:${construct.node.path}:`;
+  public outputsOf(construct: IConstruct, kind: OutputKind): Map<string, OutputRef> {
     const found = new Map<string, OutputRef>();
     for (const child of construct.node.findAll()) {
       if (!(child instanceof CfnOutput) || Stack.of(child) !== this.stack) continue;
-      const description = child.description;
-      if (description === undefined || !description.startsWith(prefix)) continue;
-      const key = description.slice(prefix.length);
-      found.set(key, { key, logicalId: this.logicalId(child), description, value: this.concrete(child.value) });
+      const parsed = parseOutputDescription(child.description);
+      if (!parsed || parsed.kind !== kind || parsed.path !== construct.node.path) continue;
+      found.set(parsed.key, { key: parsed.key, logicalId: this.logicalId(child), description: child.description!, value: this.concrete(child.value) });
     }
     return found;
   }

@@ -1,30 +1,239 @@
-// The CLI finds a stack's constructs by their output descriptions: this checks that what a
-// synthesized construct declares is what lib/ops parses. (Test code may load the constructs;
-// lib/ops never does.)
-import { App } from 'aws-cdk-lib';
+// The output contract end to end: what a construct publishes, read back as a deployed stack's
+// DescribeStacks answer would give it, is enough to import the construct elsewhere and alarm on it
+// exactly as on the original.
+import { Duration, Size, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { DnsFailoverExampleStack } from '../../examples/dns-failover';
-import { parseStackOutputs } from '../../lib/ops/stack-outputs';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import {
+  DnsFailover,
+  DnsFailoverAttributes,
+  FailoverAlarms,
+  FailoverEndpoint,
+  IDnsFailover,
+  IPatroniCluster,
+  PatroniCluster,
+  PatroniClusterAttributes,
+} from '../../lib';
+import { DnsFailoverOutputs, parseStackOutputs, PatroniClusterOutputs } from '../../lib/ops/stack-outputs';
+import { DNS_FAILOVER_OUTPUTS, outputDescription, parseOutputDescription, PATRONI_CLUSTER_OUTPUTS } from '../../lib/util/output-contract';
+import { testApp } from '../app';
 
-describe('the contract with the constructs', () => {
-  test("parses the outputs a synthesized DnsFailover declares (the CLI reads what the construct writes)", () => {
-    const stack = new DnsFailoverExampleStack(new App(), 'DnsExample');
-    const outputs = Object.entries(Template.fromStack(stack).toJSON().Outputs as Record<string, { Description?: string }>).map(([key, o]) => ({
-      OutputKey: key,
-      Description: o.Description,
-      // Deployed values: the key's last part stands in for the resolved token.
-      OutputValue: o.Description?.endsWith(':worstCaseFailoverSeconds') ? '152' : `value-of-${o.Description?.split(':').pop()}`,
-    }));
-    const parsed = parseStackOutputs('DnsExample', outputs);
-    expect(parsed.dnsFailovers).toEqual([
-      {
-        path: 'DnsExample/Api',
-        primaryHealthCheckId: 'value-of-primaryHealthCheckId',
-        secondaryHealthCheckId: 'value-of-secondaryHealthCheckId',
-        recordName: 'value-of-recordName',
-        hostedZoneId: 'value-of-hostedZoneId',
-        worstCaseFailoverSeconds: 152,
-      },
-    ]);
+const env = { region: 'eu-west-1' };
+
+/** What CloudFormation would put in place of an intrinsic: deterministic stand-ins for deploy-time values. */
+function deployed(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
+  const v = value as Record<string, unknown>;
+  if ('Ref' in v) return `ref-${String(v.Ref).toLowerCase()}`;
+  if ('Fn::GetAtt' in v) {
+    const [resource, attribute] = v['Fn::GetAtt'] as [string, string];
+    return `${attribute.toLowerCase()}-of-${resource.toLowerCase()}`;
+  }
+  if ('Fn::Join' in v) {
+    const [separator, parts] = v['Fn::Join'] as [string, unknown[]];
+    return parts.map(deployed).join(separator);
+  }
+  throw new Error(`no stand-in for ${JSON.stringify(value)}`);
+}
+
+/** Any JSON with its intrinsics replaced by their stand-ins. */
+function deployedDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(deployedDeep);
+  if (value && typeof value === 'object') {
+    const keys = Object.keys(value);
+    if (keys.length === 1 && (keys[0] === 'Ref' || keys[0].startsWith('Fn::'))) return deployed(value);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deployedDeep(v)]));
+  }
+  return value;
+}
+
+/** The stack's outputs as DescribeStacks would return them after a deploy. */
+function describeStacksOutputs(stack: Stack) {
+  const outputs = Template.fromStack(stack).toJSON().Outputs as Record<string, { Description?: string; Value: unknown }>;
+  return Object.entries(outputs).map(([key, o]) => ({ OutputKey: key, Description: o.Description, OutputValue: deployed(o.Value) }));
+}
+
+// Every attribute, from the outputs: a new attribute without an output does not compile here.
+const CLUSTER_ATTRIBUTES: { [K in keyof Required<PatroniClusterAttributes>]: (o: PatroniClusterOutputs) => PatroniClusterAttributes[K] } = {
+  clusterName: (o) => o.clusterName,
+  nodes: (o) => o.nodeAddresses.length,
+  endpointHostname: (o) => o.writerEndpoint.replace(/:\d+$/, ''),
+  securityGroupId: (o) => o.securityGroupId!,
+  nodeInstanceIds: (o) => o.nodeInstanceIds,
+  nodeAddresses: (o) => o.nodeAddresses,
+  replicaMaxLag: (o) => Size.bytes(o.replicaMaxLagBytes!),
+  loadBalancerFullName: (o) => o.loadBalancerFullName,
+  writerTargetGroupFullName: (o) => o.writerTargetGroupFullName,
+  backupLimits: (o) =>
+    o.maxBackupAgeSeconds === undefined
+      ? undefined
+      : { maxBackupAge: Duration.seconds(o.maxBackupAgeSeconds), maxArchiveWait: Duration.seconds(o.maxArchiveWaitSeconds!) },
+};
+
+const DNS_ATTRIBUTES: { [K in keyof Required<DnsFailoverAttributes>]: (o: DnsFailoverOutputs) => DnsFailoverAttributes[K] } = {
+  recordName: (o) => o.recordName,
+  hostedZoneId: (o) => o.hostedZoneId,
+  primaryHealthCheckId: (o) => o.primaryHealthCheckId,
+  secondaryHealthCheckId: (o) => o.secondaryHealthCheckId,
+  latencyRegions: (o) => o.latencyRegions,
+  https: (o) => o.https,
+};
+
+function attributesOf<A, O>(mapping: { [K in keyof A]: (o: O) => A[K] }, outputs: O): A {
+  return Object.fromEntries(Object.entries(mapping).map(([k, f]) => [k, (f as (o: O) => unknown)(outputs)])) as A;
+}
+
+/**
+ * What each alarm of the FailoverAlarms `Alarms` watches and when it fires, with deploy-time values
+ * as their stand-ins (the cluster's own EC2 recovery alarms are not FailoverAlarms').
+ */
+function alarmShapes(stack: Stack): unknown[] {
+  const alarms = Template.fromStack(stack).findResources('AWS::CloudWatch::Alarm');
+  return Object.entries(alarms)
+    .filter(([logicalId]) => logicalId.startsWith('Alarms'))
+    .map(([, a]) => {
+      const p = a.Properties as Record<string, unknown>;
+      return deployedDeep({
+        MetricName: p.MetricName,
+        Namespace: p.Namespace,
+        Dimensions: p.Dimensions,
+        Metrics: p.Metrics,
+        Statistic: p.Statistic,
+        Threshold: p.Threshold,
+        ComparisonOperator: p.ComparisonOperator,
+        EvaluationPeriods: p.EvaluationPeriods,
+        TreatMissingData: p.TreatMissingData,
+      });
+    })
+    .map((shape) => JSON.stringify(shape))
+    .sort();
+}
+
+function clusterStack(): { stack: Stack; cluster: PatroniCluster } {
+  const stack = new Stack(testApp(), 'Db', { env });
+  const vpc = new ec2.Vpc(stack, 'Vpc', { availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'], natGateways: 1 });
+  const cluster = new PatroniCluster(stack, 'Orders', { vpc, clusterName: 'orders', replicaMaxLag: Size.mebibytes(32), backup: {} });
+  return { stack, cluster };
+}
+
+function dnsStack(measureLatency: boolean): { stack: Stack; dns: DnsFailover } {
+  const stack = new Stack(testApp(), 'Dns', { env: { region: 'us-east-1' } });
+  const zone = new route53.PublicHostedZone(stack, 'Zone', { zoneName: 'example.com' });
+  const dns = new DnsFailover(stack, 'Api', {
+    zone,
+    recordName: 'api',
+    primary: FailoverEndpoint.ipAddress('203.0.113.10'),
+    secondary: FailoverEndpoint.ipAddress('198.51.100.10'),
+    healthCheck: { measureLatency },
+  });
+  return { stack, dns };
+}
+
+describe('PatroniCluster outputs: a deployed stack\'s outputs are its attributes', () => {
+  const { stack, cluster } = clusterStack();
+  new FailoverAlarms(stack, 'Alarms', { clusters: [cluster] });
+  const outputs = parseStackOutputs('Db', describeStacksOutputs(stack));
+
+  test('every output of the contract is published, under its construct ID', () => {
+    const published = Object.keys(Template.fromStack(stack).toJSON().Outputs);
+    for (const spec of Object.values(PATRONI_CLUSTER_OUTPUTS)) {
+      expect(published.some((logicalId) => logicalId.startsWith(`Orders${spec.id}`))).toBe(true);
+    }
+  });
+
+  test('an import from the outputs has every attribute of the construct', () => {
+    const imported = PatroniCluster.fromClusterAttributes(new Stack(testApp(), 'Other', { env }), 'Orders', attributesOf(CLUSTER_ATTRIBUTES, outputs.clusters[0]!));
+    const attributes = (c: IPatroniCluster) => ({
+      clusterName: c.clusterName,
+      metricsNamespace: c.metricsNamespace,
+      nodeNames: c.nodeNames,
+      nodeInstanceIds: c.nodeInstanceIds,
+      nodeAddresses: c.nodeAddresses,
+      replicaMaxLagBytes: c.replicaMaxLag.toBytes(),
+      writerEndpoint: c.writerEndpoint.socketAddress,
+      readerEndpoint: c.readerEndpoint.socketAddress,
+      loadBalancerFullName: c.loadBalancerFullName,
+      writerTargetGroupFullName: c.writerTargetGroupFullName,
+      securityGroupIds: c.connections.securityGroups.map((g) => g.securityGroupId),
+      backupLimits: c.backupLimits && { age: c.backupLimits.maxBackupAge.toSeconds(), wait: c.backupLimits.maxArchiveWait.toSeconds() },
+    });
+    expect(attributes(imported)).toEqual(deployedDeep(stack.resolve(attributes(cluster))));
+    expect(imported.nodeAddresses).toHaveLength(3);
+    expect(imported.backupLimits).toBeDefined();
+  });
+
+  test('FailoverAlarms on the import watch the same metrics with the same thresholds as on the construct', () => {
+    const other = new Stack(testApp(), 'Monitoring', { env });
+    const imported = PatroniCluster.fromClusterAttributes(other, 'Orders', attributesOf(CLUSTER_ATTRIBUTES, outputs.clusters[0]!));
+    new FailoverAlarms(other, 'Alarms', { clusters: [imported] });
+    const mine = alarmShapes(stack);
+    expect(mine.length).toBeGreaterThan(10);
+    expect(alarmShapes(other)).toEqual(mine);
+  });
+
+  test('a stack deployed before the new outputs still parses: they are optional', () => {
+    const older = describeStacksOutputs(stack).filter((o) => !/securityGroupId|FullName|maxBackupAge|maxArchiveWait/.test(o.Description ?? ''));
+    const parsed = parseStackOutputs('Db', older).clusters[0]!;
+    expect(parsed.securityGroupId).toBeUndefined();
+    expect(parsed.loadBalancerFullName).toBeUndefined();
+    expect(parsed.maxBackupAgeSeconds).toBeUndefined();
+    expect(parsed.clusterName).toBe('orders');
+  });
+});
+
+describe('DnsFailover outputs: a deployed stack\'s outputs are its attributes', () => {
+  test.each([true, false])('an import from the outputs (latency measured: %s) has every attribute and the same alarms', (measureLatency) => {
+    const { stack, dns } = dnsStack(measureLatency);
+    new FailoverAlarms(stack, 'Alarms', { dnsFailovers: [dns] });
+    const outputs = parseStackOutputs('Dns', describeStacksOutputs(stack)).dnsFailovers[0]!;
+    const other = new Stack(testApp(), 'Monitoring', { env: { region: 'us-east-1' } });
+    const imported = DnsFailover.fromDnsFailoverAttributes(other, 'Api', attributesOf(DNS_ATTRIBUTES, outputs));
+    const attributes = (d: IDnsFailover) => ({
+      recordName: d.recordName,
+      hostedZoneId: d.hostedZoneId,
+      primaryHealthCheckId: d.primaryHealthCheckId,
+      secondaryHealthCheckId: d.secondaryHealthCheckId,
+      latencyRegions: d.latencyRegions,
+      https: d.https,
+    });
+    expect(attributes(imported)).toEqual(deployedDeep(stack.resolve(attributes(dns))));
+    expect(imported.latencyRegions.length > 0).toBe(measureLatency);
+    new FailoverAlarms(other, 'Alarms', { dnsFailovers: [imported] });
+    expect(alarmShapes(other)).toEqual(alarmShapes(stack));
+  });
+});
+
+describe('output descriptions', () => {
+  test('round-trip through outputDescription and parseOutputDescription, a path with colons included', () => {
+    for (const [kind, path, key] of [
+      ['PatroniCluster', 'App/Db', 'clusterName'],
+      ['DnsFailover', 'Stage/Api/Dns', 'recordName'],
+      ['DnsFailover', 'a:b/Api', 'https'],
+    ] as const) {
+      expect(parseOutputDescription(outputDescription(kind, path, key))).toEqual({ kind, path, key });
+    }
+  });
+
+  test.each([
+    [undefined],
+    [''],
+    ['an output of somebody else'],
+    ['cdk-failover:'],
+    ['cdk-failover:PatroniCluster'],
+    ['cdk-failover:PatroniCluster:clusterName'],
+    ['cdk-failover:Unknown:App/Db:clusterName'],
+    ['cdk-failover::App/Db:clusterName'],
+  ])('%p is not one of ours', (description) => {
+    expect(parseOutputDescription(description)).toBeUndefined();
+  });
+
+  test('the CLI refuses a construct whose required outputs are missing, naming them', () => {
+    const d = (key: string) => outputDescription('DnsFailover', 'S/Api', key);
+    expect(() => parseStackOutputs('S', [{ Description: d('recordName'), OutputValue: 'api.example.com' }])).toThrow(
+      'stack S: DnsFailover S/Api lacks the output(s) primaryHealthCheckId, hostedZoneId (deployed with an older cdk-failover?)',
+    );
+    expect(Object.entries(DNS_FAILOVER_OUTPUTS).filter(([, s]) => s.required).map(([k]) => k)).toEqual(['primaryHealthCheckId', 'recordName', 'hostedZoneId']);
   });
 });

@@ -200,7 +200,21 @@ describe('PatroniCluster secrets and role', () => {
     const outputs = template.toJSON().Outputs as Record<string, { Description: string }>;
     const keys = Object.values(outputs).map((o) => o.Description.replace('cdk-failover:PatroniCluster:Test/Db:', ''));
     expect(keys.sort()).toEqual(
-      ['clusterName', 'metricsNamespace', 'nodeAddresses', 'nodeInstanceIds', 'operatorTlsSecretArn', 'readerEndpoint', 'replicaMaxLagBytes', 'restApiSecretArn', 'superuserSecretArn', 'writerEndpoint'].sort(),
+      [
+        'clusterName',
+        'loadBalancerFullName',
+        'metricsNamespace',
+        'nodeAddresses',
+        'nodeInstanceIds',
+        'operatorTlsSecretArn',
+        'readerEndpoint',
+        'replicaMaxLagBytes',
+        'restApiSecretArn',
+        'securityGroupId',
+        'superuserSecretArn',
+        'writerEndpoint',
+        'writerTargetGroupFullName',
+      ].sort(),
     );
   });
 
