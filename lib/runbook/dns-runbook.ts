@@ -1,7 +1,8 @@
 // The runbook of one DnsFailover: Route 53 health checks and a PRIMARY/SECONDARY record pair.
 import { Stack } from 'aws-cdk-lib';
-import { DnsFailover } from '../dns';
-import { PatroniCluster } from '../patroni';
+import { DnsFailover, IDnsFailover } from '../dns';
+import { PatroniClusterBase } from '../patroni';
+import { renderImportedDnsSections } from './imported-runbook';
 import { findAlarmSets, renderAlarmSets } from './alarms';
 import { failoverCli } from './cli';
 import { DnsFacts, dnsFacts, EndpointFacts, ProbeFacts } from './dns-facts';
@@ -11,12 +12,16 @@ import { DNS_RUNBOOK_SECTIONS, sectionHeading, sectionRef } from './sections';
 const ref = (title: (typeof DNS_RUNBOOK_SECTIONS)[number]) => sectionRef(DNS_RUNBOOK_SECTIONS, title);
 
 /** The Markdown runbook of `dns`, as a document of its own. */
-export function renderDnsFailoverRunbook(dns: DnsFailover): string {
+export function renderDnsFailoverRunbook(dns: IDnsFailover): string {
   return `${renderDnsSections(dns, 1)}\n`;
 }
 
-/** The runbook of `dns` with its title at heading `level` and its sections one below. */
-export function renderDnsSections(dns: DnsFailover, level: number): string {
+/**
+ * The runbook of `dns` with its title at heading `level` and its sections one below: the whole
+ * runbook for a DnsFailover of this app, what its attributes give for an import.
+ */
+export function renderDnsSections(dns: IDnsFailover, level: number): string {
+  if (!(dns instanceof DnsFailover)) return renderImportedDnsSections(dns, level);
   const f = dnsFacts(dns);
   const h = (title: (typeof DNS_RUNBOOK_SECTIONS)[number]) => sectionHeading(DNS_RUNBOOK_SECTIONS, title, level + 1);
   const sub = (text: string) => heading(level + 2, text);
@@ -204,7 +209,7 @@ function verifyOutage(f: DnsFacts): string {
 
 function standbyReady(dns: DnsFailover, f: DnsFacts): string {
   const timeout = f.options.protocol.checkTimeout(f.options.searchString !== undefined).toSeconds();
-  const clusters = Stack.of(dns).node.findAll().filter((c): c is PatroniCluster => c instanceof PatroniCluster && Stack.of(c) === Stack.of(dns));
+  const clusters = Stack.of(dns).node.findAll().filter((c): c is PatroniClusterBase => c instanceof PatroniClusterBase && Stack.of(c) === Stack.of(dns));
   const secondaryCheck = hasSecondaryCheck(f)
     ? blocks(
         'The secondary\'s health check must be healthy in most checker regions:',

@@ -1,5 +1,6 @@
 // The runbook of one PatroniCluster: Patroni, etcd and HAProxy on EC2 behind an internal NLB.
-import { PatroniCluster } from '../patroni';
+import { IPatroniCluster, PatroniCluster } from '../patroni';
+import { renderImportedClusterSections } from './imported-runbook';
 import { findAlarmSets, renderAlarmSets } from './alarms';
 import { etcdQuorum } from '../monitoring/alarm-definitions';
 import { failoverCli, FORWARDED_REST_API_PORT_BASE, FORWARDED_WRITER_PORT, forwardedPatroniUrls, forwardedWriterUri, OPERATOR_TLS_FILE } from './cli';
@@ -12,12 +13,16 @@ type Section = (typeof PATRONI_RUNBOOK_SECTIONS)[number];
 const ref = (title: Section) => sectionRef(PATRONI_RUNBOOK_SECTIONS, title);
 
 /** The Markdown runbook of `cluster`, as a document of its own. */
-export function renderPatroniClusterRunbook(cluster: PatroniCluster): string {
+export function renderPatroniClusterRunbook(cluster: IPatroniCluster): string {
   return `${renderPatroniSections(cluster, 1)}\n`;
 }
 
-/** The runbook of `cluster` with its title at heading `level` and its sections one below. */
-export function renderPatroniSections(cluster: PatroniCluster, level: number): string {
+/**
+ * The runbook of `cluster` with its title at heading `level` and its sections one below: the whole
+ * runbook for a PatroniCluster of this app, what its attributes give for an import.
+ */
+export function renderPatroniSections(cluster: IPatroniCluster, level: number): string {
+  if (!(cluster instanceof PatroniCluster)) return renderImportedClusterSections(cluster, level);
   const f = patroniFacts(cluster);
   const h = (title: Section) => sectionHeading(PATRONI_RUNBOOK_SECTIONS, title, level + 1);
   const sub = (text: string) => heading(level + 2, text);

@@ -1,7 +1,7 @@
 import { Stack } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
-import { DnsFailover } from '../dns/dns-failover';
-import { PatroniCluster } from '../patroni/patroni-cluster';
+import { IDnsFailover } from '../dns/dns-failover-base';
+import { IPatroniCluster } from '../patroni/patroni-cluster-base';
 import { renderDnsFailoverRunbook } from './dns-runbook';
 import { renderPatroniClusterRunbook } from './patroni-runbook';
 import { renderStackRunbook, runbookFileName } from './stack-runbook';
@@ -9,13 +9,13 @@ import { writePrometheusFiles, writeRunbooks } from './write';
 
 /** The runbook functions as static methods: what jsii languages (Python, Java...) can call. */
 export class Runbooks {
-  /** The runbook of one DnsFailover, as Markdown. */
-  public static forDnsFailover(dns: DnsFailover): string {
+  /** The runbook of one DnsFailover, as Markdown; for an import, what its attributes give. */
+  public static forDnsFailover(dns: IDnsFailover): string {
     return renderDnsFailoverRunbook(dns);
   }
 
-  /** The runbook of one PatroniCluster, as Markdown. */
-  public static forPatroniCluster(cluster: PatroniCluster): string {
+  /** The runbook of one PatroniCluster, as Markdown; for an import, what its attributes give. */
+  public static forPatroniCluster(cluster: IPatroniCluster): string {
     return renderPatroniClusterRunbook(cluster);
   }
 

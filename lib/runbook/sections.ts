@@ -36,3 +36,6 @@ export function sectionRef(sections: readonly string[], title: string): string {
   if (index < 0) throw new Error(`'${title}' is not a runbook section (${sections.join(', ')})`);
   return `section ${index + 1} (${title})`;
 }
+
+/** Sections of the runbook of an imported DnsFailover or PatroniCluster: what this stack knows and watches. */
+export const IMPORTED_RUNBOOK_SECTIONS = ['Overview', 'Trigger conditions', 'Verify the outage'] as const;

@@ -1,20 +1,25 @@
 // The runbook of a whole stack: every DnsFailover and PatroniCluster in its construct tree.
 import { Stack, Stage } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
-import { DnsFailover } from '../dns';
-import { PatroniCluster } from '../patroni';
+import { DnsFailover } from '../dns/dns-failover';
+import { PatroniCluster } from '../patroni/patroni-cluster';
+import { DnsFailoverBase, IDnsFailover } from '../dns';
+import { IPatroniCluster, PatroniClusterBase } from '../patroni';
 import { renderDnsSections } from './dns-runbook';
 import { blocks, bullets, heading, inlineCode, table } from './markdown';
 import { renderPatroniSections } from './patroni-runbook';
 import { RunbookContext } from './stack-context';
 
-/** The DnsFailovers and PatroniClusters of `stack` (not of its nested stacks), in construct-tree order. */
-export function findFailoverConstructs(stack: Stack): { dnsFailovers: DnsFailover[]; clusters: PatroniCluster[] } {
+/**
+ * The DnsFailovers and PatroniClusters of `stack` (not of its nested stacks), made here or
+ * imported (`fromXxxAttributes`), in construct-tree order.
+ */
+export function findFailoverConstructs(stack: Stack): { dnsFailovers: IDnsFailover[]; clusters: IPatroniCluster[] } {
   const own = (c: IConstruct) => Stack.of(c) === stack;
   const all = stack.node.findAll();
   return {
-    dnsFailovers: all.filter((c): c is DnsFailover => c instanceof DnsFailover && own(c)),
-    clusters: all.filter((c): c is PatroniCluster => c instanceof PatroniCluster && own(c)),
+    dnsFailovers: all.filter((c): c is DnsFailoverBase => c instanceof DnsFailoverBase && own(c)),
+    clusters: all.filter((c): c is PatroniClusterBase => c instanceof PatroniClusterBase && own(c)),
   };
 }
 
@@ -27,9 +32,10 @@ export function runbookFileName(stack: Stack): string {
 export function renderStackRunbook(stack: Stack): string {
   const ctx = RunbookContext.of(stack);
   const { dnsFailovers, clusters } = findFailoverConstructs(stack);
+  const imported = (c: IConstruct) => (c instanceof DnsFailover || c instanceof PatroniCluster ? '' : ' (imported)');
   const rows = [
-    ...dnsFailovers.map((d) => [inlineCode(d.node.path), 'DnsFailover', `DNS failover: ${ctx.concrete(d.recordName) ?? 'record name known at deploy time'}`]),
-    ...clusters.map((c) => [inlineCode(c.node.path), 'PatroniCluster', `Database failover: ${c.clusterName}`]),
+    ...dnsFailovers.map((d) => [inlineCode(d.node.path), `DnsFailover${imported(d)}`, `DNS failover: ${ctx.concrete(d.recordName) ?? 'record name known at deploy time'}`]),
+    ...clusters.map((c) => [inlineCode(c.node.path), `PatroniCluster${imported(c)}`, `Database failover: ${ctx.concrete(c.clusterName) ?? 'cluster named at deploy time'}`]),
   ];
   const header = blocks(
     heading(1, `Failover runbook: ${ctx.stackName}`),

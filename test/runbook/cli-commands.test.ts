@@ -1,53 +1,17 @@
 // Every `npx failover ...` line of every example runbook parses with the CLI's own option
 // definitions (lib/cli/ops.ts), and targets the stack, region and construct the runbook is about.
-import { Command, CommanderError } from 'commander';
 import { Stack } from 'aws-cdk-lib';
 import { addExampleStacks } from '../../examples/all';
-import { opsCommands } from '../../lib/cli/ops';
 import { findFailoverConstructs, renderStackRunbook } from '../../lib/runbook';
+import { DnsFailover, PatroniCluster } from '../../lib';
 import { testApp } from '../app';
-import { inlineCodes, shellLines, shellWords } from './markdown-support';
+import { failoverLines, parse, Parsed } from './cli-parse';
+import { shellWords } from './markdown-support';
 
 jest.setTimeout(60_000);
 
-interface Parsed {
-  readonly command: string;
-  readonly args: unknown[];
-  readonly opts: Record<string, unknown>;
-}
-
-/** Parses `words` (after `npx failover`) with the real commands; their actions are replaced by a recorder. */
-function parse(words: string[]): Parsed {
-  let parsed: Parsed | undefined;
-  const program = new Command('failover').enablePositionalOptions().exitOverride();
-  program.configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
-  for (const command of opsCommands()) {
-    command.exitOverride((err: CommanderError) => {
-      throw err;
-    });
-    command.configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
-    command.action((...args: unknown[]) => {
-      parsed = { command: command.name(), args: args.slice(0, -2), opts: command.opts() };
-    });
-    program.addCommand(command);
-  }
-  program.parse(words, { from: 'user' });
-  if (!parsed) throw new Error(`no command ran for: ${words.join(' ')}`);
-  return parsed;
-}
-
 /** Values for the shell variables the runbooks' CLI lines use. */
 const VARS = { OLD_LEADER: 'some-member', AWS_REGION: 'eu-central-1' };
-
-/** The `npx failover` command lines of a runbook: in code blocks, inside `watch '...'`, and inline. */
-function failoverLines(markdown: string): string[] {
-  const fromBlocks = shellLines(markdown).flatMap((line) => {
-    if (line.startsWith('npx failover ')) return [line];
-    const watched = /^watch -n \d+ '(npx failover [^']+)'$/.exec(line);
-    return watched ? [watched[1]] : [];
-  });
-  return [...fromBlocks, ...inlineCodes(markdown).filter((c) => c.startsWith('npx failover '))];
-}
 
 const app = testApp();
 addExampleStacks(app);
@@ -55,7 +19,9 @@ const stacks = app.node.children.filter((c): c is Stack => c instanceof Stack);
 const cases = stacks.map((s) => [s.stackName, s, renderStackRunbook(s)] as const);
 
 describe.each(cases)('CLI lines of the %s runbook', (_name, stack, markdown) => {
-  const { dnsFailovers, clusters } = findFailoverConstructs(stack);
+  const found = findFailoverConstructs(stack);
+  const dnsFailovers = found.dnsFailovers.filter((d): d is DnsFailover => d instanceof DnsFailover);
+  const clusters = found.clusters.filter((c): c is PatroniCluster => c instanceof PatroniCluster);
   const lines = failoverLines(markdown);
 
   test('are there for every construct', () => {

@@ -43,8 +43,9 @@ const app = exampleApp();
 const stacks = stacksOf(app);
 const runbooks = new Map(stacks.map((s) => [s.stackName, renderStackRunbook(s)]));
 const runbookOf = (stack: Stack) => runbooks.get(stack.stackName)!;
-const dnsCases = stacks.flatMap((s) => findFailoverConstructs(s).dnsFailovers.map((d) => [d.node.path, s, d] as const));
-const clusterCases = stacks.flatMap((s) => findFailoverConstructs(s).clusters.map((c) => [c.node.path, s, c] as const));
+// The examples make every construct they watch (none imports one): their full runbooks.
+const dnsCases = stacks.flatMap((s) => findFailoverConstructs(s).dnsFailovers.filter((d): d is DnsFailover => d instanceof DnsFailover).map((d) => [d.node.path, s, d] as const));
+const clusterCases = stacks.flatMap((s) => findFailoverConstructs(s).clusters.filter((c): c is PatroniCluster => c instanceof PatroniCluster).map((c) => [c.node.path, s, c] as const));
 
 /** The stack outputs a construct declares, as the runbook must name them. */
 function outputsOf(stack: Stack, scope: DnsFailover | PatroniCluster): { logicalId: string; key: string; token: boolean }[] {
