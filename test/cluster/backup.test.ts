@@ -56,16 +56,20 @@ if (process.env.SKIP_CLUSTER === '1') {
       await waitForArchived(source);
     });
 
-    test("the leader's metrics publisher reads the repository and the archiver: a fresh backup, archiving not failing", async () => {
+    /** The leader's node metrics, from one run of its publisher (as postgres, like its unit; no aws on PATH, so on stdout). */
+    async function leaderGauges(): Promise<Record<string, number>> {
       const leader = await source.waitForLeader({ timeoutMs: MINUTE });
       const script = configFilePath(source.nodePaths(leader), 'metricsPublisher');
-      // As postgres, like its unit; no aws on PATH, so the data comes on stdout only.
       const r = await source.runOnNode(leader, ['runuser', '-u', 'postgres', '--', 'env', '-i', 'PATH=/usr/bin:/bin', '/usr/bin/python3', '-I', script, '--once'], {
         timeoutMs: 3 * MINUTE,
         allowFailure: true,
       });
       expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({ code: 0, stderr: `metrics publisher ${leader}: no aws command on PATH: metrics are not published` });
-      const g = Object.fromEntries((JSON.parse(r.stdout) as { MetricName: string; Value: number }[]).map((d) => [d.MetricName, d.Value]));
+      return Object.fromEntries((JSON.parse(r.stdout) as { MetricName: string; Value: number }[]).map((d) => [d.MetricName, d.Value]));
+    }
+
+    test("the leader's metrics publisher reads the repository and the archiver: a fresh backup, archiving not failing", async () => {
+      const g = await leaderGauges();
       expect(g).toMatchObject({ IsPrimary: 1, WalArchiveFailing: 0 });
       expect(g.BackupAgeSeconds).toBeGreaterThanOrEqual(0);
       expect(g.BackupAgeSeconds).toBeLessThan(30 * 60);
@@ -73,6 +77,34 @@ if (process.env.SKIP_CLUSTER === '1') {
       // Archiving is asynchronous: a segment may be waiting, never for long.
       expect(g.WalArchiveWaitSeconds).toBeLessThan(120);
     });
+
+    test('a real archiving failure: the publisher reports it while it lasts, and archiving catches up without a gap after', async () => {
+      // postgresql.auto.conf outranks the postgresql.conf Patroni writes: the leader's archive_command fails until reset.
+      await source.sql("alter system set archive_command = '/bin/false'");
+      await source.sql('select pg_reload_conf()');
+      const failing = async () =>
+        (await source.sql("select coalesce(last_failed_time > coalesce(last_archived_time, 'epoch'), false) from pg_stat_archiver")) === 't';
+      try {
+        await source.sql('create table archive_gap (id int)');
+        // Bounded: 60 tries, about a minute, for a new segment to fail to archive.
+        for (let i = 0; i < 60 && !(await failing()); i++) {
+          await source.sql('insert into archive_gap values (1); select pg_switch_wal()');
+          await sleep(1000);
+        }
+        expect(await failing()).toBe(true);
+        await sleep(2000); // the oldest waiting segment ages past a second
+        const g = await leaderGauges();
+        expect(g.WalArchiveFailing).toBe(1);
+        expect(g.WalArchiveWaitSeconds).toBeGreaterThan(0);
+      } finally {
+        await source.sql('alter system reset archive_command');
+        await source.sql('select pg_reload_conf()');
+      }
+      await waitForArchived(source);
+      const after = await leaderGauges();
+      expect(after.WalArchiveFailing).toBe(0);
+      expect(after.WalArchiveWaitSeconds).toBeLessThan(120);
+    }, 5 * MINUTE);
 
     test('a restore to the second before a DROP TABLE has every row committed before it, and none after', async () => {
       await source.sql('create table pitr (id int primary key, at timestamptz not null default clock_timestamp())');
