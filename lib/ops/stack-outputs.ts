@@ -84,7 +84,7 @@ export function parseStackOutputs(stackName: string, outputs: readonly Output[])
         ...optional('latencyRegions', values.latencyRegions === undefined ? undefined : splitOutputList(values.latencyRegions)),
         ...optional('https', values.https === 'true' ? true : values.https === 'false' ? false : undefined),
       });
-    } else {
+    } else if (kind === 'PatroniCluster') {
       requireKeys(stackName, kind, path, values, PATRONI_CLUSTER_OUTPUTS);
       clusters.push({
         path,
@@ -99,10 +99,9 @@ export function parseStackOutputs(stackName: string, outputs: readonly Output[])
         ...optional('operatorTlsSecretArn', text('operatorTlsSecretArn')),
         ...optional('replicaMaxLagBytes', wholeNumber(values.replicaMaxLagBytes)),
         ...optional('securityGroupId', text('securityGroupId')),
-        ...optional('loadBalancerFullName', text('loadBalancerFullName')),
-        ...optional('writerTargetGroupFullName', text('writerTargetGroupFullName')),
-        ...optional('maxBackupAgeSeconds', wholeNumber(values.maxBackupAgeSeconds)),
-        ...optional('maxArchiveWaitSeconds', wholeNumber(values.maxArchiveWaitSeconds)),
+        // Pairs, as fromClusterAttributes takes them: half of one is left out.
+        ...pair(['loadBalancerFullName', text('loadBalancerFullName')], ['writerTargetGroupFullName', text('writerTargetGroupFullName')]),
+        ...pair(['maxBackupAgeSeconds', wholeNumber(values.maxBackupAgeSeconds)], ['maxArchiveWaitSeconds', wholeNumber(values.maxArchiveWaitSeconds)]),
       });
     }
   }
@@ -113,6 +112,11 @@ export function parseStackOutputs(stackName: string, outputs: readonly Output[])
 /** `{ key: value }`, or nothing when the value is absent (so that absent keys stay absent). */
 function optional<K extends string, V>(key: K, value: V | undefined): { [k in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [k in K]?: V };
+}
+
+/** Both values, or neither when either is absent. */
+function pair<A extends string, B extends string, V>(a: [A, V | undefined], b: [B, V | undefined]): { [k in A | B]?: V } {
+  return (a[1] === undefined || b[1] === undefined ? {} : { [a[0]]: a[1], [b[0]]: b[1] }) as { [k in A | B]?: V };
 }
 
 function finiteNumber(value: string | undefined): number | undefined {

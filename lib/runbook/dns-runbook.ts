@@ -1,7 +1,7 @@
 // The runbook of one DnsFailover: Route 53 health checks and a PRIMARY/SECONDARY record pair.
 import { Stack } from 'aws-cdk-lib';
 import { DnsFailover, IDnsFailover } from '../dns';
-import { PatroniClusterBase } from '../patroni';
+import { PatroniCluster, PatroniClusterBase } from '../patroni';
 import { renderImportedDnsSections } from './imported-runbook';
 import { findAlarmSets, renderAlarmSets } from './alarms';
 import { failoverCli } from './cli';
@@ -225,8 +225,12 @@ function standbyReady(dns: DnsFailover, f: DnsFacts): string {
           '(for a load balancer: its target groups\' health in the console, or `aws elbv2 describe-target-health`), and what the record points to:',
         shell([`aws route53 list-resource-record-sets --hosted-zone-id "$ZONE_ID" --query "ResourceRecordSets[?Name=='${f.recordName ? `${f.recordName}.` : '$RECORD.'}']"`]),
       );
+  const name = (c: PatroniClusterBase) => {
+    const known = f.context.concrete(c.clusterName);
+    return `${known === undefined ? 'a cluster named at deploy time' : inlineCode(known)}${c instanceof PatroniCluster ? '' : ' (imported)'}`;
+  };
   const data = clusters.length
-    ? `This stack also declares the database ${listOf(clusters.map((c) => inlineCode(c.clusterName)))} (its own section below). A DNS failover does not move it: ` +
+    ? `This stack also has the database ${listOf(clusters.map(name))} (its own section below). A DNS failover does not move it: ` +
       'make sure what the secondary serves from is reachable and current before traffic moves.'
     : 'This stack declares no database. If the secondary serves data replicated from the primary\'s side, check that replication\'s lag before moving traffic: ' +
       'a failover to a secondary that is behind serves stale data.';

@@ -1,8 +1,10 @@
 // The runbook of a DnsFailover or PatroniCluster this stack imports (`fromXxxAttributes`): only its
 // attributes are known here, so it says what they are, which alarms of the app watch it and how to
 // look at it; the procedures are in the runbook of the stack that defines it.
+import { Duration } from 'aws-cdk-lib';
 import { IDnsFailover } from '../dns';
 import { CLUSTER_PORTS, IPatroniCluster } from '../patroni';
+import { NODE_METRIC_DIMENSIONS } from '../patroni/config/node-metrics';
 import { NodeGauge } from '../patroni/node-gauge';
 import { findAlarmSets, renderAlarmSets } from './alarms';
 import { OPERATOR_TLS_FILE } from './cli';
@@ -13,6 +15,12 @@ import { RunbookContext } from './stack-context';
 type Section = (typeof IMPORTED_RUNBOOK_SECTIONS)[number];
 
 const DEPLOY_TIME = 'known at deploy time (a value of another stack)';
+const NOT_GIVEN = 'not given to the import';
+
+/** A duration as words, or DEPLOY_TIME for a token. */
+function duration(d: Duration): string {
+  return d.isUnresolved() ? DEPLOY_TIME : d.toHumanString();
+}
 
 function intro(kind: string, method: string): string {
   return (
@@ -30,12 +38,15 @@ export function renderImportedClusterSections(cluster: IPatroniCluster, level: n
     const known = ctx.concrete(v);
     return known === undefined ? DEPLOY_TIME : inlineCode(known);
   };
-  const list = (values: readonly string[]) => (values.length ? (ctx.concreteList(values)?.map(inlineCode).join(', ') ?? DEPLOY_TIME) : 'not given to the import');
+  const list = (values: readonly string[]) => (values.length ? (ctx.concreteList(values)?.map(inlineCode).join(', ') ?? DEPLOY_TIME) : NOT_GIVEN);
   const name = ctx.concrete(cluster.clusterName);
   const prefixes = [`cluster ${name}: `, `cluster ${name} node `];
   const sets = name === undefined ? [] : findAlarmSets(cluster, prefixes);
   const lag = ctx.concrete(cluster.replicaMaxLag.toBytes());
   const addresses = cluster.nodeAddresses.length ? ctx.concreteList(cluster.nodeAddresses) : undefined;
+  const addressesMissing = cluster.nodeAddresses.length
+    ? "The node addresses are known only at deploy time (a value of another stack): the defining stack's runbook has the commands that read the members and the leader."
+    : "The node addresses were not given to the import: the defining stack's runbook has the commands that read the members and the leader.";
   return blocks(
     heading(level, `Database failover: ${name ?? 'a cluster named at deploy time'} (${inlineCode(cluster.node.path)}, imported)`),
     h('Overview'),
@@ -51,7 +62,12 @@ export function renderImportedClusterSections(cluster: IPatroniCluster, level: n
         ['reader endpoint', value(cluster.readerEndpoint.socketAddress)],
         ['CloudWatch namespace of the node metrics', value(cluster.metricsNamespace)],
         ['lag limit of a healthy replica (`replicaMaxLag`)', lag === undefined ? DEPLOY_TIME : bytes(Number(lag))],
-        ['backup alarm limits', cluster.backupLimits ? `newest backup ${cluster.backupLimits.maxBackupAge.toHumanString()}, WAL archive wait ${cluster.backupLimits.maxArchiveWait.toHumanString()}` : 'not given (no backup alarms)'],
+        [
+          'backup alarm limits',
+          cluster.backupLimits
+            ? `newest backup ${duration(cluster.backupLimits.maxBackupAge)}, WAL archive wait ${duration(cluster.backupLimits.maxArchiveWait)}`
+            : 'not given (no backup alarms)',
+        ],
       ],
     ),
     h('Trigger conditions'),
@@ -67,7 +83,7 @@ export function renderImportedClusterSections(cluster: IPatroniCluster, level: n
             cluster.nodeNames.map(
               (node) =>
                 `aws cloudwatch get-metric-statistics --region ${ctx.regionArg} --namespace ${shellWord(cluster.metricsNamespace)} --metric-name ${NodeGauge.IS_PRIMARY.metricName} ` +
-                `--dimensions Name=ClusterName,Value=${shellWord(name)} Name=Node,Value=${shellWord(node)} --statistics Maximum --period 60 ` +
+                `--dimensions Name=${NODE_METRIC_DIMENSIONS.cluster},Value=${shellWord(name)} Name=${NODE_METRIC_DIMENSIONS.node},Value=${shellWord(node)} --statistics Maximum --period 60 ` +
                 '--start-time "$(date -u -d \'-15 min\' +%Y-%m-%dT%H:%M:%SZ)" --end-time "$(date -u +%Y-%m-%dT%H:%M:%SZ)" ' +
                 "--query 'sort_by(Datapoints,&Timestamp)[].[Timestamp,Maximum]' --output text",
             ),
@@ -77,10 +93,17 @@ export function renderImportedClusterSections(cluster: IPatroniCluster, level: n
                 'The members, the leader and the lag, from a machine that reaches the nodes\' REST APIs (inside the VPC, or through the port forwards of the defining stack\'s runbook), ' +
                   `with the defining stack's operator TLS secret saved as ${inlineCode(OPERATOR_TLS_FILE)} (for a cluster deployed with \`ClusterTls.OFF\`: \`http://\` and no secret file):`,
                 shell([
-                  ['npx failover status', '--patroni-url', addresses.map((a) => `https://${a}:${CLUSTER_PORTS.restApi}`).join(','), '--tls-secret-file', OPERATOR_TLS_FILE].join(' '),
+                  [
+                    'npx failover status',
+                    '--patroni-url',
+                    addresses.map((a) => `https://${a}:${CLUSTER_PORTS.restApi}`).join(','),
+                    '--tls-secret-file',
+                    OPERATOR_TLS_FILE,
+                    ...(lag === undefined ? [] : ['--max-lag', lag]),
+                  ].join(' '),
                 ]),
               )
-            : 'The node addresses were not given to the import: the defining stack\'s runbook has the commands that read the members and the leader.',
+            : addressesMissing,
         ),
   );
 }
@@ -112,7 +135,7 @@ export function renderImportedDnsSections(dns: IDnsFailover, level: number): str
         ['hosted zone ID', show(zone, true)],
         ['primary health check ID', show(primary, true)],
         ['secondary health check ID', show(secondary, dns.secondaryHealthCheckId !== undefined)],
-        ['checker regions whose latency is measured', dns.latencyRegions.length ? dns.latencyRegions.map(inlineCode).join(', ') : 'none'],
+        ['checker regions whose latency is measured', dns.latencyRegions.length ? (ctx.concreteList(dns.latencyRegions)?.map(inlineCode).join(', ') ?? DEPLOY_TIME) : 'none'],
         ['health check protocol', dns.https ? 'HTTPS' : 'not HTTPS'],
       ],
     ),

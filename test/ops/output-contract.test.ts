@@ -10,6 +10,7 @@ import {
   DnsFailoverAttributes,
   FailoverAlarms,
   FailoverEndpoint,
+  HealthCheckProtocol,
   IDnsFailover,
   IPatroniCluster,
   PatroniCluster,
@@ -118,7 +119,7 @@ function clusterStack(): { stack: Stack; cluster: PatroniCluster } {
   return { stack, cluster };
 }
 
-function dnsStack(measureLatency: boolean): { stack: Stack; dns: DnsFailover } {
+function dnsStack(measureLatency: boolean, protocol = HealthCheckProtocol.HTTPS): { stack: Stack; dns: DnsFailover } {
   const stack = new Stack(testApp(), 'Dns', { env: { region: 'us-east-1' } });
   const zone = new route53.PublicHostedZone(stack, 'Zone', { zoneName: 'example.com' });
   const dns = new DnsFailover(stack, 'Api', {
@@ -126,7 +127,7 @@ function dnsStack(measureLatency: boolean): { stack: Stack; dns: DnsFailover } {
     recordName: 'api',
     primary: FailoverEndpoint.ipAddress('203.0.113.10'),
     secondary: FailoverEndpoint.ipAddress('198.51.100.10'),
-    healthCheck: { measureLatency },
+    healthCheck: { measureLatency, protocol },
   });
   return { stack, dns };
 }
@@ -184,8 +185,12 @@ describe('PatroniCluster outputs: a deployed stack\'s outputs are its attributes
 });
 
 describe('DnsFailover outputs: a deployed stack\'s outputs are its attributes', () => {
-  test.each([true, false])('an import from the outputs (latency measured: %s) has every attribute and the same alarms', (measureLatency) => {
-    const { stack, dns } = dnsStack(measureLatency);
+  test.each([
+    [true, HealthCheckProtocol.HTTPS],
+    [false, HealthCheckProtocol.HTTPS],
+    [true, HealthCheckProtocol.HTTP],
+  ])('an import from the outputs (latency measured: %s, %s) has every attribute and the same alarms', (measureLatency, protocol) => {
+    const { stack, dns } = dnsStack(measureLatency, protocol);
     new FailoverAlarms(stack, 'Alarms', { dnsFailovers: [dns] });
     const outputs = parseStackOutputs('Dns', describeStacksOutputs(stack)).dnsFailovers[0]!;
     const other = new Stack(testApp(), 'Monitoring', { env: { region: 'us-east-1' } });
@@ -200,8 +205,64 @@ describe('DnsFailover outputs: a deployed stack\'s outputs are its attributes', 
     });
     expect(attributes(imported)).toEqual(deployedDeep(stack.resolve(attributes(dns))));
     expect(imported.latencyRegions.length > 0).toBe(measureLatency);
+    expect(imported.https).toBe(protocol === HealthCheckProtocol.HTTPS);
     new FailoverAlarms(other, 'Alarms', { dnsFailovers: [imported] });
     expect(alarmShapes(other)).toEqual(alarmShapes(stack));
+  });
+});
+
+describe('parsing what a stack holds, bad values included', () => {
+  const cluster = (extra: Record<string, string>) => {
+    const d = (key: string) => outputDescription('PatroniCluster', 'S/Db', key);
+    const base: Record<string, string> = {
+      clusterName: 'orders',
+      writerEndpoint: 'db.internal:5432',
+      readerEndpoint: 'db.internal:5433',
+      superuserSecretArn: 'arn:su',
+      restApiSecretArn: 'arn:rest',
+      metricsNamespace: 'CdkFailover/Patroni/orders',
+      nodeInstanceIds: 'i-0,i-1,i-2',
+      nodeAddresses: '10.0.0.1, 10.0.0.2,10.0.0.3',
+    };
+    return parseStackOutputs('S', Object.entries({ ...base, ...extra }).map(([k, v]) => ({ Description: d(k), OutputValue: v }))).clusters[0]!;
+  };
+  const dns = (extra: Record<string, string>) => {
+    const d = (key: string) => outputDescription('DnsFailover', 'S/Api', key);
+    const base: Record<string, string> = { primaryHealthCheckId: 'hc-1', recordName: 'api.example.com', hostedZoneId: 'Z1' };
+    return parseStackOutputs('S', Object.entries({ ...base, ...extra }).map(([k, v]) => ({ Description: d(k), OutputValue: v }))).dnsFailovers[0]!;
+  };
+
+  test('lists are split and trimmed', () => {
+    expect(cluster({}).nodeAddresses).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+    expect(dns({ latencyRegions: 'us-east-1, eu-west-1' }).latencyRegions).toEqual(['us-east-1', 'eu-west-1']);
+    expect(dns({ latencyRegions: '' }).latencyRegions).toEqual([]);
+  });
+
+  test.each([['true', true], ['false', false], ['TRUE', undefined], ['yes', undefined], ['', undefined]])('https %p reads as %p', (value, expected) => {
+    expect(dns({ https: value }).https).toBe(expected);
+  });
+
+  test.each(['1.5', 'abc', '-3', ''])('a backup limit of %p is not a number of seconds: the pair is left out', (value) => {
+    const parsed = cluster({ maxBackupAgeSeconds: value, maxArchiveWaitSeconds: '360' });
+    expect(parsed.maxBackupAgeSeconds).toBeUndefined();
+    expect(parsed.maxArchiveWaitSeconds).toBeUndefined();
+  });
+
+  test('half of a pair is left out whole (fromClusterAttributes takes both or neither)', () => {
+    expect(cluster({ loadBalancerFullName: 'net/db/1' })).not.toHaveProperty('loadBalancerFullName');
+    expect(cluster({ maxArchiveWaitSeconds: '360' })).not.toHaveProperty('maxArchiveWaitSeconds');
+    expect(cluster({ loadBalancerFullName: 'net/db/1', writerTargetGroupFullName: 'targetgroup/w/2' })).toMatchObject({
+      loadBalancerFullName: 'net/db/1',
+      writerTargetGroupFullName: 'targetgroup/w/2',
+    });
+    expect(cluster({ maxBackupAgeSeconds: '108000', maxArchiveWaitSeconds: '360' })).toMatchObject({ maxBackupAgeSeconds: 108000, maxArchiveWaitSeconds: 360 });
+  });
+
+  test('a DnsFailover deployed before latencyRegions and https still parses', () => {
+    const parsed = dns({});
+    expect(parsed).not.toHaveProperty('latencyRegions');
+    expect(parsed).not.toHaveProperty('https');
+    expect(parsed.recordName).toBe('api.example.com');
   });
 });
 

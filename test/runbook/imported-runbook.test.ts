@@ -1,14 +1,17 @@
 // Runbooks of imported constructs (`fromXxxAttributes`): what a stack that only watches a cluster or
 // a DNS failover defined elsewhere gets, from the interfaces alone.
-import { CfnParameter, Duration, Size, Stack } from 'aws-cdk-lib';
+import { CfnParameter, Duration, Fn, Size, Stack } from 'aws-cdk-lib';
+import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
-import { DnsFailover, FailoverAlarms, PatroniCluster, renderStackRunbook, Runbooks } from '../../lib';
+import { DnsFailover, FailoverAlarms, FailoverEndpoint, PatroniCluster, renderStackRunbook, Runbooks } from '../../lib';
 import { IMPORTED_RUNBOOK_SECTIONS } from '../../lib/runbook/sections';
 import { testApp } from '../app';
 import { failoverLines, parse } from './cli-parse';
 import { headings, shellLines } from './markdown-support';
 
 const ADDRESSES = ['10.0.1.10', '10.0.2.10', '10.0.3.10'];
+/** A string, list or number token as it would print. */
+const UNRESOLVED = /[$#]\{Token\[|<token>|-1\.888\d*e\+289/;
 const INSTANCES = ['i-0aaaaaaaaaaaaaaa0', 'i-0aaaaaaaaaaaaaaa1', 'i-0aaaaaaaaaaaaaaa2'];
 
 function monitoringStack() {
@@ -84,6 +87,7 @@ describe('the runbook of a stack that imports a cluster and a DNS failover', () 
     expect(cli[1]!.opts).toMatchObject({
       patroniUrl: ADDRESSES.map((a) => `https://${a}:8008`),
       tlsSecretFile: 'operator-tls.json',
+      maxLag: 32 * 1024 * 1024,
     });
   });
 
@@ -113,7 +117,7 @@ describe('imports without the optional attributes, or with deploy-time values', 
     expect(text).toContain('Database failover: a cluster named at deploy time (`S/Db`, imported)');
     expect(text).toContain("The cluster's name is known only at deploy time");
     expect(shellLines(text)).toEqual([]);
-    expect(text).not.toMatch(/\$\{Token\[/);
+    expect(text).not.toMatch(UNRESOLVED);
   });
 
   test('a cluster of another stack of the app, referenced across stacks: its values are deploy-time', () => {
@@ -133,12 +137,53 @@ describe('imports without the optional attributes, or with deploy-time values', 
     const text = renderStackRunbook(mon);
     expect(text).toContain('| writer endpoint | known at deploy time (a value of another stack) |');
     expect(text).toContain('| node addresses | known at deploy time (a value of another stack) |');
+    expect(text).toContain('The node addresses are known only at deploy time (a value of another stack)');
+    expect(failoverLines(text)).toEqual([]);
     expect(text).toContain('| `DbNoPrimary` |');
-    expect(text).not.toMatch(/\$\{Token\[/);
+    expect(text).not.toMatch(UNRESOLVED);
     // The defining stack's runbook still has the whole procedure, and names the alarms of the other stack.
     const full = renderStackRunbook(db);
     expect(full).toContain('### 6. Execute');
     expect(full).toContain('Alarms of `Mon/Alarms`');
+  });
+
+  test('deploy-time latency regions and backup limits are said to be, not printed as tokens', () => {
+    const stack = new Stack(testApp(), 'S', { env: { region: 'us-east-1' } });
+    const regions = new CfnParameter(stack, 'Regions').valueAsString;
+    const age = new CfnParameter(stack, 'Age', { type: 'Number' }).valueAsNumber;
+    DnsFailover.fromDnsFailoverAttributes(stack, 'Api', {
+      recordName: 'api.example.com',
+      hostedZoneId: 'Z0123456789ABCDEFGHIJ',
+      primaryHealthCheckId: '11111111-2222-3333-4444-555555555555',
+      latencyRegions: Fn.split(',', regions, 3),
+    });
+    PatroniCluster.fromClusterAttributes(stack, 'Db', {
+      clusterName: 'orders',
+      nodes: 3,
+      endpointHostname: 'db.internal',
+      securityGroupId: 'sg-0a1b2c3d4e5f60718',
+      backupLimits: { maxBackupAge: Duration.seconds(age), maxArchiveWait: Duration.minutes(6) },
+    });
+    const text = renderStackRunbook(stack);
+    expect(text).toContain('| checker regions whose latency is measured | known at deploy time (a value of another stack) |');
+    expect(text).toContain('| backup alarm limits | newest backup known at deploy time (a value of another stack), WAL archive wait 6 minutes |');
+    expect(text).not.toMatch(UNRESOLVED);
+  });
+
+  test('a DnsFailover beside an imported cluster named at deploy time: the DNS runbook names it so', () => {
+    const stack = new Stack(testApp(), 'S', { env: { region: 'us-east-1' } });
+    const zone = new route53.PublicHostedZone(stack, 'Zone', { zoneName: 'example.com' });
+    new DnsFailover(stack, 'Api', {
+      zone,
+      recordName: 'api',
+      primary: FailoverEndpoint.ipAddress('203.0.113.10'),
+      secondary: FailoverEndpoint.ipAddress('198.51.100.10'),
+    });
+    const name = new CfnParameter(stack, 'ClusterName').valueAsString;
+    PatroniCluster.fromClusterAttributes(stack, 'Db', { clusterName: name, nodes: 3, endpointHostname: 'db.internal', securityGroupId: 'sg-0a1b2c3d4e5f60718' });
+    const text = renderStackRunbook(stack);
+    expect(text).toContain('This stack also has the database a cluster named at deploy time (imported) (its own section below).');
+    expect(text).not.toMatch(UNRESOLVED);
   });
 
   test('a DNS failover whose IDs are deploy-time values: no invented commands', () => {
