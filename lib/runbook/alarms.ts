@@ -33,6 +33,11 @@ export interface AlarmSetFacts {
   readonly dashboardName?: string;
 }
 
+/** The description prefixes of FailoverAlarms' alarms on cluster `clusterName`: cluster-wide and per node. */
+export function clusterAlarmPrefixes(clusterName: string): string[] {
+  return [`cluster ${clusterName}: `, `cluster ${clusterName} node `];
+}
+
 /**
  * The alarm sets watching something, found by the prefix FailoverAlarms puts in each alarm's
  * description (`<dns path>: ...` or `cluster <name>: ...`, `cluster <name> node <i>: ...`).

@@ -6,7 +6,7 @@ import { IDnsFailover } from '../dns';
 import { CLUSTER_PORTS, IPatroniCluster } from '../patroni';
 import { NODE_METRIC_DIMENSIONS } from '../patroni/config/node-metrics';
 import { NodeGauge } from '../patroni/node-gauge';
-import { findAlarmSets, renderAlarmSets } from './alarms';
+import { clusterAlarmPrefixes, findAlarmSets, renderAlarmSets } from './alarms';
 import { OPERATOR_TLS_FILE } from './cli';
 import { blocks, bytes, heading, inlineCode, shell, shellWord, table } from './markdown';
 import { IMPORTED_RUNBOOK_SECTIONS, sectionHeading } from './sections';
@@ -40,7 +40,7 @@ export function renderImportedClusterSections(cluster: IPatroniCluster, level: n
   };
   const list = (values: readonly string[]) => (values.length ? (ctx.concreteList(values)?.map(inlineCode).join(', ') ?? DEPLOY_TIME) : NOT_GIVEN);
   const name = ctx.concrete(cluster.clusterName);
-  const prefixes = [`cluster ${name}: `, `cluster ${name} node `];
+  const prefixes = clusterAlarmPrefixes(name ?? '');
   const sets = name === undefined ? [] : findAlarmSets(cluster, prefixes);
   const lag = ctx.concrete(cluster.replicaMaxLag.toBytes());
   const addresses = cluster.nodeAddresses.length ? ctx.concreteList(cluster.nodeAddresses) : undefined;

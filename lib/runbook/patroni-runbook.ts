@@ -1,7 +1,7 @@
 // The runbook of one PatroniCluster: Patroni, etcd and HAProxy on EC2 behind an internal NLB.
 import { IPatroniCluster, PatroniCluster } from '../patroni';
 import { renderImportedClusterSections } from './imported-runbook';
-import { findAlarmSets, renderAlarmSets } from './alarms';
+import { clusterAlarmPrefixes, findAlarmSets, renderAlarmSets } from './alarms';
 import { etcdQuorum } from '../monitoring/alarm-definitions';
 import { failoverCli, FORWARDED_REST_API_PORT_BASE, FORWARDED_WRITER_PORT, forwardedPatroniUrls, forwardedWriterUri, OPERATOR_TLS_FILE } from './cli';
 import { ProcedureStep, rebuildFromSurvivorSteps, replaceMemberSteps } from './etcd-procedures';
@@ -296,7 +296,7 @@ function prerequisites(f: PatroniFacts, sub: (text: string) => string): string {
 }
 
 function triggers(cluster: PatroniCluster, f: PatroniFacts): string {
-  const prefixes = [`cluster ${f.clusterName}: `, `cluster ${f.clusterName} node `];
+  const prefixes = clusterAlarmPrefixes(f.clusterName);
   const sets = findAlarmSets(cluster, prefixes);
   const alarms = sets.length
     ? renderAlarmSets(sets, prefixes, `cluster ${inlineCode(f.clusterName)}`)

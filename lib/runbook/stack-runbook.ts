@@ -1,10 +1,8 @@
 // The runbook of a whole stack: every DnsFailover and PatroniCluster in its construct tree.
 import { Stack, Stage } from 'aws-cdk-lib';
 import { IConstruct } from 'constructs';
-import { DnsFailover } from '../dns/dns-failover';
-import { PatroniCluster } from '../patroni/patroni-cluster';
-import { DnsFailoverBase, IDnsFailover } from '../dns';
-import { IPatroniCluster, PatroniClusterBase } from '../patroni';
+import { DnsFailover, DnsFailoverBase, IDnsFailover } from '../dns';
+import { IPatroniCluster, PatroniCluster, PatroniClusterBase } from '../patroni';
 import { renderDnsSections } from './dns-runbook';
 import { blocks, bullets, heading, inlineCode, table } from './markdown';
 import { renderPatroniSections } from './patroni-runbook';

@@ -3,7 +3,6 @@
 // exactly as on the original.
 import { Duration, Size, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import {
   DnsFailover,
@@ -19,6 +18,7 @@ import {
 import { DnsFailoverOutputs, parseStackOutputs, PatroniClusterOutputs } from '../../lib/ops/stack-outputs';
 import { DNS_FAILOVER_OUTPUTS, outputDescription, parseOutputDescription, PATRONI_CLUSTER_OUTPUTS } from '../../lib/util/output-contract';
 import { testApp } from '../app';
+import { setupCluster } from '../patroni/cluster-fixture';
 
 const env = { region: 'eu-west-1' };
 
@@ -112,13 +112,6 @@ function alarmShapes(stack: Stack): unknown[] {
     .sort();
 }
 
-function clusterStack(): { stack: Stack; cluster: PatroniCluster } {
-  const stack = new Stack(testApp(), 'Db', { env });
-  const vpc = new ec2.Vpc(stack, 'Vpc', { availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'], natGateways: 1 });
-  const cluster = new PatroniCluster(stack, 'Orders', { vpc, clusterName: 'orders', replicaMaxLag: Size.mebibytes(32), backup: {} });
-  return { stack, cluster };
-}
-
 function dnsStack(measureLatency: boolean, protocol = HealthCheckProtocol.HTTPS): { stack: Stack; dns: DnsFailover } {
   const stack = new Stack(testApp(), 'Dns', { env: { region: 'us-east-1' } });
   const zone = new route53.PublicHostedZone(stack, 'Zone', { zoneName: 'example.com' });
@@ -133,14 +126,15 @@ function dnsStack(measureLatency: boolean, protocol = HealthCheckProtocol.HTTPS)
 }
 
 describe('PatroniCluster outputs: a deployed stack\'s outputs are its attributes', () => {
-  const { stack, cluster } = clusterStack();
-  new FailoverAlarms(stack, 'Alarms', { clusters: [cluster] });
-  const outputs = parseStackOutputs('Db', describeStacksOutputs(stack));
+  const { stack, cluster } = setupCluster({ replicaMaxLag: Size.mebibytes(32), backup: {} }, undefined, (s, _vpc, c) => {
+    new FailoverAlarms(s, 'Alarms', { clusters: [c] });
+  });
+  const outputs = parseStackOutputs('Test', describeStacksOutputs(stack));
 
   test('every output of the contract is published, under its construct ID', () => {
     const published = Object.keys(Template.fromStack(stack).toJSON().Outputs);
     for (const spec of Object.values(PATRONI_CLUSTER_OUTPUTS)) {
-      expect(published.some((logicalId) => logicalId.startsWith(`Orders${spec.id}`))).toBe(true);
+      expect(published.some((logicalId) => logicalId.startsWith(`Db${spec.id}`))).toBe(true);
     }
   });
 
@@ -176,7 +170,7 @@ describe('PatroniCluster outputs: a deployed stack\'s outputs are its attributes
 
   test('a stack deployed before the new outputs still parses: they are optional', () => {
     const older = describeStacksOutputs(stack).filter((o) => !/securityGroupId|FullName|maxBackupAge|maxArchiveWait/.test(o.Description ?? ''));
-    const parsed = parseStackOutputs('Db', older).clusters[0]!;
+    const parsed = parseStackOutputs('Test', older).clusters[0]!;
     expect(parsed.securityGroupId).toBeUndefined();
     expect(parsed.loadBalancerFullName).toBeUndefined();
     expect(parsed.maxBackupAgeSeconds).toBeUndefined();
