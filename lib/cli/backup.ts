@@ -57,14 +57,14 @@ function progress(line: string): void {
 export function backupCommand(): Command {
   const backup = withTarget(new Command('backup'))
     .enablePositionalOptions()
-    .description("take a backup now on the leader, as the nodes' timers do; 'backup list' lists them")
+    .description("take a backup now, as the nodes' timers do (from a streaming replica, else the leader); 'backup list' lists them")
     .addOption(new Option('--type <type>', 'backup type').choices([...BACKUP_TYPES]).default('full'))
     .action(
       act(async (opts: Target & { type: BackupType }) => {
         const target = localTarget(opts, 'a backup');
         const cluster = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
-        const { node, seconds } = await takeBackup(cluster, opts.type);
-        progress(`${opts.type} backup taken on ${node} in ${seconds.toFixed(1)} s`);
+        const { node, standby, seconds } = await takeBackup(cluster, opts.type);
+        progress(`${opts.type} backup taken on ${node} (${standby ? 'a replica: the leader spared' : 'the leader'}) in ${seconds.toFixed(1)} s`);
       }),
     );
   withTarget(backup.command('list'))

@@ -39,7 +39,7 @@ import {
   type PatroniMember,
   type PatroniNodeStatus,
 } from './rest';
-import { NODE_SERVICES, readState, writeState, type ClusterMode, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
+import { nodeServices, readState, writeState, type ClusterMode, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
 import * as booted from './boot/booted-nodes';
 import { containerInit, runInContainer, spawnInContainer, stopContainer, waitForInit } from './boot/container';
 import { readRecordedMetrics, readRecordedSignals, type RecordedDatum } from './boot/aws-standin';
@@ -802,7 +802,7 @@ export class LocalCluster {
   private async restartServices(name: string): Promise<string> {
     const node = this.node(name);
     const restarted: string[] = [];
-    for (const service of NODE_SERVICES) {
+    for (const service of nodeServices(this.spec)) {
       if (!(await recordedPidInNamespace(node.processes[service], node.namespace))) {
         await this.startService(node.name, service);
         restarted.push(service);
@@ -834,6 +834,7 @@ export class LocalCluster {
       const reload = await this.rest(name, { method: 'POST', path: '/reload' });
       if (reload.status !== 202) throw new LocalClusterError(`POST /reload on ${name} answered ${reload.status || reload.error}: ${reload.body.trim()}`);
       await this.sql('SELECT pg_reload_conf()', { uri: this.nodePostgresUri(name), from: name });
+      await this.restartBackupServer(name);
       const want = { node: serialOf(issued.nodes[name]!.certificatePem), database: serialOf(issued.database.certificatePem) };
       const served = await waitFor(
         `${name} to serve its new certificates`,
@@ -906,6 +907,10 @@ export class LocalCluster {
     this.log('starting Patroni and HAProxy');
     for (const node of s.nodes) await this.startService(node.name, 'patroni');
     for (const node of s.nodes) await this.startService(node.name, 'haproxy');
+    if (nodeServices(s.spec).includes('pgbackrest')) {
+      this.log("starting pgBackRest's TLS servers (backups from a replica)");
+      for (const node of s.nodes) await this.startService(node.name, 'pgbackrest');
+    }
     await this.startFront();
     this.update((st) => {
       st.phase = 'starting';
@@ -1217,13 +1222,24 @@ export class LocalCluster {
       namespace: node.namespace,
       argv: nodeServiceArgv(service, node.paths),
       logFile: path.join(node.paths.logDir, `${service}.out`),
-      runAs: service === 'patroni' ? postgres : service === 'etcd' ? etcdUser() : undefined,
+      runAs: service === 'patroni' || service === 'pgbackrest' ? postgres : service === 'etcd' ? etcdUser() : undefined,
       cwd: service === 'patroni' ? postgres.home : '/',
     });
     this.update((s) => {
       s.nodes.find((x) => x.name === name)!.processes[service] = record;
     });
     return record;
+  }
+
+  /** pgBackRest's TLS server loads its certificate when it starts: stopped (by its PID) and started again, as the agent's try-restart does. */
+  private async restartBackupServer(name: string): Promise<void> {
+    const node = this.node(name);
+    const pid = await recordedPidInNamespace(node.processes.pgbackrest, node.namespace);
+    if (pid === undefined) return;
+    signal(pid, 'SIGTERM');
+    const left = await waitForExitOf([pid], 10_000);
+    if (left.length) throw new LocalClusterError(`pgBackRest's TLS server on ${name} (pid ${pid}) did not stop within 10 s`);
+    await this.startService(name, 'pgbackrest');
   }
 
   /** The NLB stand-in: HAProxy in the client namespace in front of every node's HAProxy. */

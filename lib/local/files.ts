@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { configFilePath, HAPROXY_HEALTH_PATHS, renderNodeConfigFiles, type ClusterSpec, type NodePaths } from '../patroni/config';
+import { configFilePath, HAPROXY_HEALTH_PATHS, pgBackRestConfigPath, renderNodeConfigFiles, type ClusterSpec, type NodePaths } from '../patroni/config';
 import { LocalClusterError } from './errors';
 import { renderFrontConfig } from './front';
 import type { FileToWrite } from './layout';
@@ -42,6 +42,8 @@ export function nodeServiceArgv(service: NodeService, paths: NodePaths): string[
     case 'haproxy':
       // The unit runs `-Ws` (master-worker, systemd notify); here one foreground process.
       return ['/usr/sbin/haproxy', '-db', '-f', configFilePath(paths, 'haproxy')];
+    case 'pgbackrest':
+      return ['/usr/bin/pgbackrest', `--config=${pgBackRestConfigPath(paths)}`, 'server'];
   }
 }
 

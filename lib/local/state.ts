@@ -1,13 +1,19 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ClusterSpec, NodePaths } from '../patroni/config/spec';
+import { backsUpFromStandby } from '../patroni/config/pgbackrest';
 import { LocalClusterError } from './errors';
 import type { BootedClusterState, BootedNodeState } from './boot/booted-nodes';
 import type { ProcessRecord } from './processes';
 
-/** The services every node runs, in start order. */
-export const NODE_SERVICES = ['etcd', 'patroni', 'haproxy'] as const;
+/** The services a node may run, in start order (`pgbackrest`: its TLS server, see nodeServices). */
+export const NODE_SERVICES = ['etcd', 'patroni', 'haproxy', 'pgbackrest'] as const;
 export type NodeService = (typeof NODE_SERVICES)[number];
+
+/** The services a node of `spec` runs: pgBackRest's TLS server with backups and TLS (backups from a replica). */
+export function nodeServices(spec: ClusterSpec): NodeService[] {
+  return NODE_SERVICES.filter((service) => service !== 'pgbackrest' || backsUpFromStandby(spec));
+}
 
 /** Faults in force on a node, as this tool injected them. */
 export interface NodeFaults {

@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
-import { isValidityDays, MAX_VALIDITY_DAYS } from '../tls/cluster-certificates';
+import { CERTIFICATE_PROFILE, isValidityDays, MAX_VALIDITY_DAYS } from '../tls/cluster-certificates';
 import { CERTIFICATE_HANDLER, certificateHandlerDirectory } from '../tls/handler-asset';
 import { UNISSUED } from '../tls/secret-format';
 
@@ -110,6 +110,9 @@ export class CertificateIssuer extends Construct {
         EndpointNames: [...(props.endpointNames ?? [])],
         Days: String(days),
         Rotation: rotation,
+        // What a certificate holds, as this version issues it: a library upgrade that changes it
+        // reissues once from the same CAs, as a rotation does.
+        Profile: CERTIFICATE_PROFILE,
         CaSecretArn: caSecret.secretArn,
         NodeSecretArn: nodeSecret.secretArn,
         OperatorSecretArn: operatorSecret.secretArn,

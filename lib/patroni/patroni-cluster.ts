@@ -6,7 +6,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, renderNodeBundle, SESSION_IDLE_TIMEOUT_SECONDS } from './config';
+import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, renderNodeBundle, PGBACKREST_TLS_PORT, SESSION_IDLE_TIMEOUT_SECONDS } from './config';
 import { createBackupResources, PatroniBackupProps } from './backup';
 import { aptProxyPort } from './config/apt-proxy';
 import { checkLiteralCidr } from './config/pg-hba';
@@ -344,7 +344,7 @@ export class PatroniCluster extends PatroniClusterBase {
       description: `Writer and reader endpoints of ${this.clusterName}`,
       allowAllOutbound: false,
     });
-    this.wireSecurityGroups(lbSecurityGroup);
+    this.wireSecurityGroups(lbSecurityGroup, props.backup !== undefined && this.tls.enabled);
     const operatorCidrs = props.operatorCidrs ?? [];
     for (const cidr of operatorCidrs) {
       checkLiteralCidr('operatorCidrs', cidr, "anyone with the password could change Patroni's configuration");
@@ -620,7 +620,8 @@ export class PatroniCluster extends PatroniClusterBase {
     if (id === 'Writer') this.writerTargetGroup = group;
   }
 
-  private wireSecurityGroups(lbSecurityGroup: ec2.SecurityGroup): void {
+  /** `standbyBackups`: pgBackRest's TLS server between nodes (backups from a replica). */
+  private wireSecurityGroups(lbSecurityGroup: ec2.SecurityGroup, standbyBackups: boolean): void {
     const nodes = this.nodeSecurityGroup;
     for (const [port, what] of [
       [CLUSTER_PORTS.postgres, 'PostgreSQL replication and HAProxy to PostgreSQL'],
@@ -628,6 +629,7 @@ export class PatroniCluster extends PatroniClusterBase {
       [CLUSTER_PORTS.etcdClient, 'etcd clients (Patroni)'],
       [CLUSTER_PORTS.etcdPeer, 'etcd peers'],
       [CLUSTER_PORTS.haproxyPrimary, 'HAProxy primary listener (other nodes during drills)'],
+      ...(standbyBackups ? ([[PGBACKREST_TLS_PORT, "pgBackRest's TLS server (a replica's backup reaches the leader; node certificates)"]] as const) : []),
     ] as const) {
       nodes.addIngressRule(nodes, ec2.Port.tcp(port), `${what}, between nodes`);
       nodes.addEgressRule(nodes, ec2.Port.tcp(port), `${what}, between nodes`);

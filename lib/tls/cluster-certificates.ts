@@ -37,6 +37,13 @@ export interface ClusterCertificates {
   readonly operator: IssuedCertificate;
 }
 
+/**
+ * The version of what the certificates hold. Raise it with any change to it: deployed clusters then
+ * get new certificates from their CAs at the next deploy. 2: node certificates name their address
+ * as a DNS name too (pgBackRest's TLS server).
+ */
+export const CERTIFICATE_PROFILE = '2';
+
 /** Certificates are valid 1 to this many days (the CAs twice as long). */
 export const MAX_VALIDITY_DAYS = 3650;
 
@@ -57,8 +64,10 @@ export function issueClusterCertificates(request: ClusterCertificateRequest, exi
   const name = (what: string) => commonName(clusterName, what);
   const ca = existing?.ca ?? issueCertificateAuthority({ commonName: name('cluster CA'), days: 2 * days, now });
   const databaseCa = existing?.databaseCa ?? issueCertificateAuthority({ commonName: name('database CA'), days: 2 * days, now });
+  // The address as a DNS name too: pgBackRest 2.45 (Debian 12) matches the host it dials against
+  // DNS names and the CN only, not IP addresses (pgbackrest/pgbackrest#1977, fixed in 2.46).
   const nodes = Object.fromEntries(
-    request.nodes.map((node) => [node.name, issueCertificate(ca, { commonName: name(node.name), ipAddresses: [node.address], usage: 'peer', days, now })]),
+    request.nodes.map((node) => [node.name, issueCertificate(ca, { commonName: name(node.name), ipAddresses: [node.address], dnsNames: [node.address], usage: 'peer', days, now })]),
   );
   const names = request.endpointNames ?? [];
   const database = issueCertificate(databaseCa, {
@@ -71,6 +80,11 @@ export function issueClusterCertificates(request: ClusterCertificateRequest, exi
   });
   const operator = issueCertificate(ca, { commonName: name('operator'), usage: 'client', days, now });
   return { ca, nodes, databaseCa, database, operator };
+}
+
+/** A node certificate's common name: pgBackRest's TLS server authorizes its clients by it. */
+export function nodeCommonName(clusterName: string, nodeName: string): string {
+  return commonName(clusterName, nodeName);
 }
 
 /** `<cluster> <what>`, the cluster's name shortened to fit RFC 5280's 64 characters (the subject is a label; the SANs identify). */

@@ -13,6 +13,8 @@ export interface CertificateResourceProperties {
   readonly Days: string;
   /** Any change issues new certificates (a rotation). */
   readonly Rotation?: string;
+  /** The library's CERTIFICATE_PROFILE: a change (an upgrade) issues new certificates too. */
+  readonly Profile?: string;
   readonly CaSecretArn: string;
   readonly NodeSecretArn: string;
   readonly OperatorSecretArn: string;

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalCluster, listNamespaces, namespacePrefix } from '../../lib/local';
 import { listBackups, takeBackup, waitForArchived } from '../../lib/local/backup/operations';
+import { postgresUser } from '../../lib/local/layout';
 import { sleep } from '../../lib/ops/poll';
 import { backupRunnerPath, configFilePath, findNode, nodePaths, pgBackRestConfigPath } from '../../lib/patroni/config';
 
@@ -33,6 +34,7 @@ if (process.env.SKIP_CLUSTER === '1') {
     fs.chmodSync(stateRoot, 0o755);
     const log = (line: string) => console.log(`[backup] ${line}`);
     let source: LocalCluster;
+    let first: { node: string; standby: boolean; leader: string };
 
     // Every cluster this suite makes: a run killed half-way leaves them, and a restore refuses a name that exists.
     const made = [SOURCE, 'bkpitr', 'bklatest', 'bklost', 'bkbad'];
@@ -40,7 +42,8 @@ if (process.env.SKIP_CLUSTER === '1') {
     beforeAll(async () => {
       for (const name of made.slice(1)) await LocalCluster.down({ clusterName: name, stateRoot });
       source = await LocalCluster.up({ clusterName: SOURCE, stateRoot, timing: 'fast', backup: true, log });
-      await takeBackup(source, 'full');
+      const leader = (await source.leader())!;
+      first = { ...(await takeBackup(source, 'full')), leader };
     }, 10 * MINUTE);
 
     afterAll(async () => {
@@ -55,6 +58,36 @@ if (process.env.SKIP_CLUSTER === '1') {
       // (A failure or two before post_init has made the stanza is expected; archiving must work after.)
       await waitForArchived(source);
     });
+
+    test('the backup was taken from a replica (backup-standby, the leader as pg2 through its TLS server)', () => {
+      expect(first.standby).toBe(true);
+      expect(first.node).not.toBe(first.leader);
+    });
+
+    test("pgBackRest's TLS server refuses a certificate it does not authorize (the operator's, from the cluster CA)", async () => {
+      const leader = (await source.waitForLeader({ timeoutMs: MINUTE }))!;
+      const replica = source.nodeNames.find((n) => n !== leader)!;
+      const own = source.nodePaths(replica);
+      const theirs = source.nodePaths(leader);
+      const tls = source.restApiTls as { caFile: string; certFile: string; keyFile: string };
+      // The operator's key, readable by postgres for this one run; removed after.
+      const key = path.join(own.configDir, 'operator-test.key');
+      fs.copyFileSync(tls.keyFile, key);
+      fs.chownSync(key, postgresUser().uid, postgresUser().gid);
+      try {
+        const r = await source.runOnNode(
+          replica,
+          ['runuser', '-u', 'postgres', '--', 'pgbackrest', `--config=${pgBackRestConfigPath(own)}`, `--stanza=${SOURCE}`, '--backup-standby',
+            `--pg2-host=${source.nodeAddress(leader)}`, '--pg2-host-type=tls', `--pg2-host-cert-file=${tls.certFile}`, `--pg2-host-key-file=${key}`,
+            `--pg2-host-ca-file=${tls.caFile}`, `--pg2-path=${theirs.dataDir}`, `--pg2-socket-path=${theirs.socketDir}`, '--type=incr', 'backup'],
+          { allowFailure: true, timeoutMs: 2 * MINUTE },
+        );
+        expect(r.code).not.toBe(0);
+        expect(r.stdout + r.stderr).toContain(`raised from remote-0 tls protocol on '${source.nodeAddress(leader)}': access denied`);
+      } finally {
+        fs.rmSync(key, { force: true });
+      }
+    }, 3 * MINUTE);
 
     /** The leader's node metrics, from one run of its publisher (as postgres, like its unit; no aws on PATH, so on stdout). */
     async function leaderGauges(): Promise<Record<string, number>> {
@@ -193,7 +226,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 10 * MINUTE);
 
-    test('the leader killed during a scheduled backup: the backup fails cleanly and the new leader takes it', async () => {
+    test('the leader killed during a scheduled backup from a replica: that backup fails cleanly and another is taken', async () => {
       await source.waitForHealthy({ timeoutMs: 2 * MINUTE });
       // Big enough that the backup is still running when the leader is killed.
       await source.sql('create table bulk as select g as id, md5(g::text) as v from generate_series(1, 1500000) g', { timeoutMs: 5 * MINUTE });
@@ -204,20 +237,26 @@ if (process.env.SKIP_CLUSTER === '1') {
       const runs = source.nodeNames.map((name) =>
         source.runOnNode(name, ['python3', '-I', runner(name), 'backup', 'full'], { allowFailure: true, timeoutMs: 10 * MINUTE }).then((r) => ({ name, r })),
       );
-      let running = false;
-      for (let i = 0; i < 240 && !running; i++) {
-        // The leader's own configuration path is in the command line: no other node's or run's pgbackrest matches.
-        const pattern = `pgbackrest --config=${pgBackRestConfigPath(nodePaths(source.spec, findNode(source.spec, leader)))} .*--type=full backup`;
-        running = (await source.runOnNode(leader, ['pgrep', '-f', pattern], { allowFailure: true })).code === 0;
-        if (!running) await new Promise((r) => setTimeout(r, 250));
+      let backingUp: string | undefined;
+      for (let i = 0; i < 240 && !backingUp; i++) {
+        // A node's own configuration path is in the command line: no other node's or run's pgbackrest matches.
+        for (const name of source.nodeNames) {
+          const pattern = `pgbackrest --config=${pgBackRestConfigPath(nodePaths(source.spec, findNode(source.spec, name)))} .*--type=full backup`;
+          if ((await source.runOnNode(name, ['pgrep', '-f', pattern], { allowFailure: true })).code === 0) backingUp = name;
+        }
+        if (!backingUp) await new Promise((r) => setTimeout(r, 250));
       }
-      expect(running).toBe(true);
+      // A replica backs up, the leader as its pg2.
+      expect(backingUp).toBeDefined();
+      expect(backingUp).not.toBe(leader);
       const killedAt = Date.now();
       await source.kill(leader);
       const results = await Promise.all(runs);
       for (const { name, r } of results.filter((x) => x.name !== leader)) {
         expect({ name, code: r.code }).toEqual({ name, code: 0 });
       }
+      // The replica's backup lost its pg2 and failed; a retry (from whichever node is named then) completed.
+      expect(results.find((x) => x.name === backingUp)!.r.stderr).toContain('full backup into repository 1 failed');
       // Exactly one new backup, started after the kill: the new leader's (the killed one's never completed).
       const since = (await listBackups(source)).backups.filter((b) => Date.parse(b.started) >= startedAt);
       expect(since.map((b) => b.type)).toEqual(['full']);

@@ -106,6 +106,17 @@ describe('PatroniCluster network', () => {
     expect(fromLb).toEqual([5000, 5001, 8404]);
   });
 
+  test("with backups and TLS, pgBackRest's TLS server port is open between nodes too; without TLS (backups on the leader) it is not", () => {
+    const nodePorts = (template: ReturnType<typeof setup>['template']) =>
+      Object.values(template.findResources('AWS::EC2::SecurityGroupIngress'))
+        .map((r) => r.Properties)
+        .filter((r) => JSON.stringify(r.SourceSecurityGroupId).includes('DbNodeSecurityGroup'))
+        .map((r) => r.FromPort)
+        .sort();
+    expect(nodePorts(setup({ backup: {} }).template)).toEqual([2379, 2380, 5000, 5432, 8008, 8432]);
+    expect(nodePorts(setup({ backup: {}, tls: ClusterTls.OFF }).template)).toEqual([2379, 2380, 5000, 5432, 8008]);
+  });
+
   test('connections lets a client reach the writer and reader ports on the load balancer, and only those', () => {
     const { template } = setup({}, undefined, (stack, vpc, cluster) => {
       cluster.connections.allowDefaultPortFrom(new ec2.SecurityGroup(stack, 'Client', { vpc }));

@@ -56,6 +56,8 @@ describe('the certificate handler', () => {
       const own = cert(nodes.nodes[name]!.cert);
       expect(own.verify(ca.publicKey)).toBe(true);
       expect(own.checkIP(address)).toBe(address);
+      // The address as a DNS name too, for pgBackRest 2.45, which checks the host it dials against DNS names only.
+      expect(own.subjectAltName).toBe(`DNS:${address}, IP Address:${address}`);
       expect(nodes.nodes[name]!.key).toMatch(/^-----BEGIN PRIVATE KEY-----/);
     }
     const database = cert(nodes.databaseCert);

@@ -166,14 +166,33 @@ export async function listBackups(host: BackupHost): Promise<LocalBackupInfo> {
   return info(host, node, host.spec.clusterName);
 }
 
-/** One backup now, by the rendered runner on the leader (as its timer would). */
-export async function takeBackup(host: BackupHost, type: BackupType): Promise<{ readonly node: string; readonly seconds: number }> {
+/**
+ * One backup now, by the rendered runner on the node the leader names (as the timers would): the
+ * first streaming replica, or the leader itself. `standby`: taken from a replica.
+ */
+export async function takeBackup(host: BackupHost, type: BackupType): Promise<{ readonly node: string; readonly standby: boolean; readonly seconds: number }> {
   if (!host.spec.backup) throw new LocalClusterError(`cluster '${host.spec.clusterName}' has no backups: make it with 'failover local up --backup'`);
   const leader = await host.leader();
-  if (!leader) throw new LocalClusterError('no leader: a backup is taken from the leader, and none answers');
+  if (!leader) throw new LocalClusterError('no leader: the leader names the node that backs up, and none answers');
+  const runner = (name: string) => backupRunnerPath(nodePaths(host.spec, findNode(host.spec, name)));
+  const who = await host.runOnNode(leader, ['python3', '-I', runner(leader), 'who'], { allowFailure: true, timeoutMs: 60_000 });
+  const plan = parsePlan(who.stdout);
+  if (who.code !== 0 || !plan) throw new LocalClusterError(`the leader ${leader} named no node to back up: ${lastLine(who)}`);
   const started = Date.now();
-  const runner = backupRunnerPath(nodePaths(host.spec, findNode(host.spec, leader)));
-  const result = await host.runOnNode(leader, ['python3', '-I', runner, 'backup', type, '--once'], { allowFailure: true, timeoutMs: 3_600_000 });
-  if (result.code !== 0) throw new LocalClusterError(`the ${type} backup on ${leader} failed: ${lastLine(result)}`);
-  return { node: leader, seconds: (Date.now() - started) / 1000 };
+  const result = await host.runOnNode(plan.node, ['python3', '-I', runner(plan.node), 'backup', type, '--once'], { allowFailure: true, timeoutMs: 3_600_000 });
+  if (result.code !== 0) throw new LocalClusterError(`the ${type} backup on ${plan.node} failed: ${lastLine(result)}`);
+  if (!/backup done in every repository/.test(result.stderr)) {
+    throw new LocalClusterError(`${plan.node} took no backup (the cluster changed meanwhile): ${lastLine(result)}`);
+  }
+  return { node: plan.node, standby: plan.node !== plan.leader, seconds: (Date.now() - started) / 1000 };
+}
+
+/** backup.py's `who` answer: `{"node": ..., "leader": ...}`. */
+export function parsePlan(stdout: string): { readonly node: string; readonly leader: string } | undefined {
+  try {
+    const value = JSON.parse(stdout) as { node?: unknown; leader?: unknown } | null;
+    return value && typeof value.node === 'string' && typeof value.leader === 'string' ? { node: value.node, leader: value.leader } : undefined;
+  } catch {
+    return undefined;
+  }
 }

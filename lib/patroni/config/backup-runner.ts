@@ -1,10 +1,12 @@
 // Scheduled backups: backup.py on every node, and the systemd timers that start it. Every node's
-// timer fires; the node that leads takes the backup, the others wait until a backup of that kind,
-// started after the timer fired, is in every repository, and take it over if the leader changes
-// before it is done (a backup cut short by a failover fails cleanly and the new leader runs it).
+// timer fires; the leader's view of the cluster names the node that backs up (the first streaming
+// replica by name, with the leader as pg2 through pgBackRest's TLS server, so the leader's disks are
+// spared; the leader itself when no replica streams or the cluster has no TLS). The others wait
+// until a backup of that kind, started after the timer fired, is in every repository, and take it
+// over when the view changes before it is done (a backup cut short by a failover fails cleanly).
 import { findNode } from './nodes';
 import { nodePaths } from './paths';
-import { backupRunnerPath, checkedBackup, pgBackRestConfigPath } from './pgbackrest';
+import { backsUpFromStandby, backupRunnerPath, checkedBackup, pgBackRestConfigPath, standbyBackupSettings } from './pgbackrest';
 import { renderPythonProgram, URL_OPENER_PY } from './python-program';
 import { restApiCaFile, restApiUrl } from './rest-api';
 import { ClusterSpec } from './spec';
@@ -14,7 +16,15 @@ export const BACKUP_UNIT_NAMES = {
   service: 'cdk-failover-backup@.service',
   full: 'cdk-failover-backup-full.timer',
   diff: 'cdk-failover-backup-diff.timer',
+  /** pgBackRest's TLS server (with TLS only): a replica's backup reaches the leader through it. */
+  server: 'cdk-failover-pgbackrest-server.service',
 } as const;
+
+/** The backup units the agent enables and restarts (the timers; with TLS, the TLS server too). */
+export function backupUnitsToRun(spec: ClusterSpec): string[] {
+  if (!checkedBackup(spec)) return [];
+  return [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff, ...(backsUpFromStandby(spec) ? [BACKUP_UNIT_NAMES.server] : [])];
+}
 
 export const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
@@ -35,7 +45,7 @@ ${URL_OPENER_PY}
 OPENER = opener(CONFIG['caFile'])
 # pgBackRest's exit code for a lock held by another of its processes (error [050]).
 LOCK_ERROR = 50
-USAGE = 'usage: backup.py backup full|diff|incr [--once] | stanza-create [ignored...] | info'
+USAGE = 'usage: backup.py backup full|diff|incr [--once] | who | stanza-create [ignored...] | info'
 
 
 def log(message):
@@ -49,12 +59,48 @@ def pgbackrest(*args, timeout=None):
     return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
 
 
-def leads():
+def cluster_view(url):
     try:
-        with OPENER.open(CONFIG['primaryUrl'], timeout=CONFIG['httpTimeoutSeconds']) as answer:
-            return answer.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+        with OPENER.open(url, timeout=CONFIG['httpTimeoutSeconds']) as answer:
+            view = json.loads(answer.read().decode('utf-8'))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return view if isinstance(view, dict) and isinstance(view.get('members'), list) else None
+
+
+def leader_of(view):
+    return next((m for m in view['members'] if isinstance(m, dict) and m.get('role') == 'leader'), None)
+
+
+def plan():
+    """Who backs up now, as the leader sees the cluster: {'node', 'leader'}, or None while no leader
+    answers. Every node asks the same member, so they agree on one."""
+    own = cluster_view(CONFIG['clusterUrl'])
+    leader = own and leader_of(own)
+    if not leader or leader.get('name') not in CONFIG['clusterUrls']:
+        return None
+    name = leader['name']
+    view = own if name == CONFIG['node'] else cluster_view(CONFIG['clusterUrls'][name])
+    if not view or (leader_of(view) or {}).get('name') != name:
+        return None
+    if CONFIG['standby']:
+        timeline = leader_of(view).get('timeline')
+        streaming = sorted(
+            m['name'] for m in view['members']
+            if isinstance(m, dict) and m.get('role') in ('replica', 'sync_standby') and m.get('state') in ('running', 'streaming')
+            and isinstance(m.get('lag'), int) and m.get('timeline') == timeline and m.get('name') in CONFIG['clusterUrls'])
+        if streaming:
+            return {'node': streaming[0], 'leader': name}
+    return {'node': name, 'leader': name}
+
+
+def leader_args(leader):
+    """The leader as pg2, through its TLS server (this replica is pg1: a standby backup copies its files)."""
+    s = CONFIG['standby']
+    m = s['members'][leader]
+    return ['--pg2-host=' + m['address'], '--pg2-host-type=tls', '--pg2-host-port=%d' % s['port'],
+            '--pg2-host-cert-file=' + s['certFile'], '--pg2-host-key-file=' + s['keyFile'], '--pg2-host-ca-file=' + s['caFile'],
+            '--pg2-path=' + m['dataDir'], '--pg2-socket-path=' + m['socketDir'], '--pg2-port=%d' % s['pgPort'], '--pg2-user=' + s['user']]
 
 
 # pgBackRest turns a diff or incr with no prior full into a full, and an incr may follow any type.
@@ -82,9 +128,9 @@ def done_in(repo, kind, since):
     return False
 
 
-def stanza_create():
+def stanza_create(extra=()):
     try:
-        result = pgbackrest('stanza-create', timeout=120)
+        result = pgbackrest(*extra, 'stanza-create', timeout=120)
     except (OSError, subprocess.TimeoutExpired) as e:
         log('stanza-create failed (the next backup retries it): %s' % e)
         return False
@@ -122,12 +168,16 @@ def backup(kind, once):
         if not pending:
             log('%s backup done in every repository' % kind)
             return 0
-        if leads():
-            if stanza_create():
+        who = plan()
+        if who and who['node'] == CONFIG['node']:
+            standby = who['leader'] != CONFIG['node']
+            extra = leader_args(who['leader']) if standby else []
+            source = 'this replica (the leader %s spared)' % who['leader'] if standby else 'the leader'
+            if stanza_create(extra):
                 for repo in list(pending):
-                    log('%s backup into repository %d' % (kind, repo))
+                    log('%s backup into repository %d from %s' % (kind, repo, source))
                     try:
-                        result = pgbackrest('--repo=%d' % repo, '--type=' + kind, 'backup')
+                        result = pgbackrest(*extra, *(['--backup-standby'] if standby else []), '--repo=%d' % repo, '--type=' + kind, 'backup')
                     except OSError as e:
                         log('%s backup into repository %d failed: %s' % (kind, repo, e))
                         continue
@@ -139,7 +189,7 @@ def backup(kind, once):
                     log('%s backup done in every repository' % kind)
                     return 0
         elif once:
-            log('this node does not lead: the leader takes the backup')
+            log('%s takes the backup, not this node' % who['node'] if who else 'no leader answers: no node is named to back up')
             return 0
         if once or time.time() + CONFIG['intervalSeconds'] > deadline:
             print('cdk-failover: no %s backup completed in repositories %s within %d s (runbook: Backups and point-in-time recovery)'
@@ -153,6 +203,10 @@ def main(argv):
         # Patroni's post_init (it appends a connection string): never fail the bootstrap for it.
         stanza_create()
         return 0
+    if argv == ['who']:
+        who = plan()
+        print(json.dumps(who))
+        return 0 if who else 1
     if len(argv) == 1 and argv[0] == 'info':
         result = pgbackrest('--output=json', 'info', timeout=120)
         sys.stdout.write(result.stdout)
@@ -176,14 +230,16 @@ export function renderBackupRunner(spec: ClusterSpec, nodeName: string): string 
   return renderPythonProgram(
     [
       `Scheduled backups for node ${node.name} of cluster ${spec.clusterName} (rendered by cdk-failover:`,
-      'edits are overwritten). Run by cdk-failover-backup@<type>.service on every node; the leader backs up.',
+      'edits are overwritten). Run by cdk-failover-backup@<type>.service on every node; the node the leader names backs up.',
     ],
     {
       node: node.name,
       stanza: spec.clusterName,
       config: pgBackRestConfigPath(paths),
-      primaryUrl: `${restApiUrl(spec, node)}/primary`,
+      clusterUrl: `${restApiUrl(spec, node)}/cluster`,
+      clusterUrls: Object.fromEntries(spec.nodes.map((n) => [n.name, `${restApiUrl(spec, n)}/cluster`])),
       caFile: restApiCaFile(spec, node.name),
+      standby: standbyBackupSettings(spec, node),
       repositories: backup.repositories.map((_, i) => i + 1),
       types: BACKUP_TYPES,
       ...BACKUP_RUNNER_TIMING,
@@ -229,6 +285,34 @@ export function renderBackupTimer(spec: ClusterSpec, nodeName: string, kind: 'fu
     '',
     '[Install]',
     'WantedBy=timers.target',
+    '',
+  ].join('\n');
+}
+
+/**
+ * pgBackRest's TLS server, as postgres. It reads its configuration and certificates when it starts:
+ * the agent restarts it when either changes (a backup from a replica running then fails and is retried).
+ */
+export function renderBackupServerUnit(spec: ClusterSpec, nodeName: string): string {
+  const paths = nodePaths(spec, findNode(spec, nodeName));
+  return [
+    '[Unit]',
+    UNIT_HEADER("pgBackRest's TLS server (backups from a replica)", spec, nodeName),
+    'After=network-online.target',
+    'Wants=network-online.target',
+    '',
+    '[Service]',
+    'Type=simple',
+    'User=postgres',
+    'Group=postgres',
+    `ExecStart=/usr/bin/pgbackrest --config=${pgBackRestConfigPath(paths)} server`,
+    'Restart=always',
+    'RestartSec=5s',
+    'NoNewPrivileges=yes',
+    'PrivateTmp=yes',
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
     '',
   ].join('\n');
 }

@@ -7,7 +7,7 @@ import { NODE_AGENT_PATH } from './agent-units';
 import { findNode } from './nodes';
 import { nodePackages } from './packages';
 import { nodePaths } from './paths';
-import { BACKUP_UNIT_NAMES } from './backup-runner';
+import { backupUnitsToRun } from './backup-runner';
 import { checkedBackup, pgBackRestDirs } from './pgbackrest';
 import { shellQuote } from './shell';
 import { ClusterSpec, WatchdogModeName } from './spec';
@@ -79,7 +79,7 @@ export function renderBootstrapScript(spec: ClusterSpec, nodeName: string, optio
     SYSTEMD_UNIT_NAMES.patroni,
     SYSTEMD_UNIT_NAMES.haproxy,
     SYSTEMD_UNIT_NAMES.metrics,
-    ...(checkedBackup(spec) ? [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] : []),
+    ...backupUnitsToRun(spec),
   ];
   const q = shellQuote;
 

@@ -635,6 +635,9 @@ def take_action(settings, action, desired):
         tls = desired['bundle']['tls']
         run(['systemctl', 'reload', units['patroni']])
         run(['runuser', '-u', 'postgres', '--', tls['pgCtl'], 'reload', '-s', '-D', tls['dataDir']])
+        # pgBackRest's TLS server loads its pair when it starts (a backup it serves fails and is retried).
+        if units.get('backupServer'):
+            run(['systemctl', 'try-restart', units['backupServer']])
     elif action != 'none':
         raise Failure('unknown action ' + action)
 

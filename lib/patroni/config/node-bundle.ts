@@ -8,14 +8,14 @@ import { createHash } from 'crypto';
 import * as path from 'path';
 import { gzipSync } from 'zlib';
 import { AGENT_UNIT_NAMES, NODE_AGENT_PATH, renderAgentService, renderAgentTimer } from './agent-units';
-import { BACKUP_UNIT_NAMES } from './backup-runner';
+import { BACKUP_UNIT_NAMES, backupUnitsToRun } from './backup-runner';
 import { BootstrapOptions, renderBootstrapScript } from './bootstrap-script';
 import { FILL_PLACEHOLDERS_PY } from './fill-placeholders';
 import { NODE_AGENT_PY } from './node-agent-py';
 import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
 import { dynamicConfiguration } from './patroni-yml';
-import { backupRunnerPath, checkedBackup, pgBackRestConfigPath, pgBackRestDirs } from './pgbackrest';
+import { backsUpFromStandby, backupRunnerPath, checkedBackup, pgBackRestConfigPath, pgBackRestDirs } from './pgbackrest';
 import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles, renderSystemFiles } from './node-files';
 import { ClusterCredentials, ClusterSpec, NodePaths } from './spec';
 import { TLS_DIR_NAME, TLS_FILE_NAMES, TLS_FILE_OWNERS, TLS_FILE_SOURCES, TlsFile, tlsFileMode } from './tls';
@@ -107,7 +107,12 @@ export interface NodeBundle {
   readonly haproxyConfig: string;
   /** pgBackRest's directories and the backup runner, when the cluster has backups. */
   readonly backup?: { readonly dirs: readonly string[]; readonly runner: string };
-  readonly units: typeof SYSTEMD_UNIT_NAMES & { readonly agentTimer: string; readonly backupTimers: readonly string[] };
+  readonly units: typeof SYSTEMD_UNIT_NAMES & {
+    readonly agentTimer: string;
+    readonly backupTimers: readonly string[];
+    /** pgBackRest's TLS server, restarted with new certificates (a rotation). */
+    readonly backupServer?: string;
+  };
   /** The IMDS firewall's unit and rules file, which the agent keeps loaded. */
   readonly imdsFirewall: { readonly unit: string; readonly rules: string };
   /** With TLS: the node's certificate files, installed from Secrets Manager. */
@@ -154,7 +159,8 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
     [unit(SYSTEMD_UNIT_NAMES.haproxy)]: ['daemon-reload', 'restart-haproxy'],
     [unit(SYSTEMD_UNIT_NAMES.metrics)]: ['daemon-reload', 'restart-metrics'],
     // pgBackRest reads its configuration, and systemd runs backup.py, afresh every time.
-    [pgBackRestConfigPath(paths)]: ['prepare-backup', 'stanza-create'],
+    // The TLS server reads it only when it starts: restart-backup-timers restarts the server too.
+    [pgBackRestConfigPath(paths)]: ['prepare-backup', 'restart-backup-timers', 'stanza-create'],
     [backupRunnerPath(paths)]: [],
     [APT_PROXY_FILE]: [], // apt reads it afresh
     // Loaded by the agent at every run (ensure_imds_firewall), not by an action: an older agent
@@ -164,6 +170,7 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
     [unit(BACKUP_UNIT_NAMES.service)]: ['daemon-reload'],
     [unit(BACKUP_UNIT_NAMES.full)]: ['daemon-reload', 'restart-backup-timers'],
     [unit(BACKUP_UNIT_NAMES.diff)]: ['daemon-reload', 'restart-backup-timers'],
+    [unit(BACKUP_UNIT_NAMES.server)]: ['daemon-reload', 'restart-backup-timers'],
   };
   const actions = table[file.path];
   if (actions === undefined) throw new Error(`no rollout is defined for a change of ${file.path}`);
@@ -231,7 +238,13 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     patroniConfig,
     haproxyConfig: configFilePath(paths, 'haproxy'),
     ...(checkedBackup(spec) ? { backup: { dirs: Object.values(pgBackRestDirs(paths)), runner: backupRunnerPath(paths) } } : {}),
-    units: { ...SYSTEMD_UNIT_NAMES, agentTimer: AGENT_UNIT_NAMES.timer, backupTimers: [BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff] },
+    // `backupTimers` keeps its name, which agents of earlier versions read: it lists every backup unit to run.
+    units: {
+      ...SYSTEMD_UNIT_NAMES,
+      agentTimer: AGENT_UNIT_NAMES.timer,
+      backupTimers: backupUnitsToRun(spec),
+      ...(backsUpFromStandby(spec) ? { backupServer: BACKUP_UNIT_NAMES.server } : {}),
+    },
     imdsFirewall: { unit: IMDS_FIREWALL_UNIT, rules: IMDS_FIREWALL_FILE },
     ...(spec.tls ? { tls: bundleTls(nodeName, paths, options.tlsSecret) } : {}),
   };

@@ -1,10 +1,10 @@
 // Every file a node needs, with where it goes and who may read it: what the bootstrap script
 // writes on EC2 and what the local cluster writes into each node's tree.
-import { BACKUP_UNIT_NAMES, renderBackupRunner, renderBackupService, renderBackupTimer } from './backup-runner';
+import { BACKUP_UNIT_NAMES, renderBackupRunner, renderBackupServerUnit, renderBackupService, renderBackupTimer } from './backup-runner';
 import { APT_PROXY_FILE, renderAptProxyConfig } from './apt-proxy';
 import { IMDS_FIREWALL_FILE, IMDS_FIREWALL_UNIT, renderImdsFirewall, renderImdsFirewallUnit } from './imds-firewall';
 import { renderEtcdConfig } from './etcd';
-import { backupRunnerPath, checkedBackup, pgBackRestConfigPath, renderPgBackRestConfig } from './pgbackrest';
+import { backsUpFromStandby, backupRunnerPath, checkedBackup, pgBackRestConfigPath, renderPgBackRestConfig } from './pgbackrest';
 import { renderHaproxyConfig } from './haproxy';
 import { renderMetricsPublisher } from './metrics-publisher';
 import { findNode } from './nodes';
@@ -92,5 +92,6 @@ export function renderSystemdUnitFiles(spec: ClusterSpec, nodeName: string): Ren
           unit(BACKUP_UNIT_NAMES.diff, renderBackupTimer(spec, nodeName, 'diff')),
         ]
       : []),
+    ...(backsUpFromStandby(spec) ? [unit(BACKUP_UNIT_NAMES.server, renderBackupServerUnit(spec, nodeName))] : []),
   ];
 }

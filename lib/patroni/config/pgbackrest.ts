@@ -2,9 +2,12 @@
 // (archive_command, restore_command, replica creation, the restore bootstrap). Rendered only when
 // the spec has `backup`.
 import * as path from 'path';
+import { nodeCommonName } from '../../tls/cluster-certificates';
 import { findNode } from './nodes';
 import { nodePaths } from './paths';
+import { PGBACKREST_TLS_PORT } from './ports';
 import { BackupRepositorySpec, BackupSpec, ClusterNode, ClusterSpec, NodePaths, RestoreSourceSpec } from './spec';
+import { tlsFilePath } from './tls';
 
 /** File names in `NodePaths.configDir`. */
 export const BACKUP_FILE_NAMES = { config: 'pgbackrest.conf', runner: 'backup.py' } as const;
@@ -65,9 +68,51 @@ function repositoryLines(repo: BackupRepositorySpec, n: number): string[] {
   ];
 }
 
+/** Whether backups are taken from a replica: it needs the nodes' certificates (pgBackRest's TLS server). */
+export function backsUpFromStandby(spec: ClusterSpec): boolean {
+  return checkedBackup(spec) !== undefined && spec.tls === true;
+}
+
 /**
- * pgbackrest.conf for `nodeName`: the repositories, asynchronous archiving, and this node's
- * PostgreSQL as pg1 (backups run on the leader; see backup-runner).
+ * pgBackRest's TLS server on `node`: a replica taking a backup reaches the leader's PostgreSQL and
+ * files through it. Node certificates both ways, checked against the cluster CA; only the other
+ * nodes' certificates (by common name) are authorized, and only for this cluster's stanza.
+ */
+function tlsServerLines(spec: ClusterSpec, node: ClusterNode, paths: NodePaths): string[] {
+  return [
+    `tls-server-address=${node.address}`,
+    `tls-server-port=${PGBACKREST_TLS_PORT}`,
+    `tls-server-cert-file=${tlsFilePath(paths, 'nodeCert')}`,
+    `tls-server-key-file=${tlsFilePath(paths, 'nodeKey')}`,
+    `tls-server-ca-file=${tlsFilePath(paths, 'caCert')}`,
+    ...spec.nodes.filter((n) => n.name !== node.name).map((n) => `tls-server-auth=${nodeCommonName(spec.clusterName, n.name)}=${spec.clusterName}`),
+  ];
+}
+
+/** What backup.py on `node` needs to back up from its replica with the leader as pg2 (null: backups on the leader). */
+export function standbyBackupSettings(spec: ClusterSpec, node: ClusterNode): Record<string, unknown> | null {
+  if (!backsUpFromStandby(spec)) return null;
+  const own = nodePaths(spec, node);
+  return {
+    port: PGBACKREST_TLS_PORT,
+    certFile: tlsFilePath(own, 'nodeCert'),
+    keyFile: tlsFilePath(own, 'nodeKey'),
+    caFile: tlsFilePath(own, 'caCert'),
+    pgPort: spec.ports.postgres,
+    user: spec.credentials.superuser.username,
+    // The leader's directories as pg2 (the local nodes' differ; every EC2 node's are the same).
+    members: Object.fromEntries(
+      spec.nodes.map((n) => {
+        const p = nodePaths(spec, n);
+        return [n.name, { address: n.address, dataDir: p.dataDir, socketDir: p.socketDir }];
+      }),
+    ),
+  };
+}
+
+/**
+ * pgbackrest.conf for `nodeName`: the repositories, asynchronous archiving, this node's PostgreSQL
+ * as pg1, and with TLS its TLS server (backups run on a replica; see backup-runner).
  */
 export function renderPgBackRestConfig(spec: ClusterSpec, nodeName: string): string {
   const backup = checkedBackup(spec);
@@ -92,6 +137,7 @@ export function renderPgBackRestConfig(spec: ClusterSpec, nodeName: string): str
     // Past this much WAL waiting to be archived (S3 unreachable), pgBackRest drops segments rather
     // than let pg_wal fill the data volume: the archive then has a gap until the next full backup.
     'archive-push-queue-max=4GiB',
+    ...(backsUpFromStandby(spec) ? tlsServerLines(spec, node, paths) : []),
   ];
   return [
     `# pgBackRest for node ${node.name} of cluster ${spec.clusterName}. Rendered by cdk-failover: edits are overwritten.`,

@@ -19,3 +19,6 @@ export const PRODUCTION_PORTS: ClusterPorts = {
  * that idle longer send TCP keepalives (the library's client does, every 60 s).
  */
 export const SESSION_IDLE_TIMEOUT_SECONDS = 1800;
+
+/** pgBackRest's TLS server on every node of a cluster with backups and TLS (pgBackRest's default port). */
+export const PGBACKREST_TLS_PORT = 8432;

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
 import * as path from 'path';
-import { renderBackupRunner } from '../../../lib/patroni/config';
+import { renderBackupRunner, standbyBackupSettings } from '../../../lib/patroni/config';
 import { BACKUP_SPEC, ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
 
 const backup = BACKUP_SPEC;
@@ -26,7 +26,7 @@ describe('backup.py', () => {
   test.each([[[]], [['backup']], [['backup', 'weekly']], [['backup', 'full', '--twice']], [['restore']]])('refuses %j with its usage, exit 2', async (args) => {
     const r = await run('python3', ['-I', file, ...args], { timeoutMs: 30_000 });
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe('usage: backup.py backup full|diff|incr [--once] | stanza-create [ignored...] | info');
+    expect(r.stderr.trim()).toBe('usage: backup.py backup full|diff|incr [--once] | who | stanza-create [ignored...] | info');
   });
 });
 
@@ -64,11 +64,11 @@ describe('backup.py coordination, against a stand-in pgbackrest', () => {
     expect(r.stderr).toContain('diff backup done in every repository');
   }, 60_000);
 
-  test('an older backup does not count; with --once a node that does not lead leaves it to the leader', async () => {
+  test('an older backup does not count; with --once and no leader answering, no node backs up', async () => {
     withInfo([{ type: 'full', timestamp: { start: 1, stop: 2 }, database: { 'repo-key': 1 } }]);
     const r = await runner(['backup', 'full', '--once']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('this node does not lead: the leader takes the backup');
+    expect(r.stderr).toContain('no leader answers: no node is named to back up');
     expect(r.stderr).not.toContain('done in every repository');
   }, 60_000);
 });
@@ -81,8 +81,9 @@ describe('backup.py on the leader, against a stand-in pgbackrest and REST API', 
   beforeAll(async () => {
     dir = makeTmpDir('backup-leader');
     fs.chmodSync(dir, 0o755);
-    // Patroni's GET /primary answers 200 on the leader.
-    server = http.createServer((req, res) => res.writeHead(req.url === '/primary' ? 200 : 503).end());
+    // Patroni's GET /cluster: this node leads, alone.
+    const view = JSON.stringify({ members: [{ name: 'pg-0', role: 'leader', state: 'running', timeline: 1 }] });
+    server = http.createServer((req, res) => (req.url === '/cluster' ? res.writeHead(200).end(view) : res.writeHead(404).end()));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const port = (server.address() as AddressInfo).port;
     const spec = ec2Spec({ backup, nodes: [{ name: 'pg-0', address: '127.0.0.1' }], ports: { ...ec2Spec().ports, restApi: port } });
@@ -130,5 +131,86 @@ describe('backup.py on the leader, against a stand-in pgbackrest and REST API', 
     expect(r.stderr).toContain('no full backup completed');
     expect(r.code).not.toBe(0);
     expect(backupRuns()).toEqual([]);
+  }, 60_000);
+});
+
+describe('backup.py names the node that backs up from the leader\'s view, against a stand-in REST API and pgbackrest', () => {
+  let dir: string;
+  let file: string;
+  let servers: http.Server[] = [];
+  let view: unknown = {};
+  const member = (name: string, role: string, extra: Record<string, unknown> = {}) => ({ name, role, state: 'running', timeline: 2, ...(role === 'leader' ? {} : { lag: 0 }), ...extra });
+
+  beforeAll(async () => {
+    dir = makeTmpDir('backup-plan');
+    fs.chmodSync(dir, 0o755);
+    // One stand-in per member address, all answering the same view; the standby settings are a TLS
+    // cluster's (the stand-in speaks HTTP, so the spec itself has no TLS).
+    const listen = async (address: string, port: number) => {
+      const server = http.createServer((req, res) => (req.url === '/cluster' ? res.writeHead(200).end(JSON.stringify(view)) : res.writeHead(404).end()));
+      await new Promise<void>((resolve) => server.listen(port, address, resolve));
+      servers.push(server);
+      return (server.address() as AddressInfo).port;
+    };
+    const port = await listen('127.0.0.1', 0);
+    await listen('127.0.0.2', port);
+    await listen('127.0.0.3', port);
+    const nodes = ['pg-0', 'pg-1', 'pg-2'].map((name, i) => ({ name, address: `127.0.0.${i + 1}` }));
+    const spec = ec2Spec({ backup, nodes, ports: { ...ec2Spec().ports, restApi: port } });
+    const standby = standbyBackupSettings({ ...spec, tls: true }, spec.nodes[1]!);
+    file = path.join(dir, 'backup.py');
+    fs.writeFileSync(file, renderBackupRunner(spec, 'pg-1').replace('"standby": null', `"standby": ${JSON.stringify(standby)}`), { mode: 0o755 });
+    const standIn = ['#!/bin/sh', `echo "$*" >> ${dir}/calls`, 'case "$*" in', `  *info*) echo '[]' ;;`, 'esac'].join('\n');
+    fs.writeFileSync(path.join(dir, 'pgbackrest'), `${standIn}\n`, { mode: 0o755 });
+    fs.writeFileSync(path.join(dir, 'calls'), '');
+    fs.chmodSync(path.join(dir, 'calls'), 0o666);
+  });
+  afterAll(async () => {
+    for (const server of servers) await new Promise((resolve) => server.close(resolve));
+    servers = [];
+    removeTmpDir(dir);
+  });
+  const env = () => ({ ...process.env, PATH: `${dir}:${process.env.PATH}` });
+  const who = async (members: unknown[]) => {
+    view = { members };
+    const r = await run('python3', ['-I', file, 'who'], { timeoutMs: 60_000, env: env() });
+    return { code: r.code, plan: JSON.parse(r.stdout) as unknown };
+  };
+
+  test('the first streaming replica by name, whatever its role', async () => {
+    expect(await who([member('pg-2', 'replica'), member('pg-0', 'leader'), member('pg-1', 'sync_standby')])).toEqual({ code: 0, plan: { node: 'pg-1', leader: 'pg-0' } });
+  });
+
+  test('a replica with unknown lag, on another timeline or not running is passed over', async () => {
+    expect(await who([member('pg-0', 'leader'), member('pg-1', 'replica', { lag: 'unknown' }), member('pg-2', 'replica')])).toEqual({ code: 0, plan: { node: 'pg-2', leader: 'pg-0' } });
+    expect(await who([member('pg-0', 'leader'), member('pg-1', 'replica', { timeline: 1 }), member('pg-2', 'replica', { state: 'starting' })])).toEqual({
+      code: 0,
+      plan: { node: 'pg-0', leader: 'pg-0' },
+    });
+  });
+
+  test('no leader: nobody is named (exit 1)', async () => {
+    expect(await who([member('pg-1', 'replica'), member('pg-2', 'replica')])).toEqual({ code: 1, plan: null });
+  });
+
+  test('named, the replica backs up with --backup-standby and the leader as pg2 through its TLS server', async () => {
+    view = { members: [member('pg-0', 'leader'), member('pg-1', 'replica'), member('pg-2', 'sync_standby')] };
+    fs.writeFileSync(path.join(dir, 'calls'), '');
+    const r = await run('python3', ['-I', file, 'backup', 'full', '--once'], { timeoutMs: 60_000, env: env() });
+    expect(r.stderr).toContain('full backup into repository 1 from this replica (the leader pg-0 spared)');
+    const calls = fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n');
+    const pg2 = '--pg2-host=127.0.0.1 --pg2-host-type=tls --pg2-host-port=8432 --pg2-host-cert-file=/etc/cdk-failover/tls/node.crt';
+    // stanza-create takes the leader as pg2 but refuses --backup-standby.
+    expect(calls.find((c) => c.endsWith('stanza-create'))).toContain(pg2);
+    expect(calls.find((c) => c.endsWith('stanza-create'))).not.toContain('--backup-standby');
+    expect(calls.find((c) => c.endsWith(' backup'))).toContain(`${pg2}`);
+    expect(calls.find((c) => c.endsWith(' backup'))).toContain('--backup-standby --repo=1 --type=full backup');
+    expect(calls.find((c) => c.endsWith(' backup'))).toContain('--pg2-path=/var/lib/postgresql/15/patroni --pg2-socket-path=/var/run/postgresql --pg2-port=5432 --pg2-user=postgres');
+  }, 60_000);
+
+  test('not named, a node with --once leaves the backup to the one named', async () => {
+    view = { members: [member('pg-0', 'leader'), member('pg-1', 'replica', { lag: 'unknown' }), member('pg-2', 'replica')] };
+    const r = await run('python3', ['-I', file, 'backup', 'full', '--once'], { timeoutMs: 60_000, env: env() });
+    expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({ code: 0, stderr: 'cdk-failover backup pg-1: pg-2 takes the backup, not this node' });
   }, 60_000);
 });

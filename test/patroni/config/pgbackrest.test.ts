@@ -4,6 +4,7 @@ import {
   BackupSpec,
   postgresTime,
   renderBackupRunner,
+  renderBackupServerUnit,
   renderBackupTimer,
   renderNodeBundle,
   renderNodeConfigFiles,
@@ -60,6 +61,24 @@ describe('pgBackRest configuration', () => {
       'pg1-socket-path': '/var/run/postgresql',
       'pg1-user': 'postgres',
     });
+    // Without TLS, no TLS server: backups are taken on the leader.
+    expect(Object.keys(c.global!).filter((k) => k.startsWith('tls-'))).toEqual([]);
+  });
+
+  test("with TLS, pgBackRest's TLS server on the node's address, node certificates, only the other nodes authorized", () => {
+    const text = renderPgBackRestConfig(ec2Spec({ backup: BACKUP, tls: true }), 'pg-1');
+    expect(conf(text).global).toMatchObject({
+      'tls-server-address': '10.0.2.10',
+      'tls-server-port': '8432',
+      'tls-server-cert-file': '/etc/cdk-failover/tls/node.crt',
+      'tls-server-key-file': '/etc/cdk-failover/tls/node.key',
+      'tls-server-ca-file': '/etc/cdk-failover/tls/ca.crt',
+    });
+    // Repeated keys: the node certificates' common names, this node's and the operator's not among them.
+    expect(text.split('\n').filter((l) => l.startsWith('tls-server-auth='))).toEqual([
+      'tls-server-auth=orders-db pg-0=orders-db',
+      'tls-server-auth=orders-db pg-2=orders-db',
+    ]);
   });
 
   test('a second repository, and shared keys, a storage host and a CA only when given', () => {
@@ -179,14 +198,29 @@ describe('backup files and units', () => {
     expect(timer).toContain('OnCalendar=Mon..Sat *-*-* 01:00:00 UTC');
     expect(timer).not.toContain('Persistent=true');
     expect(timer).toContain('Unit=cdk-failover-backup@diff.service');
-    const names = renderSystemdUnitFiles(spec, 'pg-0').map((f) => f.path);
-    expect(names).toEqual(expect.arrayContaining(Object.values(BACKUP_UNIT_NAMES).map((n) => `/etc/systemd/system/${n}`)));
+    const names = (s: typeof spec) => renderSystemdUnitFiles(s, 'pg-0').map((f) => f.path.replace('/etc/systemd/system/', '')).filter((n) => /backup|pgbackrest/.test(n));
+    expect(names(spec)).toEqual([BACKUP_UNIT_NAMES.service, BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff]);
+    expect(names(ec2Spec({ backup: BACKUP, tls: true }))).toEqual([BACKUP_UNIT_NAMES.service, BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff, BACKUP_UNIT_NAMES.server]);
   });
 
-  test('the runner asks its own node whether it leads', () => {
+  test("the TLS server's unit runs pgBackRest's server as postgres with the node's configuration, restarted whatever happens", () => {
+    const unit = renderBackupServerUnit(ec2Spec({ backup: BACKUP, tls: true }), 'pg-0');
+    expect(unit).toContain('ExecStart=/usr/bin/pgbackrest --config=/etc/cdk-failover/pgbackrest.conf server');
+    expect(unit).toContain('User=postgres');
+    expect(unit).toContain('Restart=always');
+    expect(unit).toContain('WantedBy=multi-user.target');
+  });
+
+  test("the runner asks the leader's view of the cluster; with TLS it knows every member's directories for pg2", () => {
     const runner = renderBackupRunner(spec, 'pg-2');
-    expect(runner).toContain('"primaryUrl": "http://10.0.3.10:8008/primary"');
+    expect(runner).toContain('"clusterUrl": "http://10.0.3.10:8008/cluster"');
+    expect(runner).toContain('"pg-0":"http://10.0.1.10:8008/cluster"');
     expect(runner).toContain('"repositories": [1]');
+    expect(runner).toContain('"standby": null');
+    const tls = renderBackupRunner(ec2Spec({ backup: BACKUP, tls: true }), 'pg-2');
+    expect(tls).toContain('"clusterUrl": "https://10.0.3.10:8008/cluster"');
+    expect(tls).toContain('"certFile":"/etc/cdk-failover/tls/node.crt"');
+    expect(tls).toContain('"port":8432');
   });
 
   test('the agent re-enables the timers when they change, and prepares a node and the stanza when pgbackrest.conf changes', () => {
@@ -197,12 +231,26 @@ describe('backup files and units', () => {
     const onChange = (p: string) => bundle.files.find((f) => f.path === p)!.onChange;
     expect(onChange(`/etc/systemd/system/${BACKUP_UNIT_NAMES.full}`)).toEqual(['daemon-reload', 'restart-backup-timers']);
     // A node from before backups gets the package and directories; the leader (last) creates the stanza.
-    expect(onChange('/etc/cdk-failover/pgbackrest.conf')).toEqual(['prepare-backup', 'stanza-create']);
+    expect(onChange('/etc/cdk-failover/pgbackrest.conf')).toEqual(['prepare-backup', 'restart-backup-timers', 'stanza-create']);
+    expect(bundle.units.backupTimers).toEqual([BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff]);
+    expect(bundle.units.backupServer).toBeUndefined();
     expect(bundle.backup).toEqual({
       dirs: ['/var/lib/postgresql/15/pgbackrest-spool', '/var/lib/postgresql/15/pgbackrest-lock', '/var/log/cdk-failover/pgbackrest'],
       runner: '/etc/cdk-failover/backup.py',
     });
     expect(bundle.bootstrap).toContain(BACKUP_UNIT_NAMES.full);
     expect(bundle.bootstrap).toContain("install -d -o postgres -g postgres -m 0750 '/var/lib/postgresql/15/pgbackrest-spool'");
+  });
+
+  test('with TLS the agent enables, restarts (new configuration or unit) and, after new certificates, restarts the TLS server', () => {
+    const bundle = renderNodeBundle(ec2Spec({ backup: BACKUP, tls: true }), 'pg-0', {
+      secretIds: { superuser: 'a', replication: 'b', rewind: 'c', restApi: 'd' },
+      dataVolume: { device: '/dev/sdf' },
+      tlsSecret: { secretId: 'tls', versionId: 'v1' },
+    });
+    expect(bundle.units.backupTimers).toEqual([BACKUP_UNIT_NAMES.full, BACKUP_UNIT_NAMES.diff, BACKUP_UNIT_NAMES.server]);
+    expect(bundle.units.backupServer).toBe(BACKUP_UNIT_NAMES.server);
+    expect(bundle.files.find((f) => f.path === `/etc/systemd/system/${BACKUP_UNIT_NAMES.server}`)!.onChange).toEqual(['daemon-reload', 'restart-backup-timers']);
+    expect(bundle.bootstrap).toContain(`${BACKUP_UNIT_NAMES.diff} ${BACKUP_UNIT_NAMES.server}`);
   });
 });
