@@ -1,5 +1,5 @@
 // `failover backup [list]` and `failover restore`: a cluster's pgBackRest backups. The local
-// rehearsal cluster only: a deployed stack's backups run on its leader, and the CLI has no way
+// rehearsal cluster only: a deployed stack's backups run on its nodes, and the CLI has no way
 // onto the nodes yet (Debian's image has no SSM agent).
 import { Command, Option } from 'commander';
 import { LocalCluster } from '../local/cluster';
@@ -32,8 +32,8 @@ function withTarget(cmd: Command): Command {
 function localTarget(opts: Target, what: string): { readonly cluster: string; readonly stateRoot: string } {
   if (opts.stack !== undefined) {
     throw new UsageError(
-      `${what} of a deployed stack (--stack ${opts.stack}) runs on its leader, and this CLI cannot reach the nodes yet (no SSM agent on the image): ` +
-        "follow the runbook's 'Backups and point-in-time recovery' on the leader, or rehearse with --local",
+      `${what} of a deployed stack (--stack ${opts.stack}) runs on its nodes, and this CLI cannot reach them yet (no SSM agent on the image): ` +
+        "follow the runbook's 'Backups and point-in-time recovery' on a node, or rehearse with --local",
     );
   }
   if (!opts.local) throw new UsageError(`give --local [--cluster NAME]: ${what} is rehearsed on a local cluster`);

@@ -596,7 +596,7 @@ function backups(f: PatroniFacts, sub: (text: string) => string): string {
   return blocks(
     `WAL is archived from whichever node leads into ${b.repositories === 1 ? 'the repository' : `each of ${b.repositories} repositories`} (${bucket}, under \`${f.clusterName}/\`), ` +
       `at least every ${seconds(b.archiveTimeoutSeconds)} while there are writes: the most the loss of every node can lose. ` +
-      `Full backups run at \`${b.schedules.full}\`, differential ones at \`${b.schedules.diff}\` (systemd timers on every node; the leader backs up, the others wait and take over if the leader changes).`,
+      `Full backups run at \`${b.schedules.full}\`, differential ones at \`${b.schedules.diff}\` (systemd timers on every node; the leader's view names the node that backs up: the first streaming replica, the leader spared, else the leader; the others wait and take over if that changes).`,
     sub('Verify the repository'),
     shell([nodeIndexGuard(f), `${nodeShell(f, '$N')}   # then, on the node:`]),
     shell([
@@ -615,8 +615,12 @@ function backups(f: PatroniFacts, sub: (text: string) => string): string {
     'The alarms read what the leader publishes: `BackupAgeSeconds` (from `pgbackrest info` every 5 minutes; none at all until the first backup), ' +
       '`WalArchiveFailing` and `WalArchiveWaitSeconds` (from `pg_stat_archiver` and the WAL segments waiting). On the leader:',
     shell([
-      '# a backup now, on the leader (another node says it does not lead, and exits)',
+      '# which node backs up now (a replica, or the leader when none streams)',
+      `sudo python3 -I ${b.runner} who`,
+      '# a backup now, on that node (another node names it, and exits)',
       `sudo python3 -I ${b.runner} backup full --once`,
+      "# on that node if it fails: pgBackRest's TLS server on the leader (port 8432)",
+      'sudo systemctl status cdk-failover-pgbackrest-server --no-pager',
       '# archiving: failures and the last archived segment',
       `sudo -u postgres psql -Atc 'select archived_count, failed_count, last_archived_wal, last_failed_wal, last_failed_time from pg_stat_archiver'`,
       `sudo tail -n 20 ${f.paths.logDir}/pgbackrest/${f.clusterName}-archive-push-async.log`,
@@ -629,7 +633,7 @@ function backups(f: PatroniFacts, sub: (text: string) => string): string {
       'A target before the oldest backup fails the new cluster\'s bootstrap (`unable to find backup set with stop time less than ...` in its nodes\' Patroni log); ' +
       'a target after the newest archived WAL makes PostgreSQL stop (`recovery ended before configured recovery target was reached`). ' +
       'Check the data through the new writer endpoint, then point the clients at it, and remove the old cluster when nothing needs it. ' +
-      `Take the new cluster's first full backup on its leader (\`sudo python3 -I ${b.runner} backup full --once\`): until then it has none, and its \`BackupTooOld\` fires (it carries the source's database age).`,
+      `Take the new cluster's first full backup on the node \`sudo python3 -I ${b.runner} who\` names (\`sudo python3 -I ${b.runner} backup full --once\`): until then it has none, and its \`BackupTooOld\` fires (it carries the source's database age).`,
     sub('Recover from the loss of every node'),
     `With every node and its data volume gone (or etcd's data lost on all of them), the repository holds the data up to the last archived segment (at most ${seconds(b.archiveTimeoutSeconds)} old). Deploy a new cluster from it with every archived WAL segment:`,
     code('RestoreTarget.latest()'),

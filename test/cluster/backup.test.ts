@@ -89,6 +89,22 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 3 * MINUTE);
 
+    /** Heals a killed node and waits for a healthy cluster; if it is not, every node's latest logs are printed. */
+    async function healAndWait(node: string): Promise<void> {
+      await source.heal(node);
+      try {
+        await source.waitForHealthy({ timeoutMs: 3 * MINUTE });
+      } catch (err) {
+        const tail = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(-25).join('\n') : `(no ${file})`);
+        for (const name of source.nodeNames) {
+          const logs = path.join(stateRoot, SOURCE, name, 'log');
+          const pg = fs.readdirSync(logs).filter((f) => f.startsWith('postgresql'));
+          console.log(`[backup] ${name} after ${node}'s heal:\n${tail(path.join(logs, 'patroni.log'))}\n${pg.map((f) => tail(path.join(logs, f))).join('\n')}`);
+        }
+        throw err;
+      }
+    }
+
     /** The leader's node metrics, from one run of its publisher (as postgres, like its unit; no aws on PATH, so on stdout). */
     async function leaderGauges(): Promise<Record<string, number>> {
       const leader = await source.waitForLeader({ timeoutMs: MINUTE });
@@ -201,18 +217,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       const ackedBefore = acked.length;
       for (let i = 0; i < 400 && Date.now() < deadline && acked.length < ackedBefore + 20; i++) await write();
       expect(acked.length).toBeGreaterThanOrEqual(ackedBefore + 20);
-      await source.heal(leader);
-      try {
-        await source.waitForHealthy({ timeoutMs: 3 * MINUTE });
-      } catch (err) {
-        const tail = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(-15).join('\n') : `(no ${file})`);
-        for (const node of source.nodeNames) {
-          const logs = path.join(stateRoot, SOURCE, node, 'log');
-          const pg = fs.readdirSync(logs).filter((f) => f.startsWith('postgresql'));
-          console.log(`[backup] ${node} after ${leader}'s heal:\n${tail(path.join(logs, 'patroni.log'))}\n${pg.map((f) => tail(path.join(logs, f))).join('\n')}`);
-        }
-        throw err;
-      }
+      await healAndWait(leader);
       await waitForArchived(source);
       const timelines = (await source.status()).nodes.map((n) => n.timeline ?? 0);
       expect(Math.max(...timelines)).toBeGreaterThan(1);
@@ -261,8 +266,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       const since = (await listBackups(source)).backups.filter((b) => Date.parse(b.started) >= startedAt);
       expect(since.map((b) => b.type)).toEqual(['full']);
       expect(Date.parse(since[0]!.started)).toBeGreaterThanOrEqual(Math.floor(killedAt / 1000) * 1000);
-      await source.heal(leader);
-      await source.waitForHealthy({ timeoutMs: 3 * MINUTE });
+      await healAndWait(leader);
     }, 15 * MINUTE);
 
     test('every node lost: a restore past the newest archived commit is refused, and a new cluster from the repository serves the data', async () => {

@@ -21,7 +21,7 @@ describe('failover backup and restore: bad input', () => {
     [['restore', '--to', 'latest', '--into', 'newone'], 2, /^failover: give --local \[--cluster NAME\]: a restore is rehearsed on a local cluster$/],
     [['backup', '--local', '--type', 'weekly'], 2, /argument 'weekly' is invalid\. Allowed choices are full, diff, incr/],
     [['backup', '--type', 'full'], 2, /^failover: give --local \[--cluster NAME\]: a backup is rehearsed on a local cluster$/],
-    [['backup', '--stack', 'Orders'], 2, /^failover: a backup of a deployed stack \(--stack Orders\) runs on its leader, and this CLI cannot reach the nodes yet .*runbook/],
+    [['backup', '--stack', 'Orders'], 2, /^failover: a backup of a deployed stack \(--stack Orders\) runs on its nodes, and this CLI cannot reach them yet .*runbook/],
     [['backup', 'list', '--stack', 'Orders'], 2, /^failover: listing backups of a deployed stack \(--stack Orders\)/],
     // Not usage: the name reaches the cluster's own checks, an error (exit 1).
     [['backup', 'list', '--local', '--cluster', 'Bad_Name'], 1, /^failover: .*Bad_Name/],
