@@ -101,7 +101,7 @@ async function main(): Promise<void> {
       data: opts.data === 'pgbench' ? `pgbench -i -s ${scale}` : 'random bytes (pgcrypto gen_random_bytes)',
       databaseBytes,
       loadSeconds: load.seconds,
-      fullBackup: { seconds: backup.seconds, repositoryBytes: full!.sizeBytes, databaseMBps: mbps(databaseBytes, backup.seconds) },
+      fullBackup: { seconds: backup.seconds, repositoryBytes: full!.sizeBytes, databaseMBps: mbps(databaseBytes, backup.seconds), from: backup.value.standby ? 'replica' : 'leader' },
       bareRestore: { seconds: bare.seconds, databaseMBps: mbps(databaseBytes, bare.seconds) },
       pointInTimeRestore: {
         secondsToHealthyCluster: restored.seconds,
