@@ -261,7 +261,7 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect({ name, code: r.code }).toEqual({ name, code: 0 });
       }
       // The replica's backup lost its pg2 and failed; a retry (from whichever node is named then) completed.
-      expect(results.find((x) => x.name === backingUp)!.r.stderr).toContain('full backup into repository 1 failed');
+      expect(results.find((x) => x.name === backingUp)!.r.stderr).toMatch(/full backup into repository 1 failed: ERROR: \[\d+\]/);
       // Exactly one new backup, started after the kill: the new leader's (the killed one's never completed).
       const since = (await listBackups(source)).backups.filter((b) => Date.parse(b.started) >= startedAt);
       expect(since.map((b) => b.type)).toEqual(['full']);

@@ -155,8 +155,10 @@ def stanza_exists():
 
 
 def last_line(result):
-    lines = [line for line in (result.stderr + result.stdout).splitlines() if line.strip()]
-    return lines[-1].strip() if lines else 'exit %d' % result.returncode
+    """pgBackRest's last ERROR line (a HINT may follow it), else the last line."""
+    lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith('ERROR:')]
+    return (errors or lines or ['exit %d' % result.returncode])[-1]
 
 
 def backup(kind, once):

@@ -160,7 +160,15 @@ describe('backup.py names the node that backs up from the leader\'s view, agains
     const standby = standbyBackupSettings({ ...spec, tls: true }, spec.nodes[1]!);
     file = path.join(dir, 'backup.py');
     fs.writeFileSync(file, renderBackupRunner(spec, 'pg-1').replace('"standby": null', `"standby": ${JSON.stringify(standby)}`), { mode: 0o755 });
-    const standIn = ['#!/bin/sh', `echo "$*" >> ${dir}/calls`, 'case "$*" in', `  *info*) echo '[]' ;;`, 'esac'].join('\n');
+    // A backup fails as pgBackRest does when its pg2 is gone (an ERROR line, then a HINT) while the file `fail` exists.
+    const standIn = [
+      '#!/bin/sh',
+      `echo "$*" >> ${dir}/calls`,
+      'case "$*" in',
+      `  *info*) echo '[]' ;;`,
+      `  *' backup') if [ -e ${dir}/fail ]; then printf 'ERROR: [056]: unable to find primary cluster - cannot proceed\\n       HINT: are all available clusters in recovery?\\n' >&2; exit 56; fi ;;`,
+      'esac',
+    ].join('\n');
     fs.writeFileSync(path.join(dir, 'pgbackrest'), `${standIn}\n`, { mode: 0o755 });
     fs.writeFileSync(path.join(dir, 'calls'), '');
     fs.chmodSync(path.join(dir, 'calls'), 0o666);
@@ -206,6 +214,19 @@ describe('backup.py names the node that backs up from the leader\'s view, agains
     expect(calls.find((c) => c.endsWith(' backup'))).toContain(`${pg2}`);
     expect(calls.find((c) => c.endsWith(' backup'))).toContain('--backup-standby --repo=1 --type=full backup');
     expect(calls.find((c) => c.endsWith(' backup'))).toContain('--pg2-path=/var/lib/postgresql/15/patroni --pg2-socket-path=/var/run/postgresql --pg2-port=5432 --pg2-user=postgres');
+  }, 60_000);
+
+  test("a failed backup is logged by pgBackRest's ERROR line, not the HINT after it; with --once the run fails", async () => {
+    view = { members: [member('pg-0', 'leader'), member('pg-1', 'replica'), member('pg-2', 'sync_standby')] };
+    fs.writeFileSync(path.join(dir, 'fail'), '');
+    try {
+      const r = await run('python3', ['-I', file, 'backup', 'full', '--once'], { timeoutMs: 60_000, env: env() });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('full backup into repository 1 failed: ERROR: [056]: unable to find primary cluster - cannot proceed\n');
+      expect(r.stderr).toContain('cdk-failover: no full backup completed in repositories 1');
+    } finally {
+      fs.rmSync(path.join(dir, 'fail'));
+    }
   }, 60_000);
 
   test('not named, a node with --once leaves the backup to the one named', async () => {
