@@ -180,11 +180,20 @@ export async function takeBackup(host: BackupHost, type: BackupType): Promise<{ 
   if (who.code !== 0 || !plan) throw new LocalClusterError(`the leader ${leader} named no node to back up: ${lastLine(who)}`);
   const started = Date.now();
   const result = await host.runOnNode(plan.node, ['python3', '-I', runner(plan.node), 'backup', type, '--once'], { allowFailure: true, timeoutMs: 3_600_000 });
-  if (result.code !== 0) throw new LocalClusterError(`the ${type} backup on ${plan.node} failed: ${lastLine(result)}`);
+  if (result.code !== 0) throw new LocalClusterError(`the ${type} backup on ${plan.node} failed: ${failureReason(result)}`);
   if (!/backup done in every repository/.test(result.stderr)) {
     throw new LocalClusterError(`${plan.node} took no backup (the cluster changed meanwhile): ${lastLine(result)}`);
   }
   return { node: plan.node, standby: plan.node !== plan.leader, seconds: (Date.now() - started) / 1000 };
+}
+
+/** Why the runner's backup failed: its last `... failed: <pgBackRest's ERROR>` line (the cause: credentials, the network), else its last line. */
+function failureReason(result: RunResult): string {
+  const failed = result.stderr
+    .split('\n')
+    .map((l) => /backup into repository \d+ failed: (.+)$/.exec(l)?.[1])
+    .filter((l): l is string => l !== undefined);
+  return failed.length ? failed[failed.length - 1]!.trim() : lastLine(result);
 }
 
 /** backup.py's `who` answer: `{"node": ..., "leader": ...}`. */
