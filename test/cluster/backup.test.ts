@@ -89,20 +89,30 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 3 * MINUTE);
 
-    /** Heals a killed node and waits for a healthy cluster; if it is not, every node's latest logs are printed. */
+    /**
+     * Heals a killed node and waits, bounded, for a healthy cluster; if it is not, every node's latest
+     * logs are printed. A tiny WAL record on the leader each round: a node rewound from a leader
+     * idle just after a segment switch (a backup's stop, archive_timeout) must replay WAL up to
+     * pg_rewind's minimum recovery point, the leader's insert position at the next segment's first
+     * record, which exists only once the leader writes (seen here: 'Consistent recovery state has
+     * not been yet reached' for 3 minutes; backups.md). Any client's write does the same.
+     */
     async function healAndWait(node: string): Promise<void> {
       await source.heal(node);
-      try {
-        await source.waitForHealthy({ timeoutMs: 3 * MINUTE });
-      } catch (err) {
-        const tail = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(-25).join('\n') : `(no ${file})`);
-        for (const name of source.nodeNames) {
-          const logs = path.join(stateRoot, SOURCE, name, 'log');
-          const pg = fs.readdirSync(logs).filter((f) => f.startsWith('postgresql'));
-          console.log(`[backup] ${name} after ${node}'s heal:\n${tail(path.join(logs, 'patroni.log'))}\n${pg.map((f) => tail(path.join(logs, f))).join('\n')}`);
-        }
-        throw err;
+      const deadline = Date.now() + 3 * MINUTE;
+      for (let i = 0; i < 60 && Date.now() < deadline; i++) {
+        // An assigned transaction ID: its commit is a WAL record.
+        await source.trySql('select txid_current()', { timeoutMs: 5000 });
+        if ((await source.health()).healthy) return;
+        await sleep(3000);
       }
+      const tail = (file: string) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').slice(-25).join('\n') : `(no ${file})`);
+      for (const name of source.nodeNames) {
+        const logs = path.join(stateRoot, SOURCE, name, 'log');
+        const pg = fs.readdirSync(logs).filter((f) => f.startsWith('postgresql'));
+        console.log(`[backup] ${name} after ${node}'s heal:\n${tail(path.join(logs, 'patroni.log'))}\n${pg.map((f) => tail(path.join(logs, f))).join('\n')}`);
+      }
+      throw new Error(`the cluster was not healthy within 3 minutes of healing ${node}: ${(await source.health()).reason}`);
     }
 
     /** The leader's node metrics, from one run of its publisher (as postgres, like its unit; no aws on PATH, so on stdout). */
