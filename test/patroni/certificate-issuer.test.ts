@@ -3,6 +3,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { CertificateIssuer, CertificateIssuerProps } from '../../lib/patroni/certificate-issuer';
+import { CERTIFICATE_PROFILE } from '../../lib/tls/cluster-certificates';
 import { UNISSUED } from '../../lib/tls/secret-format';
 import { testApp } from '../app';
 
@@ -37,7 +38,10 @@ describe('CertificateIssuer', () => {
       ],
       Days: '365',
       Rotation: '0',
+      // What this version's certificates hold: an upgrade that changes it reissues them once (a rotation).
+      Profile: CERTIFICATE_PROFILE,
     });
+    expect(CERTIFICATE_PROFILE).toBe('2');
     template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'certificate-handler.handler', Runtime: 'nodejs24.x' });
   });
 
