@@ -262,6 +262,7 @@ def patroni_settings(desired):
     # the node's own is shown: Patroni takes writes only from a client with a certificate.
     scheme = 'https' if restapi.get('certfile') else 'http'
     return {'name': config['name'], 'scope': config['scope'], 'url': '%s://%s' % (scheme, restapi['connect_address']),
+            'certfile': restapi.get('certfile'),
             'opener': opener(restapi.get('cafile'), restapi.get('certfile'), restapi.get('keyfile')),
             'auth': 'Basic ' + token, 'etcd': ['%s://%s' % (protocol, h) for h in etcd['hosts']], 'etcdTls': certificates}
 
@@ -281,6 +282,29 @@ def patroni(settings, method, path, body=None, url=None, timeout=10):
         return json.loads(text)
     except ValueError:
         return {'message': text}
+
+
+def served_certificate(url):
+    """The certificate (DER) that the HTTPS server at url presents now. Not checked: only compared."""
+    import socket
+    import ssl
+    import urllib.parse
+    address = urllib.parse.urlsplit(url)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((address.hostname, address.port), timeout=5) as connection:
+        with context.wrap_socket(connection) as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def file_certificate(path):
+    """The first certificate (DER) in a PEM file."""
+    import ssl
+    block = re.search(r'-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----', read_text(path), re.S)
+    if not block:
+        raise Failure('no certificate in ' + path)
+    return ssl.PEM_cert_to_DER_cert(block.group(0))
 
 
 def wait(what, seconds, fn):
@@ -634,6 +658,10 @@ def take_action(settings, action, desired):
         # PostgreSQL re-reads its certificate at SIGHUP. etcd reads its pair at every handshake.
         tls = desired['bundle']['tls']
         run(['systemctl', 'reload', units['patroni']])
+        # The rebuild happens at Patroni's next loop and drops the connections of the moment: the
+        # next request would be reset (seen in a booted rotation). It is done once the new one is served.
+        wait("Patroni's REST API serving the new certificate", 60,
+             lambda: served_certificate(settings['url']) == file_certificate(settings['certfile']))
         run(['runuser', '-u', 'postgres', '--', tls['pgCtl'], 'reload', '-s', '-D', tls['dataDir']])
         # pgBackRest's TLS server loads its pair when it starts (a backup it serves fails and is retried).
         if units.get('backupServer'):

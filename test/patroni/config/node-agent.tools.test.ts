@@ -187,6 +187,44 @@ describe('the node agent (python3)', () => {
     expect(fs.readFileSync(file('node.crt'), 'utf8')).toBe('CERT0\n');
   });
 
+  test("after a reload, the wait compares the certificate Patroni's HTTPS server presents with the file: the same one matches, another does not, a closed port is an error the wait retries", async () => {
+    for (const name of ['a', 'b']) {
+      await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', `/CN=${name}`,
+        '-keyout', path.join(dir, `${name}.key`), '-out', path.join(dir, `${name}.crt`)]);
+    }
+    const result = (await py(
+      [
+        'import socket, ssl, threading',
+        'context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)',
+        `context.load_cert_chain(${JSON.stringify(path.join(dir, 'a.crt'))}, ${JSON.stringify(path.join(dir, 'a.key'))})`,
+        "listener = socket.create_server(('127.0.0.1', 0))",
+        'port = listener.getsockname()[1]',
+        'def serve():',
+        '    for _ in range(2):',
+        '        connection, _ = listener.accept()',
+        '        try:',
+        '            context.wrap_socket(connection, server_side=True).close()',
+        '        except OSError:',
+        '            connection.close()',
+        'threading.Thread(target=serve, daemon=True).start()',
+        "url = 'https://127.0.0.1:%d' % port",
+        `same = agent.served_certificate(url) == agent.file_certificate(${JSON.stringify(path.join(dir, 'a.crt'))})`,
+        `other = agent.served_certificate(url) == agent.file_certificate(${JSON.stringify(path.join(dir, 'b.crt'))})`,
+        'listener.close()',
+        'try:',
+        '    agent.served_certificate(url)',
+        '    closed = None',
+        'except OSError as e:',
+        '    closed = type(e).__name__',
+        'print(json.dumps({"same": same, "other": other, "closed": closed}))',
+      ].join('\n'),
+    )) as { same: boolean; other: boolean; closed: string | null };
+    expect(result).toEqual({ same: true, other: false, closed: 'ConnectionRefusedError' });
+    const empty = path.join(dir, 'empty.crt');
+    fs.writeFileSync(empty, 'not a certificate\n');
+    expect(await py(`try:\n    agent.file_certificate(${JSON.stringify(empty)})\nexcept agent.Failure as e:\n    print(json.dumps(str(e)))`)).toBe(`no certificate in ${empty}`);
+  });
+
   test("turning TLS on or off on a running node is refused with the reason (etcd's protocol is the cluster's); the same protocol is not", async () => {
     const yml = (protocol?: string) => JSON.stringify(`scope: db\netcd3:\n  hosts: [a]\n${protocol ? `  protocol: ${protocol}\n` : ''}`.replace('etcd3', 'etcd'));
     const problem = (current: string | null, wanted: string) => py(`print(json.dumps(agent.tls_problem(${current ?? 'None'}, ${wanted})))`);
