@@ -9,9 +9,9 @@
 // three after every run so that an interrupted benchmark still leaves what it measured. With
 // --name NAME: results-NAME.json, results-NAME.md and failover-timeline-NAME.svg, beside them.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalCluster, TIMING_PROFILES, installedVersions, isTimingProfileName } from '../lib/local';
+import { LocalCluster, TIMING_PROFILES, isTimingProfileName } from '../lib/local';
+import { environment } from './environment';
 import { failoverDrill, summarize, switchoverDrill, type DrillResult } from '../test/cluster/drills/drills';
 import { renderMarkdown, renderTimelineSvg, type BenchResults, type BenchRun, type BenchScenario } from './report';
 
@@ -57,25 +57,6 @@ function parseArgs(argv: readonly string[]): Args {
     }
   }
   return args;
-}
-
-async function packageVersions(): Promise<Record<string, string>> {
-  const packages = ['patroni', 'etcd-server', 'haproxy', 'postgresql-15'];
-  const installed = await installedVersions(packages);
-  return Object.fromEntries(packages.map((p) => [p, installed[p] ?? 'not installed']));
-}
-
-async function environment(): Promise<Record<string, unknown>> {
-  return {
-    cpus: os.cpus().length,
-    cpuModel: os.cpus()[0]?.model,
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    kernel: os.release(),
-    os: fs.existsSync('/etc/debian_version') ? `Debian ${fs.readFileSync('/etc/debian_version', 'utf8').trim()}` : os.platform(),
-    node: process.version,
-    packages: await packageVersions(),
-    loadAverageAtStart: os.loadavg(),
-  };
 }
 
 function toRun(profile: string, scenario: BenchScenario, run: number, startedAt: string, r: DrillResult): BenchRun {

@@ -766,6 +766,24 @@ export class LocalCluster {
   }
 
   /**
+   * Stops the node's etcd member (SIGSTOP) for `ms`, then resumes it, in every case: a stall such
+   * as a long fsync or a paused VM, not a loss. Processes mode only. Returns whether it ran.
+   */
+  public async pauseEtcd(name: string, ms: number): Promise<boolean> {
+    if (this.booted()) throw new LocalClusterError('pauseEtcd: a booted cluster runs etcd under systemd; pause it with a freeze');
+    const node = this.node(name);
+    const pid = await recordedPidInNamespace(node.processes.etcd, node.namespace);
+    if (!pid) return false;
+    signal(pid, 'SIGSTOP');
+    try {
+      await sleep(ms);
+    } finally {
+      signal(pid, 'SIGCONT');
+    }
+    return true;
+  }
+
+  /**
    * Undoes every fault on the node: its interface up, SIGCONT to its processes, and whichever of
    * etcd, Patroni and HAProxy is not running started again with the same files (booted: the
    * container booted again when it is down).

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { LocalCluster, listNamespaces, namespacePids, namespacePrefix, SUBNET, type LocalClusterStatus } from '../../lib/local';
 import * as os from 'node:os';
-import { runInNamespace } from '../../lib/local/exec';
+import { runInNamespace, sleep } from '../../lib/local/exec';
 import { httpInNamespace, type HttpsOptions } from '../../lib/local/rest';
 import { tlsFilePath } from '../../lib/patroni/config/tls';
 import { issueClusterCertificates } from '../../lib/tls/cluster-certificates';
@@ -169,6 +169,23 @@ if (process.env.SKIP_CLUSTER === '1') {
       // The metrics listener: /health without a certificate, and none of the key space.
       expect(JSON.parse((await client(`http://${node.address}:2381/health`)).body)).toEqual({ health: 'true' });
       expect((await client(`http://${node.address}:2381/v2/keys`)).status).toBe(404);
+    }, 2 * MINUTE);
+
+    test("pauseEtcd (the soak's stall) stops one etcd member for the time given, then resumes it: no answer during the pause, healthy after", async () => {
+      const replica = before.nodes.find((n) => n.name !== before.leader)!;
+      const health = () => httpInNamespace(cluster.clientNamespace, { url: `http://${replica.address}:2381/health`, timeoutMs: 700 });
+      expect((await health()).status).toBe(200);
+      const pausing = cluster.pauseEtcd(replica.name, 3000);
+      await sleep(500);
+      expect((await health()).status).toBe(0);
+      expect(await pausing).toBe(true);
+      let answer = await health();
+      for (let look = 0; look < 20 && answer.status !== 200; look++) {
+        await sleep(500);
+        answer = await health();
+      }
+      expect(JSON.parse(answer.body)).toEqual({ health: 'true' });
+      expect(await cluster.pauseEtcd('pg-9', 10).catch((e: Error) => e.message)).toMatch(/pg-9/);
     }, 2 * MINUTE);
 
     test('PostgreSQL: TLS on every connection, replication included; refused without TLS, for the superuser from a client address, and by a client trusting another CA', async () => {
