@@ -28,6 +28,8 @@ export interface SoakRun {
   readonly attempted?: number;
   readonly acked?: number;
   readonly failed?: number;
+  /** Failed writes by their error, digits blanked (a connect timeout, a refused connection...). */
+  readonly failures?: Readonly<Record<string, number>>;
   readonly longestGapMs?: number;
   /** Acknowledged writes missing afterwards. Must be 0. */
   readonly lost?: number;
@@ -74,6 +76,16 @@ export function soakRow(run: SoakRun): string {
   ].join('|');
 }
 
+/** Counts errors by their text with numbers blanked, so that one cause is one line. */
+export function failureCounts(errors: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const error of errors) {
+    const key = error.replace(/\d+(\.\d+)*/g, 'N').slice(0, 120);
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
+}
+
 export function renderSoakMarkdown(results: SoakResults): string {
   const lines = [
     `Soak without faults: ${results.stress}. Command: \`${results.command}\`${results.complete ? '' : ' (interrupted: the runs it finished)'}.`,
@@ -83,6 +95,10 @@ export function renderSoakMarkdown(results: SoakResults): string {
     ...results.runs.map(soakRow),
     '',
   ];
+  for (const run of results.runs.filter((r) => r.failures && Object.keys(r.failures).length)) {
+    const causes = Object.entries(run.failures!).sort((a, b) => b[1] - a[1]);
+    lines.push(`${profileName(run.profile)}'s failed writes: ${causes.map(([error, n]) => `${n} × ${error}`).join('; ')}.`, '');
+  }
   const changed = results.runs.filter((r) => (r.promotions?.length ?? 0) > 0);
   for (const run of changed) {
     lines.push(`${profileName(run.profile)} failed over falsely: ${run.promotions!.map((p) => `from timeline ${String(p[0])} at ${String(p[3] ?? "?")} to ${String(p[4] ?? "?")}`).join('; ')}.`);

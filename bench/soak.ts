@@ -18,7 +18,7 @@ import { acknowledged, availability, lostWrites, overlappingWindows, writeWindow
 import { prepareTable, presentIds, sleep, startWriter } from '../test/cluster/drills/drills';
 import { start, type RunningCommand } from '../lib/util/command';
 import { environment } from './environment';
-import { renderSoakMarkdown, type EtcdPause, type HistoryEntry, type SoakResults, type SoakRun } from './soak-report';
+import { failureCounts, renderSoakMarkdown, type EtcdPause, type HistoryEntry, type SoakResults, type SoakRun } from './soak-report';
 
 const CLUSTER = 'soak';
 const OUT = __dirname;
@@ -139,6 +139,7 @@ async function soak(profile: string, soakMinutes: number, log: (line: string) =>
       attempted: events.length,
       acked: acks.length,
       failed: events.length - acks.length,
+      failures: failureCounts(events.filter((e) => !e.ok).map((e) => e.error ?? 'no error text')),
       longestGapMs: availability(events, start).longestGapMs,
       lost: lostWrites(events, present).length,
       overlappingWriteWindows: overlappingWindows(writeWindows(events)).length,

@@ -1,6 +1,6 @@
 // The soak's table: per profile, what ran, the failovers nobody asked for, the writes that failed,
 // and correctness; a false failover is spelled out under the table, a failed run gives its reason.
-import { renderSoakMarkdown, soakRow, SoakResults, SoakRun } from '../../bench/soak-report';
+import { failureCounts, renderSoakMarkdown, soakRow, SoakResults, SoakRun } from '../../bench/soak-report';
 
 const quiet: SoakRun = {
   profile: 'default',
@@ -61,6 +61,12 @@ describe('the soak report', () => {
     const failed: SoakRun = { profile: 'stock', ok: false, error: 'no leader | within 60 s', startedAt: '2026-12-02T07:00:00Z' };
     expect(soakRow(failed)).toBe('| Stock | failed: no leader \\| within 60 s | | | | | | |');
     expect(renderSoakMarkdown(results([failed], false))).toContain('(interrupted: the runs it finished)');
+  });
+
+  test("failed writes are grouped by their error with numbers blanked, and listed under the table, the most frequent first", () => {
+    const failures = failureCounts(['timeout after 1000 ms', 'timeout after 1002 ms', 'connect ECONNREFUSED 10.213.77.2:5000']);
+    expect(failures).toEqual({ 'timeout after N ms': 2, 'connect ECONNREFUSED N:N': 1 });
+    expect(renderSoakMarkdown(results([{ ...quiet, failures }]))).toContain("DEFAULT's failed writes: 2 × timeout after N ms; 1 × connect ECONNREFUSED N:N.");
   });
 
   test('a run without pauses shows 0 and no range', () => {
