@@ -14,3 +14,15 @@ test("README's benchmark table is bench/results.md's", () => {
   const readme = fs.readFileSync(path.join(root, 'docs/benchmark.md'), 'utf8');
   for (const row of bench) expect(readme).toContain(row);
 });
+
+// The soak's table in docs/benchmark.md is the one `npm run soak` last wrote.
+test("docs/benchmark.md's soak table is bench/soak-results.md's", () => {
+  const root = path.join(__dirname, '../..');
+  const rows = fs
+    .readFileSync(path.join(root, 'bench/soak-results.md'), 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('|'));
+  expect(rows.length).toBeGreaterThanOrEqual(3);
+  const doc = fs.readFileSync(path.join(root, 'docs/benchmark.md'), 'utf8');
+  for (const row of rows) expect(doc).toContain(row);
+});

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { LocalCluster, listNamespaces, namespacePrefix } from '../../lib/local';
 import { listBackups, takeBackup, waitForArchived } from '../../lib/local/backup/operations';
 import { postgresUser } from '../../lib/local/layout';
+import { issueClusterCertificates } from '../../lib/tls/cluster-certificates';
 import { sleep } from '../../lib/ops/poll';
 import { backupRunnerPath, configFilePath, findNode, nodePaths, pgBackRestConfigPath } from '../../lib/patroni/config';
 
@@ -64,30 +65,77 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(first.node).not.toBe(first.leader);
     });
 
-    test("pgBackRest's TLS server refuses a certificate it does not authorize (the operator's, from the cluster CA)", async () => {
+    /** A backup from a replica with the leader as pg2, showing the leader's TLS server `certificate` (or none). */
+    async function backupThroughLeaderServer(certificate: { certFile: string; keyFile: string } | undefined) {
       const leader = (await source.waitForLeader({ timeoutMs: MINUTE }))!;
       const replica = source.nodeNames.find((n) => n !== leader)!;
       const own = source.nodePaths(replica);
       const theirs = source.nodePaths(leader);
-      const tls = source.restApiTls as { caFile: string; certFile: string; keyFile: string };
-      // The operator's key, readable by postgres for this one run; removed after.
-      const key = path.join(own.configDir, 'operator-test.key');
-      fs.copyFileSync(tls.keyFile, key);
-      fs.chownSync(key, postgresUser().uid, postgresUser().gid);
+      const tls = source.restApiTls as { caFile: string };
+      const dir = fs.mkdtempSync(path.join(own.configDir, 'client-test-'));
+      fs.chownSync(dir, postgresUser().uid, postgresUser().gid);
       try {
+        // The client's pair, readable by postgres for this one run; removed after.
+        const shown = certificate && { certFile: path.join(dir, 'client.crt'), keyFile: path.join(dir, 'client.key') };
+        if (certificate && shown) {
+          fs.copyFileSync(certificate.certFile, shown.certFile);
+          fs.copyFileSync(certificate.keyFile, shown.keyFile);
+          for (const file of [shown.certFile, shown.keyFile]) fs.chownSync(file, postgresUser().uid, postgresUser().gid);
+        }
         const r = await source.runOnNode(
           replica,
           ['runuser', '-u', 'postgres', '--', 'pgbackrest', `--config=${pgBackRestConfigPath(own)}`, `--stanza=${SOURCE}`, '--backup-standby',
-            `--pg2-host=${source.nodeAddress(leader)}`, '--pg2-host-type=tls', `--pg2-host-cert-file=${tls.certFile}`, `--pg2-host-key-file=${key}`,
+            `--pg2-host=${source.nodeAddress(leader)}`, '--pg2-host-type=tls',
+            ...(shown ? [`--pg2-host-cert-file=${shown.certFile}`, `--pg2-host-key-file=${shown.keyFile}`] : []),
             `--pg2-host-ca-file=${tls.caFile}`, `--pg2-path=${theirs.dataDir}`, `--pg2-socket-path=${theirs.socketDir}`, '--type=incr', 'backup'],
           { allowFailure: true, timeoutMs: 2 * MINUTE },
         );
-        expect(r.code).not.toBe(0);
-        expect(r.stdout + r.stderr).toContain(`raised from remote-0 tls protocol on '${source.nodeAddress(leader)}': access denied`);
+        return { code: r.code, output: r.stdout + r.stderr, leaderAddress: source.nodeAddress(leader), replica };
       } finally {
-        fs.rmSync(key, { force: true });
+        fs.rmSync(dir, { recursive: true, force: true });
       }
+    }
+
+    test("pgBackRest's TLS server refuses a certificate it does not authorize (the operator's, from the cluster CA)", async () => {
+      const r = await backupThroughLeaderServer(source.restApiTls as { certFile: string; keyFile: string });
+      expect(r.code).not.toBe(0);
+      expect(r.output).toContain(`raised from remote-0 tls protocol on '${r.leaderAddress}': access denied`);
     }, 3 * MINUTE);
+
+    test("pgBackRest's TLS server refuses a node's own name signed by another CA, and a client without a certificate", async () => {
+      const before = (await listBackups(source)).backups.length;
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'other-ca-'));
+      try {
+        const leader = await source.waitForLeader({ timeoutMs: MINUTE });
+        const replica = source.nodeNames.find((n) => n !== leader)!;
+        const other = issueClusterCertificates({ clusterName: SOURCE, nodes: [{ name: replica, address: source.nodeAddress(replica) }], days: 1 });
+        const foreign = { certFile: path.join(dir, 'node.crt'), keyFile: path.join(dir, 'node.key') };
+        fs.writeFileSync(foreign.certFile, other.nodes[replica]!.certificatePem);
+        fs.writeFileSync(foreign.keyFile, other.nodes[replica]!.privateKeyPem, { mode: 0o600 });
+        const forged = await backupThroughLeaderServer(foreign);
+        expect(forged.code).not.toBe(0);
+        expect(forged.output).toMatch(/TLS error \[[\d:]+\] tlsv1 alert unknown ca/);
+        // pgBackRest's own client will not go without a certificate...
+        const anonymous = await backupThroughLeaderServer(undefined);
+        expect(anonymous.code).not.toBe(0);
+        expect(anonymous.output).toContain('backup command requires option: pg2-host-cert-file');
+        // ...and the server gives a session without one its greeting alone, then closes it (pgBackRest
+        // 2.45's TLS server: "the client can only detect that the server is alive").
+        const caFile = (source.restApiTls as { caFile: string }).caFile;
+        const bare = await source.runOnNode(
+          replica,
+          // -quiet reads on after its input ends (-ign_eof): only the server's close ends it before `timeout` (124).
+          ['timeout', '20', 'sh', '-c', `echo config | openssl s_client -connect ${anonymous.leaderAddress}:8432 -CAfile ${caFile} -verify_return_error -quiet`],
+          { allowFailure: true, timeoutMs: MINUTE },
+        );
+        expect(bare.stdout.split('\n')[0]).toMatch(/^\{"name":"pgBackRest","service":"remote","version":"2\.\d+"\}$/);
+        expect(bare.code).not.toBe(124);
+        expect(bare.stderr).toContain('verify return:1');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+      expect((await listBackups(source)).backups.length).toBe(before);
+    }, 5 * MINUTE);
 
     /**
      * Heals a killed node and waits, bounded, for a healthy cluster; if it is not, every node's latest

@@ -75,7 +75,7 @@ def leader_of(view):
 def plan():
     """Who backs up now, as the leader sees the cluster: {'node', 'leader'}, or None while no leader
     answers. Every node asks the same member, so they agree on one."""
-    own = cluster_view(CONFIG['clusterUrl'])
+    own = cluster_view(CONFIG['clusterUrls'][CONFIG['node']])
     leader = own and leader_of(own)
     if not leader or leader.get('name') not in CONFIG['clusterUrls']:
         return None
@@ -238,7 +238,6 @@ export function renderBackupRunner(spec: ClusterSpec, nodeName: string): string 
       node: node.name,
       stanza: spec.clusterName,
       config: pgBackRestConfigPath(paths),
-      clusterUrl: `${restApiUrl(spec, node)}/cluster`,
       clusterUrls: Object.fromEntries(spec.nodes.map((n) => [n.name, `${restApiUrl(spec, n)}/cluster`])),
       caFile: restApiCaFile(spec, node.name),
       standby: standbyBackupSettings(spec, node),

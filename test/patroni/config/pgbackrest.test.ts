@@ -213,12 +213,12 @@ describe('backup files and units', () => {
 
   test("the runner asks the leader's view of the cluster; with TLS it knows every member's directories for pg2", () => {
     const runner = renderBackupRunner(spec, 'pg-2');
-    expect(runner).toContain('"clusterUrl": "http://10.0.3.10:8008/cluster"');
+    expect(runner).toContain('"pg-2":"http://10.0.3.10:8008/cluster"');
     expect(runner).toContain('"pg-0":"http://10.0.1.10:8008/cluster"');
     expect(runner).toContain('"repositories": [1]');
     expect(runner).toContain('"standby": null');
     const tls = renderBackupRunner(ec2Spec({ backup: BACKUP, tls: true }), 'pg-2');
-    expect(tls).toContain('"clusterUrl": "https://10.0.3.10:8008/cluster"');
+    expect(tls).toContain('"pg-2":"https://10.0.3.10:8008/cluster"');
     expect(tls).toContain('"certFile":"/etc/cdk-failover/tls/node.crt"');
     expect(tls).toContain('"port":8432');
   });
