@@ -46,6 +46,8 @@ async function main(): Promise<void> {
     .addOption(new Option('--size-gib <n>', 'database size to load').argParser(sizeGiB).default(1))
     .addOption(new Option('--data <kind>', 'what to load').choices(['pgbench', 'random']).default('pgbench'))
     .exitOverride()
+    // One line, from main's catch: commander would print the error first.
+    .configureOutput({ outputError: () => undefined })
     .parse(process.argv)
     .opts<{ sizeGib: number; data: 'pgbench' | 'random' }>();
   const stateRoot = fs.mkdtempSync(path.join('/var/tmp', 'cdkf-bench-backup-'));

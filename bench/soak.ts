@@ -163,6 +163,8 @@ async function main(): Promise<void> {
     .addOption(new Option('--minutes <n>', 'how long each profile soaks').argParser(minutes).default(30))
     .addOption(new Option('--profiles <list>', 'timing profiles, comma-separated').argParser(profiles).default(['default', 'fast']))
     .exitOverride()
+    // One line, from main's catch: commander would print the error first.
+    .configureOutput({ outputError: () => undefined })
     .parse(process.argv)
     .opts<{ minutes: number; profiles: string[] }>();
   const log = (line: string) => console.log(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}`);
