@@ -48,6 +48,8 @@ export interface SoakResults {
   readonly environment: Record<string, unknown>;
   readonly timings: Record<string, unknown>;
   readonly runs: readonly SoakRun[];
+  /** Corrections made to the record after the run, each said under the table. */
+  readonly notes?: readonly string[];
 }
 
 const secs = (ms: number) => (ms / 1000).toFixed(1);
@@ -68,7 +70,7 @@ export function soakRow(run: SoakRun): string {
     ` ${run.minutes} min `,
     ` ${pauses.length}${pauseRange} `,
     ` ${run.promotions?.length ?? 0} `,
-    ` ${run.demotionLines?.length ?? 0} `,
+    ` ${run.demotionLines ? run.demotionLines.length : 'not counted'} `,
     ` ${run.failed ?? 0} of ${run.attempted ?? 0} `,
     ` ${secs(run.longestGapMs ?? 0)} s `,
     ` ${run.lost ?? 0} lost, ${run.overlappingWriteWindows ?? 0} overlaps${run.healthyAtEnd ? '' : ', unhealthy at the end'} `,
@@ -101,7 +103,8 @@ export function renderSoakMarkdown(results: SoakResults): string {
   }
   const changed = results.runs.filter((r) => (r.promotions?.length ?? 0) > 0);
   for (const run of changed) {
-    lines.push(`${profileName(run.profile)} failed over falsely: ${run.promotions!.map((p) => `from timeline ${String(p[0])} at ${String(p[3] ?? "?")} to ${String(p[4] ?? "?")}`).join('; ')}.`);
+    lines.push(`${profileName(run.profile)} failed over falsely: ${run.promotions!.map((p) => `from timeline ${String(p[0])} at ${String(p[3] ?? "?")} to ${String(p[4] ?? "?")}`).join('; ')}.`, '');
   }
+  for (const note of results.notes ?? []) lines.push(`Note: ${note}`, '');
   return `${lines.join('\n').trimEnd()}\n`;
 }

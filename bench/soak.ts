@@ -1,7 +1,7 @@
 // The false-failover soak: a 3-node local cluster per timing profile, run for --minutes with no
 // fault injected but under stress: stress-ng saturating every CPU and stalling the disk (sync()
-// and fsync'd writes on the cluster's filesystem), a random etcd member stopped for 1 to 2 s
-// every 20 to 60 s, and a write every 100 ms through the writer endpoint. It counts failovers
+// and fsync'd writes on the cluster's filesystem), a random etcd member stopped for 1 to 2 s,
+// 20 to 60 s apart, and a write every 100 ms through the writer endpoint. It counts failovers
 // (the timelines Patroni's /history gained), Patroni's demotion log lines, failed writes and the
 // longest gap between acknowledged writes, and checks that no acknowledged write was lost and no
 // two servers took writes at once. Root only.
@@ -25,7 +25,7 @@ const OUT = __dirname;
 const WRITE_INTERVAL_MS = 100;
 const PAUSE_EVERY_MS = [20_000, 60_000] as const;
 const PAUSE_FOR_MS = [1_000, 2_000] as const;
-/** Patroni 3.0.2's lines when a leader steps down or loses its key. */
+/** Patroni 3.0.2's lines (in patroni.log, its log dir) when a leader steps down or loses its key. */
 const DEMOTION = /demot|lost leader lock|failed to update leader lock/i;
 
 function minutes(value: string): number {
@@ -85,9 +85,10 @@ async function soak(profile: string, soakMinutes: number, log: (line: string) =>
   let stress: RunningCommand | undefined;
   try {
     const cluster = await LocalCluster.up({ clusterName: CLUSTER, nodes: 3, timing: profile as keyof typeof TIMING_PROFILES, log: (l) => log(`  ${l}`) });
+    if (stopping) throw new Error('interrupted before the soak began');
     await prepareTable(cluster);
     const before = await history(cluster);
-    const patroniLogs = cluster.nodeNames.map((n) => path.join(cluster.nodePaths(n).logDir, 'patroni.out'));
+    const patroniLogs = cluster.nodeNames.map((n) => path.join(cluster.nodePaths(n).logDir, 'patroni.log'));
     const offsets = patroniLogs.map(logSize);
     const runTag = `soak-${profile}-${Date.now()}`;
     const durationMs = soakMinutes * 60_000;
@@ -123,6 +124,8 @@ async function soak(profile: string, soakMinutes: number, log: (line: string) =>
     const ranMs = Date.now() - start;
     await stress.stop();
     const events = await writer.stop();
+    // A promotion reaches /history at the new leader's next loop.
+    await sleep((cluster.timing.loopWaitSeconds + 2) * 1000);
     const after = await history(cluster);
     const present = await presentIds(cluster, runTag);
     const health = await cluster.health();
@@ -178,7 +181,7 @@ async function main(): Promise<void> {
       startedAt,
       finishedAt: complete ? new Date().toISOString() : undefined,
       complete,
-      stress: `stress-ng --cpu 0 --io 1 --hdd 1 --hdd-opts fsync, an etcd member stopped ${PAUSE_FOR_MS[0] / 1000}–${PAUSE_FOR_MS[1] / 1000} s every ${PAUSE_EVERY_MS[0] / 1000}–${PAUSE_EVERY_MS[1] / 1000} s, a write every ${WRITE_INTERVAL_MS} ms`,
+      stress: `stress-ng --cpu 0 --io 1 --hdd 1 --hdd-opts fsync, one etcd member of three stopped ${PAUSE_FOR_MS[0] / 1000}–${PAUSE_FOR_MS[1] / 1000} s, ${PAUSE_EVERY_MS[0] / 1000}–${PAUSE_EVERY_MS[1] / 1000} s between pauses, a write every ${WRITE_INTERVAL_MS} ms`,
       environment: env,
       timings: Object.fromEntries(opts.profiles.map((p) => [p, TIMING_PROFILES[p as keyof typeof TIMING_PROFILES]])),
       runs,

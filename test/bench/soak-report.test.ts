@@ -69,6 +69,12 @@ describe('the soak report', () => {
     expect(renderSoakMarkdown(results([{ ...quiet, failures }]))).toContain("DEFAULT's failed writes: 2 × timeout after N ms; 1 × connect ECONNREFUSED N:N.");
   });
 
+  test("a run whose demotion lines were not recorded says 'not counted', not 0; the record's notes are under the table", () => {
+    const uncounted: SoakRun = { ...quiet, demotionLines: undefined };
+    expect(soakRow(uncounted)).toBe('| DEFAULT | 10 min | 2 (1.0–1.9 s) | 0 | not counted | 2 of 6000 | 2.3 s | 0 lost, 0 overlaps |');
+    expect(renderSoakMarkdown({ ...results([uncounted]), notes: ['the column was lost'] })).toContain('\nNote: the column was lost\n');
+  });
+
   test('a run without pauses shows 0 and no range', () => {
     expect(soakRow({ ...quiet, etcdPauses: [] })).toContain('| 10 min | 0 | 0 |');
   });

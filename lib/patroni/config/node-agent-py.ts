@@ -307,6 +307,12 @@ def file_certificate(path):
     return ssl.PEM_cert_to_DER_cert(block.group(0))
 
 
+def reload_seconds(desired):
+    """How long Patroni may take to act on a reload: its next loop, with time to spare."""
+    loop = int((desired['bundle'].get('dynamicConfiguration') or {}).get('loop_wait') or 10)
+    return 60 + 2 * loop
+
+
 def wait(what, seconds, fn):
     deadline = time.monotonic() + seconds
     last = None
@@ -660,7 +666,7 @@ def take_action(settings, action, desired):
         run(['systemctl', 'reload', units['patroni']])
         # The rebuild happens at Patroni's next loop and drops the connections of the moment: the
         # next request would be reset (seen in a booted rotation). It is done once the new one is served.
-        wait("Patroni's REST API serving the new certificate", 60,
+        wait("Patroni's REST API serving the new certificate", reload_seconds(desired),
              lambda: served_certificate(settings['url']) == file_certificate(settings['certfile']))
         run(['runuser', '-u', 'postgres', '--', tls['pgCtl'], 'reload', '-s', '-D', tls['dataDir']])
         # pgBackRest's TLS server loads its pair when it starts (a backup it serves fails and is retried).

@@ -3,7 +3,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { NODE_AGENT_PY, NodeBundleOptions, packBundle, renderNodeBundle } from '../../../lib/patroni/config';
-import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
+import { BACKUP_SPEC, ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
 
 const OPTIONS: NodeBundleOptions = {
   secretIds: { superuser: 'arn:s', replication: 'arn:r', rewind: 'arn:w', restApi: 'arn:a' },
@@ -223,6 +223,49 @@ describe('the node agent (python3)', () => {
     const empty = path.join(dir, 'empty.crt');
     fs.writeFileSync(empty, 'not a certificate\n');
     expect(await py(`try:\n    agent.file_certificate(${JSON.stringify(empty)})\nexcept agent.Failure as e:\n    print(json.dumps(str(e)))`)).toBe(`no certificate in ${empty}`);
+  });
+
+  test("reload-tls: Patroni reloaded, then the wait for its new certificate (longer with a longer loop), then PostgreSQL, then the TLS server; a certificate never served fails with the reason", async () => {
+    const bundle = renderNodeBundle(ec2Spec({ tls: true, backup: BACKUP_SPEC }), 'pg-0', { ...OPTIONS, tlsSecret: { secretId: '__TLS_SECRET__', versionId: '__TLS_SECRET_VERSION__' } });
+    const reload = async (servedAfterLooks: number | null, loopWait: number) =>
+      (await py(
+        [
+          'calls = []',
+          'looks = []',
+          'agent.run = lambda args, timeout=120, check=True: calls.append(args[:3])',
+          `agent.served_certificate = lambda url: (looks.append(url), 'new' if ${servedAfterLooks ?? 'None'} is not None and len(looks) >= ${servedAfterLooks ?? 0} else 'old')[1]`,
+          "agent.file_certificate = lambda path: 'new'",
+          'agent.time.sleep = lambda s: None',
+          'clock = [0.0]',
+          'def tick():',
+          '    clock[0] += 1',
+          '    return clock[0]',
+          'agent.time.monotonic = tick',
+          `desired = {'bundle': dict(json.loads(${JSON.stringify(JSON.stringify({ tls: bundle.tls, units: bundle.units }))}), dynamicConfiguration={'loop_wait': ${loopWait}})}`,
+          "settings = {'url': 'https://10.0.1.10:8008', 'certfile': '/etc/cdk-failover/tls/node.crt'}",
+          'try:',
+          "    agent.take_action(settings, 'reload-tls', desired)",
+          '    error = None',
+          'except agent.Failure as e:',
+          '    error = str(e)',
+          'print(json.dumps({"calls": calls, "looks": len(looks), "seconds": agent.reload_seconds(desired), "error": error}))',
+        ].join('\n'),
+      )) as { calls: string[][]; looks: number; seconds: number; error: string | null };
+
+    const served = await reload(3, 1);
+    expect(served.error).toBeNull();
+    expect(served.looks).toBe(3);
+    expect(served.calls.map((c) => c.join(' '))).toEqual([
+      `systemctl reload ${bundle.units.patroni}`,
+      'runuser -u postgres',
+      `systemctl try-restart ${bundle.units.backupServer}`,
+    ]);
+    expect(served.seconds).toBe(62);
+    expect((await reload(null, 30)).seconds).toBe(120);
+
+    const never = await reload(null, 1);
+    expect(never.error).toBe("Patroni's REST API serving the new certificate not within 62 s");
+    expect(never.calls.map((c) => c.join(' '))).toEqual([`systemctl reload ${bundle.units.patroni}`]);
   });
 
   test("turning TLS on or off on a running node is refused with the reason (etcd's protocol is the cluster's); the same protocol is not", async () => {
