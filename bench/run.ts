@@ -70,6 +70,7 @@ function toRun(profile: string, scenario: BenchScenario, run: number, startedAt:
     gapAroundFaultMs: a.gapAroundFaultMs,
     longestGapMs: a.longestGapMs,
     switchoverMs: r.switchoverMs,
+    switchoverParts: r.switchoverTimeline && Object.fromEntries(r.switchoverTimeline.parts.map((p) => [p.name, p.ms])),
     acked: r.acked,
     lost: r.lost.length,
     overlappingWriteWindows: r.overlaps.length,

@@ -1,5 +1,6 @@
 // The soak's results file and its Markdown table: what a run of `npm run soak` recorded, per
 // timing profile. Pure: no cluster here (test/bench/soak-report.test.ts).
+import { profileName } from './profile-names';
 
 /** One etcd member stopped (SIGSTOP) for `ms`, `at` ms after the soak's start. */
 export interface EtcdPause {
@@ -53,10 +54,6 @@ export interface SoakResults {
 }
 
 const secs = (ms: number) => (ms / 1000).toFixed(1);
-
-function profileName(profile: string): string {
-  return profile === 'stock' ? 'Stock' : profile.toUpperCase();
-}
 
 /** A soak run's row: what a user asks of a profile that ran without a fault. */
 export function soakRow(run: SoakRun): string {

@@ -46,6 +46,27 @@ test('every failed run is listed with its reason on one line', () => {
 
 test('the targets are judged on the longest gap', () => {
   expect(text).toContain('- FAST node loss p95 <= 10 s: p95 10.8 s over 2 run(s): NOT met');
-  expect(text).toContain('- Switchover p95 <= 2 s (FAST): p95 2.2 s over 1 run(s): NOT met');
+  expect(text).toContain('- Switchover p95 <= 1 s (FAST): p95 2.2 s over 1 run(s): NOT met');
   expect(text).toContain('- DEFAULT node loss p95 <= 30 s: not measured');
+});
+
+test("the switchover's timeline: median and max per part, a run without its lines said", () => {
+  const parts = (ms: Record<string, number | null>) => ({ switchoverParts: ms });
+  const withTimeline: BenchResults = {
+    ...results,
+    runs: [
+      run('switchover', 1, { switchoverMs: 2000, longestGapMs: 1800, ...parts({ request: 160, release: 1040, acquire: 100 }) }),
+      run('switchover', 2, { switchoverMs: 2500, longestGapMs: 2300, ...parts({ request: 180, release: 1050, acquire: 900 }) }),
+      run('switchover', 3, { switchoverMs: 2500, longestGapMs: 2300, ...parts({ request: 170, release: null, acquire: 500 }) }),
+    ],
+  };
+  const md = renderMarkdown(withTimeline);
+  expect(md).toContain("**Where a switchover's time goes**");
+  expect(md).toContain('| Part | What happens | FAST (n=3) |');
+  expect(md).toMatch(/\n\| request \| [^|]+ \| 170 \/ 180 \|\n/);
+  expect(md).toMatch(/\n\| release \| [^|]+ \| 1040 \/ 1050 \|\n/);
+  expect(md).toMatch(/\n\| acquire \| [^|]+ \| 500 \/ 900 \|\n/);
+  expect(md).toMatch(/\n\| promote \| [^|]+ \| – \|\n/);
+  expect(md).toContain('3 run(s) lacked a log line for some part');
+  expect(renderMarkdown(results)).not.toContain("Where a switchover's time goes");
 });

@@ -59,7 +59,7 @@ describe('the soak report', () => {
 
   test('a run that could not be measured gives its reason on one line, pipes escaped; an interrupted soak says so', () => {
     const failed: SoakRun = { profile: 'stock', ok: false, error: 'no leader | within 60 s', startedAt: '2026-12-02T07:00:00Z' };
-    expect(soakRow(failed)).toBe('| Stock | failed: no leader \\| within 60 s | | | | | | |');
+    expect(soakRow(failed)).toBe('| Stock baseline | failed: no leader \\| within 60 s | | | | | | |');
     expect(renderSoakMarkdown(results([failed], false))).toContain('(interrupted: the runs it finished)');
   });
 

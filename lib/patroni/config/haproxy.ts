@@ -22,6 +22,15 @@ export const HAPROXY_HEALTH_PATHS = { alive: '/health', primary: '/primary', rep
 /** The least time an HTTPS check of Patroni gets to answer (its read timeout, after the connect). */
 export const TLS_CHECK_TIMEOUT_MS = 2000;
 
+/**
+ * The writer listener checks a server that is down (a replica) or changing state at most this far
+ * apart (HAProxy's `downinter` and `fastinter`), so that a new primary gets writes within this
+ * of its promotion instead of within `inter` (1 s on DEFAULT). Measured on the local cluster: the
+ * switchover's wait for HAProxy was 320-1150 ms on DEFAULT before. The cost is two checks of each
+ * replica's Patroni per HAProxy per interval, in the writer listener only.
+ */
+export const PRIMARY_LISTENER_FAST_CHECK_MS = 200;
+
 export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): string {
   checkNodes(spec);
   const node = nodeName === undefined ? undefined : findNode(spec, nodeName);
@@ -41,14 +50,15 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     (n) => `    server ${n.name} ${n.address}:${ports.postgres} check port ${ports.restApi}${checkTls}`,
   );
 
-  const listener = (name: string, port: number, checkPath: string): string[] => [
+  const fast = Math.min(timing.haproxyCheckIntervalMs, PRIMARY_LISTENER_FAST_CHECK_MS);
+  const listener = (name: string, port: number, checkPath: string, extraCheck = ''): string[] => [
     `listen ${name}`,
     `    bind ${bindHost}:${port}`,
     '    option tcplog',
     `    option httpchk OPTIONS ${checkPath}`,
     '    http-check expect status 200',
     // Without shutdown-sessions, sessions to a dead primary hang until `timeout server`.
-    `    default-server ${check} on-marked-down shutdown-sessions`,
+    `    default-server ${check}${extraCheck} on-marked-down shutdown-sessions`,
     ...checkTimeout,
     ...servers,
   ];
@@ -77,7 +87,7 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     `    timeout client ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
     `    timeout server ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
     '',
-    ...listener(HAPROXY_LISTENERS.primary, ports.haproxyPrimary, '/primary'),
+    ...listener(HAPROXY_LISTENERS.primary, ports.haproxyPrimary, '/primary', ` downinter ${fast}ms fastinter ${fast}ms`),
     '',
     ...listener(HAPROXY_LISTENERS.replicas, ports.haproxyReplica, `/replica?lag=${spec.replicaMaxLagBytes}`),
     '',

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ApplyChange, LocalCluster } from '../../../lib/local';
 import { availability, lostWrites, overlappingWindows, writeWindows, type Availability, type WindowOverlap, type WriteWindow } from './analysis';
+import { switchoverMarks, switchoverParts, type SwitchoverMarks, type SwitchoverPart } from './switchover-timeline';
 import { WRITES_TABLE, type WriteEvent, type WriterConfig, type WriterTarget } from './writer';
 import { sleep } from '../../../lib/ops/poll';
 
@@ -46,6 +47,8 @@ export interface DrillResult {
   readonly faults: readonly { readonly at: number; readonly node: string; readonly availability: Availability }[];
   /** Switchover: from the POST to the first write acknowledged by the candidate. */
   readonly switchoverMs?: number;
+  /** Switchover: where its time went, from the nodes' logs and the client's writes. */
+  readonly switchoverTimeline?: { readonly marks: SwitchoverMarks; readonly parts: readonly SwitchoverPart[] };
   /** Apply: the leader's timeline before and after (each switchover or failover adds one). */
   readonly timelines?: { readonly before: number; readonly after: number };
   /** Leaders observed while a fault that must not cause a failover was in force. */
@@ -182,18 +185,24 @@ async function currentLeader(cluster: LocalCluster): Promise<string> {
   return leader;
 }
 
+/** Patroni's log and PostgreSQL's logs (every postgresql-*.log, the week's files) of one node, written since `since`. */
+function nodeLogs(cluster: LocalCluster, node: string, since: number): { patroni: string; postgres: string } {
+  const logDir = cluster.nodePaths(node).logDir;
+  const read = (match: (file: string) => boolean) =>
+    (fs.existsSync(logDir) ? fs.readdirSync(logDir) : [])
+      .filter(match)
+      .map((f) => path.join(logDir, f))
+      .filter((f) => fs.statSync(f).mtimeMs >= since)
+      .map((f) => fs.readFileSync(f, 'utf8'))
+      .join('\n');
+  return { patroni: read((f) => f === 'patroni.log'), postgres: read((f) => /^postgresql-.*\.log$/.test(f)) };
+}
+
 async function rejoinReport(cluster: LocalCluster, node: string, since: number, runTag: string, acked: readonly WriteEvent[]): Promise<RejoinReport> {
   const status = await cluster.status();
   const me = status.nodes.find((n) => n.name === node)!;
   const leader = status.nodes.find((n) => n.role === 'leader');
-  const logDir = cluster.nodePaths(node).logDir;
-  let rewound = false;
-  for (const file of fs.existsSync(logDir) ? fs.readdirSync(logDir) : []) {
-    const full = path.join(logDir, file);
-    if (fs.statSync(full).mtimeMs < since) continue;
-    const text = fs.readFileSync(full, 'utf8');
-    if (/running pg_rewind from/.test(text.slice(-2_000_000))) rewound = true;
-  }
+  const rewound = /running pg_rewind from/.test(nodeLogs(cluster, node, since).patroni.slice(-2_000_000));
   // The replica may trail a little: wait (bounded) for every acknowledged id on the node itself.
   let missing = acked.length;
   for (let look = 0; look < 30 && missing > 0; look++) {
@@ -356,8 +365,19 @@ export async function switchoverDrill(cluster: LocalCluster, options: DrillOptio
     log(`switchover ${oldLeader} -> ${candidate}: writes on ${candidate} after ${(switchoverMs / SECOND).toFixed(2)} s`);
     await cluster.waitForHealthy({ timeoutMs: healthyMs });
     await sleep(2 * SECOND);
+    const old = nodeLogs(cluster, oldLeader, faultAt);
+    const cand = nodeLogs(cluster, candidate, faultAt);
+    const marks = switchoverMarks(
+      { oldLeaderPatroni: old.patroni, oldLeaderPostgres: old.postgres, candidatePatroni: cand.patroni, candidatePostgres: cand.postgres },
+      faultAt,
+      front.events,
+      cluster.nodeAddress(candidate),
+    );
+    const parts = switchoverParts(marks);
+    log(`switchover timeline: ${parts.map((p) => `${p.name} ${p.ms === null ? '?' : p.ms} ms`).join(', ')}`);
     return finish(cluster, { front, extra: [] }, {
       scenario: 'switchover',
+      switchoverTimeline: { marks, parts },
       profile: cluster.timingProfile,
       runTag,
       faultNode: oldLeader,

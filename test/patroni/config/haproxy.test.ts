@@ -20,7 +20,7 @@ describe('renderHaproxyConfig', () => {
       'option tcplog',
       'option httpchk OPTIONS /primary',
       'http-check expect status 200',
-      'default-server inter 2000ms fall 3 rise 2 on-marked-down shutdown-sessions',
+      'default-server inter 2000ms fall 3 rise 2 downinter 200ms fastinter 200ms on-marked-down shutdown-sessions',
       'server pg-0 10.0.1.10:5432 check port 8008',
       'server pg-1 10.0.2.10:5432 check port 8008',
       'server pg-2 10.0.3.10:5432 check port 8008',
@@ -41,6 +41,14 @@ describe('renderHaproxyConfig', () => {
     expect(cfg).not.toContain('timeout check');
     const slow = { ...ec2Spec({ tls: true }).timing, haproxyCheckIntervalMs: 3000 };
     expect(renderHaproxyConfig(ec2Spec({ tls: true, timing: slow }), 'pg-0')).toContain('timeout check 3000ms');
+  });
+
+  test('the writer listener checks a server that is down or changing state every 200 ms, or every inter when that is shorter', () => {
+    const fast = { ...ec2Spec().timing, haproxyCheckIntervalMs: 100 };
+    expect(section(renderHaproxyConfig(ec2Spec({ timing: fast }), 'pg-0'), 'listen primary')).toContain(
+      'default-server inter 100ms fall 3 rise 2 downinter 100ms fastinter 100ms on-marked-down shutdown-sessions',
+    );
+    expect(section(cfg, 'listen replicas').join('\n')).not.toMatch(/downinter|fastinter/);
   });
 
   test('replica listener on 5001 checks /replica with the lag limit', () => {
