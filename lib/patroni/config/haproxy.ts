@@ -25,8 +25,7 @@ export const TLS_CHECK_TIMEOUT_MS = 2000;
 /**
  * The writer listener checks a server that is down (a replica) or changing state at most this far
  * apart (HAProxy's `downinter` and `fastinter`), so that a new primary gets writes within this
- * of its promotion instead of within `inter` (1 s on DEFAULT). Measured on the local cluster: the
- * switchover's wait for HAProxy was 320-1150 ms on DEFAULT before. The cost is two checks of each
+ * of its promotion instead of within `inter` (1 s on DEFAULT). The cost is two checks of each
  * replica's Patroni per HAProxy per interval, in the writer listener only.
  */
 export const PRIMARY_LISTENER_FAST_CHECK_MS = 200;
@@ -57,6 +56,11 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     '    option tcplog',
     `    option httpchk OPTIONS ${checkPath}`,
     '    http-check expect status 200',
+    // After a switchover the old primary stays in the writer's backends until a check fails
+    // (up to `inter`), and refuses connections: retry those on the new primary (redispatch), and
+    // let one refused connection bring the next check forward and make it decisive
+    // (sudden-death). A healthy primary's next check passes, and its sessions stay.
+    ...(name === HAPROXY_LISTENERS.primary ? ['    option redispatch 1'] : []),
     // Without shutdown-sessions, sessions to a dead primary hang until `timeout server`.
     `    default-server ${check}${extraCheck} on-marked-down shutdown-sessions`,
     ...checkTimeout,
@@ -87,7 +91,7 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     `    timeout client ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
     `    timeout server ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
     '',
-    ...listener(HAPROXY_LISTENERS.primary, ports.haproxyPrimary, '/primary', ` downinter ${fast}ms fastinter ${fast}ms`),
+    ...listener(HAPROXY_LISTENERS.primary, ports.haproxyPrimary, '/primary', ` downinter ${fast}ms fastinter ${fast}ms observe layer4 error-limit 1 on-error sudden-death`),
     '',
     ...listener(HAPROXY_LISTENERS.replicas, ports.haproxyReplica, `/replica?lag=${spec.replicaMaxLagBytes}`),
     '',

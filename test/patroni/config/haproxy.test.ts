@@ -20,7 +20,8 @@ describe('renderHaproxyConfig', () => {
       'option tcplog',
       'option httpchk OPTIONS /primary',
       'http-check expect status 200',
-      'default-server inter 2000ms fall 3 rise 2 downinter 200ms fastinter 200ms on-marked-down shutdown-sessions',
+      'option redispatch 1',
+      'default-server inter 2000ms fall 3 rise 2 downinter 200ms fastinter 200ms observe layer4 error-limit 1 on-error sudden-death on-marked-down shutdown-sessions',
       'server pg-0 10.0.1.10:5432 check port 8008',
       'server pg-1 10.0.2.10:5432 check port 8008',
       'server pg-2 10.0.3.10:5432 check port 8008',
@@ -46,9 +47,10 @@ describe('renderHaproxyConfig', () => {
   test('the writer listener checks a server that is down or changing state every 200 ms, or every inter when that is shorter', () => {
     const fast = { ...ec2Spec().timing, haproxyCheckIntervalMs: 100 };
     expect(section(renderHaproxyConfig(ec2Spec({ timing: fast }), 'pg-0'), 'listen primary')).toContain(
-      'default-server inter 100ms fall 3 rise 2 downinter 100ms fastinter 100ms on-marked-down shutdown-sessions',
+      'default-server inter 100ms fall 3 rise 2 downinter 100ms fastinter 100ms observe layer4 error-limit 1 on-error sudden-death on-marked-down shutdown-sessions',
     );
-    expect(section(cfg, 'listen replicas').join('\n')).not.toMatch(/downinter|fastinter/);
+    // The readers' listener is as before: a refused connection there is not a switchover.
+    expect(section(cfg, 'listen replicas').join('\n')).not.toMatch(/downinter|fastinter|redispatch|observe/);
   });
 
   test('replica listener on 5001 checks /replica with the lag limit', () => {
