@@ -43,7 +43,7 @@ export const SWITCHOVER_PARTS: readonly { readonly name: string; readonly what: 
   { name: 'release', what: 'until Patroni releases the leader key (it polls pg_controldata once a second while stopping)', from: 'shutdownEnd', to: 'keyReleased' },
   { name: 'acquire', what: "until the candidate's Patroni takes the key (its next HA loop, or at once when it watches the key)", from: 'keyReleased', to: 'lockAcquired' },
   { name: 'promote', what: "the candidate's promotion (pg_ctl promote to ready to accept connections)", from: 'lockAcquired', to: 'promoted' },
-  { name: 'haproxy', what: "until HAProxy routes to the new primary (its check of Patroni's /primary), to the write's start", from: 'promoted', to: 'routed' },
+  { name: 'haproxy', what: "until HAProxy routes to the new primary, to the start of the first write it took (below 0: routed before the promotion ended, as Patroni's /primary answers 200 once it holds the key)", from: 'promoted', to: 'routed' },
   { name: 'client', what: "the client's write on a new connection: connect, TLS, INSERT, synchronous commit", from: 'routed', to: 'firstWrite' },
 ];
 
