@@ -41,9 +41,10 @@ export async function startDetached(options: StartDetachedOptions): Promise<Proc
   const prefix = options.runAs
     ? ['setpriv', `--reuid=${options.runAs.uid}`, `--regid=${options.runAs.gid}`, '--init-groups', '--']
     : [];
+  // TZ=UTC: Patroni logs in local time, and the drills read its timestamps against PostgreSQL's.
   const env: NodeJS.ProcessEnv = options.runAs
-    ? { PATH, LANG: 'C.UTF-8', HOME: options.runAs.home, USER: options.runAs.user, LOGNAME: options.runAs.user }
-    : { PATH, LANG: 'C.UTF-8', HOME: '/root' };
+    ? { PATH, LANG: 'C.UTF-8', TZ: 'UTC', HOME: options.runAs.home, USER: options.runAs.user, LOGNAME: options.runAs.user }
+    : { PATH, LANG: 'C.UTF-8', TZ: 'UTC', HOME: '/root' };
   const out = fs.openSync(options.logFile, 'a', 0o640);
   if (options.runAs) fs.fchownSync(out, options.runAs.uid, options.runAs.gid);
   try {

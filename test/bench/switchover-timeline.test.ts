@@ -12,12 +12,8 @@ import {
 import type { WriteEvent } from '../cluster/drills/writer';
 
 const T0 = Date.UTC(2026, 11, 2, 11, 13, 19, 517);
-const two = (n: number, w = 2) => String(n).padStart(w, '0');
-/** Patroni's asctime is local time; PostgreSQL's %m here says UTC. */
-const patroni = (ms: number, message: string) => {
-  const d = new Date(T0 + ms);
-  return `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())},${two(d.getMilliseconds(), 3)} INFO: ${message}`;
-};
+/** Patroni's asctime, in UTC (the local cluster runs it with TZ=UTC); PostgreSQL's %m says UTC. */
+const patroni = (ms: number, message: string) => `${new Date(T0 + ms).toISOString().replace('T', ' ').replace('.', ',').replace('Z', '')} INFO: ${message}`;
 const postgres = (ms: number, message: string) => `${new Date(T0 + ms).toISOString().replace('T', ' ').replace('Z', '')} UTC [3518] LOG:  ${message}`;
 
 const logs: SwitchoverLogs = {
@@ -51,13 +47,26 @@ describe('the switchover timeline', () => {
     expect(postgresLineTime(postgres(215, 'x'))).toBe(T0 + 215);
     expect(patroniLineTime('Traceback (most recent call last):')).toBeUndefined();
     expect(postgresLineTime('\tDETAIL:  End of WAL reached')).toBeUndefined();
-    expect(postgresLineTime('2026-12-02 11:13:19.709 XYZ [1] LOG:  x')).toBe(new Date('2026-12-02T11:13:19.709').getTime());
+    // A zone it cannot place, or a date that does not exist, gives no time rather than a wrong one.
+    expect(postgresLineTime('2026-12-02 11:13:19.709 CET [1] LOG:  x')).toBeUndefined();
+    expect(patroniLineTime('2026-13-02 11:13:19,692 INFO: x')).toBeUndefined();
+    expect(postgresLineTime('2026-02-30 11:13:19.709 UTC [1] LOG:  x')).toBeUndefined();
+    expect(patroniLineTime('2026-12-02 24:13:19,692 INFO: x')).toBeUndefined();
   });
 
   test('the first matching line at or after a time is found; an earlier one is not', () => {
     expect(firstLineAfter(logs.oldLeaderPatroni, 'Demoting self', T0, patroniLineTime)).toBe(T0 + 175);
     expect(firstLineAfter(logs.oldLeaderPatroni, 'Demoting self', T0 + 176, patroniLineTime)).toBeUndefined();
     expect(firstLineAfter('', 'anything', 0, patroniLineTime)).toBeUndefined();
+    // Files joined out of order: the earliest time wins, not the first line.
+    expect(firstLineAfter([postgres(900, 'x'), postgres(300, 'x'), postgres(100, 'x')].join('\n'), 'x', T0 + 200, postgresLineTime)).toBe(T0 + 300);
+  });
+
+  test("the candidate's lock logged before the old leader's release line gives a negative acquire, not a missing one", () => {
+    const early = { ...logs, candidatePatroni: patroni(1290, 'promoted self to leader by acquiring session lock') };
+    const parts = Object.fromEntries(switchoverParts(switchoverMarks(early, T0, events, '10.0.0.11')).map((p) => [p.name, p.ms]));
+    expect(parts.acquire).toBe(-6);
+    expect(parts.promote).toBe(1976 - 1290);
   });
 
   test('the parts run from the request to the first write on the candidate, and add up to it', () => {

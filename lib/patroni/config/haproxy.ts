@@ -23,10 +23,10 @@ export const HAPROXY_HEALTH_PATHS = { alive: '/health', primary: '/primary', rep
 export const TLS_CHECK_TIMEOUT_MS = 2000;
 
 /**
- * The writer listener checks a server that is down (a replica) or changing state at most this far
- * apart (HAProxy's `downinter` and `fastinter`), so that a new primary gets writes within this
- * of its promotion instead of within `inter` (1 s on DEFAULT). The cost is two checks of each
- * replica's Patroni per HAProxy per interval, in the writer listener only.
+ * The writer listener checks a server that is down (every replica) or changing state at most this
+ * far apart (HAProxy's `downinter` and `fastinter`), so that a new primary gets writes within this
+ * of its promotion instead of within `inter` (1 s on DEFAULT). The cost: each HAProxy checks each
+ * replica's Patroni (an HTTPS request that runs a query) every 200 ms instead of every `inter`.
  */
 export const PRIMARY_LISTENER_FAST_CHECK_MS = 200;
 
@@ -56,11 +56,13 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     '    option tcplog',
     `    option httpchk OPTIONS ${checkPath}`,
     '    http-check expect status 200',
-    // After a switchover the old primary stays in the writer's backends until a check fails
-    // (up to `inter`), and refuses connections: retry those on the new primary (redispatch), and
-    // let one refused connection bring the next check forward and make it decisive
-    // (sudden-death). A healthy primary's next check passes, and its sessions stay.
-    ...(name === HAPROXY_LISTENERS.primary ? ['    option redispatch 1'] : []),
+    // After a switchover the old primary stays in the writer's backends, refusing connections,
+    // until its checks fail: retry a refused connection at once on another server that is up in
+    // this listener (redispatch; with none up, HAProxy waits 1 s and retries the same one), and
+    // let a refused connection bring its next check forward (sudden-death: one more failure,
+    // a check or a second refused connection, marks it down and, with shutdown-sessions, cuts
+    // its sessions; a passing check restores it).
+    ...(extraCheck ? ['    option redispatch 1'] : []),
     // Without shutdown-sessions, sessions to a dead primary hang until `timeout server`.
     `    default-server ${check}${extraCheck} on-marked-down shutdown-sessions`,
     ...checkTimeout,
@@ -91,7 +93,12 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     `    timeout client ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
     `    timeout server ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
     '',
-    ...listener(HAPROXY_LISTENERS.primary, ports.haproxyPrimary, '/primary', ` downinter ${fast}ms fastinter ${fast}ms observe layer4 error-limit 1 on-error sudden-death`),
+    ...listener(
+      HAPROXY_LISTENERS.primary,
+      ports.haproxyPrimary,
+      '/primary',
+      timing.haproxyWriterFastChecks === false ? '' : ` downinter ${fast}ms fastinter ${fast}ms observe layer4 error-limit 1 on-error sudden-death`,
+    ),
     '',
     ...listener(HAPROXY_LISTENERS.replicas, ports.haproxyReplica, `/replica?lag=${spec.replicaMaxLagBytes}`),
     '',

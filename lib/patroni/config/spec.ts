@@ -43,6 +43,12 @@ export interface ClusterTiming {
   readonly haproxyCheckIntervalMs: number;
   readonly haproxyFall: number;
   readonly haproxyRise: number;
+  /**
+   * The writer listener's switchover options: down and changing servers checked every 200 ms, a
+   * refused connection retried on another server and made a reason to decide at the next check.
+   * Off only for the benchmark's stock baseline. @default true
+   */
+  readonly haproxyWriterFastChecks?: boolean;
   /** etcd Raft timings, chosen for the profile. */
   readonly etcdHeartbeatMs: number;
   readonly etcdElectionTimeoutMs: number;

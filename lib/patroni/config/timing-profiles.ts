@@ -39,6 +39,7 @@ export const STOCK_BASELINE_TIMING: ClusterTiming = {
   haproxyCheckIntervalMs: 3000,
   haproxyFall: 3,
   haproxyRise: 2,
+  haproxyWriterFastChecks: false,
 };
 
 /** Throws unless the timing is one Patroni and etcd can run safely; names the field and value. */

@@ -195,7 +195,8 @@ function nodeLogs(cluster: LocalCluster, node: string, since: number): { patroni
       .filter((f) => fs.statSync(f).mtimeMs >= since)
       .map((f) => fs.readFileSync(f, 'utf8'))
       .join('\n');
-  return { patroni: read((f) => f === 'patroni.log'), postgres: read((f) => /^postgresql-.*\.log$/.test(f)) };
+  // Patroni rotates its log (patroni.log.1, ...).
+  return { patroni: read((f) => /^patroni\.log(\.\d+)?$/.test(f)), postgres: read((f) => /^postgresql-.*\.log$/.test(f)) };
 }
 
 async function rejoinReport(cluster: LocalCluster, node: string, since: number, runTag: string, acked: readonly WriteEvent[]): Promise<RejoinReport> {

@@ -41,37 +41,49 @@ export const SWITCHOVER_PARTS: readonly { readonly name: string; readonly what: 
   { name: 'checkpoint', what: "Patroni's CHECKPOINT on the old leader before it stops PostgreSQL", from: 'demoteStart', to: 'shutdownStart' },
   { name: 'shutdown', what: "the old leader's fast shutdown (its shutdown checkpoint); writes fail from here", from: 'shutdownStart', to: 'shutdownEnd' },
   { name: 'release', what: 'until Patroni releases the leader key (it polls pg_controldata once a second while stopping)', from: 'shutdownEnd', to: 'keyReleased' },
-  { name: 'acquire', what: "until the candidate's Patroni takes the key (its next HA loop, or at once when it watches the key)", from: 'keyReleased', to: 'lockAcquired' },
-  { name: 'promote', what: "the candidate's promotion (pg_ctl promote to ready to accept connections)", from: 'lockAcquired', to: 'promoted' },
-  { name: 'haproxy', what: "until HAProxy routes to the new primary, to the start of the first write it took (below 0: routed before the promotion ended, as Patroni's /primary answers 200 once it holds the key)", from: 'promoted', to: 'routed' },
+  { name: 'acquire', what: "until the candidate's Patroni says it took the key (its next HA loop, or at once when it watches the key; logged at the end of that loop)", from: 'keyReleased', to: 'lockAcquired' },
+  { name: 'promote', what: "the candidate's promotion, to PostgreSQL's ready to accept connections", from: 'lockAcquired', to: 'promoted' },
+  { name: 'haproxy', what: "until the start of the first write the new primary took: HAProxy's checks, and up to 100 ms of the client's cadence (below 0: routed before the promotion ended, as Patroni's /primary answers 200 once it holds the key)", from: 'promoted', to: 'routed' },
   { name: 'client', what: "the client's write on a new connection: connect, TLS, INSERT, synchronous commit", from: 'routed', to: 'firstWrite' },
 ];
 
-/** "2026-12-02 11:13:19,692 INFO: ..." (Patroni's asctime, the process's local time). */
+/** Date.UTC of the fields, or undefined when they are not a real date and time (no rolling over). */
+function utc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number | undefined {
+  const t = Date.UTC(y, mo - 1, d, h, mi, s, ms);
+  const back = new Date(t);
+  return back.getUTCFullYear() === y && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d && back.getUTCHours() === h && back.getUTCMinutes() === mi
+    ? t
+    : undefined;
+}
+
+/**
+ * "2026-12-02 11:13:19,692 INFO: ..." (Patroni's asctime). Patroni logs in its local time: the
+ * local cluster runs it with TZ=UTC (lib/local/processes.ts), so the time is read as UTC.
+ */
 export function patroniLineTime(line: string): number | undefined {
   const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3}) /.exec(line);
   if (!m) return undefined;
   const [y, mo, d, h, mi, s, ms] = m.slice(1).map(Number) as [number, number, number, number, number, number, number];
-  return new Date(y, mo - 1, d, h, mi, s, ms).getTime();
+  return utc(y, mo, d, h, mi, s, ms);
 }
 
-/** "2026-12-02 11:13:19.709 UTC [3518] LOG: ..." (PostgreSQL's default log_line_prefix, '%m [%p] '). */
+/** "2026-12-02 11:13:19.709 UTC [3518] LOG: ..." (PostgreSQL's default log_line_prefix, '%m [%p] '); UTC or GMT only. */
 export function postgresLineTime(line: string): number | undefined {
-  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d{3}) (\S+) /.exec(line);
+  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{3}) (UTC|GMT) /.exec(line);
   if (!m) return undefined;
-  const utc = m[3] === 'UTC' || m[3] === 'GMT';
-  const t = Date.parse(`${m[1]}T${m[2]}${utc ? 'Z' : ''}`);
-  return Number.isNaN(t) ? undefined : t;
+  const [y, mo, d, h, mi, s, ms] = m.slice(1, 8).map(Number) as [number, number, number, number, number, number, number];
+  return utc(y, mo, d, h, mi, s, ms);
 }
 
-/** The time of the first line at or after `after` that contains `text`; undefined if none. */
+/** The earliest time at or after `after` of a line that contains `text`; undefined if none. */
 export function firstLineAfter(log: string, text: string, after: number, lineTime: (line: string) => number | undefined): number | undefined {
+  let first: number | undefined;
   for (const line of log.split('\n')) {
     if (!line.includes(text)) continue;
     const t = lineTime(line);
-    if (t !== undefined && t >= after) return t;
+    if (t !== undefined && t >= after && (first === undefined || t < first)) first = t;
   }
-  return undefined;
+  return first;
 }
 
 export interface SwitchoverLogs {
@@ -90,7 +102,9 @@ export function switchoverMarks(logs: SwitchoverLogs, request: number, events: r
   const shutdownStart = firstLineAfter(logs.oldLeaderPostgres, 'received fast shutdown request', demoteStart ?? request, postgresLineTime);
   const shutdownEnd = firstLineAfter(logs.oldLeaderPostgres, 'database system is shut down', shutdownStart ?? request, postgresLineTime);
   const keyReleased = firstLineAfter(logs.oldLeaderPatroni, 'Leader key released', shutdownEnd ?? request, patroniLineTime);
-  const lockAcquired = firstLineAfter(logs.candidatePatroni, 'promoted self to leader by acquiring session lock', keyReleased ?? request, patroniLineTime);
+  // From the shutdown, not the release: the old leader logs the release after one more etcd write,
+  // and the candidate may log its lock first (a negative `acquire`).
+  const lockAcquired = firstLineAfter(logs.candidatePatroni, 'promoted self to leader by acquiring session lock', shutdownEnd ?? request, patroniLineTime);
   const promoted = firstLineAfter(logs.candidatePostgres, 'database system is ready to accept connections', lockAcquired ?? request, postgresLineTime);
   const first = events
     .filter((e) => e.ok && e.server === candidateAddress && e.t0 >= request)

@@ -1,4 +1,5 @@
 import { HAPROXY_HEALTH_PATHS, renderHaproxyConfig } from '../../../lib/patroni/config';
+import { STOCK_BASELINE_TIMING } from '../../../lib/patroni/config/timing-profiles';
 import { ec2Spec } from './fixtures';
 
 /** The lines of one section (`listen primary`, `frontend health`), trimmed. */
@@ -49,6 +50,10 @@ describe('renderHaproxyConfig', () => {
     expect(section(renderHaproxyConfig(ec2Spec({ timing: fast }), 'pg-0'), 'listen primary')).toContain(
       'default-server inter 100ms fall 3 rise 2 downinter 100ms fastinter 100ms observe layer4 error-limit 1 on-error sudden-death on-marked-down shutdown-sessions',
     );
+    // The benchmark's stock baseline keeps HAProxy's own behaviour.
+    const stock = section(renderHaproxyConfig(ec2Spec({ timing: STOCK_BASELINE_TIMING }), 'pg-0'), 'listen primary').join('\n');
+    expect(stock).toContain('default-server inter 3000ms fall 3 rise 2 on-marked-down shutdown-sessions');
+    expect(stock).not.toMatch(/downinter|fastinter|redispatch|observe/);
     // The readers' listener is as before: a refused connection there is not a switchover.
     expect(section(cfg, 'listen replicas').join('\n')).not.toMatch(/downinter|fastinter|redispatch|observe/);
   });
