@@ -41,7 +41,6 @@ export interface BenchResults {
   readonly runs: readonly BenchRun[];
 }
 
-
 /** 'FAST (ttl 7 / loop 1 / retry 3, HAProxy inter 0.5s fall 2 rise 1)', from the timing the run used. */
 function profileLabel(profile: string, timing: unknown): string {
   const t = timing as Partial<Record<'ttlSeconds' | 'loopWaitSeconds' | 'retryTimeoutSeconds' | 'haproxyCheckIntervalMs' | 'haproxyFall' | 'haproxyRise', number>> | undefined;

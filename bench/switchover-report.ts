@@ -5,7 +5,6 @@ import { profileName } from './profile-names';
 import { SWITCHOVER_PARTS } from '../test/cluster/drills/switchover-timeline';
 import type { BenchResults } from './report';
 
-
 function cell(values: readonly number[]): string {
   return values.length === 0 ? '–' : `${Math.round(percentile(values, 50))} / ${Math.round(Math.max(...values))}`;
 }

@@ -49,8 +49,10 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     (n) => `    server ${n.name} ${n.address}:${ports.postgres} check port ${ports.restApi}${checkTls}`,
   );
 
+  // The writer listener's switchover options (PRIMARY_LISTENER_FAST_CHECK_MS), except on the stock baseline.
   const fast = Math.min(timing.haproxyCheckIntervalMs, PRIMARY_LISTENER_FAST_CHECK_MS);
-  const listener = (name: string, port: number, checkPath: string, extraCheck = ''): string[] => [
+  const switchoverOptions = (name: string) => name === HAPROXY_LISTENERS.primary && timing.haproxyWriterFastChecks !== false;
+  const listener = (name: string, port: number, checkPath: string): string[] => [
     `listen ${name}`,
     `    bind ${bindHost}:${port}`,
     '    option tcplog',
@@ -62,9 +64,9 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     // let a refused connection bring its next check forward (sudden-death: one more failure,
     // a check or a second refused connection, marks it down and, with shutdown-sessions, cuts
     // its sessions; a passing check restores it).
-    ...(extraCheck ? ['    option redispatch 1'] : []),
+    ...(switchoverOptions(name) ? ['    option redispatch 1'] : []),
     // Without shutdown-sessions, sessions to a dead primary hang until `timeout server`.
-    `    default-server ${check}${extraCheck} on-marked-down shutdown-sessions`,
+    `    default-server ${check}${switchoverOptions(name) ? ` downinter ${fast}ms fastinter ${fast}ms observe layer4 error-limit 1 on-error sudden-death` : ''} on-marked-down shutdown-sessions`,
     ...checkTimeout,
     ...servers,
   ];
@@ -93,12 +95,7 @@ export function renderHaproxyConfig(spec: ClusterSpec, nodeName?: string): strin
     `    timeout client ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
     `    timeout server ${SESSION_IDLE_TIMEOUT_SECONDS}s`,
     '',
-    ...listener(
-      HAPROXY_LISTENERS.primary,
-      ports.haproxyPrimary,
-      '/primary',
-      timing.haproxyWriterFastChecks === false ? '' : ` downinter ${fast}ms fastinter ${fast}ms observe layer4 error-limit 1 on-error sudden-death`,
-    ),
+    ...listener(HAPROXY_LISTENERS.primary, ports.haproxyPrimary, '/primary'),
     '',
     ...listener(HAPROXY_LISTENERS.replicas, ports.haproxyReplica, `/replica?lag=${spec.replicaMaxLagBytes}`),
     '',

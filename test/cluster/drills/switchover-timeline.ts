@@ -35,25 +35,33 @@ export interface SwitchoverPart {
 
 type MarkName = keyof SwitchoverMarks;
 
-/** The parts in order; each runs from the previous part's end mark to its own. Their sum is request to firstWrite. */
-export const SWITCHOVER_PARTS: readonly { readonly name: string; readonly what: string; readonly from: MarkName; readonly to: MarkName }[] = [
-  { name: 'request', what: "Patroni's REST handler and HA loop: the candidate checked, the failover key written", from: 'request', to: 'demoteStart' },
-  { name: 'checkpoint', what: "Patroni's CHECKPOINT on the old leader before it stops PostgreSQL", from: 'demoteStart', to: 'shutdownStart' },
-  { name: 'shutdown', what: "the old leader's fast shutdown (its shutdown checkpoint); writes fail from here", from: 'shutdownStart', to: 'shutdownEnd' },
-  { name: 'release', what: 'until Patroni releases the leader key (it polls pg_controldata once a second while stopping)', from: 'shutdownEnd', to: 'keyReleased' },
-  { name: 'acquire', what: "until the candidate's Patroni says it took the key (its next HA loop, or at once when it watches the key; logged at the end of that loop)", from: 'keyReleased', to: 'lockAcquired' },
-  { name: 'promote', what: "the candidate's promotion, to PostgreSQL's ready to accept connections", from: 'lockAcquired', to: 'promoted' },
-  { name: 'haproxy', what: "until the start of the first write the new primary took: HAProxy's checks, and up to 100 ms of the client's cadence (below 0: routed before the promotion ended, as Patroni's /primary answers 200 once it holds the key)", from: 'promoted', to: 'routed' },
-  { name: 'client', what: "the client's write on a new connection: connect, TLS, INSERT, synchronous commit", from: 'routed', to: 'firstWrite' },
+/**
+ * The parts in order, each named by the mark that ends it: a part runs from the previous part's
+ * mark (the first from `request`) to its own, so they add up to request to firstWrite.
+ */
+export const SWITCHOVER_PARTS: readonly { readonly name: string; readonly what: string; readonly to: MarkName }[] = [
+  { name: 'request', what: "Patroni's REST handler and HA loop: the candidate checked, the failover key written", to: 'demoteStart' },
+  { name: 'checkpoint', what: "Patroni's CHECKPOINT on the old leader before it stops PostgreSQL", to: 'shutdownStart' },
+  { name: 'shutdown', what: "the old leader's fast shutdown (its shutdown checkpoint); writes fail from here", to: 'shutdownEnd' },
+  { name: 'release', what: 'until Patroni releases the leader key (it polls pg_controldata once a second while stopping)', to: 'keyReleased' },
+  { name: 'acquire', what: "until the candidate's Patroni says it took the key (its next HA loop, or at once when it watches the key; logged at the end of that loop)", to: 'lockAcquired' },
+  { name: 'promote', what: "the candidate's promotion, to PostgreSQL's ready to accept connections", to: 'promoted' },
+  { name: 'haproxy', what: "until the start of the first write the new primary took: HAProxy's checks, and up to 100 ms of the client's cadence (below 0: routed before the promotion ended, as Patroni's /primary answers 200 once it holds the key)", to: 'routed' },
+  { name: 'client', what: "the client's write on a new connection: connect, TLS, INSERT, synchronous commit", to: 'firstWrite' },
 ];
 
-/** Date.UTC of the fields, or undefined when they are not a real date and time (no rolling over). */
-function utc(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number | undefined {
+/**
+ * The time of a line whose first seven captures are year, month, day, hour, minute, second and
+ * milliseconds, read as UTC; undefined when the line does not match or the date does not exist.
+ */
+function utcLineTime(line: string, pattern: RegExp): number | undefined {
+  const m = pattern.exec(line);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, s, ms] = m.slice(1, 8).map(Number) as [number, number, number, number, number, number, number];
   const t = Date.UTC(y, mo - 1, d, h, mi, s, ms);
   const back = new Date(t);
-  return back.getUTCFullYear() === y && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d && back.getUTCHours() === h && back.getUTCMinutes() === mi
-    ? t
-    : undefined;
+  const exists = back.getUTCFullYear() === y && back.getUTCMonth() === mo - 1 && back.getUTCDate() === d && back.getUTCHours() === h && back.getUTCMinutes() === mi;
+  return exists ? t : undefined;
 }
 
 /**
@@ -61,18 +69,12 @@ function utc(y: number, mo: number, d: number, h: number, mi: number, s: number,
  * local cluster runs it with TZ=UTC (lib/local/processes.ts), so the time is read as UTC.
  */
 export function patroniLineTime(line: string): number | undefined {
-  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3}) /.exec(line);
-  if (!m) return undefined;
-  const [y, mo, d, h, mi, s, ms] = m.slice(1).map(Number) as [number, number, number, number, number, number, number];
-  return utc(y, mo, d, h, mi, s, ms);
+  return utcLineTime(line, /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3}) /);
 }
 
 /** "2026-12-02 11:13:19.709 UTC [3518] LOG: ..." (PostgreSQL's default log_line_prefix, '%m [%p] '); UTC or GMT only. */
 export function postgresLineTime(line: string): number | undefined {
-  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{3}) (UTC|GMT) /.exec(line);
-  if (!m) return undefined;
-  const [y, mo, d, h, mi, s, ms] = m.slice(1, 8).map(Number) as [number, number, number, number, number, number, number];
-  return utc(y, mo, d, h, mi, s, ms);
+  return utcLineTime(line, /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)\.(\d{3}) (?:UTC|GMT) /);
 }
 
 /** The earliest time at or after `after` of a line that contains `text`; undefined if none. */
@@ -114,8 +116,8 @@ export function switchoverMarks(logs: SwitchoverLogs, request: number, events: r
 
 /** The parts of a timeline (SWITCHOVER_PARTS), null where a mark is missing. */
 export function switchoverParts(marks: SwitchoverMarks): SwitchoverPart[] {
-  return SWITCHOVER_PARTS.map(({ name, what, from, to }) => {
-    const a = marks[from];
+  return SWITCHOVER_PARTS.map(({ name, what, to }, i) => {
+    const a = marks[i === 0 ? 'request' : SWITCHOVER_PARTS[i - 1]!.to];
     const b = marks[to];
     return { name, what, ms: a === undefined || b === undefined ? null : b - a };
   });
