@@ -42,6 +42,7 @@ import {
 import { nodeServices, readState, writeState, type ClusterMode, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
 import * as booted from './boot/booted-nodes';
 import { containerInit, runInContainer, spawnInContainer, stopContainer, waitForInit } from './boot/container';
+import { standInSsmAgentKey } from './boot/ssm-agent-standin';
 import { readRecordedMetrics, readRecordedSignals, type RecordedDatum } from './boot/aws-standin';
 import { handleSignals, waitForGeneration } from './boot/apply';
 import type { RehearsalStack } from './boot/rehearsal-stack';
@@ -1143,6 +1144,7 @@ export class LocalCluster {
         endpointAddress: this.state.client.address,
         nodeSecretVersion: certificates.nodeSecretVersion,
         certificateRotation: certificates.certificateRotation,
+        ssmAgent: standInSsmAgentKey(booted.ssmAgentDir(this.state.dir)),
       });
     } catch (err) {
       throw new LocalClusterError(`apply: ${oneLine(err)}`);

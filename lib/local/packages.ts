@@ -17,9 +17,9 @@ export const LOCAL_CLUSTER_PACKAGES: readonly string[] = [
 
 /**
  * `failover local up --boot` also builds a Debian root file system (debootstrap), boots it
- * (systemd-nspawn) and makes a rehearsal CA (openssl).
+ * (systemd-nspawn), makes a rehearsal CA (openssl) and signs a stand-in SSM agent package (gnupg).
  */
-export const BOOTED_PACKAGES: readonly string[] = ['debootstrap', 'systemd-container', 'openssl'];
+export const BOOTED_PACKAGES: readonly string[] = ['debootstrap', 'systemd-container', 'openssl', 'gnupg'];
 
 /**
  * The tests that drive real tools need the local cluster's packages plus the checkers they hand
@@ -27,7 +27,7 @@ export const BOOTED_PACKAGES: readonly string[] = ['debootstrap', 'systemd-conta
  * commands exist: /bin/kill is procps', present on the Debian AMI but not in a minimal root),
  * python3 (PyYAML round trips, the metrics publisher, the user data's unpacking), nftables (the
  * node's IMDS firewall, loaded in a network namespace of its own), prometheus (promtool checks and
- * unit-tests the rendered alerting rules).
+ * unit-tests the rendered alerting rules); and gnupg, with the booted rehearsal's packages.
  */
 export const TEST_PACKAGES: readonly string[] = [...LOCAL_CLUSTER_PACKAGES, 'shellcheck', 'systemd', 'procps', 'python3', 'nftables', 'prometheus', ...BOOTED_PACKAGES];
 

@@ -30,6 +30,13 @@ export interface PrivateEgressOptions {
   readonly s3: ec2.IPeer;
   /** Debian's archive: the packages at first boot, pgBackRest when backups are turned on later. */
   readonly packageProxy: PackageProxy;
+  /**
+   * Systems Manager's interface endpoints (`ssm`, `ssmmessages`, `ec2messages`), with private DNS
+   * on, for the SSM agent (Session Manager, the runbooks' way onto a node). The agent's package
+   * itself comes from S3, through the gateway endpoint.
+   * @default - none: the agent is installed but cannot reach Systems Manager (no Session Manager)
+   */
+  readonly systemsManager?: ec2.IInterfaceVpcEndpoint[];
 }
 
 /** A node's way out of the VPC. */

@@ -12,6 +12,7 @@ import { aptProxyPort } from './config/apt-proxy';
 import { checkLiteralCidr } from './config/pg-hba';
 import { CertificateIssuer, issuerSettings } from './certificate-issuer';
 import { ClusterTls } from './cluster-tls';
+import { SsmAgentProps, ssmAgentSpec } from './ssm-agent';
 import { NodeEgress } from './egress';
 import { SynchronousMode, WatchdogMode } from './modes';
 import { ClusterEndpoint } from './endpoint';
@@ -211,6 +212,15 @@ export interface PatroniClusterProps {
    * @default - none: nothing outside the nodes reaches /metrics
    */
   readonly metricsScrapers?: ec2.ISecurityGroup[];
+
+  /**
+   * AWS's SSM agent on every node, for Session Manager (the runbooks' way onto a node; the nodes
+   * have no SSH): installed at first boot from the region's distribution, verified against AWS's
+   * pinned signing key. With `NodeEgress.private`, the agent reaches Systems Manager only through
+   * the `systemsManager` endpoints given there.
+   * @default - installed, verified against AWS's published key
+   */
+  readonly ssmAgent?: SsmAgentProps;
 }
 
 /** The volume attachment wait in seconds, checked (undefined: the bootstrap's default). Kept within NODE_CREATION_SECONDS' share for it. */
@@ -360,6 +370,7 @@ export class PatroniCluster extends PatroniClusterBase {
       if (this.tls.enabled) this.nodeSecurityGroup.addIngressRule(scraper, ec2.Port.tcp(CLUSTER_PORTS.etcdMetrics), 'etcd /metrics and /health, from Prometheus (plain HTTP, nothing else)');
     }
     const egress = props.egress ?? NodeEgress.internet();
+    const ssmAgent = ssmAgentSpec(props.ssmAgent);
     allowEgress(this.nodeSecurityGroup, egress, props.backup, Stack.of(this).region);
 
     const secret = (id: string, username: string, description: string) =>
@@ -483,6 +494,7 @@ export class PatroniCluster extends PatroniClusterBase {
       ...(egress.privateOptions ? { aptProxy: egress.privateOptions.packageProxy.url } : {}),
       ...(this.tls.enabled ? { tls: true } : {}),
       ...(operatorCidrs.length ? { operatorCidrs } : {}),
+      ...(ssmAgent ? { ssmAgent } : {}),
     };
     this.publishConfiguration(values);
 
@@ -734,9 +746,10 @@ function allowEgress(nodes: ec2.SecurityGroup, egress: NodeEgress, backup: Patro
     [options.cloudWatch, 'CloudWatch'],
     [options.cloudFormation, 'CloudFormation'],
   ];
+  (options.systemsManager ?? []).forEach((endpoint, i) => endpoints.push([endpoint, `Systems Manager (${i + 1})`]));
   for (const [endpoint, service] of endpoints) {
     nodes.connections.allowTo(endpoint, ec2.Port.tcp(443), `${service} through its VPC endpoint`);
   }
-  nodes.addEgressRule(options.s3, ec2.Port.tcp(443), 'S3 (wait condition signals, backups) through its gateway endpoint');
+  nodes.addEgressRule(options.s3, ec2.Port.tcp(443), 'S3 (wait condition signals, backups, the SSM agent package) through its gateway endpoint');
   nodes.addEgressRule(options.packageProxy.peer, ec2.Port.tcp(aptProxyPort(options.packageProxy.url)), "Debian's archive through the package proxy");
 }

@@ -47,6 +47,8 @@ export interface PatroniFacts {
   };
   /** Where etcd's files are on every node. */
   readonly etcdLayout: EtcdNodeLayout;
+  /** Whether the nodes install AWS's SSM agent themselves (`ssmAgent`). */
+  readonly ssmAgent: boolean;
   /** With TLS: the files etcdctl shows on a node (the cluster CA, the node's certificate, etcd's copy of its key). */
   readonly tls?: { readonly caCert: string; readonly cert: string; readonly key: string };
   /** pgBackRest, when the cluster has `backup`. */
@@ -112,6 +114,7 @@ export function patroniFacts(cluster: PatroniCluster): PatroniFacts {
       writerTargetGroup: targetGroups.find((t) => t.port === CLUSTER_PORTS.haproxyPrimary)?.logicalId,
       readerTargetGroup: targetGroups.find((t) => t.port === CLUSTER_PORTS.haproxyReplica)?.logicalId,
     },
+    ssmAgent: spec.ssmAgent !== undefined,
     etcdLayout: { configFile: files.etcd, dataDir: paths.etcdDataDir, unit: SYSTEMD_UNIT_NAMES.etcd, patroniConfigFile: files.patroni },
     ...(spec.tls ? { tls: { caCert: tlsFilePath(paths, 'caCert'), cert: tlsFilePath(paths, 'nodeCert'), key: tlsFilePath(paths, 'etcdKey') } } : {}),
     ...(spec.backup

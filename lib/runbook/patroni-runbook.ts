@@ -236,7 +236,10 @@ function prerequisites(f: PatroniFacts, sub: (text: string) => string): string {
       'Credentials allowed `cloudformation:DescribeStacks` and `DescribeStackResource`, `ssm:StartSession` on the nodes (documents ' +
         '`SSM-SessionManagerRunShell` and `AWS-StartPortForwardingSessionToRemoteHost`), `secretsmanager:GetSecretValue` on the superuser and REST API secrets, ' +
         '`ec2:DescribeInstanceStatus`, `ec2:StartInstances`, `elasticloadbalancing:DescribeTargetHealth`, `cloudwatch:DescribeAlarms` and `cloudwatch:GetMetricStatistics`.',
-      'There is no SSH: the nodes are reached through Session Manager only. Check now, not during an incident, that every node is online in Systems Manager (below): the node role allows it, but the SSM agent must run on the image.',
+      'There is no SSH: the nodes are reached through Session Manager only. Check now, not during an incident, that every node is online in Systems Manager (below): the node role allows it, ' +
+        (f.ssmAgent
+          ? "and every node installs AWS's SSM agent at first boot, verified against AWS's signing key (a node that cannot fails its boot, and the deploy rolls back)."
+          : 'but this cluster does not install the SSM agent (`ssmAgent: { install: false }`): your image must run it.'),
     ]),
     sub('Shell variables (your machine)'),
     shell([

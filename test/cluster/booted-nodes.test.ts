@@ -3,12 +3,14 @@
 // CloudWatch stood in for. What a user's first deploy, a reboot and a replacement do to a node is
 // asserted here, and the failover drills run on these nodes too.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { LocalCluster } from '../../lib/local';
+import { clusterDir, DEFAULT_STATE_ROOT } from '../../lib/local/layout';
 import { BACKUP_NODE_GAUGES, NODE_GAUGES, NODE_METRIC_DIMENSIONS } from '../../lib/patroni/config/node-metrics';
 import { SYSTEMD_UNIT_NAMES } from '../../lib/patroni/config/systemd-units';
 import { IMDS_FIREWALL_UNIT, IMDS_USERS } from '../../lib/patroni/config/imds-firewall';
 import { IMDS_ADDRESS } from '../../lib/local/boot/booted-nodes';
-import { REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
+import { REHEARSAL_REGION, REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
 import { poll, found, notYet } from '../../lib/ops/poll';
 import { applyDrill, failoverDrill, switchoverDrill, type DrillResult } from './drills/drills';
 
@@ -90,6 +92,17 @@ if (process.env.SKIP_CLUSTER === '1') {
         });
         expect(journal.stdout.trim()).toBe('0');
         expect(await onNode(name, ['stat', '-c', '%a', '/var/lib/cloud/instance/scripts/part-001'])).toBe('700');
+      }
+    }, 5 * MINUTE);
+
+    test("the SSM agent: every node fetched the package from the region's distribution, verified it against the pinned key, installed and started it", async () => {
+      const requests = fs.readFileSync(path.join(clusterDir(DEFAULT_STATE_ROOT, CLUSTER), 'aws', 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { caller: string; service: string; action: string; status: number });
+      for (const name of cluster.nodeNames) {
+        expect(await onNode(name, ['dpkg-query', '-W', '-f', '${Status} ${Version}', 'amazon-ssm-agent'])).toBe('install ok installed 0.0.0-rehearsal');
+        expect(await onNode(name, ['systemctl', 'is-active', 'amazon-ssm-agent.service'])).toBe('active');
+        expect(await onNode(name, ['systemctl', 'is-enabled', 'amazon-ssm-agent.service'])).toBe('enabled');
+        const fetched = requests.filter((r) => r.caller === cluster.nodeAddress(name) && r.service === 's3').map((r) => `${r.action} ${r.status}`);
+        expect(fetched).toEqual(['deb', 'deb.sig'].map((f) => `GET /amazon-ssm-${REHEARSAL_REGION}/latest/debian_amd64/amazon-ssm-agent.${f} 200`));
       }
     }, 5 * MINUTE);
 

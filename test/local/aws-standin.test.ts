@@ -82,7 +82,11 @@ beforeAll(async () => {
     cloudFormationFile: path.join(dir, 'cloudformation.json'),
     signalsFile: path.join(dir, 'signals.jsonl'),
     requestLogFile: path.join(dir, 'requests.jsonl'),
+    ssmAgentDir: path.join(dir, 'ssm-agent'),
   };
+  fs.mkdirSync(config.ssmAgentDir!);
+  fs.writeFileSync(path.join(config.ssmAgentDir!, 'amazon-ssm-agent.deb'), Buffer.from([0x21, 0x3c, 0x61, 0x72, 0x63, 0x68, 0x3e, 0x0a, 0xff, 0x00]));
+  fs.writeFileSync(path.join(config.ssmAgentDir!, 'amazon-ssm-agent.deb.sig'), 'signature');
   standIn = await startAwsStandIn(config);
 });
 
@@ -972,5 +976,32 @@ describe('main', () => {
     const badStderr = collect(bad.child.stderr);
     expect(await bad.exitCode()).toBe(1);
     expect(badStderr()).toMatch(/^aws stand-in: cannot read the config file: ENOENT[^\n]*\n$/);
+  });
+});
+
+describe("the SSM agent's regional distribution (public S3 objects)", () => {
+  const S3_HOST = 's3.eu-west-1.amazonaws.com';
+  const get = (p: string, method = 'GET', host = S3_HOST) => call(standIn.apiPort, { method, path: p, headers: { Host: host } });
+
+  test('the package byte for byte and its signature, for any architecture; logged as s3 GETs', async () => {
+    const deb = await new Promise<Buffer>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: standIn.apiPort, path: '/amazon-ssm-eu-west-1/latest/debian_amd64/amazon-ssm-agent.deb', headers: { Host: S3_HOST }, agent: false }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks)));
+      }).on('error', reject);
+    });
+    expect(deb).toEqual(fs.readFileSync(path.join(config.ssmAgentDir!, 'amazon-ssm-agent.deb')));
+    expect((await get('/amazon-ssm-eu-west-1/latest/debian_arm64/amazon-ssm-agent.deb.sig')).body).toBe('signature');
+    const log = fs.readFileSync(config.requestLogFile!, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(log).toEqual(expect.arrayContaining([expect.objectContaining({ service: 's3', action: 'GET /amazon-ssm-eu-west-1/latest/debian_amd64/amazon-ssm-agent.deb', status: 200 })]));
+  });
+
+  test.each([
+    ['another region\'s bucket', '/amazon-ssm-us-east-1/latest/debian_amd64/amazon-ssm-agent.deb', 'GET', 404],
+    ['another file', '/amazon-ssm-eu-west-1/latest/debian_amd64/stand-in.json', 'GET', 404],
+    ['a path out of the directory', '/amazon-ssm-eu-west-1/latest/debian_amd64/../../amazon-ssm-agent.deb', 'GET', 404],
+    ['a PUT', '/amazon-ssm-eu-west-1/latest/debian_amd64/amazon-ssm-agent.deb', 'PUT', 405],
+  ])('%s is refused (%s %s)', async (_what, p, method, status) => {
+    expect((await get(p, method)).status).toBe(status);
   });
 });

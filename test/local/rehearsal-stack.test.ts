@@ -7,7 +7,8 @@ import { NODE_METADATA_KEY } from '../../lib/patroni/user-data';
 const ADDRESSES = ['10.213.77.11', '10.213.77.12', '10.213.77.13'];
 const FRONT = '10.213.77.200';
 const VERSION = 'c0ffee00-0000-4000-8000-00000000beef';
-const CERTIFICATES = { endpointAddress: FRONT, nodeSecretVersion: VERSION };
+// AWS's own key (the default) stands in for the rehearsal's, which is made with gnupg at boot.
+const CERTIFICATES = { endpointAddress: FRONT, nodeSecretVersion: VERSION, ssmAgent: {} };
 
 /** The node's configuration document in its instance's metadata, and its bundle's text. */
 function unpack(metadata: unknown): { values: Record<string, string>; waitHandle: string; text: string } {

@@ -15,7 +15,7 @@ const PROXY = 'http://10.0.200.10:3128';
 /** A VPC without a NAT gateway: isolated subnets, the three interface endpoints, and a proxy address. */
 const S3 = ec2.Peer.prefixList('pl-6da54004');
 
-function isolated(props: Partial<PatroniClusterProps> = {}, egressOverrides: { s3?: ec2.IPeer | null; url?: string } = {}) {
+function isolated(props: Partial<PatroniClusterProps> = {}, egressOverrides: { s3?: ec2.IPeer | null; url?: string; systemsManager?: boolean } = {}) {
   const stack = new Stack(testApp(), 'Test', { env: { region: 'eu-west-1' } });
   const vpc = new ec2.Vpc(stack, 'Vpc', {
     availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
@@ -29,6 +29,9 @@ function isolated(props: Partial<PatroniClusterProps> = {}, egressOverrides: { s
     cloudFormation: endpoint('CloudFormation', ec2.InterfaceVpcEndpointAwsService.CLOUDFORMATION),
     s3: egressOverrides.s3 === null ? (undefined as unknown as ec2.IPeer) : (egressOverrides.s3 ?? S3),
     packageProxy: { url: egressOverrides.url ?? PROXY, peer: ec2.Peer.ipv4('10.0.200.10/32') },
+    ...(egressOverrides.systemsManager
+      ? { systemsManager: [ec2.InterfaceVpcEndpointAwsService.SSM, ec2.InterfaceVpcEndpointAwsService.SSM_MESSAGES, ec2.InterfaceVpcEndpointAwsService.EC2_MESSAGES].map((s, i) => endpoint(`Ssm${i}`, s)) }
+      : {}),
   });
   const cluster = new PatroniCluster(stack, 'Db', { vpc, clusterName: 'orders', vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED }, egress, ...props });
   return { stack, cluster, template: Template.fromStack(stack) };
@@ -77,11 +80,17 @@ describe('NodeEgress', () => {
     expect(node.text).toContain(`apt-get update -q -o DPkg::Lock::Timeout=600 -o 'Acquire::http::Proxy=${PROXY}' -o 'Acquire::https::Proxy=${PROXY}' &&`);
   });
 
+  test("private(): Systems Manager's endpoints, when given, get HTTPS from the nodes (the SSM agent); none without them", () => {
+    const sessions = (t: Template) => nodeEgress(t).map((r) => r.Description).filter((d) => d.startsWith('Systems Manager'));
+    expect(sessions(isolated({}, { systemsManager: true }).template)).toEqual([1, 2, 3].map((i) => `Systems Manager (${i}) through its VPC endpoint`));
+    expect(sessions(isolated().template)).toEqual([]);
+  });
+
   test('private(): S3 through its prefix list always (the wait condition is a presigned S3 URL); each part required; a secondary repository in another region refused', () => {
     const { template } = isolated();
     expect(nodeEgress(template).find((r) => r.DestinationPrefixListId === 'pl-6da54004')).toMatchObject({
       FromPort: 443,
-      Description: 'S3 (wait condition signals, backups) through its gateway endpoint',
+      Description: 'S3 (wait condition signals, backups, the SSM agent package) through its gateway endpoint',
     });
     expect(() => isolated({}, { s3: null })).toThrow('NodeEgress.private: s3 is required (the nodes cannot boot or report without it)');
     const secondaryRepository = { bucket: s3.Bucket.fromBucketName(new Stack(), 'B', 'dr-bucket'), region: 'eu-central-1' };

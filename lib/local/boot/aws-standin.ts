@@ -51,6 +51,12 @@ export interface AwsStandInConfig {
   readonly signalsFile?: string;
   /** One JSON line per request: time, caller address, service, action, status (never secret values). */
   readonly requestLogFile?: string;
+  /**
+   * The SSM agent's package and signature (`amazon-ssm-agent.deb` and `.sig`), served where AWS's
+   * regional distribution is: `s3.REGION.amazonaws.com/amazon-ssm-REGION/latest/debian_ARCH/`.
+   * @default - that distribution answers 404
+   */
+  readonly ssmAgentDir?: string;
 }
 
 export interface RunningStandIn {
@@ -225,7 +231,7 @@ function readBody(req: http.IncomingMessage): Promise<BodyResult> {
   });
 }
 
-function send(res: http.ServerResponse, status: number, body: string, headers: http.OutgoingHttpHeaders = {}): void {
+function send(res: http.ServerResponse, status: number, body: string | Buffer, headers: http.OutgoingHttpHeaders = {}): void {
   res.writeHead(status, { 'Content-Length': Buffer.byteLength(body), ...headers });
   res.end(body);
 }
@@ -889,7 +895,9 @@ class Api {
   }
 
   public readonly handle: Handler = (req, res, body) => {
-    if ((header(req, 'host') ?? '').toLowerCase().startsWith(WAIT_CONDITION_HOST_PREFIX)) return this.waitConditions.handle(req, res, body);
+    const host = (header(req, 'host') ?? '').toLowerCase();
+    if (host.startsWith(WAIT_CONDITION_HOST_PREFIX)) return this.waitConditions.handle(req, res, body);
+    if (host === `s3.${this.config.region}.amazonaws.com`) return this.ssmAgentDistribution(req, res);
     const caller = normaliseAddress(req.socket.remoteAddress);
     const requestId = randomUUID();
     const call = identifyCall(req, body);
@@ -909,6 +917,16 @@ class Api {
     }
     this.log.write({ caller, ...(instanceId ? { instanceId } : {}), service: call.service, action: call.action, status, ...(error ? { error } : {}) });
   };
+
+  /** AWS's regional SSM agent distribution: public objects (no signature), GET only, two names. */
+  private ssmAgentDistribution(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const match = new RegExp(`^/amazon-ssm-${this.config.region}/latest/debian_[a-z0-9]+/(amazon-ssm-agent\\.deb(?:\\.sig)?)$`).exec(req.url ?? '');
+    const file = match && this.config.ssmAgentDir ? `${this.config.ssmAgentDir}/${match[1]}` : undefined;
+    const status = req.method !== 'GET' ? 405 : file && fs.existsSync(file) ? 200 : 404;
+    if (status === 200) send(res, 200, fs.readFileSync(file!), { 'Content-Type': 'application/octet-stream' });
+    else send(res, status, '<Error><Code>NoSuchKey</Code></Error>', { 'Content-Type': 'application/xml' });
+    this.log.write({ caller: normaliseAddress(req.socket.remoteAddress), service: 's3', action: `${req.method} ${req.url}`, status });
+  }
 
   /** Answers one authenticated call; returns the status sent. */
   private dispatch(call: ApiCall, body: Buffer, res: http.ServerResponse, requestId: string, who: { caller: string; instanceId: string }): number {

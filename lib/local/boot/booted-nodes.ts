@@ -25,6 +25,7 @@ import { mountOverlay, mountsUnder, overlayPaths, unmount } from './mounts';
 import { BOOT_FINISHED, prepareNodeRoot, REPO_MOUNT, USER_DATA_UNIT } from './node-root';
 import { makeRehearsalCertificates } from './rehearsal-ca';
 import { attachVolume, createVolumeFile, detachVolumesUnder } from './volumes';
+import { ensureStandInSsmAgent } from './ssm-agent-standin';
 
 /** Where the stand-in answers the regional AWS endpoints, on the switch's bridge (as the VPC resolver's .2). */
 export const API_ADDRESS_SUFFIX = 2;
@@ -114,6 +115,7 @@ export async function planBootedCluster(options: {
     timing: options.timing,
     endpointAddress: options.endpointAddress,
     nodeSecretVersion,
+    ssmAgent: await ensureStandInSsmAgent(ssmAgentDir(options.dir)),
   });
   const passwords = {
     __SUPERUSER_PASSWORD__: generatePassword(),
@@ -180,10 +182,16 @@ export async function planBootedCluster(options: {
     cloudFormationFile,
     signalsFile: path.join(options.dir, CLOUDFORMATION_SIGNALS_FILE),
     requestLogFile: cluster.requestLogFile,
+    ssmAgentDir: ssmAgentDir(options.dir),
   };
   fs.writeFileSync(secretsFile(cluster), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   publishStack(cloudFormationFile, stack, nodes.map((n) => n.boot.instanceId));
   return { spec: { ...spec, paths: debianNodePaths(POSTGRES_VERSION) }, cluster, nodes, standIn };
+}
+
+/** The stand-in SSM agent's package, signature and key (made once per cluster directory). */
+export function ssmAgentDir(clusterDir: string): string {
+  return path.join(clusterDir, 'aws', 'ssm-agent');
 }
 
 /** Where the issuer's three secrets are kept between its runs (the CA's among them: never served to a node). */
@@ -267,6 +275,8 @@ export function endpointHostNames(region: string): string[] {
     `cloudformation.${region}.amazonaws.com`,
     // The wait condition handles' presigned S3 URLs.
     `cloudformation-waitcondition-${region}.s3.${region}.amazonaws.com`,
+    // The SSM agent's regional distribution (a public bucket, path-style).
+    `s3.${region}.amazonaws.com`,
   ];
 }
 

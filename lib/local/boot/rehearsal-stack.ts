@@ -9,6 +9,7 @@ import { PatroniCluster } from '../../patroni/patroni-cluster';
 import { ClusterTls } from '../../patroni/cluster-tls';
 import { WatchdogMode } from '../../patroni/modes';
 import { PatroniTiming } from '../../patroni/timing';
+import type { SsmAgentProps } from '../../patroni/ssm-agent';
 import type { CertificateResourceProperties } from '../../tls/issue-into-secrets';
 import { LocalClusterError } from '../errors';
 import { REHEARSAL_ACCOUNT, REHEARSAL_REGION, REHEARSAL_STACK_ID, REHEARSAL_STACK_NAME, rehearsalWaitHandleUrl } from './rehearsal-names';
@@ -33,6 +34,8 @@ export interface RehearsalStackOptions {
   readonly nodeSecretVersion: string;
   /** `ClusterTls.issued({ rotation })`. @default '0' (the construct's default) */
   readonly certificateRotation?: string;
+  /** The stand-in SSM agent's signing key (ssm-agent-standin.ts), pinned as a user pins AWS's. */
+  readonly ssmAgent: SsmAgentProps;
 }
 
 
@@ -111,6 +114,7 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     tls: ClusterTls.issued({ rotation: options.certificateRotation }),
     // The rehearsal's tools (switchover drills, the CLI) run at the front's address, as an operator's would.
     operatorCidrs: [`${options.endpointAddress}/32`],
+    ssmAgent: options.ssmAgent,
   });
   Validations.of(stack).acknowledge({
     id: 'CloudFormation-Validate::W9010',

@@ -37,6 +37,8 @@ FILE_HASHES = STATE + '/file-hashes.json'
 PENDING_ACTIONS = STATE + '/pending-actions.json'
 IMDS_FIREWALL_LOADED = STATE + '/imds-firewall-loaded'
 TLS_INSTALLED = STATE + '/tls-version'
+SSM_AGENT_ATTEMPT = STATE + '/ssm-agent-attempt'
+SSM_AGENT_RETRY_SECONDS = 1800
 LOCK_TTL_SECONDS = 30
 RUNBOOK = " (runbook: A node's configuration change failed)"
 RUNBOOK_BOOT = " (runbook: A node's bootstrap failed)"
@@ -472,6 +474,7 @@ def boot():
         last = run_bootstrap(desired)
         if last is not None:
             raise Failure(last)
+        ensure_ssm_agent(desired)
         settings = patroni_settings(desired)
         wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
         record_applied(settings, desired)
@@ -528,6 +531,10 @@ def reconcile():
         except (Failure, OSError, subprocess.TimeoutExpired) as e:
             # Retried at the next run; the rollout itself does not depend on it.
             log('IMDS firewall not loaded: %s' % e)
+        try:
+            ensure_ssm_agent(desired, retry_after=SSM_AGENT_RETRY_SECONDS)
+        except (Failure, OSError, subprocess.TimeoutExpired) as e:
+            log('SSM agent not installed (next attempt in %d s): %s' % (SSM_AGENT_RETRY_SECONDS, e))
         if read_text(APPLIED) == desired['generation']:
             # Applied here already (this node's files did not change): the generation still counts.
             if read_text(SIGNALLED) != '%s SUCCESS' % desired.get('waitHandle'):
@@ -703,6 +710,30 @@ def ensure_imds_firewall(desired):
     run(['systemctl', 'reload-or-restart', firewall['unit']])
     write_atomic(IMDS_FIREWALL_LOADED, digest, 0o644)
     log('IMDS firewall loaded (%s)' % digest[:12])
+
+
+def ensure_ssm_agent(desired, retry_after=0):
+    """AWS's SSM agent, installed where it is missing (first boot, or a node booted by a bundle
+    without it) and kept running. A failed download is retried only after retry_after seconds:
+    the package is tens of MB, and the timer runs every minute."""
+    ssm = desired['bundle'].get('ssmAgent')
+    if not ssm:
+        return
+    if not os.path.exists(ssm['program']):
+        try:
+            last = float(read_text(SSM_AGENT_ATTEMPT) or 0)
+        except ValueError:
+            last = 0
+        if retry_after and time.time() - last < retry_after:
+            return
+        write_atomic(SSM_AGENT_ATTEMPT, str(time.time()), 0o644)
+        result = subprocess.run([ssm['installer'], 'install'], capture_output=True, text=True, timeout=900)
+        lines = [l for l in result.stderr.splitlines() if l.strip()]
+        if result.returncode != 0:
+            raise Failure(lines[-1] if lines else 'the SSM agent installer exited %d' % result.returncode)
+        log(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else 'SSM agent installed')
+    elif subprocess.run(['systemctl', 'is-active', '--quiet', ssm['unit']]).returncode != 0:
+        run(['systemctl', 'enable', '--now', ssm['unit']])
 
 
 def install_missing(program, package):

@@ -20,6 +20,7 @@ import { RenderedFile, renderNodeConfigFiles, renderSystemdUnitFiles, renderSyst
 import { ClusterCredentials, ClusterSpec, NodePaths } from './spec';
 import { TLS_DIR_NAME, TLS_FILE_NAMES, TLS_FILE_OWNERS, TLS_FILE_SOURCES, TlsFile, tlsFileMode } from './tls';
 import { SYSTEMD_UNIT_NAMES } from './systemd-units';
+import { SSM_AGENT_INSTALLER_PATH, SSM_AGENT_PROGRAM, SSM_AGENT_UNIT } from './ssm-agent';
 
 /** Secrets Manager secret ARNs (or placeholders for them). Each SecretString is JSON with a string `password` field. */
 export interface BootstrapSecretIds {
@@ -117,6 +118,8 @@ export interface NodeBundle {
   readonly imdsFirewall: { readonly unit: string; readonly rules: string };
   /** With TLS: the node's certificate files, installed from Secrets Manager. */
   readonly tls?: BundleTls;
+  /** The SSM agent, installed by the installer wherever its program is missing. */
+  readonly ssmAgent?: { readonly installer: string; readonly program: string; readonly unit: string };
 }
 
 const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
@@ -166,6 +169,8 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
     // Loaded by the agent at every run (ensure_imds_firewall), not by an action: an older agent
     // rolls out the generation that brings these files and must know every action it meets.
     [IMDS_FIREWALL_FILE]: [],
+    // Run by the agent where the SSM agent is missing (ensure_ssm_agent), never on a change.
+    [SSM_AGENT_INSTALLER_PATH]: [],
     [unit(IMDS_FIREWALL_UNIT)]: ['daemon-reload'],
     [unit(BACKUP_UNIT_NAMES.service)]: ['daemon-reload'],
     [unit(BACKUP_UNIT_NAMES.full)]: ['daemon-reload', 'restart-backup-timers'],
@@ -247,6 +252,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     },
     imdsFirewall: { unit: IMDS_FIREWALL_UNIT, rules: IMDS_FIREWALL_FILE },
     ...(spec.tls ? { tls: bundleTls(nodeName, paths, options.tlsSecret) } : {}),
+    ...(spec.ssmAgent ? { ssmAgent: { installer: SSM_AGENT_INSTALLER_PATH, program: SSM_AGENT_PROGRAM, unit: SSM_AGENT_UNIT } } : {}),
   };
 }
 

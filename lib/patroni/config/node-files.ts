@@ -12,6 +12,7 @@ import { configFilePath, nodePaths } from './paths';
 import { renderPatroniConfig } from './patroni-yml';
 import { renderRoleChangeCallback } from './role-change-callback';
 import { ClusterSpec } from './spec';
+import { renderSsmAgentInstaller, SSM_AGENT_INSTALLER_PATH } from './ssm-agent';
 import { renderEtcdUnit, renderHaproxyUnit, renderMetricsUnit, renderPatroniUnit, SYSTEMD_UNIT_NAMES } from './systemd-units';
 
 export interface RenderedFile {
@@ -59,7 +60,7 @@ export function renderNodeConfigFiles(spec: ClusterSpec, nodeName: string): Rend
 }
 
 /**
- * The operating system's own files (apt's proxy, the IMDS firewall): only an EC2 node's (or a
+ * The operating system's own files (apt's proxy, the IMDS firewall, the SSM agent's installer): only an EC2 node's (or a
  * booted rehearsal node's), never the local cluster's host.
  */
 export function renderSystemFiles(spec: ClusterSpec): RenderedFile[] {
@@ -68,6 +69,7 @@ export function renderSystemFiles(spec: ClusterSpec): RenderedFile[] {
     root(APT_PROXY_FILE, renderAptProxyConfig(spec)),
     root(IMDS_FIREWALL_FILE, renderImdsFirewall()),
     root(`/etc/systemd/system/${IMDS_FIREWALL_UNIT}`, renderImdsFirewallUnit(spec.clusterName)),
+    ...(spec.ssmAgent ? [{ ...root(SSM_AGENT_INSTALLER_PATH, renderSsmAgentInstaller(spec)), mode: '0755' }] : []),
   ];
 }
 

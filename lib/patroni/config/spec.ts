@@ -183,4 +183,18 @@ export interface ClusterSpec {
    * @default - none: the archive directly
    */
   readonly aptProxy?: string;
+  /**
+   * AWS's SSM agent, installed from the region's distribution when its signature verifies against
+   * this key (see ssm-agent.ts).
+   * @default - not installed
+   */
+  readonly ssmAgent?: SsmAgentSpec;
+}
+
+/** The key the SSM agent's package must be signed by. */
+export interface SsmAgentSpec {
+  /** The binary OpenPGP public key (gpgv's keyring), base64. */
+  readonly keyring: string;
+  /** Its primary key's fingerprint, 40 upper-case hex digits: the signature must come from it (or its subkey). */
+  readonly fingerprint: string;
 }

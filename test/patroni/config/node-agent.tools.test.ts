@@ -321,6 +321,53 @@ print(json.dumps(calls))`);
     expect(await ensure(true)).toEqual([isActive, ...load]);
   });
 
+  test('the SSM agent: installed where its program is missing (a failure is one line; outside boot, retried only after the wait), started where it is stopped, left alone where it runs', async () => {
+    const program = path.join(dir, 'amazon-ssm-agent');
+    const installer = path.join(dir, 'installer');
+    const attempt = path.join(dir, 'ssm-attempt');
+    const installerFails = (fails: boolean) =>
+      fs.writeFileSync(installer, fails
+        ? '#!/bin/sh\necho "curl noise" >&2\necho "cdk-failover: SSM agent: cannot download x" >&2\nexit 1\n'
+        : `#!/bin/sh\ntouch ${program}\necho "cdk-failover: SSM agent 3.3 installed and started"\n`, { mode: 0o755 });
+    const ensure = (retryAfter: number, active = true, bundle = true) =>
+      py(`
+calls = []
+real_run = agent.subprocess.run
+class Result:
+    returncode = ${active ? 0 : 3}
+def fake_subprocess_run(argv, **kwargs):
+    if argv[0] == ${JSON.stringify(installer)}:
+        calls.append(['installer'] + argv[1:])
+        return real_run(argv, **kwargs)
+    calls.append(argv)
+    return Result
+agent.subprocess.run = fake_subprocess_run
+agent.run = lambda argv, **kwargs: calls.append(argv)
+agent.log = lambda line: calls.append(['log', line])
+agent.SSM_AGENT_ATTEMPT = ${JSON.stringify(attempt)}
+desired = {'bundle': {${bundle ? `'ssmAgent': {'installer': ${JSON.stringify(installer)}, 'program': ${JSON.stringify(program)}, 'unit': 'ssm.service'}` : ''}}}
+try:
+    agent.ensure_ssm_agent(desired, retry_after=${retryAfter})
+except agent.Failure as e:
+    calls.append(['failed', str(e)])
+print(json.dumps(calls))`);
+    // A bundle without it: nothing.
+    expect(await ensure(0, false, false)).toEqual([]);
+    // Missing, and the installer fails: its last line is the failure; the attempt is remembered.
+    installerFails(true);
+    expect(await ensure(0)).toEqual([['installer', 'install'], ['failed', 'cdk-failover: SSM agent: cannot download x']]);
+    // The timer's runs wait before trying again; the boot (no wait) does not.
+    expect(await ensure(1800)).toEqual([]);
+    fs.writeFileSync(attempt, 'not a time');
+    expect(await ensure(1800)).toEqual([['installer', 'install'], ['failed', 'cdk-failover: SSM agent: cannot download x']]);
+    installerFails(false);
+    expect(await ensure(0)).toEqual([['installer', 'install'], ['log', 'cdk-failover: SSM agent 3.3 installed and started']]);
+    // Installed: only started when it is not running.
+    const isActive = ['systemctl', 'is-active', '--quiet', 'ssm.service'];
+    expect(await ensure(1800, true)).toEqual([isActive]);
+    expect(await ensure(1800, false)).toEqual([isActive, ['systemctl', 'enable', '--now', 'ssm.service']]);
+  });
+
   test('actions run in the generation\'s order; one it does not have (a rolled-back newer generation\'s) is dropped', async () => {
     const order = JSON.stringify(['daemon-reload', 'restart-etcd', 'reload-patroni']);
     expect(await py(`agent.log = lambda line: None\nprint(json.dumps(agent.ordered_actions({'reload-patroni', 'apply-something-new', 'daemon-reload'}, ${order})))`)).toEqual([
