@@ -601,6 +601,12 @@ function backups(f: PatroniFacts, sub: (text: string) => string): string {
       `at least every ${seconds(b.archiveTimeoutSeconds)} while there are writes: the most the loss of every node can lose. ` +
       `Full backups run at \`${b.schedules.full}\`, differential ones at \`${b.schedules.diff}\` (systemd timers on every node; the leader's view names the node that backs up: the first streaming replica, the leader spared, else the leader; the others wait and take over if that changes).`,
     sub('Verify the repository'),
+    shell([
+      '# from your machine: the nodes run the runner through Run Command (the runner picks the node that backs up)',
+      `npx failover backup list --stack ${f.context.stackName} --region ${f.context.regionArg} --construct ${f.path}`,
+      `npx failover backup --stack ${f.context.stackName} --region ${f.context.regionArg} --construct ${f.path} --type full`,
+    ]),
+    'Or on a node, for the checks below:',
     shell([nodeIndexGuard(f), `${nodeShell(f, '$N')}   # then, on the node:`]),
     shell([
       '# backups, their times and sizes; the archived WAL range',

@@ -10,7 +10,9 @@ import { run } from '../../lib/util/command';
 const ROOT = path.resolve(__dirname, '../..');
 
 function failover(args: string[]) {
-  return run(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', ...args], { cwd: ROOT, allowFailure: true, timeoutMs: 120_000 });
+  // No region from this machine's environment: the --stack cases below ask for one.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['AWS_REGION', 'AWS_DEFAULT_REGION'].includes(k)));
+  return run(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', ...args], { cwd: ROOT, allowFailure: true, timeoutMs: 120_000, env });
 }
 
 describe('failover backup and restore: bad input', () => {
@@ -18,11 +20,14 @@ describe('failover backup and restore: bad input', () => {
     [['restore', '--local', '--to', 'yesterday', '--into', 'newone'], 2, /^failover: --to must be 'latest' or an ISO-8601 time with a zone .* got 'yesterday'$/],
     [['restore', '--local', '--to', '2026-11-30T12:00:00', '--into', 'newone'], 2, /got '2026-11-30T12:00:00'$/],
     [['restore', '--local', '--to', 'latest'], 2, /required option '--into <name>' not specified/],
-    [['restore', '--to', 'latest', '--into', 'newone'], 2, /^failover: give --local \[--cluster NAME\]: a restore is rehearsed on a local cluster$/],
+    [['restore', '--to', 'latest', '--into', 'newone'], 2, /^failover: give --local \[--cluster NAME\] or --stack NAME \[--region R\]: which cluster a restore is for$/],
+    [['restore', '--stack', 'Orders', '--to', 'latest', '--into', 'newone'], 2, /^failover: a restore of a deployed stack \(--stack Orders\) is a new PatroniCluster deployed with backup\.restoreFrom \(docs\/backups\.md\); rehearse it here with --local$/],
     [['backup', '--local', '--type', 'weekly'], 2, /argument 'weekly' is invalid\. Allowed choices are full, diff, incr/],
-    [['backup', '--type', 'full'], 2, /^failover: give --local \[--cluster NAME\]: a backup is rehearsed on a local cluster$/],
-    [['backup', '--stack', 'Orders'], 2, /^failover: a backup of a deployed stack \(--stack Orders\) runs on its nodes, and this CLI cannot reach them yet .*runbook/],
-    [['backup', 'list', '--stack', 'Orders'], 2, /^failover: listing backups of a deployed stack \(--stack Orders\)/],
+    [['backup', '--type', 'full'], 2, /^failover: give --local \[--cluster NAME\] or --stack NAME \[--region R\]: which cluster a backup is for$/],
+    [['backup', '--stack', 'Orders'], 2, /^failover: give --region \(or AWS_REGION\): which region stack Orders is in$/],
+    [['backup', 'list', '--stack', 'Orders', '--local'], 2, /^failover: give either --local or --stack, not both$/],
+    [['backup', '--local', '--region', 'eu-west-1'], 2, /^failover: --region and --construct go with --stack, not --local$/],
+    [['backup', '--stack', 'Orders', '--timeout-minutes', '0'], 2, /must be a whole number of minutes from 1 to 2880/],
     // Not usage: the name reaches the cluster's own checks, an error (exit 1).
     [['backup', 'list', '--local', '--cluster', 'Bad_Name'], 1, /^failover: .*Bad_Name/],
     // The old spelling is gone, with commander's one line.

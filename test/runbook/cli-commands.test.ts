@@ -1,5 +1,5 @@
 // Every `npx failover ...` line of every example runbook parses with the CLI's own option
-// definitions (lib/cli/ops.ts), and targets the stack, region and construct the runbook is about.
+// definitions (lib/cli/ops.ts, lib/cli/backup.ts), and targets the stack, region and construct the runbook is about.
 import { Stack } from 'aws-cdk-lib';
 import { addExampleStacks } from '../../examples/all';
 import { findFailoverConstructs, renderStackRunbook } from '../../lib/runbook';
@@ -45,11 +45,15 @@ describe.each(cases)('CLI lines of the %s runbook', (_name, stack, markdown) => 
       } catch (err) {
         throw new Error(`${line}\n  does not parse: ${(err as Error).message}`, { cause: err });
       }
-      expect(['status', 'switchover', 'drill']).toContain(parsed.command);
+      expect(['status', 'switchover', 'drill', 'backup', 'backup list']).toContain(parsed.command);
       expect(parsed.opts).toMatchObject({ stack: stack.stackName, region: stack.region });
       expect(paths).toContain(parsed.opts.construct);
       const cluster = clusters.find((c) => c.node.path === parsed.opts.construct);
-      if (cluster) {
+      if (parsed.command.startsWith('backup')) {
+        // Run Command on the nodes: no forwarded REST API, and only a cluster with backups has the commands.
+        expect(cluster?.backupBucket).toBeDefined();
+        expect(parsed.opts.patroniUrl).toBeUndefined();
+      } else if (cluster) {
         // The examples run TLS (the default): https, and the operator secret's file.
         expect(parsed.opts.patroniUrl).toEqual(cluster.nodes.map((_, i) => `https://127.0.0.1:${18008 + i}`));
         expect(parsed.opts.tlsSecretFile).toBe('operator-tls.json');

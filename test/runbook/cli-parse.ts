@@ -1,5 +1,6 @@
 // The runbooks' `npx failover` lines, parsed by the CLI's real commands. Not a test file itself.
 import { Command, CommanderError } from 'commander';
+import { backupCommand, restoreCommand } from '../../lib/cli/backup';
 import { opsCommands } from '../../lib/cli/ops';
 import { inlineCodes, shellLines } from './markdown-support';
 
@@ -14,14 +15,19 @@ export function parse(words: string[]): Parsed {
   let parsed: Parsed | undefined;
   const program = new Command('failover').enablePositionalOptions().exitOverride();
   program.configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
-  for (const command of opsCommands()) {
+  const record = (command: Command, name: string) => {
     command.exitOverride((err: CommanderError) => {
       throw err;
     });
     command.configureOutput({ writeOut: () => undefined, writeErr: () => undefined });
     command.action((...args: unknown[]) => {
-      parsed = { command: command.name(), args: args.slice(0, -2), opts: command.opts() };
+      parsed = { command: name, args: args.slice(0, -2), opts: command.opts() };
     });
+    // Subcommands (backup list) record their own name.
+    for (const sub of command.commands) record(sub, `${name} ${sub.name()}`);
+  };
+  for (const command of [...opsCommands(), backupCommand(), restoreCommand()]) {
+    record(command, command.name());
     program.addCommand(command);
   }
   program.parse(words, { from: 'user' });
