@@ -5,7 +5,7 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { backupRunnerPath } from '../patroni/config/pgbackrest';
 import { debianNodePaths } from '../patroni/config/paths';
-import type { BackupType } from '../patroni/config/backup-runner';
+import { RUNNER_BACKUP_DONE, runnerFailureCause, type BackupType } from '../patroni/config/backup-runner';
 import { OpsError, UsageError } from './errors';
 import { lastLine, runOnNodes, type NodeCommandResult } from './node-commands';
 import { readStackOutputs, selectConstruct, type PatroniClusterOutputs } from './stack-outputs';
@@ -30,8 +30,6 @@ export interface StackBackupDependencies {
 
 /** Where the runner is on an EC2 node (the construct installs PostgreSQL 15 with Debian's layout). */
 const RUNNER = backupRunnerPath(debianNodePaths(15));
-/** What the runner prints on the node that took the backup (backup-runner.ts). */
-const DONE = /backup done in every repository$/m;
 const NO_BACKUPS = 'cdk-failover: this node has no backup runner (the cluster was deployed without the backup prop)';
 
 function guarded(command: string): string[] {
@@ -52,7 +50,8 @@ async function deployedCluster(target: StackBackupTarget, deps: StackBackupDepen
 function failure(results: readonly NodeCommandResult[]): string | undefined {
   const failed = results.find((r) => r.status !== 'Success');
   if (!failed) return undefined;
-  return `${failed.instanceId}: ${failed.status.toLowerCase()} (exit ${failed.exitCode}): ${lastLine(failed.stderr) ?? lastLine(failed.stdout) ?? 'no output'}`;
+  const cause = runnerFailureCause(failed.stderr) ?? lastLine(failed.stderr) ?? lastLine(failed.stdout) ?? 'no output';
+  return `${failed.instanceId}: ${failed.status.toLowerCase()} (exit ${failed.exitCode}): ${cause}`;
 }
 
 /** Takes a `type` backup on the node the runner names; returns that node and how long it took. */
@@ -74,7 +73,7 @@ export async function stackBackup(
   });
   const failed = failure(results);
   if (failed) throw new OpsError(`the ${type} backup of ${cluster.path} failed on ${failed}`);
-  const taker = results.find((r) => DONE.test(r.stderr));
+  const taker = results.find((r) => RUNNER_BACKUP_DONE.test(r.stderr));
   if (!taker) {
     throw new OpsError(`no node of ${cluster.path} took the ${type} backup: ${lastLine(results[0]!.stderr) ?? 'the runner said nothing'}`);
   }

@@ -258,6 +258,29 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect((await source.health()).healthy).toBe(true);
     }, 10 * MINUTE);
 
+    test("wrong repository credentials: the backup fails with pgBackRest's reason in one line, no backup is added, and the cluster serves on", async () => {
+      const files = source.spec.nodes.map((n) => pgBackRestConfigPath(nodePaths(source.spec, n)));
+      const originals = files.map((f) => fs.readFileSync(f, 'utf8'));
+      const labels = async () => (await listBackups(source)).backups.map((b) => b.label);
+      const before = await labels();
+      try {
+        files.forEach((f, i) => {
+          const wrong = originals[i]!.replace(/^(repo1-s3-key)=.*$/m, '$1=NOT-THE-KEY');
+          expect(wrong).not.toBe(originals[i]);
+          fs.writeFileSync(f, wrong);
+        });
+        // s3rver refuses any key ID but its own, as S3 refuses a role without access to the bucket.
+        const error = await takeBackup(source, 'full').then(() => undefined, (err: Error) => err.message);
+        expect(error).toMatch(/^the full backup on bksrc-\d failed: ERROR: \[\d+\]: .*(403|InvalidAccessKeyId)/);
+        expect(error!.split('\n')).toHaveLength(1);
+      } finally {
+        files.forEach((f, i) => fs.writeFileSync(f, originals[i]!));
+      }
+      expect(await labels()).toEqual(before);
+      expect((await source.health()).healthy).toBe(true);
+      await waitForArchived(source);
+    }, 10 * MINUTE);
+
     test('the leader killed during writes: the archive has no gap across the new timeline, and latest holds every acknowledged write', async () => {
       await source.sql('create table acked (id int primary key)');
       const acked: number[] = [];

@@ -50,6 +50,14 @@ describe('takeBackup', () => {
     await expect(takeBackup(h, 'full')).rejects.toThrow(/^the full backup on pg-1 failed: ERROR: \[039\]: HTTP request failed with 403 \(Forbidden\)$/);
   });
 
+
+  test("a stanza-create refused before any backup (credentials) is the reason too; without pgBackRest's error, the runner's last line", async () => {
+    const refused = 'ERROR: [049]: unable to get info for path/file: HTTP request failed with 403 (Forbidden)';
+    const stderr = `cdk-failover backup pg-1: stanza-create failed (the next backup retries it): ${refused}\ncdk-failover: no full backup completed in repositories 1 within 0 s (runbook: Backups and point-in-time recovery)\n`;
+    await expect(takeBackup(host(ok('{"node": "pg-1", "leader": "pg-0"}'), failed(stderr)).h, 'full')).rejects.toThrow(`the full backup on pg-1 failed: ${refused}`);
+    const plain = 'cdk-failover: no full backup completed in repositories 1 within 0 s (runbook: Backups and point-in-time recovery)';
+    await expect(takeBackup(host(ok('{"node": "pg-1", "leader": "pg-0"}'), failed(`${plain}\n`)).h, 'full')).rejects.toThrow(`the full backup on pg-1 failed: ${plain}`);
+  });
   test('a run that exits 0 without a backup (another node was named meanwhile) is an error', async () => {
     const { h } = host(ok('{"node": "pg-1", "leader": "pg-0"}'), ok('', 'cdk-failover backup pg-1: pg-2 takes the backup, not this node\n'));
     await expect(takeBackup(h, 'full')).rejects.toThrow('pg-1 took no backup (the cluster changed meanwhile): cdk-failover backup pg-1: pg-2 takes the backup, not this node');

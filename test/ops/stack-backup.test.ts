@@ -72,12 +72,16 @@ describe('failover backup --stack (Run Command, mocked)', () => {
     expect(lines[0]).toBe('Shop/Db: full backup started on i-0, i-1, i-2 (the runner picks the node)');
   });
 
-  test("a node's failure is one line naming it, its status and the runner's last line", async () => {
-    const failed: Invocation = { Status: 'Failed', ResponseCode: 1, StandardErrorContent: 'noise\ncdk-failover: no full backup completed in repositories 1 within 3 s (runbook: Backups and point-in-time recovery)\n' };
+  test("a node's failure is one line naming it, its status and pgBackRest's error (else the runner's last line)", async () => {
+    const gaveUp = 'cdk-failover: no full backup completed in repositories 1 within 3 s (runbook: Backups and point-in-time recovery)';
+    const failed: Invocation = { Status: 'Failed', ResponseCode: 1, StandardErrorContent: `noise\n${gaveUp}\n` };
     const { deps } = clients({ 'i-0': [stepsAside('shop-db-1')], 'i-1': [failed], 'i-2': [stepsAside('shop-db-1')] });
-    await expect(stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, deps)).rejects.toThrow(
-      'the full backup of Shop/Db failed on i-1: failed (exit 1): cdk-failover: no full backup completed in repositories 1 within 3 s (runbook: Backups and point-in-time recovery)',
-    );
+    await expect(stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, deps)).rejects.toThrow(`the full backup of Shop/Db failed on i-1: failed (exit 1): ${gaveUp}`);
+    // pgBackRest's own error, when the runner logged one, is the cause (credentials, the network).
+    const refused = 'ERROR: [049]: unable to get info for path/file: HTTP request failed with 403 (Forbidden)';
+    const denied: Invocation = { ...failed, StandardErrorContent: `cdk-failover backup shop-db-1: full backup into repository 1 failed: ${refused}\n${gaveUp}\n` };
+    const { deps: deniedDeps } = clients({ 'i-0': [stepsAside('shop-db-1')], 'i-1': [denied], 'i-2': [stepsAside('shop-db-1')] });
+    await expect(stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, deniedDeps)).rejects.toThrow(`the full backup of Shop/Db failed on i-1: failed (exit 1): ${refused}`);
   });
 
   test('every node stepping aside (no leader named) is a failure, not a backup', async () => {

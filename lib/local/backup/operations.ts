@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { backupRunnerPath, findNode, nodePaths, pgBackRestCommand, postgresTime, type ClusterSpec, type RestoreSourceSpec } from '../../patroni/config';
-import type { BackupType } from '../../patroni/config/backup-runner';
+import { RUNNER_BACKUP_DONE, runnerFailureCause, type BackupType } from '../../patroni/config/backup-runner';
 import { found, notYet, poll } from '../../ops/poll';
 import { LocalClusterError } from '../errors';
 import { checkClusterName, stateFile } from '../layout';
@@ -181,19 +181,15 @@ export async function takeBackup(host: BackupHost, type: BackupType): Promise<{ 
   const started = Date.now();
   const result = await host.runOnNode(plan.node, ['python3', '-I', runner(plan.node), 'backup', type, '--once'], { allowFailure: true, timeoutMs: 3_600_000 });
   if (result.code !== 0) throw new LocalClusterError(`the ${type} backup on ${plan.node} failed: ${failureReason(result)}`);
-  if (!/backup done in every repository/.test(result.stderr)) {
+  if (!RUNNER_BACKUP_DONE.test(result.stderr)) {
     throw new LocalClusterError(`${plan.node} took no backup (the cluster changed meanwhile): ${lastLine(result)}`);
   }
   return { node: plan.node, standby: plan.node !== plan.leader, seconds: (Date.now() - started) / 1000 };
 }
 
-/** Why the runner's backup failed: its last `... failed: <pgBackRest's ERROR>` line (the cause: credentials, the network), else its last line. */
+/** Why the runner's backup failed: pgBackRest's ERROR it logged (the cause: credentials, the network), else its last line. */
 function failureReason(result: RunResult): string {
-  const failed = result.stderr
-    .split('\n')
-    .map((l) => /backup into repository \d+ failed: (.+)$/.exec(l)?.[1])
-    .filter((l): l is string => l !== undefined);
-  return failed.length ? failed[failed.length - 1]!.trim() : lastLine(result);
+  return runnerFailureCause(result.stderr) ?? lastLine(result);
 }
 
 /** backup.py's `who` answer: `{"node": ..., "leader": ...}`. */

@@ -32,6 +32,22 @@ export type BackupType = (typeof BACKUP_TYPES)[number];
 /** How long a node keeps watching for a scheduled backup, and how often. */
 export const BACKUP_RUNNER_TIMING = { windowSeconds: 6 * 3600, intervalSeconds: 30, httpTimeoutSeconds: 5 } as const;
 
+/** What the runner prints (stderr) on the node that took the backup. */
+export const RUNNER_BACKUP_DONE = /backup done in every repository$/m;
+
+/**
+ * Why the runner's backup failed, from its stderr: pgBackRest's error from its last `... backup into
+ * repository N failed: ...` or `stanza-create failed (...): ...` (the cause: credentials, the
+ * network), or undefined when it logged none.
+ */
+export function runnerFailureCause(stderr: string): string | undefined {
+  const causes = stderr
+    .split('\n')
+    .map((l) => /(?:backup into repository \d+|stanza-create) failed(?: \(the next backup retries it\))?: (.+)$/.exec(l)?.[1]?.trim())
+    .filter((l): l is string => !!l);
+  return causes.pop();
+}
+
 const BODY = String.raw`import os
 import subprocess
 import sys
