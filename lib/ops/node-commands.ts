@@ -9,8 +9,10 @@ export interface NodeCommandResult {
   readonly instanceId: string;
   /** Run Command's status: Success, Failed, TimedOut, Cancelled. */
   readonly status: string;
+  /** Its detail: Undeliverable, DeliveryTimedOut, ExecutionTimedOut... */
+  readonly statusDetails: string;
   readonly exitCode: number;
-  /** What the command printed (Run Command keeps the first 24,000 characters of each). */
+  /** What the command printed (Run Command keeps the first 24,000 characters of stdout, 8,000 of stderr). */
   readonly stdout: string;
   readonly stderr: string;
 }
@@ -85,13 +87,17 @@ async function invocation(ssm: SSMClient, commandId: string, instanceId: string,
   return found({
     instanceId,
     status,
+    statusDetails: answer.StatusDetails ?? status,
     exitCode: answer.ResponseCode ?? -1,
     stdout: answer.StandardOutputContent ?? '',
     stderr: answer.StandardErrorContent ?? '',
   });
 }
 
-/** The last non-empty line of `text`, or undefined. */
+/** What Run Command appends to the error output of a script that exits non-zero. */
+const RUN_COMMAND_EXIT_LINE = /^failed to run commands: exit status \d+$/;
+
+/** The last non-empty line the command itself printed in `text` (not Run Command's exit line), or undefined. */
 export function lastLine(text: string): string | undefined {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean).pop();
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !RUN_COMMAND_EXIT_LINE.test(l)).pop();
 }

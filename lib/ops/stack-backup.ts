@@ -46,12 +46,16 @@ async function deployedCluster(target: StackBackupTarget, deps: StackBackupDepen
   return { cluster, ssm: deps.ssm ? deps.ssm(region) : new SSMClient({ region, maxAttempts: 5 }) };
 }
 
+/** Why a node's run failed, as one line: Run Command's detail, the exit code, and the runner's (or pgBackRest's) reason. */
+function why(failed: NodeCommandResult): string {
+  const cause = runnerFailureCause(failed.stderr) ?? lastLine(failed.stderr) ?? lastLine(failed.stdout) ?? 'no output';
+  return `${failed.instanceId}: ${failed.statusDetails} (exit ${failed.exitCode}): ${cause}`;
+}
+
 /** The first failed node's reason, as one line. */
 function failure(results: readonly NodeCommandResult[]): string | undefined {
   const failed = results.find((r) => r.status !== 'Success');
-  if (!failed) return undefined;
-  const cause = runnerFailureCause(failed.stderr) ?? lastLine(failed.stderr) ?? lastLine(failed.stdout) ?? 'no output';
-  return `${failed.instanceId}: ${failed.status.toLowerCase()} (exit ${failed.exitCode}): ${cause}`;
+  return failed && why(failed);
 }
 
 /** Takes a `type` backup on the node the runner names; returns that node and how long it took. */
@@ -71,13 +75,15 @@ export async function stackBackup(
     signal: deps.signal,
     onProgress: deps.progress,
   });
+  const taker = results.find((r) => r.status === 'Success' && RUNNER_BACKUP_DONE.test(r.stderr));
+  if (taker) {
+    // The backup is there: a node that could not take part (stopped, its agent offline) is a warning.
+    for (const r of results.filter((x) => x.status !== 'Success')) deps.progress?.(`warning: ${why(r)}`);
+    return { instanceId: taker.instanceId, seconds: (Date.now() - started) / 1000 };
+  }
   const failed = failure(results);
   if (failed) throw new OpsError(`the ${type} backup of ${cluster.path} failed on ${failed}`);
-  const taker = results.find((r) => RUNNER_BACKUP_DONE.test(r.stderr));
-  if (!taker) {
-    throw new OpsError(`no node of ${cluster.path} took the ${type} backup: ${lastLine(results[0]!.stderr) ?? 'the runner said nothing'}`);
-  }
-  return { instanceId: taker.instanceId, seconds: (Date.now() - started) / 1000 };
+  throw new OpsError(`no node of ${cluster.path} took the ${type} backup: ${lastLine(results[0]!.stderr) ?? 'the runner said nothing'}`);
 }
 
 /** The repository's backups and archived WAL range, as `pgbackrest info --output=json` gives them (from the first node that answers). */

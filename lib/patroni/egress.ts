@@ -33,7 +33,8 @@ export interface PrivateEgressOptions {
   /**
    * Systems Manager's interface endpoints (`ssm`, `ssmmessages`, `ec2messages`), with private DNS
    * on, for the SSM agent (Session Manager, the runbooks' way onto a node). The agent's package
-   * itself comes from S3, through the gateway endpoint.
+   * itself comes from S3, through the gateway endpoint (its policy must allow
+   * `arn:aws:s3:::amazon-ssm-<region>/*`).
    * @default - none: the agent is installed but cannot reach Systems Manager (no Session Manager)
    */
   readonly systemsManager?: ec2.IInterfaceVpcEndpoint[];

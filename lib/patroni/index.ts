@@ -10,4 +10,4 @@ export * from './endpoint';
 export * from './egress';
 export { NODE_GAUGES, ROLE_CHANGE_EVENTS } from './config/node-metrics';
 export * from './cluster-tls';
-export { AWS_SSM_AGENT_KEY_FINGERPRINT, type SsmAgentProps } from './ssm-agent';
+export { AWS_SSM_AGENT_KEY_FINGERPRINTS, type SsmAgentProps } from './ssm-agent';

@@ -215,10 +215,10 @@ export interface PatroniClusterProps {
 
   /**
    * AWS's SSM agent on every node, for Session Manager (the runbooks' way onto a node; the nodes
-   * have no SSH): installed at first boot from the region's distribution, verified against AWS's
-   * pinned signing key. With `NodeEgress.private`, the agent reaches Systems Manager only through
-   * the `systemsManager` endpoints given there.
-   * @default - installed, verified against AWS's published key
+   * have no SSH): installed by each node's agent from the region's distribution once the node is
+   * ready, verified against AWS's pinned signing keys. With `NodeEgress.private`, the agent
+   * reaches Systems Manager only through the `systemsManager` endpoints given there.
+   * @default - installed, verified against AWS's published keys; a failure does not fail the boot
    */
   readonly ssmAgent?: SsmAgentProps;
 }

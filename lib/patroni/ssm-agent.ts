@@ -4,12 +4,48 @@ import { dearmorPublicKey, normalizeFingerprint, primaryKeyFingerprint } from '.
 import type { SsmAgentSpec } from './config/spec';
 
 /**
- * AWS's key for SSM Agent 3.1.1141.0 and later, as "Verifying the signature of SSM Agent" in the
- * Systems Manager user guide publishes it. AWS extends this key's expiry and republishes it (this
- * copy says 2023-09-05); gpgv verifies a signature by it all the same, so the fingerprint is
- * what is pinned.
+ * AWS's keys for the SSM agent's Linux packages (3.1.1141.0 and later), as the Systems Manager user
+ * guide ("Verifying the signature of SSM Agent") published them: the key made on 2023-08-28 (the
+ * one AWS's own agent code embeds) and the one before it, made on 2022-03-15. AWS replaces the key
+ * before a copy's expiry date; gpgv still verifies a signature by an expired copy. Which key signs
+ * today's package could not be checked here (no AWS account): pass AWS's current key when it
+ * publishes another (`signingKey`).
  */
-const AWS_SSM_AGENT_KEY = `-----BEGIN PGP PUBLIC KEY BLOCK-----
+const AWS_SSM_AGENT_KEYS: readonly { readonly armored: string; readonly fingerprint: string }[] = [
+  {
+    armored: `-----BEGIN PGP PUBLIC KEY BLOCK-----
+
+mQENBGTtIoIBCAD2M1aoGIE0FXynAHM/jtuvdAVVaX3Q4ZejTqrX+Jq8ElAMhxyO
+GzHu2CDtCYxtVxXK3unptLVt2kGgJwNbhYC393jDeZx5dCda4Nk2YXX1UK3P461i
+axuuXRzMYvfM4RZn+7bJTu635tA07q9Xm6MGD4TCTvsjBfViOxbrxOg5ozWbJdSw
+fSR8MwUrRfmFpAefRlYfCEuZ8FHywa9U6jLeWt2O/kqrZliJOAGjGzXtB7EZkqKb
+faCCxikjjvhF1awdEqSK4DQorC/OvQc4I5kP5y2CJbtXvXO73QH2yE75JMDIIx9x
+rOsIRUoSfK3UrWaOVuAnEEn5ueKzZNqGG1J1ABEBAAG0J1NTTSBBZ2VudCA8c3Nt
+LWFnZW50LXNpZ25lckBhbWF6b24uY29tPokBPwQTAQIAKQUCZO0iggIbLwUJAsaY
+gAcLCQgHAwIBBhUIAgkKCwQWAgMBAh4BAheAAAoJELwfSVyX3QTt+icH/A//tJsW
+I+7Ay8FGJh8dJPNy++HIBjVSFdGNJFWNbw1Z8uZcazHEcUCH3FhW4CLQLTZ3OVPz
+qvFwzDtRDVIN/Y9EGDhLMFvimrE+/z4olWsJ5DANf6BnX8I5UNIcRt5d8SWH1BEJ
+2FWIBZFgKyTDI6XzRC5x4ahtgpOVAGeeKDehs+wh6Ga4W0/K4GsviP1Kyr+Ic2br
+NAIq0q0IHyN1q9zam3Y0+jKwEuNmTj+Bjyzshyv/X8S0JWWoXJhkexkOvWeBYNNt
+5wI4QcSteyfIzp6KlQF8q11Hzz9D9WaPfcBEYyhq7vLEARobkbQMBzpkmaZua241
+0RaWG50HRvrgm4aJAhwEEAECAAYFAmTtIoMACgkQfdCXo9rX9fwwqBAAzkTgYJ38
+sWgxpn7Ux/81F2BWR1sVkmP79i++fXyJlKI8xtcJFQZhzeUos69KBUCy7mgx5bYU
+P7NA5o9DUbwz/QS0i1Cqm4+jtFlX0MXe4FikXcqfDPnnzN8mVB2H+fa43iHR1PuH
+GgUWuNdxzSoIYRmLZXWmeN5YXPcmixlhLzcE2TOQn1mOKcu2fKdLtBQ8KiEkmjiu
+naoLxnUcyk1zMhaha+LzEkQdOyasix0ggylN2ViWVnlmfy0niuXDxW0qZWPdLStF
+OODiX3iqGmkH3rDfy6nvxxBR4GIs+MGD72fpWzzrINDgkGI2i2t1+0AX/mps3aTy
++ftlgrim8stYWB58XXDAb0vad06sNye5/zDzfr0I9HupJrTzFhaYJQjWPaSlINto
+LDJnBXohiUIPRYRcy/k012oFHDWZHT3H6CyjK9UD5UlxA9H7dsJurANs6FOVRe+7
+34uJyxDZ/W7zLG4AVG0zxibrUSoaJxwcOjVPVsQAlrwG/GTs7tcAccsJqbJ1Py/w
+9AgJl8VU2qc8POsHNXk348gjP7C8PDnGMpZFzr9f5INctRushpiv7onX+aWJVX7T
+n2uX/TP3LCyH/MsrNJrJOQnMYFRLQitciP0E+F+eA3v9CY6mDuyb8JSx5HuGGUsG
+S4bKBOcA8vimEpwPoT8CE7fdsZ3Qkwdu+pw=
+=zr5w
+-----END PGP PUBLIC KEY BLOCK-----`,
+    fingerprint: 'DE92 C7DA 3E56 E923 31D6 2A36 BC1F 495C 97DD 04ED',
+  },
+  {
+    armored: `-----BEGIN PGP PUBLIC KEY BLOCK-----
 
 mQENBGIxF/8BCADv014neDCfkpdj79/XVeQVy0Wz9LSiB/iksc1jTPaCgD/9ojdQ
 10LfEFEyLoeTEhX5WBu0Ry7oKW9AK51kscMjTHwdFnzXsT4tAoSXxh7lbgdfhpVm
@@ -37,33 +73,44 @@ hdLYGtqRATdWuwFQbwjPeBNovulqKOPXU9BLEezz8gMtd6/aW/UQA33xuZlh959o
 DHhGwWDXEJzhrIlFAljkb7rsIhhjrg/R2usSIi78i1jFkGsVqRET2/avn7/kBcgL
 yIk43DugjkN04nzHfULMJmEm02uVumgSJzQ=
 =rGEs
------END PGP PUBLIC KEY BLOCK-----`;
-/** Its fingerprint, as the same page gives it. */
-export const AWS_SSM_AGENT_KEY_FINGERPRINT = '2BC7 C7C2 67BB D505 EAA4 91E6 DD81 A617 56BA A549';
+-----END PGP PUBLIC KEY BLOCK-----`,
+    fingerprint: '2BC7 C7C2 67BB D505 EAA4 91E6 DD81 A617 56BA A549',
+  },
+];
+/** The fingerprints of AWS's keys a node accepts by default, newest first. */
+export const AWS_SSM_AGENT_KEY_FINGERPRINTS: readonly string[] = AWS_SSM_AGENT_KEYS.map((k) => k.fingerprint);
 
 /** The SSM agent on the nodes: Session Manager is the only way onto them (they have no SSH). */
 export interface SsmAgentProps {
   /**
    * Install AWS's SSM agent on every node, from the region's distribution
    * (`https://s3.<region>.amazonaws.com/amazon-ssm-<region>/latest/debian_<arch>/`), only when gpgv
-   * verifies its signature against `signingKey`. A node whose first boot cannot install it fails
-   * its boot (the deploy rolls back). Turning it on for a running cluster installs it on the
-   * running nodes at their agent's next run (a failure there is retried every 30 minutes and never
-   * blocks a rollout); turning it off stops installing it but removes nothing.
+   * verifies its signature against a pinned key. Each node's agent installs it once the node is
+   * ready (after its first boot, or, on a running cluster, at its next run with nothing to roll
+   * out), and retries a failure every 30 minutes; turning it off stops installing it but removes
+   * nothing.
    * @default true
    */
   readonly install?: boolean;
   /**
+   * Whether a first boot that cannot install the agent fails (the deploy rolls back) rather than
+   * logging it and retrying. Off by default: when AWS signs with a key this library does not pin
+   * yet, every new node would fail, and a replacement during an incident with it.
+   * @default false
+   */
+  readonly required?: boolean;
+  /**
    * The ASCII-armored OpenPGP public key the package must be signed by, copied from the Systems
-   * Manager user guide ("Verifying the signature of SSM Agent") when AWS publishes a new one.
-   * A change reaches the running nodes' installer file only (an installed agent stays).
-   * @default - AWS's key for SSM Agent 3.1.1141.0 and later (fingerprint `AWS_SSM_AGENT_KEY_FINGERPRINT`)
+   * Manager user guide ("Verifying the signature of SSM Agent") when AWS publishes a new one. It
+   * replaces the default keys. A change reaches the running nodes' installer file only (an
+   * installed agent stays).
+   * @default - AWS's keys for SSM Agent 3.1.1141.0 and later (`AWS_SSM_AGENT_KEY_FINGERPRINTS`)
    */
   readonly signingKey?: string;
   /**
    * The fingerprint AWS publishes for `signingKey` (spaces allowed): the key given must be the key
    * with this fingerprint, checked at synth. Required with `signingKey`.
-   * @default - `AWS_SSM_AGENT_KEY_FINGERPRINT`, with the default key
+   * @default - those of the default keys
    */
   readonly signingKeyFingerprint?: string;
 }
@@ -71,31 +118,37 @@ export interface SsmAgentProps {
 /** The nodes' SSM agent settings, checked; undefined when it is not installed. */
 export function ssmAgentSpec(props: SsmAgentProps = {}): SsmAgentSpec | undefined {
   if (props.install === false) {
-    if (props.signingKey !== undefined || props.signingKeyFingerprint !== undefined) {
-      throw new Error('ssmAgent: signingKey and signingKeyFingerprint have no effect with install: false; remove them');
+    if (props.signingKey !== undefined || props.signingKeyFingerprint !== undefined || props.required !== undefined) {
+      throw new Error('ssmAgent: signingKey, signingKeyFingerprint and required have no effect with install: false; remove them');
     }
     return undefined;
   }
   if ((props.signingKey === undefined) !== (props.signingKeyFingerprint === undefined)) {
     throw new Error('ssmAgent: signingKey and signingKeyFingerprint go together (the fingerprint AWS publishes next to the key pins it)');
   }
-  const armored = props.signingKey ?? AWS_SSM_AGENT_KEY;
-  const given = props.signingKeyFingerprint ?? AWS_SSM_AGENT_KEY_FINGERPRINT;
-  if (Token.isUnresolved(armored) || Token.isUnresolved(given)) {
-    throw new Error('ssmAgent: signingKey and signingKeyFingerprint must be literal strings, not tokens: they are checked at synth');
-  }
-  const expected = normalizeFingerprint(given);
-  if (!expected) throw new Error(`ssmAgent.signingKeyFingerprint must be 40 hex digits (spaces allowed), got '${given}'`);
-  let key: Buffer;
-  let actual: string;
-  try {
-    key = dearmorPublicKey(armored);
-    actual = primaryKeyFingerprint(key);
-  } catch (err) {
-    throw new Error(`ssmAgent.signingKey ${(err as Error).message}`, { cause: err });
-  }
-  if (actual !== expected) {
-    throw new Error(`ssmAgent.signingKey is the key with fingerprint ${actual}, not ${expected} (signingKeyFingerprint): copy both from AWS's page`);
-  }
-  return { keyring: key.toString('base64'), fingerprint: actual };
+  const keys = props.signingKey !== undefined ? [{ armored: props.signingKey, fingerprint: props.signingKeyFingerprint! }] : AWS_SSM_AGENT_KEYS;
+  const checked = keys.map(({ armored, fingerprint }) => {
+    if (Token.isUnresolved(armored) || Token.isUnresolved(fingerprint)) {
+      throw new Error('ssmAgent: signingKey and signingKeyFingerprint must be literal strings, not tokens: they are checked at synth');
+    }
+    const expected = normalizeFingerprint(fingerprint);
+    if (!expected) throw new Error(`ssmAgent.signingKeyFingerprint must be 40 hex digits (spaces allowed), got '${fingerprint}'`);
+    let key: Buffer;
+    let actual: string;
+    try {
+      key = dearmorPublicKey(armored);
+      actual = primaryKeyFingerprint(key);
+    } catch (err) {
+      throw new Error(`ssmAgent.signingKey ${(err as Error).message}`, { cause: err });
+    }
+    if (actual !== expected) {
+      throw new Error(`ssmAgent.signingKey is the key with fingerprint ${actual}, not ${expected} (signingKeyFingerprint): copy both from AWS's page`);
+    }
+    return { key, fingerprint: actual };
+  });
+  return {
+    keyring: Buffer.concat(checked.map((k) => k.key)).toString('base64'),
+    fingerprints: checked.map((k) => k.fingerprint),
+    required: props.required ?? false,
+  };
 }

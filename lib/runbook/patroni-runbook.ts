@@ -235,10 +235,11 @@ function prerequisites(f: PatroniFacts, sub: (text: string) => string): string {
       'AWS CLI v2 with the Session Manager plugin, `jq`, `psql` (PostgreSQL client) and bash on your machine; Node.js 20 and this project (`npm ci`) for `npx failover`.',
       'Credentials allowed `cloudformation:DescribeStacks` and `DescribeStackResource`, `ssm:StartSession` on the nodes (documents ' +
         '`SSM-SessionManagerRunShell` and `AWS-StartPortForwardingSessionToRemoteHost`), `secretsmanager:GetSecretValue` on the superuser and REST API secrets, ' +
-        '`ec2:DescribeInstanceStatus`, `ec2:StartInstances`, `elasticloadbalancing:DescribeTargetHealth`, `cloudwatch:DescribeAlarms` and `cloudwatch:GetMetricStatistics`.',
+        '`ec2:DescribeInstanceStatus`, `ec2:StartInstances`, `elasticloadbalancing:DescribeTargetHealth`, `cloudwatch:DescribeAlarms` and `cloudwatch:GetMetricStatistics`' +
+        (f.backup ? '; for `failover backup --stack`, `ssm:SendCommand` on the nodes and the document `AWS-RunShellScript`, and `ssm:GetCommandInvocation`.' : '.'),
       'There is no SSH: the nodes are reached through Session Manager only. Check now, not during an incident, that every node is online in Systems Manager (below): the node role allows it, ' +
         (f.ssmAgent
-          ? "and every node installs AWS's SSM agent at first boot, verified against AWS's signing key (a node that cannot fails its boot, and the deploy rolls back)."
+          ? "and every node's agent installs AWS's SSM agent once the node is ready, only if its signature verifies against a pinned AWS key. A node missing below logged why in its journal (`SSM agent not installed`, retried every 30 minutes); the likeliest cause is a new AWS signing key: pass it as `ssmAgent.signingKey` and deploy."
           : 'but this cluster does not install the SSM agent (`ssmAgent: { install: false }`): your image must run it.'),
     ]),
     sub('Shell variables (your machine)'),

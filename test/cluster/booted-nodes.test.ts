@@ -95,7 +95,19 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 5 * MINUTE);
 
-    test("the SSM agent: every node fetched the package from the region's distribution, verified it against the pinned key, installed and started it", async () => {
+    test("the SSM agent: once each node is ready, its agent fetched the package from the region's distribution, verified it against the pinned key, installed and started it", async () => {
+      // Not required (the default): the node's agent installs it at its first run after the boot.
+      await poll(
+        'the SSM agent on every node',
+        async () => {
+          for (const name of cluster.nodeNames) {
+            const r = await cluster.runOnNode(name, ['systemctl', 'is-active', 'amazon-ssm-agent.service'], { allowFailure: true, timeoutMs: 30_000 });
+            if (r.stdout.trim() !== 'active') return notYet(`${name}: ${r.stdout.trim() || r.stderr.trim()}`);
+          }
+          return found(true);
+        },
+        { timeoutMs: 4 * MINUTE, intervalMs: 5000 },
+      );
       const requests = fs.readFileSync(path.join(clusterDir(DEFAULT_STATE_ROOT, CLUSTER), 'aws', 'requests.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { caller: string; service: string; action: string; status: number });
       for (const name of cluster.nodeNames) {
         expect(await onNode(name, ['dpkg-query', '-W', '-f', '${Status} ${Version}', 'amazon-ssm-agent'])).toBe('install ok installed 0.0.0-rehearsal');

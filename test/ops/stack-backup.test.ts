@@ -17,7 +17,9 @@ const OUTPUTS = [
 ].map(([key, value]) => ({ OutputKey: key, OutputValue: value, Description: d(key!) }));
 const RUNNER = '/etc/cdk-failover/backup.py';
 
-type Invocation = { Status: string; ResponseCode?: number; StandardOutputContent?: string; StandardErrorContent?: string };
+type Invocation = { Status: string; StatusDetails?: string; ResponseCode?: number; StandardOutputContent?: string; StandardErrorContent?: string };
+/** What Run Command appends to the error output of a script that exits non-zero. */
+const exited = (code: number) => `failed to run commands: exit status ${code}`;
 
 /** Clients whose SSM answers each node's invocation from `answers` (one per look; the last repeats). */
 function clients(answers: Record<string, Array<Invocation | 'not yet'>>) {
@@ -74,14 +76,24 @@ describe('failover backup --stack (Run Command, mocked)', () => {
 
   test("a node's failure is one line naming it, its status and pgBackRest's error (else the runner's last line)", async () => {
     const gaveUp = 'cdk-failover: no full backup completed in repositories 1 within 3 s (runbook: Backups and point-in-time recovery)';
-    const failed: Invocation = { Status: 'Failed', ResponseCode: 1, StandardErrorContent: `noise\n${gaveUp}\n` };
+    const failed: Invocation = { Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 1, StandardErrorContent: `noise\n${gaveUp}\n${exited(1)}\n` };
     const { deps } = clients({ 'i-0': [stepsAside('shop-db-1')], 'i-1': [failed], 'i-2': [stepsAside('shop-db-1')] });
-    await expect(stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, deps)).rejects.toThrow(`the full backup of Shop/Db failed on i-1: failed (exit 1): ${gaveUp}`);
+    await expect(stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, deps)).rejects.toThrow(`the full backup of Shop/Db failed on i-1: Failed (exit 1): ${gaveUp}`);
     // pgBackRest's own error, when the runner logged one, is the cause (credentials, the network).
     const refused = 'ERROR: [049]: unable to get info for path/file: HTTP request failed with 403 (Forbidden)';
-    const denied: Invocation = { ...failed, StandardErrorContent: `cdk-failover backup shop-db-1: full backup into repository 1 failed: ${refused}\n${gaveUp}\n` };
+    const denied: Invocation = { ...failed, StandardErrorContent: `cdk-failover backup shop-db-1: full backup into repository 1 failed: ${refused}\n${gaveUp}\n${exited(1)}\n` };
     const { deps: deniedDeps } = clients({ 'i-0': [stepsAside('shop-db-1')], 'i-1': [denied], 'i-2': [stepsAside('shop-db-1')] });
-    await expect(stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, deniedDeps)).rejects.toThrow(`the full backup of Shop/Db failed on i-1: failed (exit 1): ${refused}`);
+    await expect(stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, deniedDeps)).rejects.toThrow(`the full backup of Shop/Db failed on i-1: Failed (exit 1): ${refused}`);
+  });
+
+  test('a node Run Command could not reach is a warning when another took the backup, and the failure when none did', async () => {
+    const offline: Invocation = { Status: 'Failed', StatusDetails: 'Undeliverable', ResponseCode: -1 };
+    const { deps } = clients({ 'i-0': [offline], 'i-1': [took], 'i-2': [stepsAside('shop-db-1')] });
+    const lines: string[] = [];
+    expect((await stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, { ...deps, progress: (l) => lines.push(l) })).instanceId).toBe('i-1');
+    expect(lines).toContain('warning: i-0: Undeliverable (exit -1): no output');
+    const { deps: none } = clients({ 'i-0': [offline], 'i-1': [stepsAside('shop-db-2')], 'i-2': [stepsAside('shop-db-2')] });
+    await expect(stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, none)).rejects.toThrow('the full backup of Shop/Db failed on i-0: Undeliverable (exit -1): no output');
   });
 
   test('every node stepping aside (no leader named) is a failure, not a backup', async () => {
@@ -93,10 +105,10 @@ describe('failover backup --stack (Run Command, mocked)', () => {
   });
 
   test('a cluster without backups says so (the runner is missing)', async () => {
-    const missing: Invocation = { Status: 'Failed', ResponseCode: 3, StandardErrorContent: 'cdk-failover: this node has no backup runner (the cluster was deployed without the backup prop)\n' };
+    const missing: Invocation = { Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 3, StandardErrorContent: `cdk-failover: this node has no backup runner (the cluster was deployed without the backup prop)\n${exited(3)}\n` };
     const { deps } = clients({ 'i-0': [missing], 'i-1': [missing], 'i-2': [missing] });
     await expect(stackBackup({ stack: 'Shop', region: 'eu-west-1' }, 'full', 60, deps)).rejects.toThrow(
-      'failed on i-0: failed (exit 3): cdk-failover: this node has no backup runner (the cluster was deployed without the backup prop)',
+      'failed on i-0: Failed (exit 3): cdk-failover: this node has no backup runner (the cluster was deployed without the backup prop)',
     );
   });
 

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { Lazy } from 'aws-cdk-lib';
-import { AWS_SSM_AGENT_KEY_FINGERPRINT } from '../../lib';
+import { AWS_SSM_AGENT_KEY_FINGERPRINTS } from '../../lib';
 import { SSM_AGENT_INSTALLER_PATH } from '../../lib/patroni/config/ssm-agent';
 import { ssmAgentSpec } from '../../lib/patroni/ssm-agent';
 import { dearmorPublicKey, normalizeFingerprint, primaryKeyFingerprint } from '../../lib/util/openpgp';
@@ -11,13 +11,18 @@ import { unpackNode } from './user-data-helpers';
 // A throwaway RSA key made with gpg for these tests (its fingerprint as gpg prints it).
 const OTHER_KEY = fs.readFileSync(path.join(__dirname, 'fixtures', 'other-signing-key.asc'), 'utf8');
 const OTHER_FINGERPRINT = 'B23E C724 67BF EE4A AA2D  9891 AAE7 19B3 1271 96B1';
+const AWS_2023 = 'DE92C7DA3E56E92331D62A36BC1F495C97DD04ED';
 const AWS = '2BC7C7C267BBD505EAA491E6DD81A61756BAA549';
 
 describe('OpenPGP public keys', () => {
-  test("the fingerprint of AWS's key and of another key, as gpg prints them", () => {
+  test("the fingerprints of AWS's two published keys and of another key, as gpg prints them; the keyring holds exactly those keys", () => {
     expect(primaryKeyFingerprint(dearmorPublicKey(OTHER_KEY))).toBe(normalizeFingerprint(OTHER_FINGERPRINT));
-    expect(ssmAgentSpec()!.fingerprint).toBe(AWS);
-    expect(normalizeFingerprint(AWS_SSM_AGENT_KEY_FINGERPRINT)).toBe(AWS);
+    const spec = ssmAgentSpec()!;
+    expect(spec.fingerprints).toEqual([AWS_2023, AWS]);
+    expect(AWS_SSM_AGENT_KEY_FINGERPRINTS.map(normalizeFingerprint)).toEqual([AWS_2023, AWS]);
+    expect(spec.required).toBe(false);
+    const one = ssmAgentSpec({ signingKey: OTHER_KEY, signingKeyFingerprint: OTHER_FINGERPRINT, required: true })!;
+    expect(one).toEqual({ keyring: dearmorPublicKey(OTHER_KEY).toString('base64'), fingerprints: [normalizeFingerprint(OTHER_FINGERPRINT)], required: true });
   });
 
   test('a changed character fails the armor checksum; a block without a checksum is read as it is', () => {
@@ -63,9 +68,9 @@ describe('PatroniCluster ssmAgent', () => {
     const node = unpackNode(template, 1, cluster);
     const installer = node.bundle.files.find((f) => f.path === SSM_AGENT_INSTALLER_PATH)!;
     expect(installer).toMatchObject({ mode: '0755', owner: 'root', onChange: [] });
-    expect(installer.content).toContain(`readonly fingerprint='${AWS}'`);
+    expect(installer.content).toContain(`readonly fingerprints='${AWS_2023}|${AWS}'`);
     expect(installer.content).toContain("readonly region='__AWS_REGION__'");
-    expect(node.bundle.ssmAgent).toEqual({ installer: SSM_AGENT_INSTALLER_PATH, program: '/usr/bin/amazon-ssm-agent', unit: 'amazon-ssm-agent.service' });
+    expect(node.bundle.ssmAgent).toEqual({ installer: SSM_AGENT_INSTALLER_PATH, program: '/usr/bin/amazon-ssm-agent', unit: 'amazon-ssm-agent.service', required: false });
   });
 
   test('install: false leaves the installer out; another key with its fingerprint is pinned instead', () => {
@@ -73,26 +78,27 @@ describe('PatroniCluster ssmAgent', () => {
     expect(off.bundle.files.map((f) => f.path)).not.toContain(SSM_AGENT_INSTALLER_PATH);
     expect(off.bundle.ssmAgent).toBeUndefined();
     const other = unpackNode(setupCluster({ ssmAgent: { signingKey: OTHER_KEY, signingKeyFingerprint: OTHER_FINGERPRINT } }).template, 0);
-    expect(other.bundle.files.find((f) => f.path === SSM_AGENT_INSTALLER_PATH)!.content).toContain(`readonly fingerprint='${normalizeFingerprint(OTHER_FINGERPRINT)}'`);
+    expect(other.bundle.files.find((f) => f.path === SSM_AGENT_INSTALLER_PATH)!.content).toContain(`readonly fingerprints='${normalizeFingerprint(OTHER_FINGERPRINT)}'`);
   });
 
   test.each([
     [{ signingKey: OTHER_KEY }, 'ssmAgent: signingKey and signingKeyFingerprint go together (the fingerprint AWS publishes next to the key pins it)'],
     [{ signingKeyFingerprint: OTHER_FINGERPRINT }, 'ssmAgent: signingKey and signingKeyFingerprint go together'],
-    [{ signingKey: OTHER_KEY, signingKeyFingerprint: AWS_SSM_AGENT_KEY_FINGERPRINT }, `ssmAgent.signingKey is the key with fingerprint ${normalizeFingerprint(OTHER_FINGERPRINT)}, not ${AWS} (signingKeyFingerprint): copy both from AWS's page`],
+    [{ signingKey: OTHER_KEY, signingKeyFingerprint: AWS_SSM_AGENT_KEY_FINGERPRINTS[1]! }, `ssmAgent.signingKey is the key with fingerprint ${normalizeFingerprint(OTHER_FINGERPRINT)}, not ${AWS} (signingKeyFingerprint): copy both from AWS's page`],
     [{ signingKey: OTHER_KEY, signingKeyFingerprint: '56BAA549' }, "ssmAgent.signingKeyFingerprint must be 40 hex digits (spaces allowed), got '56BAA549'"],
     [{ signingKey: 'ssh-rsa AAAA', signingKeyFingerprint: AWS }, 'ssmAgent.signingKey is not an ASCII-armored OpenPGP public key'],
-    [{ install: false, signingKey: OTHER_KEY, signingKeyFingerprint: OTHER_FINGERPRINT }, 'ssmAgent: signingKey and signingKeyFingerprint have no effect with install: false; remove them'],
+    [{ install: false, signingKey: OTHER_KEY, signingKeyFingerprint: OTHER_FINGERPRINT }, 'ssmAgent: signingKey, signingKeyFingerprint and required have no effect with install: false; remove them'],
+    [{ install: false, required: true }, 'ssmAgent: signingKey, signingKeyFingerprint and required have no effect with install: false'],
     [{ signingKey: Lazy.string({ produce: () => OTHER_KEY }), signingKeyFingerprint: OTHER_FINGERPRINT }, 'ssmAgent: signingKey and signingKeyFingerprint must be literal strings, not tokens'],
   ])('refuses %j at synth, naming the prop', (ssmAgent, message) => {
     expect(() => setupCluster({ ssmAgent })).toThrow(message);
   });
 
-  test('day two: turning the agent off or changing its key changes the nodes\' bundle (metadata), never an instance', () => {
+  test('day two: turning the agent off, changing its key or requiring it changes the nodes\' bundle (metadata), never an instance', () => {
     const instances = (t: ReturnType<typeof setupCluster>['template']) =>
       Object.values(t.findResources('AWS::EC2::Instance')).map((r) => r.Properties);
     const before = setupCluster().template;
-    for (const ssmAgent of [{ install: false }, { signingKey: OTHER_KEY, signingKeyFingerprint: OTHER_FINGERPRINT }]) {
+    for (const ssmAgent of [{ install: false }, { signingKey: OTHER_KEY, signingKeyFingerprint: OTHER_FINGERPRINT }, { required: true }]) {
       const after = setupCluster({ ssmAgent }).template;
       expect(instances(after)).toEqual(instances(before));
       expect(unpackNode(after, 0).document.generation).not.toBe(unpackNode(before, 0).document.generation);

@@ -90,7 +90,8 @@ export async function buildStandInPackage(out: string, packageName = 'amazon-ssm
  * rehearsal stack pins the same key). Returns what `PatroniCluster`'s `ssmAgent` takes.
  */
 export async function ensureStandInSsmAgent(dir: string): Promise<{ signingKey: string; signingKeyFingerprint: string }> {
-  if (!fs.existsSync(path.join(dir, SSM_AGENT_SIGNATURE_FILE))) {
+  // The fingerprint is written last: a run cut short before it starts afresh.
+  if (!fs.existsSync(path.join(dir, FINGERPRINT_FILE))) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const key = await makeSigningKey(path.join(dir, 'gnupg'), 'Rehearsal SSM Agent');
     await buildStandInPackage(path.join(dir, SSM_AGENT_PACKAGE_FILE));

@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -39,6 +40,7 @@ IMDS_FIREWALL_LOADED = STATE + '/imds-firewall-loaded'
 TLS_INSTALLED = STATE + '/tls-version'
 SSM_AGENT_ATTEMPT = STATE + '/ssm-agent-attempt'
 SSM_AGENT_RETRY_SECONDS = 1800
+SSM_AGENT_INSTALL_SECONDS = 600
 LOCK_TTL_SECONDS = 30
 RUNBOOK = " (runbook: A node's configuration change failed)"
 RUNBOOK_BOOT = " (runbook: A node's bootstrap failed)"
@@ -474,7 +476,8 @@ def boot():
         last = run_bootstrap(desired)
         if last is not None:
             raise Failure(last)
-        ensure_ssm_agent(desired)
+        if (desired['bundle'].get('ssmAgent') or {}).get('required'):
+            ensure_ssm_agent(desired)
         settings = patroni_settings(desired)
         wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
         record_applied(settings, desired)
@@ -531,11 +534,12 @@ def reconcile():
         except (Failure, OSError, subprocess.TimeoutExpired) as e:
             # Retried at the next run; the rollout itself does not depend on it.
             log('IMDS firewall not loaded: %s' % e)
-        try:
-            ensure_ssm_agent(desired, retry_after=SSM_AGENT_RETRY_SECONDS)
-        except (Failure, OSError, subprocess.TimeoutExpired) as e:
-            log('SSM agent not installed (next attempt in %d s): %s' % (SSM_AGENT_RETRY_SECONDS, e))
         if read_text(APPLIED) == desired['generation']:
+            # Only with nothing to roll out: the install never delays a change.
+            try:
+                ensure_ssm_agent(desired, retry_after=SSM_AGENT_RETRY_SECONDS)
+            except (Failure, OSError, ValueError) as e:
+                log('SSM agent not installed (next attempt in %d s): %s' % (SSM_AGENT_RETRY_SECONDS, e))
             # Applied here already (this node's files did not change): the generation still counts.
             if read_text(SIGNALLED) != '%s SUCCESS' % desired.get('waitHandle'):
                 record_applied(settings, desired)
@@ -713,13 +717,15 @@ def ensure_imds_firewall(desired):
 
 
 def ensure_ssm_agent(desired, retry_after=0):
-    """AWS's SSM agent, installed where it is missing (first boot, or a node booted by a bundle
-    without it) and kept running. A failed download is retried only after retry_after seconds:
-    the package is tens of MB, and the timer runs every minute."""
+    """AWS's SSM agent, installed where it is missing (a new node, or one booted by a bundle
+    without it) and kept running. A failed install is retried only after retry_after seconds: the
+    package is tens of MB, and the timer runs every minute."""
     ssm = desired['bundle'].get('ssmAgent')
     if not ssm:
         return
     if not os.path.exists(ssm['program']):
+        if not os.path.exists(ssm['installer']):
+            return  # this generation's files are not written here yet
         try:
             last = float(read_text(SSM_AGENT_ATTEMPT) or 0)
         except ValueError:
@@ -727,11 +733,19 @@ def ensure_ssm_agent(desired, retry_after=0):
         if retry_after and time.time() - last < retry_after:
             return
         write_atomic(SSM_AGENT_ATTEMPT, str(time.time()), 0o644)
-        result = subprocess.run([ssm['installer'], 'install'], capture_output=True, text=True, timeout=900)
-        lines = [l for l in result.stderr.splitlines() if l.strip()]
-        if result.returncode != 0:
-            raise Failure(lines[-1] if lines else 'the SSM agent installer exited %d' % result.returncode)
-        log(result.stdout.strip().splitlines()[-1] if result.stdout.strip() else 'SSM agent installed')
+        # Its own session: on a timeout the installer's curl and apt go with it.
+        process = subprocess.Popen([ssm['installer'], 'install'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, errors='replace', start_new_session=True)
+        try:
+            out, err = process.communicate(timeout=SSM_AGENT_INSTALL_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            raise Failure('cdk-failover: SSM agent: the installer did not finish within %d s' % SSM_AGENT_INSTALL_SECONDS)
+        lines = [l for l in err.splitlines() if l.strip()]
+        if process.returncode != 0:
+            raise Failure(lines[-1] if lines else 'the SSM agent installer exited %d' % process.returncode)
+        log(out.strip().splitlines()[-1] if out.strip() else 'SSM agent installed')
     elif subprocess.run(['systemctl', 'is-active', '--quiet', ssm['unit']]).returncode != 0:
         run(['systemctl', 'enable', '--now', ssm['unit']])
 

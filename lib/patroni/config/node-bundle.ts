@@ -118,8 +118,8 @@ export interface NodeBundle {
   readonly imdsFirewall: { readonly unit: string; readonly rules: string };
   /** With TLS: the node's certificate files, installed from Secrets Manager. */
   readonly tls?: BundleTls;
-  /** The SSM agent, installed by the installer wherever its program is missing. */
-  readonly ssmAgent?: { readonly installer: string; readonly program: string; readonly unit: string };
+  /** The SSM agent, installed by the installer wherever its program is missing (at first boot when `required`). */
+  readonly ssmAgent?: { readonly installer: string; readonly program: string; readonly unit: string; readonly required: boolean };
 }
 
 const PLACEHOLDER = /^__[A-Z0-9_]+__$/;
@@ -252,7 +252,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     },
     imdsFirewall: { unit: IMDS_FIREWALL_UNIT, rules: IMDS_FIREWALL_FILE },
     ...(spec.tls ? { tls: bundleTls(nodeName, paths, options.tlsSecret) } : {}),
-    ...(spec.ssmAgent ? { ssmAgent: { installer: SSM_AGENT_INSTALLER_PATH, program: SSM_AGENT_PROGRAM, unit: SSM_AGENT_UNIT } } : {}),
+    ...(spec.ssmAgent ? { ssmAgent: { installer: SSM_AGENT_INSTALLER_PATH, program: SSM_AGENT_PROGRAM, unit: SSM_AGENT_UNIT, required: spec.ssmAgent.required } } : {}),
   };
 }
 

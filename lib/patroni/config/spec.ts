@@ -191,10 +191,12 @@ export interface ClusterSpec {
   readonly ssmAgent?: SsmAgentSpec;
 }
 
-/** The key the SSM agent's package must be signed by. */
+/** The keys the SSM agent's package must be signed by, and what a failure to install it does. */
 export interface SsmAgentSpec {
-  /** The binary OpenPGP public key (gpgv's keyring), base64. */
+  /** The binary OpenPGP public keys (gpgv's keyring), base64. */
   readonly keyring: string;
-  /** Its primary key's fingerprint, 40 upper-case hex digits: the signature must come from it (or its subkey). */
-  readonly fingerprint: string;
+  /** Their primary keys' fingerprints, 40 upper-case hex digits: the signature must come from one (or its subkey). */
+  readonly fingerprints: readonly string[];
+  /** A first boot that cannot install it fails; otherwise the node's agent installs it once the node is ready. */
+  readonly required: boolean;
 }

@@ -1,7 +1,7 @@
 // AWS's SSM agent (Session Manager, the only way onto a node): Debian's archive has none, so the
 // node fetches AWS's package for its region and installs it only when gpgv verifies its detached
-// signature against the one key the construct pins. The node agent runs this script at first boot
-// (a failure fails the boot) and at later runs where the agent is missing (a node booted before).
+// signature against a key the construct pins. The node agent runs this script where the agent is
+// missing: at first boot when it is required, else once the node is ready (see node-agent-py.ts).
 import { quotedHeredoc, shellQuote } from './shell';
 import { ClusterSpec, SsmAgentSpec } from './spec';
 
@@ -12,7 +12,8 @@ export const SSM_AGENT_UNIT = 'amazon-ssm-agent.service';
 const PACKAGE = 'amazon-ssm-agent';
 
 function checkSpec(ssm: SsmAgentSpec): void {
-  if (!/^[0-9A-F]{40}$/.test(ssm.fingerprint)) throw new Error(`ssmAgent.fingerprint must be 40 upper-case hex digits, got '${ssm.fingerprint}'`);
+  if (!ssm.fingerprints.length) throw new Error('ssmAgent.fingerprints must name at least one key');
+  for (const f of ssm.fingerprints) if (!/^[0-9A-F]{40}$/.test(f)) throw new Error(`ssmAgent.fingerprints must be 40 upper-case hex digits each, got '${f}'`);
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(ssm.keyring)) throw new Error('ssmAgent.keyring must be base64');
 }
 
@@ -29,11 +30,12 @@ export function renderSsmAgentInstaller(spec: ClusterSpec): string {
   const keyring = ssm.keyring.match(/.{1,76}/g)!.join('\n');
   return `#!/bin/bash
 # Rendered by cdk-failover: installs AWS's SSM agent for Session Manager, verified against the
-# pinned signing key ${ssm.fingerprint}. Edits are overwritten.
+# pinned signing keys. Edits are overwritten.
 set -euo pipefail
 umask 077
 readonly region=${shellQuote(spec.awsRegion)}
-readonly fingerprint=${shellQuote(ssm.fingerprint)}
+# The package's signature must come from one of these keys (primary key fingerprints).
+readonly fingerprints=${shellQuote(ssm.fingerprints.join('|'))}
 
 fail() {
   echo "cdk-failover: SSM agent: $1 (runbook: A node's bootstrap failed)" >&2
@@ -41,21 +43,21 @@ fail() {
 }
 
 # The package and its detached signature into $1 from $2; prints the package's path once gpgv has
-# verified it against the pinned key alone. AWS signs with a key whose published copy carries an
-# expiry date: gpgv still verifies an expired copy (EXPKEYSIG), and the fingerprint is what is pinned.
+# verified it against the pinned keys alone. A published copy of AWS's key carries an expiry
+# date: gpgv still verifies a signature by an expired copy (EXPKEYSIG); the fingerprint is pinned.
 fetch() {
   local dir="$1" url="$2" name status
   name="$(basename "$url")"
   for file in ${PACKAGE}.deb ${PACKAGE}.deb.sig; do
-    curl -fsS --retry 5 --retry-delay 10 --retry-connrefused --connect-timeout 10 --max-time 300 -o "$dir/$file" "$url/$file" 2>"$dir/curl.err" ||
+    curl -fsS --retry 5 --retry-delay 10 --retry-max-time 120 --retry-connrefused --connect-timeout 10 --max-time 120 -o "$dir/$file" "$url/$file" 2>"$dir/curl.err" ||
       fail "cannot download $url/$file: $(tail -n 1 "$dir/curl.err")"
   done
   install -d -m 0700 "$dir/gnupg"
   ${quotedHeredoc('base64 -d >"$dir/keyring.gpg"', 'CDK_FAILOVER_SSM_AGENT_KEY', keyring)}
   status="$(GNUPGHOME="$dir/gnupg" gpgv --status-fd 1 --keyring "$dir/keyring.gpg" "$dir/${PACKAGE}.deb.sig" "$dir/${PACKAGE}.deb" 2>"$dir/gpgv.err")" ||
-    fail "the package from $name does not verify against key $fingerprint: $(tail -n 1 "$dir/gpgv.err")"
+    fail "the package from $name does not verify against the pinned keys \${fingerprints//|/, }: $(tail -n 1 "$dir/gpgv.err")"
   # VALIDSIG's last field is the primary key's fingerprint, whichever of its subkeys signed.
-  grep -Eq "^\\[GNUPG:\\] VALIDSIG .* $fingerprint\\$" <<<"$status" || fail "the package from $name is not signed by key $fingerprint"
+  grep -Eq "^\\[GNUPG:\\] VALIDSIG .* ($fingerprints)\\$" <<<"$status" || fail "the package from $name is not signed by a pinned key (\${fingerprints//|/, })"
   [ "$(dpkg-deb -f "$dir/${PACKAGE}.deb" Package)" = ${PACKAGE} ] || fail "the package from $name is not ${PACKAGE}"
   echo "$dir/${PACKAGE}.deb"
 }
@@ -71,8 +73,10 @@ case "\${1:-}" in
     work="$(mktemp -d)"
     trap 'rm -rf "$work"' EXIT
     package="$(fetch "$work" "\${2:-$default_url}")"
-    DEBIAN_FRONTEND=noninteractive dpkg -i "$package" >"$work/dpkg.out" 2>&1 || fail "dpkg -i failed: $(tail -n 1 "$work/dpkg.out")"
-    systemctl enable --now ${SSM_AGENT_UNIT}
+    # apt waits for dpkg's lock (unattended-upgrades on a young instance) and names the error.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 "$package" >"$work/apt.out" 2>&1 ||
+      fail "installing the package failed: $(grep -m 1 -E '^(E|dpkg): ' "$work/apt.out" || tail -n 1 "$work/apt.out")"
+    systemctl enable --now ${SSM_AGENT_UNIT} 2>"$work/systemctl.err" || fail "the agent did not start: $(tail -n 1 "$work/systemctl.err")"
     echo "cdk-failover: SSM agent $(dpkg-query -W -f '\${Version}' ${PACKAGE}) installed and started"
     ;;
   *)

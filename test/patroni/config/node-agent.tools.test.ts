@@ -325,47 +325,74 @@ print(json.dumps(calls))`);
     const program = path.join(dir, 'amazon-ssm-agent');
     const installer = path.join(dir, 'installer');
     const attempt = path.join(dir, 'ssm-attempt');
+    const ran = path.join(dir, 'installer-ran');
     const installerFails = (fails: boolean) =>
       fs.writeFileSync(installer, fails
-        ? '#!/bin/sh\necho "curl noise" >&2\necho "cdk-failover: SSM agent: cannot download x" >&2\nexit 1\n'
-        : `#!/bin/sh\ntouch ${program}\necho "cdk-failover: SSM agent 3.3 installed and started"\n`, { mode: 0o755 });
+        ? `#!/bin/sh\necho install >>${ran}\necho "curl noise" >&2\necho "cdk-failover: SSM agent: cannot download x" >&2\nexit 1\n`
+        : `#!/bin/sh\necho install >>${ran}\ntouch ${program}\necho "cdk-failover: SSM agent 3.3 installed and started"\n`, { mode: 0o755 });
+    const runs = () => (fs.existsSync(ran) ? fs.readFileSync(ran, 'utf8').trim().split('\n').length : 0);
     const ensure = (retryAfter: number, active = true, bundle = true) =>
       py(`
 calls = []
-real_run = agent.subprocess.run
 class Result:
     returncode = ${active ? 0 : 3}
-def fake_subprocess_run(argv, **kwargs):
-    if argv[0] == ${JSON.stringify(installer)}:
-        calls.append(['installer'] + argv[1:])
-        return real_run(argv, **kwargs)
-    calls.append(argv)
-    return Result
-agent.subprocess.run = fake_subprocess_run
+agent.subprocess.run = lambda argv, **kwargs: (calls.append(argv), Result)[1]
 agent.run = lambda argv, **kwargs: calls.append(argv)
 agent.log = lambda line: calls.append(['log', line])
 agent.SSM_AGENT_ATTEMPT = ${JSON.stringify(attempt)}
-desired = {'bundle': {${bundle ? `'ssmAgent': {'installer': ${JSON.stringify(installer)}, 'program': ${JSON.stringify(program)}, 'unit': 'ssm.service'}` : ''}}}
+desired = {'bundle': {${bundle ? `'ssmAgent': {'installer': ${JSON.stringify(installer)}, 'program': ${JSON.stringify(program)}, 'unit': 'ssm.service', 'required': False}` : ''}}}
 try:
     agent.ensure_ssm_agent(desired, retry_after=${retryAfter})
 except agent.Failure as e:
     calls.append(['failed', str(e)])
 print(json.dumps(calls))`);
-    // A bundle without it: nothing.
+    // A bundle without it: nothing. Its installer not written here yet (a generation not applied): nothing, no attempt counted.
     expect(await ensure(0, false, false)).toEqual([]);
+    expect(await ensure(1800)).toEqual([]);
+    expect(fs.existsSync(attempt)).toBe(false);
     // Missing, and the installer fails: its last line is the failure; the attempt is remembered.
     installerFails(true);
-    expect(await ensure(0)).toEqual([['installer', 'install'], ['failed', 'cdk-failover: SSM agent: cannot download x']]);
-    // The timer's runs wait before trying again; the boot (no wait) does not.
+    expect(await ensure(0)).toEqual([['failed', 'cdk-failover: SSM agent: cannot download x']]);
+    expect(runs()).toBe(1);
+    // The timer's runs wait before trying again; a required first boot (no wait) does not.
     expect(await ensure(1800)).toEqual([]);
+    expect(runs()).toBe(1);
     fs.writeFileSync(attempt, 'not a time');
-    expect(await ensure(1800)).toEqual([['installer', 'install'], ['failed', 'cdk-failover: SSM agent: cannot download x']]);
+    expect(await ensure(1800)).toEqual([['failed', 'cdk-failover: SSM agent: cannot download x']]);
     installerFails(false);
-    expect(await ensure(0)).toEqual([['installer', 'install'], ['log', 'cdk-failover: SSM agent 3.3 installed and started']]);
+    expect(await ensure(0)).toEqual([['log', 'cdk-failover: SSM agent 3.3 installed and started']]);
+    expect(runs()).toBe(3);
     // Installed: only started when it is not running.
     const isActive = ['systemctl', 'is-active', '--quiet', 'ssm.service'];
     expect(await ensure(1800, true)).toEqual([isActive]);
     expect(await ensure(1800, false)).toEqual([isActive, ['systemctl', 'enable', '--now', 'ssm.service']]);
+  });
+
+  test('an SSM agent installer that hangs is killed with everything it started, after the install limit', async () => {
+    const installer = path.join(dir, 'hangs');
+    const child = path.join(dir, 'child.pid');
+    fs.writeFileSync(installer, `#!/bin/sh\nsleep 300 &\necho $! >${child}\nwait\n`, { mode: 0o755 });
+    const out = (await py(`
+agent.SSM_AGENT_ATTEMPT = ${JSON.stringify(path.join(dir, 'attempt'))}
+agent.SSM_AGENT_INSTALL_SECONDS = 1
+desired = {'bundle': {'ssmAgent': {'installer': ${JSON.stringify(installer)}, 'program': ${JSON.stringify(path.join(dir, 'none'))}, 'unit': 'ssm.service', 'required': True}}}
+try:
+    agent.ensure_ssm_agent(desired)
+    print(json.dumps('returned'))
+except agent.Failure as e:
+    print(json.dumps(str(e)))`)) as string;
+    expect(out).toBe('cdk-failover: SSM agent: the installer did not finish within 1 s');
+    const pid = Number(fs.readFileSync(child, 'utf8'));
+    // The installer's own child went with it (its process group was killed): gone, or dead and not yet reaped.
+    const dead = () => {
+      try {
+        return / Z /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\)/, ''));
+      } catch {
+        return true;
+      }
+    };
+    for (let i = 0; i < 50 && !dead(); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(dead()).toBe(true);
   });
 
   test('actions run in the generation\'s order; one it does not have (a rolled-back newer generation\'s) is dropped', async () => {

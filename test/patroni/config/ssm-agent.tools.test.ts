@@ -52,11 +52,11 @@ describe('the SSM agent installer', () => {
     removeTmpDir(dir);
   });
 
-  /** The installer pinned to `fingerprint` with `keys` in its keyring, written out; `fetch` into a new directory from `name`. */
-  async function fetch(name: string, keys: SigningKey[] = [pinned], fingerprint = pinned.fingerprint) {
+  /** The installer pinned to `fingerprints` with `keys` in its keyring, written out; `fetch` into a new directory from `name`. */
+  async function fetch(name: string, keys: SigningKey[] = [pinned], fingerprints = [pinned.fingerprint]) {
     const keyring = Buffer.concat(keys.map((k) => dearmorPublicKey(k.armored))).toString('base64');
     const script = path.join(dir, 'installer');
-    fs.writeFileSync(script, renderSsmAgentInstaller(ec2Spec({ awsRegion: 'eu-west-1', ssmAgent: { keyring, fingerprint } })), { mode: 0o755 });
+    fs.writeFileSync(script, renderSsmAgentInstaller(ec2Spec({ awsRegion: 'eu-west-1', ssmAgent: { keyring, fingerprints, required: false } })), { mode: 0o755 });
     const out = fs.mkdtempSync(path.join(dir, 'out-'));
     return { out, ...(await run('bash', [script, 'fetch', out, `${base}/${name}`])) };
   }
@@ -64,25 +64,28 @@ describe('the SSM agent installer', () => {
   test('passes shellcheck', async () => {
     const keyring = dearmorPublicKey(pinned.armored).toString('base64');
     const script = path.join(dir, 'checked');
-    fs.writeFileSync(script, renderSsmAgentInstaller(ec2Spec({ awsRegion: 'eu-west-1', ssmAgent: { keyring, fingerprint: pinned.fingerprint } })));
+    fs.writeFileSync(script, renderSsmAgentInstaller(ec2Spec({ awsRegion: 'eu-west-1', ssmAgent: { keyring, fingerprints: [pinned.fingerprint, other.fingerprint], required: true } })));
     const check = await run('shellcheck', ['--shell=bash', script]);
     expect(check.stdout + check.stderr).toBe('');
     expect(check.code).toBe(0);
   });
 
-  test("a package signed by the pinned key is fetched, verified and named on stdout; the default URL is the region's", async () => {
+  test("a package signed by the pinned key (or by any of several pinned) is fetched, verified and named on stdout; the default URL is the region's", async () => {
     const r = await fetch('good');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout.trim()).toBe(path.join(r.out, 'amazon-ssm-agent.deb'));
+    const either = await fetch('other-key', [pinned, other], [pinned.fingerprint, other.fingerprint]);
+    expect(either.stderr).toBe('');
+    expect(either.stdout.trim()).toBe(path.join(either.out, 'amazon-ssm-agent.deb'));
     const script = fs.readFileSync(path.join(dir, 'installer'), 'utf8');
     expect(script).toContain('default_url="https://s3.$region.amazonaws.com/amazon-ssm-$region/latest/debian_$(dpkg --print-architecture)"');
   });
 
   test.each([
-    ['a package changed after signing', 'tampered', [] as string[], /^cdk-failover: SSM agent: the package from tampered does not verify against key [0-9A-F]{40}: gpgv: BAD signature from "Pinned/],
-    ['a package signed by another key', 'other-key', [], /^cdk-failover: SSM agent: the package from other-key does not verify against key [0-9A-F]{40}: gpgv: Can't check signature: No public key/],
-    ['another key in the keyring that signed it, but not the pinned one', 'other-key', ['other'], /^cdk-failover: SSM agent: the package from other-key is not signed by key [0-9A-F]{40} \(runbook/],
+    ['a package changed after signing', 'tampered', [] as string[], /^cdk-failover: SSM agent: the package from tampered does not verify against the pinned keys [0-9A-F]{40}: gpgv: BAD signature from "Pinned/],
+    ['a package signed by another key', 'other-key', [], /^cdk-failover: SSM agent: the package from other-key does not verify against the pinned keys [0-9A-F]{40}: gpgv: Can't check signature: No public key/],
+    ['another key in the keyring that signed it, but not pinned', 'other-key', ['other'], /^cdk-failover: SSM agent: the package from other-key is not signed by a pinned key \([0-9A-F]{40}\) \(runbook/],
     ['a signed package that is not the agent', 'other-package', [], /^cdk-failover: SSM agent: the package from other-package is not amazon-ssm-agent \(runbook/],
     ['nothing at the URL', 'missing', [], /^cdk-failover: SSM agent: cannot download http:\/\/127\.0\.0\.1:\d+\/missing\/amazon-ssm-agent\.deb: curl: \(22\) The requested URL returned error: 404/],
   ])('refuses %s with one line, and prints no package', async (_what, name, extraKeys, line) => {
