@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CloudFormationClient, DescribeStackResourceCommand, SignalResourceCommand } from '@aws-sdk/client-cloudformation';
-import { main } from '../../lib/local/boot/aws-standin-main';
+import { main, parseAwsStandInConfig } from '../../lib/local/boot/aws-standin-main';
 import {
   ImdsTokens,
   MAX_BODY_BYTES,
@@ -895,6 +895,13 @@ describe('main', () => {
     expect(t.err[0]).toMatch(/^aws stand-in: /);
     expect(t.err[0]).toMatch(message);
     expect(t.err[0]).not.toContain('12345');
+  });
+
+  test("the config file's optional paths are kept (the request log, the SSM agent's distribution); a wrong one is named", () => {
+    const parsed = parseAwsStandInConfig(JSON.parse(JSON.stringify(goodConfig())));
+    expect(parsed.ssmAgentDir).toBe(config.ssmAgentDir);
+    expect(parsed.requestLogFile).toBe(config.requestLogFile);
+    expect(() => parseAwsStandInConfig({ ...goodConfig(), ssmAgentDir: 7 })).toThrow(/ssmAgentDir must be a non-empty string/);
   });
 
   test('no argument, or two: the usage line', async () => {

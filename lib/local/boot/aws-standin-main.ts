@@ -22,6 +22,7 @@ export function parseAwsStandInConfig(value: unknown): AwsStandInConfig {
   const imds = object(top.imds, 'imds');
   const api = object(top.api, 'api');
   const requestLogFile = optionalString(top.requestLogFile, 'requestLogFile');
+  const ssmAgentDir = optionalString(top.ssmAgentDir, 'ssmAgentDir');
   const certFile = optionalString(api.certFile, 'api.certFile');
   const keyFile = optionalString(api.keyFile, 'api.keyFile');
   return {
@@ -37,6 +38,7 @@ export function parseAwsStandInConfig(value: unknown): AwsStandInConfig {
     cloudFormationFile: string(top.cloudFormationFile, 'cloudFormationFile'),
     signalsFile: string(top.signalsFile, 'signalsFile'),
     ...(requestLogFile ? { requestLogFile } : {}),
+    ...(ssmAgentDir ? { ssmAgentDir } : {}),
   };
 }
 
