@@ -273,7 +273,7 @@ if (process.env.SKIP_CLUSTER === '1') {
         // pgBackRest's error is the reason (the refused request; rarely its stanza lock, held by the
         // asynchronous archive-push that fails the same way meanwhile).
         const error = await takeBackup(source, 'full').then(() => undefined, (err: Error) => err.message);
-        expect(error).toMatch(/^the full backup on bksrc-\d failed: ERROR: \[\d+\]: /);
+        expect(error).toMatch(/^the full backup on pg-\d failed: ERROR: \[\d+\]: /);
         expect(error!.split('\n')).toHaveLength(1);
       } finally {
         files.forEach((f, i) => fs.writeFileSync(f, originals[i]!));
