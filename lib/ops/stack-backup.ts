@@ -1,14 +1,14 @@
 // `failover backup [list] --stack S`: the backup runner the nodes' timers run, started on every node
 // of a deployed cluster through Run Command. As with the timers, the node the runner names (a
 // streaming replica, else the leader) takes the backup and the others step aside.
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { backupRunnerPath } from '../patroni/config/pgbackrest';
 import { debianNodePaths } from '../patroni/config/paths';
 import { RUNNER_BACKUP_DONE, runnerFailureCause, type BackupType } from '../patroni/config/backup-runner';
 import { OpsError, UsageError } from './errors';
 import { lastLine, runOnNodes, type NodeCommandResult } from './node-commands';
-import { readStackOutputs, selectConstruct, type PatroniClusterOutputs } from './stack-outputs';
+import { readStackOutputsIn, selectConstruct, stackRegion, type PatroniClusterOutputs } from './stack-outputs';
 
 export interface StackBackupTarget {
   readonly stack: string;
@@ -38,10 +38,9 @@ function guarded(command: string): string[] {
 
 async function deployedCluster(target: StackBackupTarget, deps: StackBackupDependencies): Promise<{ cluster: PatroniClusterOutputs; ssm: SSMClient }> {
   const env = deps.env ?? process.env;
-  const region = target.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  const region = stackRegion(target.region, env);
   if (!region) throw new UsageError(`give --region (or AWS_REGION): which region stack ${target.stack} is in`);
-  const cfn = deps.cloudFormation ? deps.cloudFormation(region) : new CloudFormationClient({ region, maxAttempts: 5 });
-  const outputs = await readStackOutputs(cfn, target.stack, deps.signal);
+  const outputs = await readStackOutputsIn(region, target.stack, deps.cloudFormation, deps.signal);
   const cluster = selectConstruct(outputs.clusters, target.construct, 'PatroniCluster', target.stack);
   return { cluster, ssm: deps.ssm ? deps.ssm(region) : new SSMClient({ region, maxAttempts: 5 }) };
 }

@@ -128,6 +128,22 @@ function wholeNumber(value: string | undefined): number | undefined {
   return /^\d+$/.test(value ?? '') ? Number(value) : undefined;
 }
 
+/** The region a `--stack` command works in: `--region`, else the AWS environment's. */
+export function stackRegion(region: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  return region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+}
+
+/** The stack's outputs, read in `region` (with `factory`'s client when given: the tests' mock). */
+export function readStackOutputsIn(
+  region: string | undefined,
+  stackName: string,
+  factory?: (region: string | undefined) => CloudFormationClient,
+  signal?: AbortSignal,
+): Promise<StackOutputs> {
+  const cfn = factory ? factory(region) : new CloudFormationClient({ region, maxAttempts: 5 });
+  return readStackOutputs(cfn, stackName, signal);
+}
+
 /** DescribeStacks, then `parseStackOutputs`. */
 export async function readStackOutputs(cfn: CloudFormationClient, stackName: string, signal?: AbortSignal): Promise<StackOutputs> {
   let outputs: Output[];

@@ -1,4 +1,4 @@
-import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { LocalCluster } from '../local/cluster';
 import { OpsError, UsageError } from './errors';
 import type { OperatorTlsSecret } from '../tls/secret-format';
@@ -6,7 +6,7 @@ import { identityAmong, NodeHttpTransport, type TlsPems } from './http-transport
 import { readOperatorTls, saveSecretCommand, TLS_SECRET_FILE_OPTION } from './operator-tls';
 import { PatroniClient } from './patroni-client';
 import { LocalSqlRunner, PgSqlRunner, type SqlRunner } from './sql';
-import { filterByPath, readStackOutputs, selectConstruct, type DnsFailoverOutputs, type PatroniClusterOutputs } from './stack-outputs';
+import { filterByPath, readStackOutputsIn, selectConstruct, stackRegion, type DnsFailoverOutputs, type PatroniClusterOutputs } from './stack-outputs';
 
 /** Where the ops commands act: the CLI's target options. */
 export interface TargetOptions {
@@ -107,9 +107,8 @@ export async function resolveTarget(options: TargetOptions, deps: TargetDependen
   }
 
   if (options.stack) {
-    const region = options.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
-    const cfn = deps.cloudFormation ? deps.cloudFormation(region) : new CloudFormationClient({ region, maxAttempts: 5 });
-    const outputs = await readStackOutputs(cfn, options.stack, deps.signal);
+    const region = stackRegion(options.region, env);
+    const outputs = await readStackOutputsIn(region, options.stack, deps.cloudFormation, deps.signal);
     const dns = byIds ? [byIds] : filterByPath(outputs.dnsFailovers, options.construct);
     const clusters = filterByPath(outputs.clusters, options.construct);
     const cluster = clusters.length ? () => selectConstruct(clusters, undefined, 'PatroniCluster', options.stack!) : undefined;

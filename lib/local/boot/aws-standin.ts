@@ -11,6 +11,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { LocalClusterError, oneLine } from '../errors';
+import { SSM_AGENT_FILES } from '../../patroni/config/ssm-agent';
 
 export interface StandInInstance {
   readonly address: string;
@@ -920,8 +921,9 @@ class Api {
 
   /** AWS's regional SSM agent distribution: public objects (no signature), GET only, two names. */
   private ssmAgentDistribution(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const match = new RegExp(`^/amazon-ssm-${this.config.region}/latest/debian_[a-z0-9]+/(amazon-ssm-agent\\.deb(?:\\.sig)?)$`).exec(req.url ?? '');
-    const file = match && this.config.ssmAgentDir ? `${this.config.ssmAgentDir}/${match[1]}` : undefined;
+    const name = new RegExp(`^/amazon-ssm-${this.config.region}/latest/debian_[a-z0-9]+/([^/]+)$`).exec(req.url ?? '')?.[1];
+    const served = name !== undefined && (Object.values(SSM_AGENT_FILES) as string[]).includes(name);
+    const file = served && this.config.ssmAgentDir ? `${this.config.ssmAgentDir}/${name}` : undefined;
     const status = req.method !== 'GET' ? 405 : file && fs.existsSync(file) ? 200 : 404;
     if (status === 200) send(res, 200, fs.readFileSync(file!), { 'Content-Type': 'application/octet-stream' });
     else send(res, status, '<Error><Code>NoSuchKey</Code></Error>', { 'Content-Type': 'application/xml' });

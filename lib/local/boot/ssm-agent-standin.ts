@@ -4,10 +4,9 @@
 // then runs unchanged: download, gpgv against the pinned key, dpkg -i, systemctl.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { SSM_AGENT_FILES } from '../../patroni/config/ssm-agent';
 import { run } from '../../util/command';
 
-export const SSM_AGENT_PACKAGE_FILE = 'amazon-ssm-agent.deb';
-export const SSM_AGENT_SIGNATURE_FILE = 'amazon-ssm-agent.deb.sig';
 const KEY_FILE = 'signing-key.asc';
 const FINGERPRINT_FILE = 'signing-key.fingerprint';
 
@@ -94,8 +93,8 @@ export async function ensureStandInSsmAgent(dir: string): Promise<{ signingKey: 
   if (!fs.existsSync(path.join(dir, FINGERPRINT_FILE))) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const key = await makeSigningKey(path.join(dir, 'gnupg'), 'Rehearsal SSM Agent');
-    await buildStandInPackage(path.join(dir, SSM_AGENT_PACKAGE_FILE));
-    await signDetached(key, path.join(dir, SSM_AGENT_PACKAGE_FILE));
+    await buildStandInPackage(path.join(dir, SSM_AGENT_FILES.package));
+    await signDetached(key, path.join(dir, SSM_AGENT_FILES.package));
     fs.writeFileSync(path.join(dir, KEY_FILE), key.armored);
     fs.writeFileSync(path.join(dir, FINGERPRINT_FILE), `${key.fingerprint}\n`);
   }

@@ -10,6 +10,8 @@ export const SSM_AGENT_INSTALLER_PATH = '/usr/local/sbin/cdk-failover-ssm-agent'
 export const SSM_AGENT_PROGRAM = '/usr/bin/amazon-ssm-agent';
 export const SSM_AGENT_UNIT = 'amazon-ssm-agent.service';
 const PACKAGE = 'amazon-ssm-agent';
+/** The files of AWS's distribution for one architecture: the package and its detached signature. */
+export const SSM_AGENT_FILES = { package: `${PACKAGE}.deb`, signature: `${PACKAGE}.deb.sig` } as const;
 
 function checkSpec(ssm: SsmAgentSpec): void {
   if (!ssm.fingerprints.length) throw new Error('ssmAgent.fingerprints must name at least one key');
@@ -48,18 +50,18 @@ fail() {
 fetch() {
   local dir="$1" url="$2" name status
   name="$(basename "$url")"
-  for file in ${PACKAGE}.deb ${PACKAGE}.deb.sig; do
+  for file in ${SSM_AGENT_FILES.package} ${SSM_AGENT_FILES.signature}; do
     curl -fsS --retry 5 --retry-delay 10 --retry-max-time 120 --retry-connrefused --connect-timeout 10 --max-time 120 -o "$dir/$file" "$url/$file" 2>"$dir/curl.err" ||
       fail "cannot download $url/$file: $(tail -n 1 "$dir/curl.err")"
   done
   install -d -m 0700 "$dir/gnupg"
   ${quotedHeredoc('base64 -d >"$dir/keyring.gpg"', 'CDK_FAILOVER_SSM_AGENT_KEY', keyring)}
-  status="$(GNUPGHOME="$dir/gnupg" gpgv --status-fd 1 --keyring "$dir/keyring.gpg" "$dir/${PACKAGE}.deb.sig" "$dir/${PACKAGE}.deb" 2>"$dir/gpgv.err")" ||
+  status="$(GNUPGHOME="$dir/gnupg" gpgv --status-fd 1 --keyring "$dir/keyring.gpg" "$dir/${SSM_AGENT_FILES.signature}" "$dir/${SSM_AGENT_FILES.package}" 2>"$dir/gpgv.err")" ||
     fail "the package from $name does not verify against the pinned keys \${fingerprints//|/, }: $(tail -n 1 "$dir/gpgv.err")"
   # VALIDSIG's last field is the primary key's fingerprint, whichever of its subkeys signed.
   grep -Eq "^\\[GNUPG:\\] VALIDSIG .* ($fingerprints)\\$" <<<"$status" || fail "the package from $name is not signed by a pinned key (\${fingerprints//|/, })"
-  [ "$(dpkg-deb -f "$dir/${PACKAGE}.deb" Package)" = ${PACKAGE} ] || fail "the package from $name is not ${PACKAGE}"
-  echo "$dir/${PACKAGE}.deb"
+  [ "$(dpkg-deb -f "$dir/${SSM_AGENT_FILES.package}" Package)" = ${PACKAGE} ] || fail "the package from $name is not ${PACKAGE}"
+  echo "$dir/${SSM_AGENT_FILES.package}"
 }
 
 default_url="https://s3.$region.amazonaws.com/amazon-ssm-$region/latest/debian_$(dpkg --print-architecture)"
