@@ -84,6 +84,9 @@ describe('NodeEgress', () => {
     const sessions = (t: Template) => nodeEgress(t).map((r) => r.Description).filter((d) => d.startsWith('Systems Manager'));
     expect(sessions(isolated({}, { systemsManager: true }).template)).toEqual([1, 2, 3].map((i) => `Systems Manager (${i}) through its VPC endpoint`));
     expect(sessions(isolated().template)).toEqual([]);
+    // Day two: adding them changes the security group only, never an instance.
+    const instances = (t: Template) => Object.values(t.findResources('AWS::EC2::Instance')).map((r) => r.Properties);
+    expect(instances(isolated({}, { systemsManager: true }).template)).toEqual(instances(isolated().template));
   });
 
   test('private(): S3 through its prefix list always (the wait condition is a presigned S3 URL); each part required; a secondary repository in another region refused', () => {
