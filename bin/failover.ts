@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { backupCommand, restoreCommand } from '../lib/cli/backup';
 import { localCommands } from '../lib/cli/local';
 import { opsCommands } from '../lib/cli/ops';
+import { promoteCommand } from '../lib/cli/promote';
 
 const program = new Command('failover')
   .description('operations CLI for cdk-failover')
@@ -13,6 +14,7 @@ program.addCommand(localCommands());
 for (const command of opsCommands()) program.addCommand(command);
 program.addCommand(backupCommand());
 program.addCommand(restoreCommand());
+program.addCommand(promoteCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   // One readable line, no stack trace.

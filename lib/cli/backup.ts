@@ -12,7 +12,7 @@ import { stackBackup, stackBackupList, type StackBackupTarget } from '../ops/sta
 import { act, usageExitCodes } from './exit';
 import { printStatus } from './local';
 
-interface Target {
+export interface Target {
   readonly local?: boolean;
   readonly stack?: string;
   readonly region?: string;
@@ -23,7 +23,7 @@ interface Target {
 
 type Resolved = { readonly kind: 'local'; readonly cluster: string; readonly stateRoot: string } | ({ readonly kind: 'stack' } & StackBackupTarget);
 
-function withTarget(cmd: Command): Command {
+export function withTarget(cmd: Command): Command {
   cmd
     .option('--local', 'the local rehearsal cluster (made with failover local up --backup)')
     .option('--stack <name>', "a deployed stack: its PatroniCluster's nodes, through Systems Manager Run Command")
@@ -36,7 +36,7 @@ function withTarget(cmd: Command): Command {
 }
 
 /** The cluster the options name: the local one or a deployed stack's, never both. */
-function resolveTarget(opts: Target, what: string): Resolved {
+export function resolveTarget(opts: Target, what: string): Resolved {
   if (opts.local && opts.stack !== undefined) throw new UsageError('give either --local or --stack, not both');
   if (opts.stack !== undefined) return { kind: 'stack', stack: opts.stack, region: opts.region, construct: opts.construct };
   if (!opts.local) throw new UsageError(`give --local [--cluster NAME] or --stack NAME [--region R]: which cluster ${what} is for`);
@@ -53,7 +53,7 @@ function usage<T>(fn: () => T): T {
   }
 }
 
-function progress(line: string): void {
+export function progress(line: string): void {
   console.error(line);
 }
 

@@ -43,7 +43,8 @@ export function localCommands(): Command {
     .option('--no-install', 'do not install missing Debian packages')
     .option('--boot', "boot each node as a Debian 12 system container that runs the synthesized template's user data")
     .option('--backup', 'archive WAL and take backups with pgBackRest into an S3 stand-in (the repository outlives the cluster)')
-    .action(async (opts: CommonOptions & { nodes: number; timing: TimingProfileName; install: boolean; boot?: boolean; backup?: boolean }) => {
+    .option('--standby-of <cluster>', "a standby cluster of that local cluster (made with --backup), following it through the repository until 'failover promote'")
+    .action(async (opts: CommonOptions & { nodes: number; timing: TimingProfileName; install: boolean; boot?: boolean; backup?: boolean; standbyOf?: string }) => {
       const cluster = await LocalCluster.up({
         clusterName: opts.cluster,
         stateRoot: opts.stateRoot,
@@ -52,6 +53,7 @@ export function localCommands(): Command {
         installPackages: opts.install,
         boot: opts.boot ?? false,
         backup: opts.backup ?? false,
+        standbyOf: opts.standbyOf,
         log: progress,
       });
       printStatus(await cluster.status());

@@ -51,6 +51,7 @@ import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { checkRepositoryPathFree, localBackupSpec, startS3StandIn, writeNamespaceHosts } from './backup/repository';
 import { checkPatroniTiming } from './patroni-version';
 import { checkRestoreInto, checkRestoreSource, restoreSourceSpec, unreachableTarget, type LocalRestoreSource } from './backup/operations';
+import { standbyPrimary, standbySource, standbySpec } from './standby';
 import { found as done, giveUp, notYet, poll as waitFor } from '../ops/poll';
 
 export interface LocalClusterOptions {
@@ -83,6 +84,11 @@ export interface UpOptions extends LocalClusterOptions {
   readonly backup?: boolean;
   /** Make the cluster from another local cluster's backups (implies `backup`; the name must be new). */
   readonly restoreFrom?: LocalRestoreSource;
+  /**
+   * Make a standby cluster of this local cluster (implies `backup`; the name must be new): it
+   * follows that cluster through the repository until `failover promote`.
+   */
+  readonly standbyOf?: string;
 }
 
 export type FaultKind = 'kill' | 'freeze' | 'partition' | 'kill-etcd' | 'heal' | 'reboot' | 'replace';
@@ -221,9 +227,11 @@ export class LocalCluster {
     log: (line: string) => void,
   ): Promise<LocalCluster> {
     const started = Date.now();
-    const withBackup = options.backup || options.restoreFrom !== undefined;
+    const withBackup = options.backup || options.restoreFrom !== undefined || options.standbyOf !== undefined;
     if (withBackup && options.boot) throw new LocalClusterError('backups are not rehearsed on booted nodes yet: leave out --boot');
+    if (options.restoreFrom && options.standbyOf) throw new LocalClusterError('a cluster is either restored (--into) or a standby (--standby-of), not both');
     if (options.restoreFrom) await checkRestoreInto(clusterName, stateRoot, options.restoreFrom);
+    const primary = options.standbyOf === undefined ? undefined : await standbyPrimary(clusterName, stateRoot, options.standbyOf);
     if (withBackup) checkRepositoryPathFree(stateRoot, clusterName);
 
     if (options.installPackages ?? true) {
@@ -241,7 +249,8 @@ export class LocalCluster {
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     const plan = options.boot ? await booted.planBootedCluster({ clusterName, nodeCount, timing, dir, subnet: SUBNET, subnetBase: SUBNET_BASE, endpointAddress: CLIENT_ADDRESS }) : undefined;
     const built = plan?.spec ?? buildLocalSpec({ clusterName, nodeCount, timing, clusterDir: dir });
-    const spec: ClusterSpec = withBackup ? { ...built, backup: localBackupSpec(stateRoot, clusterName, restoreSourceSpec(options.restoreFrom)) } : built;
+    const withRepository: ClusterSpec = withBackup ? { ...built, backup: localBackupSpec(stateRoot, clusterName, restoreSourceSpec(options.restoreFrom)) } : built;
+    const spec = primary ? standbySpec(withRepository, primary) : withRepository;
     const prefix = namespacePrefix(clusterName);
     const state: LocalClusterState = {
       mode: plan ? 'booted' : 'processes',
@@ -275,10 +284,10 @@ export class LocalCluster {
     try {
       await (plan ? cluster.bootContainers(plan, options.timeoutMs) : cluster.boot(options.timeoutMs));
     } catch (err) {
-      if (options.restoreFrom) {
-        // A restore's cluster is new: nothing in it is worth keeping, and its name is free again.
+      if (options.restoreFrom || primary) {
+        // A restore's or a standby's cluster is new: nothing in it is worth keeping, and its name is free again.
         await teardown(clusterName, stateRoot, log);
-        throw new LocalClusterError(`restore into '${clusterName}' failed and was removed: ${oneLine(err)}`);
+        throw new LocalClusterError(`${primary ? `standby '${clusterName}' of '${primary.clusterName}'` : `restore into '${clusterName}'`} failed and was removed: ${oneLine(err)}`);
       }
       cluster.update((s) => {
         s.phase = 'failed';
@@ -507,12 +516,13 @@ export class LocalCluster {
   /** One health verdict now (see `assessHealth`). */
   public async health(members?: readonly string[]): Promise<HealthVerdict> {
     const found = await this.clusterView();
-    const leader = found?.view.members.find((m) => m.role === 'leader');
+    const leader = found?.view.members.find((m) => m.role === 'leader' || m.role === 'standby_leader');
     const replication = leader ? (await this.nodeStatus(leader.name))?.replication : undefined;
     const expected = members ?? this.state.nodes.filter((n) => faultCount(n.faults) === 0).map((n) => n.name);
     return assessHealth(found?.view, replication, {
       members: expected,
-      requireSyncStandby: this.spec.synchronousMode !== 'off' && expected.length > 1,
+      // Patroni keeps no synchronous standby in a standby cluster: its leader is not a primary.
+      requireSyncStandby: this.spec.synchronousMode !== 'off' && expected.length > 1 && leader?.role !== 'standby_leader',
     });
   }
 
@@ -914,9 +924,10 @@ export class LocalCluster {
       writeLocalCertificates(s.dir, s.spec, [s.client.address], { postgres, etcd: etcdUser() });
     }
     for (const node of s.nodes) await checkHaproxyConfig(configFilePath(node.paths, 'haproxy'));
-    if (s.spec.backup?.restoreFrom) {
-      this.log(`checking the backups of '${s.spec.backup.restoreFrom.stanza}' in the repository`);
-      await checkRestoreSource(this, s.nodes[0]!.name, s.spec.backup.restoreFrom);
+    const source = s.spec.backup?.restoreFrom ?? standbySource(s.spec);
+    if (source) {
+      this.log(`checking the backups of '${source.stanza}' in the repository`);
+      await checkRestoreSource(this, s.nodes[0]!.name, source);
     }
 
     this.log('starting etcd');

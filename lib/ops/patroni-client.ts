@@ -54,6 +54,8 @@ export interface DynamicConfig {
   readonly synchronous_mode?: boolean;
   readonly synchronous_mode_strict?: boolean;
   readonly maximum_lag_on_failover?: number;
+  /** Present (an object) in a standby cluster: what its standby leader follows. */
+  readonly standby_cluster?: Record<string, unknown> | null;
 }
 
 /** A replica that could take over. */

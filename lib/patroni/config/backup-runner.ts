@@ -89,9 +89,11 @@ def leader_of(view):
 
 
 def plan():
-    """Who backs up now, as the leader sees the cluster: {'node', 'leader'}, or None while no leader
-    answers. Every node asks the same member, so they agree on one."""
+    """Who backs up now, as the leader sees the cluster: {'node', 'leader'}, {'standbyCluster'} in a
+    standby cluster, or None while no leader answers. Every node asks the same member, so they agree on one."""
     own = cluster_view(CONFIG['clusterUrls'][CONFIG['node']])
+    if own and any(isinstance(m, dict) and m.get('role') == 'standby_leader' for m in own['members']):
+        return {'standbyCluster': True}
     leader = own and leader_of(own)
     if not leader or leader.get('name') not in CONFIG['clusterUrls']:
         return None
@@ -187,6 +189,10 @@ def backup(kind, once):
             log('%s backup done in every repository' % kind)
             return 0
         who = plan()
+        if who and who.get('standbyCluster'):
+            # Its data is the primary's repository; its own backups start when it is promoted.
+            log('a standby cluster: no %s backup until it is promoted' % kind)
+            return 0
         if who and who['node'] == CONFIG['node']:
             standby = who['leader'] != CONFIG['node']
             extra = leader_args(who['leader']) if standby else []

@@ -19,5 +19,6 @@ export * from './node-agent-py';
 export * from './packages';
 export * from './ports';
 export * from './pgbackrest';
+export * from './standby';
 export * from './backup-runner';
 export * from './python-program';

@@ -5,6 +5,7 @@ import { checkLiteralCidr, renderPgHba } from './pg-hba';
 import { archiveParameters, bootstrapSettings, replicaSettings } from './pgbackrest';
 import { clusterParameters, nodeParameters } from './postgres-parameters';
 import { ClusterSpec, NodePaths, SyncMode } from './spec';
+import { standbyClusterSettings, standbyReplicaMethod } from './standby';
 import { watchdogSafetyMargin } from './timing-profiles';
 import { tlsFilePath } from './tls';
 import { toYaml11 } from './yaml11';
@@ -101,7 +102,7 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
         : {}),
     },
     bootstrap: {
-      dcs: dynamicConfiguration(spec),
+      dcs: { ...dynamicConfiguration(spec), ...standbyClusterSettings(spec, node) },
       // C.UTF-8 sorts by code point: no index corruption when a glibc upgrade changes collations.
       initdb: ['data-checksums', { encoding: 'UTF8' }, { locale: 'C.UTF-8' }],
       // Patroni 3.0.2's --validate-config insists on bootstrap.pg_hba; postgresql.pg_hba below wins at runtime.
@@ -126,6 +127,7 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
       pg_hba: pgHba,
       callbacks: { on_role_change: configFilePath(paths, 'roleChangeCallback') },
       ...replicaSettings(spec, node),
+      ...standbyReplicaMethod(spec, node),
     },
     watchdog: {
       mode: spec.watchdogMode,

@@ -123,6 +123,19 @@ export interface BackupSpec {
   readonly schedules: { readonly full: string; readonly diff: string };
   /** Bootstrap the cluster from a repository instead of initdb (first boot only). */
   readonly restoreFrom?: RestoreSourceSpec;
+  /**
+   * Follow another cluster as a Patroni standby cluster (first boot only): its standby leader is
+   * made from the primary's repository and replays the primary's archived WAL until promoted.
+   */
+  readonly standbyOf?: StandbySourceSpec;
+}
+
+/** The primary cluster a standby cluster follows, through its pgBackRest repository. */
+export interface StandbySourceSpec {
+  /** The primary's pgBackRest stanza (its cluster name). */
+  readonly stanza: string;
+  /** The primary's repository path in `BackupSpec.repositories[0]`'s bucket. */
+  readonly path: string;
 }
 
 export interface ClusterSpec {
