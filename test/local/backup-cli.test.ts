@@ -30,6 +30,9 @@ describe('failover backup and restore: bad input', () => {
     [['backup', '--stack', 'Orders', '--timeout-minutes', '0'], 2, /must be a whole number of minutes from 1 to 2880/],
     // Not usage: the name reaches the cluster's own checks, an error (exit 1).
     [['backup', 'list', '--local', '--cluster', 'Bad_Name'], 1, /^failover: .*Bad_Name/],
+    [['promote', '--cluster', 'dr'], 2, /^failover: give --local \[--cluster NAME\] or --stack NAME \[--region R\]: which cluster the promotion is for$/],
+    [['promote', '--stack', 'OrdersDr'], 2, /^failover: promoting a deployed stack \(--stack OrdersDr\) is not built yet: docs\/regional-recovery\.md gives the procedure; rehearse it here with --local$/],
+    [['promote', '--local', '--cluster', 'nosuchdr', '--state-root', '/nonexistent-cdkf'], 1, /^failover: no local cluster 'nosuchdr'/],
     // The old spelling is gone, with commander's one line.
     [['local', 'backup'], 1, /unknown command 'backup'/],
   ])('%j exits %d with one line', async (args, code, message) => {
