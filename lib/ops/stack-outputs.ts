@@ -48,6 +48,8 @@ export interface PatroniClusterOutputs {
   /** With backups: the backup alarms' limits, seconds. */
   readonly maxBackupAgeSeconds?: number;
   readonly maxArchiveWaitSeconds?: number;
+  /** A standby cluster's primary (its `standbyOf`). */
+  readonly primaryClusterName?: string;
 }
 
 export interface StackOutputs {
@@ -102,6 +104,7 @@ export function parseStackOutputs(stackName: string, outputs: readonly Output[])
         // Pairs, as fromClusterAttributes takes them: half of one is left out.
         ...pair(['loadBalancerFullName', text('loadBalancerFullName')], ['writerTargetGroupFullName', text('writerTargetGroupFullName')]),
         ...pair(['maxBackupAgeSeconds', wholeNumber(values.maxBackupAgeSeconds)], ['maxArchiveWaitSeconds', wholeNumber(values.maxArchiveWaitSeconds)]),
+        ...optional('primaryClusterName', text('primaryClusterName')),
       });
     }
   }

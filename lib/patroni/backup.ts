@@ -201,9 +201,9 @@ function retention(value: number | undefined, fallback: number, what: string): n
 
 /**
  * The bucket (created unless passed), the node role's access to `<clusterName>/` in each
- * repository (and to the restore source's prefix), and the spec with placeholders.
+ * repository (and to the restore source's or the followed primary's prefix), and the spec with placeholders.
  */
-export function createBackupResources(scope: Construct, clusterName: string, role: iam.IRole, props: PatroniBackupProps): BackupResources {
+export function createBackupResources(scope: Construct, clusterName: string, role: iam.IRole, props: PatroniBackupProps, standbyOf?: string): BackupResources {
   const stack = Stack.of(scope);
   const fullRetention = retention(props.fullRetention, 2, 'backup.fullRetention');
   const archiveTimeout = props.archiveTimeout ?? Duration.minutes(1);
@@ -245,6 +245,11 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
       diff: (props.differentialSchedule ?? BackupSchedule.onCalendar(DEFAULT_DIFF_SCHEDULE)).expression,
     },
   };
+  if (standbyOf !== undefined) {
+    // The primary's prefix, read-only: its backups and archived WAL.
+    grantRepository(role, bucket, standbyOf, false);
+    return { bucket, spec: { ...spec, standbyOf: { stanza: standbyOf, path: `/${standbyOf}` } }, values, limits };
+  }
   if (!props.restoreFrom) return { bucket, spec, values, limits };
   const source = props.restoreFrom.clusterName;
   if (!Token.isUnresolved(source) && (!/^[a-z0-9-]{1,63}$/.test(source) || source === clusterName)) {

@@ -30,5 +30,6 @@ export function clusterOutputValues(cluster: IPatroniCluster, access: ClusterAcc
     writerTargetGroupFullName: cluster.writerTargetGroupFullName,
     maxBackupAgeSeconds: seconds(cluster.backupLimits?.maxBackupAge),
     maxArchiveWaitSeconds: seconds(cluster.backupLimits?.maxArchiveWait),
+    primaryClusterName: cluster.primaryClusterName,
   };
 }

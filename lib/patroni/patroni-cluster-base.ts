@@ -34,6 +34,8 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
   readonly readerEndpoint: ClusterEndpoint;
   /** What the backup alarms compare with; undefined when the cluster has no backups (or an import does not say). */
   readonly backupLimits?: BackupLimits;
+  /** The cluster this one was made a standby of (`standbyOf`); undefined for a primary (or an import that does not say). */
+  readonly primaryClusterName?: string;
 
   /** Role changes of any node (Sum). A failover or switchover counts one per node that changed. */
   metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
@@ -119,6 +121,11 @@ export interface PatroniClusterAttributes {
    * @default - no backup alarms
    */
   readonly backupLimits?: BackupLimits;
+  /**
+   * The cluster's `standbyOf` primary, by name.
+   * @default - a primary cluster
+   */
+  readonly primaryClusterName?: string;
 }
 
 /** A cluster's `replicaMaxLag` unless set. */
@@ -148,6 +155,7 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
   public abstract readonly loadBalancerFullName?: string;
   public abstract readonly writerTargetGroupFullName?: string;
   public abstract readonly backupLimits?: BackupLimits;
+  public abstract readonly primaryClusterName?: string;
 
   public metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return clusterEvent(this, ROLE_CHANGE_EVENTS.roleChange, cloudwatch.Stats.SUM, props);
@@ -257,6 +265,7 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
   public readonly loadBalancerFullName?: string;
   public readonly writerTargetGroupFullName?: string;
   public readonly backupLimits?: BackupLimits;
+  public readonly primaryClusterName?: string;
 
   constructor(scope: Construct, id: string, attrs: PatroniClusterAttributes) {
     super(scope, id);
@@ -287,6 +296,7 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
     this.loadBalancerFullName = attrs.loadBalancerFullName;
     this.writerTargetGroupFullName = attrs.writerTargetGroupFullName;
     this.backupLimits = attrs.backupLimits && checkBackupLimits(attrs.backupLimits, 'backupLimits');
+    this.primaryClusterName = attrs.primaryClusterName;
   }
 }
 

@@ -13,6 +13,7 @@ import { checkLiteralCidr } from './config/pg-hba';
 import { CertificateIssuer, issuerSettings } from './certificate-issuer';
 import { ClusterTls } from './cluster-tls';
 import { SsmAgentProps, ssmAgentSpec } from './ssm-agent';
+import { checkStandbyOf, DatabaseSecrets } from './standby';
 import { NodeEgress } from './egress';
 import { SynchronousMode, WatchdogMode } from './modes';
 import { ClusterEndpoint } from './endpoint';
@@ -160,6 +161,24 @@ export interface PatroniClusterProps {
   readonly backup?: PatroniBackupProps;
 
   /**
+   * Make this a standby cluster of another (regional recovery): its first node is restored from
+   * the primary's newest backup and replays the WAL the primary archives; its other nodes stream
+   * from it; it takes no writes and no backups until `failover promote` makes it a primary. Needs
+   * `backup.bucket` (the bucket holding the primary's repository in this region: the primary's
+   * `backup.secondaryRepository`) and `databaseSecrets` (the primary's). Read at the first boot
+   * only: changing or removing it on a deployed cluster neither promotes nor demotes it.
+   * @default - a primary cluster
+   */
+  readonly standbyOf?: IPatroniCluster;
+
+  /**
+   * The database roles' secrets, instead of new ones: a standby cluster's primary's, replicated
+   * into this region. Keep them after a promotion: the roles' passwords are these.
+   * @default - new secrets
+   */
+  readonly databaseSecrets?: DatabaseSecrets;
+
+  /**
    * How the nodes reach the AWS APIs (Secrets Manager, CloudWatch, CloudFormation, S3) and Debian's
    * archive. `NodeEgress.private(...)` allows only the given VPC endpoints and package proxy, and
    * sets apt's proxy on the nodes. A change is in place: the security group's rules change, and
@@ -290,6 +309,8 @@ export class PatroniCluster extends PatroniClusterBase {
   public readonly backupBucket?: s3.IBucket;
   /** What the backup alarms compare with, when `backup` is set. */
   public readonly backupLimits?: BackupLimits;
+  /** The cluster this one was made a standby of (`standbyOf`), or undefined. */
+  public readonly primaryClusterName?: string;
   /** The role every node runs with. */
   public readonly nodeRole: iam.Role;
   /** Patroni scope. */
@@ -385,11 +406,15 @@ export class PatroniCluster extends PatroniClusterBase {
         },
       });
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
-    this.superuserSecret = secret('SuperuserSecret', 'postgres', 'PostgreSQL superuser');
-    this.replicationSecret = secret('ReplicationSecret', 'replicator', 'PostgreSQL replication user');
-    this.rewindSecret = secret('RewindSecret', 'rewind_user', 'PostgreSQL pg_rewind user');
+    const primaryName = props.standbyOf && checkStandbyOf(this.clusterName, props.standbyOf, props.backup, props.databaseSecrets);
+    this.primaryClusterName = primaryName;
+    const given = props.databaseSecrets;
+    this.superuserSecret = given?.superuser ?? secret('SuperuserSecret', 'postgres', 'PostgreSQL superuser');
+    this.replicationSecret = given?.replication ?? secret('ReplicationSecret', 'replicator', 'PostgreSQL replication user');
+    this.rewindSecret = given?.rewind ?? secret('RewindSecret', 'rewind_user', 'PostgreSQL pg_rewind user');
     this.restApiSecret = secret('RestApiSecret', 'patroni', 'Patroni REST API user');
-    for (const s of [this.superuserSecret, this.replicationSecret, this.rewindSecret, this.restApiSecret]) {
+    const created = [this.superuserSecret, this.replicationSecret, this.rewindSecret, this.restApiSecret].filter((s): s is secretsmanager.Secret => s instanceof secretsmanager.Secret);
+    for (const s of created) {
       s.applyRemovalPolicy(secretRemovalPolicy(removalPolicy));
       Validations.of(s).acknowledge({
         id: 'AwsSolutions-SMG4',
@@ -400,7 +425,7 @@ export class PatroniCluster extends PatroniClusterBase {
     }
 
     this.nodeRole = this.createNodeRole();
-    const backup = props.backup ? createBackupResources(this, this.clusterName, this.nodeRole, props.backup) : undefined;
+    const backup = props.backup ? createBackupResources(this, this.clusterName, this.nodeRole, props.backup, primaryName) : undefined;
     this.backupBucket = backup?.bucket;
     this.backupLimits = backup?.limits;
 

@@ -58,6 +58,8 @@ export const PATRONI_CLUSTER_OUTPUTS = {
   maxBackupAgeSeconds: { id: 'MaxBackupAgeSecondsOutput', required: false },
   /** Only with backups. */
   maxArchiveWaitSeconds: { id: 'MaxArchiveWaitSecondsOutput', required: false },
+  /** Only for a standby cluster: the primary it was made a standby of. */
+  primaryClusterName: { id: 'PrimaryClusterNameOutput', required: false },
 } as const satisfies Record<string, OutputSpec>;
 
 export type DnsFailoverOutputKey = keyof typeof DNS_FAILOVER_OUTPUTS;

@@ -71,6 +71,7 @@ const CLUSTER_ATTRIBUTES: { [K in keyof Required<PatroniClusterAttributes>]: (o:
     o.maxBackupAgeSeconds === undefined
       ? undefined
       : { maxBackupAge: Duration.seconds(o.maxBackupAgeSeconds), maxArchiveWait: Duration.seconds(o.maxArchiveWaitSeconds!) },
+  primaryClusterName: (o) => o.primaryClusterName,
 };
 
 const DNS_ATTRIBUTES: { [K in keyof Required<DnsFailoverAttributes>]: (o: DnsFailoverOutputs) => DnsFailoverAttributes[K] } = {

@@ -1,0 +1,119 @@
+// PatroniCluster as a standby cluster of another (regional recovery): what it renders, grants and
+// creates, what it refuses at synth, and what changing it does to a deployed stack.
+import { Duration, Stack } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { PatroniCluster, PatroniClusterProps } from '../../lib';
+import { setupCluster } from './cluster-fixture';
+import { unpackNode } from './user-data-helpers';
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+
+const ARN = (name: string) => `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${name}-AbCdEf`;
+
+/** The primary in another region, by attributes, and the props a standby of it needs. */
+function standbyProps(stack: Stack, overrides: Partial<PatroniClusterProps> = {}, primary: Partial<Parameters<typeof PatroniCluster.fromClusterAttributes>[2]> = {}): Partial<PatroniClusterProps> {
+  return {
+    clusterName: 'orders-dr',
+    standbyOf: PatroniCluster.fromClusterAttributes(stack, 'Primary', {
+      clusterName: 'orders',
+      nodes: 3,
+      endpointHostname: 'orders-db.elb.us-east-1.amazonaws.com',
+      securityGroupId: 'sg-12345678',
+      backupLimits: { maxBackupAge: Duration.hours(30), maxArchiveWait: Duration.minutes(6) },
+      ...primary,
+    }),
+    backup: { bucket: s3.Bucket.fromBucketName(stack, 'Repo', 'orders-repository-eu-west-1') },
+    databaseSecrets: {
+      superuser: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Su', ARN('orders-superuser')),
+      replication: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Repl', ARN('orders-replication')),
+      rewind: secretsmanager.Secret.fromSecretCompleteArn(stack, 'Rw', ARN('orders-rewind')),
+    },
+    ...overrides,
+  };
+}
+
+function statements(template: ReturnType<typeof setupCluster>['template']): Json[] {
+  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p: Json) => p.Properties.PolicyDocument.Statement);
+}
+
+describe('PatroniCluster standbyOf', () => {
+  const { template, cluster } = setupCluster((stack) => standbyProps(stack));
+
+  test("the nodes follow the primary's stanza through the repository: standby_cluster in bootstrap.dcs, the standby leader from its backup", () => {
+    const text = unpackNode(template, 0).text;
+    expect(text).toMatch(/standby_cluster:\n\s+restore_command: pgbackrest --config=\S+ --stanza=orders --repo1-path=\/orders --pg1-path=\S+ --repo=1 archive-get %f "%p"/);
+    expect(text).toMatch(/pgbackrest_standby:\n\s+command: pgbackrest --config=\S+ --stanza=orders --repo1-path=\/orders --pg1-path=\S+ --repo=1 --delta restore/);
+    // Its own stanza for after the promotion.
+    expect(text).toContain('--stanza=orders-dr archive-push');
+  });
+
+  test("the role reads the primary's prefix only, and writes its own", () => {
+    const s3Statements = statements(template).filter((s) => JSON.stringify(s.Resource).includes('orders-repository-eu-west-1'));
+    const on = (prefix: string) => s3Statements.filter((s) => JSON.stringify(s.Resource).includes(`/${prefix}/*`)).map((s) => [s.Action].flat().sort());
+    expect(on('orders')).toEqual([['s3:GetObject']]);
+    expect(on('orders-dr')).toEqual([['s3:DeleteObject', 's3:GetObject', 's3:PutObject']]);
+  });
+
+  test("the database roles' secrets are the primary's (none created, read by the nodes); the REST API's is its own", () => {
+    const secrets = template.findResources('AWS::SecretsManager::Secret');
+    const users = Object.values(secrets)
+      .map((s: Json) => String(s.Properties.Description))
+      .filter((d) => d.includes(' of Patroni cluster '));
+    expect(users).toEqual(['Patroni REST API user of Patroni cluster orders-dr']);
+    expect(cluster.superuserSecret.secretArn).toBe(ARN('orders-superuser'));
+    const read = statements(template).filter((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]).includes('secretsmanager:GetSecretValue'));
+    const readable = JSON.stringify(read.map((s) => s.Resource));
+    for (const name of ['orders-superuser', 'orders-replication', 'orders-rewind']) expect(readable).toContain(ARN(name));
+  });
+
+  test('it says whom it follows: primaryClusterName and its output', () => {
+    expect(cluster.primaryClusterName).toBe('orders');
+    template.hasOutput('*', { Value: 'orders', Description: `cdk-failover:PatroniCluster:${cluster.node.path}:primaryClusterName` });
+  });
+
+  test.each<[string, (stack: Stack) => Partial<PatroniClusterProps>, string]>([
+    ['itself', (stack) => standbyProps(stack, { clusterName: 'orders' }), "standbyOf: a cluster cannot follow itself ('orders')"],
+    [
+      'a standby',
+      (stack) => standbyProps(stack, {}, { primaryClusterName: 'orders-main' }),
+      "standbyOf: 'orders' is itself a standby of 'orders-main': a standby of a standby is not supported; follow 'orders-main'",
+    ],
+    [
+      'a primary without backups',
+      (stack) => standbyProps(stack, {}, { backupLimits: undefined }),
+      "standbyOf: the primary 'orders' declares no backups: a standby follows the primary's pgBackRest repository (give the primary backup; an import, its backupLimits attribute)",
+    ],
+    ['no backup', (stack) => standbyProps(stack, { backup: undefined }), "standbyOf needs backup.bucket: the bucket that holds the primary 'orders''s repository in this region"],
+    ['a new bucket', (stack) => standbyProps(stack, { backup: {} }), 'a new bucket holds none'],
+    [
+      'restoreFrom too',
+      (stack) => ({ ...standbyProps(stack), backup: { bucket: s3.Bucket.fromBucketName(stack, 'R2', 'old-repository'), restoreFrom: { clusterName: 'old' } } }),
+      'standbyOf and backup.restoreFrom exclude each other: a standby cluster is made from its primary',
+    ],
+    ['no databaseSecrets', (stack) => standbyProps(stack, { databaseSecrets: undefined }), "standbyOf needs databaseSecrets: the primary 'orders''s superuser, replication and rewind secrets"],
+  ])('refuses a standby of %s at synth', (_what, props, message) => {
+    expect(() => setupCluster(props)).toThrow(message);
+  });
+
+  test('a primary in the same app without backups is refused too', () => {
+    expect(() =>
+      setupCluster((stack, vpc) => {
+        const primary = new PatroniCluster(stack, 'Main', { vpc, clusterName: 'orders' });
+        return { ...standbyProps(stack), standbyOf: primary };
+      }),
+    ).toThrow("standbyOf: the primary 'orders' declares no backups");
+  });
+
+  test('day two: removing standbyOf after the promotion (secrets kept) changes no instance, only the generation; nothing re-creates the secrets', () => {
+    const after = setupCluster((stack) => standbyProps(stack, { standbyOf: undefined }));
+    const instances = (t: typeof template) => Object.fromEntries(Object.entries(t.findResources('AWS::EC2::Instance')).map(([id, r]: [string, Json]) => [id, r.Properties]));
+    expect(Object.keys(instances(template))).toHaveLength(3);
+    expect(instances(after.template)).toEqual(instances(template));
+    expect(after.template.findResources('AWS::SecretsManager::Secret')).toEqual(template.findResources('AWS::SecretsManager::Secret'));
+    // Only bootstrap.dcs changes: Patroni reads it at a cluster's first boot only; the promoted cluster keeps its /config.
+    expect(unpackNode(after.template, 0).text).not.toContain('standby_cluster');
+    expect(unpackNode(after.template, 0).document.generation).not.toBe(unpackNode(template, 0).document.generation);
+  });
+});
