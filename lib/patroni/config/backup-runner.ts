@@ -30,7 +30,7 @@ export const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
 export type BackupType = (typeof BACKUP_TYPES)[number];
 
 /** How long a node keeps watching for a scheduled backup, and how often. */
-export const BACKUP_RUNNER_TIMING = { windowSeconds: 6 * 3600, intervalSeconds: 30, httpTimeoutSeconds: 5 } as const;
+export const BACKUP_RUNNER_TIMING = { windowSeconds: 6 * 3600, intervalSeconds: 30, httpTimeoutSeconds: 5, stanzaLockRetrySeconds: 20 } as const;
 
 /** What the runner prints (stderr) on the node that took the backup. */
 export const RUNNER_BACKUP_DONE = /backup done in every repository$/m;
@@ -75,13 +75,23 @@ def pgbackrest(*args, timeout=None):
     return subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
 
 
-def cluster_view(url):
+def get_json(url):
     try:
         with OPENER.open(url, timeout=CONFIG['httpTimeoutSeconds']) as answer:
-            view = json.loads(answer.read().decode('utf-8'))
+            return json.loads(answer.read().decode('utf-8'))
     except (urllib.error.URLError, OSError, ValueError):
         return None
+
+
+def cluster_view(url):
+    view = get_json(url)
     return view if isinstance(view, dict) and isinstance(view.get('members'), list) else None
+
+
+def following_primary():
+    """This cluster's /config follows a primary (standby_cluster), whether or not its standby leader runs now."""
+    config = get_json(CONFIG['configUrl'])
+    return isinstance(config, dict) and bool(config.get('standby_cluster'))
 
 
 def leader_of(view):
@@ -92,7 +102,7 @@ def plan():
     """Who backs up now, as the leader sees the cluster: {'node', 'leader'}, {'standbyCluster'} in a
     standby cluster, or None while no leader answers. Every node asks the same member, so they agree on one."""
     own = cluster_view(CONFIG['clusterUrls'][CONFIG['node']])
-    if own and any(isinstance(m, dict) and m.get('role') == 'standby_leader' for m in own['members']):
+    if (own and any(isinstance(m, dict) and m.get('role') == 'standby_leader' for m in own['members'])) or following_primary():
         return {'standbyCluster': True}
     leader = own and leader_of(own)
     if not leader or leader.get('name') not in CONFIG['clusterUrls']:
@@ -147,16 +157,24 @@ def done_in(repo, kind, since):
 
 
 def stanza_create(extra=()):
-    try:
-        result = pgbackrest(*extra, 'stanza-create', timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        log('stanza-create failed (the next backup retries it): %s' % e)
-        return False
-    if result.returncode == LOCK_ERROR and stanza_exists():
-        # The asynchronous archive-push holds the stanza's archive lock while WAL is queued (all the
-        # time under a steady write load), so stanza-create cannot run; the stanza exists anyway.
-        log('stanza-create skipped: another pgBackRest process holds its lock, and the stanza exists')
-        return True
+    deadline = time.time() + CONFIG['stanzaLockRetrySeconds']
+    while True:
+        try:
+            result = pgbackrest(*extra, 'stanza-create', timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            log('stanza-create failed (the next backup retries it): %s' % e)
+            return False
+        if result.returncode != LOCK_ERROR:
+            break
+        if stanza_exists():
+            # The asynchronous archive-push holds the stanza's archive lock while WAL is queued (all the
+            # time under a steady write load), so stanza-create cannot run; the stanza exists anyway.
+            log('stanza-create skipped: another pgBackRest process holds its lock, and the stanza exists')
+            return True
+        if time.time() >= deadline:
+            break
+        # A new stanza (a promoted standby): archive-push fails without it and frees its lock between tries.
+        time.sleep(1)
     if result.returncode != 0:
         log('stanza-create failed (the next backup retries it): ' + last_line(result))
     return result.returncode == 0
@@ -261,6 +279,7 @@ export function renderBackupRunner(spec: ClusterSpec, nodeName: string): string 
       stanza: spec.clusterName,
       config: pgBackRestConfigPath(paths),
       clusterUrls: Object.fromEntries(spec.nodes.map((n) => [n.name, `${restApiUrl(spec, n)}/cluster`])),
+      configUrl: `${restApiUrl(spec, node)}/config`,
       caFile: restApiCaFile(spec, node.name),
       standby: standbyBackupSettings(spec, node),
       repositories: backup.repositories.map((_, i) => i + 1),

@@ -47,5 +47,7 @@ export function standbyClusterSettings(spec: ClusterSpec, node: ClusterNode): Re
 export function standbyReplicaMethod(spec: ClusterSpec, node: ClusterNode): Record<string, unknown> {
   const source = checkedStandby(spec);
   if (!source) return {};
-  return { [STANDBY_REPLICA_METHOD]: { command: fromPrimary(spec, node, source, ['--delta', 'restore']), keep_data: true, no_params: true } };
+  // no_leader: the standby leader has no member to copy from (no standby_cluster host), and Patroni
+  // 3.0.2 keeps only methods so marked when it has none; without it the bootstrap fails.
+  return { [STANDBY_REPLICA_METHOD]: { command: fromPrimary(spec, node, source, ['--delta', 'restore']), keep_data: true, no_params: true, no_leader: true } };
 }

@@ -94,7 +94,8 @@ describe('backup.py on the leader, against a stand-in pgbackrest and REST API', 
       '#!/bin/sh',
       `echo "$*" >> ${dir}/calls`,
       'case "$*" in',
-      `  *stanza-create*) echo "ERROR: [050]: unable to acquire lock on file 'orders-db-archive.lock'" >&2; exit 50 ;;`,
+      // The lock is held for as many more stanza-creates as the file `locks` says.
+      `  *stanza-create*) n=$(cat ${dir}/locks); if [ "$n" -gt 0 ]; then echo $((n - 1)) > ${dir}/locks; echo "ERROR: [050]: unable to acquire lock on file 'orders-db-archive.lock'" >&2; exit 50; fi ;;`,
       `  *info*) cat ${dir}/info.json ;;`,
       'esac',
     ].join('\n');
@@ -103,11 +104,14 @@ describe('backup.py on the leader, against a stand-in pgbackrest and REST API', 
     fs.writeFileSync(path.join(dir, 'calls'), '');
     fs.chmodSync(path.join(dir, 'calls'), 0o666);
   });
-  /** What `pgbackrest info` answers from now on; the record of calls starts afresh. */
-  const info = (code: number) => {
+  /** What `pgbackrest info` answers from now on, and for how many stanza-creates the lock is held; the record of calls starts afresh. */
+  const info = (code: number, locks = 1000) => {
     fs.writeFileSync(path.join(dir, 'info.json'), JSON.stringify([{ name: 'orders-db', status: { code }, backup: [] }]), { mode: 0o644 });
     fs.writeFileSync(path.join(dir, 'calls'), '');
+    fs.writeFileSync(path.join(dir, 'locks'), `${locks}\n`);
+    fs.chmodSync(path.join(dir, 'locks'), 0o666);
   };
+  const stanzaCreates = () => fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n').filter((c) => c.endsWith(' stanza-create')).length;
   const backupRuns = () => fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n').filter((c) => c.endsWith(' backup'));
   const leader = () => run('python3', ['-I', file, 'backup', 'full', '--once'], { timeoutMs: 60_000, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
   afterAll(async () => {
@@ -124,9 +128,22 @@ describe('backup.py on the leader, against a stand-in pgbackrest and REST API', 
     expect(backupRuns()).toEqual([expect.stringContaining('--repo=1 --type=full backup')]);
   }, 60_000);
 
-  test('the lock held and no stanza listed (a new cluster whose archive-push fails): no backup, a failure to retry', async () => {
+  test('the lock held and no stanza listed (a new cluster, a promoted standby): stanza-create is retried until the lock frees, then the backup runs', async () => {
+    info(1, 3);
+    const r = await leader();
+    expect(stanzaCreates()).toBe(4);
+    expect(r.stderr).not.toContain('stanza-create failed');
+    expect(r.stderr).toContain('full backup done in every repository');
+    expect(r.code).toBe(0);
+    expect(backupRuns()).toHaveLength(1);
+  }, 60_000);
+
+  test('the lock held throughout and no stanza listed: retried for a bounded time, then no backup and a failure to retry', async () => {
     info(1);
     const r = await leader();
+    // About one try a second for BACKUP_RUNNER_TIMING.stanzaLockRetrySeconds (20 s), never unbounded.
+    expect(stanzaCreates()).toBeGreaterThan(5);
+    expect(stanzaCreates()).toBeLessThan(30);
     expect(r.stderr).toContain('stanza-create failed (the next backup retries it)');
     expect(r.stderr).toContain('no full backup completed');
     expect(r.code).not.toBe(0);
@@ -139,6 +156,7 @@ describe('backup.py names the node that backs up from the leader\'s view, agains
   let file: string;
   let servers: http.Server[] = [];
   let view: unknown = {};
+  let config: unknown = {};
   const member = (name: string, role: string, extra: Record<string, unknown> = {}) => ({ name, role, state: 'running', timeline: 2, ...(role === 'leader' ? {} : { lag: 0 }), ...extra });
 
   beforeAll(async () => {
@@ -147,7 +165,11 @@ describe('backup.py names the node that backs up from the leader\'s view, agains
     // One stand-in per member address, all answering the same view; the standby settings are a TLS
     // cluster's (the stand-in speaks HTTP, so the spec itself has no TLS).
     const listen = async (address: string, port: number) => {
-      const server = http.createServer((req, res) => (req.url === '/cluster' ? res.writeHead(200).end(JSON.stringify(view)) : res.writeHead(404).end()));
+      const answers: Record<string, () => unknown> = { '/cluster': () => view, '/config': () => config };
+      const server = http.createServer((req, res) => {
+        const answer = answers[req.url ?? ''];
+        return answer ? res.writeHead(200).end(JSON.stringify(answer())) : res.writeHead(404).end();
+      });
       await new Promise<void>((resolve) => server.listen(port, address, resolve));
       servers.push(server);
       return (server.address() as AddressInfo).port;
@@ -228,6 +250,31 @@ describe('backup.py names the node that backs up from the leader\'s view, agains
       fs.rmSync(path.join(dir, 'fail'));
     }
   }, 60_000);
+
+  test.each([
+    ['its standby leader runs', [member('pg-0', 'standby_leader'), member('pg-1', 'replica'), member('pg-2', 'replica')], { standby_cluster: { restore_command: 'x' } }],
+    ['only its /config says so (its standby leader is down)', [member('pg-1', 'replica'), member('pg-2', 'replica')], { standby_cluster: { restore_command: 'x' } }],
+  ])('a standby cluster takes no backup (%s): named as such, exit 0, pgBackRest never asked to back up', async (_case, members, dcs) => {
+    config = dcs;
+    try {
+      expect(await who(members)).toEqual({ code: 0, plan: { standbyCluster: true } });
+      fs.writeFileSync(path.join(dir, 'calls'), '');
+      const r = await run('python3', ['-I', file, 'backup', 'diff'], { timeoutMs: 60_000, env: env() });
+      expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({ code: 0, stderr: 'cdk-failover backup pg-1: a standby cluster: no diff backup until it is promoted' });
+      expect(fs.readFileSync(path.join(dir, 'calls'), 'utf8').split('\n').filter((c) => / (backup|stanza-create)$/.test(c))).toEqual([]);
+    } finally {
+      config = {};
+    }
+  }, 60_000);
+
+  test('a promoted standby (standby_cluster null in /config, a leader) backs up as any primary', async () => {
+    config = { standby_cluster: null };
+    try {
+      expect(await who([member('pg-0', 'leader'), member('pg-1', 'replica'), member('pg-2', 'replica')])).toEqual({ code: 0, plan: { node: 'pg-1', leader: 'pg-0' } });
+    } finally {
+      config = {};
+    }
+  });
 
   test('not named, a node with --once leaves the backup to the one named', async () => {
     view = { members: [member('pg-0', 'leader'), member('pg-1', 'replica', { lag: 'unknown' }), member('pg-2', 'replica')] };
