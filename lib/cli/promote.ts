@@ -11,9 +11,9 @@ import { act } from './exit';
 export function promoteCommand(): Command {
   return withTarget(new Command('promote'))
     .description(
-      'turn a standby cluster into a primary: refused while its primary still answers and accepts writes (--force stops that primary first); then its first full backup',
+      'turn a standby cluster into a primary: refused while any node of its primary still runs (--force stops that primary first); then its first full backup',
     )
-    .option('--force', 'promote although the primary still accepts writes: stop the primary first (never two writable clusters)')
+    .option('--force', 'promote although the primary still runs: kill every node of it first (never two writable clusters)')
     .action(
       act(async (opts: Target & { force?: boolean }) => {
         const target = resolveTarget(opts, 'the promotion');

@@ -717,6 +717,15 @@ export class LocalCluster {
     }
   }
 
+  /** The nodes that have a process left in their namespace (running or stopped). */
+  public async nodesWithProcesses(): Promise<string[]> {
+    const names: string[] = [];
+    for (const name of this.nodeNames) {
+      if ((await namespacePids(this.node(name).namespace)).some(isRunning)) names.push(name);
+    }
+    return names;
+  }
+
   /** SIGKILL every process in the node's namespace (node loss). */
   public async kill(name: string): Promise<void> {
     const node = this.node(name);

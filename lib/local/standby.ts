@@ -62,7 +62,7 @@ export function standbySource(spec: ClusterSpec): RestoreSourceSpec | undefined 
 }
 
 export interface PromoteOptions {
-  /** Promote although the primary still answers and accepts writes: stop it first. */
+  /** Promote although the primary still runs: stop every node of it first. */
   readonly force?: boolean;
   /** Opens another local cluster of the same state root (the primary). */
   readonly open: (clusterName: string) => LocalCluster | undefined;
@@ -73,7 +73,7 @@ export interface PromoteOptions {
 export interface PromoteResult {
   readonly cluster: string;
   readonly leader: string;
-  /** The primary stopped first (`--force` while it accepted writes), or null. */
+  /** The primary stopped first (`--force` while any of its nodes ran), or null. */
   readonly fenced: string | null;
   /** From the /config change to the first write acknowledged by the new primary. */
   readonly writableAfterSeconds: number;
@@ -90,8 +90,10 @@ async function writableLeader(primary: LocalCluster): Promise<string | undefined
 
 /**
  * Turns standby cluster `standby` into a primary: refuses a primary, a standby without a running
- * standby leader, and (unless `force`, which stops it first) a primary that still accepts writes.
- * Then removes `standby_cluster` from its /config, waits for a write, and takes its first backup.
+ * standby leader, and (unless `force`, which stops it first) a primary with any process left: one
+ * that accepts no write now may lead again in a moment, so only a primary with nothing running is
+ * safe to leave behind. Then removes `standby_cluster` from its /config, waits for a write, and
+ * takes its first backup.
  */
 export async function promoteStandby(standby: LocalCluster, options: PromoteOptions): Promise<PromoteResult> {
   const name = standby.clusterName;
@@ -112,16 +114,18 @@ export async function promoteStandby(standby: LocalCluster, options: PromoteOpti
     throw new LocalClusterError(`cluster '${name}' has no running standby leader (members: ${members.map((m) => `${m.name} ${m.role} ${m.state}`).join(', ') || 'none'}): nothing to promote`);
   }
   const primary = options.open(primaryName);
-  const writable = primary && (await writableLeader(primary));
+  const running = primary ? await primary.nodesWithProcesses() : [];
   let fenced: string | null = null;
-  if (primary && writable) {
+  if (primary && running.length > 0) {
     if (!options.force) {
+      const writable = await writableLeader(primary);
+      const state = writable ? `still answers and accepts writes (leader ${writable})` : `still runs (${running.join(', ')}) and may lead again`;
       throw new LocalClusterError(
-        `the primary '${primaryName}' still answers and accepts writes (leader ${writable}): promoting '${name}' would make two writable clusters; ` +
-          `promote with --force to stop '${primaryName}' first, or switch over to a standby by stopping the primary`,
+        `the primary '${primaryName}' ${state}: promoting '${name}' would risk two writable clusters; ` +
+          `promote with --force to stop every node of '${primaryName}' first`,
       );
     }
-    for (const node of primary.nodeNames) await primary.kill(node);
+    for (const node of running) await primary.kill(node);
     fenced = primaryName;
   }
   const started = Date.now();

@@ -27,7 +27,12 @@ export function checkStandbyOf(
   databaseSecrets: DatabaseSecrets | undefined,
 ): string {
   const name = primary.clusterName;
-  if (!Token.isUnresolved(name) && name === clusterName) throw new Error(`standbyOf: a cluster cannot follow itself ('${clusterName}')`);
+  if (Token.isUnresolved(name)) {
+    throw new Error(
+      "standbyOf: the primary's clusterName is a deploy-time value; it names the primary's stanza in the repository, which the nodes' configuration needs at synth (import the primary with its clusterName as a string)",
+    );
+  }
+  if (name === clusterName) throw new Error(`standbyOf: a cluster cannot follow itself ('${clusterName}')`);
   if (primary.primaryClusterName !== undefined) {
     throw new Error(
       `standbyOf: '${name}' is itself a standby of '${primary.primaryClusterName}': a standby of a standby is not supported; follow '${primary.primaryClusterName}'`,

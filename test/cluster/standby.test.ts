@@ -77,7 +77,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       const refused = promoteStandby(standby, { open });
       await expect(refused).rejects.toThrow(LocalClusterError);
       await expect(refused).rejects.toThrow(
-        new RegExp(`^the primary '${PRIMARY}' still answers and accepts writes \\(leader pg-\\d\\): promoting '${STANDBY}' would make two writable clusters; promote with --force`),
+        new RegExp(`^the primary '${PRIMARY}' still answers and accepts writes \\(leader pg-\\d\\): promoting '${STANDBY}' would risk two writable clusters; promote with --force to stop every node of '${PRIMARY}' first$`),
       );
       expect((await standby.patroni().dynamicConfig()).standby_cluster).toBeTruthy();
       expect((await primary.leader()) && (await primary.isPrimary((await primary.leader())!))).toBe(true);
@@ -122,8 +122,10 @@ if (process.env.SKIP_CLUSTER === '1') {
         log(`RPO: ${lost.length} of ${acked.length} acknowledged writes lost, the oldest ${rpoSeconds.toFixed(1)} s before the loss`);
         expect(acked.length).toBeGreaterThan(100);
         expect(present.has(`${runTag}-archived`)).toBe(true);
-        // archive_timeout, plus pgBackRest's asynchronous push (a batch in flight) and a write in flight.
-        expect(rpoSeconds).toBeLessThanOrEqual((ARCHIVE_TIMEOUT_MS + 5000) / 1000);
+        // archive_timeout closes a segment at most that long after its first write; the archiver then
+        // pushes it (asynchronously, in batches) and may be a segment behind on a loaded 2-core
+        // machine: one more archive_timeout, and 5 s for a push in flight. The figure is logged.
+        expect(rpoSeconds).toBeLessThanOrEqual((2 * ARCHIVE_TIMEOUT_MS + 5000) / 1000);
       });
 
       test('the promoted cluster leads with its replicas, took its first full backup into its own stanza, and refuses a second promotion', async () => {

@@ -1,6 +1,6 @@
 // PatroniCluster as a standby cluster of another (regional recovery): what it renders, grants and
 // creates, what it refuses at synth, and what changing it does to a deployed stack.
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { PatroniCluster, PatroniClusterProps } from '../../lib';
@@ -76,6 +76,11 @@ describe('PatroniCluster standbyOf', () => {
   test.each<[string, (stack: Stack) => Partial<PatroniClusterProps>, string]>([
     ['itself', (stack) => standbyProps(stack, { clusterName: 'orders' }), "standbyOf: a cluster cannot follow itself ('orders')"],
     [
+      'a primary whose name is a deploy-time value',
+      (stack) => standbyProps(stack, {}, { clusterName: Fn.importValue('OrdersClusterName') }),
+      "standbyOf: the primary's clusterName is a deploy-time value; it names the primary's stanza in the repository, which the nodes' configuration needs at synth",
+    ],
+    [
       'a standby',
       (stack) => standbyProps(stack, {}, { primaryClusterName: 'orders-main' }),
       "standbyOf: 'orders' is itself a standby of 'orders-main': a standby of a standby is not supported; follow 'orders-main'",
@@ -113,7 +118,9 @@ describe('PatroniCluster standbyOf', () => {
     expect(instances(after.template)).toEqual(instances(template));
     expect(after.template.findResources('AWS::SecretsManager::Secret')).toEqual(template.findResources('AWS::SecretsManager::Secret'));
     // Only bootstrap.dcs changes: Patroni reads it at a cluster's first boot only; the promoted cluster keeps its /config.
-    expect(unpackNode(after.template, 0).text).not.toContain('standby_cluster');
+    const patroniYml = (t: typeof template) => unpackNode(t, 0).bundle.files.find((f) => f.path.endsWith('/patroni.yml'))!.content;
+    expect(patroniYml(template)).toContain('standby_cluster');
+    expect(patroniYml(after.template)).not.toContain('standby_cluster');
     expect(unpackNode(after.template, 0).document.generation).not.toBe(unpackNode(template, 0).document.generation);
   });
 });
