@@ -591,7 +591,7 @@ export class LocalCluster {
         if (hopeless) return giveUp(hopeless);
         const verdict = await this.health(options.members);
         if (!verdict.healthy) return notYet(verdict.reason);
-        const endpoints = await this.checkEndpoints();
+        const endpoints = await this.checkEndpoints(verdict.standby === true);
         return endpoints ? notYet(endpoints) : done(verdict);
       },
       { timeoutMs: options.timeoutMs, intervalMs: options.intervalMs ?? 500, onProgress: (r) => this.log(`  ${r}`) },
@@ -1244,10 +1244,13 @@ export class LocalCluster {
     return done(true);
   }
 
-  /** Why the front's writer or reader does not answer yet, or undefined when both do. */
-  private async checkEndpoints(): Promise<string | undefined> {
-    const w = await this.trySql('SELECT pg_is_in_recovery()', { uri: this.writerUri, timeoutMs: 5000 });
-    if (w.code !== 0 || w.stdout.trim() !== 'f') return `writer endpoint ${this.writer}: ${w.stderr.trim().split('\n')[0] || w.stdout.trim()}`;
+  /**
+   * Why the front's writer or reader does not answer yet, or undefined when both do. A standby
+   * cluster's writer has no server (HAProxy routes to a primary only): only its reader is asked.
+   */
+  private async checkEndpoints(standby: boolean): Promise<string | undefined> {
+    const w = standby ? undefined : await this.trySql('SELECT pg_is_in_recovery()', { uri: this.writerUri, timeoutMs: 5000 });
+    if (w && (w.code !== 0 || w.stdout.trim() !== 'f')) return `writer endpoint ${this.writer}: ${w.stderr.trim().split('\n')[0] || w.stdout.trim()}`;
     if (this.state.nodes.length > 1) {
       const r = await this.trySql('SELECT pg_is_in_recovery()', { uri: this.readerUri, timeoutMs: 5000 });
       if (r.code !== 0 || r.stdout.trim() !== 't') return `reader endpoint ${this.reader}: ${r.stderr.trim().split('\n')[0] || r.stdout.trim()}`;

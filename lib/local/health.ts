@@ -12,6 +12,8 @@ export interface HealthVerdict {
   /** Why not, or a one-line summary when healthy. */
   readonly reason: string;
   readonly leader?: string;
+  /** The leader is a standby leader (a standby cluster): it takes no writes. */
+  readonly standby?: boolean;
 }
 
 /**
@@ -44,5 +46,6 @@ export function assessHealth(
     return { healthy: false, reason: 'no synchronous standby yet', leader: leader.name };
   }
   const replicas = view.members.filter((m) => m !== leader).map((m) => `${m.name} ${m.role}`);
-  return { healthy: true, reason: `leader ${leader.name}${replicas.length ? `, ${replicas.join(', ')}` : ''}`, leader: leader.name };
+  const standby = leader.role === 'standby_leader';
+  return { healthy: true, reason: `${standby ? 'standby leader' : 'leader'} ${leader.name}${replicas.length ? `, ${replicas.join(', ')}` : ''}`, leader: leader.name, standby };
 }

@@ -2,14 +2,13 @@
 // stand-in for the primary's repository replicated into the standby's region), and its promotion.
 // The standby keeps the primary's database roles' passwords: its data is the primary's, roles
 // included, and its replicas log in to its standby leader with them.
-import * as fs from 'node:fs';
-import type { ClusterSpec, RestoreSourceSpec } from '../patroni/config';
+import { clusterStanza, type ClusterSpec, type RestoreSourceSpec } from '../patroni/config';
 import { found, notYet, poll } from '../ops/poll';
 import { takeBackup } from './backup/operations';
 import type { LocalCluster } from './cluster';
 import { LocalClusterError, oneLine } from './errors';
 import { checkClusterName, stateFile } from './layout';
-import { leftoversExist } from './teardown';
+import { checkNewCluster } from './teardown';
 import { readState } from './state';
 
 /** What a new standby takes from its primary's state. */
@@ -25,11 +24,7 @@ export interface StandbyPrimary {
 export async function standbyPrimary(clusterName: string, stateRoot: string, primaryName: string): Promise<StandbyPrimary> {
   checkClusterName(primaryName);
   if (primaryName === clusterName) throw new LocalClusterError(`a standby follows another cluster: --standby-of must differ from --cluster '${clusterName}'`);
-  if (fs.existsSync(stateFile(stateRoot, clusterName)) || (await leftoversExist(clusterName, stateRoot))) {
-    throw new LocalClusterError(
-      `cluster '${clusterName}' exists: a standby is a new cluster (choose another name, or remove it first with 'failover local down --cluster ${clusterName}')`,
-    );
-  }
+  await checkNewCluster(clusterName, stateRoot, 'a standby is a new cluster');
   const primary = readState(stateFile(stateRoot, primaryName));
   if (!primary) throw new LocalClusterError(`no local cluster '${primaryName}' to follow: make it first with 'failover local up --cluster ${primaryName} --backup'`);
   const backup = primary.spec.backup;
@@ -51,7 +46,7 @@ export function standbySpec(spec: ClusterSpec, primary: StandbyPrimary): Cluster
   return {
     ...spec,
     credentials: { ...spec.credentials, superuser, replication, rewind },
-    backup: { ...spec.backup, standbyOf: { stanza: primary.clusterName, path: `/${primary.clusterName}` } },
+    backup: { ...spec.backup, standbyOf: clusterStanza(primary.clusterName) },
   };
 }
 

@@ -95,6 +95,13 @@ export async function teardown(clusterName: string, stateRoot: string, log: (lin
   return { namespaces, processes, removedDir, sharedMemorySegments };
 }
 
+/** Refuses a cluster name in use (its state, or anything left of it): `what` says why it must be new. */
+export async function checkNewCluster(clusterName: string, stateRoot: string, what: string): Promise<void> {
+  if (fs.existsSync(stateFile(stateRoot, clusterName)) || (await leftoversExist(clusterName, stateRoot))) {
+    throw new LocalClusterError(`cluster '${clusterName}' exists: ${what} (choose another name, or remove it first with 'failover local down --cluster ${clusterName}')`);
+  }
+}
+
 /** Whether anything of this cluster exists: its state directory or a namespace with its prefix. */
 export async function leftoversExist(clusterName: string, stateRoot: string): Promise<boolean> {
   if (fs.existsSync(clusterDir(stateRoot, clusterName))) return true;

@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { BackupSpec, postgresTime, RestoreSourceSpec } from './config';
+import { BackupSpec, clusterStanza, postgresTime, RestoreSourceSpec } from './config';
 import { BackupLimits, checkBackupLimits } from './patroni-cluster-base';
 
 /** Days of the week, for `BackupSchedule.weekly`. */
@@ -234,7 +234,7 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
         bucket: `__${key}_BUCKET__`,
         region: `__${key}_REGION__`,
         endpoint: `s3.__${key}_REGION__.__AWS_URL_SUFFIX__`,
-        path: `/${clusterName}`,
+        path: clusterStanza(clusterName).path,
         uriStyle: 'host' as const,
         retentionFull: repo.fullRetention,
       };
@@ -248,7 +248,7 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
   if (standbyOf !== undefined) {
     // The primary's prefix, read-only: its backups and archived WAL.
     grantRepository(role, bucket, standbyOf, false);
-    return { bucket, spec: { ...spec, standbyOf: { stanza: standbyOf, path: `/${standbyOf}` } }, values, limits };
+    return { bucket, spec: { ...spec, standbyOf: clusterStanza(standbyOf) }, values, limits };
   }
   if (!props.restoreFrom) return { bucket, spec, values, limits };
   const source = props.restoreFrom.clusterName;
@@ -256,7 +256,7 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
     throw new Error(`backup.restoreFrom.clusterName must be another cluster's name (lowercase letters, digits, hyphens), got '${source}'`);
   }
   grantRepository(role, bucket, source, false);
-  const restoreFrom: RestoreSourceSpec = { stanza: source, path: `/${source}`, target: (props.restoreFrom.target ?? RestoreTarget.latest()).spec };
+  const restoreFrom: RestoreSourceSpec = { ...clusterStanza(source), target: (props.restoreFrom.target ?? RestoreTarget.latest()).spec };
   return { bucket, spec: { ...spec, restoreFrom }, values, limits };
 }
 

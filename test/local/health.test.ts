@@ -21,4 +21,16 @@ describe('the local cluster reads Patroni the way the ops client does', () => {
     const started = { members: view.members.map((m) => ({ ...m, state: 'running' })) };
     expect(assessHealth(started, streamingFrom('pg-1'), expectation)).toEqual({ healthy: false, reason: 'pg-2 not streaming from pg-0 yet', leader: 'pg-0' });
   });
+
+  test('a standby cluster is healthy with a running standby leader and replicas streaming from it, and says it is a standby', () => {
+    const view: PatroniClusterView = { members: [member('pg-0', 'standby_leader', 'running'), member('pg-1', 'replica', 'running'), member('pg-2', 'replica', 'running')] };
+    expect(assessHealth(view, streamingFrom('pg-1', 'pg-2'), { members: ['pg-0', 'pg-1', 'pg-2'], requireSyncStandby: false })).toEqual({
+      healthy: true,
+      reason: 'standby leader pg-0, pg-1 replica, pg-2 replica',
+      leader: 'pg-0',
+      standby: true,
+    });
+    const primary = { members: [member('pg-0', 'leader', 'running'), ...view.members.slice(1)] };
+    expect(assessHealth(primary, streamingFrom('pg-1', 'pg-2'), { members: ['pg-0', 'pg-1', 'pg-2'], requireSyncStandby: false })).toMatchObject({ healthy: true, standby: false });
+  });
 });

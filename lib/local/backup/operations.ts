@@ -2,13 +2,13 @@
 // before anything is created, and the runs of the rendered backup runner on the nodes.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { backupRunnerPath, findNode, nodePaths, pgBackRestCommand, postgresTime, type ClusterSpec, type RestoreSourceSpec } from '../../patroni/config';
+import { backupRunnerPath, clusterStanza, findNode, nodePaths, pgBackRestCommand, postgresTime, type ClusterSpec, type RestoreSourceSpec } from '../../patroni/config';
 import { RUNNER_BACKUP_DONE, runnerFailureCause, type BackupType } from '../../patroni/config/backup-runner';
 import { found, notYet, poll } from '../../ops/poll';
 import { LocalClusterError } from '../errors';
-import { checkClusterName, stateFile } from '../layout';
+import { checkClusterName } from '../layout';
 import type { RunOptions, RunResult } from '../exec';
-import { leftoversExist } from '../teardown';
+import { checkNewCluster } from '../teardown';
 
 /** Another local cluster's backups, and how far to replay its WAL. */
 export interface LocalRestoreSource {
@@ -42,7 +42,7 @@ export interface LocalBackupInfo {
 }
 
 export function restoreSourceSpec(source: LocalRestoreSource | undefined): RestoreSourceSpec | undefined {
-  return source && { stanza: source.cluster, path: `/${source.cluster}`, target: source.target };
+  return source && { ...clusterStanza(source.cluster), target: source.target };
 }
 
 /** A restore target from the CLI: `latest`, or an ISO-8601 time with a zone. */
@@ -60,11 +60,7 @@ export function parseRestoreTarget(value: string): RestoreSourceSpec['target'] {
 export async function checkRestoreInto(clusterName: string, stateRoot: string, source: LocalRestoreSource): Promise<void> {
   checkClusterName(source.cluster);
   if (source.cluster === clusterName) throw new LocalClusterError(`a restore makes a new cluster: --into must differ from the source '${source.cluster}'`);
-  if (fs.existsSync(stateFile(stateRoot, clusterName)) || (await leftoversExist(clusterName, stateRoot))) {
-    throw new LocalClusterError(
-      `cluster '${clusterName}' exists: a restore makes a new cluster (choose another name, or remove it first with 'failover local down --cluster ${clusterName}')`,
-    );
-  }
+  await checkNewCluster(clusterName, stateRoot, 'a restore makes a new cluster');
   if (source.target.type === 'time' && Date.parse(source.target.time) > Date.now()) {
     throw new LocalClusterError(`the restore target ${source.target.time} is in the future: nothing has been archived for it yet`);
   }

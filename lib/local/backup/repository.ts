@@ -5,6 +5,7 @@
 // own /etc/netns/<namespace>/hosts, which `ip netns exec` mounts over /etc/hosts.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { clusterStanza } from '../../patroni/config/pgbackrest';
 import type { BackupSpec, RestoreSourceSpec } from '../../patroni/config/spec';
 import { entryCommand } from '../entry-command';
 import { LocalClusterError } from '../errors';
@@ -53,7 +54,7 @@ export function localBackupSpec(stateRoot: string, clusterName: string, restoreF
         bucket: LOCAL_S3.bucket,
         region: LOCAL_S3.region,
         endpoint: LOCAL_S3.host,
-        path: `/${clusterName}`,
+        path: clusterStanza(clusterName).path,
         uriStyle: 'path',
         sharedKey: { accessKeyId: LOCAL_S3.accessKeyId, secretAccessKey: LOCAL_S3.secretAccessKey },
         storageHost: LOCAL_S3.host,

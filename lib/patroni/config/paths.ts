@@ -35,7 +35,7 @@ export function debianNodePaths(postgresVersion: number): NodePaths {
 
 // Paths go unquoted into systemd units, haproxy.cfg and shell: absolute, and no character that
 // any of them would read specially (whitespace, quotes, `$`, systemd's `%` specifiers).
-const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
+export const SAFE_PATH = /^\/[A-Za-z0-9._/-]*$/;
 
 function checkPaths(owner: string, paths: NodePaths): NodePaths {
   for (const [key, value] of Object.entries(paths)) {

@@ -4,7 +4,7 @@
 import * as path from 'path';
 import { nodeCommonName } from '../../tls/cluster-certificates';
 import { findNode } from './nodes';
-import { nodePaths } from './paths';
+import { nodePaths, SAFE_PATH } from './paths';
 import { PGBACKREST_TLS_PORT } from './ports';
 import { BackupRepositorySpec, BackupSpec, ClusterNode, ClusterSpec, NodePaths, RestoreSourceSpec } from './spec';
 import { tlsFilePath } from './tls';
@@ -40,7 +40,7 @@ export function checkedBackup(spec: ClusterSpec): BackupSpec | undefined {
     if (!Number.isInteger(repo.retentionFull) || repo.retentionFull < 1 || repo.retentionFull > 9999999) {
       throw new Error(`backup.repositories[${i}].retentionFull must be a whole number from 1, got ${repo.retentionFull}`);
     }
-    if (!/^\/[A-Za-z0-9._/-]*$/.test(repo.path)) {
+    if (!SAFE_PATH.test(repo.path)) {
       throw new Error(`backup.repositories[${i}].path must be an absolute path of letters, digits and . _ / -, got '${repo.path}'`);
     }
   });
@@ -215,6 +215,29 @@ function restoreTargetArgs(source: RestoreSourceSpec): { args: string[]; recover
   }
 }
 
+/** Another cluster's stanza in the repository (a restore source, a standby's primary). */
+export interface OtherStanza {
+  readonly stanza: string;
+  readonly path: string;
+}
+
+/** Cluster `clusterName`'s stanza and its directory in every repository: one of each per cluster. */
+export function clusterStanza(clusterName: string): OtherStanza {
+  return { stanza: clusterName, path: `/${clusterName}` };
+}
+
+/** `source` names another cluster's stanza, at a safe path; `prop` and `why` are for the error. */
+export function checkOtherStanza(spec: ClusterSpec, prop: string, source: OtherStanza, why: string): void {
+  if (!/^[a-z0-9-]{1,63}$/.test(source.stanza)) throw new Error(`${prop}.stanza must be a cluster name (lowercase letters, digits, hyphens), got '${source.stanza}'`);
+  if (source.stanza === spec.clusterName) throw new Error(`${prop}.stanza must name another cluster than '${spec.clusterName}': ${why}`);
+  if (!SAFE_PATH.test(source.path)) throw new Error(`${prop}.path must be an absolute path of letters, digits and . _ / -, got '${source.path}'`);
+}
+
+/** pgBackRest on `node` reading `source`'s stanza, which has no pg1 section here: the node's data directory goes on the command line. */
+export function fromStanza(spec: ClusterSpec, node: ClusterNode, source: OtherStanza, args: readonly string[]): string {
+  return pgBackRestCommand(spec, node, [`--repo1-path=${source.path}`, `--pg1-path=${nodePaths(spec, node).dataDir}`, '--repo=1', ...args], source.stanza);
+}
+
 /**
  * `bootstrap` settings: the restore from the source's repository path when `restoreFrom` is set,
  * and, for every cluster with backups, a post_init that creates the cluster's own stanza.
@@ -226,23 +249,18 @@ export function bootstrapSettings(spec: ClusterSpec, node: ClusterNode): Record<
   const settings: Record<string, unknown> = { post_init: `${runner} stanza-create` };
   const source = backup.restoreFrom;
   if (!source) return settings;
-  if (!/^[a-z0-9-]{1,63}$/.test(source.stanza)) throw new Error(`backup.restoreFrom.stanza must be a cluster name, got '${source.stanza}'`);
-  if (source.stanza === spec.clusterName) {
-    throw new Error(`backup.restoreFrom.stanza must name another cluster than '${spec.clusterName}': the restored cluster archives to its own stanza`);
-  }
+  checkOtherStanza(spec, 'backup.restoreFrom', source, 'the restored cluster archives to its own stanza');
   const { args, recovery } = restoreTargetArgs(source);
-  // The source's stanza has no pg1 section here: this node's data directory goes on the command line.
-  const fromSource = [`--repo1-path=${source.path}`, `--pg1-path=${nodePaths(spec, node).dataDir}`];
   return {
     ...settings,
     method: 'pgbackrest_restore',
     pgbackrest_restore: {
       // --target-action only with a target: pgBackRest refuses it for a restore to the end of the archive.
-      command: pgBackRestCommand(spec, node, [...fromSource, '--repo=1', '--delta', 'restore', ...args, ...(args.length ? ['--target-action=promote'] : [])], source.stanza),
+      command: fromStanza(spec, node, source, ['--delta', 'restore', ...args, ...(args.length ? ['--target-action=promote'] : [])]),
       no_params: true,
       // Patroni writes these and waits for the end of recovery, then the promotion.
       recovery_conf: {
-        restore_command: pgBackRestCommand(spec, node, [...fromSource, '--repo=1', 'archive-get', '%f', '"%p"'], source.stanza),
+        restore_command: fromStanza(spec, node, source, ['archive-get', '%f', '"%p"']),
         recovery_target_action: 'promote',
         // Along the timelines the source took (a failover after the backup included).
         recovery_target_timeline: 'latest',

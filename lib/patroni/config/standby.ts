@@ -3,32 +3,20 @@
 // own replicas stream from the standby leader. `standby_cluster` is written into bootstrap.dcs
 // only, never into what the node agent PATCHes: promotion (`failover promote`) removes it from
 // /config, and no later deploy puts it back.
-import { nodePaths } from './paths';
-import { checkedBackup, pgBackRestCommand } from './pgbackrest';
+import { checkedBackup, checkOtherStanza, fromStanza } from './pgbackrest';
 import { ClusterNode, ClusterSpec, StandbySourceSpec } from './spec';
 
 /** The `postgresql` replica method the standby leader is made with (Patroni runs its command). */
 export const STANDBY_REPLICA_METHOD = 'pgbackrest_standby';
-
-const STANZA = /^[a-z0-9-]{1,63}$/;
 
 /** The spec's standby source, checked; undefined for a primary cluster. */
 export function checkedStandby(spec: ClusterSpec): StandbySourceSpec | undefined {
   const backup = checkedBackup(spec);
   const source = backup?.standbyOf;
   if (!source) return undefined;
-  if (!STANZA.test(source.stanza)) throw new Error(`backup.standbyOf.stanza must be a cluster name (lowercase letters, digits, hyphens), got '${source.stanza}'`);
-  if (source.stanza === spec.clusterName) {
-    throw new Error(`backup.standbyOf.stanza must name another cluster than '${spec.clusterName}': a cluster cannot follow itself`);
-  }
-  if (!/^\/[A-Za-z0-9._/-]*$/.test(source.path)) throw new Error(`backup.standbyOf.path must be an absolute path of letters, digits and . _ / -, got '${source.path}'`);
+  checkOtherStanza(spec, 'backup.standbyOf', source, 'a cluster cannot follow itself');
   if (backup.restoreFrom) throw new Error('backup.standbyOf and backup.restoreFrom exclude each other: a standby cluster is made from its primary');
   return source;
-}
-
-/** pgBackRest on `node` reading the primary's stanza (which has no pg1 section here). */
-function fromPrimary(spec: ClusterSpec, node: ClusterNode, source: StandbySourceSpec, args: readonly string[]): string {
-  return pgBackRestCommand(spec, node, [`--repo1-path=${source.path}`, `--pg1-path=${nodePaths(spec, node).dataDir}`, '--repo=1', ...args], source.stanza);
 }
 
 /** `bootstrap.dcs` additions: `standby_cluster`, fed from the primary's repository. */
@@ -37,7 +25,7 @@ export function standbyClusterSettings(spec: ClusterSpec, node: ClusterNode): Re
   if (!source) return {};
   return {
     standby_cluster: {
-      restore_command: fromPrimary(spec, node, source, ['archive-get', '%f', '"%p"']),
+      restore_command: fromStanza(spec, node, source, ['archive-get', '%f', '"%p"']),
       create_replica_methods: [STANDBY_REPLICA_METHOD],
     },
   };
@@ -49,5 +37,5 @@ export function standbyReplicaMethod(spec: ClusterSpec, node: ClusterNode): Reco
   if (!source) return {};
   // no_leader: the standby leader has no member to copy from (no standby_cluster host), and Patroni
   // 3.0.2 keeps only methods so marked when it has none; without it the bootstrap fails.
-  return { [STANDBY_REPLICA_METHOD]: { command: fromPrimary(spec, node, source, ['--delta', 'restore']), keep_data: true, no_params: true, no_leader: true } };
+  return { [STANDBY_REPLICA_METHOD]: { command: fromStanza(spec, node, source, ['--delta', 'restore']), keep_data: true, no_params: true, no_leader: true } };
 }

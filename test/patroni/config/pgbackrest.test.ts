@@ -170,7 +170,8 @@ describe('patroni.yml with backups', () => {
 
   test.each([
     [{ stanza: 'orders-db', path: '/orders-db', target: { type: 'latest' } }, /must name another cluster than 'orders-db'/],
-    [{ stanza: 'Old DB', path: '/x', target: { type: 'latest' } }, /restoreFrom.stanza must be a cluster name, got 'Old DB'/],
+    [{ stanza: 'Old DB', path: '/x', target: { type: 'latest' } }, /restoreFrom.stanza must be a cluster name \(lowercase letters, digits, hyphens\), got 'Old DB'/],
+    [{ stanza: 'old-db', path: 'old db', target: { type: 'latest' } }, /restoreFrom.path must be an absolute path of letters, digits and . _ \/ -, got 'old db'/],
     [{ stanza: 'old-db', path: '/old-db', target: { type: 'time', time: 'yesterday' } }, /target.time must be an ISO-8601 time with a zone .* got 'yesterday'/],
     [{ stanza: 'old-db', path: '/old-db', target: { type: 'time', time: '2026-11-30T12:00:00' } }, /with a zone/],
     [{ stanza: 'old-db', path: '/old-db', target: { type: 'name', name: "x'; drop" } }, /target.name must be 1-63 letters/],
