@@ -1,5 +1,5 @@
 import { Argument, Command, InvalidArgumentError, Option } from 'commander';
-import { FAULT_KINDS, LocalCluster, type FaultKind, type LocalClusterStatus } from '../local/cluster';
+import { FAULT_KINDS, LocalCluster, type FaultKind, type LocalClusterStatus, type LocalStandbyStatus } from '../local/cluster';
 import { DEFAULT_STATE_ROOT } from '../local/layout';
 import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
 
@@ -158,5 +158,13 @@ export function printStatus(s: LocalClusterStatus): void {
   console.log(`writer     ${s.writer}   ${s.writerUri}`);
   console.log(`reader     ${s.reader}   ${s.readerUri}`);
   console.log(`client ns  ${s.clientNamespace}   (failover local exec -- psql "$FAILOVER_WRITER_URI")`);
+  if (s.standby) console.log(`standby    ${standbyLine(s.standby)}`);
   if (!s.source) console.log('warning    no Patroni REST API answered');
+}
+
+/** A standby cluster's readiness in one line. */
+export function standbyLine(s: LocalStandbyStatus): string {
+  if (!s.leader) return `of '${s.of}': no standby leader runs (nothing to promote)`;
+  const age = s.replayAgeSeconds === null ? 'no commit of the primary replayed yet' : `last commit of the primary replayed ${s.replayAgeSeconds.toFixed(1)} s ago`;
+  return `of '${s.of}': standby leader ${s.leader}, ${age}`;
 }

@@ -2,11 +2,29 @@
 // --local on a standby made by `failover local up --standby-of`.
 import { Command } from 'commander';
 import { LocalCluster } from '../local/cluster';
+import * as fs from 'node:fs';
 import { LocalClusterError } from '../local/errors';
+import { stateFile } from '../local/layout';
 import { promoteStandby } from '../local/standby';
+import { leftoversExist } from '../local/teardown';
 import { UsageError } from '../ops/errors';
 import { progress, resolveTarget, withTarget, type Target } from './backup';
 import { act } from './exit';
+
+/**
+ * The primary of a promotion, or undefined when nothing of it is left on this machine (the lost
+ * region). A state that cannot be read, or processes and namespaces left without a state, cannot
+ * be checked or fenced: refused, never taken for a lost region.
+ */
+export async function openPrimary(clusterName: string, stateRoot: string): Promise<LocalCluster | undefined> {
+  if (fs.existsSync(stateFile(stateRoot, clusterName))) return LocalCluster.open({ clusterName, stateRoot, log: progress });
+  if (await leftoversExist(clusterName, stateRoot)) {
+    throw new LocalClusterError(
+      `the primary '${clusterName}' has no state but processes or namespaces left: it cannot be checked or fenced; remove them first ('failover local down --cluster ${clusterName}')`,
+    );
+  }
+  return undefined;
+}
 
 export function promoteCommand(): Command {
   return withTarget(new Command('promote'))
@@ -18,16 +36,11 @@ export function promoteCommand(): Command {
       act(async (opts: Target & { force?: boolean }) => {
         const target = resolveTarget(opts, 'the promotion');
         if (target.kind === 'stack') {
-          throw new UsageError(`promoting a deployed stack (--stack ${target.stack}) is not built yet: docs/regional-recovery.md gives the procedure; rehearse it here with --local`);
+          throw new UsageError(
+            `promoting a deployed stack (--stack ${target.stack}) is not built yet: docs/regional-recovery.md gives the manual procedure; rehearse it here with --local`,
+          );
         }
-        const open = (clusterName: string) => {
-          try {
-            return LocalCluster.open({ clusterName, stateRoot: target.stateRoot, log: progress });
-          } catch (err) {
-            if (err instanceof LocalClusterError) return undefined;
-            throw err;
-          }
-        };
+        const open = (clusterName: string) => openPrimary(clusterName, target.stateRoot);
         const standby = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
         const result = await promoteStandby(standby, { force: opts.force, open });
         console.log(JSON.stringify(result, null, 2));

@@ -9,7 +9,7 @@ import { PatroniClient } from '../ops/patroni-client';
 import type { RunningCommand } from '../util/command';
 import { run, runInNamespace, sleep, spawnInNamespace, type RunOptions, type RunResult } from './exec';
 import { nodeServiceArgv, renderNodeFiles, frontFiles, FRONT_CONFIG } from './files';
-import { assessHealth, type HealthVerdict } from './health';
+import { assessHealth, patroniTimeMs, type HealthVerdict } from './health';
 import { checkClusterName, clusterDir, createNodeTree, DEFAULT_STATE_ROOT, etcdUser, postgresUser, stateFile, writeFiles } from './layout';
 import { localTlsFiles, reissueLocalCertificates, writeLocalCertificates, writeNodeCertificates } from './certificates';
 import { etcdScheme } from '../patroni/config/etcd';
@@ -139,6 +139,21 @@ export interface LocalClusterStatus {
   readonly caFile: string | null;
   /** The database CA's certificate (PEM file): PostgreSQL's certificate chains to it (the URIs' sslrootcert). Null without TLS. */
   readonly databaseCaFile: string | null;
+  /** A standby cluster's readiness, or null for a primary (a promoted standby included). */
+  readonly standby: LocalStandbyStatus | null;
+}
+
+/** How ready a standby cluster is to be promoted. */
+export interface LocalStandbyStatus {
+  /** The primary it follows. */
+  readonly of: string;
+  /** Its running standby leader, or null (nothing to promote). */
+  readonly leader: string | null;
+  /**
+   * Seconds since the primary committed the last transaction the standby leader replayed (grows
+   * while the primary commits nothing, too), or null when unknown.
+   */
+  readonly replayAgeSeconds: number | null;
 }
 
 /** What `rotateCertificates` rolled out: per node, in order, the serials it then served. */
@@ -577,7 +592,16 @@ export class LocalCluster {
       mode: this.mode,
       caFile: this.spec.tls ? localTlsFiles(this.state.dir).caCert : null,
       databaseCaFile: this.spec.tls ? localTlsFiles(this.state.dir).databaseCaCert : null,
+      standby: await this.standbyStatus(members),
     };
+  }
+
+  private async standbyStatus(members: readonly PatroniMember[]): Promise<LocalStandbyStatus | null> {
+    const of = this.spec.backup?.standbyOf?.stanza;
+    if (!of || members.some((m) => m.role === 'leader')) return null;
+    const leader = members.find((m) => m.role === 'standby_leader' && isRunningState(m.state))?.name ?? null;
+    const replayed = leader ? patroniTimeMs((await this.nodeStatus(leader))?.xlog?.replayed_timestamp) : undefined;
+    return { of, leader, replayAgeSeconds: replayed === undefined ? null : Math.max(0, (Date.now() - replayed) / 1000) };
   }
 
   // ---- waiting -----------------------------------------------------------------------------

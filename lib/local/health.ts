@@ -16,6 +16,14 @@ export interface HealthVerdict {
   readonly standby?: boolean;
 }
 
+/** Patroni's str() of a datetime ('2026-12-03 06:40:00.123456+00:00') in epoch milliseconds, or undefined. */
+export function patroniTimeMs(value: string | null | undefined): number | undefined {
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$/.exec(value ?? '');
+  if (!m) return undefined;
+  const ms = Date.parse(`${m[1]}T${m[2]}${(m[3] ?? '').slice(0, 4)}${m[4]}`);
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
 /**
  * Healthy: exactly one leader, running; every expected member running; every expected
  * non-leader streaming from the leader (the leader's pg_stat_replication, as GET /patroni lists

@@ -104,6 +104,8 @@ export interface PatroniNodeStatus {
   readonly timeline?: number;
   readonly replication?: readonly PatroniReplicationEntry[];
   readonly patroni?: { readonly version?: string; readonly scope?: string };
+  /** A node in recovery: what it has replayed; `replayed_timestamp` is Python's str() of a datetime with its zone. */
+  readonly xlog?: { readonly replayed_location?: number; readonly replayed_timestamp?: string | null };
 }
 
 export function parseJson<T>(answer: HttpAnswer): T | undefined {

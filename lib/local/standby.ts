@@ -59,8 +59,8 @@ export function standbySource(spec: ClusterSpec): RestoreSourceSpec | undefined 
 export interface PromoteOptions {
   /** Promote although the primary still runs: stop every node of it first. */
   readonly force?: boolean;
-  /** Opens another local cluster of the same state root (the primary). */
-  readonly open: (clusterName: string) => LocalCluster | undefined;
+  /** Opens another local cluster of the same state root (the primary); undefined when it is gone. */
+  readonly open: (clusterName: string) => LocalCluster | undefined | Promise<LocalCluster | undefined>;
   /** @default 120 s */
   readonly timeoutMs?: number;
 }
@@ -108,7 +108,7 @@ export async function promoteStandby(standby: LocalCluster, options: PromoteOpti
   if (!standbyLeader) {
     throw new LocalClusterError(`cluster '${name}' has no running standby leader (members: ${members.map((m) => `${m.name} ${m.role} ${m.state}`).join(', ') || 'none'}): nothing to promote`);
   }
-  const primary = options.open(primaryName);
+  const primary = await options.open(primaryName);
   const running = primary ? await primary.nodesWithProcesses() : [];
   let fenced: string | null = null;
   if (primary && running.length > 0) {

@@ -51,6 +51,12 @@ export interface AlarmOverrides {
   readonly walArchiveLate?: AlarmTuning;
   /** A node runs a Patroni that raised the declared timing. @default - the catalogue's */
   readonly slowerThanDeclared?: AlarmTuning;
+  /**
+   * A standby cluster's last replayed commit of its primary is older than the threshold, in
+   * seconds, or no standby leader runs ("secondary region not ready"). Set the threshold above the
+   * longest time the primary commits nothing. @default - the catalogue's (900 s)
+   */
+  readonly standbyNotReady?: AlarmTuning;
 }
 
 /** The `AlarmOverrides` property of an alarm kind. */

@@ -48,6 +48,9 @@ export const ALARM_DEFINITIONS = {
   BackupTooOld: { threshold: 0, comparison: GT, evaluationPeriods: 15, treatMissingData: BREACHING, description: 'the newest backup (before the first one: the database itself) is older than the threshold (seconds), or the repository cannot be read' },
   WalArchiveFailing: { threshold: 1, comparison: GE, evaluationPeriods: 5, treatMissingData: NOT_BREACHING, description: "WAL archiving has failed for 5 minutes: the archive has a gap growing, and point-in-time recovery stops at the gap's start" },
   WalArchiveLate: { threshold: 0, comparison: GT, evaluationPeriods: 3, treatMissingData: NOT_BREACHING, description: 'a finished WAL segment has waited longer than the threshold (seconds) to be archived: the RPO is slipping' },
+  // Standby clusters only: their standby leader publishes the age every minute; silence means no
+  // standby leader (nothing to promote): breaching. 15 minutes: many archive_timeouts of a busy primary.
+  StandbyNotReady: { threshold: 900, comparison: GT, evaluationPeriods: 3, treatMissingData: BREACHING, description: "secondary region not ready: the standby cluster's last replayed commit of its primary is older than the threshold (seconds), or no standby leader runs" },
 } satisfies Record<string, AlarmDefinition>;
 
 

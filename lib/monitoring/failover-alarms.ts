@@ -114,9 +114,14 @@ export class FailoverAlarms extends Construct {
     for (const cluster of clusters) {
       const scope = scopeFor('Cluster', cluster.clusterName, cluster);
       const where = `cluster ${cluster.clusterName}`;
+      // A standby cluster has no primary and takes no backups until it is promoted: its readiness
+      // is what to watch. After a promotion, removing standbyOf (or primaryClusterName from an
+      // import) brings the primary's alarms.
+      const standby = cluster.primaryClusterName !== undefined;
       inProgress.push(this.alarm(scope, 'DbFailoverOccurred', cluster.metricPromotions(), where));
       this.alarm(scope, 'DbFailoverTooSlow', cluster.metricFailoverDuration(), where);
-      inProgress.push(this.alarm(scope, 'DbNoPrimary', cluster.metricPrimaryCount(), where));
+      if (standby) this.alarm(scope, 'StandbyNotReady', cluster.metricStandbyReplayAge(), `${where} (standby of ${cluster.primaryClusterName})`);
+      else inProgress.push(this.alarm(scope, 'DbNoPrimary', cluster.metricPrimaryCount(), where));
       this.alarm(scope, 'DbSplitBrain', cluster.metricPrimaryCount({ statistic: cloudwatch.Stats.MINIMUM }), where);
       this.alarm(scope, 'DbNoHealthyReplica', cluster.metricHealthyReplicaCount(), where);
       this.alarm(scope, 'DbReplicationLagHigh', cluster.metricMaxReplicationLag(), where, cluster.replicaMaxLag.toBytes());
@@ -125,7 +130,7 @@ export class FailoverAlarms extends Construct {
       this.alarm(scope, 'EtcdQuorumAtRisk', cluster.metricHealthyEtcdMembers(), where, etcdQuorum(members));
       this.alarm(scope, 'SlowerThanDeclared', cluster.metricTimingAdjusted(), where);
       const limits = cluster.backupLimits;
-      if (limits) {
+      if (limits && !standby) {
         this.alarm(scope, 'BackupTooOld', cluster.metricBackupAge(), where, limits.maxBackupAge.toSeconds());
         this.alarm(scope, 'WalArchiveFailing', cluster.metricWalArchiveFailing(), where);
         this.alarm(scope, 'WalArchiveLate', cluster.metricWalArchiveWait(), where, limits.maxArchiveWait.toSeconds());

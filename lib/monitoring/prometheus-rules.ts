@@ -147,6 +147,7 @@ export const CLOUDWATCH_ONLY: Partial<Record<AlarmKind, string>> = {
   BackupTooOld: "the node metrics publisher reads pgBackRest's info and publishes to CloudWatch only",
   WalArchiveFailing: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",
   WalArchiveLate: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",
+  StandbyNotReady: "not written for Prometheus yet (Patroni's patroni_xlog_replayed_timestamp and patroni_standby_leader would do): CloudWatch only",
 };
 
 /** The rules of one cluster, in catalogue order. */

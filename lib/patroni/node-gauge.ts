@@ -26,6 +26,8 @@ export class NodeGauge {
   public static readonly WAL_ARCHIVE_WAIT_SECONDS = new NodeGauge(NODE_GAUGES.walArchiveWaitSeconds);
   /** 1 while the Patroni running on this node (3.2 or later) has raised the declared timing to its own minimums, else 0. */
   public static readonly TIMING_ADJUSTED = new NodeGauge(NODE_GAUGES.timingAdjusted);
+  /** Standby leader of a standby cluster: seconds since the primary committed the last transaction it replayed. */
+  public static readonly STANDBY_REPLAY_AGE_SECONDS = new NodeGauge(NODE_GAUGES.standbyReplayAgeSeconds);
 
   private constructor(
     /** The CloudWatch metric name the node publishes. */

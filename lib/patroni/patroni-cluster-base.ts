@@ -74,6 +74,12 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
    * minimums (Maximum over the nodes): failover is slower than declared.
    */
   metricTimingAdjusted(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
+  /**
+   * A standby cluster's readiness: seconds since its primary committed the last transaction the
+   * standby leader replayed (Maximum). It also grows while the primary commits nothing. No data:
+   * no standby leader runs (or the cluster is a primary).
+   */
+  metricStandbyReplayAge(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
 }
 
 /** What the backup alarms of a cluster compare with. */
@@ -233,6 +239,10 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
 
   public metricTimingAdjusted(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
     return clusterGauge(this, NODE_GAUGES.timingAdjusted, 'MAX', 'timing raised by Patroni', props, false);
+  }
+
+  public metricStandbyReplayAge(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.standbyReplayAgeSeconds, 'MAX', 'standby replay age (s)', props, false);
   }
 
   public metricWalArchiveWait(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {

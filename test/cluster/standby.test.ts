@@ -66,6 +66,12 @@ if (process.env.SKIP_CLUSTER === '1') {
         async () => ((await presentIds(standby, runTag, leader)).has(`${runTag}-archived`) ? found(true) : notYet('not replayed yet')),
         { timeoutMs: 2 * MINUTE, intervalMs: 1000 },
       );
+      // Its readiness, as `failover local status` prints it: a commit of the primary replayed, and recently.
+      const status = (await standby.status()).standby;
+      expect(status).toMatchObject({ of: PRIMARY, leader });
+      expect(status!.replayAgeSeconds).toBeGreaterThanOrEqual(0);
+      expect(status!.replayAgeSeconds).toBeLessThan(5 * 60);
+      expect((await primary.status()).standby).toBeNull();
     });
 
     test('bad input changes nothing: a standby of a standby, a promotion of a primary, a promotion while the primary accepts writes', async () => {
@@ -88,6 +94,8 @@ if (process.env.SKIP_CLUSTER === '1') {
       let writerB: RunningWriter;
       let lossAt: number;
       let promoted: PromoteResult;
+      let refused: unknown;
+      let hung: string;
 
       beforeAll(async () => {
         writerA = await startWriter(primary, { runTag, targets: [{ label: 'a', uri: primary.writerUri }], intervalMs: 100 });
@@ -95,10 +103,13 @@ if (process.env.SKIP_CLUSTER === '1') {
         writerB = await startWriter(standby, { runTag: `${runTag}b`, targets: [{ label: 'b', uri: standby.writerUri }], intervalMs: 100 });
         await waitForEvent(writerA, 'writes on the primary', (e) => e.ok, MINUTE);
         await new Promise((r) => setTimeout(r, 25_000));
+        // The region is lost but for one hung node (frozen: it could lead again if it woke up).
         lossAt = Date.now();
-        for (const node of primary.nodeNames) await primary.kill(node);
-        log(`every process of '${PRIMARY}' killed`);
-        promoted = await promoteStandby(standby, { open });
+        hung = primary.nodeNames[primary.nodeNames.length - 1]!;
+        for (const node of primary.nodeNames) await (node === hung ? primary.freeze(node) : primary.kill(node));
+        log(`every process of '${PRIMARY}' killed but ${hung}'s, frozen`);
+        refused = await promoteStandby(standby, { open }).then(() => undefined, (err: unknown) => err);
+        promoted = await promoteStandby(standby, { open, force: true });
         await waitForEvent(writerB, 'a write acknowledged by the promoted standby', (e) => e.ok, MINUTE);
         await writerA.stop();
         await writerB.stop();
@@ -109,8 +120,16 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect(acks[0]!.t0).toBeGreaterThanOrEqual(lossAt);
         const rtoSeconds = (acks[0]!.t1 - lossAt) / 1000;
         log(`RTO: ${rtoSeconds.toFixed(1)} s from the loss to the first write acknowledged in '${STANDBY}' (promotion writable after ${promoted.writableAfterSeconds.toFixed(1)} s)`);
-        expect(promoted.fenced).toBeNull();
         expect(rtoSeconds).toBeLessThan(120);
+      });
+
+      test('a primary with a hung node left is refused without --force (it could lead again); --force kills it first', async () => {
+        expect(refused).toBeInstanceOf(LocalClusterError);
+        expect((refused as Error).message).toBe(
+          `the primary '${PRIMARY}' still runs (${hung}) and may lead again: promoting '${STANDBY}' would risk two writable clusters; promote with --force to stop every node of '${PRIMARY}' first`,
+        );
+        expect(promoted.fenced).toBe(PRIMARY);
+        expect(await primary.nodesWithProcesses()).toEqual([]);
       });
 
       test('what was lost (RPO) is only what the primary acknowledged in its last archive_timeout', async () => {
@@ -138,6 +157,7 @@ if (process.env.SKIP_CLUSTER === '1') {
         await expect(promoteStandby(standby, { open })).rejects.toThrow(
           `cluster '${STANDBY}' is not a standby cluster (it is a primary, promoted from '${PRIMARY}'): nothing to promote`,
         );
+        expect((await standby.status()).standby).toBeNull();
       });
     });
   });

@@ -31,7 +31,7 @@ describe('failover backup and restore: bad input', () => {
     // Not usage: the name reaches the cluster's own checks, an error (exit 1).
     [['backup', 'list', '--local', '--cluster', 'Bad_Name'], 1, /^failover: .*Bad_Name/],
     [['promote', '--cluster', 'dr'], 2, /^failover: give --local \[--cluster NAME\] or --stack NAME \[--region R\]: which cluster the promotion is for$/],
-    [['promote', '--stack', 'OrdersDr'], 2, /^failover: promoting a deployed stack \(--stack OrdersDr\) is not built yet: docs\/regional-recovery\.md gives the procedure; rehearse it here with --local$/],
+    [['promote', '--stack', 'OrdersDr'], 2, /^failover: promoting a deployed stack \(--stack OrdersDr\) is not built yet: docs\/regional-recovery\.md gives the manual procedure; rehearse it here with --local$/],
     [['promote', '--local', '--cluster', 'nosuchdr', '--state-root', '/nonexistent-cdkf'], 1, /^failover: no local cluster 'nosuchdr'/],
     // The old spelling is gone, with commander's one line.
     [['local', 'backup'], 1, /unknown command 'backup'/],

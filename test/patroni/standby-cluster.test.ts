@@ -3,7 +3,7 @@
 import { Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { PatroniCluster, PatroniClusterProps } from '../../lib';
+import { FailoverAlarms, PatroniCluster, PatroniClusterProps } from '../../lib';
 import { setupCluster } from './cluster-fixture';
 import { unpackNode } from './user-data-helpers';
 
@@ -66,6 +66,48 @@ describe('PatroniCluster standbyOf', () => {
     const read = statements(template).filter((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]).includes('secretsmanager:GetSecretValue'));
     const readable = JSON.stringify(read.map((s) => s.Resource));
     for (const name of ['orders-superuser', 'orders-replication', 'orders-rewind']) expect(readable).toContain(ARN(name));
+  });
+
+  test("FailoverAlarms watch a standby's readiness instead of its primary and backups; the same cluster without standbyOf gets the primary's", () => {
+    const kinds = (standby: boolean) => {
+      let alarms: FailoverAlarms | undefined;
+      setupCluster(
+        (stack) => standbyProps(stack, standby ? {} : { standbyOf: undefined }),
+        undefined,
+        (stack, _vpc, c) => {
+          alarms = new FailoverAlarms(stack, 'Alarms', { clusters: [c], overrides: { standbyNotReady: { threshold: 600 } } });
+        },
+      );
+      return Object.keys(alarms!.alarms).filter((k) => !k.includes('/Node')).map((k) => k.split('/').pop()!).sort();
+    };
+    const standby = kinds(true);
+    expect(standby).toContain('StandbyNotReady');
+    expect(standby).not.toContain('DbNoPrimary');
+    expect(standby.filter((k) => /Backup|WalArchive/.test(k))).toEqual([]);
+    const promoted = kinds(false);
+    expect(promoted).not.toContain('StandbyNotReady');
+    expect(promoted).toEqual(expect.arrayContaining(['DbNoPrimary', 'BackupTooOld', 'WalArchiveFailing', 'WalArchiveLate']));
+    // Both keep the rest.
+    expect(standby.filter((k) => k !== 'StandbyNotReady')).toEqual(promoted.filter((k) => !['DbNoPrimary', 'BackupTooOld', 'WalArchiveFailing', 'WalArchiveLate'].includes(k)));
+  });
+
+  test('StandbyNotReady: the maximum of the nodes\' StandbyReplayAgeSeconds over the threshold given, no standby leader breaching', () => {
+    let alarms: FailoverAlarms | undefined;
+    const { template: t } = setupCluster((stack) => standbyProps(stack), undefined, (stack, _vpc, c) => {
+      alarms = new FailoverAlarms(stack, 'Alarms', { clusters: [c], overrides: { standbyNotReady: { threshold: 600 } } });
+    });
+    const id = Object.entries(t.findResources('AWS::CloudWatch::Alarm')).find(([, a]: [string, Json]) => String(a.Properties.AlarmDescription).includes('secondary region not ready'))!;
+    const p = (id[1] as Json).Properties;
+    expect(p.AlarmDescription).toBe("cluster orders-dr (standby of orders): secondary region not ready: the standby cluster's last replayed commit of its primary is older than the threshold (seconds), or no standby leader runs");
+    expect({ threshold: p.Threshold, comparison: p.ComparisonOperator, missing: p.TreatMissingData, periods: p.EvaluationPeriods }).toEqual({
+      threshold: 600,
+      comparison: 'GreaterThanThreshold',
+      missing: 'breaching',
+      periods: 3,
+    });
+    expect(JSON.stringify(p.Metrics)).toContain('StandbyReplayAgeSeconds');
+    expect(JSON.stringify(p.Metrics)).toMatch(/MAX\(/);
+    expect(alarms!.alarms['Cluster-orders-dr/StandbyNotReady']).toBeDefined();
   });
 
   test('it says whom it follows: primaryClusterName and its output', () => {

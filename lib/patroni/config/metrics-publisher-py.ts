@@ -12,7 +12,8 @@ import { URL_OPENER_PY } from './python-program';
  * socket) and the repository's newest backup and size (`pgbackrest info` in the background every
  * `probeSeconds`). `--once`: one sample, one publish (waited for), the metric data on stdout.
  */
-export const METRICS_PUBLISHER_BODY = String.raw`import os
+export const METRICS_PUBLISHER_BODY = String.raw`import datetime
+import os
 import re
 import shutil
 import subprocess
@@ -80,6 +81,19 @@ def running_primary(status):
     return isinstance(status, dict) and status.get('state') == 'running' and status.get('role') in ('master', 'primary')
 
 
+def running_leader(status):
+    """A running primary, or a standby cluster's running standby leader (its replicas stream from it)."""
+    return running_primary(status) or (isinstance(status, dict) and status.get('state') == 'running' and status.get('role') == 'standby_leader')
+
+
+def epoch_seconds(timestamp):
+    """Patroni's str() of a datetime with its zone ('2026-12-03 06:40:00.123+00:00'), or None."""
+    try:
+        return datetime.datetime.fromisoformat(timestamp).timestamp() if isinstance(timestamp, str) else None
+    except ValueError:
+        return None
+
+
 def sample(now):
     """The gauges, by metric name; records the mark when a healthy primary is seen."""
     me = get_json(CONFIG['restApi'][NODE] + '/patroni')
@@ -90,26 +104,29 @@ def sample(now):
     primary = running_primary(me)
     replica = running and me.get('role') == 'replica'
 
-    # The leader the DCS names, if running, and (when it is another node) its own answer.
+    # The leader the DCS names (a standby leader in a standby cluster), if running, and (when it
+    # is another node) its own answer.
     leader = None
     for m in members if isinstance(members, list) else []:
-        if isinstance(m, dict) and m.get('role') == 'leader' and m.get('state') == 'running':
+        if isinstance(m, dict) and m.get('role') in ('leader', 'standby_leader') and m.get('state') == 'running':
             leader = m
     leader_status = None
     if leader and leader.get('name') != NODE and leader.get('name') in CONFIG['restApi']:
         answer = get_json(CONFIG['restApi'][leader['name']] + '/patroni')
-        leader_status = answer if running_primary(answer) else None
+        leader_status = answer if running_leader(answer) else None
 
     # The mark: another node answering as a running primary, or this one once its promotion has
     # been handled (the callback marks it; before that, the callback still has to read the mark).
-    if leader_status is not None:
+    if running_primary(leader_status):
         write_mark(leader['name'], now)
     elif primary and (read_mark() or (0, NODE))[1] == NODE:
         write_mark(NODE, now)
 
     lag = 0 if primary else None
     if replica:
-        location = number((leader_status or {}).get('xlog', {}).get('location'))
+        # A standby leader has no write location: its replicas are behind what it has replayed.
+        leader_xlog = (leader_status or {}).get('xlog', {})
+        location = number(leader_xlog.get('location', leader_xlog.get('replayed_location')))
         replayed = number(me.get('xlog', {}).get('replayed_location'))
         if location is not None and replayed is not None:
             lag = max(0, location - replayed)
@@ -135,6 +152,9 @@ def sample(now):
         gauges[GAUGE['replicationLagBytes']] = lag
     if seen:
         gauges[GAUGE['dcsLastSeenAgeSeconds']] = max(0, now - seen)
+    replayed = epoch_seconds(me.get('xlog', {}).get('replayed_timestamp')) if running and me.get('role') == 'standby_leader' else None
+    if replayed is not None:
+        gauges[GAUGE['standbyReplayAgeSeconds']] = max(0, now - replayed)
     # The version the running Patroni reports, in patroni --version's words; unreadable: left out.
     version = 'patroni %s' % (me.get('patroni') or {}).get('version')
     if patroni_version(version):

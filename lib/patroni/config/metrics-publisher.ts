@@ -32,6 +32,7 @@ const UNITS: Record<string, string> = {
   [NODE_GAUGES.backupAgeSeconds]: 'Seconds',
   [NODE_GAUGES.backupRepositorySizeBytes]: 'Bytes',
   [NODE_GAUGES.walArchiveWaitSeconds]: 'Seconds',
+  [NODE_GAUGES.standbyReplayAgeSeconds]: 'Seconds',
 };
 
 /** How often the primary asks the repository for its newest backup, and how long it waits. */

@@ -30,6 +30,11 @@ export const NODE_GAUGES = {
   walArchiveWaitSeconds: 'WalArchiveWaitSeconds',
   /** 1 while the Patroni running on this node (3.2 or later) has raised the declared timing to its own minimums, else 0. */
   timingAdjusted: 'TimingAdjusted',
+  /**
+   * Standby leader of a standby cluster: seconds since the primary committed the last transaction
+   * this node has replayed (grows while the primary commits nothing, as well as while the feed lags).
+   */
+  standbyReplayAgeSeconds: 'StandbyReplayAgeSeconds',
 } as const;
 
 /** The gauges only the primary of a cluster with backups publishes. */
@@ -39,6 +44,9 @@ export const BACKUP_NODE_GAUGES: readonly string[] = [
   NODE_GAUGES.walArchiveFailing,
   NODE_GAUGES.walArchiveWaitSeconds,
 ];
+
+/** The gauges only the standby leader of a standby cluster publishes. */
+export const STANDBY_NODE_GAUGES: readonly string[] = [NODE_GAUGES.standbyReplayAgeSeconds];
 
 /** Published by the role-change callback, with the cluster dimension only. */
 export const ROLE_CHANGE_EVENTS = {

@@ -26,7 +26,11 @@ export function standbyClusterSettings(spec: ClusterSpec, node: ClusterNode): Re
   return {
     standby_cluster: {
       restore_command: fromStanza(spec, node, source, ['archive-get', '%f', '"%p"']),
-      create_replica_methods: [STANDBY_REPLICA_METHOD],
+      // Patroni 3.0.2 makes every member of a standby cluster with these (ha.py's clone wraps the
+      // standby leader as a remote member): its replicas copy the standby leader (basebackup),
+      // falling back to the primary's backup; the standby leader, with no member to copy, gets
+      // only the methods marked no_leader.
+      create_replica_methods: ['basebackup', STANDBY_REPLICA_METHOD],
     },
   };
 }

@@ -4,6 +4,7 @@ import * as path from 'path';
 import { DEFAULT_TIMING, FAST_TIMING } from '../../../lib/patroni/config/timing-profiles';
 import {
   BACKUP_NODE_GAUGES,
+  STANDBY_NODE_GAUGES,
   ClusterSpec,
   METRICS_PUBLISHER_FILES,
   NODE_GAUGES,
@@ -122,6 +123,7 @@ describe('metrics publisher', () => {
       BackupAgeSeconds: 'Seconds',
       BackupRepositorySizeBytes: 'Bytes',
       WalArchiveWaitSeconds: 'Seconds',
+      StandbyReplayAgeSeconds: 'Seconds',
     };
     for (const d of data!) {
       expect(d.Dimensions).toEqual([
@@ -180,7 +182,7 @@ describe('metrics publisher', () => {
     expect(DcsLastSeenAgeSeconds).toBeGreaterThanOrEqual(7);
     expect(DcsLastSeenAgeSeconds).toBeLessThanOrEqual(10);
     // Without backups, every gauge but the backup ones.
-    expect(result.data!.map((d) => d.MetricName)).toEqual(Object.values(NODE_GAUGES).filter((n) => !BACKUP_NODE_GAUGES.includes(n)));
+    expect(result.data!.map((d) => d.MetricName)).toEqual(Object.values(NODE_GAUGES).filter((n) => !BACKUP_NODE_GAUGES.includes(n) && !STANDBY_NODE_GAUGES.includes(n)));
     // The same data on stdout, and no temporary file left behind.
     expect(JSON.parse(result.stdout)).toEqual(result.data);
     expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
@@ -207,6 +209,53 @@ describe('metrics publisher', () => {
     asReplica(5000);
     const result = await publishOnce();
     expect(gauges(result.data)).toMatchObject({ IsPrimary: 0, IsReplica: 1, HealthyReplica: 1, ReplicationLagBytes: 5000, PostgresRunning: 1, EtcdHealthy: 1 });
+  });
+
+  describe('a standby cluster', () => {
+    /** pg-1 the standby leader, its last replayed commit `ageSeconds` old; pg-0 `role`, streaming from it `lag` bytes behind. */
+    function asStandby(role: 'replica' | 'standby_leader', ageSeconds = 90, lag = 4096) {
+      const replayed = 2_000_000;
+      const stamp = new Date((now() - ageSeconds) * 1000).toISOString().replace('T', ' ').replace('Z', '+00:00');
+      const standbyLeader = { state: 'running', role: 'standby_leader', xlog: { received_location: replayed, replayed_location: replayed, replayed_timestamp: stamp, paused: false } };
+      const members = [member('pg-0', role), member('pg-1', role === 'replica' ? 'standby_leader' : 'replica'), member('pg-2', 'replica')];
+      if (role === 'standby_leader') {
+        patroni['pg-0'] = { '/patroni': { body: { ...standbyLeader, dcs_last_seen: now() - 1 } }, '/cluster': { body: { members } } };
+        return;
+      }
+      patroni['pg-0'] = {
+        '/patroni': { body: { state: 'running', role: 'replica', xlog: { received_location: replayed - lag, replayed_location: replayed - lag, paused: false }, dcs_last_seen: now() - 1 } },
+        '/cluster': { body: { members } },
+      };
+      patroni['pg-1'] = { '/patroni': { body: { ...standbyLeader, replication: [{ application_name: 'pg-0', state: 'streaming', sync_state: 'async' }] } } };
+    }
+
+    test("the standby leader publishes how old the last commit it replayed is; it is neither primary nor replica", async () => {
+      fakeAws();
+      asStandby('standby_leader', 90);
+      const g = gauges((await publishOnce()).data);
+      expect(g).toMatchObject({ IsPrimary: 0, IsReplica: 0, HealthyReplica: 0, PostgresRunning: 1 });
+      expect(g.StandbyReplayAgeSeconds).toBeGreaterThanOrEqual(90);
+      expect(g.StandbyReplayAgeSeconds).toBeLessThanOrEqual(95);
+      expect(g.ReplicationLagBytes).toBeUndefined();
+    });
+
+    test('its replicas stream from the standby leader: healthy, with their lag behind what it replayed; no primary marked', async () => {
+      fakeAws();
+      asStandby('replica', 90, 4096);
+      const g = gauges((await publishOnce()).data);
+      expect(g).toMatchObject({ IsPrimary: 0, IsReplica: 1, HealthyReplica: 1, ReplicationLagBytes: 4096 });
+      expect(g.StandbyReplayAgeSeconds).toBeUndefined();
+      expect(fs.existsSync(markFile())).toBe(false);
+    });
+
+    test('a standby leader with no commit replayed yet, or an unreadable time, publishes no age (missing data: the alarm breaches)', async () => {
+      fakeAws();
+      for (const stamp of [null, 'yesterday']) {
+        asStandby('standby_leader');
+        (patroni['pg-0']!['/patroni']!.body as { xlog: Record<string, unknown> }).xlog.replayed_timestamp = stamp;
+        expect(gauges((await publishOnce()).data).StandbyReplayAgeSeconds).toBeUndefined();
+      }
+    });
   });
 
   test('a replica exactly at the limit is healthy, one byte over is not', async () => {

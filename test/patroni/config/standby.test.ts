@@ -20,10 +20,10 @@ describe('a standby cluster (Patroni standby_cluster fed from the primary reposi
     const config = yml(STANDBY);
     expect(config.bootstrap.dcs.standby_cluster).toEqual({
       restore_command: `${fromPrimary} archive-get %f "%p"`,
-      create_replica_methods: ['pgbackrest_standby'],
+      create_replica_methods: ['basebackup', 'pgbackrest_standby'],
     });
     expect(config.postgresql.pgbackrest_standby).toEqual({ command: `${fromPrimary} --delta restore`, keep_data: true, no_params: true, no_leader: true });
-    // Its own replicas are made from the standby leader as in any cluster; its own stanza for after the promotion.
+    // postgresql's own methods serve once it is promoted (Patroni uses standby_cluster's until then); its own stanza for after the promotion.
     expect(config.postgresql.create_replica_methods).toEqual(['basebackup', 'pgbackrest']);
     expect(config.postgresql.parameters.archive_command).toMatch(/--stanza=orders-dr archive-push/);
   });
