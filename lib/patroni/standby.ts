@@ -32,6 +32,9 @@ export function checkStandbyOf(
       "standbyOf: the primary's clusterName is a deploy-time value; it names the primary's stanza in the repository, which the nodes' configuration needs at synth (import the primary with its clusterName as a string)",
     );
   }
+  if (!/^[a-z0-9-]{1,63}$/.test(name)) {
+    throw new Error(`standbyOf: the primary's clusterName must be a cluster name (lowercase letters, digits, hyphens), got '${name}'`);
+  }
   if (name === clusterName) throw new Error(`standbyOf: a cluster cannot follow itself ('${clusterName}')`);
   if (primary.primaryClusterName !== undefined) {
     throw new Error(

@@ -68,6 +68,15 @@ describe('takeBackup', () => {
     await expect(takeBackup(host(failed('null'), ok('')).h, 'full')).rejects.toThrow('the leader pg-0 named no node to back up: null');
   });
 
+  test('a standby cluster (no leader, a standby leader) is told it takes no backup until it is promoted; nothing runs', async () => {
+    const { h, calls } = host(ok(''), ok(''), null);
+    const standby = { ...h, spec: { ...h.spec, clusterName: 'dr', backup: { ...BACKUP_SPEC, standbyOf: { stanza: 'orders-db', path: '/orders-db' } } } };
+    await expect(takeBackup(standby, 'full')).rejects.toThrow(
+      "no leader: cluster 'dr' is a standby of 'orders-db' (a standby leader is no leader) and takes no backup until it is promoted ('failover promote --local --cluster dr')",
+    );
+    expect(calls).toEqual([]);
+  });
+
   test('a cluster without backups is refused', async () => {
     const { h } = host(ok(''), ok(''));
     await expect(takeBackup({ ...h, spec: ec2Spec() }, 'full')).rejects.toThrow("cluster 'orders-db' has no backups: make it with 'failover local up --backup'");

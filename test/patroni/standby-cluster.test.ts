@@ -117,6 +117,7 @@ describe('PatroniCluster standbyOf', () => {
 
   test.each<[string, (stack: Stack) => Partial<PatroniClusterProps>, string]>([
     ['itself', (stack) => standbyProps(stack, { clusterName: 'orders' }), "standbyOf: a cluster cannot follow itself ('orders')"],
+    ['a primary named as no cluster is', (stack) => standbyProps(stack, {}, { clusterName: 'Orders DB' }), "standbyOf: the primary's clusterName must be a cluster name (lowercase letters, digits, hyphens), got 'Orders DB'"],
     [
       'a primary whose name is a deploy-time value',
       (stack) => standbyProps(stack, {}, { clusterName: Fn.importValue('OrdersClusterName') }),

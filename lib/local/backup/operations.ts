@@ -169,7 +169,14 @@ export async function listBackups(host: BackupHost): Promise<LocalBackupInfo> {
 export async function takeBackup(host: BackupHost, type: BackupType): Promise<{ readonly node: string; readonly standby: boolean; readonly seconds: number }> {
   if (!host.spec.backup) throw new LocalClusterError(`cluster '${host.spec.clusterName}' has no backups: make it with 'failover local up --backup'`);
   const leader = await host.leader();
-  if (!leader) throw new LocalClusterError('no leader: the leader names the node that backs up, and none answers');
+  if (!leader) {
+    const of = host.spec.backup.standbyOf?.stanza;
+    throw new LocalClusterError(
+      of
+        ? `no leader: cluster '${host.spec.clusterName}' is a standby of '${of}' (a standby leader is no leader) and takes no backup until it is promoted ('failover promote --local --cluster ${host.spec.clusterName}')`
+        : 'no leader: the leader names the node that backs up, and none answers',
+    );
+  }
   const runner = (name: string) => backupRunnerPath(nodePaths(host.spec, findNode(host.spec, name)));
   const who = await host.runOnNode(leader, ['python3', '-I', runner(leader), 'who'], { allowFailure: true, timeoutMs: 60_000 });
   const plan = parsePlan(who.stdout);
