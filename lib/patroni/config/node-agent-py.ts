@@ -367,6 +367,19 @@ def membership_problem(current, wanted):
             '"Replace an etcd member")' % (', '.join(sorted(current)), ', '.join(sorted(wanted))))
 
 
+def standby_problem(dynamic_config, patroni_yml):
+    """Why the new patroni.yml would strand a standby cluster, or None: Patroni's /config still
+    follows a primary (standby_cluster, written at the first boot only), and a generation without
+    standbyOf takes away the method that makes its nodes and the grant that reads its feed."""
+    import yaml
+    following = isinstance(dynamic_config, dict) and dynamic_config.get('standby_cluster')
+    wanted = (((yaml.safe_load(patroni_yml) or {}).get('bootstrap') or {}).get('dcs') or {}).get('standby_cluster')
+    if following and not wanted:
+        return ('this cluster is still a standby cluster (Patroni\'s /config has standby_cluster), and the change removes '
+                'standbyOf: it would lose its feed; promote it first (failover promote), then remove standbyOf')
+    return None
+
+
 def watchdog_problem(patroni_yml, device_exists):
     """Why the new patroni.yml would stop this node from leading, or None: Patroni with a required
     watchdog and no device refuses to lead, and a reload on every node would leave no leader."""
@@ -579,7 +592,8 @@ def apply():
             raise Failure(problem)
         patroni_yml = next(f for f in desired_files(desired) if f['path'] == desired['bundle']['patroniConfig'])['content']
         problem = watchdog_problem(patroni_yml, os.path.exists('/dev/watchdog')) or \
-            tls_problem(read_text_or_none(desired['bundle']['patroniConfig']), patroni_yml)
+            tls_problem(read_text_or_none(desired['bundle']['patroniConfig']), patroni_yml) or \
+            standby_problem(patroni(settings, 'GET', '/config'), patroni_yml)
         if problem:
             raise Failure(problem)
         unhealthy = cluster_unhealthy(settings, desired)

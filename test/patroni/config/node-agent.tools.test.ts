@@ -110,6 +110,22 @@ describe('the node agent (python3)', () => {
     expect(await problem('off', false)).toBeNull();
   });
 
+  test('removing standbyOf while Patroni still follows a primary is refused (the standby would lose its feed); after the promotion, or on a primary, it is not', async () => {
+    const yml = (standby: boolean) =>
+      JSON.stringify(`scope: db\nbootstrap:\n  dcs:\n    ttl: 30\n${standby ? '    standby_cluster:\n      restore_command: pgbackrest archive-get %f "%p"\n' : ''}`);
+    const problem = (config: object | null, standby: boolean) => py(`print(json.dumps(agent.standby_problem(json.loads(${JSON.stringify(JSON.stringify(config))}), ${yml(standby)})))`);
+    const following = { ttl: 30, standby_cluster: { restore_command: 'x' } };
+    expect(await problem(following, false)).toBe(
+      "this cluster is still a standby cluster (Patroni's /config has standby_cluster), and the change removes standbyOf: it would lose its feed; promote it first (failover promote), then remove standbyOf",
+    );
+    expect(await problem(following, true)).toBeNull();
+    // Promoted (standby_cluster null in /config), a primary, or /config unreadable: nothing to refuse.
+    expect(await problem({ ttl: 30, standby_cluster: null }, false)).toBeNull();
+    expect(await problem({ ttl: 30 }, false)).toBeNull();
+    expect(await problem({ ttl: 30 }, true)).toBeNull();
+    expect(await problem(null, false)).toBeNull();
+  });
+
   test('write_files writes only what changed since the last run, with the bundle\'s modes, and the values filled in', async () => {
     const bundle = renderNodeBundle(ec2Spec(), 'pg-0', OPTIONS);
     // Only root-owned files without passwords, relocated under the temporary directory.
