@@ -1,9 +1,11 @@
-import { Annotations, Duration, RemovalPolicy, Stack, StackProps } from 'aws-cdk-lib';
+import { Annotations, Duration, Fn, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as targets from 'aws-cdk-lib/aws-route53-targets';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { DnsFailover, FailoverAlarms, FailoverEndpoint, HealthCheckProtocol, PatroniCluster, PatroniTiming } from '../lib';
 
@@ -73,10 +75,64 @@ export class RegionalWebStack extends Stack {
   }
 }
 
+/**
+ * The secondary region (us-west-2): its web tier, and the bucket that holds the primary
+ * database's second backup repository, which the standby cluster there is made from and follows.
+ * It exists before the primary, which writes to it.
+ */
+export class MultiRegionSecondaryStack extends RegionalWebStack {
+  public readonly repository: s3.Bucket;
+
+  constructor(scope: Construct, id: string, props: RegionalWebStackProps) {
+    super(scope, id, props);
+    const key = new kms.Key(this, 'RepositoryKey', {
+      description: 'pgBackRest repositories in the secondary region (the primary database and its standby)',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    this.repository = new s3.Bucket(this, 'Repository', {
+      encryption: s3.BucketEncryption.KMS,
+      encryptionKey: key,
+      bucketKeyEnabled: true,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+        { id: 'ExpireDeletedVersions', noncurrentVersionExpiration: Duration.days(30), expiredObjectDeleteMarker: true },
+      ],
+    });
+    Validations.of(this.repository).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: "Only the two clusters' node roles write here, and pgBackRest logs every backup and archive push on the nodes; CloudTrail data events record object access where the account turns them on.",
+    });
+  }
+}
+
+/**
+ * cdk-nag's finding on a node role's objects grant in the secondary region's repository, which
+ * another stack owns: PatroniCluster acknowledges it itself only for a bucket whose ARN it can
+ * spell, and here the ARN is a cross-region reference (its output name is the bucket's).
+ */
+function acknowledgeRepositoryObjects(cluster: PatroniCluster, prefix: string): void {
+  const arn = '{"Fn::GetStackOutput":{"StackName":"MultiRegionSecondary","Region":"us-west-2","OutputName":"PublishOutputFnGetAttRepository22E53BBDArn057CFFF0"}}';
+  Validations.of(cluster).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::${arn}/${prefix}/*]`,
+    reason: `pgBackRest names its files itself (backups, WAL segments); the role reaches only the prefix ${prefix}/ in the secondary region's repository.`,
+  });
+}
+
 /** Props of the primary region's stack. */
 export interface MultiRegionPrimaryStackProps extends RegionalWebStackProps {
   /** The other region's load balancer. */
   readonly secondaryLoadBalancer: elbv2.ILoadBalancerV2;
+  /** The other region's repository bucket: the database's second backup repository. */
+  readonly secondaryRepository: s3.IBucket;
+  /** The other region. */
+  readonly secondaryRegion: string;
 }
 
 /**
@@ -95,7 +151,13 @@ export class MultiRegionPrimaryStack extends RegionalWebStack {
       vpcSubnets: { subnetGroupName: 'db' },
       clusterName: 'shop-db',
       timing: PatroniTiming.FAST,
+      // A second repository in the secondary region: the standby there is made from it and
+      // follows it, and it survives the loss of this region.
+      backup: { secondaryRepository: { bucket: props.secondaryRepository, region: props.secondaryRegion } },
+      // The standby logs in with these roles' passwords: its data is this cluster's.
+      databaseSecretReplicaRegions: [props.secondaryRegion],
     });
+    acknowledgeRepositoryObjects(this.cluster, 'shop-db');
     // An example cannot know today's AMI ID. In your app, pin machineImage to one.
     Annotations.of(this.cluster).acknowledgeWarning(
       'cdk-failover:floatingImage',
@@ -116,6 +178,73 @@ export class MultiRegionPrimaryStack extends RegionalWebStack {
       dnsFailovers: [this.dns],
       clusters: [this.cluster],
       emails: ['oncall@example.com'],
+    });
+  }
+}
+
+/** Props of the secondary region's database stack. */
+export interface MultiRegionStandbyStackProps extends StackProps {
+  /** The secondary region's web stack: its VPC and the repository bucket. */
+  readonly secondary: MultiRegionSecondaryStack;
+  /** The primary region's database, followed as a standby. */
+  readonly primary: PatroniCluster;
+}
+
+/**
+ * The secondary region's database (us-west-2): a standby cluster of the primary, fed from the
+ * primary's second repository, promoted by `failover promote` when the primary region is lost
+ * (docs/regional-recovery.md), and its readiness alarm.
+ */
+export class MultiRegionStandbyStack extends Stack {
+  public readonly cluster: PatroniCluster;
+  public readonly alarms: FailoverAlarms;
+
+  constructor(scope: Construct, id: string, props: MultiRegionStandbyStackProps) {
+    super(scope, id, { ...props, crossRegionReferences: true });
+    const region = Stack.of(this).region;
+    // The primary by attributes, never the construct: only its name, size and backup limits matter here.
+    const primary = PatroniCluster.fromClusterAttributes(this, 'Primary', {
+      clusterName: props.primary.clusterName,
+      nodes: props.primary.nodeNames.length,
+      endpointHostname: props.primary.writerEndpoint.hostname,
+      securityGroupId: props.primary.connections.securityGroups[0]!.securityGroupId,
+      backupLimits: props.primary.backupLimits,
+    });
+    // A replica secret has the primary secret's ARN with this region in it.
+    const replica = (id: string, secret: secretsmanager.ISecret) => {
+      const parts = Fn.split(':', secret.secretArn, 7);
+      const arn = Fn.join(':', [0, 1, 2].map((i) => Fn.select(i, parts)).concat([region], [4, 5, 6].map((i) => Fn.select(i, parts))));
+      return secretsmanager.Secret.fromSecretCompleteArn(this, id, arn);
+    };
+    this.cluster = new PatroniCluster(this, 'Db', {
+      vpc: props.secondary.vpc,
+      vpcSubnets: { subnetGroupName: 'db' },
+      clusterName: 'shop-db-dr',
+      timing: PatroniTiming.FAST,
+      standbyOf: primary,
+      // The primary's second repository; after a promotion this cluster's own backups go here too.
+      backup: { bucket: props.secondary.repository },
+      databaseSecrets: {
+        superuser: replica('SuperuserReplica', props.primary.superuserSecret),
+        replication: replica('ReplicationReplica', props.primary.replicationSecret),
+        rewind: replica('RewindReplica', props.primary.rewindSecret),
+      },
+    });
+    acknowledgeRepositoryObjects(this.cluster, 'shop-db');
+    acknowledgeRepositoryObjects(this.cluster, 'shop-db-dr');
+    Validations.of(this.cluster).acknowledge({
+      id: 'CloudFormation-Validate::W3010',
+      reason: "Each node and its data volume are pinned to one subnet's zone (the volume lives there); the zones come from the VPC of the secondary's web stack, as literals.",
+    });
+    Annotations.of(this.cluster).acknowledgeWarning(
+      'cdk-failover:floatingImage',
+      'An example, synthesized offline: a deployed stack pins machineImage to an AMI ID.',
+    );
+    // "Secondary region not ready" instead of the primary's alarms, until it is promoted.
+    this.alarms = new FailoverAlarms(this, 'Alarms', {
+      clusters: [this.cluster],
+      emails: ['oncall@example.com'],
+      overrides: { standbyNotReady: { threshold: Duration.minutes(15).toSeconds() } },
     });
   }
 }

@@ -43,11 +43,12 @@ export function opsCommands(): Command[] {
 /** The rule file of the target's cluster: its name and lag limit from the target, the timing it runs with from Patroni. */
 export async function prometheusRulesOf(target: ResolvedTarget): Promise<string> {
   const cluster = target.clusterFacts();
-  const { ttl, loop_wait: loopWait, retry_timeout: retryTimeout } = await target.patroni().dynamicConfig();
+  const config = await target.patroni().dynamicConfig();
+  const { ttl, loop_wait: loopWait, retry_timeout: retryTimeout } = config;
   if (typeof ttl !== 'number' || typeof loopWait !== 'number' || typeof retryTimeout !== 'number') {
     throw new OpsError("Patroni's /config has no ttl, loop_wait and retry_timeout: is this Patroni?");
   }
-  return renderPrometheusRuleFile([{ clusterName: cluster.name, members: cluster.members, replicaMaxLagBytes: cluster.replicaMaxLagBytes, timing: { ttl, loopWait, retryTimeout }, runbook: cluster.runbook }]);
+  return renderPrometheusRuleFile([{ clusterName: cluster.name, members: cluster.members, replicaMaxLagBytes: cluster.replicaMaxLagBytes, timing: { ttl, loopWait, retryTimeout }, runbook: cluster.runbook, standby: !!config.standby_cluster }]);
 }
 
 function prometheusRulesCommand(): Command {

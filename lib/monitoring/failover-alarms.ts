@@ -120,7 +120,7 @@ export class FailoverAlarms extends Construct {
       const standby = cluster.primaryClusterName !== undefined;
       inProgress.push(this.alarm(scope, 'DbFailoverOccurred', cluster.metricPromotions(), where));
       this.alarm(scope, 'DbFailoverTooSlow', cluster.metricFailoverDuration(), where);
-      if (standby) this.alarm(scope, 'StandbyNotReady', cluster.metricStandbyReplayAge(), `${where} (standby of ${cluster.primaryClusterName})`);
+      if (standby) this.alarm(scope, 'StandbyNotReady', cluster.metricStandbyReplayAge(), where);
       else inProgress.push(this.alarm(scope, 'DbNoPrimary', cluster.metricPrimaryCount(), where));
       this.alarm(scope, 'DbSplitBrain', cluster.metricPrimaryCount({ statistic: cloudwatch.Stats.MINIMUM }), where);
       this.alarm(scope, 'DbNoHealthyReplica', cluster.metricHealthyReplicaCount(), where);

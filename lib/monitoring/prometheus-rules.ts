@@ -19,6 +19,8 @@ export interface PrometheusClusterFacts {
   readonly timing: { readonly ttl: number; readonly loopWait: number; readonly retryTimeout: number };
   /** Where the operator reads what to do, e.g. "Shop.runbook.md, database Shop/Db". */
   readonly runbook: string;
+  /** A standby cluster (no primary until it is promoted): no rule that wants a primary. */
+  readonly standby?: boolean;
 }
 
 /** One rendered rule, as Prometheus reads it. */
@@ -85,6 +87,7 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     severity: 'critical',
     // Patroni has no failover duration: no primary for longer than the threshold is the same event, seen while it lasts.
     expr: (s) => `${primaryCount(s)} < 1`,
+    applies: (f) => !f.standby,
     for: () => ALARM_DEFINITIONS.DbFailoverTooSlow.threshold,
     threshold: () => `here: no primary for ${ALARM_DEFINITIONS.DbFailoverTooSlow.threshold} s, seen while it lasts`,
     sections: ['Verify the outage', 'Execute'],
@@ -93,6 +96,7 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     alert: 'DbNoPrimary',
     severity: 'critical',
     expr: (s) => `${primaryCount(s)} < 1`,
+    applies: (f) => !f.standby,
     sections: ['Verify the outage', 'Execute'],
   },
   DbSplitBrain: {

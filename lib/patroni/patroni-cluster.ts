@@ -13,7 +13,7 @@ import { checkLiteralCidr } from './config/pg-hba';
 import { CertificateIssuer, issuerSettings } from './certificate-issuer';
 import { ClusterTls } from './cluster-tls';
 import { SsmAgentProps, ssmAgentSpec } from './ssm-agent';
-import { checkStandbyOf, DatabaseSecrets } from './standby';
+import { checkReplicaRegions, checkStandbyOf, DatabaseSecrets } from './standby';
 import { NodeEgress } from './egress';
 import { SynchronousMode, WatchdogMode } from './modes';
 import { ClusterEndpoint } from './endpoint';
@@ -177,6 +177,14 @@ export interface PatroniClusterProps {
    * @default - new secrets
    */
   readonly databaseSecrets?: DatabaseSecrets;
+
+  /**
+   * Regions the database roles' secrets it creates are replicated into (Secrets Manager replicas,
+   * same name and suffix): a standby cluster there reads them as its `databaseSecrets`. Not with
+   * `databaseSecrets` (replicate your own secrets yourself).
+   * @default - no replicas
+   */
+  readonly databaseSecretReplicaRegions?: string[];
 
   /**
    * How the nodes reach the AWS APIs (Secrets Manager, CloudWatch, CloudFormation, S3) and Debian's
@@ -394,9 +402,11 @@ export class PatroniCluster extends PatroniClusterBase {
     const ssmAgent = ssmAgentSpec(props.ssmAgent);
     allowEgress(this.nodeSecurityGroup, egress, props.backup, Stack.of(this).region);
 
-    const secret = (id: string, username: string, description: string) =>
+    const replicaRegions = checkReplicaRegions(props.databaseSecretReplicaRegions, props.databaseSecrets, Stack.of(this).region);
+    const secret = (id: string, username: string, description: string, replicated = false) =>
       new secretsmanager.Secret(this, id, {
         description: `${description} of Patroni cluster ${this.clusterName}`,
+        ...(replicated && replicaRegions.length ? { replicaRegions: replicaRegions.map((region) => ({ region })) } : {}),
         generateSecretString: {
           secretStringTemplate: JSON.stringify({ username }),
           generateStringKey: 'password',
@@ -409,9 +419,9 @@ export class PatroniCluster extends PatroniClusterBase {
     const primaryName = props.standbyOf && checkStandbyOf(this.clusterName, props.standbyOf, props.backup, props.databaseSecrets);
     this.primaryClusterName = primaryName;
     const given = props.databaseSecrets;
-    this.superuserSecret = given?.superuser ?? secret('SuperuserSecret', 'postgres', 'PostgreSQL superuser');
-    this.replicationSecret = given?.replication ?? secret('ReplicationSecret', 'replicator', 'PostgreSQL replication user');
-    this.rewindSecret = given?.rewind ?? secret('RewindSecret', 'rewind_user', 'PostgreSQL pg_rewind user');
+    this.superuserSecret = given?.superuser ?? secret('SuperuserSecret', 'postgres', 'PostgreSQL superuser', true);
+    this.replicationSecret = given?.replication ?? secret('ReplicationSecret', 'replicator', 'PostgreSQL replication user', true);
+    this.rewindSecret = given?.rewind ?? secret('RewindSecret', 'rewind_user', 'PostgreSQL pg_rewind user', true);
     this.restApiSecret = secret('RestApiSecret', 'patroni', 'Patroni REST API user');
     const created = [this.superuserSecret, this.replicationSecret, this.rewindSecret, this.restApiSecret].filter((s): s is secretsmanager.Secret => s instanceof secretsmanager.Secret);
     for (const s of created) {

@@ -19,6 +19,19 @@ export interface DatabaseSecrets {
   readonly rewind: secretsmanager.ISecret;
 }
 
+/** `databaseSecretReplicaRegions`, checked: region names, none twice, not the cluster's own, and not with given secrets. */
+export function checkReplicaRegions(regions: readonly string[] | undefined, given: DatabaseSecrets | undefined, ownRegion: string): readonly string[] {
+  if (!regions || regions.length === 0) return [];
+  if (given) throw new Error('databaseSecretReplicaRegions replicates the secrets the cluster creates; with databaseSecrets, replicate those secrets yourself');
+  regions.forEach((region, i) => {
+    if (Token.isUnresolved(region)) return;
+    if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(region)) throw new Error(`databaseSecretReplicaRegions[${i}] must be a region name such as us-west-2, got '${region}'`);
+    if (region === ownRegion) throw new Error(`databaseSecretReplicaRegions[${i}] is the cluster's own region (${region}): a secret is replicated into other regions`);
+    if (regions.indexOf(region) !== i) throw new Error(`databaseSecretReplicaRegions names ${region} twice`);
+  });
+  return regions;
+}
+
 /** The primary's name (its pgBackRest stanza), once `standbyOf` and the props around it are checked. */
 export function checkStandbyOf(
   clusterName: string,

@@ -63,6 +63,8 @@ export function renderPatroniSections(cluster: IPatroniCluster, level: number): 
     configurationChangeFailed(f),
     h('Backups and point-in-time recovery'),
     backups(f, sub),
+    h('Regional failover'),
+    regionalFailover(cluster, f, sub),
   );
 }
 
@@ -163,6 +165,7 @@ function overview(f: PatroniFacts): string {
         outputRow('the writer target group\'s full name (`targetgroup/...`)', 'writerTargetGroupFullName'),
         ...(o.get('maxBackupAgeSeconds') ? [outputRow('backup alarm limit: newest backup age, seconds', 'maxBackupAgeSeconds')] : []),
         ...(o.get('maxArchiveWaitSeconds') ? [outputRow('backup alarm limit: WAL archive wait, seconds', 'maxArchiveWaitSeconds')] : []),
+        ...(o.get('primaryClusterName') ? [outputRow(`the primary this standby cluster follows (${ref('Regional failover')})`, 'primaryClusterName')] : []),
       ],
     ),
     'Another stack or app watches this cluster through `PatroniCluster.fromClusterAttributes`, with the values of these outputs ' +
@@ -577,6 +580,57 @@ function configurationChangeFailed(f: PatroniFacts): string {
       patronictl(f, 'list'),
     ]),
     'A leader that waits for the others says `leader NODE applies last: waiting for ...`: a replica that cannot apply holds the change back, and the leader is never restarted before the replicas.',
+  );
+}
+
+/** For a standby cluster: confirm, check readiness, promote, move DNS, verify, fail back. */
+function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: string) => string): string {
+  const primary = cluster.primaryClusterName;
+  if (primary === undefined) {
+    return (
+      `This cluster is a primary. To survive the loss of its region, a standby cluster in another region can follow it through its second repository ` +
+      `(\`backup.secondaryRepository\`, and the database secrets replicated there with \`databaseSecretReplicaRegions\`); ` +
+      "the standby's runbook then says how to promote it (docs/regional-recovery.md)."
+    );
+  }
+  const regionArgs = `--stack ${f.context.stackName} --region ${f.context.regionArg} --construct ${f.path}`;
+  return blocks(
+    `This cluster is a **standby** of ${inlineCode(primary)}: its standby leader replays what ${inlineCode(primary)} archives into this region's repository. ` +
+      'It takes no writes and no backups until it is promoted. Promote it only when the primary region is lost (or its every node is stopped): ' +
+      'two writable clusters would each take writes the other never sees.',
+    sub('Confirm the outage and the standby'),
+    numbered([
+      `The primary region is lost: its own runbook's checks fail from outside (Route 53 health checks, \`DnsFailoverTriggered\`), or stop every node of ${inlineCode(primary)} yourself.`,
+      `The standby is ready: the alarm ${inlineCode('StandbyNotReady')} of this cluster is OK, and the age of the last replayed commit is what the primary's write rate makes expected (it also grows while the primary commits nothing).`,
+    ]),
+    shell([
+      '# only the standby leader publishes it',
+      `for node in ${memberNames(f).join(' ')}; do`,
+      `  aws cloudwatch get-metric-statistics --region ${f.context.regionArg} --namespace ${f.metricsNamespace} --metric-name StandbyReplayAgeSeconds \\`,
+      `    --dimensions Name=ClusterName,Value=${f.clusterName} Name=Node,Value="$node" --statistics Maximum --period 60 \\`,
+      '    --start-time "$(date -u -d \'-15 min\' +%FT%TZ)" --end-time "$(date -u +%FT%TZ)"',
+      'done',
+    ]),
+    sub('Promote'),
+    'On any node of this cluster (the standby leader is the member `patronictl list` shows as `Standby Leader`):',
+    shell([nodeIndexGuard(f), `${nodeShell(f, '$N')}   # then, on the node:`]),
+    shell([
+      patronictl(f, 'list'),
+      '# the promotion: Patroni drops standby_cluster from its /config and promotes the standby leader',
+      patronictl(f, 'edit-config --force -s standby_cluster=null'),
+      patronictl(f, 'list   # expect a Leader, and replicas following it'),
+    ]),
+    'Then its first full backup, which makes its own stanza (WAL archiving fails until then, and catches up):',
+    shell([`npx failover backup ${regionArgs} --type full`]),
+    sub('Move the traffic and verify'),
+    bullets([
+      "DNS: the DnsFailover's health check moves the service to this region's endpoint once the primary's fails; nothing to do unless you move it by hand.",
+      `Writes: through this cluster's writer endpoint, as in ${ref('Verify')}.`,
+      'Remove `standbyOf` from this cluster and deploy: its alarms become a primary\'s (the node agent refuses this before the promotion).',
+    ]),
+    sub('Fail back'),
+    `Not automated. The old region must never lead again as it was: rebuild it as a standby of this cluster (a new cluster there with \`standbyOf\` this one, from this cluster's second repository), ` +
+      'let it catch up, then promote it in a planned window after stopping this cluster\'s nodes. docs/regional-recovery.md says what is built.',
   );
 }
 

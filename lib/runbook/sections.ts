@@ -21,6 +21,7 @@ export const PATRONI_RUNBOOK_SECTIONS = [
   "A node's bootstrap failed",
   "A node's configuration change failed",
   'Backups and point-in-time recovery',
+  'Regional failover',
 ] as const;
 
 /** "### 3. Trigger conditions" for section `title` of `sections`, at `level`. */

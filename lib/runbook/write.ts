@@ -48,6 +48,7 @@ function prometheusFacts(stack: Stack): PrometheusClusterFacts[] {
       members: c.nodeNames.length,
       timing: { ttl: c.timing.ttl.toSeconds(), loopWait: c.timing.loopWait.toSeconds(), retryTimeout: c.timing.retryTimeout.toSeconds() },
       runbook: `${runbookFileName(stack)}, database ${c.node.path}`,
+      standby: c.primaryClusterName !== undefined,
     }));
 }
 

@@ -40,6 +40,13 @@ describe('Prometheus rules from the alarm catalogue', () => {
     expect(prometheusRules({ ...FACTS, timing: { ttl: 30, loopWait: 10, retryTimeout: 2 } }).map((r) => r.alert)).toContain('SlowerThanDeclared');
   });
 
+  test('a standby cluster has no primary until it is promoted: no rule that wants one; the rest stay', () => {
+    const primary = prometheusRules(FACTS).map((r) => r.alert);
+    const standby = prometheusRules({ ...FACTS, standby: true }).map((r) => r.alert);
+    expect(primary).toEqual(expect.arrayContaining(['DbNoPrimary', 'FailoverDurationHigh']));
+    expect(standby).toEqual(primary.filter((a) => a !== 'DbNoPrimary' && a !== 'FailoverDurationHigh'));
+  });
+
   test('bad input: a cluster name that cannot go into a label matcher, two clusters of one name', () => {
     expect(() => prometheusRules({ ...FACTS, clusterName: 'a"b' })).toThrow(`Prometheus rules: cluster name 'a"b' must be letters, digits, '.', '_' or '-' (it goes into a label matcher)`);
     expect(() => renderPrometheusRuleFile([FACTS, FACTS])).toThrow(`Prometheus rules: two clusters are named 'shop'; their metrics (scope="shop") could not be told apart`);
@@ -54,6 +61,8 @@ describe('Prometheus rules from the alarm catalogue', () => {
       expect(written).toEqual([
         'MultiRegionPrimary.grafana-dashboard.json',
         'MultiRegionPrimary.prometheus-rules.yml',
+        'MultiRegionStandby.grafana-dashboard.json',
+        'MultiRegionStandby.prometheus-rules.yml',
         'PatroniClusterExample.grafana-dashboard.json',
         'PatroniClusterExample.prometheus-rules.yml',
       ]);

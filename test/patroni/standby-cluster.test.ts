@@ -98,7 +98,7 @@ describe('PatroniCluster standbyOf', () => {
     });
     const id = Object.entries(t.findResources('AWS::CloudWatch::Alarm')).find(([, a]: [string, Json]) => String(a.Properties.AlarmDescription).includes('secondary region not ready'))!;
     const p = (id[1] as Json).Properties;
-    expect(p.AlarmDescription).toBe("cluster orders-dr (standby of orders): secondary region not ready: the standby cluster's last replayed commit of its primary is older than the threshold (seconds), or no standby leader runs");
+    expect(p.AlarmDescription).toBe("cluster orders-dr: secondary region not ready: the standby cluster's last replayed commit of its primary is older than the threshold (seconds), or no standby leader runs");
     expect({ threshold: p.Threshold, comparison: p.ComparisonOperator, missing: p.TreatMissingData, periods: p.EvaluationPeriods }).toEqual({
       threshold: 600,
       comparison: 'GreaterThanThreshold',
@@ -165,5 +165,47 @@ describe('PatroniCluster standbyOf', () => {
     expect(patroniYml(template)).toContain('standby_cluster');
     expect(patroniYml(after.template)).not.toContain('standby_cluster');
     expect(unpackNode(after.template, 0).document.generation).not.toBe(unpackNode(template, 0).document.generation);
+  });
+});
+
+describe('PatroniCluster databaseSecretReplicaRegions', () => {
+  const replicas = (t: ReturnType<typeof setupCluster>['template']) =>
+    Object.values(t.findResources('AWS::SecretsManager::Secret')).map((s: Json) => [String(s.Properties.Description).split(' of ')[0], s.Properties.ReplicaRegions]);
+
+  test("the database roles' secrets are replicated into the regions given; the REST API's is not (a standby makes its own)", () => {
+    const { template } = setupCluster({ clusterName: 'orders', databaseSecretReplicaRegions: ['us-west-2', 'eu-central-1'] });
+    const both = [{ Region: 'us-west-2' }, { Region: 'eu-central-1' }];
+    expect(replicas(template)).toEqual([
+      ['PostgreSQL superuser', both],
+      ['PostgreSQL replication user', both],
+      ['PostgreSQL pg_rewind user', both],
+      ['Patroni REST API user', undefined],
+      // The certificates are the cluster's own: a standby issues its own.
+      ['orders: cluster and database CA keys (issued by cdk-failover at deploy time)', undefined],
+      ['orders: node and database certificates and keys (issued by cdk-failover at deploy time)', undefined],
+      ['orders: operator client certificate and key (issued by cdk-failover at deploy time)', undefined],
+    ]);
+  });
+
+  test('day two: adding or removing a replica region changes the secrets only (no instance, no secret replaced, same generation)', () => {
+    const before = setupCluster({ clusterName: 'orders' }).template;
+    const after = setupCluster({ clusterName: 'orders', databaseSecretReplicaRegions: ['us-west-2'] }).template;
+    const instances = (t: typeof before) => Object.fromEntries(Object.entries(t.findResources('AWS::EC2::Instance')).map(([id, r]: [string, Json]) => [id, r.Properties]));
+    expect(instances(after)).toEqual(instances(before));
+    expect(Object.keys(after.findResources('AWS::SecretsManager::Secret'))).toEqual(Object.keys(before.findResources('AWS::SecretsManager::Secret')));
+    expect(unpackNode(after, 0).document.generation).toBe(unpackNode(before, 0).document.generation);
+  });
+
+  test.each<[string, (stack: Stack) => Partial<PatroniClusterProps>, string]>([
+    ['not a region', () => ({ databaseSecretReplicaRegions: ['west'] }), "databaseSecretReplicaRegions[0] must be a region name such as us-west-2, got 'west'"],
+    ['its own region', () => ({ databaseSecretReplicaRegions: ['us-west-2', 'eu-west-1'] }), "databaseSecretReplicaRegions[1] is the cluster's own region (eu-west-1): a secret is replicated into other regions"],
+    ['a region twice', () => ({ databaseSecretReplicaRegions: ['us-west-2', 'us-west-2'] }), 'databaseSecretReplicaRegions names us-west-2 twice'],
+    [
+      'with databaseSecrets',
+      (stack) => ({ ...standbyProps(stack), databaseSecretReplicaRegions: ['us-west-2'] }),
+      'databaseSecretReplicaRegions replicates the secrets the cluster creates; with databaseSecrets, replicate those secrets yourself',
+    ],
+  ])('refuses %s at synth', (_what, props, message) => {
+    expect(() => setupCluster(props)).toThrow(message);
   });
 });

@@ -62,10 +62,11 @@ describe('example stack runbooks', () => {
       'DnsFailoverExample',
       'MultiRegionPrimary',
       'MultiRegionSecondary',
+      'MultiRegionStandby',
       'PatroniClusterExample',
     ]);
     expect(dnsCases.map(([p]) => p)).toEqual(['DnsFailoverExample/Api', 'DnsFailoverAliasExample/Api', 'MultiRegionPrimary/Api']);
-    expect(clusterCases.map(([p]) => p)).toEqual(['PatroniClusterExample/Db', 'MultiRegionPrimary/Db']);
+    expect(clusterCases.map(([p]) => p)).toEqual(['PatroniClusterExample/Db', 'MultiRegionPrimary/Db', 'MultiRegionStandby/Db']);
   });
 
   test.each(stacks.map((s) => [s.stackName, s] as const))('%s matches its snapshot', (_name, stack) => {
@@ -266,7 +267,9 @@ describe.each(clusterCases)('database runbook of %s', (_path, stack, cluster) =>
       expect(text).toContain('No FailoverAlarms in this app watches this cluster');
       return;
     }
-    for (const kind of ['DbNoPrimary', 'DbFailoverOccurred', 'DbSplitBrain', 'EtcdQuorumAtRisk', 'NodeStatusCheckFailed']) {
+    // A standby has no primary until it is promoted: its readiness instead.
+    const primaryOrStandby = cluster.primaryClusterName === undefined ? 'DbNoPrimary' : 'StandbyNotReady';
+    for (const kind of [primaryOrStandby, 'DbFailoverOccurred', 'DbSplitBrain', 'EtcdQuorumAtRisk', 'NodeStatusCheckFailed']) {
       expect(text).toContain(`| \`${kind}\` |`);
     }
     expect(shellLines(text)).toContain(
