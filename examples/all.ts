@@ -36,5 +36,18 @@ export function addExampleStacks(app: App): void {
     secondaryRepository: secondary.repository,
     secondaryRegion: 'us-west-2',
   });
-  new MultiRegionStandbyStack(app, 'MultiRegionStandby', { env: { region: 'us-west-2' }, secondary, primary: primary.cluster });
+  // The standby takes the primary by plain values: its writer endpoint and security group from
+  // the primary stack's outputs (context; unused by a standby fed from the repository).
+  const db = primary.cluster;
+  new MultiRegionStandbyStack(app, 'MultiRegionStandby', {
+    env: { region: 'us-west-2' },
+    secondary,
+    primary: {
+      clusterName: db.clusterName,
+      nodes: db.nodeNames.length,
+      endpointHostname: String(app.node.tryGetContext('cdk-failover:primaryDbEndpointHostname') ?? 'shop-db-0123456789abcdef.elb.us-east-1.amazonaws.com'),
+      securityGroupId: String(app.node.tryGetContext('cdk-failover:primaryDbSecurityGroupId') ?? 'sg-0123456789abcdef0'),
+      backupLimits: db.backupLimits,
+    },
+  });
 }

@@ -1,4 +1,4 @@
-import { Annotations, Duration, Fn, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, RemovalPolicy, Stack, StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -7,7 +7,7 @@ import * as targets from 'aws-cdk-lib/aws-route53-targets';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { DnsFailover, FailoverAlarms, FailoverEndpoint, HealthCheckProtocol, PatroniCluster, PatroniTiming } from '../lib';
+import { DnsFailover, FailoverAlarms, FailoverEndpoint, HealthCheckProtocol, PatroniCluster, PatroniClusterAttributes, PatroniTiming } from '../lib';
 
 /** Props of one region's web tier. */
 export interface RegionalWebStackProps extends StackProps {
@@ -125,6 +125,29 @@ function acknowledgeRepositoryObjects(cluster: PatroniCluster, prefix: string): 
   });
 }
 
+/** The names of the database roles' secrets, the same in both regions (Secrets Manager replicas). */
+export const SHOP_DB_SECRET_NAMES = { superuser: 'shop-db/superuser', replication: 'shop-db/replication', rewind: 'shop-db/rewind' } as const;
+
+/**
+ * A database role's secret, as PatroniCluster makes its own (username and a 32-character
+ * alphanumeric password), but named and replicated into `replicaRegion`. Retained: the standby's
+ * logins, and a restored volume's, depend on it.
+ */
+function replicatedSecret(scope: Construct, id: string, name: string, username: string, replicaRegion: string): secretsmanager.Secret {
+  const secret = new secretsmanager.Secret(scope, id, {
+    secretName: name,
+    description: `${username} of the shop database, replicated to ${replicaRegion} for its standby`,
+    generateSecretString: { secretStringTemplate: JSON.stringify({ username }), generateStringKey: 'password', passwordLength: 32, excludePunctuation: true },
+    replicaRegions: [{ region: replicaRegion }],
+    removalPolicy: RemovalPolicy.RETAIN,
+  });
+  Validations.of(secret).acknowledge({
+    id: 'AwsSolutions-SMG4',
+    reason: "Rotating a database role's password means changing the role and patroni.yml on every node in step; no rotation function ships yet (a documented manual procedure).",
+  });
+  return secret;
+}
+
 /** Props of the primary region's stack. */
 export interface MultiRegionPrimaryStackProps extends RegionalWebStackProps {
   /** The other region's load balancer. */
@@ -154,8 +177,13 @@ export class MultiRegionPrimaryStack extends RegionalWebStack {
       // A second repository in the secondary region: the standby there is made from it and
       // follows it, and it survives the loss of this region.
       backup: { secondaryRepository: { bucket: props.secondaryRepository, region: props.secondaryRegion } },
-      // The standby logs in with these roles' passwords: its data is this cluster's.
-      databaseSecretReplicaRegions: [props.secondaryRegion],
+      // Named, and replicated into the secondary region: the standby there logs in with these
+      // roles' passwords (its data is this cluster's) and finds them by name.
+      databaseSecrets: {
+        superuser: replicatedSecret(this, 'SuperuserSecret', SHOP_DB_SECRET_NAMES.superuser, 'postgres', props.secondaryRegion),
+        replication: replicatedSecret(this, 'ReplicationSecret', SHOP_DB_SECRET_NAMES.replication, 'replicator', props.secondaryRegion),
+        rewind: replicatedSecret(this, 'RewindSecret', SHOP_DB_SECRET_NAMES.rewind, 'rewind_user', props.secondaryRegion),
+      },
     });
     acknowledgeRepositoryObjects(this.cluster, 'shop-db');
     // An example cannot know today's AMI ID. In your app, pin machineImage to one.
@@ -186,48 +214,38 @@ export class MultiRegionPrimaryStack extends RegionalWebStack {
 export interface MultiRegionStandbyStackProps extends StackProps {
   /** The secondary region's web stack: its VPC and the repository bucket. */
   readonly secondary: MultiRegionSecondaryStack;
-  /** The primary region's database, followed as a standby. */
-  readonly primary: PatroniCluster;
+  /**
+   * The primary database, by attributes: plain values, never a reference to the primary's stack,
+   * so that this stack can still be deployed (after a promotion) while the primary region is down.
+   */
+  readonly primary: PatroniClusterAttributes;
 }
 
 /**
  * The secondary region's database (us-west-2): a standby cluster of the primary, fed from the
- * primary's second repository, promoted by `failover promote` when the primary region is lost
- * (docs/regional-recovery.md), and its readiness alarm.
+ * primary's second repository, promoted when the primary region is lost (the runbook's "Regional
+ * failover", docs/regional-recovery.md), and its readiness alarm.
  */
 export class MultiRegionStandbyStack extends Stack {
   public readonly cluster: PatroniCluster;
   public readonly alarms: FailoverAlarms;
 
   constructor(scope: Construct, id: string, props: MultiRegionStandbyStackProps) {
-    super(scope, id, { ...props, crossRegionReferences: true });
-    const region = Stack.of(this).region;
-    // The primary by attributes, never the construct: only its name, size and backup limits matter here.
-    const primary = PatroniCluster.fromClusterAttributes(this, 'Primary', {
-      clusterName: props.primary.clusterName,
-      nodes: props.primary.nodeNames.length,
-      endpointHostname: props.primary.writerEndpoint.hostname,
-      securityGroupId: props.primary.connections.securityGroups[0]!.securityGroupId,
-      backupLimits: props.primary.backupLimits,
-    });
-    // A replica secret has the primary secret's ARN with this region in it.
-    const replica = (id: string, secret: secretsmanager.ISecret) => {
-      const parts = Fn.split(':', secret.secretArn, 7);
-      const arn = Fn.join(':', [0, 1, 2].map((i) => Fn.select(i, parts)).concat([region], [4, 5, 6].map((i) => Fn.select(i, parts))));
-      return secretsmanager.Secret.fromSecretCompleteArn(this, id, arn);
-    };
+    super(scope, id, props);
+    // The database secrets' replicas in this region, by name (the primary's stack names them).
+    const replica = (id: string, name: string) => secretsmanager.Secret.fromSecretNameV2(this, id, name);
     this.cluster = new PatroniCluster(this, 'Db', {
       vpc: props.secondary.vpc,
       vpcSubnets: { subnetGroupName: 'db' },
       clusterName: 'shop-db-dr',
       timing: PatroniTiming.FAST,
-      standbyOf: primary,
+      standbyOf: PatroniCluster.fromClusterAttributes(this, 'Primary', props.primary),
       // The primary's second repository; after a promotion this cluster's own backups go here too.
       backup: { bucket: props.secondary.repository },
       databaseSecrets: {
-        superuser: replica('SuperuserReplica', props.primary.superuserSecret),
-        replication: replica('ReplicationReplica', props.primary.replicationSecret),
-        rewind: replica('RewindReplica', props.primary.rewindSecret),
+        superuser: replica('Superuser', SHOP_DB_SECRET_NAMES.superuser),
+        replication: replica('Replication', SHOP_DB_SECRET_NAMES.replication),
+        rewind: replica('Rewind', SHOP_DB_SECRET_NAMES.rewind),
       },
     });
     acknowledgeRepositoryObjects(this.cluster, 'shop-db');

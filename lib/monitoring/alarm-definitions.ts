@@ -50,7 +50,7 @@ export const ALARM_DEFINITIONS = {
   WalArchiveLate: { threshold: 0, comparison: GT, evaluationPeriods: 3, treatMissingData: NOT_BREACHING, description: 'a finished WAL segment has waited longer than the threshold (seconds) to be archived: the RPO is slipping' },
   // Standby clusters only: their standby leader publishes the age every minute; silence means no
   // standby leader (nothing to promote): breaching. 15 minutes: many archive_timeouts of a busy primary.
-  StandbyNotReady: { threshold: 900, comparison: GT, evaluationPeriods: 3, treatMissingData: BREACHING, description: "secondary region not ready: the standby cluster's last replayed commit of its primary is older than the threshold (seconds), or no standby leader runs" },
+  StandbyNotReady: { threshold: 900, comparison: GT, evaluationPeriods: 3, treatMissingData: BREACHING, description: "secondary region not ready: the standby cluster's last replayed commit of its primary is older than the threshold (seconds), or no standby leader publishes it (none runs, or it has replayed no commit since it started)" },
 } satisfies Record<string, AlarmDefinition>;
 
 

@@ -108,6 +108,8 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
   DbNoHealthyReplica: {
     alert: 'NoHealthyFailoverTargets',
     severity: 'critical',
+    // replayLag measures from the primary: a standby has none, and this would fire for ever.
+    applies: (f) => !f.standby,
     expr: (s, f) => `(count(${replayLag(s)} <= ${f.replicaMaxLagBytes}) or vector(0)) < 1`,
     threshold: (f) => `no running replica within ${f.replicaMaxLagBytes} bytes`,
     sections: ['Confirm the standby is ready'],
@@ -115,6 +117,7 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
   DbReplicationLagHigh: {
     alert: 'DbReplicationLagHigh',
     severity: 'warning',
+    applies: (f) => !f.standby,
     expr: (s, f) => `${replayLag(s)} > ${f.replicaMaxLagBytes}`,
     threshold: (f) => `${f.replicaMaxLagBytes} bytes`,
     sections: ['Confirm the standby is ready'],

@@ -308,10 +308,15 @@ function triggers(cluster: PatroniCluster, f: PatroniFacts): string {
   const alarms = sets.length
     ? renderAlarmSets(sets, prefixes, `cluster ${inlineCode(f.clusterName)}`)
     : `No FailoverAlarms in this app watches this cluster. Add one in this stack (\`new FailoverAlarms(stack, 'Alarms', { clusters: [cluster] })\`); until then, watch the node metrics in ${inlineCode(f.metricsNamespace)}.`;
+  const standby = cluster.primaryClusterName !== undefined;
   return blocks(
     numbered([
-      '`DbNoPrimary` (no node reports itself primary: writes fail) or writes failing through the writer endpoint: confirm (' + ref('Verify the outage') + '). ' +
-        `If Patroni has not promoted anyone within about ${seconds(unplannedFailoverSeconds(f))}, find out why before acting (${ref('Execute')}).`,
+      standby
+        ? `\`StandbyNotReady\`: this standby of ${inlineCode(cluster.primaryClusterName!)} has replayed no commit of it for longer than the threshold, or no standby leader publishes the age (none runs, or it has replayed no commit since it started). ` +
+          "Look for `archive-get` errors in the standby leader's PostgreSQL log (the read grant and the repository's KMS key), and at the primary's `WalArchiveFailing` for its second repository; " +
+          `a primary that commits nothing also raises it. While the primary region is lost it stays in ALARM: ${ref('Regional failover')}.`
+        : '`DbNoPrimary` (no node reports itself primary: writes fail) or writes failing through the writer endpoint: confirm (' + ref('Verify the outage') + '). ' +
+          `If Patroni has not promoted anyone within about ${seconds(unplannedFailoverSeconds(f))}, find out why before acting (${ref('Execute')}).`,
       '`DbFailoverOccurred`: Patroni promoted a node. Check the result (' + ref('Verify') + ') and bring the old leader back (' + ref('Bring the old primary back') + ').',
       '`DbSplitBrain`: two nodes report themselves primary. Never switch over now: ' + ref('Execute') + ', "Two primaries".',
       '`EtcdMemberUnhealthy` or `EtcdQuorumAtRisk`: etcd is down to its quorum; one more loss stops every failover. Fix etcd (' + ref('Replace an etcd member') + ').',
@@ -319,7 +324,7 @@ function triggers(cluster: PatroniCluster, f: PatroniFacts): string {
       '`SlowerThanDeclared`: a node runs a Patroni (3.2 or later) that raised the declared timing to its own minimums (ttl at least 20 s): ' +
         'failovers take longer than this runbook says. Run `patroni --version` on each node; put back Debian 12\'s 3.0.2 ' +
         '(`apt-get install patroni=3.0.2-1`, then restart Patroni one node at a time, the leader last after a switchover), or deploy a timing of at least 20 / 1 / 3 s (ttl / loop_wait / retry_timeout).',
-      ...(f.backup
+      ...(f.backup && !standby
         ? [
             '`BackupTooOld`, `WalArchiveFailing` or `WalArchiveLate`: the database is served, but a restore would lose more than planned. ' +
               'Find the cause (' + ref('Backups and point-in-time recovery') + ', "Backups are failing") before the next failover or deploy.',
@@ -601,7 +606,8 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
     sub('Confirm the outage and the standby'),
     numbered([
       `The primary region is lost: its own runbook's checks fail from outside (Route 53 health checks, \`DnsFailoverTriggered\`), or stop every node of ${inlineCode(primary)} yourself.`,
-      `The standby is ready: the alarm ${inlineCode('StandbyNotReady')} of this cluster is OK, and the age of the last replayed commit is what the primary's write rate makes expected (it also grows while the primary commits nothing).`,
+      `The standby kept up: its ${inlineCode('StandbyNotReady')} alarm was OK until the loss (after it, the primary commits nothing and the age grows: the alarm goes to ALARM). ` +
+        'Read the time of the last commit it replayed (below: now minus the age): the writes the primary acknowledged after that time are what the promotion loses.',
     ]),
     shell([
       '# only the standby leader publishes it',
@@ -622,6 +628,11 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
     ]),
     'Then its first full backup, which makes its own stanza (WAL archiving fails until then, and catches up):',
     shell([`npx failover backup ${regionArgs} --type full`]),
+    "The database secrets it reads are replicas of the lost region's, read-only: make each standalone so that they outlive the primary's stack and can be rotated:",
+    shell([
+      '# for each of the superuser, replication and rewind secrets this cluster reads (databaseSecrets)',
+      `aws secretsmanager stop-replication-to-replica --region ${f.context.regionArg} --secret-id <secret name or ARN>`,
+    ]),
     sub('Move the traffic and verify'),
     bullets([
       "DNS: the DnsFailover's health check moves the service to this region's endpoint once the primary's fails; nothing to do unless you move it by hand.",
@@ -629,8 +640,9 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
       'Remove `standbyOf` from this cluster and deploy: its alarms become a primary\'s (the node agent refuses this before the promotion).',
     ]),
     sub('Fail back'),
-    `Not automated. The old region must never lead again as it was: rebuild it as a standby of this cluster (a new cluster there with \`standbyOf\` this one, from this cluster's second repository), ` +
-      'let it catch up, then promote it in a planned window after stopping this cluster\'s nodes. docs/regional-recovery.md says what is built.',
+    `Not automated. The old region must never lead again as it was: give this cluster a second repository in the old region (\`backup.secondaryRepository\`) and its first full backup there, ` +
+      'rebuild the old region as a new standby of this cluster from it, let it catch up, then promote it in a planned window after stopping this cluster\'s nodes. ' +
+      'Until the promotion, this cluster has no `DbNoPrimary` or backup alarms: remove `standbyOf` soon after. docs/regional-recovery.md says what is built.',
   );
 }
 

@@ -40,11 +40,12 @@ describe('Prometheus rules from the alarm catalogue', () => {
     expect(prometheusRules({ ...FACTS, timing: { ttl: 30, loopWait: 10, retryTimeout: 2 } }).map((r) => r.alert)).toContain('SlowerThanDeclared');
   });
 
-  test('a standby cluster has no primary until it is promoted: no rule that wants one; the rest stay', () => {
+  test('a standby cluster has no primary until it is promoted: no rule that wants one (or measures lag from one); the rest stay', () => {
+    const wantPrimary = ['DbNoPrimary', 'FailoverDurationHigh', 'NoHealthyFailoverTargets', 'DbReplicationLagHigh'];
     const primary = prometheusRules(FACTS).map((r) => r.alert);
     const standby = prometheusRules({ ...FACTS, standby: true }).map((r) => r.alert);
-    expect(primary).toEqual(expect.arrayContaining(['DbNoPrimary', 'FailoverDurationHigh']));
-    expect(standby).toEqual(primary.filter((a) => a !== 'DbNoPrimary' && a !== 'FailoverDurationHigh'));
+    expect(primary).toEqual(expect.arrayContaining(wantPrimary));
+    expect(standby).toEqual(primary.filter((a) => !wantPrimary.includes(a)));
   });
 
   test('bad input: a cluster name that cannot go into a label matcher, two clusters of one name', () => {

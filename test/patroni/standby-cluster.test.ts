@@ -98,7 +98,7 @@ describe('PatroniCluster standbyOf', () => {
     });
     const id = Object.entries(t.findResources('AWS::CloudWatch::Alarm')).find(([, a]: [string, Json]) => String(a.Properties.AlarmDescription).includes('secondary region not ready'))!;
     const p = (id[1] as Json).Properties;
-    expect(p.AlarmDescription).toBe("cluster orders-dr: secondary region not ready: the standby cluster's last replayed commit of its primary is older than the threshold (seconds), or no standby leader runs");
+    expect(p.AlarmDescription).toBe("cluster orders-dr: secondary region not ready: the standby cluster's last replayed commit of its primary is older than the threshold (seconds), or no standby leader publishes it (none runs, or it has replayed no commit since it started)");
     expect({ threshold: p.Threshold, comparison: p.ComparisonOperator, missing: p.TreatMissingData, periods: p.EvaluationPeriods }).toEqual({
       threshold: 600,
       comparison: 'GreaterThanThreshold',

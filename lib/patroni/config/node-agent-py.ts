@@ -372,11 +372,16 @@ def standby_problem(dynamic_config, patroni_yml):
     follows a primary (standby_cluster, written at the first boot only), and a generation without
     standbyOf takes away the method that makes its nodes and the grant that reads its feed."""
     import yaml
-    following = isinstance(dynamic_config, dict) and dynamic_config.get('standby_cluster')
+    if not isinstance(dynamic_config, dict) or 'ttl' not in dynamic_config:
+        return 'Patroni\'s /config gave no configuration (%s): whether this cluster is a standby cannot be told' % str(dynamic_config)[:200]
+    following = dynamic_config.get('standby_cluster')
     wanted = (((yaml.safe_load(patroni_yml) or {}).get('bootstrap') or {}).get('dcs') or {}).get('standby_cluster')
     if following and not wanted:
         return ('this cluster is still a standby cluster (Patroni\'s /config has standby_cluster), and the change removes '
                 'standbyOf: it would lose its feed; promote it first (failover promote), then remove standbyOf')
+    if wanted and not following:
+        return ('this cluster is a primary (Patroni\'s /config has no standby_cluster), and the change declares standbyOf: a deploy '
+                'cannot make a running primary a standby; remove standbyOf (after a promotion), or make a new cluster as the standby')
     return None
 
 
@@ -592,14 +597,17 @@ def apply():
             raise Failure(problem)
         patroni_yml = next(f for f in desired_files(desired) if f['path'] == desired['bundle']['patroniConfig'])['content']
         problem = watchdog_problem(patroni_yml, os.path.exists('/dev/watchdog')) or \
-            tls_problem(read_text_or_none(desired['bundle']['patroniConfig']), patroni_yml) or \
-            standby_problem(patroni(settings, 'GET', '/config'), patroni_yml)
+            tls_problem(read_text_or_none(desired['bundle']['patroniConfig']), patroni_yml)
         if problem:
             raise Failure(problem)
         unhealthy = cluster_unhealthy(settings, desired)
         if unhealthy:
             log('not now: %s' % unhealthy)
             return 0
+        # Only now: a healthy cluster has its /config in etcd (a bootstrapping one may not yet).
+        problem = standby_problem(patroni(settings, 'GET', '/config'), patroni_yml)
+        if problem:
+            raise Failure(problem)
         log('applying generation %s on %s' % (generation, settings['name']))
         # Until the end, this node runs no generation; the actions of every file written are
         # remembered until they have run, so a retry after a failure takes them all.

@@ -110,7 +110,7 @@ describe('the node agent (python3)', () => {
     expect(await problem('off', false)).toBeNull();
   });
 
-  test('removing standbyOf while Patroni still follows a primary is refused (the standby would lose its feed); after the promotion, or on a primary, it is not', async () => {
+  test('removing standbyOf while Patroni still follows a primary is refused (the standby would lose its feed), and adding it to a primary; an unreadable /config too', async () => {
     const yml = (standby: boolean) =>
       JSON.stringify(`scope: db\nbootstrap:\n  dcs:\n    ttl: 30\n${standby ? '    standby_cluster:\n      restore_command: pgbackrest archive-get %f "%p"\n' : ''}`);
     const problem = (config: object | null, standby: boolean) => py(`print(json.dumps(agent.standby_problem(json.loads(${JSON.stringify(JSON.stringify(config))}), ${yml(standby)})))`);
@@ -119,11 +119,21 @@ describe('the node agent (python3)', () => {
       "this cluster is still a standby cluster (Patroni's /config has standby_cluster), and the change removes standbyOf: it would lose its feed; promote it first (failover promote), then remove standbyOf",
     );
     expect(await problem(following, true)).toBeNull();
-    // Promoted (standby_cluster null in /config), a primary, or /config unreadable: nothing to refuse.
+    // Promoted (standby_cluster null in /config) or a primary: as long as standbyOf is gone, nothing to refuse.
     expect(await problem({ ttl: 30, standby_cluster: null }, false)).toBeNull();
     expect(await problem({ ttl: 30 }, false)).toBeNull();
-    expect(await problem({ ttl: 30 }, true)).toBeNull();
-    expect(await problem(null, false)).toBeNull();
+    // The other way: a deploy cannot make a running primary (a promoted one that kept standbyOf included) a standby.
+    for (const config of [{ ttl: 30 }, { ttl: 30, standby_cluster: null }]) {
+      expect(await problem(config, true)).toBe(
+        "this cluster is a primary (Patroni's /config has no standby_cluster), and the change declares standbyOf: a deploy cannot make a running primary a standby; " +
+          'remove standbyOf (after a promotion), or make a new cluster as the standby',
+      );
+    }
+    // Patroni's error answer (no configuration in etcd), or none: refused, never read as 'not a standby'.
+    expect(await problem({ message: 'Cluster configuration is not available' }, false)).toBe(
+      "Patroni's /config gave no configuration ({'message': 'Cluster configuration is not available'}): whether this cluster is a standby cannot be told",
+    );
+    expect(await problem(null, false)).toBe("Patroni's /config gave no configuration (None): whether this cluster is a standby cannot be told");
   });
 
   test('write_files writes only what changed since the last run, with the bundle\'s modes, and the values filled in', async () => {
