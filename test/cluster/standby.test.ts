@@ -139,7 +139,12 @@ if (process.env.SKIP_CLUSTER === '1') {
         const lostAt = acked.filter((e) => lost.includes(e.id)).map((e) => e.t1);
         const rpoSeconds = lostAt.length ? (lossAt - Math.min(...lostAt)) / 1000 : 0;
         log(`RPO: ${lost.length} of ${acked.length} acknowledged writes lost, the oldest ${rpoSeconds.toFixed(1)} s before the loss`);
-        expect(acked.length).toBeGreaterThan(100);
+        const failed = writerA.events.filter((e) => !e.ok && e.t1 <= lossAt);
+        const causes = [...new Set(failed.map((e) => e.error ?? 'unknown'))].slice(0, 3);
+        log(`writes on the primary before the loss: ${acked.length} acknowledged, ${failed.length} failed${causes.length ? ` (${causes.join('; ')})` : ''}`);
+        // The bound below means something only if the primary acknowledged writes in the window it
+        // covers; how many depends on the machine's load (a loaded CI machine saw 8 in 25 s).
+        expect(acked.filter((e) => e.t1 > lossAt - ARCHIVE_TIMEOUT_MS && e.t1 <= lossAt).length).toBeGreaterThan(0);
         expect(present.has(`${runTag}-archived`)).toBe(true);
         // archive_timeout closes a segment at most that long after its first write; the archiver then
         // pushes it (asynchronously, in batches) and may be a segment behind on a loaded 2-core
