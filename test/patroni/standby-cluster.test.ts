@@ -209,3 +209,16 @@ describe('PatroniCluster databaseSecretReplicaRegions', () => {
     expect(() => setupCluster(props)).toThrow(message);
   });
 });
+
+describe('PatroniCluster databaseSecrets, day two', () => {
+  test("giving a deployed cluster other database secrets changes no instance property; the created secrets leave the template but are retained; the nodes' generation changes (they would log in with the new passwords)", () => {
+    const before = setupCluster({ clusterName: 'orders' }).template;
+    const after = setupCluster((stack) => ({ clusterName: 'orders', databaseSecrets: standbyProps(stack).databaseSecrets })).template;
+    const instances = (t: typeof before) => Object.fromEntries(Object.entries(t.findResources('AWS::EC2::Instance')).map(([id, r]: [string, Json]) => [id, r.Properties]));
+    expect(instances(after)).toEqual(instances(before));
+    const gone = Object.keys(before.findResources('AWS::SecretsManager::Secret')).filter((id) => !(id in after.findResources('AWS::SecretsManager::Secret')));
+    expect(gone.map((id) => id.replace(/[0-9A-F]{8}$/, ''))).toEqual(['DbSuperuserSecret', 'DbReplicationSecret', 'DbRewindSecret']);
+    for (const id of gone) expect(before.findResources('AWS::SecretsManager::Secret')[id].DeletionPolicy).toBe('Retain');
+    expect(unpackNode(after, 0).document.generation).not.toBe(unpackNode(before, 0).document.generation);
+  });
+});
