@@ -53,7 +53,7 @@ export interface AlarmOverrides {
   readonly slowerThanDeclared?: AlarmTuning;
   /**
    * A standby cluster's last replayed commit of its primary is older than the threshold, in
-   * seconds, or no standby leader runs ("secondary region not ready"). Set the threshold above the
+   * seconds, or no standby leader publishes it ("secondary region not ready"). Set the threshold above the
    * longest time the primary commits nothing. @default - the catalogue's (900 s)
    */
   readonly standbyNotReady?: AlarmTuning;

@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { BackupSpec, clusterStanza, postgresTime, RestoreSourceSpec } from './config';
+import { BackupSpec, clusterStanza, isClusterName, postgresTime, RestoreSourceSpec } from './config';
 import { BackupLimits, checkBackupLimits } from './patroni-cluster-base';
 
 /** Days of the week, for `BackupSchedule.weekly`. */
@@ -252,7 +252,7 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
   }
   if (!props.restoreFrom) return { bucket, spec, values, limits };
   const source = props.restoreFrom.clusterName;
-  if (!Token.isUnresolved(source) && (!/^[a-z0-9-]{1,63}$/.test(source) || source === clusterName)) {
+  if (!Token.isUnresolved(source) && (!isClusterName(source) || source === clusterName)) {
     throw new Error(`backup.restoreFrom.clusterName must be another cluster's name (lowercase letters, digits, hyphens), got '${source}'`);
   }
   grantRepository(role, bucket, source, false);

@@ -4,6 +4,7 @@
 import { Token } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { PatroniBackupProps } from './backup';
+import { isClusterName } from './config';
 import type { IPatroniCluster } from './patroni-cluster-base';
 
 /**
@@ -45,7 +46,7 @@ export function checkStandbyOf(
       "standbyOf: the primary's clusterName is a deploy-time value; it names the primary's stanza in the repository, which the nodes' configuration needs at synth (import the primary with its clusterName as a string)",
     );
   }
-  if (!/^[a-z0-9-]{1,63}$/.test(name)) {
+  if (!isClusterName(name)) {
     throw new Error(`standbyOf: the primary's clusterName must be a cluster name (lowercase letters, digits, hyphens), got '${name}'`);
   }
   if (name === clusterName) throw new Error(`standbyOf: a cluster cannot follow itself ('${clusterName}')`);

@@ -1,5 +1,5 @@
 import { Size, Token } from 'aws-cdk-lib';
-import { ClusterPorts, ClusterTiming, PRODUCTION_PORTS } from './config';
+import { ClusterPorts, ClusterTiming, isClusterName, PRODUCTION_PORTS } from './config';
 import { watchdogSafetyMargin } from './config/timing-profiles';
 
 /** The production ports: the nodes', and the load balancer's writer and reader listeners. */
@@ -70,7 +70,7 @@ export function validateClusterProps(p: ClusterPropsToValidate): void {
           : 'this construct supports 3 (tolerates one loss) or 5 (tolerates two)';
     throw new Error(`nodes must be 3 or 5, got ${p.nodes}: ${why}`);
   }
-  if (!Token.isUnresolved(p.clusterName) && !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(p.clusterName)) {
+  if (!Token.isUnresolved(p.clusterName) && !isClusterName(p.clusterName)) {
     throw new Error(
       `clusterName must be 1-63 lowercase letters, digits and inner hyphens (it is the etcd key prefix and part of node names), got '${p.clusterName}'`,
     );

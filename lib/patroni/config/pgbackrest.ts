@@ -221,6 +221,11 @@ export interface OtherStanza {
   readonly path: string;
 }
 
+/** A cluster's name as PatroniCluster accepts it (its etcd prefix, node names and stanza): 1-63 lowercase letters, digits and inner hyphens. */
+export function isClusterName(name: string): boolean {
+  return /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(name);
+}
+
 /** Cluster `clusterName`'s stanza and its directory in every repository: one of each per cluster. */
 export function clusterStanza(clusterName: string): OtherStanza {
   return { stanza: clusterName, path: `/${clusterName}` };
@@ -228,7 +233,7 @@ export function clusterStanza(clusterName: string): OtherStanza {
 
 /** `source` names another cluster's stanza, at a safe path; `prop` and `why` are for the error. */
 export function checkOtherStanza(spec: ClusterSpec, prop: string, source: OtherStanza, why: string): void {
-  if (!/^[a-z0-9-]{1,63}$/.test(source.stanza)) throw new Error(`${prop}.stanza must be a cluster name (lowercase letters, digits, hyphens), got '${source.stanza}'`);
+  if (!isClusterName(source.stanza)) throw new Error(`${prop}.stanza must be a cluster name (lowercase letters, digits, hyphens), got '${source.stanza}'`);
   if (source.stanza === spec.clusterName) throw new Error(`${prop}.stanza must name another cluster than '${spec.clusterName}': ${why}`);
   if (!SAFE_PATH.test(source.path)) throw new Error(`${prop}.path must be an absolute path of letters, digits and . _ / -, got '${source.path}'`);
 }
