@@ -874,10 +874,12 @@ export class LocalCluster {
   }
 
   /**
-   * New node, database and operator certificates from the cluster's CA, rolled out one node at a
-   * time (replicas first, the leader last) with no restart: etcd reads its certificate at every
-   * handshake, Patroni re-reads its REST API certificate on a reload when the file's serial
-   * changed, PostgreSQL on `pg_reload_conf()`. Returns once every node serves the new ones.
+   * The CAs renewed (same keys, a new validity) and new node, database and operator certificates
+   * from them, rolled out one node at a time (replicas first, the leader last) with no restart of
+   * Patroni or PostgreSQL: etcd reads its certificate at every handshake, Patroni re-reads its REST
+   * API certificate on a reload when the file's serial changed, PostgreSQL on `pg_reload_conf()`;
+   * etcd is restarted and HAProxy reloaded for the renewed CA, which they load at start. Returns
+   * once every node serves the new ones.
    * Booted clusters rotate as a deploy with a new `ClusterTls.issued({ rotation })` does (see
    * rotateBootedCertificates), in the order the agents applied it.
    */
@@ -896,7 +898,8 @@ export class LocalCluster {
       const reload = await this.rest(name, { method: 'POST', path: '/reload' });
       if (reload.status !== 202) throw new LocalClusterError(`POST /reload on ${name} answered ${reload.status || reload.error}: ${reload.body.trim()}`);
       await this.sql('SELECT pg_reload_conf()', { uri: this.nodePostgresUri(name), from: name });
-      await this.restartBackupServer(name);
+      await this.restartProcess(name, 'pgbackrest');
+      await this.loadRenewedCa(name);
       const want = { node: serialOf(issued.nodes[name]!.certificatePem), database: serialOf(issued.database.certificatePem) };
       const served = await waitFor(
         `${name} to serve its new certificates`,
@@ -1282,12 +1285,12 @@ export class LocalCluster {
     return undefined;
   }
 
-  private async startService(name: string, service: NodeService): Promise<ProcessRecord> {
+  private async startService(name: string, service: NodeService, extraArgs: readonly string[] = []): Promise<ProcessRecord> {
     const node = this.node(name);
     const postgres = postgresUser();
     const record = await startDetached({
       namespace: node.namespace,
-      argv: nodeServiceArgv(service, node.paths),
+      argv: [...nodeServiceArgv(service, node.paths), ...extraArgs],
       logFile: path.join(node.paths.logDir, `${service}.out`),
       runAs: service === 'patroni' || service === 'pgbackrest' ? postgres : service === 'etcd' ? etcdUser() : undefined,
       cwd: service === 'patroni' ? postgres.home : '/',
@@ -1298,15 +1301,38 @@ export class LocalCluster {
     return record;
   }
 
-  /** pgBackRest's TLS server loads its certificate when it starts: stopped (by its PID) and started again, as the agent's try-restart does. */
-  private async restartBackupServer(name: string): Promise<void> {
+  /**
+   * A running service stopped (SIGTERM to its recorded PID) and started again with the same files,
+   * as the agent's restarts do; nothing when it does not run. pgBackRest's TLS server loads its
+   * certificate when it starts, etcd its trusted CA.
+   */
+  private async restartProcess(name: string, service: 'pgbackrest' | 'etcd'): Promise<void> {
     const node = this.node(name);
-    const pid = await recordedPidInNamespace(node.processes.pgbackrest, node.namespace);
+    const pid = await recordedPidInNamespace(node.processes[service], node.namespace);
     if (pid === undefined) return;
     signal(pid, 'SIGTERM');
     const left = await waitForExitOf([pid], 10_000);
-    if (left.length) throw new LocalClusterError(`pgBackRest's TLS server on ${name} (pid ${pid}) did not stop within 10 s`);
-    await this.startService(name, 'pgbackrest');
+    if (left.length) throw new LocalClusterError(`${service} on ${name} (pid ${pid}) did not stop within 10 s`);
+    await this.startService(name, service);
+  }
+
+  /**
+   * HAProxy's soft reload: a new process takes the listeners (`-sf`: the old one stops accepting
+   * and leaves once its sessions end), as `systemctl reload` does for the unit's master-worker.
+   */
+  private async reloadHaproxy(name: string): Promise<void> {
+    const node = this.node(name);
+    const pid = await recordedPidInNamespace(node.processes.haproxy, node.namespace);
+    if (pid === undefined) throw new LocalClusterError(`HAProxy on ${name} does not run: there is nothing to reload`);
+    await checkHaproxyConfig(configFilePath(node.paths, 'haproxy'));
+    await this.startService(name, 'haproxy', ['-sf', String(pid)]);
+  }
+
+  /** What a renewed cluster CA takes on a node, as the agent's restart-etcd and reload-haproxy do: both load their trusted CA when they start. */
+  private async loadRenewedCa(name: string): Promise<void> {
+    await this.restartProcess(name, 'etcd');
+    await waitFor('etcd healthy on every member', () => this.etcdHealthy(), { timeoutMs: 60_000, intervalMs: 500 });
+    await this.reloadHaproxy(name);
   }
 
   /** The NLB stand-in: HAProxy in the client namespace in front of every node's HAProxy. */

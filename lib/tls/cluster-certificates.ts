@@ -3,7 +3,7 @@
 // second CA that only PostgreSQL's clients trust, the database's (every node address and the
 // endpoints' names: clients reach whichever node leads).
 import { isIP } from 'node:net';
-import { IssuedCertificate, issueCertificate, issueCertificateAuthority, MAX_COMMON_NAME_LENGTH } from './x509';
+import { IssuedCertificate, issueCertificate, issueCertificateAuthority, MAX_COMMON_NAME_LENGTH, renewCertificateAuthority } from './x509';
 
 export interface ClusterCertificateRequest {
   readonly clusterName: string;
@@ -14,7 +14,7 @@ export interface ClusterCertificateRequest {
    * @default - none
    */
   readonly endpointNames?: readonly string[];
-  /** How long node and operator certificates are valid; the CA lives twice as long. */
+  /** How long node and operator certificates are valid; the CAs' certificates twice as long. */
   readonly days: number;
   /** @default - the current time */
   readonly now?: Date;
@@ -52,18 +52,27 @@ export function isValidityDays(days: number): boolean {
   return Number.isInteger(days) && days >= 1 && days <= MAX_VALIDITY_DAYS;
 }
 
-/** The two CAs of a cluster, kept across a rotation. */
+/** The two CAs of a cluster (their keys are kept for the cluster's life; a rotation renews their certificates). */
 export interface ClusterCas {
   readonly ca: IssuedCertificate;
   readonly databaseCa: IssuedCertificate;
 }
 
-/** New CAs and everything they sign; or, given `existing`, new certificates from those CAs (a rotation: clients keep trusting them). */
+/**
+ * New CAs and everything they sign; or, given `existing`, a rotation: the CAs renewed (their
+ * certificates signed again with the same keys, valid twice `days` from now) and new certificates
+ * from them. Clients keep trusting everything: a CA certificate from before the rotation verifies
+ * the new certificates (same key) until it ends, which is after they end as long as the previous
+ * rotation was less than `days` ago (before its certificates expired). So a cluster rotated in
+ * time never meets its CAs' end.
+ */
 export function issueClusterCertificates(request: ClusterCertificateRequest, existing?: ClusterCas): ClusterCertificates {
   const { clusterName, days, now } = request;
   const name = (what: string) => commonName(clusterName, what);
-  const ca = existing?.ca ?? issueCertificateAuthority({ commonName: name('cluster CA'), days: 2 * days, now });
-  const databaseCa = existing?.databaseCa ?? issueCertificateAuthority({ commonName: name('database CA'), days: 2 * days, now });
+  const ca = existing ? renewCertificateAuthority(existing.ca, { days: 2 * days, now }) : issueCertificateAuthority({ commonName: name('cluster CA'), days: 2 * days, now });
+  const databaseCa = existing
+    ? renewCertificateAuthority(existing.databaseCa, { days: 2 * days, now })
+    : issueCertificateAuthority({ commonName: name('database CA'), days: 2 * days, now });
   // The address as a DNS name too: pgBackRest 2.45 (Debian 12) matches the host it dials against
   // DNS names and the CN only, not IP addresses (pgbackrest/pgbackrest#1977, fixed in 2.46).
   const nodes = Object.fromEntries(

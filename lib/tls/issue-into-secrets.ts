@@ -1,7 +1,6 @@
 // What the certificate custom resource does, without the AWS SDK: issue a cluster's CAs and
 // certificates into three secrets through a two-method store. The Lambda's handler gives it
 // Secrets Manager; the booted rehearsal gives it the Secrets Manager stand-in's contents.
-import { X509Certificate } from 'node:crypto';
 import { ClusterCas, isValidityDays, issueClusterCertificates, MAX_VALIDITY_DAYS } from './cluster-certificates';
 import { nodeTlsSecret, operatorTlsSecret, UNISSUED } from './secret-format';
 
@@ -56,33 +55,19 @@ async function existingCas(store: SecretStore, arn: string): Promise<ClusterCas 
   return { ca: value.ca, databaseCa: value.databaseCa };
 }
 
-/** Refuses to sign certificates that would outlive a CA: clients would reject them from its end on. */
-function checkCasOutlive(cas: ClusterCas, days: number): void {
-  const needed = Date.now() + days * 86_400_000;
-  for (const [what, ca] of [['cluster CA', cas.ca], ['database CA', cas.databaseCa]] as const) {
-    const end = new Date(new X509Certificate(ca.certificatePem).validTo);
-    if (end.getTime() < needed) {
-      throw new Error(
-        `the ${what} expires ${end.toISOString()}, before certificates issued now for ${days} days would: renew the CAs ` +
-          `(put ${UNISSUED} in the CA secret to issue new ones; every client must then trust the new CAs)`,
-      );
-    }
-  }
-}
-
-/** Create and Update issue (Update from the existing CAs); Delete leaves the secrets to their removal policy. */
+/** Create and Update issue (Update from the existing CAs, renewed); Delete leaves the secrets to their removal policy. */
 export async function issueIntoSecrets(event: CertificateEvent, store: SecretStore): Promise<CertificateResponse> {
   const p = event.ResourceProperties;
   const physicalResourceId = event.PhysicalResourceId ?? `${p.ClusterName}-certificates`;
   if (event.RequestType === 'Delete') return { PhysicalResourceId: physicalResourceId };
   const { days } = checkedProperties(p);
   const existing = await existingCas(store, p.CaSecretArn);
-  if (existing) checkCasOutlive(existing, days);
   const issued = issueClusterCertificates(
     { clusterName: p.ClusterName, nodes: p.Nodes.map((n) => ({ name: n.Name, address: n.Address })), endpointNames: p.EndpointNames, days },
     existing,
   );
-  if (!existing) await store.put(p.CaSecretArn, JSON.stringify({ ca: issued.ca, databaseCa: issued.databaseCa }));
+  // Every issue writes the CAs: new ones, or (an Update) the same keys with renewed certificates.
+  await store.put(p.CaSecretArn, JSON.stringify({ ca: issued.ca, databaseCa: issued.databaseCa }));
   const version = await store.put(p.NodeSecretArn, JSON.stringify(nodeTlsSecret(issued)));
   await store.put(p.OperatorSecretArn, JSON.stringify(operatorTlsSecret(issued)));
   // The version tells the nodes' agents that their files changed; never a key in Data (it is in the stack's events).

@@ -54,17 +54,29 @@ const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-
 export function issueCertificateAuthority(options: CertificateAuthorityOptions): IssuedCertificate {
   checkCommonName(options.commonName);
   const keys = newKeyPair();
-  const spki = keys.publicKeyDer;
+  return { certificatePem: selfSigned(distinguishedName(options.commonName), keys.publicKeyDer, keys.privateKeyPem, options), privateKeyPem: keys.privateKeyPem };
+}
+
+/**
+ * The CA's certificate again, valid `days` from `now`: the same subject and key (so the same key
+ * identifier), a new serial and validity. Every certificate the CA signed verifies against the old
+ * and the new CA certificate alike, so clients can take the new one at any time before the old one ends.
+ */
+export function renewCertificateAuthority(ca: IssuedCertificate, options: Omit<CertificateAuthorityOptions, 'commonName'>): IssuedCertificate {
+  const caCert = new X509Certificate(ca.certificatePem);
+  if (!caCert.ca) throw new Error(`certificate ${JSON.stringify(caCert.subject)} is not a CA: there is nothing to renew`);
+  if (!caCert.checkPrivateKey(createPrivateKey(ca.privateKeyPem))) throw new Error('the CA private key does not match the CA certificate');
+  const spki = createPublicKey(ca.privateKeyPem).export({ type: 'spki', format: 'der' });
+  return { certificatePem: selfSigned(rawSubject(caCert), spki, ca.privateKeyPem, options), privateKeyPem: ca.privateKeyPem };
+}
+
+function selfSigned(name: Buffer, spki: Buffer, privateKeyPem: string, options: Omit<CertificateAuthorityOptions, 'commonName'>): string {
   const extensions = [
     extension(OID.basicConstraints, der.sequence(der.booleanTrue(), der.smallInteger(0)), true),
     extension(OID.keyUsage, der.namedBits([KEY_USAGE_BITS.keyCertSign, KEY_USAGE_BITS.cRLSign]), true),
     extension(OID.subjectKeyIdentifier, der.octetString(keyIdentifier(spki))),
   ];
-  const name = distinguishedName(options.commonName);
-  return {
-    certificatePem: signCertificate({ issuer: name, subject: name, spki, extensions, days: options.days, now: options.now, signingKeyPem: keys.privateKeyPem }),
-    privateKeyPem: keys.privateKeyPem,
-  };
+  return signCertificate({ issuer: name, subject: name, spki, extensions, days: options.days, now: options.now, signingKeyPem: privateKeyPem });
 }
 
 /** A certificate signed by `ca` for a node (server and client) or an operator (client only). */

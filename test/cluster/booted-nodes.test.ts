@@ -13,6 +13,7 @@ import { IMDS_ADDRESS } from '../../lib/local/boot/booted-nodes';
 import { REHEARSAL_REGION, REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
 import { poll, found, notYet } from '../../lib/ops/poll';
 import { applyDrill, failoverDrill, switchoverDrill, type DrillResult } from './drills/drills';
+import { etcdStartTime, isRenewalOf, verifiesWith } from './ca-renewal';
 
 const CLUSTER = `bt${process.pid}`.slice(0, 12);
 const MINUTE = 60_000;
@@ -255,17 +256,25 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 30 * MINUTE);
 
-    test('a certificate rotation, as a deploy with a new ClusterTls.issued({ rotation }) does it: new certificates from the same CAs on every node, the leader last, no failover', async () => {
+    test('a certificate rotation, as a deploy with a new ClusterTls.issued({ rotation }) does it: the CAs renewed (same keys), new certificates on every node, the leader last, etcd restarted, no failover', async () => {
       const { leader } = await leaderAndReplica();
       const timeline = async () => (JSON.parse((await cluster.rest(leader, { method: 'GET', path: '/patroni' })).body) as { timeline: number }).timeline;
       const before = { timeline: await timeline(), ca: fs.readFileSync((await cluster.status()).caFile!, 'utf8') };
+      const etcdStarted = await Promise.all(cluster.nodeNames.map((n) => etcdStartTime(cluster, n)));
       const rotation = await cluster.rotateCertificates();
       expect(rotation.nodes.map((n) => n.name).sort()).toEqual([...cluster.nodeNames].sort());
       expect(rotation.nodes[rotation.nodes.length - 1]!.name).toBe(leader);
       expect(await cluster.waitForLeader({ timeoutMs: MINUTE })).toBe(leader);
       expect(await timeline()).toBe(before.timeline);
-      // The same CA: clients (HAProxy, the other members, the operator's tools) trust the new ones.
-      expect(fs.readFileSync((await cluster.status()).caFile!, 'utf8')).toBe(before.ca);
+      // The CA renewed with its key: clients holding the CA from before (HAProxy until its reload, an
+      // application's file) trust the new certificates, and the agents put the renewed one on every node.
+      const renewed = fs.readFileSync((await cluster.status()).caFile!, 'utf8');
+      expect(isRenewalOf(before.ca, renewed)).toBe(true);
+      for (const [i, name] of cluster.nodeNames.entries()) {
+        expect(await onNode(name, ['cat', '/etc/cdk-failover/tls/ca.crt'])).toBe(renewed.trim());
+        expect(await verifiesWith(cluster, name, cluster.spec.ports.etcdClient, before.ca)).toBe('0 (ok)');
+        expect(await etcdStartTime(cluster, name)).toBeGreaterThan(etcdStarted[i]!);
+      }
       for (const n of rotation.nodes) expect(new Set([n.etcd, n.restApi]).size).toBe(1);
       expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
     }, 20 * MINUTE);

@@ -10,6 +10,7 @@ import { httpInNamespace, type HttpsOptions } from '../../lib/local/rest';
 import { tlsFilePath } from '../../lib/patroni/config/tls';
 import { issueClusterCertificates } from '../../lib/tls/cluster-certificates';
 import { run } from '../../lib/util/command';
+import { etcdStartTime, isRenewalOf, verifiesWith } from './ca-renewal';
 
 const CLUSTER = 'smoke';
 const MINUTE = 60_000;
@@ -262,9 +263,12 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 2 * MINUTE);
 
-    test('rotate-certificates: every node serves new certificates from the same CA, one node at a time, with no failover', async () => {
+    test('rotate-certificates: the CAs renewed (same keys), every node serving new certificates, one node at a time, etcd restarted, with no failover; a client holding the old CA still verifies', async () => {
       const names = cluster.nodeNames;
       const old = await Promise.all(names.map((n) => cluster.servedSerials(n)));
+      const caFile = (await cluster.status()).caFile!;
+      const oldCa = fs.readFileSync(caFile, 'utf8');
+      const etcdStarted = await Promise.all(names.map((n) => etcdStartTime(cluster, n)));
       const { stdout } = await run(
         process.execPath,
         ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', 'local', 'rotate-certificates', '--cluster', CLUSTER],
@@ -286,7 +290,18 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(after.leader).toBe(before.leader);
       expect(after.nodes.map((n) => n.timeline)).toEqual(before.nodes.map((n) => n.timeline));
       expect(await cluster.sql('SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')).toBe('t');
-    }, 3 * MINUTE);
+      // The CA renewed, not replaced: the operator's new file and the old one both verify every node.
+      expect(isRenewalOf(oldCa, fs.readFileSync(caFile, 'utf8'))).toBe(true);
+      for (const [i, name] of names.entries()) {
+        expect(await verifiesWith(cluster, name, cluster.spec.ports.etcdClient, oldCa)).toBe('0 (ok)');
+        expect(await verifiesWith(cluster, name, cluster.spec.ports.etcdClient, fs.readFileSync(caFile, 'utf8'))).toBe('0 (ok)');
+        // etcd loads its trusted CA at start: restarted for the renewed one.
+        expect(await etcdStartTime(cluster, name)).toBeGreaterThan(etcdStarted[i]!);
+      }
+      // And a CA that is not the cluster's does not.
+      const stranger = issueClusterCertificates({ clusterName: CLUSTER, nodes: [{ name: 'x', address: '10.0.0.1' }], days: 1 }).ca.certificatePem;
+      expect(await verifiesWith(cluster, names[0]!, cluster.spec.ports.etcdClient, stranger)).toMatch(/^\d+ \((certificate signature failure|unable to get local issuer certificate)\)$/);
+    }, 4 * MINUTE);
 
     test('a write through the writer endpoint is readable through the reader endpoint', async () => {
       await cluster.sql('CREATE TABLE smoke (id int PRIMARY KEY, note text)');

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { GetSecretValueCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
 import { CertificateEvent, CertificateResourceProperties, handleCertificateEvent } from '../../lib/tls/certificate-handler';
+import { issueClusterCertificates } from '../../lib/tls/cluster-certificates';
 import { NodeTlsSecret, OperatorTlsSecret, UNISSUED } from '../../lib/tls/secret-format';
 
 const ARN = {
@@ -75,33 +76,53 @@ describe('the certificate handler', () => {
     }
   });
 
-  test('Update (a rotation, or a node with a new address): new certificates from the same CAs, and the CA secret is not written', async () => {
+  test('Update (a rotation, or a node with a new address): the CAs renewed with their keys, new certificates from them, old and new trusted alike', async () => {
     const { client, store, mock } = secrets({ [ARN.ca]: UNISSUED, [ARN.node]: UNISSUED, [ARN.operator]: UNISSUED });
     await handleCertificateEvent(event('Create'), client);
     const before = read<NodeTlsSecret>(store, ARN.node);
-    const caSecretBefore = store.get(ARN.ca);
+    const caSecretBefore = read<{ ca: { privateKeyPem: string }; databaseCa: { privateKeyPem: string } }>(store, ARN.ca);
     mock.resetHistory();
     const response = await handleCertificateEvent(event('Update', { Rotation: '1', Nodes: [...PROPS.Nodes, { Name: 'pg-2', Address: '10.0.3.10' }] }), client);
     expect(response.PhysicalResourceId).toBe('orders-certificates');
     const after = read<NodeTlsSecret>(store, ARN.node);
-    expect(after.caCert).toBe(before.caCert);
-    expect(after.databaseCaCert).toBe(before.databaseCaCert);
+    for (const [old, renewed] of [[before.caCert, after.caCert], [before.databaseCaCert, after.databaseCaCert]] as const) {
+      expect(cert(renewed).serialNumber).not.toBe(cert(old).serialNumber);
+      expect(cert(renewed).subject).toBe(cert(old).subject);
+      expect(cert(renewed).publicKey.export({ type: 'spki', format: 'der' })).toEqual(cert(old).publicKey.export({ type: 'spki', format: 'der' }));
+    }
+    // Old certificates under the renewed CA, new ones under the CA certificate clients had before.
+    expect(cert(before.nodes['pg-0']!.cert).checkIssued(cert(after.caCert))).toBe(true);
+    expect(cert(before.nodes['pg-0']!.cert).verify(cert(after.caCert).publicKey)).toBe(true);
+    expect(cert(after.nodes['pg-0']!.cert).checkIssued(cert(before.caCert))).toBe(true);
+    expect(cert(after.nodes['pg-0']!.cert).verify(cert(before.caCert).publicKey)).toBe(true);
+    expect(cert(after.databaseCert).verify(cert(before.databaseCaCert).publicKey)).toBe(true);
     expect(cert(after.nodes['pg-0']!.cert).serialNumber).not.toBe(cert(before.nodes['pg-0']!.cert).serialNumber);
     expect(cert(after.nodes['pg-2']!.cert).checkIP('10.0.3.10')).toBe('10.0.3.10');
-    expect(store.get(ARN.ca)).toBe(caSecretBefore);
-    expect(mock.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([ARN.node, ARN.operator]);
+    const caSecretAfter = read<{ ca: { privateKeyPem: string; certificatePem: string }; databaseCa: { privateKeyPem: string } }>(store, ARN.ca);
+    expect(caSecretAfter.ca.privateKeyPem).toBe(caSecretBefore.ca.privateKeyPem);
+    expect(caSecretAfter.databaseCa.privateKeyPem).toBe(caSecretBefore.databaseCa.privateKeyPem);
+    expect(caSecretAfter.ca.certificatePem).toBe(after.caCert);
+    expect(mock.commandCalls(PutSecretValueCommand).map((c) => c.args[0].input.SecretId)).toEqual([ARN.ca, ARN.node, ARN.operator]);
   });
 
-  test('an update that would sign past a CA\'s end is refused (the CAs live twice the first Days)', async () => {
-    const { client, mock } = secrets({ [ARN.ca]: UNISSUED, [ARN.node]: UNISSUED, [ARN.operator]: UNISSUED });
+  test('an update renews CAs that would end before the new certificates, or have ended: twice Days from now', async () => {
+    const { client, store } = secrets({ [ARN.ca]: UNISSUED, [ARN.node]: UNISSUED, [ARN.operator]: UNISSUED });
     await handleCertificateEvent(event('Create', { Days: '100' }), client);
-    mock.resetHistory();
-    await expect(handleCertificateEvent(event('Update', { Days: '365' }), client)).rejects.toThrow(
-      /^the cluster CA expires \d{4}-\d\d-\d\dT[\d:.]+Z, before certificates issued now for 365 days would: renew the CAs \(put \{"issued":false\} in the CA secret/,
-    );
-    expect(mock.commandCalls(PutSecretValueCommand)).toHaveLength(0);
-    // Within the CAs' life: issued.
-    await expect(handleCertificateEvent(event('Update', { Days: '150' }), client)).resolves.toMatchObject({ PhysicalResourceId: 'orders-certificates' });
+    await handleCertificateEvent(event('Update', { Days: '365' }), client);
+    const days = (pem: string) => (new Date(cert(pem).validTo).getTime() - Date.now()) / 86_400_000;
+    const after = read<NodeTlsSecret>(store, ARN.node);
+    expect(days(after.caCert)).toBeGreaterThan(729);
+    expect(days(after.caCert)).toBeLessThan(731);
+    expect(days(after.databaseCaCert)).toBeGreaterThan(729);
+    expect(days(after.nodes['pg-1']!.cert)).toBeGreaterThan(364);
+    // CAs (and certificates) that ended a year ago: a rotation brings the cluster back, keys unchanged.
+    const expired = issueClusterCertificates({ clusterName: 'orders', nodes: [{ name: 'pg-0', address: '10.0.1.10' }], days: 300, now: new Date(Date.now() - 965 * 86_400_000) });
+    const late = secrets({ [ARN.ca]: JSON.stringify({ ca: expired.ca, databaseCa: expired.databaseCa }), [ARN.node]: UNISSUED, [ARN.operator]: UNISSUED });
+    expect(days(expired.ca.certificatePem)).toBeLessThan(0);
+    await handleCertificateEvent(event('Update', { Rotation: '2' }), late.client);
+    const rescued = read<NodeTlsSecret>(late.store, ARN.node);
+    expect(days(rescued.caCert)).toBeGreaterThan(729);
+    expect(cert(rescued.nodes['pg-0']!.cert).verify(cert(expired.ca.certificatePem).publicKey)).toBe(true);
   });
 
   test('Delete writes nothing: the secrets follow their removal policy', async () => {

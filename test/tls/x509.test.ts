@@ -1,6 +1,6 @@
 import { createPrivateKey, createPublicKey, X509Certificate } from 'node:crypto';
 import { issueClusterCertificates } from '../../lib/tls/cluster-certificates';
-import { issueCertificate, issueCertificateAuthority } from '../../lib/tls/x509';
+import { issueCertificate, issueCertificateAuthority, renewCertificateAuthority } from '../../lib/tls/x509';
 
 const NOW = new Date('2026-12-01T09:00:00Z');
 
@@ -42,6 +42,45 @@ describe('issueCertificateAuthority', () => {
     [{ commonName: 'ca', days: 1.5 }, 'days must be a whole number from 1 to 36500, got 1.5'],
   ])('refuses %j', (options, message) => {
     expect(() => issueCertificateAuthority(options)).toThrow(message);
+  });
+});
+
+describe('renewCertificateAuthority', () => {
+  const ca = issueCertificateAuthority({ commonName: 'orders-db cluster CA', days: 730, now: NOW });
+  const old = new X509Certificate(ca.certificatePem);
+  const leaf = issueCertificate(ca, { commonName: 'orders-db pg-0', ipAddresses: ['10.0.1.10'], usage: 'peer', days: 365, now: NOW });
+  const later = new Date('2027-11-01T00:00:00Z');
+  const renewed = renewCertificateAuthority(ca, { days: 730, now: later });
+  const cert = new X509Certificate(renewed.certificatePem);
+
+  test('signs the same subject and key again, with a new serial, valid the days asked from now', () => {
+    expect(renewed.privateKeyPem).toBe(ca.privateKeyPem);
+    expect(cert.raw.equals(old.raw)).toBe(false);
+    expect(cert.subject).toBe(old.subject);
+    expect(cert.issuer).toBe(old.subject);
+    expect(cert.ca).toBe(true);
+    expect(cert.serialNumber).not.toBe(old.serialNumber);
+    expect(cert.verify(old.publicKey)).toBe(true);
+    expect(cert.checkPrivateKey(createPrivateKey(ca.privateKeyPem))).toBe(true);
+    expect(new Date(cert.validTo).toISOString()).toBe('2029-10-31T00:00:00.000Z');
+  });
+
+  test('what the CA signed before verifies under the renewed certificate, and what it signs after under the old one', () => {
+    const leafCert = new X509Certificate(leaf.certificatePem);
+    expect(leafCert.checkIssued(cert)).toBe(true);
+    expect(leafCert.verify(cert.publicKey)).toBe(true);
+    const after = new X509Certificate(issueCertificate(renewed, { commonName: 'orders-db pg-0', ipAddresses: ['10.0.1.10'], usage: 'peer', days: 365, now: later }).certificatePem);
+    expect(after.checkIssued(old)).toBe(true);
+    expect(after.verify(old.publicKey)).toBe(true);
+  });
+
+  test('refuses a certificate that is no CA, and a key that is not the CA\'s', () => {
+    expect(() => renewCertificateAuthority(leaf, { days: 1 })).toThrow('certificate "CN=orders-db pg-0" is not a CA: there is nothing to renew');
+    const other = issueCertificateAuthority({ commonName: 'other', days: 1 });
+    expect(() => renewCertificateAuthority({ certificatePem: ca.certificatePem, privateKeyPem: other.privateKeyPem }, { days: 1 })).toThrow(
+      'the CA private key does not match the CA certificate',
+    );
+    expect(() => renewCertificateAuthority(ca, { days: 0 })).toThrow('days must be a whole number from 1 to 36500, got 0');
   });
 });
 
@@ -137,12 +176,15 @@ describe('issueClusterCertificates', () => {
     expect(database.verify(new X509Certificate(set.ca.certificatePem).publicKey)).toBe(false);
   });
 
-  test('a rotation keeps both CAs and issues everything else anew', () => {
+  test('a rotation keeps both CAs\' keys, renews their certificates from now, and issues everything else anew', () => {
     const request = { clusterName: 'orders-db', nodes: [{ name: 'pg-0', address: '10.0.1.10' }], days: 90, now: NOW };
     const first = issueClusterCertificates(request);
-    const second = issueClusterCertificates(request, first);
-    expect(second.ca).toBe(first.ca);
-    expect(second.databaseCa).toBe(first.databaseCa);
+    const later = new Date(NOW.getTime() + 80 * 86_400_000);
+    const second = issueClusterCertificates({ ...request, now: later }, first);
+    expect(second.ca.privateKeyPem).toBe(first.ca.privateKeyPem);
+    expect(second.databaseCa.privateKeyPem).toBe(first.databaseCa.privateKeyPem);
+    expect(new Date(new X509Certificate(second.ca.certificatePem).validTo).getTime()).toBe(later.getTime() + 180 * 86_400_000);
+    expect(new Date(new X509Certificate(second.databaseCa.certificatePem).validTo).getTime()).toBe(later.getTime() + 180 * 86_400_000);
     expect(second.nodes['pg-0']!.certificatePem).not.toBe(first.nodes['pg-0']!.certificatePem);
     expect(new X509Certificate(second.database.certificatePem).verify(new X509Certificate(first.databaseCa.certificatePem).publicKey)).toBe(true);
   });

@@ -192,15 +192,17 @@ def write_tls(identity, desired):
     """This node's certificate files from the secret version of this generation, in a new directory
     that replaces the old one in one rename of the tls symlink: etcd, which reads its pair at every
     handshake, never sees one of each. The directory before stays (a handshake that resolved the
-    link just before may still open its files). True when the files changed."""
+    link just before may still open its files). Returns the actions the change takes: none, the
+    TLS reload, and with a renewed cluster CA also etcd's restart and HAProxy's reload (both load
+    their trusted CA once; until then the CA they hold, with the same key, still verifies)."""
     import pwd
     tls = desired['bundle'].get('tls')
     if not tls:
-        return False
+        return []
     version = fill(tls['versionId'], desired['values'])
     link = tls['link']
     if read_text(TLS_INSTALLED) == version and os.path.islink(link):
-        return False
+        return []
     secret_id = fill(tls['secretId'], desired['values'])
     try:
         secret = json.loads(read_secret(identity, secret_id, version))
@@ -220,6 +222,9 @@ def write_tls(identity, desired):
         owner = pwd.getpwnam(f['owner'])
         write_atomic(os.path.join(parent, directory, f['name']), content, int(f['mode'], 8), owner.pw_uid, owner.pw_gid)
     previous = os.readlink(link) if os.path.islink(link) else None
+    ca_files = [f['name'] for f in tls['files'] if f['source'] == 'caCert']
+    ca_renewed = previous is not None and any(
+        read_text_or_none(os.path.join(parent, previous, name)) != read_text_or_none(os.path.join(parent, directory, name)) for name in ca_files)
     new_link = link + '.cdk-failover-new'
     if os.path.lexists(new_link):
         os.remove(new_link)
@@ -229,8 +234,8 @@ def write_tls(identity, desired):
         if entry.startswith(os.path.basename(link) + '.') and entry not in (directory, previous) and os.path.isdir(os.path.join(parent, entry)):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
     write_atomic(TLS_INSTALLED, version, 0o644)
-    log('installed the certificates of secret version %s' % version)
-    return True
+    log('installed the certificates of secret version %s%s' % (version, ' (a renewed cluster CA)' if ca_renewed else ''))
+    return ['reload-tls'] + (['restart-etcd', 'reload-haproxy'] if ca_renewed else [])
 
 
 def tls_problem(current_patroni_yml, patroni_yml):
@@ -613,8 +618,7 @@ def apply():
         # remembered until they have run, so a retry after a failure takes them all.
         write_atomic(APPLIED, '\n', 0o644)
         actions = set(read_json(PENDING_ACTIONS, []))
-        if write_tls(identity, desired):
-            actions.add('reload-tls')
+        actions.update(write_tls(identity, desired))
         actions.update(a for f in write_files(identity, desired) for a in f['onChange'])
         write_atomic(PENDING_ACTIONS, json.dumps(sorted(actions)), 0o644)
         for action in ordered_actions(actions, desired['bundle']['actionOrder']):

@@ -155,7 +155,7 @@ describe('the node agent (python3)', () => {
     expect(await py(write)).toEqual(files.map((f) => f.path));
   });
 
-  test("write_tls: the node's files from its generation's secret version, behind the tls link in one rename; the same version again does nothing; the directory before a new one is kept, older ones removed", async () => {
+  test("write_tls: the node's files from its generation's secret version, behind the tls link in one rename; the same version again does nothing; the directory before a new one is kept, older ones removed; a renewed cluster CA restarts etcd and reloads HAProxy", async () => {
     const bundle = renderNodeBundle(ec2Spec({ tls: true }), 'pg-0', { ...OPTIONS, tlsSecret: { secretId: '__TLS_SECRET__', versionId: '__TLS_SECRET_VERSION__' } });
     const link = path.join(dir, 'tls');
     const secret = {
@@ -184,10 +184,10 @@ describe('the node agent (python3)', () => {
           'sys.stdout = real',
           'print(json.dumps({"result": result, "calls": calls}))',
         ].join('\n'),
-      )) as { result: boolean | string; calls: string[][] };
+      )) as { result: string[] | string; calls: string[][] };
 
     const first = await install('v1');
-    expect(first.result).toBe(true);
+    expect(first.result).toEqual(['reload-tls']);
     expect(first.calls).toEqual([['secretsmanager', 'get-secret-value', '--secret-id', 'arn:tls', '--version-id', 'v1', '--query', 'SecretString', '--output', 'text']]);
     const v1 = fs.readlinkSync(link);
     expect(v1).toMatch(/^tls\.[0-9a-f]{12}$/);
@@ -199,14 +199,22 @@ describe('the node agent (python3)', () => {
     const owners = await run('stat', ['-L', '-c', '%a %U', ...['node.key', 'etcd.key', 'database.key', 'ca.crt'].map(file)]);
     expect(owners.stdout.trim().split('\n')).toEqual(['600 postgres', '600 etcd', '600 postgres', '644 root']);
 
-    expect(await install('v1')).toEqual({ result: false, calls: [] });
-    expect((await install('v2')).result).toBe(true);
+    expect(await install('v1')).toEqual({ result: [], calls: [] });
+    expect((await install('v2')).result).toEqual(['reload-tls']);
     const v2 = fs.readlinkSync(link);
     expect(v2).not.toBe(v1);
     expect(fs.existsSync(path.join(dir, v1))).toBe(true);
-    expect((await install('v3')).result).toBe(true);
+    expect((await install('v3')).result).toEqual(['reload-tls']);
     expect(fs.existsSync(path.join(dir, v1))).toBe(false);
     expect(fs.existsSync(path.join(dir, v2))).toBe(true);
+    // A renewed database CA: PostgreSQL's reload (in reload-tls) is enough; a renewed cluster CA: etcd and HAProxy load theirs at start.
+    fs.writeFileSync(path.join(dir, 'secret.json'), JSON.stringify({ ...secret, databaseCaCert: 'DBCA2\n' }));
+    expect((await install('v5')).result).toEqual(['reload-tls']);
+    fs.writeFileSync(path.join(dir, 'secret.json'), JSON.stringify({ ...secret, caCert: 'CA2\n', databaseCaCert: 'DBCA2\n' }));
+    expect((await install('v6')).result).toEqual(['reload-tls', 'restart-etcd', 'reload-haproxy']);
+    expect(fs.readFileSync(file('ca.crt'), 'utf8')).toBe('CA2\n');
+    expect((await install('v7')).result).toEqual(['reload-tls']);
+    fs.writeFileSync(path.join(dir, 'secret.json'), JSON.stringify(secret));
 
     const missing = await install('v4', 'pg-9');
     expect(missing.result).toBe('the certificates secret arn:tls (version v4) has no certificate for node pg-9');
