@@ -57,6 +57,11 @@ export interface AlarmOverrides {
    * longest time the primary commits nothing. @default - the catalogue's (900 s)
    */
   readonly standbyNotReady?: AlarmTuning;
+  /**
+   * A certificate on a node (its own, the database's or a CA's) ends sooner than the threshold,
+   * in seconds. @default - the catalogue's (30 days)
+   */
+  readonly certificatesExpiring?: AlarmTuning;
 }
 
 /** The `AlarmOverrides` property of an alarm kind. */

@@ -129,6 +129,7 @@ export class FailoverAlarms extends Construct {
       this.alarm(scope, 'EtcdMemberUnhealthy', cluster.metricHealthyEtcdMembers(), where, members);
       this.alarm(scope, 'EtcdQuorumAtRisk', cluster.metricHealthyEtcdMembers(), where, etcdQuorum(members));
       this.alarm(scope, 'SlowerThanDeclared', cluster.metricTimingAdjusted(), where);
+      this.alarm(scope, 'CertificatesExpiring', cluster.metricCertificateExpiry(), where);
       const limits = cluster.backupLimits;
       if (limits && !standby) {
         this.alarm(scope, 'BackupTooOld', cluster.metricBackupAge(), where, limits.maxBackupAge.toSeconds());

@@ -154,6 +154,7 @@ export const CLOUDWATCH_ONLY: Partial<Record<AlarmKind, string>> = {
   BackupTooOld: "the node metrics publisher reads pgBackRest's info and publishes to CloudWatch only",
   WalArchiveFailing: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",
   WalArchiveLate: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",
+  CertificatesExpiring: 'no metric of Patroni, etcd or PostgreSQL gives a certificate\'s end (a blackbox exporter\'s probe_ssl_earliest_cert_expiry would): CloudWatch only',
   StandbyNotReady: "not written for Prometheus yet (Patroni's patroni_xlog_replayed_timestamp and patroni_standby_leader would do): CloudWatch only",
 };
 

@@ -34,7 +34,7 @@ export function nodeGauge(
 export function clusterGauge(
   source: ClusterMetricSource,
   gauge: string,
-  combine: 'SUM' | 'MAX',
+  combine: 'SUM' | 'MAX' | 'MIN',
   label: string,
   props?: cloudwatch.MetricOptions,
   fillWithZero = true,

@@ -28,6 +28,8 @@ export class NodeGauge {
   public static readonly TIMING_ADJUSTED = new NodeGauge(NODE_GAUGES.timingAdjusted);
   /** Standby leader of a standby cluster: seconds since the primary committed the last transaction it replayed. */
   public static readonly STANDBY_REPLAY_AGE_SECONDS = new NodeGauge(NODE_GAUGES.standbyReplayAgeSeconds);
+  /** Clusters with TLS: seconds until the first of this node's certificates (its own, the database's, the CAs') ends. */
+  public static readonly CERTIFICATE_EXPIRY_SECONDS = new NodeGauge(NODE_GAUGES.certificateExpirySeconds);
 
   private constructor(
     /** The CloudWatch metric name the node publishes. */

@@ -80,6 +80,11 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
    * no standby leader runs (or the cluster is a primary).
    */
   metricStandbyReplayAge(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
+  /**
+   * Seconds until the first certificate on any node ends (Minimum over the nodes: their own
+   * certificates, the database's, the CAs'); negative once one has. No data: a cluster without TLS.
+   */
+  metricCertificateExpiry(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
 }
 
 /** What the backup alarms of a cluster compare with. */
@@ -243,6 +248,10 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
 
   public metricStandbyReplayAge(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
     return clusterGauge(this, NODE_GAUGES.standbyReplayAgeSeconds, 'MAX', 'standby replay age (s)', props, false);
+  }
+
+  public metricCertificateExpiry(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.certificateExpirySeconds, 'MIN', 'first certificate ends in (s)', { statistic: cloudwatch.Stats.MINIMUM, ...props }, false);
   }
 
   public metricWalArchiveWait(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {

@@ -324,6 +324,13 @@ function triggers(cluster: PatroniCluster, f: PatroniFacts): string {
       '`SlowerThanDeclared`: a node runs a Patroni (3.2 or later) that raised the declared timing to its own minimums (ttl at least 20 s): ' +
         'failovers take longer than this runbook says. Run `patroni --version` on each node; put back Debian 12\'s 3.0.2 ' +
         '(`apt-get install patroni=3.0.2-1`, then restart Patroni one node at a time, the leader last after a switchover), or deploy a timing of at least 20 / 1 / 3 s (ttl / loop_wait / retry_timeout).',
+      ...(f.tls
+        ? [
+            "`CertificatesExpiring`: a certificate on a node (its own, the database's or a CA's) ends within the threshold (30 days by default). " +
+              "Rotate: deploy with a new `ClusterTls.issued({ rotation })` value (any new string). The nodes install the new certificates one at a time, the leader last, with no failover, and the CAs are renewed with their keys. " +
+              "Clients that keep a copy of a CA (`databaseCaCert`) verify the new certificates with it until it ends; take the new one from the operator secret before then.",
+          ]
+        : []),
       ...(f.backup && !standby
         ? [
             '`BackupTooOld`, `WalArchiveFailing` or `WalArchiveLate`: the database is served, but a restore would lose more than planned. ' +

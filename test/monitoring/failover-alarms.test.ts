@@ -133,6 +133,17 @@ describe('FailoverAlarms: each alarm\'s metric, statistic, threshold, comparison
     expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 3, TreatMissingData: 'notBreaching' });
   });
 
+  test('certificates expiring: the first CertificateExpirySeconds (Minimum, over the nodes\' Minimum) < 30 days for 3 minutes; silence (no TLS) is not an alarm', () => {
+    const { a, expression, inputs } = mathAlarm('ends sooner than the threshold');
+    expect(expression).toBe('MIN([certificateExpirySeconds0, certificateExpirySeconds1, certificateExpirySeconds2])');
+    expect(inputs.map((m) => [m.MetricStat!.Metric.MetricName, m.MetricStat!.Stat])).toEqual([
+      ['CertificateExpirySeconds', 'Minimum'],
+      ['CertificateExpirySeconds', 'Minimum'],
+      ['CertificateExpirySeconds', 'Minimum'],
+    ]);
+    expect(a).toMatchObject({ Threshold: 30 * 86_400, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: 3, TreatMissingData: 'notBreaching' });
+  });
+
   test('a status-check alarm per node', () => {
     const statusAlarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) => a.Properties.MetricName === 'StatusCheckFailed');
     expect(statusAlarms).toHaveLength(3);
@@ -141,7 +152,7 @@ describe('FailoverAlarms: each alarm\'s metric, statistic, threshold, comparison
 
   test('every alarm notifies the topic on ALARM and on OK', () => {
     const ours = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).filter(([id]) => id.startsWith('Alarms'));
-    expect(ours).toHaveLength(2 + 9 + 3);
+    expect(ours).toHaveLength(2 + 10 + 3);
     for (const [, a] of ours) {
       expect(a.Properties.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlarmsTopic/) }]);
       expect(a.Properties.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlarmsTopic/) }]);
@@ -250,7 +261,7 @@ describe('FailoverAlarms options', () => {
     const every = Object.fromEntries((Object.keys(ALARM_CATALOGUE) as AlarmKind[]).map((k) => [overrideKey(k), { evaluationPeriods: 9 }]));
     const { alarms, stack } = setup({ overrides: every as AlarmOverrides });
     const periods = Object.values(alarms.alarms).map((a) => stack.resolve((a.node.defaultChild as cloudwatch.CfnAlarm).evaluationPeriods));
-    expect(periods).toHaveLength(2 + 9 + 3);
+    expect(periods).toHaveLength(2 + 10 + 3);
     expect(new Set(periods)).toEqual(new Set([9]));
   });
 
@@ -333,10 +344,10 @@ describe('FailoverAlarms on constructs of other stacks, imported ones, and colli
     const ops = new Stack(app, 'Ops', { env });
     const alarms = new FailoverAlarms(ops, 'Alarms', { clusters: [cluster], dnsFailovers: [dns] });
     const template = Template.fromStack(ops);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 9 + 3);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 10 + 3);
     const statusChecks = Object.values(template.findResources('AWS::CloudWatch::Alarm')).filter((a) => a.Properties.MetricName === 'StatusCheckFailed');
     expect(JSON.stringify(statusChecks[0].Properties.Dimensions)).toMatch(/"Fn::GetStackOutput":\{"StackName":"Data"/);
-    expect(Object.keys(alarms.alarms).sort().slice(0, 2)).toEqual(['Cluster-orders/DbFailoverOccurred', 'Cluster-orders/DbFailoverTooSlow']);
+    expect(Object.keys(alarms.alarms).sort().slice(0, 3)).toEqual(['Cluster-orders/CertificatesExpiring', 'Cluster-orders/DbFailoverOccurred', 'Cluster-orders/DbFailoverTooSlow']);
     expect(alarms.alarms['Dns-api.example.com/DnsFailoverTriggered']).toBeDefined();
   });
 
@@ -351,7 +362,7 @@ describe('FailoverAlarms on constructs of other stacks, imported ones, and colli
     });
     const scopes = new Set(Object.keys(alarms.alarms).map((k) => k.split('/')[0]));
     expect([...scopes].sort()).toEqual(['Cluster-billing', 'Cluster-orders', 'Dns-api.example.com', 'Dns-shop.example.com']);
-    Template.fromStack(ops).resourceCountIs('AWS::CloudWatch::Alarm', 2 * 2 + 2 * (9 + 3));
+    Template.fromStack(ops).resourceCountIs('AWS::CloudWatch::Alarm', 2 * 2 + 2 * (10 + 3));
   });
 
   test('a watched construct named like a child of FailoverAlarms (Dashboard, Topic) does not collide', () => {
@@ -422,7 +433,7 @@ describe('FailoverAlarms on constructs of other stacks, imported ones, and colli
     expect(stack.resolve(full.metricHealthyHaproxyCount().dimensions)).toEqual({ LoadBalancer: 'net/db/abc', TargetGroup: 'targetgroup/w/def' });
     new FailoverAlarms(stack, 'Alarms', { clusters: [bare, full] });
     const template = Template.fromStack(stack);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 9 + (9 + 3));
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 10 + (10 + 3));
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'StatusCheckFailed', Dimensions: [{ Name: 'InstanceId', Value: 'i-1' }] });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('^cluster billing: '), Threshold: 64 * 1024 * 1024 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('^cluster orders: .*etcd'), Threshold: 5 });
@@ -561,7 +572,7 @@ describe('FailoverAlarms: backup alarms for a cluster with backups', () => {
     const without = PatroniCluster.fromClusterAttributes(stack, 'B', { ...attrs, clusterName: 'b' });
     new FailoverAlarms(stack, 'Alarms', { clusters: [withLimits, without] });
     const template = Template.fromStack(stack);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 9 + 3 + 9);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 10 + 3 + 10);
     expect(alarmByDescription(template, 'cluster a: the newest backup').Threshold).toBe(26 * 3600);
     expect(alarmByDescription(template, 'cluster a: a finished WAL segment').Threshold).toBe(600);
     expect(() =>

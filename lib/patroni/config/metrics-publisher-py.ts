@@ -16,6 +16,7 @@ export const METRICS_PUBLISHER_BODY = String.raw`import datetime
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -94,6 +95,16 @@ def epoch_seconds(timestamp):
         return None
 
 
+def certificate_end(path):
+    """When the certificate in the file (its first) ends, epoch seconds; None when it cannot be read."""
+    try:
+        # The ssl module's own decoder (CPython's, no third-party code): notAfter as OpenSSL prints it.
+        return int(ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(path)['notAfter']))
+    except (OSError, ValueError, KeyError, ssl.SSLError) as error:
+        log('certificate %s unreadable: %r' % (path, error))
+        return None
+
+
 def sample(now):
     """The gauges, by metric name; records the mark when a healthy primary is seen."""
     me = get_json(CONFIG['restApi'][NODE] + '/patroni')
@@ -155,6 +166,9 @@ def sample(now):
     replayed = epoch_seconds(me.get('xlog', {}).get('replayed_timestamp')) if running and me.get('role') == 'standby_leader' else None
     if replayed is not None:
         gauges[GAUGE['standbyReplayAgeSeconds']] = max(0, now - replayed)
+    ends = [end for end in map(certificate_end, CONFIG['certificates']) if end is not None]
+    if ends:
+        gauges[GAUGE['certificateExpirySeconds']] = min(ends) - now
     # The version the running Patroni reports, in patroni --version's words; unreadable: left out.
     version = 'patroni %s' % (me.get('patroni') or {}).get('version')
     if patroni_version(version):

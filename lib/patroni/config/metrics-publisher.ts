@@ -10,6 +10,7 @@ import { checkedBackup, pgBackRestConfigPath } from './pgbackrest';
 import { renderPythonProgram } from './python-program';
 import { restApiCaFile, restApiUrl } from './rest-api';
 import { ClusterSpec } from './spec';
+import { tlsFilePath } from './tls';
 
 /** File the publisher keeps in the node's runDir: `<epoch seconds> <member name>\n`. */
 export const METRICS_PUBLISHER_FILES = { lastHealthyPrimary: 'last-healthy-primary' } as const;
@@ -33,6 +34,7 @@ const UNITS: Record<string, string> = {
   [NODE_GAUGES.backupRepositorySizeBytes]: 'Bytes',
   [NODE_GAUGES.walArchiveWaitSeconds]: 'Seconds',
   [NODE_GAUGES.standbyReplayAgeSeconds]: 'Seconds',
+  [NODE_GAUGES.certificateExpirySeconds]: 'Seconds',
 };
 
 /** How often the primary asks the repository for its newest backup, and how long it waits. */
@@ -61,6 +63,8 @@ export function renderMetricsPublisher(spec: ClusterSpec, nodeName: string): str
     timing: { ttl: spec.timing.ttlSeconds, loop_wait: spec.timing.loopWaitSeconds, retry_timeout: spec.timing.retryTimeoutSeconds },
     restApi: Object.fromEntries(spec.nodes.map((n) => [n.name, restApiUrl(spec, n)])),
     caFile: restApiCaFile(spec, node.name),
+    // Public files (mode 0644): what CertificateExpirySeconds watches.
+    certificates: spec.tls ? (['caCert', 'databaseCaCert', 'nodeCert', 'databaseCert'] as const).map((f) => tlsFilePath(paths, f)) : [],
     etcdHealthUrl: etcdHealthUrl(spec, node),
     markFile: `${paths.runDir}/${METRICS_PUBLISHER_FILES.lastHealthyPrimary}`,
     backup: checkedBackup(spec)

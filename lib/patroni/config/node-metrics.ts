@@ -35,6 +35,11 @@ export const NODE_GAUGES = {
    * this node has replayed (grows while the primary commits nothing, as well as while the feed lags).
    */
   standbyReplayAgeSeconds: 'StandbyReplayAgeSeconds',
+  /**
+   * Clusters with TLS: seconds until the first of this node's certificate files ends (its own,
+   * the database's, the two CAs'); negative once one has.
+   */
+  certificateExpirySeconds: 'CertificateExpirySeconds',
 } as const;
 
 /** The gauges only the primary of a cluster with backups publishes. */
@@ -44,6 +49,9 @@ export const BACKUP_NODE_GAUGES: readonly string[] = [
   NODE_GAUGES.walArchiveFailing,
   NODE_GAUGES.walArchiveWaitSeconds,
 ];
+
+/** The gauges only the nodes of a cluster with TLS publish. */
+export const TLS_NODE_GAUGES: readonly string[] = [NODE_GAUGES.certificateExpirySeconds];
 
 /** The gauges only the standby leader of a standby cluster publishes. */
 export const STANDBY_NODE_GAUGES: readonly string[] = [NODE_GAUGES.standbyReplayAgeSeconds];

@@ -5,11 +5,14 @@ import { DEFAULT_TIMING, FAST_TIMING } from '../../../lib/patroni/config/timing-
 import {
   BACKUP_NODE_GAUGES,
   STANDBY_NODE_GAUGES,
+  TLS_NODE_GAUGES,
   ClusterSpec,
   METRICS_PUBLISHER_FILES,
   NODE_GAUGES,
   renderMetricsPublisher,
 } from '../../../lib/patroni/config';
+import { tlsFilePath } from '../../../lib/patroni/config/tls';
+import { issueClusterCertificates } from '../../../lib/tls/cluster-certificates';
 import { start } from '../../../lib/util/command';
 import { BACKUP_SPEC, ec2Spec, freePorts, makeTmpDir, nodeTree, randomLoopbackPrefix, removeTmpDir, run, waitFor } from './fixtures';
 
@@ -105,6 +108,7 @@ describe('metrics publisher', () => {
   }
 
   async function publishOnce(file = script) {
+    fs.rmSync(path.join(root, 'aws-data'), { force: true }); // never the data of a run before
     const result = await run('/usr/bin/python3', ['-I', file, '--once'], {
       env: { PATH: bin, TMPDIR: path.join(root, 'tmp') },
       timeoutMs: 60_000,
@@ -124,6 +128,7 @@ describe('metrics publisher', () => {
       BackupRepositorySizeBytes: 'Bytes',
       WalArchiveWaitSeconds: 'Seconds',
       StandbyReplayAgeSeconds: 'Seconds',
+      CertificateExpirySeconds: 'Seconds',
     };
     for (const d of data!) {
       expect(d.Dimensions).toEqual([
@@ -182,7 +187,7 @@ describe('metrics publisher', () => {
     expect(DcsLastSeenAgeSeconds).toBeGreaterThanOrEqual(7);
     expect(DcsLastSeenAgeSeconds).toBeLessThanOrEqual(10);
     // Without backups, every gauge but the backup ones.
-    expect(result.data!.map((d) => d.MetricName)).toEqual(Object.values(NODE_GAUGES).filter((n) => !BACKUP_NODE_GAUGES.includes(n) && !STANDBY_NODE_GAUGES.includes(n)));
+    expect(result.data!.map((d) => d.MetricName)).toEqual(Object.values(NODE_GAUGES).filter((n) => ![...BACKUP_NODE_GAUGES, ...STANDBY_NODE_GAUGES, ...TLS_NODE_GAUGES].includes(n)));
     // The same data on stdout, and no temporary file left behind.
     expect(JSON.parse(result.stdout)).toEqual(result.data);
     expect(fs.readdirSync(path.join(root, 'tmp'))).toEqual([]);
@@ -256,6 +261,39 @@ describe('metrics publisher', () => {
         expect(gauges((await publishOnce()).data).StandbyReplayAgeSeconds).toBeUndefined();
       }
     });
+  });
+
+  test('with TLS: seconds until the first of the node\'s certificate files ends (its own, the database\'s, the CAs\'); an unreadable one is logged and left out', async () => {
+    fakeAws();
+    const tlsSpec = { ...spec, tls: ec2Spec({ tls: true } as Partial<ClusterSpec>).tls };
+    fs.writeFileSync(script, renderMetricsPublisher(tlsSpec, 'pg-0'));
+    const paths = tlsSpec.nodes[0]!.paths!;
+    const write = (file: 'caCert' | 'databaseCaCert' | 'nodeCert' | 'databaseCert', pem: string) => {
+      fs.mkdirSync(path.dirname(tlsFilePath(paths, file)), { recursive: true });
+      fs.writeFileSync(tlsFilePath(paths, file), pem);
+    };
+    const issue = (days: number) => issueClusterCertificates({ clusterName: 'orders-db', nodes: [{ name: 'pg-0', address: '10.0.1.10' }], days });
+    const long = issue(300);
+    const short = issue(20);
+    write('caCert', long.ca.certificatePem);
+    write('databaseCaCert', long.databaseCa.certificatePem);
+    write('nodeCert', long.nodes['pg-0']!.certificatePem);
+    write('databaseCert', short.database.certificatePem); // the first to end: 20 days
+    let g = gauges((await publishOnce()).data);
+    expect(g.CertificateExpirySeconds).toBeGreaterThan(20 * 86_400 - 60);
+    expect(g.CertificateExpirySeconds).toBeLessThanOrEqual(20 * 86_400);
+    // Unreadable: left out with one line; the others still count.
+    fs.writeFileSync(tlsFilePath(paths, 'databaseCert'), 'not a certificate\n');
+    const unreadable = await publishOnce();
+    expect(unreadable.stderr).toMatch(/certificate \S+database\.crt unreadable/);
+    g = gauges(unreadable.data);
+    expect(g.CertificateExpirySeconds).toBeGreaterThan(300 * 86_400 - 60);
+    expect(g.CertificateExpirySeconds).toBeLessThanOrEqual(300 * 86_400);
+    // Gone: left out too (the CA stays: without it the publisher cannot reach Patroni and does not start).
+    for (const file of ['databaseCaCert', 'nodeCert'] as const) fs.rmSync(tlsFilePath(paths, file));
+    g = gauges((await publishOnce()).data);
+    expect(g.CertificateExpirySeconds).toBeGreaterThan(600 * 86_400 - 60);
+    expect(g.CertificateExpirySeconds).toBeLessThanOrEqual(600 * 86_400);
   });
 
   test('a replica exactly at the limit is healthy, one byte over is not', async () => {
