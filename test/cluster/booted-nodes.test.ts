@@ -150,7 +150,7 @@ if (process.env.SKIP_CLUSTER === '1') {
     }, 5 * MINUTE);
 
     test('the metrics publisher on every node reaches the CloudWatch stand-in with the alarm metrics, signed with its own role credentials', async () => {
-      // The rehearsal stack has no backups and is no standby: every gauge but the backup and standby ones.
+      // The rehearsal stack has no backups and is no standby: every gauge but the backup and standby ones (TLS on: the certificates' expiry too).
       const expected = Object.values(NODE_GAUGES).filter((g) => !BACKUP_NODE_GAUGES.includes(g) && !STANDBY_NODE_GAUGES.includes(g)).sort();
       const byNode = await poll(
         'every node to publish every gauge',
@@ -173,6 +173,13 @@ if (process.env.SKIP_CLUSTER === '1') {
         // The stand-in names the caller by its address and the credentials IMDS gave that instance.
         expect(d.caller).toBe(cluster.nodeAddress(d.dimensions[NODE_METRIC_DIMENSIONS.node]!));
         expect(d.instanceId).toMatch(/^i-0[0-9a-f]{16}$/);
+      }
+      // The first certificate to end is a node's or the database's, issued for the default 365 days.
+      const expiry = cluster.recordedMetrics().filter((m) => m.metricName === NODE_GAUGES.certificateExpirySeconds);
+      for (const d of expiry) {
+        expect(d.unit).toBe('Seconds');
+        expect(d.value).toBeGreaterThan(360 * 86_400);
+        expect(d.value).toBeLessThanOrEqual(365 * 86_400);
       }
     }, 5 * MINUTE);
 
