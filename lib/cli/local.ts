@@ -117,8 +117,8 @@ export function localCommands(): Command {
 
   withCommon(local.command('rotate-certificates'))
     .description(
-      "new node, database and operator certificates from the cluster's CA, rolled out one node at a time (the leader last) " +
-        'without a restart (booted nodes: as a deploy with a new ClusterTls rotation does it); returns once every node serves them',
+      "the cluster's CAs renewed (same keys) and new node, database and operator certificates, rolled out one node at a time (the leader last): " +
+        'etcd restarted, HAProxy, Patroni and PostgreSQL reloaded, no failover (booted nodes: as a deploy with a new ClusterTls rotation does it); returns once every node serves them',
     )
     .action(async (opts: CommonOptions) => {
       const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });

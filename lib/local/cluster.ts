@@ -1142,7 +1142,7 @@ export class LocalCluster {
 
   /**
    * A booted cluster's rotation, as a deploy with a new `ClusterTls.issued({ rotation })` does it:
-   * the issuer's code issues new certificates from the same CAs (an Update), the nodes' secret gets
+   * the issuer's code renews the CAs and issues new certificates (an Update), the nodes' secret gets
    * a new version, and the agents install it one node at a time, the leader last (reload-tls). No
    * rollback: a failure leaves the new version published.
    */
@@ -1330,6 +1330,8 @@ export class LocalCluster {
 
   /** What a renewed cluster CA takes on a node, as the agent's restart-etcd and reload-haproxy do: both load their trusted CA when they start. */
   private async loadRenewedCa(name: string): Promise<void> {
+    // Never a member down beside another one: quorum first.
+    await waitFor('etcd healthy on every member', () => this.etcdHealthy(), { timeoutMs: 60_000, intervalMs: 500 });
     await this.restartProcess(name, 'etcd');
     await waitFor('etcd healthy on every member', () => this.etcdHealthy(), { timeoutMs: 60_000, intervalMs: 500 });
     await this.reloadHaproxy(name);

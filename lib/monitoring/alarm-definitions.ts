@@ -51,9 +51,10 @@ export const ALARM_DEFINITIONS = {
   // Standby clusters only: their standby leader publishes the age every minute; silence means no
   // standby leader (nothing to promote): breaching. 15 minutes: many archive_timeouts of a busy primary.
   StandbyNotReady: { threshold: 900, comparison: GT, evaluationPeriods: 3, treatMissingData: BREACHING, description: "secondary region not ready: the standby cluster's last replayed commit of its primary is older than the threshold (seconds), or no standby leader publishes it (none runs, or it has replayed no commit since it started)" },
-  // TLS clusters: every node publishes when its first certificate ends. 30 days leaves time for a
-  // rotation deploy; no data (a cluster without TLS, or publishers down, which other alarms catch) is not this alarm's.
-  CertificatesExpiring: { threshold: 30 * 86_400, comparison: LT, evaluationPeriods: 3, treatMissingData: NOT_BREACHING, description: "a certificate on a node (its own, the database's or a CA's) ends sooner than the threshold (seconds): deploy a rotation" },
+  // TLS clusters: every node publishes when its first certificate ends. 30 days (a third of the
+  // validity when that is shorter) leaves time for a rotation deploy. No data (publishers down,
+  // which other alarms catch) keeps the state: a gauge that moves over days must not flip to OK.
+  CertificatesExpiring: { threshold: 30 * 86_400, comparison: LT, evaluationPeriods: 3, treatMissingData: MISSING, description: "a certificate on a node (its own, the database's or a CA's) ends sooner than the threshold (seconds): deploy a rotation" },
 } satisfies Record<string, AlarmDefinition>;
 
 

@@ -129,7 +129,8 @@ export class FailoverAlarms extends Construct {
       this.alarm(scope, 'EtcdMemberUnhealthy', cluster.metricHealthyEtcdMembers(), where, members);
       this.alarm(scope, 'EtcdQuorumAtRisk', cluster.metricHealthyEtcdMembers(), where, etcdQuorum(members));
       this.alarm(scope, 'SlowerThanDeclared', cluster.metricTimingAdjusted(), where);
-      this.alarm(scope, 'CertificatesExpiring', cluster.metricCertificateExpiry(), where);
+      const validity = cluster.certificateValidity;
+      if (validity) this.alarm(scope, 'CertificatesExpiring', cluster.metricCertificateExpiry(), where, certificatesExpiringThreshold(validity));
       const limits = cluster.backupLimits;
       if (limits && !standby) {
         this.alarm(scope, 'BackupTooOld', cluster.metricBackupAge(), where, limits.maxBackupAge.toSeconds());
@@ -232,4 +233,10 @@ function withPeriod(metric: cloudwatch.IMetric, period: Duration): cloudwatch.IM
     return metric.with({ period });
   }
   return metric;
+}
+
+/** Seconds before the first certificate ends that CertificatesExpiring fires: 30 days, or a third of a shorter validity (else it would fire right after every rotation). */
+function certificatesExpiringThreshold(validity: Duration): number | undefined {
+  if (validity.isUnresolved()) return undefined;
+  return Math.min(ALARM_CATALOGUE.CertificatesExpiring.threshold, Math.floor(validity.toSeconds() / 3));
 }

@@ -50,6 +50,8 @@ export interface PatroniClusterOutputs {
   readonly maxArchiveWaitSeconds?: number;
   /** A standby cluster's primary (its `standbyOf`). */
   readonly primaryClusterName?: string;
+  /** With TLS: how long its certificates are valid, seconds. */
+  readonly certificateValiditySeconds?: number;
 }
 
 export interface StackOutputs {
@@ -105,6 +107,7 @@ export function parseStackOutputs(stackName: string, outputs: readonly Output[])
         ...pair(['loadBalancerFullName', text('loadBalancerFullName')], ['writerTargetGroupFullName', text('writerTargetGroupFullName')]),
         ...pair(['maxBackupAgeSeconds', wholeNumber(values.maxBackupAgeSeconds)], ['maxArchiveWaitSeconds', wholeNumber(values.maxArchiveWaitSeconds)]),
         ...optional('primaryClusterName', text('primaryClusterName')),
+        ...optional('certificateValiditySeconds', wholeNumber(values.certificateValiditySeconds)),
       });
     }
   }

@@ -27,7 +27,7 @@ export interface CertificateIssuerProps {
    */
   readonly validity?: Duration;
   /**
-   * Change it (any new value) to issue new certificates from the same CAs.
+   * Change it (any new value) to renew the CAs (same keys) and issue new certificates.
    * @default '0'
    */
   readonly rotation?: string;
@@ -39,9 +39,12 @@ export interface CertificateIssuerProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+/** Certificates' validity unless given. */
+export const DEFAULT_CERTIFICATE_VALIDITY = Duration.days(365);
+
 /** The issuer's validity in days and rotation, defaults filled in; throws on a value it would refuse. */
 export function issuerSettings(props: { readonly validity?: Duration; readonly rotation?: string }): { days: number; rotation: string } {
-  const days = (props.validity ?? Duration.days(365)).toDays({ integral: false });
+  const days = (props.validity ?? DEFAULT_CERTIFICATE_VALIDITY).toDays({ integral: false });
   if (!isValidityDays(days)) {
     throw new Error(`validity must be a whole number of days from 1 to ${MAX_VALIDITY_DAYS}, got ${days} days`);
   }
@@ -111,7 +114,7 @@ export class CertificateIssuer extends Construct {
         Days: String(days),
         Rotation: rotation,
         // What a certificate holds, as this version issues it: a library upgrade that changes it
-        // reissues once from the same CAs, as a rotation does.
+        // reissues once, as a rotation does (the CAs renewed with their keys).
         Profile: CERTIFICATE_PROFILE,
         CaSecretArn: caSecret.secretArn,
         NodeSecretArn: nodeSecret.secretArn,

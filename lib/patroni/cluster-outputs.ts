@@ -31,5 +31,6 @@ export function clusterOutputValues(cluster: IPatroniCluster, access: ClusterAcc
     maxBackupAgeSeconds: seconds(cluster.backupLimits?.maxBackupAge),
     maxArchiveWaitSeconds: seconds(cluster.backupLimits?.maxArchiveWait),
     primaryClusterName: cluster.primaryClusterName,
+    certificateValiditySeconds: seconds(cluster.certificateValidity),
   };
 }

@@ -5,17 +5,18 @@ import { issuerSettings } from './certificate-issuer';
 /** How the cluster's certificates are issued at deploy time. */
 export interface IssuedCertificatesOptions {
   /**
-   * How long node, database and operator certificates are valid; the cluster's two CAs live twice
-   * as long. From 1 day to 10 years, whole days. A change issues new certificates from the same
-   * CAs, which the nodes roll out one at a time (no restart).
+   * How long node, database and operator certificates are valid; the cluster's two CAs' certificates
+   * twice as long. From 1 day to 10 years, whole days. A change is a rotation (below). Raising it
+   * shortens the life of CA copies clients took before (docs/security.md).
    * @default Duration.days(365)
    */
   readonly validity?: Duration;
 
   /**
-   * Change it (to any new value, for example the date) to issue new certificates from the same
-   * CAs: the rotation procedure. The nodes roll them out one at a time, the leader last, with no
-   * restart. 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' and '-'.
+   * Change it (to any new value, for example the date) to rotate: the CAs renewed with their keys
+   * and new certificates issued. The nodes roll them out one at a time, the leader last (etcd
+   * restarted, Patroni and PostgreSQL reloaded, no failover). Rotate before `validity` runs out
+   * (the CertificatesExpiring alarm). 1 to 64 of A-Z, a-z, 0-9, '.', '_', ':' and '-'.
    * @default '0'
    */
   readonly rotation?: string;

@@ -36,6 +36,8 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
   readonly backupLimits?: BackupLimits;
   /** The cluster this one was made a standby of (`standbyOf`); undefined for a primary (or an import that does not say). */
   readonly primaryClusterName?: string;
+  /** How long the cluster's certificates are valid; undefined without TLS (or an import that does not say). */
+  readonly certificateValidity?: Duration;
 
   /** Role changes of any node (Sum). A failover or switchover counts one per node that changed. */
   metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric;
@@ -137,6 +139,11 @@ export interface PatroniClusterAttributes {
    * @default - a primary cluster
    */
   readonly primaryClusterName?: string;
+  /**
+   * How long the cluster's certificates are valid (`ClusterTls.issued({ validity })`).
+   * @default - unknown: no CertificatesExpiring alarm
+   */
+  readonly certificateValidity?: Duration;
 }
 
 /** A cluster's `replicaMaxLag` unless set. */
@@ -167,6 +174,7 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
   public abstract readonly writerTargetGroupFullName?: string;
   public abstract readonly backupLimits?: BackupLimits;
   public abstract readonly primaryClusterName?: string;
+  public abstract readonly certificateValidity?: Duration;
 
   public metricRoleChanges(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return clusterEvent(this, ROLE_CHANGE_EVENTS.roleChange, cloudwatch.Stats.SUM, props);
@@ -285,6 +293,7 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
   public readonly writerTargetGroupFullName?: string;
   public readonly backupLimits?: BackupLimits;
   public readonly primaryClusterName?: string;
+  public readonly certificateValidity?: Duration;
 
   constructor(scope: Construct, id: string, attrs: PatroniClusterAttributes) {
     super(scope, id);
@@ -316,6 +325,7 @@ export class ImportedPatroniCluster extends PatroniClusterBase {
     this.writerTargetGroupFullName = attrs.writerTargetGroupFullName;
     this.backupLimits = attrs.backupLimits && checkBackupLimits(attrs.backupLimits, 'backupLimits');
     this.primaryClusterName = attrs.primaryClusterName;
+    this.certificateValidity = attrs.certificateValidity;
   }
 }
 

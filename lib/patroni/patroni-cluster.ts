@@ -10,7 +10,7 @@ import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, render
 import { createBackupResources, PatroniBackupProps } from './backup';
 import { aptProxyPort } from './config/apt-proxy';
 import { checkLiteralCidr } from './config/pg-hba';
-import { CertificateIssuer, issuerSettings } from './certificate-issuer';
+import { CertificateIssuer, DEFAULT_CERTIFICATE_VALIDITY, issuerSettings } from './certificate-issuer';
 import { ClusterTls } from './cluster-tls';
 import { SsmAgentProps, ssmAgentSpec } from './ssm-agent';
 import { checkReplicaRegions, checkStandbyOf, DatabaseSecrets } from './standby';
@@ -209,8 +209,9 @@ export interface PatroniClusterProps {
    * clients and replication. The certificates are issued at deploy time into Secrets Manager (see
    * `ClusterTls.issued`); the CA and certificate secrets follow `removalPolicy` as the passwords do.
    * Fixed for the cluster's life: turning it on or off on a running cluster is refused by its
-   * nodes (the deploy fails and rolls back). A new `validity` or `rotation` issues new certificates
-   * from the same CAs, rolled out one node at a time without a restart.
+   * nodes (the deploy fails and rolls back). A new `validity` or `rotation` renews the CAs (same
+   * keys) and issues new certificates, rolled out one node at a time (etcd restarted, Patroni and
+   * PostgreSQL reloaded, no failover).
    * @default ClusterTls.issued()
    */
   readonly tls?: ClusterTls;
@@ -319,6 +320,8 @@ export class PatroniCluster extends PatroniClusterBase {
   public readonly backupLimits?: BackupLimits;
   /** The cluster this one was made a standby of (`standbyOf`), or undefined. */
   public readonly primaryClusterName?: string;
+  /** How long its certificates are valid; undefined with `ClusterTls.OFF`. */
+  public readonly certificateValidity?: Duration;
   /** The role every node runs with. */
   public readonly nodeRole: iam.Role;
   /** Patroni scope. */
@@ -359,6 +362,7 @@ export class PatroniCluster extends PatroniClusterBase {
     });
     this.volumeAttachmentSeconds = volumeAttachmentSeconds(props.volumeAttachmentTimeout);
     this.tls = props.tls ?? ClusterTls.issued();
+    this.certificateValidity = this.tls.enabled ? (this.tls.certificates.validity ?? DEFAULT_CERTIFICATE_VALIDITY) : undefined;
 
     const subnets = props.vpc.selectSubnets(props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnets;
     if (subnets.length === 0) {

@@ -166,6 +166,7 @@ function overview(f: PatroniFacts): string {
         ...(o.get('maxBackupAgeSeconds') ? [outputRow('backup alarm limit: newest backup age, seconds', 'maxBackupAgeSeconds')] : []),
         ...(o.get('maxArchiveWaitSeconds') ? [outputRow('backup alarm limit: WAL archive wait, seconds', 'maxArchiveWaitSeconds')] : []),
         ...(o.get('primaryClusterName') ? [outputRow(`the primary this standby cluster follows (${ref('Regional failover')})`, 'primaryClusterName')] : []),
+        ...(o.get('certificateValiditySeconds') ? [outputRow('how long its certificates are valid, seconds (`certificateValidity`)', 'certificateValiditySeconds')] : []),
       ],
     ),
     'Another stack or app watches this cluster through `PatroniCluster.fromClusterAttributes`, with the values of these outputs ' +

@@ -61,10 +61,9 @@ export interface ClusterCas {
 /**
  * New CAs and everything they sign; or, given `existing`, a rotation: the CAs renewed (their
  * certificates signed again with the same keys, valid twice `days` from now) and new certificates
- * from them. Clients keep trusting everything: a CA certificate from before the rotation verifies
- * the new certificates (same key) until it ends, which is after they end as long as the previous
- * rotation was less than `days` ago (before its certificates expired). So a cluster rotated in
- * time never meets its CAs' end.
+ * from them. A CA certificate from before verifies the new certificates (same key) until its own
+ * end; the previous rotation's outlives them when `days` did not grow and that rotation was less
+ * than `days` ago. So a cluster rotated in time never meets its CAs' end.
  */
 export function issueClusterCertificates(request: ClusterCertificateRequest, existing?: ClusterCas): ClusterCertificates {
   const { clusterName, days, now } = request;

@@ -63,11 +63,16 @@ export function issueCertificateAuthority(options: CertificateAuthorityOptions):
  * and the new CA certificate alike, so clients can take the new one at any time before the old one ends.
  */
 export function renewCertificateAuthority(ca: IssuedCertificate, options: Omit<CertificateAuthorityOptions, 'commonName'>): IssuedCertificate {
+  const { caCert, caSpki } = checkedCa(ca, 'there is nothing to renew');
+  return { certificatePem: selfSigned(rawSubject(caCert), caSpki, ca.privateKeyPem, options), privateKeyPem: ca.privateKeyPem };
+}
+
+/** The CA's certificate and public key, once it is a CA whose key matches. */
+function checkedCa(ca: IssuedCertificate, otherwise: string): { caCert: X509Certificate; caSpki: Buffer } {
   const caCert = new X509Certificate(ca.certificatePem);
-  if (!caCert.ca) throw new Error(`certificate ${JSON.stringify(caCert.subject)} is not a CA: there is nothing to renew`);
+  if (!caCert.ca) throw new Error(`certificate ${JSON.stringify(caCert.subject)} is not a CA: ${otherwise}`);
   if (!caCert.checkPrivateKey(createPrivateKey(ca.privateKeyPem))) throw new Error('the CA private key does not match the CA certificate');
-  const spki = createPublicKey(ca.privateKeyPem).export({ type: 'spki', format: 'der' });
-  return { certificatePem: selfSigned(rawSubject(caCert), spki, ca.privateKeyPem, options), privateKeyPem: ca.privateKeyPem };
+  return { caCert, caSpki: createPublicKey(ca.privateKeyPem).export({ type: 'spki', format: 'der' }) };
 }
 
 function selfSigned(name: Buffer, spki: Buffer, privateKeyPem: string, options: Omit<CertificateAuthorityOptions, 'commonName'>): string {
@@ -82,9 +87,7 @@ function selfSigned(name: Buffer, spki: Buffer, privateKeyPem: string, options: 
 /** A certificate signed by `ca` for a node (server and client) or an operator (client only). */
 export function issueCertificate(ca: IssuedCertificate, options: CertificateOptions): IssuedCertificate {
   checkCommonName(options.commonName);
-  const caCert = new X509Certificate(ca.certificatePem);
-  if (!caCert.ca) throw new Error(`certificate ${JSON.stringify(caCert.subject)} is not a CA: it cannot sign`);
-  if (!caCert.checkPrivateKey(createPrivateKey(ca.privateKeyPem))) throw new Error('the CA private key does not match the CA certificate');
+  const { caCert, caSpki } = checkedCa(ca, 'it cannot sign');
   const ips = options.ipAddresses ?? [];
   const dnsNames = options.dnsNames ?? [];
   for (const ip of ips) {
@@ -97,7 +100,6 @@ export function issueCertificate(ca: IssuedCertificate, options: CertificateOpti
   }
 
   const keys = newKeyPair();
-  const caSpki = createPublicKey(ca.privateKeyPem).export({ type: 'spki', format: 'der' });
   const purposes = { peer: [OID.serverAuth, OID.clientAuth], server: [OID.serverAuth], client: [OID.clientAuth] }[options.usage];
   if (!purposes) throw new Error(`usage must be one of peer, server, client, got ${JSON.stringify(options.usage)}`);
   const altNames = [

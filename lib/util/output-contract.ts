@@ -60,6 +60,8 @@ export const PATRONI_CLUSTER_OUTPUTS = {
   maxArchiveWaitSeconds: { id: 'MaxArchiveWaitSecondsOutput', required: false },
   /** Only for a standby cluster: the primary it was made a standby of. */
   primaryClusterName: { id: 'PrimaryClusterNameOutput', required: false },
+  /** Only with TLS: how long its certificates are valid, seconds (the CertificatesExpiring alarm's scale). */
+  certificateValiditySeconds: { id: 'CertificateValiditySecondsOutput', required: false },
 } as const satisfies Record<string, OutputSpec>;
 
 export type DnsFailoverOutputKey = keyof typeof DNS_FAILOVER_OUTPUTS;

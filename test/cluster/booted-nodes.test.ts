@@ -268,6 +268,8 @@ if (process.env.SKIP_CLUSTER === '1') {
       const timeline = async () => (JSON.parse((await cluster.rest(leader, { method: 'GET', path: '/patroni' })).body) as { timeline: number }).timeline;
       const before = { timeline: await timeline(), ca: fs.readFileSync((await cluster.status()).caFile!, 'utf8') };
       const etcdStarted = await Promise.all(cluster.nodeNames.map((n) => etcdStartTime(cluster, n)));
+      const publisherStarted = async (n: string) => onNode(n, ['systemctl', 'show', '--property=ExecMainStartTimestampMonotonic', '--value', SYSTEMD_UNIT_NAMES.metrics]);
+      const publishersBefore = await Promise.all(cluster.nodeNames.map(publisherStarted));
       const rotation = await cluster.rotateCertificates();
       expect(rotation.nodes.map((n) => n.name).sort()).toEqual([...cluster.nodeNames].sort());
       expect(rotation.nodes[rotation.nodes.length - 1]!.name).toBe(leader);
@@ -281,6 +283,8 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect(await onNode(name, ['cat', '/etc/cdk-failover/tls/ca.crt'])).toBe(renewed.trim());
         expect(await verifiesWith(cluster, name, cluster.spec.ports.etcdClient, before.ca)).toBe('0 (ok)');
         expect(await etcdStartTime(cluster, name)).toBeGreaterThan(etcdStarted[i]!);
+        // The metrics publisher loads its CA at start too: restarted.
+        expect(Number(await publisherStarted(name))).toBeGreaterThan(Number(publishersBefore[i]));
       }
       for (const n of rotation.nodes) expect(new Set([n.etcd, n.restApi]).size).toBe(1);
       expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });

@@ -7,7 +7,7 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { ALARM_CATALOGUE, AlarmKind, AlarmOverrides, DnsFailover, LatencyMetric, overrideKey, FailoverAlarms, FailoverAlarmsProps, FailoverEndpoint, PatroniCluster } from '../../lib';
+import { ALARM_CATALOGUE, AlarmKind, AlarmOverrides, DnsFailover, LatencyMetric, overrideKey, FailoverAlarms, FailoverAlarmsProps, FailoverEndpoint, PatroniCluster, ClusterTls } from '../../lib';
 import { App, CfnParameter, Names } from 'aws-cdk-lib';
 import { testApp } from '../app';
 
@@ -133,7 +133,7 @@ describe('FailoverAlarms: each alarm\'s metric, statistic, threshold, comparison
     expect(a).toMatchObject({ Threshold: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold', EvaluationPeriods: 3, TreatMissingData: 'notBreaching' });
   });
 
-  test('certificates expiring: the first CertificateExpirySeconds (Minimum, over the nodes\' Minimum) < 30 days for 3 minutes; silence (no TLS) is not an alarm', () => {
+  test('certificates expiring: the first CertificateExpirySeconds (Minimum, over the nodes\' Minimum) < 30 days for 3 minutes; silence keeps the state', () => {
     const { a, expression, inputs } = mathAlarm('ends sooner than the threshold');
     expect(expression).toBe('MIN([certificateExpirySeconds0, certificateExpirySeconds1, certificateExpirySeconds2])');
     expect(inputs.map((m) => [m.MetricStat!.Metric.MetricName, m.MetricStat!.Stat])).toEqual([
@@ -141,7 +141,29 @@ describe('FailoverAlarms: each alarm\'s metric, statistic, threshold, comparison
       ['CertificateExpirySeconds', 'Minimum'],
       ['CertificateExpirySeconds', 'Minimum'],
     ]);
-    expect(a).toMatchObject({ Threshold: 30 * 86_400, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: 3, TreatMissingData: 'notBreaching' });
+    expect(a).toMatchObject({ Threshold: 30 * 86_400, ComparisonOperator: 'LessThanThreshold', EvaluationPeriods: 3, TreatMissingData: 'missing' });
+  });
+
+  test('certificates expiring: a third of a validity shorter than 90 days; none without TLS; an import only with its certificateValidity', () => {
+    const app = testApp();
+    const stack = new Stack(app, 'S', { env: { region: 'us-east-1' } });
+    const vpc = new ec2.Vpc(stack, 'Vpc', { availabilityZones: ['us-east-1a', 'us-east-1b', 'us-east-1c'], natGateways: 1 });
+    const short = new PatroniCluster(stack, 'Short', { vpc, clusterName: 'short', tls: ClusterTls.issued({ validity: Duration.days(30) }) });
+    const off = new PatroniCluster(stack, 'Off', { vpc, clusterName: 'off', tls: ClusterTls.OFF });
+    const attrs = { nodes: 3, endpointHostname: 'db.internal', securityGroupId: 'sg-0a1b2c3d4e5f60718' };
+    const known = PatroniCluster.fromClusterAttributes(stack, 'Known', { ...attrs, clusterName: 'known', certificateValidity: Duration.days(365) });
+    const unknown = PatroniCluster.fromClusterAttributes(stack, 'Unknown', { ...attrs, clusterName: 'unknown' });
+    expect(short.certificateValidity?.toDays()).toBe(30);
+    expect(off.certificateValidity).toBeUndefined();
+    const alarms = new FailoverAlarms(stack, 'Alarms', { clusters: [short, off, known, unknown] });
+    const expiring = Object.keys(alarms.alarms).filter((k) => k.endsWith('/CertificatesExpiring')).sort();
+    expect(expiring).toEqual(['Cluster-known/CertificatesExpiring', 'Cluster-short/CertificatesExpiring']);
+    const threshold = (k: string) => stack.resolve((alarms.alarms[k]!.node.defaultChild as cloudwatch.CfnAlarm).threshold);
+    expect(threshold('Cluster-short/CertificatesExpiring')).toBe(10 * 86_400);
+    expect(threshold('Cluster-known/CertificatesExpiring')).toBe(30 * 86_400);
+    // An override still wins.
+    const tuned = new FailoverAlarms(stack, 'Tuned', { clusters: [short], overrides: { certificatesExpiring: { threshold: 5 * 86_400 } } });
+    expect(stack.resolve((tuned.alarms['Cluster-short/CertificatesExpiring']!.node.defaultChild as cloudwatch.CfnAlarm).threshold)).toBe(5 * 86_400);
   });
 
   test('a status-check alarm per node', () => {
@@ -433,7 +455,7 @@ describe('FailoverAlarms on constructs of other stacks, imported ones, and colli
     expect(stack.resolve(full.metricHealthyHaproxyCount().dimensions)).toEqual({ LoadBalancer: 'net/db/abc', TargetGroup: 'targetgroup/w/def' });
     new FailoverAlarms(stack, 'Alarms', { clusters: [bare, full] });
     const template = Template.fromStack(stack);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 10 + (10 + 3));
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 9 + (9 + 3));
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'StatusCheckFailed', Dimensions: [{ Name: 'InstanceId', Value: 'i-1' }] });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('^cluster billing: '), Threshold: 64 * 1024 * 1024 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { AlarmDescription: Match.stringLikeRegexp('^cluster orders: .*etcd'), Threshold: 5 });
@@ -572,7 +594,7 @@ describe('FailoverAlarms: backup alarms for a cluster with backups', () => {
     const without = PatroniCluster.fromClusterAttributes(stack, 'B', { ...attrs, clusterName: 'b' });
     new FailoverAlarms(stack, 'Alarms', { clusters: [withLimits, without] });
     const template = Template.fromStack(stack);
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 10 + 3 + 10);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 9 + 3 + 9);
     expect(alarmByDescription(template, 'cluster a: the newest backup').Threshold).toBe(26 * 3600);
     expect(alarmByDescription(template, 'cluster a: a finished WAL segment').Threshold).toBe(600);
     expect(() =>

@@ -72,6 +72,7 @@ const CLUSTER_ATTRIBUTES: { [K in keyof Required<PatroniClusterAttributes>]: (o:
       ? undefined
       : { maxBackupAge: Duration.seconds(o.maxBackupAgeSeconds), maxArchiveWait: Duration.seconds(o.maxArchiveWaitSeconds!) },
   primaryClusterName: (o) => o.primaryClusterName,
+  certificateValidity: (o) => (o.certificateValiditySeconds === undefined ? undefined : Duration.seconds(o.certificateValiditySeconds)),
 };
 
 const DNS_ATTRIBUTES: { [K in keyof Required<DnsFailoverAttributes>]: (o: DnsFailoverOutputs) => DnsFailoverAttributes[K] } = {

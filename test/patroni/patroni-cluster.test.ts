@@ -212,6 +212,7 @@ describe('PatroniCluster secrets and role', () => {
     const keys = Object.values(outputs).map((o) => o.Description.replace('cdk-failover:PatroniCluster:Test/Db:', ''));
     expect(keys.sort()).toEqual(
       [
+        'certificateValiditySeconds',
         'clusterName',
         'loadBalancerFullName',
         'metricsNamespace',

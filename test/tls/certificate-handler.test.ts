@@ -115,7 +115,7 @@ describe('the certificate handler', () => {
     expect(days(after.caCert)).toBeLessThan(731);
     expect(days(after.databaseCaCert)).toBeGreaterThan(729);
     expect(days(after.nodes['pg-1']!.cert)).toBeGreaterThan(364);
-    // CAs (and certificates) that ended a year ago: a rotation brings the cluster back, keys unchanged.
+    // CAs (and certificates) that ended a year ago: the issuer renews them, keys unchanged (getting them onto nodes that no longer trust each other is another matter: docs/security.md).
     const expired = issueClusterCertificates({ clusterName: 'orders', nodes: [{ name: 'pg-0', address: '10.0.1.10' }], days: 300, now: new Date(Date.now() - 965 * 86_400_000) });
     const late = secrets({ [ARN.ca]: JSON.stringify({ ca: expired.ca, databaseCa: expired.databaseCa }), [ARN.node]: UNISSUED, [ARN.operator]: UNISSUED });
     expect(days(expired.ca.certificatePem)).toBeLessThan(0);

@@ -95,13 +95,22 @@ def epoch_seconds(timestamp):
         return None
 
 
+CERTIFICATE_ERRORS = {}
+
+
 def certificate_end(path):
-    """When the certificate in the file (its first) ends, epoch seconds; None when it cannot be read."""
+    """When the certificate in the file (its first) ends, epoch seconds; None when it cannot be read.
+    Never raises: a failure here must not cost the node's other gauges."""
     try:
-        # The ssl module's own decoder (CPython's, no third-party code): notAfter as OpenSSL prints it.
-        return int(ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(path)['notAfter']))
-    except (OSError, ValueError, KeyError, ssl.SSLError) as error:
-        log('certificate %s unreadable: %r' % (path, error))
+        # CPython's own decoder (private, present in Debian 12's 3.11; any failure is caught):
+        # notAfter as OpenSSL prints it.
+        end = int(ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(path)['notAfter']))
+        CERTIFICATE_ERRORS.pop(path, None)
+        return end
+    except Exception as error:  # noqa: BLE001
+        if CERTIFICATE_ERRORS.get(path) != repr(error):  # once per new error, not every sample
+            log('certificate %s unreadable: %r' % (path, error))
+        CERTIFICATE_ERRORS[path] = repr(error)
         return None
 
 

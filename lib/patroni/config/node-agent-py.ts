@@ -193,8 +193,9 @@ def write_tls(identity, desired):
     that replaces the old one in one rename of the tls symlink: etcd, which reads its pair at every
     handshake, never sees one of each. The directory before stays (a handshake that resolved the
     link just before may still open its files). Returns the actions the change takes: none, the
-    TLS reload, and with a renewed cluster CA also etcd's restart and HAProxy's reload (both load
-    their trusted CA once; until then the CA they hold, with the same key, still verifies)."""
+    TLS reload, and with a renewed cluster CA also the restarts of etcd and the metrics publisher
+    and HAProxy's reload (each loads its trusted CA once, at start; until then the CA certificate
+    it holds, with the same key, verifies until its own end)."""
     import pwd
     tls = desired['bundle'].get('tls')
     if not tls:
@@ -235,7 +236,7 @@ def write_tls(identity, desired):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
     write_atomic(TLS_INSTALLED, version, 0o644)
     log('installed the certificates of secret version %s%s' % (version, ' (a renewed cluster CA)' if ca_renewed else ''))
-    return ['reload-tls'] + (['restart-etcd', 'reload-haproxy'] if ca_renewed else [])
+    return ['reload-tls'] + (['restart-etcd', 'reload-haproxy', 'restart-metrics'] if ca_renewed else [])
 
 
 def tls_problem(current_patroni_yml, patroni_yml):
@@ -619,6 +620,8 @@ def apply():
         write_atomic(APPLIED, '\n', 0o644)
         actions = set(read_json(PENDING_ACTIONS, []))
         actions.update(write_tls(identity, desired))
+        # At once: the installed version is recorded, so a retry would not find these again.
+        write_atomic(PENDING_ACTIONS, json.dumps(sorted(actions)), 0o644)
         actions.update(a for f in write_files(identity, desired) for a in f['onChange'])
         write_atomic(PENDING_ACTIONS, json.dumps(sorted(actions)), 0o644)
         for action in ordered_actions(actions, desired['bundle']['actionOrder']):

@@ -43,7 +43,7 @@ export const AGENT_ACTIONS = [
   'restart-metrics',
   'restart-backup-timers',
   // New certificate files (a rotation): Patroni and PostgreSQL re-read theirs; etcd reads its pair at every handshake
-  // (a renewed cluster CA adds restart-etcd and reload-haproxy: both load their trusted CA at start).
+  // (a renewed cluster CA adds restart-etcd, reload-haproxy and restart-metrics: each loads its trusted CA at start).
   'reload-tls',
   // Before the leader's switchover and restart: stanza-create needs pg1 to be the primary.
   'stanza-create',

@@ -207,11 +207,11 @@ describe('the node agent (python3)', () => {
     expect((await install('v3')).result).toEqual(['reload-tls']);
     expect(fs.existsSync(path.join(dir, v1))).toBe(false);
     expect(fs.existsSync(path.join(dir, v2))).toBe(true);
-    // A renewed database CA: PostgreSQL's reload (in reload-tls) is enough; a renewed cluster CA: etcd and HAProxy load theirs at start.
+    // A renewed database CA: PostgreSQL's reload (in reload-tls) is enough; a renewed cluster CA: etcd, HAProxy and the metrics publisher load theirs at start.
     fs.writeFileSync(path.join(dir, 'secret.json'), JSON.stringify({ ...secret, databaseCaCert: 'DBCA2\n' }));
     expect((await install('v5')).result).toEqual(['reload-tls']);
     fs.writeFileSync(path.join(dir, 'secret.json'), JSON.stringify({ ...secret, caCert: 'CA2\n', databaseCaCert: 'DBCA2\n' }));
-    expect((await install('v6')).result).toEqual(['reload-tls', 'restart-etcd', 'reload-haproxy']);
+    expect((await install('v6')).result).toEqual(['reload-tls', 'restart-etcd', 'reload-haproxy', 'restart-metrics']);
     expect(fs.readFileSync(file('ca.crt'), 'utf8')).toBe('CA2\n');
     expect((await install('v7')).result).toEqual(['reload-tls']);
     fs.writeFileSync(path.join(dir, 'secret.json'), JSON.stringify(secret));
