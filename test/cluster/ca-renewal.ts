@@ -7,7 +7,7 @@ import type { LocalCluster } from '../../lib/local';
 
 /** When etcd's process on the node started (its own metrics, on the plain-HTTP metrics port): a restart moves it. */
 export async function etcdStartTime(cluster: LocalCluster, name: string): Promise<number> {
-  const address = (await cluster.status()).nodes.find((n) => n.name === name)!.address;
+  const address = cluster.nodeAddress(name);
   const r = await cluster.runInClient(['curl', '-sS', '--max-time', '5', `http://${address}:${cluster.spec.ports.etcdMetrics}/metrics`], { timeoutMs: 15_000 });
   const line = /^process_start_time_seconds (\S+)$/m.exec(r.stdout);
   if (!line) throw new Error(`no process_start_time_seconds in etcd's metrics on ${name}: ${r.stdout.slice(0, 200)}`);
@@ -22,7 +22,7 @@ export async function verifiesWith(cluster: LocalCluster, name: string, port: nu
     const caFile = path.join(dir, 'ca.crt');
     fs.writeFileSync(caFile, caPem);
     fs.chmodSync(dir, 0o755);
-    const address = (await cluster.status()).nodes.find((n) => n.name === name)!.address;
+    const address = cluster.nodeAddress(name);
     const r = await cluster.runInClient(
       ['openssl', 's_client', '-connect', `${address}:${port}`, '-CAfile', caFile, '-cert', tls.certFile, '-key', tls.keyFile, '-verify_return_error'],
       { allowFailure: true, timeoutMs: 15_000, input: '' },
