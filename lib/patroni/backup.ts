@@ -200,10 +200,11 @@ function retention(value: number | undefined, fallback: number, what: string): n
 }
 
 /**
- * The bucket (created unless passed), the node role's access to `<clusterName>/` in each
- * repository (and to the restore source's or the followed primary's prefix), and the spec with placeholders.
+ * The bucket (created unless passed), the roles' access to `<clusterName>/` in each repository
+ * (and to the restore source's or the followed primary's prefix), and the spec with placeholders.
  */
-export function createBackupResources(scope: Construct, clusterName: string, role: iam.IRole, props: PatroniBackupProps, standbyOf?: string): BackupResources {
+export function createBackupResources(scope: Construct, clusterName: string, roles: readonly iam.IRole[], props: PatroniBackupProps, standbyOf?: string): BackupResources {
+  const grant = (bucket: s3.IBucket, prefix: string, write: boolean) => roles.forEach((role) => grantRepository(role, bucket, prefix, write));
   const stack = Stack.of(scope);
   const fullRetention = retention(props.fullRetention, 2, 'backup.fullRetention');
   const archiveTimeout = props.archiveTimeout ?? Duration.minutes(1);
@@ -229,7 +230,7 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
       const key = i === 0 ? 'BACKUP' : 'BACKUP2';
       values[`__${key}_BUCKET__`] = repo.bucket.bucketName;
       values[`__${key}_REGION__`] = repo.region;
-      grantRepository(role, repo.bucket, clusterName, true);
+      grant(repo.bucket, clusterName, true);
       return {
         bucket: `__${key}_BUCKET__`,
         region: `__${key}_REGION__`,
@@ -247,7 +248,7 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
   };
   if (standbyOf !== undefined) {
     // The primary's prefix, read-only: its backups and archived WAL.
-    grantRepository(role, bucket, standbyOf, false);
+    grant(bucket, standbyOf, false);
     return { bucket, spec: { ...spec, standbyOf: clusterStanza(standbyOf) }, values, limits };
   }
   if (!props.restoreFrom) return { bucket, spec, values, limits };
@@ -255,7 +256,7 @@ export function createBackupResources(scope: Construct, clusterName: string, rol
   if (!Token.isUnresolved(source) && (!isClusterName(source) || source === clusterName)) {
     throw new Error(`backup.restoreFrom.clusterName must be another cluster's name (lowercase letters, digits, hyphens), got '${source}'`);
   }
-  grantRepository(role, bucket, source, false);
+  grant(bucket, source, false);
   const restoreFrom: RestoreSourceSpec = { ...clusterStanza(source), target: (props.restoreFrom.target ?? RestoreTarget.latest()).spec };
   return { bucket, spec: { ...spec, restoreFrom }, values, limits };
 }

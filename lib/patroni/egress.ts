@@ -23,6 +23,11 @@ export interface PrivateEgressOptions {
   /** CloudFormation's interface endpoint (the node's desired configuration and its signals), with private DNS on. */
   readonly cloudFormation: ec2.IInterfaceVpcEndpoint;
   /**
+   * STS's interface endpoint (the credential broker assumes the process role for postgres's
+   * metrics and backups), with private DNS on.
+   */
+  readonly sts: ec2.IInterfaceVpcEndpoint;
+  /**
    * S3 through its gateway endpoint: its prefix list, `ec2.Peer.prefixList('pl-...')`. Always
    * needed: a node signals its rollout to CloudFormation's wait condition, a presigned S3 URL; and
    * pgBackRest writes the backups there. A gateway endpoint reaches buckets of its own region only.
@@ -55,7 +60,7 @@ export class NodeEgress {
    * the package proxy's port, nothing else. The subnets may be `PRIVATE_ISOLATED`.
    */
   public static private(options: PrivateEgressOptions): NodeEgress {
-    for (const key of ['secretsManager', 'cloudWatch', 'cloudFormation', 's3', 'packageProxy'] as const) {
+    for (const key of ['secretsManager', 'cloudWatch', 'cloudFormation', 'sts', 's3', 'packageProxy'] as const) {
       if (!options?.[key]) throw new Error(`NodeEgress.private: ${key} is required (the nodes cannot boot or report without it)`);
     }
     if (Token.isUnresolved(options.packageProxy.url)) {

@@ -322,8 +322,13 @@ export class PatroniCluster extends PatroniClusterBase {
   public readonly primaryClusterName?: string;
   /** How long its certificates are valid; undefined with `ClusterTls.OFF`. */
   public readonly certificateValidity?: Duration;
-  /** The role every node runs with. */
+  /** The role every node runs with (root's alone on the node: the IMDS firewall). */
   public readonly nodeRole: iam.Role;
+  /**
+   * The role postgres's programs get from each node's credential broker: pgBackRest, the metrics
+   * publisher and the role-change callback. The cluster's metrics and its backup repository only.
+   */
+  public readonly processRole: iam.Role;
   /** Patroni scope. */
   public readonly clusterName: string;
   /** CloudWatch namespace the nodes publish to. */
@@ -439,7 +444,13 @@ export class PatroniCluster extends PatroniClusterBase {
     }
 
     this.nodeRole = this.createNodeRole();
-    const backup = props.backup ? createBackupResources(this, this.clusterName, this.nodeRole, props.backup, primaryName) : undefined;
+    this.processRole = this.createProcessRole();
+    // The node role holds the process role's rights too: it may assume that role, so this gives it
+    // nothing more, and nodes still on an agent from before the broker keep archiving and
+    // publishing while a deploy rolls the broker out.
+    const processRoles = [this.processRole, this.nodeRole];
+    for (const role of processRoles) this.grantPutMetricData(role);
+    const backup = props.backup ? createBackupResources(this, this.clusterName, processRoles, props.backup, primaryName) : undefined;
     this.backupBucket = backup?.bucket;
     this.backupLimits = backup?.limits;
 
@@ -484,6 +495,7 @@ export class PatroniCluster extends PatroniClusterBase {
     const values: Record<string, string> = {
       __CLUSTER_CIDR__: props.vpc.vpcCidrBlock,
       __AWS_REGION__: Stack.of(this).region,
+      __PROCESS_ROLE_ARN__: this.processRole.roleArn,
       __SUPERUSER_SECRET__: this.superuserSecret.secretArn,
       __REPLICATION_SECRET__: this.replicationSecret.secretArn,
       __REWIND_SECRET__: this.rewindSecret.secretArn,
@@ -529,6 +541,7 @@ export class PatroniCluster extends PatroniClusterBase {
       },
       metricsNamespace: this.metricsNamespace,
       awsRegion: '__AWS_REGION__',
+      processRoleArn: '__PROCESS_ROLE_ARN__',
       ...(backup ? { backup: backup.spec } : {}),
       ...(egress.privateOptions ? { aptProxy: egress.privateOptions.packageProxy.url } : {}),
       ...(this.tls.enabled ? { tls: true } : {}),
@@ -694,19 +707,12 @@ export class PatroniCluster extends PatroniClusterBase {
   private createNodeRole(): iam.Role {
     const role = new iam.Role(this, 'NodeRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: `Patroni nodes of ${this.clusterName}: read the cluster's secrets, publish its metrics, Session Manager`,
+      description: `Patroni nodes of ${this.clusterName} (root): read the cluster's secrets and stack, assume the process role, Session Manager`,
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
     for (const s of [this.superuserSecret, this.replicationSecret, this.rewindSecret, this.restApiSecret]) {
       s.grantRead(role);
     }
-    role.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['cloudwatch:PutMetricData'],
-        resources: ['*'], // PutMetricData has no resource type; the namespace condition scopes it
-        conditions: { StringEquals: { 'cloudwatch:namespace': this.metricsNamespace } },
-      }),
-    );
     // The node agent reads its instance's metadata (the desired configuration) and signals the
     // instance's creation policy; only in this stack.
     role.addToPolicy(
@@ -719,11 +725,32 @@ export class PatroniCluster extends PatroniClusterBase {
       id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
       reason: 'Session Manager is the only shell access to the nodes (no SSH key, no port 22); this is AWS\'s maintained minimal policy for it.',
     });
+    return role;
+  }
+
+  /** Assumed by the node role alone (the credential broker, as root), for an hour at a time (role chaining's limit). */
+  private createProcessRole(): iam.Role {
+    const role = new iam.Role(this, 'ProcessRole', {
+      assumedBy: new iam.ArnPrincipal(this.nodeRole.roleArn),
+      description: `Patroni nodes of ${this.clusterName} (postgres, through the credential broker): publish the metrics, write the backups`,
+      maxSessionDuration: Duration.hours(1),
+    });
+    role.grantAssumeRole(this.nodeRole);
+    return role;
+  }
+
+  private grantPutMetricData(role: iam.Role): void {
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'], // PutMetricData has no resource type; the namespace condition scopes it
+        conditions: { StringEquals: { 'cloudwatch:namespace': this.metricsNamespace } },
+      }),
+    );
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'cloudwatch:PutMetricData has no resource type; the statement is limited to this cluster\'s namespace by condition.',
     });
-    return role;
   }
 
   private createOutputs(): void {
@@ -784,6 +811,7 @@ function allowEgress(nodes: ec2.SecurityGroup, egress: NodeEgress, backup: Patro
     [options.secretsManager, 'Secrets Manager'],
     [options.cloudWatch, 'CloudWatch'],
     [options.cloudFormation, 'CloudFormation'],
+    [options.sts, 'STS'],
   ];
   (options.systemsManager ?? []).forEach((endpoint, i) => endpoints.push([endpoint, `Systems Manager (${i + 1})`]));
   for (const [endpoint, service] of endpoints) {

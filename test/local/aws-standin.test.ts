@@ -34,6 +34,9 @@ const SM_HOST = 'secretsmanager.eu-west-1.amazonaws.com';
 const CW_HOST = 'monitoring.eu-west-1.amazonaws.com';
 const CF_HOST = 'cloudformation.eu-west-1.amazonaws.com';
 const WAIT_CONDITION_HOST = 'cloudformation-waitcondition-eu-west-1.s3.eu-west-1.amazonaws.com';
+const STS_HOST = 'sts.eu-west-1.amazonaws.com';
+const INSTANCE_ROLE_ARN = 'arn:aws:iam::111122223333:role/Rehearsal-DatabaseNodeRole1234';
+const PROCESS_ROLE_ARN = 'arn:aws:iam::111122223333:role/Rehearsal-DatabaseProcessRole5678';
 
 interface Reply {
   status: number;
@@ -83,6 +86,7 @@ beforeAll(async () => {
     signalsFile: path.join(dir, 'signals.jsonl'),
     requestLogFile: path.join(dir, 'requests.jsonl'),
     ssmAgentDir: path.join(dir, 'ssm-agent'),
+    processRoleArn: PROCESS_ROLE_ARN,
   };
   fs.mkdirSync(config.ssmAgentDir!);
   fs.writeFileSync(path.join(config.ssmAgentDir!, 'amazon-ssm-agent.deb'), Buffer.from([0x21, 0x3c, 0x61, 0x72, 0x63, 0x68, 0x3e, 0x0a, 0xff, 0x00]));
@@ -342,7 +346,7 @@ describe('Secrets Manager GetSecretValue', () => {
     await getSecretValue({ SecretId: REST_ARN }, {});
     const log = requestLog();
     expect(log.slice(-2)).toEqual([
-      { time: expect.any(String), caller: '127.0.0.1', instanceId: NODE_B.instanceId, service: 'secretsmanager', action: 'GetSecretValue', status: 200 },
+      { time: expect.any(String), caller: '127.0.0.1', instanceId: NODE_B.instanceId, role: INSTANCE_ROLE_ARN, service: 'secretsmanager', action: 'GetSecretValue', status: 200 },
       { time: expect.any(String), caller: '127.0.0.1', service: 'secretsmanager', action: 'GetSecretValue', status: 403, error: 'MissingAuthenticationTokenException' },
     ]);
     const text = fs.readFileSync(config.requestLogFile!, 'utf8');
@@ -360,7 +364,7 @@ describe('Secrets Manager GetSecretValue', () => {
     expect(viaOtherHost.status).toBe(200);
     const noTarget = await call(standIn.apiPort, { method: 'POST', headers: { Host: SM_HOST, ...auth }, body: JSON.stringify({ SecretId: REST_ARN }) });
     expect([noTarget.status, noTarget.headers['x-amzn-errortype']]).toEqual([400, 'UnknownOperationException']);
-    const unknownHost = await call(standIn.apiPort, { method: 'POST', headers: { Host: 'sts.eu-west-1.amazonaws.com', ...auth }, body: 'Action=GetCallerIdentity' });
+    const unknownHost = await call(standIn.apiPort, { method: 'POST', headers: { Host: 'iam.amazonaws.com', ...auth }, body: 'Action=ListRoles' });
     expect([unknownHost.status, unknownHost.headers['x-amzn-errortype']]).toEqual([400, 'UnknownOperationException']);
     const get = await call(standIn.apiPort, { method: 'GET', headers: { Host: SM_HOST, 'X-Amz-Target': 'secretsmanager.GetSecretValue', ...auth } });
     expect(get.status).toBe(405);
@@ -419,6 +423,7 @@ describe('CloudWatch PutMetricData', () => {
         time: expect.any(String),
         caller: '127.0.0.1',
         instanceId: NODE_A.instanceId,
+        role: INSTANCE_ROLE_ARN,
         namespace: 'CdkFailover/Patroni',
         metricName: 'IsLeader',
         dimensions: { ClusterName: 'orders', Node: 'pg-0' },
@@ -430,6 +435,7 @@ describe('CloudWatch PutMetricData', () => {
         time: expect.any(String),
         caller: '127.0.0.1',
         instanceId: NODE_A.instanceId,
+        role: INSTANCE_ROLE_ARN,
         namespace: 'CdkFailover/Patroni',
         metricName: 'ReplicationLag',
         dimensions: {},
@@ -465,6 +471,7 @@ describe('CloudWatch PutMetricData', () => {
         time: expect.any(String),
         caller: '127.0.0.1',
         instanceId: NODE_A.instanceId,
+        role: INSTANCE_ROLE_ARN,
         namespace: 'CdkFailover/Patroni',
         metricName: 'RoleChange',
         dimensions: { ClusterName: 'orders' },
@@ -472,7 +479,7 @@ describe('CloudWatch PutMetricData', () => {
         unit: 'Count',
         timestamp: '2026-01-02T03:04:05.500Z',
       },
-      { time: expect.any(String), caller: '127.0.0.1', instanceId: NODE_A.instanceId, namespace: 'CdkFailover/Patroni', metricName: 'Lag', dimensions: {}, values: [3, 4.5], unit: 'Milliseconds' },
+      { time: expect.any(String), caller: '127.0.0.1', instanceId: NODE_A.instanceId, role: INSTANCE_ROLE_ARN, namespace: 'CdkFailover/Patroni', metricName: 'Lag', dimensions: {}, values: [3, 4.5], unit: 'Milliseconds' },
     ]);
   });
 
@@ -548,6 +555,62 @@ describe('CloudWatch PutMetricData', () => {
 
 // ---------------------------------------------------------------------------------------------
 // CloudFormation
+
+// ---------------------------------------------------------------------------------------------
+// STS AssumeRole (the credential broker)
+
+async function assumeRole(headers: http.OutgoingHttpHeaders, params: Record<string, string> = {}): Promise<Reply> {
+  const body = new URLSearchParams({ Action: 'AssumeRole', Version: '2011-06-15', RoleArn: PROCESS_ROLE_ARN, RoleSessionName: 'orders-0', DurationSeconds: '3600', ...params });
+  return call(standIn.apiPort, { method: 'POST', headers: { Host: STS_HOST, 'Content-Type': 'application/x-www-form-urlencoded', ...headers }, body: body.toString() });
+}
+
+function xmlField(xml: string, name: string): string {
+  const value = new RegExp(`<${name}>([^<]*)</${name}>`).exec(xml)?.[1];
+  if (value === undefined) throw new Error(`no <${name}> in ${xml}`);
+  return value;
+}
+
+describe('STS AssumeRole', () => {
+  test("the instance role assumes the process role for an hour; those credentials publish metrics (recorded as the process role's) and read no secret", async () => {
+    const before = Date.now();
+    const reply = await assumeRole(signedHeaders(await roleCredentials(), 'sts'));
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatch(/^<AssumeRoleResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/"><AssumeRoleResult><Credentials>/);
+    expect(xmlField(reply.body, 'Arn')).toBe('arn:aws:sts::111122223333:assumed-role/Rehearsal-DatabaseProcessRole5678/orders-0');
+    const expiration = Date.parse(xmlField(reply.body, 'Expiration'));
+    expect(expiration).toBeGreaterThanOrEqual(before + 3599_000);
+    expect(expiration).toBeLessThanOrEqual(Date.now() + 3600_000);
+    const assumed = { AccessKeyId: xmlField(reply.body, 'AccessKeyId'), Token: xmlField(reply.body, 'SessionToken').replace(/&amp;/g, '&') };
+    const { reply: put, recorded } = await recordedBy(() => putMetricDataQuery(QUERY_BODY, signedHeaders(assumed, 'monitoring')));
+    expect(put.status).toBe(200);
+    expect(recorded.map((r) => [r.metricName, r.role, r.instanceId])).toEqual([
+      ['IsLeader', PROCESS_ROLE_ARN, NODE_A.instanceId],
+      ['ReplicationLag', PROCESS_ROLE_ARN, NODE_A.instanceId],
+    ]);
+    const secret = await getSecretValue({ SecretId: REST_ARN }, signedHeaders(assumed, 'secretsmanager'));
+    expect([secret.status, secret.headers['x-amzn-errortype']]).toEqual([400, 'AccessDeniedException']);
+    expect(secret.body).not.toContain(REST_SECRET);
+    // No role chaining onward: the process role's trust names the instance role alone.
+    const chained = await assumeRole(signedHeaders(assumed, 'sts'));
+    expect([chained.status, xmlField(chained.body, 'Code')]).toEqual([403, 'AccessDenied']);
+  });
+
+  test.each([
+    [{ RoleArn: 'arn:aws:iam::111122223333:role/Admin' }, 403, 'AccessDenied'],
+    [{ DurationSeconds: '3601' }, 400, 'ValidationError'],
+    [{ DurationSeconds: '899' }, 400, 'ValidationError'],
+    [{ RoleSessionName: 'x' }, 400, 'ValidationError'],
+    [{ Action: 'GetCallerIdentity' }, 400, 'InvalidAction'],
+  ])('%j is refused (%d %s)', async (params, status, code) => {
+    const reply = await assumeRole(signedHeaders(await roleCredentials(), 'sts'), params);
+    expect([reply.status, xmlField(reply.body, 'Code')]).toEqual([status, code]);
+  });
+
+  test('unsigned: 403, in the query error shape', async () => {
+    const reply = await assumeRole({});
+    expect([reply.status, xmlField(reply.body, 'Code')]).toEqual([403, 'MissingAuthenticationToken']);
+  });
+});
 
 const STACK_ID = 'arn:aws:cloudformation:eu-west-1:111122223333:stack/Rehearsal/6c1f4e2a-3b5d-4f60-9a8e-2d7c0b1e5f43';
 /** XML's and JSON's special characters, a newline and a non-ASCII one: Metadata must come back byte for byte. */

@@ -104,7 +104,7 @@ describe('resolveIntrinsic', () => {
     ['a number', 7],
   ])('refuses %s, naming where it was and what it can resolve', (_, value) => {
     expect(() => resolveIntrinsic(value, 'Node0Instance.UserData', r)).toThrow(
-      /^Node0Instance\.UserData: the rehearsal cannot resolve .* \(only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, load balancer name, certificates' version, stack and region\)$/,
+      /^Node0Instance\.UserData: the rehearsal cannot resolve .* \(only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, load balancer name, certificates' version, process role, stack and region\)$/,
     );
   });
 });

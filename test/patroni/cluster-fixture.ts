@@ -25,3 +25,17 @@ export function setupCluster(
   before?.(stack, vpc, cluster);
   return { stack, vpc, cluster, template: Template.fromStack(stack) };
 }
+
+/** An IAM policy statement as synthesized. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type PolicyStatementJson = any;
+
+/**
+ * The statements of every IAM policy in the template, or only of those attached to roles whose
+ * logical ID contains `role` (`ProcessRole`, `NodeRole`).
+ */
+export function policyStatements(template: Template, role?: string): PolicyStatementJson[] {
+  return Object.values(template.findResources('AWS::IAM::Policy'))
+    .filter((p) => role === undefined || JSON.stringify(p.Properties.Roles ?? []).includes(role))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement as PolicyStatementJson[]);
+}

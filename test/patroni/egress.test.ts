@@ -15,7 +15,7 @@ const PROXY = 'http://10.0.200.10:3128';
 /** A VPC without a NAT gateway: isolated subnets, the three interface endpoints, and a proxy address. */
 const S3 = ec2.Peer.prefixList('pl-6da54004');
 
-function isolated(props: Partial<PatroniClusterProps> = {}, egressOverrides: { s3?: ec2.IPeer | null; url?: string; systemsManager?: boolean } = {}) {
+function isolated(props: Partial<PatroniClusterProps> = {}, egressOverrides: { s3?: ec2.IPeer | null; sts?: null; url?: string; systemsManager?: boolean } = {}) {
   const stack = new Stack(testApp(), 'Test', { env: { region: 'eu-west-1' } });
   const vpc = new ec2.Vpc(stack, 'Vpc', {
     availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'],
@@ -27,6 +27,7 @@ function isolated(props: Partial<PatroniClusterProps> = {}, egressOverrides: { s
     secretsManager: endpoint('SecretsManager', ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER),
     cloudWatch: endpoint('CloudWatch', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING),
     cloudFormation: endpoint('CloudFormation', ec2.InterfaceVpcEndpointAwsService.CLOUDFORMATION),
+    sts: egressOverrides.sts === null ? (undefined as unknown as ec2.IInterfaceVpcEndpoint) : endpoint('Sts', ec2.InterfaceVpcEndpointAwsService.STS),
     s3: egressOverrides.s3 === null ? (undefined as unknown as ec2.IPeer) : (egressOverrides.s3 ?? S3),
     packageProxy: { url: egressOverrides.url ?? PROXY, peer: ec2.Peer.ipv4('10.0.200.10/32') },
     ...(egressOverrides.systemsManager
@@ -64,13 +65,15 @@ describe('NodeEgress', () => {
     const rules = nodeEgress(template);
     expect(rules.filter((r) => r.CidrIp === '0.0.0.0/0')).toEqual([]);
     const descriptions = rules.map((r) => r.Description);
-    for (const service of ['Secrets Manager', 'CloudWatch', 'CloudFormation']) {
+    for (const service of ['Secrets Manager', 'CloudWatch', 'CloudFormation', 'STS']) {
       expect(descriptions).toContain(`${service} through its VPC endpoint`);
     }
     expect(rules.find((r) => r.CidrIp === '10.0.200.10/32')).toMatchObject({ FromPort: 3128, ToPort: 3128, Description: "Debian's archive through the package proxy" });
     // The endpoints' own groups let the nodes in.
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties.Description);
-    expect(ingress).toEqual(expect.arrayContaining(['Secrets Manager through its VPC endpoint', 'CloudWatch through its VPC endpoint', 'CloudFormation through its VPC endpoint']));
+    expect(ingress).toEqual(
+      expect.arrayContaining(['Secrets Manager through its VPC endpoint', 'CloudWatch through its VPC endpoint', 'CloudFormation through its VPC endpoint', 'STS through its VPC endpoint']),
+    );
 
     const node = unpackNode(template, 0, cluster);
     const aptFile = node.bundle.files.find((f) => f.path === APT_PROXY_FILE)!;
@@ -96,6 +99,7 @@ describe('NodeEgress', () => {
       Description: 'S3 (wait condition signals, backups, the SSM agent package) through its gateway endpoint',
     });
     expect(() => isolated({}, { s3: null })).toThrow('NodeEgress.private: s3 is required (the nodes cannot boot or report without it)');
+    expect(() => isolated({}, { sts: null })).toThrow('NodeEgress.private: sts is required (the nodes cannot boot or report without it)');
     const secondaryRepository = { bucket: s3.Bucket.fromBucketName(new Stack(), 'B', 'dr-bucket'), region: 'eu-central-1' };
     expect(() => isolated({ backup: { secondaryRepository } })).toThrow(
       "egress: NodeEgress.private reaches S3 through the VPC's gateway endpoint, which serves buckets of eu-west-1 only: backup.secondaryRepository in eu-central-1 would be unreachable",

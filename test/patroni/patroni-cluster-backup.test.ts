@@ -2,15 +2,12 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import { Match } from 'aws-cdk-lib/assertions';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { BackupSchedule, BackupWeekday, RestoreTarget } from '../../lib';
-import { setupCluster as setup } from './cluster-fixture';
+import { policyStatements as statements, setupCluster as setup } from './cluster-fixture';
 import { unpackNode } from './user-data-helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 
-function statements(template: ReturnType<typeof setup>['template']): Json[] {
-  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p: Json) => p.Properties.PolicyDocument.Statement);
-}
 
 describe('PatroniCluster backups', () => {
   const { template, cluster } = setup({ backup: {} });
@@ -41,8 +38,8 @@ describe('PatroniCluster backups', () => {
     expect(cluster.backupBucket).toBeDefined();
   });
 
-  test("the node role reaches only the cluster's prefix, and the key's data-key operations", () => {
-    const s3Statements = statements(template).filter((s) => JSON.stringify(s.Action).includes('s3:'));
+  test.each(['ProcessRole', 'NodeRole'])("the %s reaches only the cluster's prefix, and the key's data-key operations (the node role may assume the process role: the same rights)", (role) => {
+    const s3Statements = statements(template, role).filter((s) => JSON.stringify(s.Action).includes('s3:'));
     expect(s3Statements).toEqual([
       { Action: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject'], Effect: 'Allow', Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [expect.stringMatching(/^DbBackupBucket/), 'Arn'] }, '/orders/*']] } },
       {
@@ -52,11 +49,11 @@ describe('PatroniCluster backups', () => {
         Resource: { 'Fn::GetAtt': [expect.stringMatching(/^DbBackupBucket/), 'Arn'] },
       },
     ]);
-    const kms = statements(template).filter((s) => JSON.stringify(s.Action).includes('kms:'));
+    const kms = statements(template, role).filter((s) => JSON.stringify(s.Action).includes('kms:'));
     expect(kms).toEqual([{ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Effect: 'Allow', Resource: { 'Fn::GetAtt': [expect.stringMatching(/^DbBackupKey/), 'Arn'] } }]);
   });
 
-  test("every node's pgbackrest.conf names the bucket and region at deploy time, with the instance role's credentials", () => {
+  test("every node's pgbackrest.conf names the bucket and region at deploy time, with IMDS's credentials (the broker's process role)", () => {
     const node = unpackNode(template, 1);
     const conf = node.bundle.files.find((f) => f.path === '/etc/cdk-failover/pgbackrest.conf')!.content;
     expect(conf).toContain('repo1-s3-bucket=__BACKUP_BUCKET__');
@@ -97,7 +94,7 @@ describe('PatroniCluster backups', () => {
   test('restoreFrom: a pgBackRest bootstrap from the source prefix, read-only', () => {
     const { template: t } = setup({ backup: { restoreFrom: { clusterName: 'old-orders', target: RestoreTarget.time('2026-11-30T12:00:00Z') } } });
     expect(unpackNode(t, 0).text).toContain('method: pgbackrest_restore');
-    const read = statements(t).filter((s) => JSON.stringify(s.Resource).includes('/old-orders/*'));
+    const read = statements(t, 'ProcessRole').filter((s) => JSON.stringify(s.Resource).includes('/old-orders/*'));
     expect(read.map((s) => s.Action)).toEqual(['s3:GetObject']);
   });
 

@@ -9,6 +9,7 @@ import { renderStackRunbook } from '../../lib';
 import { setupCluster as setup } from './cluster-fixture';
 import { unpackNode } from './user-data-helpers';
 import * as haproxyModule from '../../lib/patroni/config/haproxy';
+import { CREDENTIAL_BROKER_PROGRAM } from '../../lib/patroni/config/credential-broker';
 
 describe('PatroniCluster nodes', () => {
   const { template, cluster } = setup();
@@ -205,6 +206,28 @@ describe('PatroniCluster secrets and role', () => {
     });
     expect(cluster.metricsNamespace).toBe('CdkFailover/Patroni/orders');
     expect(stack.resolve(cluster.metricRoleChanges().namespace)).toBe('CdkFailover/Patroni/orders');
+  });
+
+  test("the process role (postgres's, through the credential broker): assumed by the node role alone, for an hour, publishing to the cluster's namespace and nothing else", () => {
+    const nodeRole = stack.getLogicalId(cluster.nodeRole.node.defaultChild as iam.CfnRole);
+    const processRole = stack.getLogicalId(cluster.processRole.node.defaultChild as iam.CfnRole);
+    const role = template.toJSON().Resources[processRole].Properties;
+    expect(role.MaxSessionDuration).toBe(3600);
+    expect(role.AssumeRolePolicyDocument.Statement).toEqual([{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { AWS: { 'Fn::GetAtt': [nodeRole, 'Arn'] } } }]);
+    expect(role.ManagedPolicyArns).toBeUndefined();
+    const statements = (r: string) =>
+      Object.values(template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: r }] } })).flatMap((p) => p.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
+    // Without backups: the metrics, nothing else (no secret, no stack).
+    expect(statements(processRole)).toEqual([
+      { Action: 'cloudwatch:PutMetricData', Effect: 'Allow', Resource: '*', Condition: { StringEquals: { 'cloudwatch:namespace': 'CdkFailover/Patroni/orders' } } },
+    ]);
+    expect(statements(nodeRole)).toContainEqual({ Action: 'sts:AssumeRole', Effect: 'Allow', Resource: { 'Fn::GetAtt': [processRole, 'Arn'] } });
+    // The broker on every node is given the role's ARN at deploy time.
+    const node = unpackNode(template, 0, cluster);
+    expect(node.document.values.__PROCESS_ROLE_ARN__).toBe('arn:aws:iam::111111111111:role/TestStack-DbProcessRole');
+    const broker = node.bundle.files.find((f) => f.path === CREDENTIAL_BROKER_PROGRAM)!;
+    expect(broker).toMatchObject({ owner: 'root', mode: '0700' });
+    expect(broker.content).toContain('"roleArn": "__PROCESS_ROLE_ARN__"');
   });
 
   test('outputs carry stable keys for the CLI and runbooks', () => {

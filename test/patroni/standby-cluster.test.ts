@@ -4,7 +4,7 @@ import { Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { FailoverAlarms, PatroniCluster, PatroniClusterProps } from '../../lib';
-import { setupCluster } from './cluster-fixture';
+import { policyStatements as statements, setupCluster } from './cluster-fixture';
 import { unpackNode } from './user-data-helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -34,9 +34,6 @@ function standbyProps(stack: Stack, overrides: Partial<PatroniClusterProps> = {}
   };
 }
 
-function statements(template: ReturnType<typeof setupCluster>['template']): Json[] {
-  return Object.values(template.findResources('AWS::IAM::Policy')).flatMap((p: Json) => p.Properties.PolicyDocument.Statement);
-}
 
 describe('PatroniCluster standbyOf', () => {
   const { template, cluster } = setupCluster((stack) => standbyProps(stack));
@@ -50,7 +47,7 @@ describe('PatroniCluster standbyOf', () => {
   });
 
   test("the role reads the primary's prefix only, and writes its own", () => {
-    const s3Statements = statements(template).filter((s) => JSON.stringify(s.Resource).includes('orders-repository-eu-west-1'));
+    const s3Statements = statements(template, 'ProcessRole').filter((s) => JSON.stringify(s.Resource).includes('orders-repository-eu-west-1'));
     const on = (prefix: string) => s3Statements.filter((s) => JSON.stringify(s.Resource).includes(`/${prefix}/*`)).map((s) => [s.Action].flat().sort());
     expect(on('orders')).toEqual([['s3:GetObject']]);
     expect(on('orders-dr')).toEqual([['s3:DeleteObject', 's3:GetObject', 's3:PutObject']]);
@@ -63,7 +60,7 @@ describe('PatroniCluster standbyOf', () => {
       .filter((d) => d.includes(' of Patroni cluster '));
     expect(users).toEqual(['Patroni REST API user of Patroni cluster orders-dr']);
     expect(cluster.superuserSecret.secretArn).toBe(ARN('orders-superuser'));
-    const read = statements(template).filter((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]).includes('secretsmanager:GetSecretValue'));
+    const read = statements(template, 'NodeRole').filter((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]).includes('secretsmanager:GetSecretValue'));
     const readable = JSON.stringify(read.map((s) => s.Resource));
     for (const name of ['orders-superuser', 'orders-replication', 'orders-rewind']) expect(readable).toContain(ARN(name));
   });

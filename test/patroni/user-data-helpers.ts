@@ -19,6 +19,7 @@ function fakeValue(part: unknown): string {
   if (volume) return `vol-0000000000000000${volume[1]}`;
   const secret = /Db(\w+?)Secret/.exec(json);
   if (secret) return `arn:aws:secretsmanager:eu-west-1:111111111111:secret:${secret[1].toLowerCase()}-AbCdEf`;
+  if (/"Fn::GetAtt":\["\w*ProcessRole\w*","Arn"\]/.test(json)) return 'arn:aws:iam::111111111111:role/TestStack-DbProcessRole';
   if (json === '{"Ref":"AWS::StackName"}') return 'TestStack';
   if (json === '{"Ref":"AWS::Region"}') return 'eu-west-1';
   if (json === '{"Ref":"AWS::URLSuffix"}') return 'amazonaws.com';

@@ -23,6 +23,7 @@ export function parseAwsStandInConfig(value: unknown): AwsStandInConfig {
   const api = object(top.api, 'api');
   const requestLogFile = optionalString(top.requestLogFile, 'requestLogFile');
   const ssmAgentDir = optionalString(top.ssmAgentDir, 'ssmAgentDir');
+  const processRoleArn = optionalString(top.processRoleArn, 'processRoleArn');
   const certFile = optionalString(api.certFile, 'api.certFile');
   const keyFile = optionalString(api.keyFile, 'api.keyFile');
   return {
@@ -39,6 +40,7 @@ export function parseAwsStandInConfig(value: unknown): AwsStandInConfig {
     signalsFile: string(top.signalsFile, 'signalsFile'),
     ...(requestLogFile ? { requestLogFile } : {}),
     ...(ssmAgentDir ? { ssmAgentDir } : {}),
+    ...(processRoleArn ? { processRoleArn } : {}),
   };
 }
 

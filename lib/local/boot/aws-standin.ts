@@ -58,6 +58,12 @@ export interface AwsStandInConfig {
    * @default - that distribution answers 404
    */
   readonly ssmAgentDir?: string;
+  /**
+   * The role the instance role may assume (STS AssumeRole, as the credential broker does): its
+   * credentials may call CloudWatch only, as the process role's policy allows.
+   * @default - AssumeRole is refused
+   */
+  readonly processRoleArn?: string;
 }
 
 export interface RunningStandIn {
@@ -71,6 +77,8 @@ export interface RecordedDatum {
   time: string;
   caller: string;
   instanceId?: string;
+  /** The ARN of the role whose credentials signed the call (the instance role's, or an assumed one). */
+  role?: string;
   namespace: string;
   metricName: string;
   dimensions: Record<string, string>;
@@ -136,6 +144,9 @@ const CLOUDWATCH_XMLNS = 'http://monitoring.amazonaws.com/doc/2010-08-01/';
 const CLOUDWATCH_JSON_TARGET = 'GraniteServiceVersion20100801.';
 const SECRETS_MANAGER_TARGET = 'secretsmanager.';
 const CLOUDFORMATION_XMLNS = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
+const STS_XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
+/** AssumeRole's DurationSeconds: from 15 minutes to the hour role chaining allows. */
+const ASSUME_ROLE_SECONDS = { min: 900, max: 3600, default: 3600 } as const;
 /** A wait condition handle is a presigned URL on `cloudformation-waitcondition-REGION.s3.REGION.amazonaws.com`. */
 const WAIT_CONDITION_HOST_PREFIX = 'cloudformation-waitcondition-';
 const SIGNAL_STATUSES: readonly string[] = ['SUCCESS', 'FAILURE'];
@@ -188,22 +199,33 @@ export function parseTokenTtl(header: string | undefined): number | undefined {
 
 interface RoleCredentials {
   readonly instance: StandInInstance;
+  /** The role's ARN. */
+  readonly role: string;
+  /** Only assumed credentials end (IMDS's stay valid for the server's life). */
+  readonly expiresAt?: Date;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
   readonly token: string;
   readonly issuedAt: Date;
 }
 
-function newCredentials(instance: StandInInstance): RoleCredentials {
+function newCredentials(instance: StandInInstance, role: string, expiresAt?: Date): RoleCredentials {
   const base32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
   const keyId = [...randomBytes(16)].map((b) => base32[b % 32]).join('');
   return {
     instance,
+    role,
+    ...(expiresAt ? { expiresAt } : {}),
     accessKeyId: `ASIA${keyId}`,
     secretAccessKey: randomBytes(30).toString('base64'),
     token: randomBytes(96).toString('base64'),
     issuedAt: new Date(),
   };
+}
+
+/** The instance role's ARN (what IMDS's credentials stand for). */
+export function instanceRoleArn(config: Pick<AwsStandInConfig, 'accountId' | 'roleName'>): string {
+  return `arn:aws:iam::${config.accountId}:role/${config.roleName}`;
 }
 
 /** EC2 writes its timestamps without milliseconds. */
@@ -383,7 +405,7 @@ class ApiError extends Error {
 }
 
 interface ApiCall {
-  readonly service: 'secretsmanager' | 'monitoring' | 'cloudformation' | 'unknown';
+  readonly service: 'secretsmanager' | 'monitoring' | 'cloudformation' | 'sts' | 'unknown';
   readonly protocol: Protocol;
   /** The operation, from X-Amz-Target or (query protocol) the form's Action. */
   readonly action: string;
@@ -400,6 +422,7 @@ function identifyCall(req: http.IncomingMessage, body: Buffer): ApiCall {
   const host = (header(req, 'host') ?? '').toLowerCase();
   if (host.startsWith('monitoring.')) return { service: 'monitoring', protocol: 'query', action: formOf(body).get('Action') ?? '' };
   if (host.startsWith('cloudformation.')) return { service: 'cloudformation', protocol: 'query', action: formOf(body).get('Action') ?? '' };
+  if (host.startsWith('sts.')) return { service: 'sts', protocol: 'query', action: formOf(body).get('Action') ?? '' };
   if (host.startsWith('secretsmanager.')) return { service: 'secretsmanager', protocol: 'json1.1', action: '' };
   return { service: 'unknown', protocol: 'json1.1', action: '' };
 }
@@ -414,6 +437,7 @@ function xmlEscape(text: string): string {
 
 /** The query protocol's XML namespace for each service that speaks it. */
 function queryXmlns(service: ApiCall['service']): string {
+  if (service === 'sts') return STS_XMLNS;
   return service === 'cloudformation' ? CLOUDFORMATION_XMLNS : CLOUDWATCH_XMLNS;
 }
 
@@ -456,6 +480,9 @@ function authenticate(req: http.IncomingMessage, json: boolean, byKeyId: Readonl
   // Temporary keys are useless without their session token, on AWS as here. The signature itself
   // is not verified: botocore computes it correctly, and the rehearsal is about who calls what.
   if (!credentials || header(req, 'x-amz-security-token') !== credentials.token) throw invalid;
+  if (credentials.expiresAt && credentials.expiresAt.getTime() <= Date.now()) {
+    throw new ApiError(400, json ? 'ExpiredTokenException' : 'ExpiredToken', 'The security token included in the request is expired');
+  }
   return credentials;
 }
 
@@ -627,7 +654,7 @@ function jsonDatum(d: unknown, where: string): DatumInput {
 }
 
 /** CloudWatch's own checks (the ones a publisher's bug would trip), then the records to append. */
-export function validatePutMetricData(input: PutMetricDataInput, who: { caller: string; instanceId?: string }, now: Date): RecordedDatum[] {
+export function validatePutMetricData(input: PutMetricDataInput, who: { caller: string; instanceId?: string; role?: string }, now: Date): RecordedDatum[] {
   const { namespace, metricData } = input;
   if (namespace === undefined || namespace === '') throw new ApiError(400, 'MissingParameter', 'The parameter Namespace is required.');
   if (namespace.length > 255 || namespace.startsWith('AWS/')) throw invalid(`The value ${namespace} for parameter Namespace is invalid.`);
@@ -636,7 +663,7 @@ export function validatePutMetricData(input: PutMetricDataInput, who: { caller: 
   return metricData.map((d, i) => recordDatum(d, `MetricData.member.${i + 1}`, namespace, who, now));
 }
 
-function recordDatum(d: DatumInput, where: string, namespace: string, who: { caller: string; instanceId?: string }, now: Date): RecordedDatum {
+function recordDatum(d: DatumInput, where: string, namespace: string, who: { caller: string; instanceId?: string; role?: string }, now: Date): RecordedDatum {
   if (d.metricName === undefined || d.metricName === '') throw new ApiError(400, 'MissingParameter', `The parameter ${where}.MetricName is required.`);
   if (d.metricName.length > 255) throw invalid(`The value for parameter ${where}.MetricName is longer than 255.`);
   if (d.value === undefined && d.values === undefined) throw new ApiError(400, 'MissingParameter', `${where} needs a Value or Values.`);
@@ -657,6 +684,7 @@ function recordDatum(d: DatumInput, where: string, namespace: string, who: { cal
     time: now.toISOString(),
     caller: who.caller,
     ...(who.instanceId !== undefined ? { instanceId: who.instanceId } : {}),
+    ...(who.role !== undefined ? { role: who.role } : {}),
     namespace,
     metricName: d.metricName,
     dimensions,
@@ -889,6 +917,8 @@ class Api {
     private readonly byKeyId: ReadonlyMap<string, RoleCredentials>,
     byAddress: ReadonlyMap<string, StandInInstance>,
     private readonly log: RequestLog,
+    /** Issues and registers assumed credentials. */
+    private readonly issue: (instance: StandInInstance, role: string, expiresAt: Date) => RoleCredentials,
   ) {
     this.secrets = new SecretsManager(config.secrets, config.secretVersions);
     this.cloudFormation = new CloudFormation(config);
@@ -903,20 +933,26 @@ class Api {
     const requestId = randomUUID();
     const call = identifyCall(req, body);
     let instanceId: string | undefined;
+    let role: string | undefined;
     let status: number;
     let error: string | undefined;
     try {
       if (req.method !== 'POST') throw new ApiError(405, 'MethodNotAllowed', `${req.method} is not how botocore calls ${call.service}`);
       const credentials = authenticate(req, call.protocol !== 'query', this.byKeyId);
       instanceId = credentials.instance.instanceId;
-      status = this.dispatch(call, body, res, requestId, { caller, instanceId });
+      role = credentials.role;
+      if (credentials.role !== instanceRoleArn(this.config) && call.service !== 'monitoring') {
+        // The process role's policy: PutMetricData (and the backup repository, not stood in here).
+        throw new ApiError(call.protocol === 'query' ? 403 : 400, call.protocol === 'query' ? 'AccessDenied' : 'AccessDeniedException', `${credentials.role} is not authorized to perform: ${call.service}:${call.action}`);
+      }
+      status = this.dispatch(call, body, res, requestId, { caller, instanceId, credentials });
     } catch (err) {
       const apiError = err instanceof ApiError ? err : new ApiError(500, 'InternalFailure', errorLine(err));
       sendApiError(res, call, apiError, requestId);
       status = apiError.status;
       error = apiError.code;
     }
-    this.log.write({ caller, ...(instanceId ? { instanceId } : {}), service: call.service, action: call.action, status, ...(error ? { error } : {}) });
+    this.log.write({ caller, ...(instanceId ? { instanceId } : {}), ...(role ? { role } : {}), service: call.service, action: call.action, status, ...(error ? { error } : {}) });
   };
 
   /** AWS's regional SSM agent distribution: public objects (no signature), GET only, two names. */
@@ -931,25 +967,51 @@ class Api {
   }
 
   /** Answers one authenticated call; returns the status sent. */
-  private dispatch(call: ApiCall, body: Buffer, res: http.ServerResponse, requestId: string, who: { caller: string; instanceId: string }): number {
+  private dispatch(call: ApiCall, body: Buffer, res: http.ServerResponse, requestId: string, who: { caller: string; instanceId: string; credentials: RoleCredentials }): number {
     switch (call.service) {
       case 'secretsmanager':
         send(res, 200, JSON.stringify(this.secrets.call(call.action, body)), { 'Content-Type': 'application/x-amz-json-1.1', 'x-amzn-RequestId': requestId });
         return 200;
       case 'monitoring':
-        this.putMetricData(call, body, who);
+        this.putMetricData(call, body, { caller: who.caller, instanceId: who.instanceId, role: who.credentials.role });
         if (call.protocol === 'json1.0') send(res, 200, '{}', { 'Content-Type': 'application/x-amz-json-1.0', 'x-amzn-RequestId': requestId });
         else sendQueryResponse(res, call, requestId);
         return 200;
       case 'cloudformation':
         sendQueryResponse(res, call, requestId, this.cloudFormation.call(call.action, formOf(body), who));
         return 200;
+      case 'sts':
+        sendQueryResponse(res, call, requestId, this.assumeRole(call, formOf(body), who.credentials));
+        return 200;
       default:
-        throw new ApiError(400, 'UnknownOperationException', 'the rehearsal answers secretsmanager.*, monitoring.* and cloudformation.* only');
+        throw new ApiError(400, 'UnknownOperationException', 'the rehearsal answers secretsmanager.*, monitoring.*, cloudformation.* and sts:AssumeRole only');
     }
   }
 
-  private putMetricData(call: ApiCall, body: Buffer, who: { caller: string; instanceId: string }): void {
+  /** STS AssumeRole of the process role, by the instance role only (its trust policy); `<AssumeRoleResult>`'s content. */
+  private assumeRole(call: ApiCall, form: URLSearchParams, credentials: RoleCredentials): string {
+    if (call.action !== 'AssumeRole') throw new ApiError(400, 'InvalidAction', `the rehearsal's STS has no action '${call.action}'`);
+    const roleArn = form.get('RoleArn') ?? '';
+    const session = form.get('RoleSessionName') ?? '';
+    const seconds = Number(form.get('DurationSeconds') ?? ASSUME_ROLE_SECONDS.default);
+    if (!/^[\w+=,.@-]{2,64}$/.test(session)) throw new ApiError(400, 'ValidationError', `RoleSessionName '${session}' must be 2-64 of [\\w+=,.@-]`);
+    if (!Number.isInteger(seconds) || seconds < ASSUME_ROLE_SECONDS.min || seconds > ASSUME_ROLE_SECONDS.max) {
+      throw new ApiError(400, 'ValidationError', `DurationSeconds ${seconds} exceeds the 1 hour session limit for roles assumed by role chaining`);
+    }
+    if (this.config.processRoleArn === undefined || roleArn !== this.config.processRoleArn || credentials.role !== instanceRoleArn(this.config)) {
+      throw new ApiError(403, 'AccessDenied', `User: ${credentials.role} is not authorized to perform: sts:AssumeRole on resource: ${roleArn}`);
+    }
+    const assumed = this.issue(credentials.instance, roleArn, new Date(Date.now() + seconds * 1000));
+    const roleName = roleArn.slice(roleArn.lastIndexOf('/') + 1);
+    return (
+      `<Credentials><AccessKeyId>${assumed.accessKeyId}</AccessKeyId><SecretAccessKey>${xmlEscape(assumed.secretAccessKey)}</SecretAccessKey>` +
+      `<SessionToken>${xmlEscape(assumed.token)}</SessionToken><Expiration>${isoSeconds(assumed.expiresAt!)}</Expiration></Credentials>` +
+      `<AssumedRoleUser><AssumedRoleId>AROAREHEARSAL:${xmlEscape(session)}</AssumedRoleId>` +
+      `<Arn>arn:aws:sts::${this.config.accountId}:assumed-role/${xmlEscape(roleName)}/${xmlEscape(session)}</Arn></AssumedRoleUser>`
+    );
+  }
+
+  private putMetricData(call: ApiCall, body: Buffer, who: { caller: string; instanceId: string; role: string }): void {
     if (call.action !== 'PutMetricData') {
       throw new ApiError(400, call.protocol === 'query' ? 'InvalidAction' : 'UnknownOperationException', `the rehearsal's CloudWatch has no action '${call.action}'`);
     }
@@ -1050,14 +1112,19 @@ export async function startAwsStandIn(config: AwsStandInConfig): Promise<Running
   const credentials = (instance: StandInInstance): RoleCredentials => {
     let c = byInstance.get(instance.instanceId);
     if (!c) {
-      c = newCredentials(instance);
+      c = newCredentials(instance, instanceRoleArn(config));
       byInstance.set(instance.instanceId, c);
       byKeyId.set(c.accessKeyId, c);
     }
     return c;
   };
+  const assumed = (instance: StandInInstance, role: string, expiresAt: Date): RoleCredentials => {
+    const c = newCredentials(instance, role, expiresAt);
+    byKeyId.set(c.accessKeyId, c);
+    return c;
+  };
   const imds = http.createServer(serve(new Imds(config, byAddress, credentials, log).handle, log, 'imds'));
-  const api = apiServer(config, serve(new Api(config, byKeyId, byAddress, log).handle, log, 'api'));
+  const api = apiServer(config, serve(new Api(config, byKeyId, byAddress, log, assumed).handle, log, 'api'));
   const close = async () => {
     await Promise.all([closeServer(imds), closeServer(api)]);
   };

@@ -183,6 +183,7 @@ export async function planBootedCluster(options: {
     signalsFile: path.join(options.dir, CLOUDFORMATION_SIGNALS_FILE),
     requestLogFile: cluster.requestLogFile,
     ssmAgentDir: ssmAgentDir(options.dir),
+    processRoleArn: stack.processRoleArn,
   };
   fs.writeFileSync(secretsFile(cluster), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   publishStack(cloudFormationFile, stack, nodes.map((n) => n.boot.instanceId));
@@ -273,6 +274,8 @@ export function endpointHostNames(region: string): string[] {
     `secretsmanager.${region}.amazonaws.com`,
     `monitoring.${region}.amazonaws.com`,
     `cloudformation.${region}.amazonaws.com`,
+    // The credential broker assumes the process role (AWS_STS_REGIONAL_ENDPOINTS=regional).
+    `sts.${region}.amazonaws.com`,
     // The wait condition handles' presigned S3 URLs.
     `cloudformation-waitcondition-${region}.s3.${region}.amazonaws.com`,
     // The SSM agent's regional distribution (a public bucket, path-style).

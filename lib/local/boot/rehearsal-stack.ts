@@ -62,6 +62,8 @@ export interface RehearsalStack {
   readonly region: string;
   readonly account: string;
   readonly roleName: string;
+  /** The process role's ARN (the credential broker assumes it for postgres). */
+  readonly processRoleArn: string;
   /** The logical ID of the wait condition handle of this configuration's generation. */
   readonly waitHandle: string;
   /** The certificate custom resource's properties as CloudFormation would send them, every deploy-time value resolved. */
@@ -140,6 +142,8 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     refs.set(id(node.dataVolume.node.defaultChild), rehearsalVolumeId(i));
   });
   atts.set(`${id(cluster.loadBalancer.node.defaultChild)}.DNSName`, options.endpointAddress);
+  const processRoleArn = `arn:aws:iam::${REHEARSAL_ACCOUNT}:role/Rehearsal-${id(cluster.processRole.node.defaultChild)}`;
+  atts.set(`${id(cluster.processRole.node.defaultChild)}.Arn`, processRoleArn);
   const issuers = Object.keys(template.Resources).filter((k) => template.Resources[k].Type === 'Custom::CdkFailoverCertificates');
   if (issuers.length !== 1) throw new LocalClusterError(`the synthesized template has ${issuers.length} certificate issuers, not 1`);
   const issuer = template.Resources[issuers[0]].Properties ?? {};
@@ -192,6 +196,7 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     region: REHEARSAL_REGION,
     account: REHEARSAL_ACCOUNT,
     roleName: `Rehearsal-${id(cluster.nodeRole.node.defaultChild)}`,
+    processRoleArn,
     waitHandle: handles[0],
     certificates: properties,
   };
@@ -241,5 +246,5 @@ export function resolveIntrinsic(value: unknown, where: string, r: Resolutions):
       }
     }
   }
-  throw new LocalClusterError(`${where}: the rehearsal cannot resolve ${JSON.stringify(value)} (only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, load balancer name, certificates' version, stack and region)`);
+  throw new LocalClusterError(`${where}: the rehearsal cannot resolve ${JSON.stringify(value)} (only the node addresses, secret ARNs, volume IDs, wait condition handle, VPC CIDR, load balancer name, certificates' version, process role, stack and region)`);
 }

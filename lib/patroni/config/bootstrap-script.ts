@@ -2,6 +2,7 @@
 // files (and the passwords from Secrets Manager) and the services start. It travels in the node's
 // bundle (node-bundle.ts); the node agent runs it once per instance.
 import { APT_PROXY_FILE, aptProxyOptions } from './apt-proxy';
+import { CREDENTIAL_BROKER_UNIT } from './credential-broker';
 import { IMDS_FIREWALL_UNIT } from './imds-firewall';
 import { NODE_AGENT_PATH } from './agent-units';
 import { findNode } from './nodes';
@@ -188,8 +189,10 @@ ${watchdogSetup(spec.watchdogMode).join('\n')}
 # reads them; they never pass through this script). A failure's last line names the secret.
 ${NODE_AGENT_PATH} write-files
 
-# --- Services: first the IMDS firewall (root and postgres only), so no other user ever reaches IMDS.
+# --- Services: first the credential broker, then the IMDS firewall (root only; postgres to the
+# broker), so no other user ever reaches IMDS.
 systemctl daemon-reload
+systemctl enable --now ${CREDENTIAL_BROKER_UNIT}
 systemctl enable --now ${IMDS_FIREWALL_UNIT}
 systemctl enable --now --no-block ${units.join(' ')}
 echo "cdk-failover: node ${node.name} bootstrapped"

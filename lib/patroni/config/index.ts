@@ -22,3 +22,4 @@ export * from './pgbackrest';
 export * from './standby';
 export * from './backup-runner';
 export * from './python-program';
+export * from './credential-broker';

@@ -37,6 +37,7 @@ SIGNALLED = STATE + '/signalled-generation'
 FILE_HASHES = STATE + '/file-hashes.json'
 PENDING_ACTIONS = STATE + '/pending-actions.json'
 IMDS_FIREWALL_LOADED = STATE + '/imds-firewall-loaded'
+CREDENTIAL_BROKER_STARTED = STATE + '/credential-broker-started'
 TLS_INSTALLED = STATE + '/tls-version'
 SSM_AGENT_ATTEMPT = STATE + '/ssm-agent-attempt'
 SSM_AGENT_RETRY_SECONDS = 1800
@@ -729,9 +730,13 @@ def ensure_imds_firewall(desired):
     """The IMDS table loaded from the current rules file, at every agent run: not a file's action,
     because an older agent writes the files of the generation that brings the firewall and knows
     no action for them. nft loads the file as one transaction (the unit's reload): a failed load
-    keeps the table in force."""
+    keeps the table in force. The credential broker that the rules send postgres to runs first: a
+    table that redirects to no broker is not loaded (the one in force stays)."""
     firewall = desired['bundle'].get('imdsFirewall')
     if not firewall:
+        return
+    broker = firewall.get('broker')
+    if broker and not ensure_credential_broker(broker):
         return
     with open(firewall['rules'], 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()
@@ -743,6 +748,32 @@ def ensure_imds_firewall(desired):
     run(['systemctl', 'reload-or-restart', firewall['unit']])
     write_atomic(IMDS_FIREWALL_LOADED, digest, 0o644)
     log('IMDS firewall loaded (%s)' % digest[:12])
+
+
+def ensure_credential_broker(broker):
+    """The broker running its current program and unit (restarted when either changed); False
+    while its files are not written here yet (an older generation) or it does not stay up."""
+    unit_file = '/etc/systemd/system/' + broker['unit']
+    if not (os.path.exists(broker['program']) and os.path.exists(unit_file)):
+        return False
+    digest = hashlib.sha256()
+    for path in (broker['program'], unit_file):
+        with open(path, 'rb') as f:
+            digest.update(f.read())
+    digest = digest.hexdigest()
+    active = subprocess.run(['systemctl', 'is-active', '--quiet', broker['unit']]).returncode == 0
+    if active and read_text(CREDENTIAL_BROKER_STARTED) == digest:
+        return True
+    run(['systemctl', 'daemon-reload'])
+    run(['systemctl', 'enable', '--quiet', broker['unit']])
+    run(['systemctl', 'restart', broker['unit']])
+    # Restart=always hides a broker that exits at once: it must still be up a moment later.
+    time.sleep(2)
+    if subprocess.run(['systemctl', 'is-active', '--quiet', broker['unit']]).returncode != 0:
+        raise Failure('the credential broker %s does not stay up (journalctl -u %s)' % (broker['unit'], broker['unit']))
+    write_atomic(CREDENTIAL_BROKER_STARTED, digest, 0o644)
+    log('credential broker started (%s)' % digest[:12])
+    return True
 
 
 def ensure_ssm_agent(desired, retry_after=0):

@@ -3,6 +3,7 @@
 // the instance's CloudFormation metadata (gzip-compressed), never in the user data, so a changed
 // file reaches running nodes through the agent and never touches the instance itself.
 import { APT_PROXY_FILE } from './apt-proxy';
+import { CREDENTIAL_BROKER_PROGRAM, CREDENTIAL_BROKER_UNIT } from './credential-broker';
 import { IMDS_FIREWALL_FILE, IMDS_FIREWALL_UNIT } from './imds-firewall';
 import { createHash } from 'crypto';
 import * as path from 'path';
@@ -115,8 +116,11 @@ export interface NodeBundle {
     /** pgBackRest's TLS server, restarted with new certificates (a rotation). */
     readonly backupServer?: string;
   };
-  /** The IMDS firewall's unit and rules file, which the agent keeps loaded. */
-  readonly imdsFirewall: { readonly unit: string; readonly rules: string };
+  /**
+   * The IMDS firewall's unit and rules file, which the agent keeps loaded, and the credential
+   * broker it sends postgres's requests to, which the agent keeps running (started first).
+   */
+  readonly imdsFirewall: { readonly unit: string; readonly rules: string; readonly broker: { readonly unit: string; readonly program: string } };
   /** With TLS: the node's certificate files, installed from Secrets Manager. */
   readonly tls?: BundleTls;
   /** The SSM agent, installed by the installer wherever its program is missing (at first boot when `required`). */
@@ -170,6 +174,9 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
     // Loaded by the agent at every run (ensure_imds_firewall), not by an action: an older agent
     // rolls out the generation that brings these files and must know every action it meets.
     [IMDS_FIREWALL_FILE]: [],
+    // Started, and restarted on a change, by the agent before it loads the firewall (ensure_imds_firewall).
+    [CREDENTIAL_BROKER_PROGRAM]: [],
+    [unit(CREDENTIAL_BROKER_UNIT)]: ['daemon-reload'],
     // Run by the agent where the SSM agent is missing (ensure_ssm_agent), never on a change.
     [SSM_AGENT_INSTALLER_PATH]: [],
     [unit(IMDS_FIREWALL_UNIT)]: ['daemon-reload'],
@@ -207,7 +214,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
   const readySeconds = positiveSeconds(options.readySeconds, 900, 'readySeconds');
   const applySeconds = positiveSeconds(options.applySeconds, 1800, 'applySeconds');
   const patroniConfig = configFilePath(paths, 'patroni');
-  const rendered = [...renderNodeConfigFiles(spec, nodeName), ...renderSystemdUnitFiles(spec, nodeName), ...renderSystemFiles(spec)].map(
+  const rendered = [...renderNodeConfigFiles(spec, nodeName), ...renderSystemdUnitFiles(spec, nodeName), ...renderSystemFiles(spec, nodeName)].map(
     (f): BundleFile => ({ ...f, onChange: onChangeOf(spec, nodeName, f), ...(f.path === patroniConfig ? { passwords: true } : {}) }),
   );
   const root = (path: string, content: string, mode: string, onChange: readonly AgentAction[]): BundleFile => ({
@@ -251,7 +258,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
       backupTimers: backupUnitsToRun(spec),
       ...(backsUpFromStandby(spec) ? { backupServer: BACKUP_UNIT_NAMES.server } : {}),
     },
-    imdsFirewall: { unit: IMDS_FIREWALL_UNIT, rules: IMDS_FIREWALL_FILE },
+    imdsFirewall: { unit: IMDS_FIREWALL_UNIT, rules: IMDS_FIREWALL_FILE, broker: { unit: CREDENTIAL_BROKER_UNIT, program: CREDENTIAL_BROKER_PROGRAM } },
     ...(spec.tls ? { tls: bundleTls(nodeName, paths, options.tlsSecret) } : {}),
     ...(spec.ssmAgent ? { ssmAgent: { installer: SSM_AGENT_INSTALLER_PATH, program: SSM_AGENT_PROGRAM, unit: SSM_AGENT_UNIT, required: spec.ssmAgent.required } } : {}),
   };

@@ -2,6 +2,7 @@
 // writes on EC2 and what the local cluster writes into each node's tree.
 import { BACKUP_UNIT_NAMES, renderBackupRunner, renderBackupServerUnit, renderBackupService, renderBackupTimer } from './backup-runner';
 import { APT_PROXY_FILE, renderAptProxyConfig } from './apt-proxy';
+import { CREDENTIAL_BROKER_PROGRAM, CREDENTIAL_BROKER_UNIT, renderCredentialBroker, renderCredentialBrokerUnit } from './credential-broker';
 import { IMDS_FIREWALL_FILE, IMDS_FIREWALL_UNIT, renderImdsFirewall, renderImdsFirewallUnit } from './imds-firewall';
 import { renderEtcdConfig } from './etcd';
 import { backsUpFromStandby, backupRunnerPath, checkedBackup, pgBackRestConfigPath, renderPgBackRestConfig } from './pgbackrest';
@@ -51,7 +52,7 @@ export function renderNodeConfigFiles(spec: ClusterSpec, nodeName: string): Rend
     },
     ...(checkedBackup(spec)
       ? [
-          // Holds S3 keys only for the local stand-in (EC2 uses the instance role): postgres alone reads it.
+          // Holds S3 keys only for the local stand-in (EC2: the process role, from the credential broker): postgres alone reads it.
           { path: pgBackRestConfigPath(paths), content: renderPgBackRestConfig(spec, nodeName), mode: '0600', owner: 'postgres', group: 'postgres' },
           { path: backupRunnerPath(paths), content: renderBackupRunner(spec, nodeName), mode: '0755', owner: 'root', group: 'root' },
         ]
@@ -60,15 +61,18 @@ export function renderNodeConfigFiles(spec: ClusterSpec, nodeName: string): Rend
 }
 
 /**
- * The operating system's own files (apt's proxy, the IMDS firewall, the SSM agent's installer): only an EC2 node's (or a
- * booted rehearsal node's), never the local cluster's host.
+ * The operating system's own files (apt's proxy, the IMDS firewall and the credential broker, the SSM agent's installer):
+ * only an EC2 node's (or a booted rehearsal node's), never the local cluster's host.
  */
-export function renderSystemFiles(spec: ClusterSpec): RenderedFile[] {
+export function renderSystemFiles(spec: ClusterSpec, nodeName: string): RenderedFile[] {
   const root = (path: string, content: string): RenderedFile => ({ path, content, mode: '0644', owner: 'root', group: 'root' });
   return [
     root(APT_PROXY_FILE, renderAptProxyConfig(spec)),
     root(IMDS_FIREWALL_FILE, renderImdsFirewall()),
     root(`/etc/systemd/system/${IMDS_FIREWALL_UNIT}`, renderImdsFirewallUnit(spec.clusterName)),
+    // Root's alone (mode 0700): it runs as root and is no one else's business.
+    { ...root(CREDENTIAL_BROKER_PROGRAM, renderCredentialBroker(spec, nodeName)), mode: '0700' },
+    root(`/etc/systemd/system/${CREDENTIAL_BROKER_UNIT}`, renderCredentialBrokerUnit(spec)),
     ...(spec.ssmAgent ? [{ ...root(SSM_AGENT_INSTALLER_PATH, renderSsmAgentInstaller(spec)), mode: '0755' }] : []),
   ];
 }

@@ -173,6 +173,12 @@ export interface ClusterSpec {
    */
   readonly awsRegion?: string;
   /**
+   * The role postgres's programs get from the node's credential broker (EC2 nodes: a placeholder
+   * for the process role's ARN): the cluster's metrics and its backup repository, never the secrets.
+   * @default - none: the local cluster, which has no IMDS
+   */
+  readonly processRoleArn?: string;
+  /**
    * WAL archiving, scheduled backups and replicas from the repository.
    * @default - none: no archive, replicas by pg_basebackup from a member
    */

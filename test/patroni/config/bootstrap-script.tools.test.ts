@@ -111,7 +111,7 @@ describe('renderNodeBundle', () => {
   const bundle = renderNodeBundle(spec, 'pg-0', OPTIONS);
 
   test('holds exactly the rendered files, byte for byte, then the agent and its units', () => {
-    const rendered = [...renderNodeConfigFiles(spec, 'pg-0'), ...renderSystemdUnitFiles(spec, 'pg-0'), ...renderSystemFiles(spec)];
+    const rendered = [...renderNodeConfigFiles(spec, 'pg-0'), ...renderSystemdUnitFiles(spec, 'pg-0'), ...renderSystemFiles(spec, 'pg-0')];
     expect(bundle.files.slice(0, rendered.length).map(({ path: p, content, mode, owner, group }) => ({ path: p, content, mode, owner, group }))).toEqual(rendered);
     expect(bundle.files.slice(rendered.length).map((f) => f.path)).toEqual([
       NODE_AGENT_PATH,
@@ -137,6 +137,9 @@ describe('renderNodeBundle', () => {
       '90cdk-failover-proxy': [], // apt reads it afresh
       'imds-firewall.nft': [], // the agent keeps it loaded at every run (an older agent knows no action for it)
       'cdk-failover-imds-firewall.service': ['daemon-reload'],
+      // Started (restarted on a change) by the agent before it loads the firewall, at every run.
+      'credential-broker.py': [],
+      'cdk-failover-credentials.service': ['daemon-reload'],
       'cdk-failover-agent': [],
       'cdk-failover-agent.service': ['daemon-reload'],
       'cdk-failover-agent.timer': ['daemon-reload'],

@@ -51,6 +51,7 @@ export function ec2Spec(overrides: Partial<ClusterSpec> = {}): ClusterSpec {
     },
     metricsNamespace: 'CdkFailover/orders-db',
     awsRegion: 'eu-west-1',
+    processRoleArn: 'arn:aws:iam::123456789012:role/orders-db-ProcessRole',
     ...overrides,
   };
 }
