@@ -8,7 +8,8 @@ import { LocalCluster } from '../../lib/local';
 import { clusterDir, DEFAULT_STATE_ROOT } from '../../lib/local/layout';
 import { BACKUP_NODE_GAUGES, NODE_GAUGES, NODE_METRIC_DIMENSIONS, STANDBY_NODE_GAUGES } from '../../lib/patroni/config/node-metrics';
 import { SYSTEMD_UNIT_NAMES } from '../../lib/patroni/config/systemd-units';
-import { IMDS_FIREWALL_UNIT, IMDS_USERS } from '../../lib/patroni/config/imds-firewall';
+import { CREDENTIAL_BROKER_ROLE_NAME, CREDENTIAL_BROKER_UNIT } from '../../lib/patroni/config/credential-broker';
+import { IMDS_FIREWALL_UNIT } from '../../lib/patroni/config/imds-firewall';
 import { IMDS_ADDRESS } from '../../lib/local/boot/booted-nodes';
 import { REHEARSAL_REGION, REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
 import { poll, found, notYet } from '../../lib/ops/poll';
@@ -149,7 +150,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 5 * MINUTE);
 
-    test('the metrics publisher on every node reaches the CloudWatch stand-in with the alarm metrics, signed with its own role credentials', async () => {
+    test("the metrics publisher on every node reaches the CloudWatch stand-in with the alarm metrics, signed with the process role's credentials", async () => {
       // The rehearsal stack has no backups and is no standby: every gauge but the backup and standby ones (TLS on: the certificates' expiry too).
       const expected = Object.values(NODE_GAUGES).filter((g) => !BACKUP_NODE_GAUGES.includes(g) && !STANDBY_NODE_GAUGES.includes(g)).sort();
       const byNode = await poll(
@@ -170,9 +171,11 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect(Object.keys(d.dimensions).sort()).toEqual([NODE_METRIC_DIMENSIONS.cluster, NODE_METRIC_DIMENSIONS.node].sort());
         expect(d.dimensions[NODE_METRIC_DIMENSIONS.cluster]).toBe(CLUSTER);
         expect(d.namespace).toBe(`CdkFailover/Patroni/${CLUSTER}`);
-        // The stand-in names the caller by its address and the credentials IMDS gave that instance.
+        // The stand-in names the caller by its address and the credentials IMDS gave that instance:
+        // the process role's, which the node's credential broker assumed (the publisher runs as postgres).
         expect(d.caller).toBe(cluster.nodeAddress(d.dimensions[NODE_METRIC_DIMENSIONS.node]!));
         expect(d.instanceId).toMatch(/^i-0[0-9a-f]{16}$/);
+        expect(d.role).toMatch(/^arn:aws:iam::\d{12}:role\/Rehearsal-DatabaseProcessRole[0-9A-F]{8}$/);
       }
       // The first certificate to end is a node's or the database's, issued for the default 365 days.
       const expiry = cluster.recordedMetrics().filter((m) => m.metricName === NODE_GAUGES.certificateExpirySeconds);
@@ -194,13 +197,31 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
     }, 15 * MINUTE);
 
-    test('IMDS answers root and postgres only, after a reboot too: haproxy, etcd and nobody are refused', async () => {
-      const token = ['curl', '-s', '-m', '3', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `http://${IMDS_ADDRESS}/latest/api/token`];
+    test("IMDS answers root only, after a reboot too; postgres gets the broker's process role (not the instance role); haproxy, etcd and nobody are refused", async () => {
+      const token = (name: string, user: string) =>
+        cluster.runOnNode(name, ['runuser', '-u', user, '--', 'curl', '-s', '-f', '-m', '3', '-X', 'PUT', '-H', 'X-aws-ec2-metadata-token-ttl-seconds: 60', `http://${IMDS_ADDRESS}/latest/api/token`], {
+          allowFailure: true,
+          timeoutMs: 30_000,
+        });
       for (const name of cluster.nodeNames) {
-        expect(await onNode(name, ['systemctl', 'is-active', IMDS_FIREWALL_UNIT])).toBe('active');
-        for (const user of IMDS_USERS) expect(await onNode(name, ['runuser', '-u', user, '--', ...token])).toBe('200');
+        expect(await onNode(name, ['systemctl', 'is-active', IMDS_FIREWALL_UNIT, CREDENTIAL_BROKER_UNIT])).toBe('active\nactive');
+        const roles: Record<string, string> = {};
+        for (const user of ['root', 'postgres']) {
+          const t = await token(name, user);
+          expect({ user, code: t.code }).toEqual({ user, code: 0 });
+          const get = (p: string) => onNode(name, ['runuser', '-u', user, '--', 'curl', '-s', '-m', '3', '-H', `X-aws-ec2-metadata-token: ${t.stdout.trim()}`, `http://${IMDS_ADDRESS}${p}`]);
+          roles[user] = await get('/latest/meta-data/iam/security-credentials/');
+          const document = JSON.parse(await get(`/latest/meta-data/iam/security-credentials/${roles[user]}`)) as { AccessKeyId: string; Expiration: string };
+          expect(document.AccessKeyId).toMatch(/^ASIA[A-Z2-7]{16}$/);
+          if (user === 'postgres') {
+            // An assumed role's hour at most, and nothing but the credentials: no instance identity.
+            expect(Date.parse(document.Expiration) - Date.now()).toBeLessThanOrEqual(3600_000);
+            expect(await get('/latest/meta-data/instance-id')).toBe('Not Found');
+          }
+        }
+        expect(roles).toEqual({ root: expect.stringMatching(/^Rehearsal-DatabaseNodeRole[0-9A-F]{8}$/), postgres: CREDENTIAL_BROKER_ROLE_NAME });
         for (const user of ['haproxy', 'etcd', 'nobody']) {
-          const refused = await cluster.runOnNode(name, ['runuser', '-u', user, '--', ...token], { allowFailure: true, timeoutMs: 30_000 });
+          const refused = await token(name, user);
           expect({ user, code: refused.code }).toEqual({ user, code: 7 }); // curl: could not connect
         }
       }
