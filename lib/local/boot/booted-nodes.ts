@@ -123,7 +123,7 @@ export async function planBootedCluster(options: {
     __REWIND_PASSWORD__: generatePassword(),
     __REST_API_PASSWORD__: generatePassword(),
   };
-  const values: Record<string, string> = { ...passwords, __CLUSTER_CIDR__: options.subnet, __AWS_REGION__: stack.region };
+  const values: Record<string, string> = { ...passwords, __CLUSTER_CIDR__: options.subnet, __AWS_REGION__: stack.region, __PROCESS_ROLE_ARN__: stack.processRoleArn };
   addresses.forEach((a, i) => (values[`__NODE${i}_ADDRESS__`] = a));
   const spec = JSON.parse(replaceAll(JSON.stringify(stack.spec), values)) as ClusterSpec;
   const leftover = JSON.stringify(spec).match(/__[A-Z0-9_]+__/);
