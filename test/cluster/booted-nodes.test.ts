@@ -207,8 +207,16 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect(await onNode(name, ['systemctl', 'is-active', IMDS_FIREWALL_UNIT, CREDENTIAL_BROKER_UNIT])).toBe('active\nactive');
         const roles: Record<string, string> = {};
         for (const user of ['root', 'postgres']) {
-          const t = await token(name, user);
-          expect({ user, code: t.code }).toEqual({ user, code: 0 });
+          // Up to 30 s for a node the reboot test has just brought back (one run saw postgres
+          // refused once, on the first node, cause not found); then every call must succeed at once.
+          let t = await token(name, user);
+          for (let i = 0; t.code !== 0 && i < 15; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 2000));
+            t = await token(name, user);
+          }
+          // On failure, what the node had: the broker's state, its listener, its journal.
+          const state = t.code === 0 ? '' : (await cluster.runOnNode(name, ['sh', '-c', 'systemctl status --no-pager cdk-failover-credentials.service; ss -ltn; nft list ruleset; journalctl -b --no-pager -n 40'], { allowFailure: true, timeoutMs: 30_000 })).stdout;
+          expect({ user, code: t.code, state }).toEqual({ user, code: 0, state: '' });
           const get = (p: string) => onNode(name, ['runuser', '-u', user, '--', 'curl', '-s', '-m', '3', '-H', `X-aws-ec2-metadata-token: ${t.stdout.trim()}`, `http://${IMDS_ADDRESS}${p}`]);
           roles[user] = await get('/latest/meta-data/iam/security-credentials/');
           const document = JSON.parse(await get(`/latest/meta-data/iam/security-credentials/${roles[user]}`)) as { AccessKeyId: string; Expiration: string };

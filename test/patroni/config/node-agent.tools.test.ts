@@ -355,6 +355,69 @@ print(json.dumps(calls))`);
     expect(await ensure(true)).toEqual([isActive, ...load]);
   });
 
+  test('the credential broker runs before the firewall loads: started (or restarted on a change) first; not written yet or not staying up, the table in force stays', async () => {
+    const rules = path.join(dir, 'imds-broker.nft');
+    const loaded = path.join(dir, 'imds-broker-loaded');
+    const started = path.join(dir, 'broker-started');
+    const program = path.join(dir, 'broker.py');
+    const unit = 'cdk-failover-test-broker-unit.service';
+    const unitFile = `/etc/systemd/system/${unit}`;
+    fs.writeFileSync(rules, 'table inet t\n');
+    // brokerActive: whether `systemctl is-active` says the broker runs (before, after its restart).
+    const ensure = (brokerActive: [boolean, boolean], unitExists = true) =>
+      py(`
+calls = []
+active = json.loads(${JSON.stringify(JSON.stringify(brokerActive))})
+class Result:
+    def __init__(self, code): self.returncode = code
+def fake_subprocess_run(argv, **kwargs):
+    calls.append(argv)
+    if argv[-1] == ${JSON.stringify(unit)}:
+        return Result(0 if active[0] else 3)
+    return Result(0)
+def fake_run(argv, **kwargs):
+    calls.append(argv)
+    if argv[:2] == ['systemctl', 'restart']:
+        active.pop(0)
+real_exists = agent.os.path.exists
+agent.os.path.exists = lambda p: ${unitExists ? 'True' : 'False'} if p == ${JSON.stringify(unitFile)} else real_exists(p)
+real_open = open
+def fake_open(p, *a, **k):
+    return real_open(${JSON.stringify(program)} if p == ${JSON.stringify(unitFile)} else p, *a, **k)
+agent.open = fake_open
+agent.run = fake_run
+agent.install_missing = lambda program, package: None
+agent.subprocess.run = fake_subprocess_run
+agent.time.sleep = lambda s: calls.append(['sleep', s])
+agent.log = lambda line: None
+agent.IMDS_FIREWALL_LOADED = ${JSON.stringify(loaded)}
+agent.CREDENTIAL_BROKER_STARTED = ${JSON.stringify(started)}
+desired = {'bundle': {'imdsFirewall': {'unit': 'fw.service', 'rules': ${JSON.stringify(rules)}, 'broker': {'unit': ${JSON.stringify(unit)}, 'program': ${JSON.stringify(program)}}}}}
+try:
+    agent.ensure_imds_firewall(desired)
+except agent.Failure as e:
+    calls.append(['failed', str(e)])
+print(json.dumps([c for c in calls if c[:2] != ['systemctl', 'is-active'] or c[-1] == 'fw.service']))`);
+    const brokerStart = [['systemctl', 'daemon-reload'], ['systemctl', 'enable', '--quiet', unit], ['systemctl', 'restart', unit], ['sleep', 2]];
+    const fwLoad = [['systemctl', 'is-active', '--quiet', 'fw.service'], ['systemctl', 'enable', '--quiet', 'fw.service'], ['systemctl', 'reload-or-restart', 'fw.service']];
+    // The generation's broker files are not written here yet: nothing at all (the table in force stays).
+    expect(await ensure([false, false])).toEqual([]);
+    fs.writeFileSync(program, 'print("broker v1")\n');
+    expect(await ensure([true, true], false)).toEqual([]);
+    // Written, and it does not stay up after its start: a failure, no table loaded, nothing remembered.
+    expect(await ensure([false, false])).toEqual([...brokerStart, ['failed', `the credential broker ${unit} does not stay up (journalctl -u ${unit})`]]);
+    expect(fs.existsSync(started)).toBe(false);
+    expect(fs.existsSync(loaded)).toBe(false);
+    // It stays up: remembered, then the table is loaded.
+    expect(await ensure([false, true])).toEqual([...brokerStart, ...fwLoad]);
+    expect(fs.existsSync(started)).toBe(true);
+    // Both as they were: only the checks.
+    expect(await ensure([true, true])).toEqual([['systemctl', 'is-active', '--quiet', 'fw.service']]);
+    // A new broker program: restarted, though it was running; the table (unchanged) left alone.
+    fs.writeFileSync(program, 'print("broker v2")\n');
+    expect(await ensure([true, true])).toEqual([...brokerStart, ['systemctl', 'is-active', '--quiet', 'fw.service']]);
+  });
+
   test('the SSM agent: installed where its program is missing (a failure is one line; outside boot, retried only after the wait), started where it is stopped, left alone where it runs', async () => {
     const program = path.join(dir, 'amazon-ssm-agent');
     const installer = path.join(dir, 'installer');
