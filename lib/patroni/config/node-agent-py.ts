@@ -762,7 +762,12 @@ def ensure_credential_broker(broker):
             digest.update(f.read())
     digest = digest.hexdigest()
     active = subprocess.run(['systemctl', 'is-active', '--quiet', broker['unit']]).returncode == 0
-    if active and read_text(CREDENTIAL_BROKER_STARTED) == digest:
+    recorded = read_text(CREDENTIAL_BROKER_STARTED)
+    if active and recorded in (digest, ''):
+        # None recorded: the first boot's bootstrap started it from these files; a restart would
+        # only refuse postgres's requests for a moment.
+        if not recorded:
+            write_atomic(CREDENTIAL_BROKER_STARTED, digest, 0o644)
         return True
     run(['systemctl', 'daemon-reload'])
     run(['systemctl', 'enable', '--quiet', broker['unit']])

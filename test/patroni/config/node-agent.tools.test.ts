@@ -408,14 +408,16 @@ print(json.dumps([c for c in calls if c[:2] != ['systemctl', 'is-active'] or c[-
     expect(await ensure([false, false])).toEqual([...brokerStart, ['failed', `the credential broker ${unit} does not stay up (journalctl -u ${unit})`]]);
     expect(fs.existsSync(started)).toBe(false);
     expect(fs.existsSync(loaded)).toBe(false);
-    // It stays up: remembered, then the table is loaded.
-    expect(await ensure([false, true])).toEqual([...brokerStart, ...fwLoad]);
+    // Running with nothing recorded (the first boot's bootstrap started it): recorded, not restarted; then the table is loaded.
+    expect(await ensure([true, true])).toEqual(fwLoad);
     expect(fs.existsSync(started)).toBe(true);
     // Both as they were: only the checks.
     expect(await ensure([true, true])).toEqual([['systemctl', 'is-active', '--quiet', 'fw.service']]);
     // A new broker program: restarted, though it was running; the table (unchanged) left alone.
     fs.writeFileSync(program, 'print("broker v2")\n');
     expect(await ensure([true, true])).toEqual([...brokerStart, ['systemctl', 'is-active', '--quiet', 'fw.service']]);
+    // Stopped with these files recorded (someone stopped it): started again.
+    expect(await ensure([false, true])).toEqual([...brokerStart, ['systemctl', 'is-active', '--quiet', 'fw.service']]);
   });
 
   test('the SSM agent: installed where its program is missing (a failure is one line; outside boot, retried only after the wait), started where it is stopped, left alone where it runs', async () => {
