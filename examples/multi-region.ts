@@ -107,7 +107,7 @@ export class MultiRegionSecondaryStack extends RegionalWebStack {
     });
     Validations.of(this.repository).acknowledge({
       id: 'AwsSolutions-S1',
-      reason: "Only the two clusters' node roles write here, and pgBackRest logs every backup and archive push on the nodes; CloudTrail data events record object access where the account turns them on.",
+      reason: "Only the two clusters' node and process roles write here, and pgBackRest logs every backup and archive push on the nodes; CloudTrail data events record object access where the account turns them on.",
     });
   }
 }

@@ -317,7 +317,9 @@ function triggers(cluster: PatroniCluster, f: PatroniFacts): string {
           "Look for `archive-get` errors in the standby leader's PostgreSQL log (the read grant and the repository's KMS key), and at the primary's `WalArchiveFailing` for its second repository; " +
           `a primary that commits nothing also raises it. While the primary region is lost it stays in ALARM: ${ref('Regional failover')}.`
         : '`DbNoPrimary` (no node reports itself primary: writes fail) or writes failing through the writer endpoint: confirm (' + ref('Verify the outage') + '). ' +
-          `If Patroni has not promoted anyone within about ${seconds(unplannedFailoverSeconds(f))}, find out why before acting (${ref('Execute')}).`,
+          `If Patroni has not promoted anyone within about ${seconds(unplannedFailoverSeconds(f))}, find out why before acting (${ref('Execute')}). ` +
+          'If writes work and every node\'s metrics stopped at once, the nodes lost their credentials for CloudWatch, not their database: ' +
+          "`sudo journalctl -u cdk-failover-credentials --no-pager | tail` on a node names what STS answered (the credential broker, docs/security.md).",
       '`DbFailoverOccurred`: Patroni promoted a node. Check the result (' + ref('Verify') + ') and bring the old leader back (' + ref('Bring the old primary back') + ').',
       '`DbSplitBrain`: two nodes report themselves primary. Never switch over now: ' + ref('Execute') + ', "Two primaries".',
       '`EtcdMemberUnhealthy` or `EtcdQuorumAtRisk`: etcd is down to its quorum; one more loss stops every failover. Fix etcd (' + ref('Replace an etcd member') + ').',

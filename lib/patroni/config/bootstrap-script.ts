@@ -189,10 +189,11 @@ ${watchdogSetup(spec.watchdogMode).join('\n')}
 # reads them; they never pass through this script). A failure's last line names the secret.
 ${NODE_AGENT_PATH} write-files
 
-# --- Services: first the credential broker, then the IMDS firewall (root only; postgres to the
-# broker), so no other user ever reaches IMDS.
+# --- Services: the credential broker (ready once STS has answered; Patroni's start waits for it,
+# the boot does not), then the IMDS firewall (root only; postgres to the broker), so no other
+# user ever reaches IMDS.
 systemctl daemon-reload
-systemctl enable --now ${CREDENTIAL_BROKER_UNIT}
+systemctl enable --now --no-block ${CREDENTIAL_BROKER_UNIT}
 systemctl enable --now ${IMDS_FIREWALL_UNIT}
 systemctl enable --now --no-block ${units.join(' ')}
 echo "cdk-failover: node ${node.name} bootstrapped"

@@ -12,8 +12,13 @@ import { SYSTEMD_UNIT_NAMES } from './systemd-units';
 
 export const CREDENTIAL_BROKER_PROGRAM = '/etc/cdk-failover/credential-broker.py';
 export const CREDENTIAL_BROKER_UNIT = 'cdk-failover-credentials.service';
-/** Where it listens: loopback, a port the IMDS firewall opens to postgres alone. */
-export const CREDENTIAL_BROKER_ADDRESS = { address: '127.0.0.1', port: 9180 } as const;
+/**
+ * Where it listens: loopback, a port the IMDS firewall opens to postgres alone. Below 1024, so no
+ * other user can take it while the broker is down.
+ */
+export const CREDENTIAL_BROKER_ADDRESS = { address: '127.0.0.1', port: 927 } as const;
+/** Whose IMDS requests the broker answers (the firewall sends them there; the broker checks the caller's uid too). */
+export const BROKER_USERS = ['postgres'] as const;
 /** The role name postgres's programs see in IMDS's listing (the real one is in the ARN). */
 export const CREDENTIAL_BROKER_ROLE_NAME = 'cdk-failover-process-role';
 
@@ -25,6 +30,8 @@ export const CREDENTIAL_BROKER_TIMING = {
   checkSeconds: 60,
   retrySeconds: 10,
   stsTimeoutSeconds: 30,
+  /** How long a start may wait for the first credentials (Patroni's start waits for it at boot). */
+  readySeconds: 45,
 } as const;
 
 function processRoleArn(spec: ClusterSpec): string {
@@ -40,9 +47,10 @@ export function renderCredentialBroker(spec: ClusterSpec, nodeName: string): str
       ...CREDENTIAL_BROKER_ADDRESS,
       roleArn: processRoleArn(spec),
       roleName: CREDENTIAL_BROKER_ROLE_NAME,
+      users: BROKER_USERS,
       region: spec.awsRegion ?? null,
-      // STS: 2-64 of [\w+=,.@-].
-      sessionName: nodeName.slice(0, 64),
+      // STS: 2-64 of [\w+=,.@-]; the end keeps the node's index.
+      sessionName: nodeName.slice(-64),
       maxTokens: 1024,
       ...CREDENTIAL_BROKER_TIMING,
     },
@@ -59,8 +67,10 @@ export function renderCredentialBrokerUnit(spec: ClusterSpec): string {
     `Before=${SYSTEMD_UNIT_NAMES.patroni} ${SYSTEMD_UNIT_NAMES.metrics}`,
     '',
     '[Service]',
-    'Type=simple',
+    // Ready once it holds the role's first credentials: the agent loads the firewall only then.
+    'Type=notify',
     `ExecStart=/usr/bin/python3 -I ${CREDENTIAL_BROKER_PROGRAM}`,
+    `TimeoutStartSec=${CREDENTIAL_BROKER_TIMING.readySeconds}`,
     'Restart=always',
     'RestartSec=5s',
     'NoNewPrivileges=yes',

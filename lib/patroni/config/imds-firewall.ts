@@ -5,7 +5,7 @@
 // limit of 1 does, without changing the launch template, which would replace every instance at
 // once). postgres's requests go to the credential broker instead, which hands out the process
 // role (metrics and backups only); the broker's port takes nobody else.
-import { CREDENTIAL_BROKER_ADDRESS } from './credential-broker';
+import { BROKER_USERS, CREDENTIAL_BROKER_ADDRESS } from './credential-broker';
 
 export const IMDS_FIREWALL_FILE = '/etc/cdk-failover/imds-firewall.nft';
 export const IMDS_FIREWALL_UNIT = 'cdk-failover-imds-firewall.service';
@@ -13,8 +13,6 @@ const TABLE = 'inet cdk_failover_imds';
 
 /** Who may ask IMDS itself: root (the node agent: files, secrets, signals; the credential broker). */
 export const IMDS_USERS = ['root'] as const;
-/** Whose IMDS requests the credential broker answers: pgBackRest, the metrics publisher and the callback run as postgres. */
-export const BROKER_USERS = ['postgres'] as const;
 
 /** The ruleset, loaded as one transaction (a reload replaces the table whole). */
 export function renderImdsFirewall(): string {

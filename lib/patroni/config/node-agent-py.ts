@@ -735,11 +735,18 @@ def ensure_imds_firewall(desired):
     firewall = desired['bundle'].get('imdsFirewall')
     if not firewall:
         return
-    broker = firewall.get('broker')
-    if broker and not ensure_credential_broker(broker):
-        return
     with open(firewall['rules'], 'rb') as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+        rules = f.read()
+    broker = firewall.get('broker')
+    if broker:
+        if not ensure_credential_broker(broker):
+            return
+    elif b'dnat' in rules:
+        # Files of a generation with the broker, the desired one without (a rollback under way):
+        # the table in force stays until the rollback's files are written.
+        log('IMDS firewall not loaded: its rules send postgres to a credential broker this generation does not have')
+        return
+    digest = hashlib.sha256(rules).hexdigest()
     active = subprocess.run(['systemctl', 'is-active', '--quiet', firewall['unit']]).returncode == 0
     if active and read_text(IMDS_FIREWALL_LOADED) == digest:
         return
@@ -771,6 +778,7 @@ def ensure_credential_broker(broker):
         return True
     run(['systemctl', 'daemon-reload'])
     run(['systemctl', 'enable', '--quiet', broker['unit']])
+    # Type=notify: returns once the broker holds the process role's credentials, or fails.
     run(['systemctl', 'restart', broker['unit']])
     # Restart=always hides a broker that exits at once: it must still be up a moment later.
     time.sleep(2)

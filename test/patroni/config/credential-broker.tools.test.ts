@@ -4,7 +4,7 @@
 // itself is a stub `aws` on PATH here; the booted rehearsal runs the real awscli against the stand-in.
 import * as fs from 'fs';
 import * as path from 'path';
-import { CREDENTIAL_BROKER_ROLE_NAME, renderCredentialBroker, renderCredentialBrokerUnit } from '../../../lib/patroni/config/credential-broker';
+import { CREDENTIAL_BROKER_ADDRESS, CREDENTIAL_BROKER_ROLE_NAME, renderCredentialBroker, renderCredentialBrokerUnit } from '../../../lib/patroni/config/credential-broker';
 import { renderImdsFirewall } from '../../../lib/patroni/config/imds-firewall';
 import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
 
@@ -50,6 +50,13 @@ as_pg curl -s -m 2 -H "X-aws-ec2-metadata-token: $token" http://169.254.169.254$
 # pgBackRest (repo1-s3-key-type=auto) asks IMDS, gets the broker, and goes on to S3 (nobody there).
 as_pg pgbackrest --config="$dir/pgbackrest.conf" --stanza=orders --log-level-console=error --log-level-file=off repo-ls > "$dir/pgbackrest.out" 2>&1
 echo "pgbackrest $?"
+echo "forwarded $(code -X PUT -H 'X-Forwarded-For: 10.0.0.9' -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://169.254.169.254/latest/api/token)"
+# Without the firewall, the broker's own check: postgres alone, by the uid of the connection's other end.
+nft delete table inet cdk_failover_imds
+broker_url=http://${CREDENTIAL_BROKER_ADDRESS.address}:${CREDENTIAL_BROKER_ADDRESS.port}/latest/api/token
+for user in postgres nobody root; do
+  echo "direct $user $(runuser -u $user -- curl -s -m 2 -o /dev/null -w '%{http_code}' -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' $broker_url)"
+done
 `;
 
 const PGBACKREST_CONF = `[global]
@@ -103,6 +110,8 @@ describe('the credential broker', () => {
       ]);
       // Past the credentials, to S3's connection: pgBackRest parsed what the broker gave it.
       expect(lines[5]).not.toBe('pgbackrest 0');
+      // A request through a proxy, as IMDS does; then, without the firewall, the broker's own uid check.
+      expect(lines.slice(6)).toEqual(['forwarded 403', 'direct postgres 200', 'direct nobody 403', 'direct root 403']);
       const out = fs.readFileSync(path.join(dir, 'pgbackrest.out'), 'utf8');
       expect(out).toMatch(/127\.0\.0\.1:4433|s3\.eu-west-1\.amazonaws\.com/);
       expect(out).not.toMatch(/credential|security-credentials|169\.254/i);
@@ -124,8 +133,10 @@ describe('the credential broker', () => {
     }
   }, 120_000);
 
-  test('its unit: root, restarted, hardened, before Patroni and the metrics publisher; systemd-analyze has nothing to say', async () => {
+  test('its unit: root, ready once it holds credentials, restarted, hardened, before Patroni and the metrics publisher; systemd-analyze has nothing to say', async () => {
     const unit = renderCredentialBrokerUnit(ec2Spec());
+    expect(unit).toContain('Type=notify\n');
+    expect(unit).toContain('TimeoutStartSec=45\n');
     expect(unit).toContain('ExecStart=/usr/bin/python3 -I /etc/cdk-failover/credential-broker.py\n');
     expect(unit).toContain('Before=cdk-failover-patroni.service cdk-failover-metrics.service\n');
     expect(unit).not.toContain('User=');

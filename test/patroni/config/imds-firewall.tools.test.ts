@@ -42,8 +42,8 @@ describe('the IMDS firewall', () => {
     const rules = renderImdsFirewall();
     expect(rules).toContain('ip daddr 169.254.169.254 meta skuid != { root } counter reject');
     expect(rules).toContain('ip6 daddr fd00:ec2::254 meta skuid != { root } counter reject');
-    expect(rules).toContain('type nat hook output priority -100; policy accept;\n    ip daddr 169.254.169.254 tcp dport 80 meta skuid { postgres } counter dnat ip to 127.0.0.1:9180');
-    expect(rules).toContain('ip daddr 127.0.0.1 tcp dport 9180 meta skuid != { postgres } counter reject');
+    expect(rules).toContain('type nat hook output priority -100; policy accept;\n    ip daddr 169.254.169.254 tcp dport 80 meta skuid { postgres } counter dnat ip to 127.0.0.1:927');
+    expect(rules).toContain('ip daddr 127.0.0.1 tcp dport 927 meta skuid != { postgres } counter reject');
     expect(rules).toContain('type filter hook forward priority filter; policy accept;\n    ip daddr 169.254.169.254 counter drop');
     // Declared, deleted, then defined: one transaction that replaces the table on every load.
     expect(rules).toMatch(/^table inet cdk_failover_imds\ndelete table inet cdk_failover_imds\ntable inet cdk_failover_imds \{$/m);

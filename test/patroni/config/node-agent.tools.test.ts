@@ -364,7 +364,7 @@ print(json.dumps(calls))`);
     const unitFile = `/etc/systemd/system/${unit}`;
     fs.writeFileSync(rules, 'table inet t\n');
     // brokerActive: whether `systemctl is-active` says the broker runs (before, after its restart).
-    const ensure = (brokerActive: [boolean, boolean], unitExists = true) =>
+    const ensure = (brokerActive: [boolean, boolean], unitExists = true, withBroker = true) =>
       py(`
 calls = []
 active = json.loads(${JSON.stringify(JSON.stringify(brokerActive))})
@@ -392,7 +392,7 @@ agent.time.sleep = lambda s: calls.append(['sleep', s])
 agent.log = lambda line: None
 agent.IMDS_FIREWALL_LOADED = ${JSON.stringify(loaded)}
 agent.CREDENTIAL_BROKER_STARTED = ${JSON.stringify(started)}
-desired = {'bundle': {'imdsFirewall': {'unit': 'fw.service', 'rules': ${JSON.stringify(rules)}, 'broker': {'unit': ${JSON.stringify(unit)}, 'program': ${JSON.stringify(program)}}}}}
+desired = {'bundle': {'imdsFirewall': {'unit': 'fw.service', 'rules': ${JSON.stringify(rules)}${withBroker ? `, 'broker': {'unit': ${JSON.stringify(unit)}, 'program': ${JSON.stringify(program)}}` : ''}}}}
 try:
     agent.ensure_imds_firewall(desired)
 except agent.Failure as e:
@@ -418,6 +418,11 @@ print(json.dumps([c for c in calls if c[:2] != ['systemctl', 'is-active'] or c[-
     expect(await ensure([true, true])).toEqual([...brokerStart, ['systemctl', 'is-active', '--quiet', 'fw.service']]);
     // Stopped with these files recorded (someone stopped it): started again.
     expect(await ensure([false, true])).toEqual([...brokerStart, ['systemctl', 'is-active', '--quiet', 'fw.service']]);
+    // Rules that redirect to a broker, a desired generation without one (a rollback under way): not loaded.
+    fs.writeFileSync(rules, 'table inet t { chain c { ip daddr 169.254.169.254 dnat ip to 127.0.0.1:927 } }\n');
+    expect(await ensure([false, false], true, false)).toEqual([]);
+    // The same generation with its broker: loaded.
+    expect(await ensure([true, true])).toEqual(fwLoad);
   });
 
   test('the SSM agent: installed where its program is missing (a failure is one line; outside boot, retried only after the wait), started where it is stopped, left alone where it runs', async () => {
