@@ -88,10 +88,12 @@ describe('renderBootstrapScript', () => {
     );
   });
 
-  test('turns the IMDS firewall on, waiting for it, after the files are written and before any service starts', () => {
+  test('turns the IMDS firewall on, waiting for it, after the files are written and the credential broker is asked to start, before any service starts', () => {
+    const broker = script.indexOf('systemctl enable --now --no-block cdk-failover-credentials.service\n');
     const firewall = script.indexOf('systemctl enable --now cdk-failover-imds-firewall.service\n');
-    expect(firewall).toBeGreaterThan(script.indexOf(`${NODE_AGENT_PATH} write-files`));
-    expect(firewall).toBeLessThan(script.indexOf('systemctl enable --now --no-block'));
+    expect(broker).toBeGreaterThan(script.indexOf(`${NODE_AGENT_PATH} write-files`));
+    expect(firewall).toBeGreaterThan(broker);
+    expect(firewall).toBeLessThan(script.indexOf('systemctl enable --now --no-block cdk-failover-etcd.service'));
   });
 
   test('is deterministic', () => {
