@@ -707,7 +707,7 @@ export class PatroniCluster extends PatroniClusterBase {
   private createNodeRole(): iam.Role {
     const role = new iam.Role(this, 'NodeRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: `Patroni nodes of ${this.clusterName} (root): read the cluster's secrets and stack, assume the process role, Session Manager`,
+      description: `Patroni nodes of ${this.clusterName} (root): read the cluster's secrets and stack, assume the process role (and hold its rights), Session Manager`,
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore')],
     });
     for (const s of [this.superuserSecret, this.replicationSecret, this.rewindSecret, this.restApiSecret]) {
