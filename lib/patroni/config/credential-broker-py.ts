@@ -89,18 +89,18 @@ def refresh():
         time.sleep(delay)
 
 
+def token_mac(expires):
+    return base64.urlsafe_b64encode(hmac.new(TOKEN_KEY, expires.encode(), hashlib.sha256).digest()).decode().rstrip('=')
+
+
 def new_token(ttl):
     expires = '%d' % (time.time() + ttl)
-    mac = hmac.new(TOKEN_KEY, expires.encode(), hashlib.sha256).digest()
-    return expires + '.' + base64.urlsafe_b64encode(mac).decode().rstrip('=')
+    return expires + '.' + token_mac(expires)
 
 
 def valid_token(token):
     expires, _, mac = (token or '').partition('.')
-    if not expires.isdigit():
-        return False
-    wanted = base64.urlsafe_b64encode(hmac.new(TOKEN_KEY, expires.encode(), hashlib.sha256).digest()).decode().rstrip('=')
-    return hmac.compare_digest(mac, wanted) and time.time() < int(expires)
+    return expires.isdigit() and hmac.compare_digest(mac, token_mac(expires)) and time.time() < int(expires)
 
 
 def peer_uid(address, port):

@@ -490,6 +490,11 @@ def read_text(path):
     return (read_text_or_none(path) or '').strip()
 
 
+def read_bytes(path):
+    with open(path, 'rb') as f:
+        return f.read()
+
+
 # --- Commands ----------------------------------------------------------------------------------
 
 def boot():
@@ -735,8 +740,7 @@ def ensure_imds_firewall(desired):
     firewall = desired['bundle'].get('imdsFirewall')
     if not firewall:
         return
-    with open(firewall['rules'], 'rb') as f:
-        rules = f.read()
+    rules = read_bytes(firewall['rules'])
     broker = firewall.get('broker')
     if broker:
         if not ensure_credential_broker(broker):
@@ -763,16 +767,12 @@ def ensure_credential_broker(broker):
     unit_file = '/etc/systemd/system/' + broker['unit']
     if not (os.path.exists(broker['program']) and os.path.exists(unit_file)):
         return False
-    digest = hashlib.sha256()
-    for path in (broker['program'], unit_file):
-        with open(path, 'rb') as f:
-            digest.update(f.read())
-    digest = digest.hexdigest()
+    digest = hashlib.sha256(read_bytes(broker['program']) + read_bytes(unit_file)).hexdigest()
     active = subprocess.run(['systemctl', 'is-active', '--quiet', broker['unit']]).returncode == 0
     recorded = read_text(CREDENTIAL_BROKER_STARTED)
     if active and recorded in (digest, ''):
-        # None recorded: the first boot's bootstrap started it from these files; a restart would
-        # only refuse postgres's requests for a moment.
+        # Nothing recorded: the first boot's bootstrap started it from these files; a restart
+        # would only refuse postgres's requests for a moment.
         if not recorded:
             write_atomic(CREDENTIAL_BROKER_STARTED, digest, 0o644)
         return True
