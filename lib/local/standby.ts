@@ -138,9 +138,28 @@ export async function promoteStandby(standby: LocalCluster, options: PromoteOpti
     { timeoutMs, intervalMs: 250 },
   );
   const writableAfterSeconds = (Date.now() - started) / 1000;
-  const backup = await takeBackup(standby, 'full').then(
-    (b) => ({ node: b.node, seconds: b.seconds }),
-    (err: unknown) => ({ error: oneLine(err) }),
-  );
+  const backup = await firstBackup(standby);
   return { cluster: name, leader, fenced, writableAfterSeconds, backup };
+}
+
+/** Tries of the new primary's first full backup, and the wait between them. */
+const FIRST_BACKUP = { attempts: 3, delayMs: 10_000 } as const;
+
+/**
+ * The new primary's first full backup. Right after the promotion the replicas are still turning to
+ * the new timeline and archive-push may hold the stanza's lock: a failed try is retried, a few
+ * times; the last failure is the answer.
+ */
+async function firstBackup(standby: LocalCluster): Promise<PromoteResult['backup']> {
+  let error = '';
+  for (let attempt = 1; attempt <= FIRST_BACKUP.attempts; attempt++) {
+    try {
+      const b = await takeBackup(standby, 'full');
+      return { node: b.node, seconds: b.seconds };
+    } catch (err) {
+      error = oneLine(err);
+      if (attempt < FIRST_BACKUP.attempts) await new Promise((resolve) => setTimeout(resolve, FIRST_BACKUP.delayMs));
+    }
+  }
+  return { error };
 }

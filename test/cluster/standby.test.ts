@@ -155,7 +155,8 @@ if (process.env.SKIP_CLUSTER === '1') {
       test('the promoted cluster leads with its replicas, took its first full backup into its own stanza, and refuses a second promotion', async () => {
         const members = await standby.members();
         expect(members.filter((m) => m.role === 'leader').map((m) => m.name)).toEqual([promoted.leader]);
-        expect('node' in promoted.backup).toBe(true);
+        // The whole answer, so a failure shows its error.
+        expect(promoted.backup).toEqual({ node: expect.any(String), seconds: expect.any(Number) });
         const info = await listBackups(standby);
         expect(info.stanza).toBe(STANDBY);
         expect(info.backups.map((b) => b.type)).toEqual(['full']);
