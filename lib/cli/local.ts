@@ -2,6 +2,7 @@ import { Argument, Command, InvalidArgumentError, Option } from 'commander';
 import { FAULT_KINDS, LocalCluster, type FaultKind, type LocalClusterStatus, type LocalStandbyStatus } from '../local/cluster';
 import { DEFAULT_STATE_ROOT } from '../local/layout';
 import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
+import { rejoinAsStandby } from '../local/rejoin';
 
 interface CommonOptions {
   readonly cluster: string;
@@ -56,6 +57,17 @@ export function localCommands(): Command {
         standbyOf: opts.standbyOf,
         log: progress,
       });
+      printStatus(await cluster.status());
+    });
+
+  withCommon(local.command('rejoin'))
+    .description(
+      'rebuild a cluster that a promotion fenced as a standby of the cluster promoted in its place: its data is discarded, its old repository path moved aside (fail-back, step 1)',
+    )
+    .requiredOption('--standby-of <cluster>', 'the cluster promoted in its place')
+    .action(async (opts: CommonOptions & { standbyOf: string }) => {
+      const { cluster, movedAside } = await rejoinAsStandby({ clusterName: opts.cluster, stateRoot: opts.stateRoot, standbyOf: opts.standbyOf, log: progress });
+      progress(`the old repository path is kept as '${movedAside}'`);
       printStatus(await cluster.status());
     });
 

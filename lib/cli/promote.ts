@@ -29,11 +29,13 @@ export async function openPrimary(clusterName: string, stateRoot: string): Promi
 export function promoteCommand(): Command {
   return withTarget(new Command('promote'))
     .description(
-      'turn a standby cluster into a primary: refused while any node of its primary still runs (--force stops that primary first); then its first full backup',
+      'turn a standby cluster into a primary: refused while any node of its primary still runs (--force stops that primary first, --planned drains it first); ' +
+        'fences the old primary in its repository (it promotes no more), then takes the first full backup',
     )
     .option('--force', 'promote although the primary still runs: kill every node of it first (never two writable clusters)')
+    .option('--planned', 'a planned switch (fail-back) from a primary that runs: stop its HAProxy, wait until its last WAL is replayed here, stop it, promote: no acknowledged write lost')
     .action(
-      act(async (opts: Target & { force?: boolean }) => {
+      act(async (opts: Target & { force?: boolean; planned?: boolean }) => {
         const target = resolveTarget(opts, 'the promotion');
         if (target.kind === 'stack') {
           throw new UsageError(
@@ -42,7 +44,7 @@ export function promoteCommand(): Command {
         }
         const open = (clusterName: string) => openPrimary(clusterName, target.stateRoot);
         const standby = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
-        const result = await promoteStandby(standby, { force: opts.force, open });
+        const result = await promoteStandby(standby, { force: opts.force, planned: opts.planned, open });
         console.log(JSON.stringify(result, null, 2));
       }),
     );

@@ -246,7 +246,10 @@ export class LocalCluster {
     if (withBackup && options.boot) throw new LocalClusterError('backups are not rehearsed on booted nodes yet: leave out --boot');
     if (options.restoreFrom && options.standbyOf) throw new LocalClusterError('a cluster is either restored (--into) or a standby (--standby-of), not both');
     if (options.restoreFrom) await checkRestoreInto(clusterName, stateRoot, options.restoreFrom);
-    const primary = options.standbyOf === undefined ? undefined : await standbyPrimary(clusterName, stateRoot, options.standbyOf);
+    const primary = options.standbyOf === undefined ? undefined : await standbyPrimary(clusterName, stateRoot, options.standbyOf, async (name) => {
+            const config = await LocalCluster.open({ clusterName: name, stateRoot }).patroni().dynamicConfig().catch(() => undefined);
+            return config !== undefined && !config.standby_cluster;
+          });
     if (withBackup) checkRepositoryPathFree(stateRoot, clusterName);
 
     if (options.installPackages ?? true) {
@@ -342,6 +345,11 @@ export class LocalCluster {
 
   public get clusterName(): string {
     return this.state.clusterName;
+  }
+
+  /** The directory of every local cluster's state and of their shared repository. */
+  public get stateRoot(): string {
+    return this.state.stateRoot;
   }
 
   /** The renderers' input this cluster booted with (passwords included). */
@@ -1307,13 +1315,27 @@ export class LocalCluster {
    * certificate when it starts, etcd its trusted CA.
    */
   private async restartProcess(name: string, service: 'pgbackrest' | 'etcd'): Promise<void> {
+    if (await this.stopProcess(name, service)) await this.startService(name, service);
+  }
+
+  /** SIGTERM to the service's recorded PID, and its exit awaited; false when it did not run. */
+  private async stopProcess(name: string, service: 'pgbackrest' | 'etcd' | 'haproxy'): Promise<boolean> {
     const node = this.node(name);
     const pid = await recordedPidInNamespace(node.processes[service], node.namespace);
-    if (pid === undefined) return;
+    if (pid === undefined) return false;
     signal(pid, 'SIGTERM');
     const left = await waitForExitOf([pid], 10_000);
     if (left.length) throw new LocalClusterError(`${service} on ${name} (pid ${pid}) did not stop within 10 s`);
-    await this.startService(name, service);
+    return true;
+  }
+
+  /**
+   * The node's HAProxy stopped, so no endpoint routes a client to it (a planned fail-back's first
+   * step; on EC2, `systemctl stop haproxy`). `heal` starts it again. Processes mode only.
+   */
+  public async stopHaproxy(name: string): Promise<void> {
+    if (this.booted()) throw new LocalClusterError('stopHaproxy: a booted cluster runs HAProxy under systemd');
+    if (await this.stopProcess(name, 'haproxy')) this.log(`stopped HAProxy on ${name}`);
   }
 
   /**

@@ -4,7 +4,8 @@
 // included, and its replicas log in to its standby leader with them.
 import { clusterStanza, type ClusterSpec, type RestoreSourceSpec } from '../patroni/config';
 import { found, notYet, poll } from '../ops/poll';
-import { takeBackup } from './backup/operations';
+import { takeBackup, waitForArchived } from './backup/operations';
+import { writeFence, type Fence } from './backup/fence';
 import type { LocalCluster } from './cluster';
 import { LocalClusterError, oneLine } from './errors';
 import { checkClusterName, stateFile } from './layout';
@@ -19,9 +20,15 @@ export interface StandbyPrimary {
 
 /**
  * The primary `primaryName` of a new standby `clusterName`, checked before anything is made: it
- * exists, has a repository, and is no standby itself; the standby's name is new.
+ * exists, has a repository, and is no standby itself (made as one, it must have been promoted:
+ * `promoted` asks its /config); the standby's name is new.
  */
-export async function standbyPrimary(clusterName: string, stateRoot: string, primaryName: string): Promise<StandbyPrimary> {
+export async function standbyPrimary(
+  clusterName: string,
+  stateRoot: string,
+  primaryName: string,
+  promoted: (name: string) => Promise<boolean>,
+): Promise<StandbyPrimary> {
   checkClusterName(primaryName);
   if (primaryName === clusterName) throw new LocalClusterError(`a standby follows another cluster: --standby-of must differ from --cluster '${clusterName}'`);
   await checkNewCluster(clusterName, stateRoot, 'a standby is a new cluster');
@@ -31,7 +38,8 @@ export async function standbyPrimary(clusterName: string, stateRoot: string, pri
   if (!backup) {
     throw new LocalClusterError(`cluster '${primaryName}' has no backup repository: a standby follows its primary through it (make the primary with --backup)`);
   }
-  if (backup.standbyOf) {
+  // Made as a standby, and promoted since (its /config follows no one): a primary like any other.
+  if (backup.standbyOf && !(await promoted(primaryName))) {
     throw new LocalClusterError(
       `cluster '${primaryName}' is itself a standby of '${backup.standbyOf.stanza}': a standby of a standby is not supported; follow '${backup.standbyOf.stanza}' instead`,
     );
@@ -59,6 +67,12 @@ export function standbySource(spec: ClusterSpec): RestoreSourceSpec | undefined 
 export interface PromoteOptions {
   /** Promote although the primary still runs: stop every node of it first. */
   readonly force?: boolean;
+  /**
+   * A planned switch (a fail-back): the primary runs and accepts writes. Its HAProxy is stopped on
+   * every node (no client reaches it), its last WAL archived and replayed by the standby leader,
+   * then every node of it is stopped: no acknowledged write is lost.
+   */
+  readonly planned?: boolean;
   /** Opens another local cluster of the same state root (the primary); undefined when it is gone. */
   readonly open: (clusterName: string) => LocalCluster | undefined | Promise<LocalCluster | undefined>;
   /** @default 120 s */
@@ -68,8 +82,12 @@ export interface PromoteOptions {
 export interface PromoteResult {
   readonly cluster: string;
   readonly leader: string;
-  /** The primary stopped first (`--force` while any of its nodes ran), or null. */
-  readonly fenced: string | null;
+  /** The primary stopped first (`--force` while any of its nodes ran, or `--planned`), or null. */
+  readonly stopped: string | null;
+  /** The old primary's fence (its repository's FENCE_FILE), written before the promotion: it promotes no more. */
+  readonly fence: Fence;
+  /** `--planned`: the position the standby leader had replayed when the old primary was stopped. */
+  readonly drainedAt?: string;
   /** From the /config change to the first write acknowledged by the new primary. */
   readonly writableAfterSeconds: number;
   /** The new primary's first full backup (its own stanza), or why it failed. */
@@ -110,19 +128,33 @@ export async function promoteStandby(standby: LocalCluster, options: PromoteOpti
   }
   const primary = await options.open(primaryName);
   const running = primary ? await primary.nodesWithProcesses() : [];
-  let fenced: string | null = null;
-  if (primary && running.length > 0) {
-    if (!options.force) {
-      const writable = await writableLeader(primary);
-      const state = writable ? `still answers and accepts writes (leader ${writable})` : `still runs (${running.join(', ')}) and may lead again`;
+  let stopped: string | null = null;
+  let drainedAt: string | undefined;
+  if (options.planned) {
+    if (options.force) throw new LocalClusterError('--planned and --force exclude each other: a planned switch loses nothing, a forced one stops the primary as it is');
+    const writable = primary && (await writableLeader(primary));
+    if (!primary || !writable) {
       throw new LocalClusterError(
-        `the primary '${primaryName}' ${state}: promoting '${name}' would risk two writable clusters; ` +
-          `promote with --force to stop every node of '${primaryName}' first`,
+        `a planned promotion needs the primary '${primaryName}' running and accepting writes, and it ${primary ? 'accepts none' : 'is gone'}: ` +
+          `promote with --force (or without, when nothing of it runs)`,
       );
     }
-    for (const node of running) await primary.kill(node);
-    fenced = primaryName;
+    drainedAt = await drainPrimary(primary, writable, standby, standbyLeader.name, options.timeoutMs ?? 120_000);
+  } else if (primary && running.length > 0 && !options.force) {
+    const writable = await writableLeader(primary);
+    const state = writable ? `still answers and accepts writes (leader ${writable})` : `still runs (${running.join(', ')}) and may lead again`;
+    throw new LocalClusterError(
+      `the primary '${primaryName}' ${state}: promoting '${name}' would risk two writable clusters; ` +
+        `promote with --force to stop every node of '${primaryName}' first, or --planned to switch without losing a write`,
+    );
   }
+  if (primary) {
+    const left = await primary.nodesWithProcesses();
+    for (const node of left) await primary.kill(node);
+    if (left.length > 0) stopped = primaryName;
+  }
+  // Before the promotion: from now on the old primary's nodes refuse to promote (Patroni's pre_promote).
+  const fence = await writeFence(standby.stateRoot, primaryName, name);
   const started = Date.now();
   const answer = await standby.rest(standbyLeader.name, { method: 'PATCH', path: '/config', json: { standby_cluster: null }, timeoutMs: 10_000 });
   if (answer.status !== 200) throw new LocalClusterError(`Patroni refused the promotion of '${name}' (PATCH /config: ${answer.status} ${answer.body.trim()})`);
@@ -139,7 +171,32 @@ export async function promoteStandby(standby: LocalCluster, options: PromoteOpti
   );
   const writableAfterSeconds = (Date.now() - started) / 1000;
   const backup = await firstBackup(standby);
-  return { cluster: name, leader, fenced, writableAfterSeconds, backup };
+  return { cluster: name, leader, stopped, fence, ...(drainedAt ? { drainedAt } : {}), writableAfterSeconds, backup };
+}
+
+/**
+ * Empties the writable primary into the standby: HAProxy stopped on every node (no client reaches
+ * it; sessions through it end), its last WAL switched out and archived, and the standby leader's
+ * replay awaited up to that position. Returns the position.
+ */
+async function drainPrimary(primary: LocalCluster, leader: string, standby: LocalCluster, standbyLeader: string, timeoutMs: number): Promise<string> {
+  for (const node of primary.nodeNames) await primary.stopHaproxy(node);
+  // Every acknowledged commit ends at or before this position; only Patroni and the superuser's socket write after it.
+  const onLeader = { from: leader, uri: primary.nodePostgresUri(leader) };
+  const lsn = await primary.sql('select pg_current_wal_lsn()', onLeader);
+  await waitForArchived({ sql: (q) => primary.sql(q, onLeader) });
+  await poll(
+    `'${standby.clusterName}' to replay '${primary.clusterName}' up to ${lsn}`,
+    async () => {
+      const replayed = await standby.sql(`select coalesce(pg_last_wal_replay_lsn() >= '${lsn}'::pg_lsn, false)`, {
+        from: standbyLeader,
+        uri: standby.nodePostgresUri(standbyLeader),
+      });
+      return replayed === 't' ? found(true) : notYet('not replayed yet');
+    },
+    { timeoutMs, intervalMs: 500 },
+  );
+  return lsn;
 }
 
 /** Tries of the new primary's first full backup, and the wait between them. */

@@ -598,6 +598,12 @@ function configurationChangeFailed(f: PatroniFacts): string {
   );
 }
 
+/** The cluster's primary repository bucket, as the runbook names it. */
+function repositoryBucket(f: PatroniFacts): string {
+  const id = f.backup?.bucketLogicalId;
+  return id ? `the bucket of resource \`${id}\`` : 'the bucket passed as `backup.bucket`';
+}
+
 /** For a standby cluster: confirm, check readiness, promote, move DNS, verify, fail back. */
 function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: string) => string): string {
   const primary = cluster.primaryClusterName;
@@ -609,6 +615,7 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
     );
   }
   const regionArgs = `--stack ${f.context.stackName} --region ${f.context.regionArg} --construct ${f.path}`;
+  const bucket = repositoryBucket(f);
   return blocks(
     `This cluster is a **standby** of ${inlineCode(primary)}: its standby leader replays what ${inlineCode(primary)} archives into this region's repository. ` +
       'It takes no writes and no backups until it is promoted. Promote it only when the primary region is lost (or its every node is stopped): ' +
@@ -626,6 +633,14 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
       `    --dimensions Name=ClusterName,Value=${f.clusterName} Name=Node,Value="$node" --statistics Maximum --period 60 \\`,
       '    --start-time "$(date -u -d \'-15 min\' +%FT%TZ)" --end-time "$(date -u +%FT%TZ)"',
       'done',
+    ]),
+    sub('Fence the old primary'),
+    `First, from your machine: the fence. ${inlineCode(primary)}'s nodes run \`backup.py fence-check\` (Patroni's \`pre_promote\`) before any promotion, ` +
+      'and refuse to promote while this object is in one of their repositories: the region, when it comes back, accepts no write. ' +
+      `Write it into the bucket this cluster reads (${bucket}: ${inlineCode(primary)}'s second repository) before the promotion:`,
+    shell([
+      `echo '{"fenced":"${primary}","promoted":"${f.clusterName}","at":"'"$(date -u +%FT%TZ)"'"}' | \\`,
+      `  aws s3 cp - s3://<bucket>/${primary}/fence.json --region ${f.context.regionArg}`,
     ]),
     sub('Promote'),
     'On any node of this cluster (the standby leader is the member `patronictl list` shows as `Standby Leader`):',
@@ -650,9 +665,17 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
       'Remove `standbyOf` from this cluster and deploy: its alarms become a primary\'s (the node agent refuses this before the promotion).',
     ]),
     sub('Fail back'),
-    `Not automated. The old region must never lead again as it was: give this cluster a second repository in the old region (\`backup.secondaryRepository\`) and its first full backup there, ` +
-      'rebuild the old region as a new standby of this cluster from it, let it catch up, then promote it in a planned window after stopping this cluster\'s nodes. ' +
-      'Until the promotion, this cluster has no `DbNoPrimary` or backup alarms: remove `standbyOf` soon after. docs/regional-recovery.md says what is built.',
+    `The old region never leads again as it was (its data went on past the promotion; its fence keeps it read-only). Rehearsed locally (\`failover local rejoin\`, \`failover promote --planned\`), not on AWS:`,
+    numbered([
+      `Give this cluster a second repository in the old region (\`backup.secondaryRepository\`) and its first full backup there.`,
+      `Rebuild the old region as a new standby of this cluster: remove ${inlineCode(primary)}'s nodes, move its prefix aside in every bucket that holds it ` +
+        `(\`aws s3 mv --recursive s3://<bucket>/${primary}/ s3://<bucket>/${primary}.fenced-<date>/\`), deploy it with \`standbyOf\` this cluster, and wait for its \`StandbyNotReady\` alarm to be OK.`,
+      'In a planned window: `systemctl stop haproxy` on every node of this cluster (no client reaches it); on its leader, `select pg_current_wal_lsn()` (the position), ' +
+        'then `select pg_switch_wal()`, and wait until `pg_stat_archiver.last_archived_wal` passes it.',
+      "On the rebuilt standby's standby leader, wait until `select pg_last_wal_replay_lsn() >= '<position>'` is true: it holds every write this cluster acknowledged.",
+      `Stop every instance of this cluster, write its fence (as above, with ${inlineCode(f.clusterName)} fenced, into the bucket the old region reads), and promote the old region as above.`,
+    ]),
+    'Until the promotion, this cluster has no `DbNoPrimary` or backup alarms: remove `standbyOf` soon after. docs/regional-recovery.md says what is built.',
   );
 }
 
@@ -662,7 +685,7 @@ function backups(f: PatroniFacts, sub: (text: string) => string): string {
     return 'This cluster has no backups (the `backup` prop is not set): a dropped table, a bad migration or the loss of every node cannot be undone. Set `backup` and deploy (one rolling restart).';
   }
   const pgbr = (args: string) => `sudo -u postgres pgbackrest --config=${b.configFile} --stanza=${f.clusterName} ${args}`;
-  const bucket = b.bucketLogicalId ? `the bucket of resource \`${b.bucketLogicalId}\`` : 'the bucket passed as `backup.bucket`';
+  const bucket = repositoryBucket(f);
   const code = (target: string) =>
     [
       '```ts',

@@ -6,8 +6,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LocalCluster } from '../../lib/local';
+import { nodePaths } from '../../lib/patroni/config';
 import { listBackups, takeBackup, waitForArchived } from '../../lib/local/backup/operations';
 import { LocalClusterError } from '../../lib/local/errors';
+import { readFence } from '../../lib/local/backup/fence';
+import { rejoinAsStandby } from '../../lib/local/rejoin';
 import { promoteStandby, type PromoteResult } from '../../lib/local/standby';
 import { found, notYet, poll } from '../../lib/ops/poll';
 import { lostWrites } from './drills/analysis';
@@ -83,7 +86,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       const refused = promoteStandby(standby, { open });
       await expect(refused).rejects.toThrow(LocalClusterError);
       await expect(refused).rejects.toThrow(
-        new RegExp(`^the primary '${PRIMARY}' still answers and accepts writes \\(leader pg-\\d\\): promoting '${STANDBY}' would risk two writable clusters; promote with --force to stop every node of '${PRIMARY}' first$`),
+        new RegExp(`^the primary '${PRIMARY}' still answers and accepts writes \\(leader pg-\\d\\): promoting '${STANDBY}' would risk two writable clusters; promote with --force to stop every node of '${PRIMARY}' first, or --planned to switch without losing a write$`),
       );
       expect((await standby.patroni().dynamicConfig()).standby_cluster).toBeTruthy();
       expect((await primary.leader()) && (await primary.isPrimary((await primary.leader())!))).toBe(true);
@@ -126,9 +129,11 @@ if (process.env.SKIP_CLUSTER === '1') {
       test('a primary with a hung node left is refused without --force (it could lead again); --force kills it first', async () => {
         expect(refused).toBeInstanceOf(LocalClusterError);
         expect((refused as Error).message).toBe(
-          `the primary '${PRIMARY}' still runs (${hung}) and may lead again: promoting '${STANDBY}' would risk two writable clusters; promote with --force to stop every node of '${PRIMARY}' first`,
+          `the primary '${PRIMARY}' still runs (${hung}) and may lead again: promoting '${STANDBY}' would risk two writable clusters; promote with --force to stop every node of '${PRIMARY}' first, or --planned to switch without losing a write`,
         );
-        expect(promoted.fenced).toBe(PRIMARY);
+        expect(promoted.stopped).toBe(PRIMARY);
+        expect(promoted.fence).toMatchObject({ fenced: PRIMARY, promoted: STANDBY });
+        expect(await readFence(stateRoot, PRIMARY)).toEqual(promoted.fence);
         expect(await primary.nodesWithProcesses()).toEqual([]);
       });
 
@@ -165,6 +170,97 @@ if (process.env.SKIP_CLUSTER === '1') {
         );
         expect((await standby.status()).standby).toBeNull();
       });
+    });
+
+    describe('the old region comes back: fenced, rebuilt as a standby, then the service fails back to it', () => {
+      test('every node of the old primary runs again, and none promotes: Patroni\'s pre_promote finds the fence, so no write is accepted', async () => {
+        expect(await primary.nodesWithProcesses()).toEqual([]);
+        for (const node of primary.nodeNames) await primary.heal(node);
+        const ttlMs = primary.timing.ttlSeconds * 1000;
+        // Patroni answers on every node, then the leader races happen, and each is refused.
+        await poll(
+          'every old node to answer',
+          async () => ((await primary.members()).filter((m) => m.state === 'running').length === primary.nodeNames.length ? found(true) : notYet('not every member runs')),
+          { timeoutMs: 2 * MINUTE, intervalMs: 1000 },
+        );
+        // At least three TTLs, so that every node has raced for the key (a check takes seconds: nodes still restarting do not answer).
+        const until = Date.now() + Math.max(3 * ttlMs, 45_000);
+        let checks = 0;
+        // Patroni's own log and its stdout (where the pre_promote's lines go), every node's.
+        const logs = () =>
+          primary.spec.nodes
+            .flatMap((n) => ['patroni.log', 'patroni.out'].map((f) => path.join(nodePaths(primary.spec, n).logDir, f)))
+            .map((f) => `${f}:\n${fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : ''}`)
+            .join('\n');
+        const primaries: string[] = [];
+        while (Date.now() < until && checks < 600) {
+          checks++;
+          // The leader key (and with it Patroni's GET /primary, which HAProxy checks) is held for a moment in
+          // each race: a node takes it, its pre_promote refuses, it lets go. What counts is that no PostgreSQL
+          // leaves recovery (a node that does not answer, restarting, is in none).
+          for (const node of primary.nodeNames) {
+            const inRecovery = await primary.trySql('select pg_is_in_recovery()', { from: node, uri: primary.nodePostgresUri(node), timeoutMs: 3000 });
+            if (inRecovery.code === 0 && inRecovery.stdout.trim() !== 't') primaries.push(node);
+          }
+          const write = await primary.trySql('create temporary table fenced(x int)', { timeoutMs: 3000 });
+          if (write.code === 0) primaries.push('a write was accepted');
+          if (primaries.length) break;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        if (primaries.length) {
+          const lines = logs().split('\n').filter((l) => /pre_promote|fence|promot|session lock|crash recovery|starting as/i.test(l));
+          log(`the fenced cluster promoted (${primaries.join(', ')}); its logs say:\n${lines.join('\n')}`);
+        }
+        expect(primaries).toEqual([]);
+        expect(checks).toBeGreaterThanOrEqual(3);
+        expect(logs()).toMatch(/promotion refused: this cluster is fenced \(fence\.json in repository 1: .*"promoted":"sbsec"/);
+        expect(logs()).toContain('Releasing the leader key voluntarily because the pre-promote script failed');
+        expect(logs()).toContain('Promotion cancelled because the pre-promote script failed');
+      }, 6 * MINUTE);
+
+      test('rejoin refuses a cluster that no promotion of the named cluster fenced, and changes nothing', async () => {
+        await expect(rejoinAsStandby({ clusterName: STANDBY, stateRoot, standbyOf: PRIMARY, log })).rejects.toThrow(
+          `cluster '${STANDBY}' is not fenced by a promotion of '${PRIMARY}' (it has no fence): rejoin discards its data, and only a cluster that a promotion replaced may be rebuilt this way`,
+        );
+        expect((await standby.members()).filter((m) => m.role === 'leader')).toHaveLength(1);
+      });
+
+      test('rejoin rebuilds the old primary as a standby of the new one: it holds what the new primary wrote', async () => {
+        const rejoined = await rejoinAsStandby({ clusterName: PRIMARY, stateRoot, standbyOf: STANDBY, log });
+        primary = rejoined.cluster;
+        expect(rejoined.movedAside).toMatch(new RegExp(`^${PRIMARY}\\.fenced-\\d{14}$`));
+        expect(await readFence(stateRoot, PRIMARY)).toBeUndefined();
+        const members = await primary.members();
+        expect(members.filter((m) => m.role === 'standby_leader')).toHaveLength(1);
+        await standby.sql(`INSERT INTO ${WRITES_TABLE} (id, source) VALUES ('${runTag}-after-rejoin', 'setup')`);
+        await waitForArchived(standby);
+        const leader = members.find((m) => m.role === 'standby_leader')!.name;
+        await poll(
+          'the new primary\'s row on the rebuilt standby',
+          async () => ((await presentIds(primary, runTag, leader)).has(`${runTag}-after-rejoin`) ? found(true) : notYet('not replayed yet')),
+          { timeoutMs: 2 * MINUTE, intervalMs: 1000 },
+        );
+      }, 10 * MINUTE);
+
+      test('fail back: a planned promotion of the old region loses no write the new primary acknowledged, and fences it', async () => {
+        await expect(promoteStandby(primary, { open, planned: true, force: true })).rejects.toThrow('--planned and --force exclude each other');
+        const tag = `${runTag}fb`;
+        const writer = await startWriter(standby, { runTag: tag, targets: [{ label: 'b', uri: standby.writerUri }], intervalMs: 100 });
+        await waitForEvent(writer, 'writes on the new primary', (e) => e.ok, MINUTE);
+        await new Promise((r) => setTimeout(r, 10_000));
+        const back = await promoteStandby(primary, { open, planned: true });
+        await writer.stop();
+        const acked = writer.events.filter((e) => e.ok);
+        const lost = lostWrites(writer.events, await presentIds(primary, tag));
+        log(`fail-back: ${acked.length} writes acknowledged by '${STANDBY}', ${lost.length} missing in '${PRIMARY}'; drained at ${back.drainedAt}, writable ${back.writableAfterSeconds.toFixed(1)} s after the /config change`);
+        expect(acked.length).toBeGreaterThan(10);
+        expect(lost).toEqual([]);
+        expect(back).toMatchObject({ cluster: PRIMARY, stopped: STANDBY, fence: { fenced: STANDBY, promoted: PRIMARY }, drainedAt: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });
+        expect(back.backup).toEqual({ node: expect.any(String), seconds: expect.any(Number) });
+        expect(await standby.nodesWithProcesses()).toEqual([]);
+        expect((await primary.members()).filter((m) => m.role === 'leader').map((m) => m.name)).toEqual([back.leader]);
+        await primary.sql(`INSERT INTO ${WRITES_TABLE} (id, source) VALUES ('${runTag}-failed-back', 'setup')`);
+      }, 8 * MINUTE);
     });
   });
 }

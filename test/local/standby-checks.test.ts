@@ -11,6 +11,8 @@ import type { ClusterSpec } from '../../lib/patroni/config';
 
 describe('a local standby cluster: its primary, checked first', () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cdkf-standby-unit-'));
+  /** No primary here was promoted: only clusters made as standbys are asked. */
+  const notPromoted = async () => false;
   const spec = (name: string, backup: boolean): ClusterSpec => {
     const built = buildLocalSpec({ clusterName: name, nodeCount: 3, timing: TIMING_PROFILES.fast, clusterDir: path.join(root, name) });
     return backup ? { ...built, backup: localBackupSpec(root, name) } : built;
@@ -32,11 +34,21 @@ describe('a local standby cluster: its primary, checked first', () => {
     ['sec', 'foll', "cluster 'foll' is itself a standby of 'prim': a standby of a standby is not supported; follow 'prim' instead"],
     ['sec', 'Bad_Name', /Bad_Name/],
   ])('%s as a standby of %s is refused', async (name, primary, message) => {
-    await expect(standbyPrimary(name, root, primary)).rejects.toThrow(message);
+    await expect(standbyPrimary(name, root, primary, notPromoted)).rejects.toThrow(message);
+  });
+
+  test("a cluster made as a standby and promoted since (its /config follows no one) may be followed; its /config is asked", async () => {
+    const asked: string[] = [];
+    const made = await standbyPrimary('sec', root, 'foll', async (name) => {
+      asked.push(name);
+      return true;
+    });
+    expect(asked).toEqual(['foll']);
+    expect(made.clusterName).toBe('foll');
   });
 
   test("the standby takes the primary's database roles (its data holds them), keeps its own REST API password, and follows the primary's stanza", async () => {
-    const primary = await standbyPrimary('sec', root, 'prim');
+    const primary = await standbyPrimary('sec', root, 'prim', notPromoted);
     const own = spec('sec', true);
     const made = standbySpec(own, primary);
     const theirs = spec('prim', true).credentials;

@@ -27,6 +27,20 @@ export function backupUnitsToRun(spec: ClusterSpec): string[] {
 }
 
 export const BACKUP_TYPES = ['full', 'diff', 'incr'] as const;
+
+/**
+ * A cluster's fence: this file in its repository path, written when a standby of it is promoted
+ * (`failover promote`). Patroni's pre_promote (`backup.py fence-check`) then refuses every promotion
+ * of the old cluster, so a region that comes back after the promotion stays read-only.
+ */
+export const FENCE_FILE = 'fence.json';
+/** Seconds a fence check may take per repository: Patroni holds the leader key while it runs. */
+export const FENCE_TIMEOUT_SECONDS = 5;
+
+/** Patroni's pre_promote for a cluster with backups. */
+export function fenceCheckCommand(spec: ClusterSpec, nodeName: string): string {
+  return `${backupRunnerPath(nodePaths(spec, findNode(spec, nodeName)))} fence-check`;
+}
 export type BackupType = (typeof BACKUP_TYPES)[number];
 
 /** How long a node keeps watching for a scheduled backup, and how often. */
@@ -61,7 +75,7 @@ ${URL_OPENER_PY}
 OPENER = opener(CONFIG['caFile'])
 # pgBackRest's exit code for a lock held by another of its processes (error [050]).
 LOCK_ERROR = 50
-USAGE = 'usage: backup.py backup full|diff|incr [--once] | who | stanza-create [ignored...] | info'
+USAGE = 'usage: backup.py backup full|diff|incr [--once] | who | stanza-create [ignored...] | info | fence-check'
 
 
 def log(message):
@@ -240,6 +254,25 @@ def backup(kind, once):
         time.sleep(CONFIG['intervalSeconds'])
 
 
+def fence_check():
+    """Patroni's pre_promote: 1 (no promotion) when a repository holds this cluster's fence, written when a
+    standby of it was promoted in its place; 0 otherwise. A repository that cannot be read in time does not
+    block the promotion: the fence guards a returning region, and must not stop every failover while S3 is out."""
+    for repo in CONFIG['repositories']:
+        try:
+            result = pgbackrest('--repo=%d' % repo, 'repo-get', '--ignore-missing', CONFIG['fenceFile'], timeout=CONFIG['fenceTimeoutSeconds'])
+        except (OSError, subprocess.TimeoutExpired) as e:
+            log('fence check: repository %d not read (%s): the promotion goes ahead' % (repo, e))
+            continue
+        if result.returncode == 0:
+            log('promotion refused: this cluster is fenced (%s in repository %d: %s); '
+                'rebuild it as a standby of the promoted cluster (docs/regional-recovery.md)' % (CONFIG['fenceFile'], repo, result.stdout.strip()[:300]))
+            return 1
+        if result.returncode != 1:
+            log('fence check: repository %d not read (%s): the promotion goes ahead' % (repo, last_line(result)))
+    return 0
+
+
 def main(argv):
     if len(argv) >= 1 and argv[0] == 'stanza-create':
         # Patroni's post_init (it appends a connection string): never fail the bootstrap for it.
@@ -253,6 +286,8 @@ def main(argv):
         result = pgbackrest('--output=json', 'info', timeout=120)
         sys.stdout.write(result.stdout)
         return result.returncode
+    if argv == ['fence-check']:
+        return fence_check()
     if len(argv) in (2, 3) and argv[0] == 'backup' and argv[1] in CONFIG['types'] and argv[2:] in ([], ['--once']):
         return backup(argv[1], argv[2:] == ['--once'])
     print(USAGE, file=sys.stderr)
@@ -284,6 +319,8 @@ export function renderBackupRunner(spec: ClusterSpec, nodeName: string): string 
       standby: standbyBackupSettings(spec, node),
       repositories: backup.repositories.map((_, i) => i + 1),
       types: BACKUP_TYPES,
+      fenceFile: FENCE_FILE,
+      fenceTimeoutSeconds: FENCE_TIMEOUT_SECONDS,
       ...BACKUP_RUNNER_TIMING,
     },
     BODY,

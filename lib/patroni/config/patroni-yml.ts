@@ -2,7 +2,8 @@
 import { findNode } from './nodes';
 import { configFilePath, nodePaths } from './paths';
 import { checkLiteralCidr, renderPgHba } from './pg-hba';
-import { archiveParameters, bootstrapSettings, replicaSettings } from './pgbackrest';
+import { fenceCheckCommand } from './backup-runner';
+import { archiveParameters, bootstrapSettings, checkedBackup, replicaSettings } from './pgbackrest';
 import { clusterParameters, nodeParameters } from './postgres-parameters';
 import { ClusterSpec, NodePaths, SyncMode } from './spec';
 import { standbyClusterSettings, standbyReplicaMethod } from './standby';
@@ -126,6 +127,8 @@ export function renderPatroniConfig(spec: ClusterSpec, nodeName: string): string
       parameters: { ...nodeParameters(spec, paths), ...archiveParameters(spec, node) },
       pg_hba: pgHba,
       callbacks: { on_role_change: configFilePath(paths, 'roleChangeCallback') },
+      // A promoted standby of this cluster fenced it: no promotion here until it is rebuilt.
+      ...(checkedBackup(spec) ? { pre_promote: fenceCheckCommand(spec, node.name) } : {}),
       ...replicaSettings(spec, node),
       ...standbyReplicaMethod(spec, node),
     },

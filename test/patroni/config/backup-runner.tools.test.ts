@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import type { AddressInfo } from 'net';
 import * as path from 'path';
-import { renderBackupRunner, standbyBackupSettings } from '../../../lib/patroni/config';
+import { FENCE_FILE, FENCE_TIMEOUT_SECONDS, renderBackupRunner, standbyBackupSettings } from '../../../lib/patroni/config';
 import { BACKUP_SPEC, ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
 
 const backup = BACKUP_SPEC;
@@ -26,7 +26,7 @@ describe('backup.py', () => {
   test.each([[[]], [['backup']], [['backup', 'weekly']], [['backup', 'full', '--twice']], [['restore']]])('refuses %j with its usage, exit 2', async (args) => {
     const r = await run('python3', ['-I', file, ...args], { timeoutMs: 30_000 });
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toBe('usage: backup.py backup full|diff|incr [--once] | who | stanza-create [ignored...] | info');
+    expect(r.stderr.trim()).toBe('usage: backup.py backup full|diff|incr [--once] | who | stanza-create [ignored...] | info | fence-check');
   });
 });
 
@@ -280,5 +280,73 @@ describe('backup.py names the node that backs up from the leader\'s view, agains
     view = { members: [member('pg-0', 'leader'), member('pg-1', 'replica', { lag: 'unknown' }), member('pg-2', 'replica')] };
     const r = await run('python3', ['-I', file, 'backup', 'full', '--once'], { timeoutMs: 60_000, env: env() });
     expect({ code: r.code, stderr: r.stderr.trim() }).toEqual({ code: 0, stderr: 'cdk-failover backup pg-1: pg-2 takes the backup, not this node' });
+  }, 60_000);
+});
+
+describe("backup.py fence-check (Patroni's pre_promote), against a stand-in pgbackrest", () => {
+  let dir: string;
+  let file: string;
+  const twoRepos = { ...backup, repositories: [backup.repositories[0]!, { ...backup.repositories[0]!, bucket: 'dr', region: 'eu-central-1' }] };
+  /** What the stand-in's repo-get does for repository `n`: its exit code, output, and seconds it hangs first. */
+  const repo = (n: number, rc: number, out = '', sleep = 0) => {
+    fs.writeFileSync(path.join(dir, `repo${n}`), `${rc} ${sleep}\n`, { mode: 0o644 });
+    fs.writeFileSync(path.join(dir, `repo${n}.out`), out, { mode: 0o644 });
+  };
+  const calls = () => fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n').filter(Boolean);
+  const check = () => run('python3', ['-I', file, 'fence-check'], { timeoutMs: 60_000, env: { ...process.env, PATH: `${dir}:${process.env.PATH}` } });
+
+  beforeAll(() => {
+    dir = makeTmpDir('backup-fence');
+    fs.chmodSync(dir, 0o755);
+    file = path.join(dir, 'backup.py');
+    fs.writeFileSync(file, renderBackupRunner(ec2Spec({ backup: twoRepos }), 'pg-1'), { mode: 0o755 });
+    const standIn = [
+      '#!/bin/sh',
+      `echo "$*" >> ${dir}/calls`,
+      'n=$(echo "$*" | sed -n "s/.*--repo=\\([0-9]\\).*/\\1/p")',
+      `read rc pause < ${dir}/repo$n`,
+      'sleep "$pause"',
+      `cat ${dir}/repo$n.out`,
+      'exit "$rc"',
+    ].join('\n');
+    fs.writeFileSync(path.join(dir, 'pgbackrest'), `${standIn}\n`, { mode: 0o755 });
+  });
+  beforeEach(() => {
+    fs.writeFileSync(path.join(dir, 'calls'), '');
+    fs.chmodSync(path.join(dir, 'calls'), 0o666);
+  });
+  afterAll(() => removeTmpDir(dir));
+
+  test('no fence in either repository (repo-get --ignore-missing exits 1): the promotion goes ahead, both were asked', async () => {
+    repo(1, 1);
+    repo(2, 1);
+    const r = await check();
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(calls()).toEqual([1, 2].map((n) => `--config=/etc/cdk-failover/pgbackrest.conf --stanza=orders-db --repo=${n} repo-get --ignore-missing ${FENCE_FILE}`));
+  }, 60_000);
+
+  test('a fence in the second repository (the standby region\'s bucket): refused, with what the fence says', async () => {
+    repo(1, 1);
+    repo(2, 0, '{"fenced":"orders-db","promoted":"orders-dr","at":"2026-12-03T16:00:00.000Z"}\n');
+    const r = await check();
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      'cdk-failover backup pg-1: promotion refused: this cluster is fenced (fence.json in repository 2: {"fenced":"orders-db","promoted":"orders-dr","at":"2026-12-03T16:00:00.000Z"}); ' +
+        'rebuild it as a standby of the promoted cluster (docs/regional-recovery.md)',
+    );
+  }, 60_000);
+
+  test('a repository that fails or hangs past the limit does not block the promotion (it is logged); a fence in the other one still does', async () => {
+    repo(1, 55, 'ERROR: [055]: unable to open missing file');
+    repo(2, 1);
+    const failed = await check();
+    expect(failed.code).toBe(0);
+    expect(failed.stderr.trim()).toBe('cdk-failover backup pg-1: fence check: repository 1 not read (ERROR: [055]: unable to open missing file): the promotion goes ahead');
+    repo(1, 1, '', FENCE_TIMEOUT_SECONDS + 3);
+    const hung = await check();
+    expect(hung.code).toBe(0);
+    expect(hung.stderr).toMatch(new RegExp(`repository 1 not read \\(Command .* timed out after ${FENCE_TIMEOUT_SECONDS} seconds\\): the promotion goes ahead`));
+    repo(2, 0, '{"fenced":"orders-db"}');
+    expect((await check()).code).toBe(1);
   }, 60_000);
 });

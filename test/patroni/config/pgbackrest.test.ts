@@ -121,6 +121,11 @@ describe('patroni.yml with backups', () => {
     });
   });
 
+  test("Patroni's pre_promote is the fence check (backup.py fence-check, a file only root writes); none without backups", () => {
+    expect(yml(BACKUP).postgresql.pre_promote).toBe('/etc/cdk-failover/backup.py fence-check');
+    expect(yml(undefined).postgresql.pre_promote).toBeUndefined();
+  });
+
   test('makes replicas by pg_basebackup first, from the repository second; running replicas stream only (no archive replay past a fork)', () => {
     const pg = yml(BACKUP).postgresql;
     expect(pg.create_replica_methods).toEqual(['basebackup', 'pgbackrest']);
