@@ -45,7 +45,8 @@ export function localCommands(): Command {
     .option('--boot', "boot each node as a Debian 12 system container that runs the synthesized template's user data")
     .option('--backup', 'archive WAL and take backups with pgBackRest into an S3 stand-in (the repository outlives the cluster)')
     .option('--standby-of <cluster>', "a standby cluster of that local cluster (made with --backup), following it through the repository until 'failover promote'")
-    .action(async (opts: CommonOptions & { nodes: number; timing: TimingProfileName; install: boolean; boot?: boolean; backup?: boolean; standbyOf?: string }) => {
+    .option('--streaming', "with --standby-of: stream from the primary's writer endpoint too, through a relay standing in for the link between regions")
+    .action(async (opts: CommonOptions & { nodes: number; timing: TimingProfileName; install: boolean; boot?: boolean; backup?: boolean; standbyOf?: string; streaming?: boolean }) => {
       const cluster = await LocalCluster.up({
         clusterName: opts.cluster,
         stateRoot: opts.stateRoot,
@@ -55,6 +56,7 @@ export function localCommands(): Command {
         boot: opts.boot ?? false,
         backup: opts.backup ?? false,
         standbyOf: opts.standbyOf,
+        streaming: opts.streaming ?? false,
         log: progress,
       });
       printStatus(await cluster.status());

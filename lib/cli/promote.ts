@@ -36,6 +36,9 @@ export function promoteCommand(): Command {
     .option('--planned', 'a planned switch (fail-back) from a primary that runs: stop its HAProxy, wait until its last WAL is replayed here, stop it, promote: no acknowledged write lost')
     .action(
       act(async (opts: Target & { force?: boolean; planned?: boolean }) => {
+        if (opts.planned && opts.force) {
+          throw new UsageError('--planned and --force exclude each other: a planned switch loses nothing, a forced one stops the primary as it is');
+        }
         const target = resolveTarget(opts, 'the promotion');
         if (target.kind === 'stack') {
           throw new UsageError(

@@ -2,7 +2,7 @@ import type { StdioOptions } from 'node:child_process';
 import { randomUUID, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { configFilePath, SYSTEMD_UNIT_NAMES, type ClusterSpec, type ClusterTiming } from '../patroni/config';
+import { configFilePath, SYSTEMD_UNIT_NAMES, tlsFilePath, type ClusterSpec, type ClusterTiming } from '../patroni/config';
 import { LocalClusterError, oneLine } from './errors';
 import { NamespaceHttpTransport } from '../ops/http-transport';
 import { PatroniClient } from '../ops/patroni-client';
@@ -39,7 +39,8 @@ import {
   type PatroniMember,
   type PatroniNodeStatus,
 } from './rest';
-import { nodeServices, readState, writeState, type ClusterMode, type LocalClusterState, type LocalNodeState, type NodeFaults, type NodeService } from './state';
+import { nodeServices, readState, writeState, type ClusterMode, type LocalClusterState, type LocalNodeState, type StandbyPeeringState, type NodeFaults, type NodeService } from './state';
+import { PEERING_PORT, startPeering } from './peering';
 import * as booted from './boot/booted-nodes';
 import { containerInit, runInContainer, spawnInContainer, stopContainer, waitForInit } from './boot/container';
 import { standInSsmAgentKey } from './boot/ssm-agent-standin';
@@ -89,6 +90,11 @@ export interface UpOptions extends LocalClusterOptions {
    * follows that cluster through the repository until `failover promote`.
    */
   readonly standbyOf?: string;
+  /**
+   * With `standbyOf`: stream from the primary's writer endpoint as well, through a relay that
+   * stands in for the link between two regions (lib/local/peering.ts). @default false
+   */
+  readonly streaming?: boolean;
 }
 
 export type FaultKind = 'kill' | 'freeze' | 'partition' | 'kill-etcd' | 'heal' | 'reboot' | 'replace';
@@ -268,7 +274,8 @@ export class LocalCluster {
     const plan = options.boot ? await booted.planBootedCluster({ clusterName, nodeCount, timing, dir, subnet: SUBNET, subnetBase: SUBNET_BASE, endpointAddress: CLIENT_ADDRESS }) : undefined;
     const built = plan?.spec ?? buildLocalSpec({ clusterName, nodeCount, timing, clusterDir: dir });
     const withRepository: ClusterSpec = withBackup ? { ...built, backup: localBackupSpec(stateRoot, clusterName, restoreSourceSpec(options.restoreFrom)) } : built;
-    const spec = primary ? standbySpec(withRepository, primary) : withRepository;
+    if (options.streaming && !primary) throw new LocalClusterError('--streaming goes with --standby-of: it is how a standby follows its primary');
+    const spec = primary ? standbySpec(withRepository, primary, options.streaming ? { clientAddress: CLIENT_ADDRESS } : undefined) : withRepository;
     const prefix = namespacePrefix(clusterName);
     const state: LocalClusterState = {
       mode: plan ? 'booted' : 'processes',
@@ -284,6 +291,7 @@ export class LocalCluster {
       prefixLength: PREFIX_LENGTH,
       switchNamespace: `${prefix}sw`,
       client: { namespace: `${prefix}client`, address: CLIENT_ADDRESS, switchPort: 'vc', dir: path.join(dir, 'client'), processes: {} },
+      ...(primary && options.streaming ? { peering: primary.peering } : {}),
       nodes: spec.nodes.map((n, i) => ({
         name: n.name,
         address: n.address,
@@ -966,7 +974,11 @@ export class LocalCluster {
     if (s.spec.tls) {
       this.log('issuing the cluster CA and node certificates');
       writeLocalCertificates(s.dir, s.spec, [s.client.address], { postgres, etcd: etcdUser() });
+      // A streaming standby's replication checks its primary too: both database CAs in the file it trusts.
+      const primaryCa = s.peering?.primaryDatabaseCaPem;
+      if (primaryCa) for (const node of s.nodes) fs.appendFileSync(tlsFilePath(node.paths, 'databaseCaCert'), primaryCa);
     }
+    if (s.peering) await this.startPeering(s.peering);
     for (const node of s.nodes) await checkHaproxyConfig(configFilePath(node.paths, 'haproxy'));
     const source = s.spec.backup?.restoreFrom ?? standbySource(s.spec);
     if (source) {
@@ -1369,6 +1381,16 @@ export class LocalCluster {
     const record = await startS3StandIn(this.state.stateRoot, c.namespace, c.address, path.join(c.dir, 's3-standin.out'));
     this.update((st) => {
       st.client.processes.s3 = record;
+    });
+  }
+
+  /** A streaming standby's link to its primary's writer endpoint, before its nodes start. */
+  private async startPeering(peering: StandbyPeeringState): Promise<void> {
+    const c = this.state.client;
+    this.log(`linking to the primary's writer endpoint (${peering.primaryNamespace}, ${peering.primaryAddress}:${peering.primaryPort}) at ${c.address}:${PEERING_PORT}`);
+    const record = await startPeering({ namespace: c.namespace, address: c.address, dir: c.dir, ...peering });
+    this.update((st) => {
+      st.client.processes.peering = record;
     });
   }
 

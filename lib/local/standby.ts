@@ -10,12 +10,17 @@ import type { LocalCluster } from './cluster';
 import { LocalClusterError, oneLine } from './errors';
 import { checkClusterName, stateFile } from './layout';
 import { checkNewCluster } from './teardown';
-import { readState } from './state';
+import { readState, type StandbyPeeringState } from './state';
+import { localTlsFiles } from './certificates';
+import { PEERING_PORT } from './peering';
+import * as fs from 'node:fs';
 
 /** What a new standby takes from its primary's state. */
 export interface StandbyPrimary {
   readonly clusterName: string;
   readonly credentials: ClusterSpec['credentials'];
+  /** Its writer endpoint and database CA, for streaming. */
+  readonly peering: StandbyPeeringState;
 }
 
 /**
@@ -44,24 +49,36 @@ export async function standbyPrimary(
       `cluster '${primaryName}' is itself a standby of '${backup.standbyOf.stanza}': a standby of a standby is not supported; follow '${backup.standbyOf.stanza}' instead`,
     );
   }
-  return { clusterName: primaryName, credentials: primary.spec.credentials };
+  const caFile = localTlsFiles(primary.dir).databaseCaCert;
+  const peering: StandbyPeeringState = {
+    primaryNamespace: primary.client.namespace,
+    primaryAddress: primary.client.address,
+    primaryPort: primary.spec.ports.haproxyPrimary,
+    ...(primary.spec.tls && fs.existsSync(caFile) ? { primaryDatabaseCaPem: fs.readFileSync(caFile, 'utf8') } : {}),
+  };
+  return { clusterName: primaryName, credentials: primary.spec.credentials, peering };
 }
 
-/** The standby's spec: its own repository path and REST API password; the primary's stanza and database roles. */
-export function standbySpec(spec: ClusterSpec, primary: StandbyPrimary): ClusterSpec {
+/**
+ * The standby's spec: its own repository path and REST API password; the primary's stanza and
+ * database roles; with `streaming`, the primary's writer endpoint as this cluster's client
+ * namespace offers it (the peering relay at `clientAddress`).
+ */
+export function standbySpec(spec: ClusterSpec, primary: StandbyPrimary, streaming?: { readonly clientAddress: string }): ClusterSpec {
   if (!spec.backup) throw new LocalClusterError('a standby cluster needs the backup repository');
   const { superuser, replication, rewind } = primary.credentials;
+  const endpoint = streaming ? { host: streaming.clientAddress, port: PEERING_PORT } : {};
   return {
     ...spec,
     credentials: { ...spec.credentials, superuser, replication, rewind },
-    backup: { ...spec.backup, standbyOf: clusterStanza(primary.clusterName) },
+    backup: { ...spec.backup, standbyOf: { ...clusterStanza(primary.clusterName), ...endpoint } },
   };
 }
 
 /** The standby's source as a restore source (its newest backup, then all the WAL). */
 export function standbySource(spec: ClusterSpec): RestoreSourceSpec | undefined {
   const source = spec.backup?.standbyOf;
-  return source && { ...source, target: { type: 'latest' } };
+  return source && { stanza: source.stanza, path: source.path, target: { type: 'latest' } };
 }
 
 export interface PromoteOptions {

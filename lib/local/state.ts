@@ -48,7 +48,22 @@ export interface LocalClientState {
   readonly switchPort: string;
   readonly dir: string;
   /** The NLB stand-in: a TCP HAProxy in the client namespace in front of every node's HAProxy. */
-  processes: { front?: ProcessRecord; /** The backup repository's S3 stand-in. */ s3?: ProcessRecord };
+  processes: {
+    front?: ProcessRecord;
+    /** The backup repository's S3 stand-in. */
+    s3?: ProcessRecord;
+    /** A streaming standby's link to its primary's writer endpoint (lib/local/peering.ts). */
+    peering?: ProcessRecord;
+  };
+}
+
+/** A streaming standby's way to its primary's writer endpoint (the link between two "regions"). */
+export interface StandbyPeeringState {
+  readonly primaryNamespace: string;
+  readonly primaryAddress: string;
+  readonly primaryPort: number;
+  /** The primary's database CA, which the standby's nodes add to theirs to check it (TLS only). */
+  readonly primaryDatabaseCaPem?: string;
 }
 
 /** 'processes': the services run directly in namespaces; 'booted': each node is a booted container. */
@@ -73,6 +88,8 @@ export interface LocalClusterState {
   readonly prefixLength: number;
   readonly switchNamespace: string;
   readonly client: LocalClientState;
+  /** A standby made with `--streaming`: how it reaches its primary. */
+  readonly peering?: StandbyPeeringState;
   readonly nodes: LocalNodeState[];
   /** The spec the renderers got, so a healed node is restarted with the same files. */
   spec: ClusterSpec;

@@ -199,11 +199,13 @@ if (process.env.SKIP_CLUSTER === '1') {
           // each race: a node takes it, its pre_promote refuses, it lets go. What counts is that no PostgreSQL
           // leaves recovery (a node that does not answer, restarting, is in none).
           for (const node of primary.nodeNames) {
-            const inRecovery = await primary.trySql('select pg_is_in_recovery()', { from: node, uri: primary.nodePostgresUri(node), timeoutMs: 3000 });
-            if (inRecovery.code === 0 && inRecovery.stdout.trim() !== 't') primaries.push(node);
+            const inRecovery = await primary
+              .trySql('select pg_is_in_recovery()', { from: node, uri: primary.nodePostgresUri(node), timeoutMs: 3000 })
+              .catch(() => undefined);
+            if (inRecovery?.code === 0 && inRecovery.stdout.trim() !== 't') primaries.push(node);
           }
-          const write = await primary.trySql('create temporary table fenced(x int)', { timeoutMs: 3000 });
-          if (write.code === 0) primaries.push('a write was accepted');
+          const write = await primary.trySql('create temporary table fenced(x int)', { timeoutMs: 3000 }).catch(() => undefined);
+          if (write?.code === 0) primaries.push('a write was accepted');
           if (primaries.length) break;
           await new Promise((r) => setTimeout(r, 1000));
         }
@@ -248,11 +250,22 @@ if (process.env.SKIP_CLUSTER === '1') {
         const writer = await startWriter(standby, { runTag: tag, targets: [{ label: 'b', uri: standby.writerUri }], intervalMs: 100 });
         await waitForEvent(writer, 'writes on the new primary', (e) => e.ok, MINUTE);
         await new Promise((r) => setTimeout(r, 10_000));
+        // The application in the old region writes through its own endpoint all along: refused until the promotion.
+        const writerBack = await startWriter(primary, { runTag: `${tag}a`, targets: [{ label: 'a', uri: primary.writerUri }], intervalMs: 100 });
         const back = await promoteStandby(primary, { open, planned: true });
+        await waitForEvent(writerBack, 'a write acknowledged by the old region', (e) => e.ok, MINUTE);
         await writer.stop();
+        await writerBack.stop();
         const acked = writer.events.filter((e) => e.ok);
         const lost = lostWrites(writer.events, await presentIds(primary, tag));
-        log(`fail-back: ${acked.length} writes acknowledged by '${STANDBY}', ${lost.length} missing in '${PRIMARY}'; drained at ${back.drainedAt}, writable ${back.writableAfterSeconds.toFixed(1)} s after the /config change`);
+        const lastOnB = Math.max(...acked.map((e) => e.t1));
+        const firstOnA = Math.min(...writerBack.events.filter((e) => e.ok).map((e) => e.t1));
+        log(
+          `fail-back: ${acked.length} writes acknowledged by '${STANDBY}', ${lost.length} missing in '${PRIMARY}'; no write acknowledged for ` +
+            `${((firstOnA - lastOnB) / 1000).toFixed(1)} s (last on '${STANDBY}' to first on '${PRIMARY}'); drained at ${back.drainedAt}, writable ${back.writableAfterSeconds.toFixed(1)} s after the /config change`,
+        );
+        // Never two writable clusters: the old region acknowledged nothing before the new primary's last write.
+        expect(firstOnA).toBeGreaterThan(lastOnB);
         expect(acked.length).toBeGreaterThan(10);
         expect(lost).toEqual([]);
         expect(back).toMatchObject({ cluster: PRIMARY, stopped: STANDBY, fence: { fenced: STANDBY, promoted: PRIMARY }, drainedAt: expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/) });

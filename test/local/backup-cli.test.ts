@@ -33,6 +33,10 @@ describe('failover backup and restore: bad input', () => {
     [['promote', '--cluster', 'dr'], 2, /^failover: give --local \[--cluster NAME\] or --stack NAME \[--region R\]: which cluster the promotion is for$/],
     [['promote', '--stack', 'OrdersDr'], 2, /^failover: promoting a deployed stack \(--stack OrdersDr\) is not built yet: docs\/regional-recovery\.md gives the manual procedure; rehearse it here with --local$/],
     [['promote', '--local', '--cluster', 'nosuchdr', '--state-root', '/nonexistent-cdkf'], 1, /^failover: no local cluster 'nosuchdr'/],
+    [['promote', '--local', '--cluster', 'dr', '--planned', '--force'], 2, /^failover: --planned and --force exclude each other: a planned switch loses nothing, a forced one stops the primary as it is$/],
+    // The local commands' usage errors exit 1, as commander's do there.
+    [['local', 'rejoin', '--cluster', 'old', '--state-root', '/nonexistent-cdkf'], 1, /^error: required option '--standby-of <cluster>' not specified$/],
+    [['local', 'rejoin', '--cluster', 'old', '--standby-of', 'new', '--state-root', '/nonexistent-cdkf'], 1, /^failover: no local cluster 'old' \(no \/nonexistent-cdkf\/old\/state\.json\)/],
     // The old spelling is gone, with commander's one line.
     [['local', 'backup'], 1, /unknown command 'backup'/],
   ])('%j exits %d with one line', async (args, code, message) => {

@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { stateFile } from '../../lib/local/layout';
+import { PEERING_PORT } from '../../lib/local/peering';
 import { standbyPrimary, standbySource, standbySpec } from '../../lib/local/standby';
 import { buildLocalSpec } from '../../lib/local/local-spec';
 import { localBackupSpec } from '../../lib/local/backup/repository';
@@ -19,11 +20,13 @@ describe('a local standby cluster: its primary, checked first', () => {
   };
   const save = (name: string, s: ClusterSpec) => {
     fs.mkdirSync(path.dirname(stateFile(root, name)), { recursive: true });
-    fs.writeFileSync(stateFile(root, name), JSON.stringify({ version: 1, clusterName: name, spec: s }));
+    const client = { namespace: `cdkfo-${name}-client`, address: '10.213.77.100' };
+    fs.writeFileSync(stateFile(root, name), JSON.stringify({ version: 1, clusterName: name, dir: path.join(root, name), client, spec: s }));
   };
   save('prim', spec('prim', true));
   save('nobk', spec('nobk', false));
-  save('foll', standbySpec(spec('foll', true), { clusterName: 'prim', credentials: spec('prim', true).credentials }));
+  const peering = { primaryNamespace: 'cdkfo-prim-client', primaryAddress: '10.213.77.100', primaryPort: 5000 };
+  save('foll', standbySpec(spec('foll', true), { clusterName: 'prim', credentials: spec('prim', true).credentials, peering }));
   afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
   test.each([
@@ -60,5 +63,13 @@ describe('a local standby cluster: its primary, checked first', () => {
     expect(made.backup?.repositories[0]?.path).toBe('/sec');
     expect(standbySource(made)).toEqual({ stanza: 'prim', path: '/prim', target: { type: 'latest' } });
     expect(standbySource(own)).toBeUndefined();
+  });
+
+  test("streaming: the standby follows the primary's writer endpoint through the peering relay at its own client address, and the repository still", async () => {
+    const primary = await standbyPrimary('sec', root, 'prim', notPromoted);
+    expect(primary.peering).toEqual({ primaryNamespace: 'cdkfo-prim-client', primaryAddress: '10.213.77.100', primaryPort: spec('prim', true).ports.haproxyPrimary });
+    const made = standbySpec(spec('sec', true), primary, { clientAddress: '10.213.77.100' });
+    expect(made.backup?.standbyOf).toEqual({ stanza: 'prim', path: '/prim', host: '10.213.77.100', port: PEERING_PORT });
+    expect(standbySource(made)).toEqual({ stanza: 'prim', path: '/prim', target: { type: 'latest' } });
   });
 });

@@ -136,6 +136,15 @@ export interface StandbySourceSpec {
   readonly stanza: string;
   /** The primary's repository path in `BackupSpec.repositories[0]`'s bucket. */
   readonly path: string;
+  /**
+   * The primary's writer endpoint, to stream from as well (Patroni's `standby_cluster.host`/`port`):
+   * the standby leader streams while it can reach it and replays the repository when it cannot.
+   * Replication checks it with the nodes' replication settings (with TLS, `verify-full` against the
+   * database CA file, which must then hold the primary's database CA too). @default - the repository only
+   */
+  readonly host?: string;
+  /** @default - the primary's writer port is required with `host` */
+  readonly port?: number;
 }
 
 export interface ClusterSpec {

@@ -16,15 +16,26 @@ export function checkedStandby(spec: ClusterSpec): StandbySourceSpec | undefined
   if (!source) return undefined;
   checkOtherStanza(spec, 'backup.standbyOf', source, 'a cluster cannot follow itself');
   if (backup.restoreFrom) throw new Error('backup.standbyOf and backup.restoreFrom exclude each other: a standby cluster is made from its primary');
+  if ((source.host === undefined) !== (source.port === undefined)) {
+    throw new Error(`backup.standbyOf.host and backup.standbyOf.port go together (the primary's writer endpoint), got host ${source.host ?? 'none'} and port ${source.port ?? 'none'}`);
+  }
+  if (source.host !== undefined && !/^[A-Za-z0-9.:-]+$/.test(source.host)) {
+    throw new Error(`backup.standbyOf.host must be a host name or an IP address, got '${source.host}'`);
+  }
+  if (source.port !== undefined && (!Number.isInteger(source.port) || source.port < 1 || source.port > 65535)) {
+    throw new Error(`backup.standbyOf.port must be a port from 1 to 65535, got ${source.port}`);
+  }
   return source;
 }
 
-/** `bootstrap.dcs` additions: `standby_cluster`, fed from the primary's repository. */
+/** `bootstrap.dcs` additions: `standby_cluster`, fed from the primary's repository (and its writer endpoint, given one). */
 export function standbyClusterSettings(spec: ClusterSpec, node: ClusterNode): Record<string, unknown> {
   const source = checkedStandby(spec);
   if (!source) return {};
   return {
     standby_cluster: {
+      // Streaming while the primary's writer endpoint answers; the repository when it does not.
+      ...(source.host !== undefined ? { host: source.host, port: source.port } : {}),
       restore_command: fromStanza(spec, node, source, ['archive-get', '%f', '"%p"']),
       // Patroni 3.0.2 makes every member of a standby cluster with these (ha.py's clone wraps the
       // standby leader as a remote member): its replicas copy the standby leader (basebackup),
