@@ -2,7 +2,8 @@ import type { StdioOptions } from 'node:child_process';
 import { randomUUID, X509Certificate } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { configFilePath, SYSTEMD_UNIT_NAMES, tlsFilePath, type ClusterSpec, type ClusterTiming } from '../patroni/config';
+import { configFilePath, SYSTEMD_UNIT_NAMES, type ClusterSpec, type ClusterTiming } from '../patroni/config';
+import { tlsFilePath } from '../patroni/config/tls';
 import { LocalClusterError, oneLine } from './errors';
 import { NamespaceHttpTransport } from '../ops/http-transport';
 import { PatroniClient } from '../ops/patroni-client';
@@ -251,6 +252,7 @@ export class LocalCluster {
     const withBackup = options.backup || options.restoreFrom !== undefined || options.standbyOf !== undefined;
     if (withBackup && options.boot) throw new LocalClusterError('backups are not rehearsed on booted nodes yet: leave out --boot');
     if (options.restoreFrom && options.standbyOf) throw new LocalClusterError('a cluster is either restored (--into) or a standby (--standby-of), not both');
+    if (options.streaming && options.standbyOf === undefined) throw new LocalClusterError('--streaming goes with --standby-of: it is how a standby follows its primary');
     if (options.restoreFrom) await checkRestoreInto(clusterName, stateRoot, options.restoreFrom);
     const primary = options.standbyOf === undefined ? undefined : await standbyPrimary(clusterName, stateRoot, options.standbyOf, async (name) => {
             const config = await LocalCluster.open({ clusterName: name, stateRoot }).patroni().dynamicConfig().catch(() => undefined);
@@ -274,7 +276,6 @@ export class LocalCluster {
     const plan = options.boot ? await booted.planBootedCluster({ clusterName, nodeCount, timing, dir, subnet: SUBNET, subnetBase: SUBNET_BASE, endpointAddress: CLIENT_ADDRESS }) : undefined;
     const built = plan?.spec ?? buildLocalSpec({ clusterName, nodeCount, timing, clusterDir: dir });
     const withRepository: ClusterSpec = withBackup ? { ...built, backup: localBackupSpec(stateRoot, clusterName, restoreSourceSpec(options.restoreFrom)) } : built;
-    if (options.streaming && !primary) throw new LocalClusterError('--streaming goes with --standby-of: it is how a standby follows its primary');
     const spec = primary ? standbySpec(withRepository, primary, options.streaming ? { clientAddress: CLIENT_ADDRESS } : undefined) : withRepository;
     const prefix = namespacePrefix(clusterName);
     const state: LocalClusterState = {
