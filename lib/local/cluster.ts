@@ -235,6 +235,7 @@ export class LocalCluster {
     const log = options.log ?? (() => undefined);
     const nodeCount = options.nodes ?? 3;
     if (nodeCount !== 3 && nodeCount !== 5) throw new LocalClusterError(`nodes must be 3 or 5, got ${nodeCount}`);
+    if (options.streaming && options.standbyOf === undefined) throw new LocalClusterError('--streaming goes with --standby-of: it is how a standby follows its primary');
     const { timing, profile } = resolveTiming(options.timing ?? 'default');
     return withClusterLock(stateRoot, clusterName, 'up', () => LocalCluster.create(clusterName, stateRoot, nodeCount, timing, profile, options, log));
   }
@@ -252,7 +253,6 @@ export class LocalCluster {
     const withBackup = options.backup || options.restoreFrom !== undefined || options.standbyOf !== undefined;
     if (withBackup && options.boot) throw new LocalClusterError('backups are not rehearsed on booted nodes yet: leave out --boot');
     if (options.restoreFrom && options.standbyOf) throw new LocalClusterError('a cluster is either restored (--into) or a standby (--standby-of), not both');
-    if (options.streaming && options.standbyOf === undefined) throw new LocalClusterError('--streaming goes with --standby-of: it is how a standby follows its primary');
     if (options.restoreFrom) await checkRestoreInto(clusterName, stateRoot, options.restoreFrom);
     const primary = options.standbyOf === undefined ? undefined : await standbyPrimary(clusterName, stateRoot, options.standbyOf, async (name) => {
             const config = await LocalCluster.open({ clusterName: name, stateRoot }).patroni().dynamicConfig().catch(() => undefined);
