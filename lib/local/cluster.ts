@@ -255,8 +255,13 @@ export class LocalCluster {
     if (options.restoreFrom && options.standbyOf) throw new LocalClusterError('a cluster is either restored (--into) or a standby (--standby-of), not both');
     if (options.restoreFrom) await checkRestoreInto(clusterName, stateRoot, options.restoreFrom);
     const primary = options.standbyOf === undefined ? undefined : await standbyPrimary(clusterName, stateRoot, options.standbyOf, async (name) => {
-            const config = await LocalCluster.open({ clusterName: name, stateRoot }).patroni().dynamicConfig().catch(() => undefined);
-            return config !== undefined && !config.standby_cluster;
+            const config = await LocalCluster.open({ clusterName: name, stateRoot })
+              .patroni()
+              .dynamicConfig()
+              .catch((err: unknown) => {
+                throw new LocalClusterError(`cluster '${name}' was made as a standby and does not answer (${oneLine(err)}): whether it was promoted is unknown`);
+              });
+            return !config.standby_cluster;
           });
     if (withBackup) checkRepositoryPathFree(stateRoot, clusterName);
 
@@ -1344,7 +1349,7 @@ export class LocalCluster {
 
   /**
    * The node's HAProxy stopped, so no endpoint routes a client to it (a planned fail-back's first
-   * step; on EC2, `systemctl stop haproxy`). `heal` starts it again. Processes mode only.
+   * step; on EC2, `systemctl stop cdk-failover-haproxy.service`). `heal` starts it again. Processes mode only.
    */
   public async stopHaproxy(name: string): Promise<void> {
     if (this.booted()) throw new LocalClusterError('stopHaproxy: a booted cluster runs HAProxy under systemd');

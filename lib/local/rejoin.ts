@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { readFence } from './backup/fence';
 import { LOCAL_S3, repositoryDir } from './backup/repository';
 import { LocalCluster } from './cluster';
-import { LocalClusterError } from './errors';
+import { listBackups } from './backup/operations';
+import { LocalClusterError, oneLine } from './errors';
 import { isTimingProfileName } from './profiles';
 
 export interface RejoinOptions {
@@ -32,9 +33,26 @@ function repositoryPathDir(stateRoot: string, clusterName: string): string {
   return path.join(repositoryDir(stateRoot), 's3', LOCAL_S3.bucket, clusterName);
 }
 
+/** The cluster to follow answers, leads (no standby_cluster in its /config) and has a backup to make the standby from. */
+async function checkNewPrimary(stateRoot: string, name: string, log: (line: string) => void): Promise<void> {
+  const primary = LocalCluster.open({ clusterName: name, stateRoot, log });
+  const config = await primary
+    .patroni()
+    .dynamicConfig()
+    .catch((err: unknown) => {
+      throw new LocalClusterError(`cluster '${name}' does not answer (${oneLine(err)}): nothing was changed`);
+    });
+  if (config.standby_cluster) throw new LocalClusterError(`cluster '${name}' is still a standby cluster: promote it first; nothing was changed`);
+  const info = await listBackups(primary);
+  if (info.backups.length === 0) {
+    throw new LocalClusterError(`cluster '${name}' has no backup yet to make the standby from ('failover backup --local --cluster ${name}'): nothing was changed`);
+  }
+}
+
 /**
  * Rebuilds `clusterName` as a standby of `standbyOf`. Refused, with nothing changed, unless a
- * promotion of `standbyOf` fenced it: rebuilding discards the cluster's data.
+ * promotion of `standbyOf` fenced it (rebuilding discards the cluster's data) and `standbyOf`
+ * answers, leads and has a backup.
  */
 export async function rejoinAsStandby(options: RejoinOptions): Promise<RejoinResult> {
   const { clusterName, standbyOf } = options;
@@ -48,6 +66,7 @@ export async function rejoinAsStandby(options: RejoinOptions): Promise<RejoinRes
         `rejoin discards its data, and only a cluster that a promotion replaced may be rebuilt this way`,
     );
   }
+  await checkNewPrimary(stateRoot, standbyOf, log);
   const nodes = old.nodeNames.length;
   const timing = isTimingProfileName(old.timingProfile) ? old.timingProfile : old.timing;
   await LocalCluster.down({ clusterName, stateRoot, log });

@@ -103,7 +103,7 @@ export interface PromoteResult {
   readonly stopped: string | null;
   /** The old primary's fence (its repository's FENCE_FILE), written before the promotion: it promotes no more. */
   readonly fence: Fence;
-  /** `--planned`: the position the standby leader had replayed when the old primary was stopped. */
+  /** `--planned`: the old primary's write position once no client reached it, which the standby leader replayed before it was stopped. */
   readonly drainedAt?: string;
   /** From the /config change to the first write acknowledged by the new primary. */
   readonly writableAfterSeconds: number;
@@ -156,7 +156,13 @@ export async function promoteStandby(standby: LocalCluster, options: PromoteOpti
           `promote with --force (or without, when nothing of it runs)`,
       );
     }
-    drainedAt = await drainPrimary(primary, writable, standby, standbyLeader.name, options.timeoutMs ?? 120_000);
+    try {
+      drainedAt = await drainPrimary(primary, writable, standby, standbyLeader.name, options.timeoutMs ?? 120_000);
+    } catch (err) {
+      // Nothing was promoted: the primary takes writes again.
+      for (const node of primary.nodeNames) await primary.heal(node);
+      throw new LocalClusterError(`the planned promotion of '${name}' stopped (${oneLine(err)}); '${primaryName}' takes writes again (its HAProxy started again)`);
+    }
   } else if (primary && running.length > 0 && !options.force) {
     const writable = await writableLeader(primary);
     const state = writable ? `still answers and accepts writes (leader ${writable})` : `still runs (${running.join(', ')}) and may lead again`;

@@ -1,5 +1,6 @@
 // The runbook of one PatroniCluster: Patroni, etcd and HAProxy on EC2 behind an internal NLB.
 import { IPatroniCluster, PatroniCluster } from '../patroni';
+import { SYSTEMD_UNIT_NAMES } from '../patroni/config/systemd-units';
 import { renderImportedClusterSections } from './imported-runbook';
 import { clusterAlarmPrefixes, findAlarmSets, renderAlarmSets } from './alarms';
 import { etcdQuorum } from '../monitoring/alarm-definitions';
@@ -635,9 +636,10 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
       'done',
     ]),
     sub('Fence the old primary'),
-    `First, from your machine: the fence. ${inlineCode(primary)}'s nodes run \`backup.py fence-check\` (Patroni's \`pre_promote\`) before any promotion, ` +
-      'and refuse to promote while this object is in one of their repositories: the region, when it comes back, accepts no write. ' +
-      `Write it into the bucket this cluster reads (${bucket}: ${inlineCode(primary)}'s second repository) before the promotion:`,
+    `First, from your machine: the fence. ${inlineCode(primary)}'s nodes, if their version renders Patroni's \`pre_promote\` as \`backup.py fence-check\` (\`grep pre_promote /etc/cdk-failover/patroni.yml\`), ` +
+      'refuse to promote while this object is in one of their repositories: the region, when it comes back, accepts no write. ' +
+      `Write it into the bucket this cluster reads (${bucket}: ${inlineCode(primary)}'s second repository) before the promotion, and into its first repository too if that region still answers ` +
+      '(a returning node that cannot read a repository in 5 s promotes anyway: the check fails open). Remove it only when that cluster is rebuilt (`aws s3 rm`, in every bucket):',
     shell([
       `echo '{"fenced":"${primary}","promoted":"${f.clusterName}","at":"'"$(date -u +%FT%TZ)"'"}' | \\`,
       `  aws s3 cp - s3://<bucket>/${primary}/fence.json --region ${f.context.regionArg}`,
@@ -670,10 +672,12 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
       `Give this cluster a second repository in the old region (\`backup.secondaryRepository\`) and its first full backup there.`,
       `Rebuild the old region as a new standby of this cluster: remove ${inlineCode(primary)}'s nodes, move its prefix aside in every bucket that holds it ` +
         `(\`aws s3 mv --recursive s3://<bucket>/${primary}/ s3://<bucket>/${primary}.fenced-<date>/\`), deploy it with \`standbyOf\` this cluster, and wait for its \`StandbyNotReady\` alarm to be OK.`,
-      'In a planned window: `systemctl stop haproxy` on every node of this cluster (no client reaches it); on its leader, `select pg_current_wal_lsn()` (the position), ' +
-        'then `select pg_switch_wal()`, and wait until `pg_stat_archiver.last_archived_wal` passes it.',
+      `In a planned window: \`systemctl stop ${SYSTEMD_UNIT_NAMES.haproxy}\` on every node of this cluster, and check \`systemctl is-active\` says inactive (no client reaches it through the endpoints; ` +
+        'a client connected to a node\'s PostgreSQL port directly is not stopped by this). On its leader: `select pg_current_wal_lsn()` (the position), then `select pg_switch_wal()`, ' +
+        "and wait until `select last_archived_wal >= pg_walfile_name('<position>') from pg_stat_archiver` is true.",
       "On the rebuilt standby's standby leader, wait until `select pg_last_wal_replay_lsn() >= '<position>'` is true: it holds every write this cluster acknowledged.",
-      `Stop every instance of this cluster, write its fence (as above, with ${inlineCode(f.clusterName)} fenced, into the bucket the old region reads), and promote the old region as above.`,
+      `Stop every instance of this cluster. Write its fence into the bucket the old region reads (its second repository, in this region): ` +
+        `\`echo '{"fenced":"${f.clusterName}","promoted":"${primary}"}' | aws s3 cp - s3://<that bucket>/${f.clusterName}/fence.json --region ${f.context.regionArg}\`. Then promote the old region as above, from its own runbook.`,
     ]),
     'Until the promotion, this cluster has no `DbNoPrimary` or backup alarms: remove `standbyOf` soon after. docs/regional-recovery.md says what is built.',
   );

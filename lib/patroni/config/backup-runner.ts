@@ -72,7 +72,14 @@ import urllib.request
 ${URL_OPENER_PY}
 
 
-OPENER = opener(CONFIG['caFile'])
+_OPENER = []
+
+
+def rest_opener():
+    """Made on first use: fence-check, Patroni's pre_promote, never reads the CA file."""
+    if not _OPENER:
+        _OPENER.append(opener(CONFIG['caFile']))
+    return _OPENER[0]
 # pgBackRest's exit code for a lock held by another of its processes (error [050]).
 LOCK_ERROR = 50
 USAGE = 'usage: backup.py backup full|diff|incr [--once] | who | stanza-create [ignored...] | info | fence-check'
@@ -91,7 +98,7 @@ def pgbackrest(*args, timeout=None):
 
 def get_json(url):
     try:
-        with OPENER.open(url, timeout=CONFIG['httpTimeoutSeconds']) as answer:
+        with rest_opener().open(url, timeout=CONFIG['httpTimeoutSeconds']) as answer:
             return json.loads(answer.read().decode('utf-8'))
     except (urllib.error.URLError, OSError, ValueError):
         return None
@@ -287,7 +294,11 @@ def main(argv):
         sys.stdout.write(result.stdout)
         return result.returncode
     if argv == ['fence-check']:
-        return fence_check()
+        try:
+            return fence_check()
+        except Exception as e:  # noqa: BLE001 - a broken check must not leave the cluster without a leader
+            log('fence check failed (%s: %s): the promotion goes ahead' % (type(e).__name__, e))
+            return 0
     if len(argv) in (2, 3) and argv[0] == 'backup' and argv[1] in CONFIG['types'] and argv[2:] in ([], ['--once']):
         return backup(argv[1], argv[2:] == ['--once'])
     print(USAGE, file=sys.stderr)

@@ -299,7 +299,8 @@ describe("backup.py fence-check (Patroni's pre_promote), against a stand-in pgba
     dir = makeTmpDir('backup-fence');
     fs.chmodSync(dir, 0o755);
     file = path.join(dir, 'backup.py');
-    fs.writeFileSync(file, renderBackupRunner(ec2Spec({ backup: twoRepos }), 'pg-1'), { mode: 0o755 });
+    // With TLS: the REST API's CA file (absent here) must never be read by the fence check.
+    fs.writeFileSync(file, renderBackupRunner(ec2Spec({ backup: twoRepos, tls: true }), 'pg-1'), { mode: 0o755 });
     const standIn = [
       '#!/bin/sh',
       `echo "$*" >> ${dir}/calls`,
@@ -348,5 +349,13 @@ describe("backup.py fence-check (Patroni's pre_promote), against a stand-in pgba
     expect(hung.stderr).toMatch(new RegExp(`repository 1 not read \\(Command .* timed out after ${FENCE_TIMEOUT_SECONDS} seconds\\): the promotion goes ahead`));
     repo(2, 0, '{"fenced":"orders-db"}');
     expect((await check()).code).toBe(1);
+  }, 60_000);
+
+  test('a check that breaks (output that is not text) lets the promotion go ahead with one line, and never reads the REST API CA', async () => {
+    repo(1, 0);
+    fs.writeFileSync(path.join(dir, 'repo1.out'), Buffer.from([0xff, 0xfe, 0x00]));
+    const r = await check();
+    expect(r.code).toBe(0);
+    expect(r.stderr.trim()).toMatch(/^cdk-failover backup pg-1: fence check failed \(UnicodeDecodeError: .*\): the promotion goes ahead$/);
   }, 60_000);
 });
