@@ -68,6 +68,8 @@ export const replayLag = (s: string) =>
  * as DbNoPrimary anyway).
  */
 export const etcdMembersWithLeader = (s: string) => `sum(etcd_server_has_leader{${s}})`;
+/** The standby leader's series, while its PostgreSQL runs. */
+const standbyLeaderRunning = (s: string) => `(patroni_standby_leader{${s}} == 1 and on(instance) patroni_postgres_running{${s}} == 1)`;
 /** patroni_version of the first Patroni that raises timings: the semver without periods, two digits a part (3.2.0: 30200). */
 const PATRONI_RAISES_TIMING = Number(PATRONI_TIMING_MINIMUMS_SINCE.split('.').map((part, i) => (i === 0 ? part : part.padStart(2, '0'))).join(''));
 
@@ -136,6 +138,18 @@ export const PROMETHEUS_RULES: Partial<Record<AlarmKind, RuleSource>> = {
     threshold: (f) => `${etcdQuorum(f.members)} of ${f.members} or fewer`,
     sections: ['Replace an etcd member'],
   },
+  StandbyNotReady: {
+    alert: 'StandbyNotReady',
+    severity: 'warning',
+    applies: (f) => !!f.standby,
+    // The age of the primary's last commit that the running standby leader replayed (Patroni says 0
+    // for none: an age of decades), or no running standby leader at all: either way not ready.
+    expr: (s) =>
+      `(time() - max(patroni_xlog_replayed_timestamp{${s}} and on(instance) ${standbyLeaderRunning(s)})) > ${ALARM_DEFINITIONS.StandbyNotReady.threshold} ` +
+      `or (count(${standbyLeaderRunning(s)}) or vector(0)) < 1`,
+    threshold: () => `the last replayed commit older than ${ALARM_DEFINITIONS.StandbyNotReady.threshold} s, or no standby leader running`,
+    sections: ['Regional failover'],
+  },
   SlowerThanDeclared: {
     alert: 'SlowerThanDeclared',
     severity: 'warning',
@@ -155,7 +169,6 @@ export const CLOUDWATCH_ONLY: Partial<Record<AlarmKind, string>> = {
   WalArchiveFailing: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",
   WalArchiveLate: "PostgreSQL's archiver statistics reach CloudWatch through the node metrics publisher only",
   CertificatesExpiring: 'no metric of Patroni, etcd or PostgreSQL gives a certificate\'s end (a blackbox exporter\'s probe_ssl_earliest_cert_expiry would): CloudWatch only',
-  StandbyNotReady: "not written for Prometheus yet (Patroni's patroni_xlog_replayed_timestamp and patroni_standby_leader would do): CloudWatch only",
 };
 
 /** The rules of one cluster, in catalogue order. */

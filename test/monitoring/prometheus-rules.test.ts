@@ -40,12 +40,16 @@ describe('Prometheus rules from the alarm catalogue', () => {
     expect(prometheusRules({ ...FACTS, timing: { ttl: 30, loopWait: 10, retryTimeout: 2 } }).map((r) => r.alert)).toContain('SlowerThanDeclared');
   });
 
-  test('a standby cluster has no primary until it is promoted: no rule that wants one (or measures lag from one); the rest stay', () => {
+  test('a standby cluster has no primary until it is promoted: no rule that wants one (or measures lag from one); the rest stay, and its readiness rule comes in', () => {
     const wantPrimary = ['DbNoPrimary', 'FailoverDurationHigh', 'NoHealthyFailoverTargets', 'DbReplicationLagHigh'];
     const primary = prometheusRules(FACTS).map((r) => r.alert);
     const standby = prometheusRules({ ...FACTS, standby: true }).map((r) => r.alert);
     expect(primary).toEqual(expect.arrayContaining(wantPrimary));
-    expect(standby).toEqual(primary.filter((a) => !wantPrimary.includes(a)));
+    expect(primary).not.toContain('StandbyNotReady');
+    expect(standby.filter((a) => a !== 'StandbyNotReady')).toEqual(primary.filter((a) => !wantPrimary.includes(a)));
+    const ready = prometheusRules({ ...FACTS, standby: true }).find((r) => r.alert === 'StandbyNotReady')!;
+    expect(ready).toMatchObject({ for: '180s', labels: { severity: 'warning', alarm: 'StandbyNotReady' } });
+    expect(ready.expr).toContain('patroni_standby_leader{scope="shop"} == 1');
   });
 
   test('bad input: a cluster name that cannot go into a label matcher, two clusters of one name', () => {

@@ -185,6 +185,44 @@ describe('Prometheus rules in promtool (Debian prometheus 2.42)', () => {
     expect(r.stdout).toContain('SUCCESS');
   });
 
+  describe('a standby cluster: its readiness (StandbyNotReady), over 30 minutes', () => {
+    const standbyFacts: PrometheusClusterFacts = { ...FACTS, standby: true };
+    const standbyRules = path.join(dir, 'standby-rules.yml');
+    const ready = prometheusRules(standbyFacts).find((r) => r.alert === 'StandbyNotReady')!;
+    const firing = [{ exp_labels: ready.labels, exp_annotations: ready.annotations }];
+    /** pg-0 the standby leader; `replayed`: its replayed-commit timestamps (promtool's clock starts at 0), `leader`: its standby_leader gauge. */
+    const standby = (replayed: string, leader = '1x30') =>
+      ['pg-0', 'pg-1', 'pg-2'].flatMap((n) => [
+        { series: `patroni_standby_leader{scope="shop",instance="${n}"}`, values: n === 'pg-0' ? leader : '0x30' },
+        { series: `patroni_postgres_running{scope="shop",instance="${n}"}`, values: '1x30' },
+        { series: `patroni_xlog_replayed_timestamp{scope="shop",instance="${n}"}`, values: replayed },
+      ]);
+    const runTest = async (name: string, series: { series: string; values: string }[], at: Record<string, boolean>) => {
+      fs.writeFileSync(standbyRules, renderPrometheusRuleFile([standbyFacts]));
+      const alerts = Object.entries(at).map(([minute, fires]) => ({ eval_time: minute, alertname: 'StandbyNotReady', exp_alerts: fires ? firing : [] }));
+      const testFile = path.join(dir, `standby-${name}.test.yml`);
+      fs.writeFileSync(testFile, stringify({ rule_files: [standbyRules], evaluation_interval: '1m', tests: [{ interval: '1m', input_series: series, alert_rule_test: alerts }] }, { lineWidth: 0 }));
+      const r = await promtool('test', 'rules', testFile);
+      if (r.code !== 0) throw new Error(`promtool test rules failed:\n${r.stdout}${r.stderr}`);
+      expect(r.stdout).toContain('SUCCESS');
+    };
+
+    test('promtool check rules accepts the standby\'s file', async () => {
+      fs.writeFileSync(standbyRules, renderPrometheusRuleFile([standbyFacts]));
+      const r = await promtool('check', 'rules', standbyRules);
+      expect(r.stdout).toContain(`SUCCESS: ${prometheusRules(standbyFacts).length} rules found`);
+      expect(r.code).toBe(0);
+    });
+
+    test('a feed that stops at 10 min: quiet at 20 and 24 min, firing at 29 (the last commit 900 s old at 25 min, then 3 minutes)', () =>
+      runTest('stalled', standby('0+60x10 600x20'), { '20m': false, '24m': false, '29m': true }));
+
+    test('a standby leader that keeps up fires nothing', () => runTest('live', standby('0+60x30'), { '10m': false, '30m': false }));
+
+    test('no standby leader from 5 min (none runs): not ready after 3 minutes', () =>
+      runTest('no-leader', standby('0+60x30', '1x5 0x25'), { '6m': false, '9m': true }));
+  });
+
   test('a healthy-cluster expectation that an alert fires fails in promtool (the tests can fail)', async () => {
     const testFile = path.join(dir, 'wrong.test.yml');
     const spec = {
