@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { LocalClusterError } from '../local/errors';
 import { stateFile } from '../local/layout';
 import { promoteStandby } from '../local/standby';
+import { stackPromote } from '../ops/stack-promote';
 import { leftoversExist } from '../local/teardown';
 import { UsageError } from '../ops/errors';
 import { progress, resolveTarget, withTarget, type Target } from './backup';
@@ -34,17 +35,21 @@ export function promoteCommand(): Command {
     )
     .option('--force', 'promote although the primary still runs: kill every node of it first (never two writable clusters)')
     .option('--planned', 'a planned switch (fail-back) from a primary that runs: stop its HAProxy, wait until its last WAL is replayed here, stop it, promote: no acknowledged write lost')
+    .option('--primary-stack <name>', "with --stack: the primary's stack, looked at first (refused while it runs; --force stops it)")
+    .option('--primary-region <region>', "with --primary-stack: the primary's region")
     .action(
-      act(async (opts: Target & { force?: boolean; planned?: boolean }) => {
+      act(async (opts: Target & { force?: boolean; planned?: boolean; primaryStack?: string; primaryRegion?: string }) => {
         if (opts.planned && opts.force) {
           throw new UsageError('--planned and --force exclude each other: a planned switch loses nothing, a forced one stops the primary as it is');
         }
         const target = resolveTarget(opts, 'the promotion');
         if (target.kind === 'stack') {
-          throw new UsageError(
-            `promoting a deployed stack (--stack ${target.stack}) is not built yet: docs/regional-recovery.md gives the manual procedure; rehearse it here with --local`,
-          );
+          if (opts.planned) throw new UsageError('--planned is rehearsed with --local only: a deployed fail-back is the runbook\'s procedure (docs/regional-recovery.md)');
+          const result = await stackPromote(target, { force: opts.force, primaryStack: opts.primaryStack, primaryRegion: opts.primaryRegion }, { progress });
+          console.log(JSON.stringify(result, null, 2));
+          return;
         }
+        if (opts.primaryStack !== undefined || opts.primaryRegion !== undefined) throw new UsageError('--primary-stack and --primary-region go with --stack');
         const open = (clusterName: string) => openPrimary(clusterName, target.stateRoot);
         const standby = LocalCluster.open({ clusterName: target.cluster, stateRoot: target.stateRoot, log: progress });
         const result = await promoteStandby(standby, { force: opts.force, planned: opts.planned, open });

@@ -36,7 +36,7 @@ function guarded(command: string): string[] {
   return [`if [ ! -x ${RUNNER} ]; then echo '${NO_BACKUPS}' >&2; exit 3; fi`, `${RUNNER} ${command}`];
 }
 
-async function deployedCluster(target: StackBackupTarget, deps: StackBackupDependencies): Promise<{ cluster: PatroniClusterOutputs; ssm: SSMClient }> {
+export async function deployedCluster(target: StackBackupTarget, deps: StackBackupDependencies): Promise<{ cluster: PatroniClusterOutputs; ssm: SSMClient }> {
   const env = deps.env ?? process.env;
   const region = stackRegion(target.region, env);
   if (!region) throw new UsageError(`give --region (or AWS_REGION): which region stack ${target.stack} is in`);
@@ -46,7 +46,7 @@ async function deployedCluster(target: StackBackupTarget, deps: StackBackupDepen
 }
 
 /** Why a node's run failed, as one line: Run Command's detail, the exit code, and the runner's (or pgBackRest's) reason. */
-function why(failed: NodeCommandResult): string {
+export function why(failed: NodeCommandResult): string {
   const cause = runnerFailureCause(failed.stderr) ?? lastLine(failed.stderr) ?? lastLine(failed.stdout) ?? 'no output';
   return `${failed.instanceId}: ${failed.statusDetails} (exit ${failed.exitCode}): ${cause}`;
 }

@@ -4,7 +4,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { BackupSpec, clusterStanza, isClusterName, postgresTime, RestoreSourceSpec } from './config';
+import { BackupSpec, clusterStanza, FENCE_FILE, isClusterName, postgresTime, RestoreSourceSpec } from './config';
 import { BackupLimits, checkBackupLimits } from './patroni-cluster-base';
 
 /** Days of the week, for `BackupSchedule.weekly`. */
@@ -307,6 +307,14 @@ function nagObjectsResource(bucket: s3.IBucket, prefix: string): string | undefi
  * Objects under `<prefix>/` and the listing of that prefix (write: also put and delete), and the
  * bucket key's data-key operations.
  */
+/**
+ * A standby's promotion fences its primary (`failover promote --stack`): the node role (root's,
+ * which runs the promotion through Run Command) may put that one object into the primary's prefix.
+ */
+export function grantFenceWrite(role: iam.IRole, bucket: s3.IBucket, primaryName: string): void {
+  role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects(`${primaryName}/${FENCE_FILE}`)] }));
+}
+
 function grantRepository(role: iam.IRole, bucket: s3.IBucket, prefix: string, write: boolean): void {
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({

@@ -7,7 +7,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, renderNodeBundle, PGBACKREST_TLS_PORT, SESSION_IDLE_TIMEOUT_SECONDS } from './config';
-import { createBackupResources, PatroniBackupProps } from './backup';
+import { createBackupResources, grantFenceWrite, PatroniBackupProps } from './backup';
 import { aptProxyPort } from './config/apt-proxy';
 import { checkLiteralCidr } from './config/pg-hba';
 import { CertificateIssuer, DEFAULT_CERTIFICATE_VALIDITY, issuerSettings } from './certificate-issuer';
@@ -451,6 +451,7 @@ export class PatroniCluster extends PatroniClusterBase {
     const processRoles = [this.processRole, this.nodeRole];
     for (const role of processRoles) this.grantPutMetricData(role);
     const backup = props.backup ? createBackupResources(this, this.clusterName, processRoles, props.backup, primaryName) : undefined;
+    if (backup && primaryName) grantFenceWrite(this.nodeRole, backup.bucket, primaryName);
     this.backupBucket = backup?.bucket;
     this.backupLimits = backup?.limits;
 

@@ -635,8 +635,15 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
       '    --start-time "$(date -u -d \'-15 min\' +%FT%TZ)" --end-time "$(date -u +%FT%TZ)"',
       'done',
     ]),
+    sub('Promote with the CLI'),
+    'From your machine, with Systems Manager in both regions: it looks at the primary through its stack (refused while it runs; `--force` stops it, or goes ahead when its region cannot be reached), ' +
+      'writes the fence below from a node of this cluster, promotes the standby leader and takes the first full backup. The steps after it are by hand.',
+    shell([
+      '# PRIMARY_STACK, PRIMARY_REGION: the primary\'s stack and region. Add --force when that region is lost.',
+      `npx failover promote ${regionArgs} --primary-stack "$PRIMARY_STACK" --primary-region "$PRIMARY_REGION"`,
+    ]),
     sub('Fence the old primary'),
-    `First, from your machine: the fence. ${inlineCode(primary)}'s nodes, if their version renders Patroni's \`pre_promote\` as \`backup.py fence-check\` (\`grep pre_promote /etc/cdk-failover/patroni.yml\`), ` +
+    `By hand instead, first, from your machine: the fence. ${inlineCode(primary)}'s nodes, if their version renders Patroni's \`pre_promote\` as \`backup.py fence-check\` (\`grep pre_promote /etc/cdk-failover/patroni.yml\`), ` +
       'refuse to promote while this object is in one of their repositories: the region, when it comes back, accepts no write. ' +
       `Write it into the bucket this cluster reads (${bucket}: ${inlineCode(primary)}'s second repository) before the promotion, and into its first repository too if that region still answers ` +
       '(a returning node that cannot read a repository in 5 s promotes anyway: the check fails open). Remove it only when that cluster is rebuilt (`aws s3 rm`, in every bucket):',

@@ -31,7 +31,9 @@ describe('failover backup and restore: bad input', () => {
     // Not usage: the name reaches the cluster's own checks, an error (exit 1).
     [['backup', 'list', '--local', '--cluster', 'Bad_Name'], 1, /^failover: .*Bad_Name/],
     [['promote', '--cluster', 'dr'], 2, /^failover: give --local \[--cluster NAME\] or --stack NAME \[--region R\]: which cluster the promotion is for$/],
-    [['promote', '--stack', 'OrdersDr'], 2, /^failover: promoting a deployed stack \(--stack OrdersDr\) is not built yet: docs\/regional-recovery\.md gives the manual procedure; rehearse it here with --local$/],
+    [['promote', '--stack', 'OrdersDr', '--planned'], 2, /^failover: --planned is rehearsed with --local only: a deployed fail-back is the runbook's procedure \(docs\/regional-recovery\.md\)$/],
+    [['promote', '--stack', 'OrdersDr'], 2, /^failover: give --region \(or AWS_REGION\): which region stack OrdersDr is in$/],
+    [['promote', '--local', '--primary-stack', 'Orders'], 2, /^failover: --primary-stack and --primary-region go with --stack$/],
     [['promote', '--local', '--cluster', 'nosuchdr', '--state-root', '/nonexistent-cdkf'], 1, /^failover: no local cluster 'nosuchdr'/],
     [['promote', '--local', '--cluster', 'dr', '--planned', '--force'], 2, /^failover: --planned and --force exclude each other: a planned switch loses nothing, a forced one stops the primary as it is$/],
     // The local commands' usage errors exit 1, as commander's do there.

@@ -53,6 +53,15 @@ describe('PatroniCluster standbyOf', () => {
     expect(on('orders-dr')).toEqual([['s3:DeleteObject', 's3:GetObject', 's3:PutObject']]);
   });
 
+  test("the node role (root's, which runs failover promote --stack) may put the primary's fence and nothing else of its prefix; the process role may not", () => {
+    const fence = (role: string) =>
+      statements(template, role)
+        .filter((s) => JSON.stringify(s.Resource).includes('/orders/fence.json'))
+        .map((s) => [s.Action].flat().sort());
+    expect(fence('NodeRole')).toEqual([['s3:PutObject']]);
+    expect(fence('ProcessRole')).toEqual([]);
+  });
+
   test("the database roles' secrets are the primary's (none created, read by the nodes); the REST API's is its own", () => {
     const secrets = template.findResources('AWS::SecretsManager::Secret');
     const users = Object.values(secrets)

@@ -1,5 +1,5 @@
 // Every `npx failover ...` line of every example runbook parses with the CLI's own option
-// definitions (lib/cli/ops.ts, lib/cli/backup.ts), and targets the stack, region and construct the runbook is about.
+// definitions (lib/cli/ops.ts, lib/cli/backup.ts, lib/cli/promote.ts), and targets the stack, region and construct the runbook is about.
 import { Stack } from 'aws-cdk-lib';
 import { addExampleStacks } from '../../examples/all';
 import { findFailoverConstructs, renderStackRunbook } from '../../lib/runbook';
@@ -11,7 +11,7 @@ import { shellWords } from './markdown-support';
 jest.setTimeout(60_000);
 
 /** Values for the shell variables the runbooks' CLI lines use. */
-const VARS = { OLD_LEADER: 'some-member', AWS_REGION: 'eu-central-1' };
+const VARS = { OLD_LEADER: 'some-member', AWS_REGION: 'eu-central-1', PRIMARY_STACK: 'ThePrimaryStack', PRIMARY_REGION: 'us-east-1' };
 
 const app = testApp();
 addExampleStacks(app);
@@ -45,11 +45,15 @@ describe.each(cases)('CLI lines of the %s runbook', (_name, stack, markdown) => 
       } catch (err) {
         throw new Error(`${line}\n  does not parse: ${(err as Error).message}`, { cause: err });
       }
-      expect(['status', 'switchover', 'drill', 'backup', 'backup list']).toContain(parsed.command);
+      expect(['status', 'switchover', 'drill', 'backup', 'backup list', 'promote']).toContain(parsed.command);
       expect(parsed.opts).toMatchObject({ stack: stack.stackName, region: stack.region });
       expect(paths).toContain(parsed.opts.construct);
       const cluster = clusters.find((c) => c.node.path === parsed.opts.construct);
-      if (parsed.command.startsWith('backup')) {
+      if (parsed.command === 'promote') {
+        // Run Command too, and only a standby's runbook has it, naming its primary's stack.
+        expect(cluster?.primaryClusterName).toBeDefined();
+        expect(parsed.opts).toMatchObject({ primaryStack: VARS.PRIMARY_STACK, primaryRegion: VARS.PRIMARY_REGION });
+      } else if (parsed.command.startsWith('backup')) {
         // Run Command on the nodes: no forwarded REST API, and only a cluster with backups has the commands.
         expect(cluster?.backupBucket).toBeDefined();
         expect(parsed.opts.patroniUrl).toBeUndefined();

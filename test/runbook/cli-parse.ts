@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { backupCommand, restoreCommand } from '../../lib/cli/backup';
 import { opsCommands } from '../../lib/cli/ops';
+import { promoteCommand } from '../../lib/cli/promote';
 import { inlineCodes, shellLines } from './markdown-support';
 
 export interface Parsed {
@@ -26,7 +27,7 @@ export function parse(words: string[]): Parsed {
     // Subcommands (backup list) record their own name.
     for (const sub of command.commands) record(sub, `${name} ${sub.name()}`);
   };
-  for (const command of [...opsCommands(), backupCommand(), restoreCommand()]) {
+  for (const command of [...opsCommands(), backupCommand(), restoreCommand(), promoteCommand()]) {
     record(command, command.name());
     program.addCommand(command);
   }
