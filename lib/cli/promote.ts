@@ -43,6 +43,7 @@ export function promoteCommand(): Command {
           throw new UsageError('--planned and --force exclude each other: a planned switch loses nothing, a forced one stops the primary as it is');
         }
         const target = resolveTarget(opts, 'the promotion');
+        if (opts.primaryRegion !== undefined && opts.primaryStack === undefined) throw new UsageError('--primary-region goes with --primary-stack');
         if (target.kind === 'stack') {
           if (opts.planned) throw new UsageError('--planned is rehearsed with --local only: a deployed fail-back is the runbook\'s procedure (docs/regional-recovery.md)');
           const result = await stackPromote(target, { force: opts.force, primaryStack: opts.primaryStack, primaryRegion: opts.primaryRegion }, { progress });

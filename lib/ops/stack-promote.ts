@@ -6,7 +6,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { oneLine, OpsError, UsageError } from './errors';
 import { runOnNodes, lastLine, type NodeCommandResult } from './node-commands';
 import { deployedCluster, stackBackup, why, type StackBackupDependencies, type StackBackupTarget } from './stack-backup';
-import { readStackOutputsIn, stackRegion } from './stack-outputs';
+import { readStackOutputsIn } from './stack-outputs';
 import { fenceScript, membersScript, promoteScript, PROMOTED_LINE, stopNodeScript, LEAD_WAIT_SECONDS } from './stack-promote-scripts';
 
 export interface StackPromoteOptions {
@@ -64,29 +64,43 @@ async function checkPrimary(primaryName: string, standbyPath: string, options: S
       `give --primary-stack (and --primary-region) so that the primary '${primaryName}' is looked at first, or --force when its region is lost: promoting ${standbyPath} while it runs would make two writable clusters`,
     );
   }
-  const region = stackRegion(options.primaryRegion, deps.env ?? process.env);
+  // No fallback to AWS_REGION: that is usually the standby's region, where the primary's stack is not.
+  const region = options.primaryRegion;
   if (!region) throw new UsageError(`give --primary-region: which region stack ${options.primaryStack} is in`);
-  let results: NodeCommandResult[];
   let instanceIds: readonly string[];
   try {
     const outputs = await readStackOutputsIn(region, options.primaryStack, deps.cloudFormation, deps.signal);
     const primary = outputs.clusters.find((c) => c.clusterName === primaryName);
     if (!primary) throw new OpsError(`stack ${options.primaryStack} has no PatroniCluster '${primaryName}' (found: ${outputs.clusters.map((c) => c.clusterName).join(', ') || 'none'})`);
     instanceIds = primary.nodeInstanceIds;
+  } catch (err) {
+    // A wrong name or missing rights is a mistake to fix, never a lost region.
+    if ((err instanceof OpsError && /has no PatroniCluster/.test(err.message)) || /does not exist|AccessDenied|not authorized|credential/i.test(oneLine(err))) {
+      throw new OpsError(`the primary's stack ${options.primaryStack} in ${region} cannot be read (${oneLine(err)}): nothing promoted`);
+    }
+    return unreachable(primaryName, standbyPath, oneLine(err), options, deps);
+  }
+  let results: NodeCommandResult[];
+  try {
     results = await runOnNodes(ssmIn(region, deps), instanceIds, membersScript(), { comment: `cdk-failover: is ${primaryName} running`, executionTimeoutSeconds: 60, pollIntervalMs: deps.pollIntervalMs, signal: deps.signal });
   } catch (err) {
-    if (err instanceof OpsError && /has no PatroniCluster/.test(err.message)) throw err;
+    // No node's agent answers (InvalidInstanceId, or no answer in time): the nodes are gone or cut off.
     return unreachable(primaryName, standbyPath, oneLine(err), options, deps);
   }
   const list = members(results);
-  if (!list) return unreachable(primaryName, standbyPath, `no node answered: ${results.map((r) => why(r)).join('; ')}`, options, deps);
-  const running = list.filter((m) => m.State === 'running' || m.State === 'streaming');
-  if (running.length === 0) return 'not running';
+  // Every member that is not stopped has a Patroni that may start or keep PostgreSQL (starting, crashed, restarting...).
+  const running = (list ?? []).filter((m) => m.State !== 'stopped');
+  if (list && running.length === 0) return 'not running';
   const leader = running.find((m) => m.Role === 'Leader');
   if (!options.force) {
-    const state = leader ? `still accepts writes (leader ${leader.Member})` : `still runs (${running.map((m) => m.Member).join(', ')}) and may lead again`;
+    const state = !list
+      ? `answers but its member list cannot be read (${results.map((r) => why(r)).join('; ')})`
+      : leader
+        ? `still accepts writes (leader ${leader.Member})`
+        : `still runs (${running.map((m) => `${m.Member} ${m.State}`).join(', ')}) and may lead again`;
     throw new OpsError(`the primary '${primaryName}' ${state}: promoting ${standbyPath} would risk two writable clusters; promote with --force to stop every node of it first`);
   }
+  // Its agents answered: stop every node, whatever the list said.
   const stopped = await runOnNodes(ssmIn(region, deps), instanceIds, stopNodeScript(), {
     comment: `cdk-failover: stop ${primaryName} before a promotion`,
     executionTimeoutSeconds: 120,

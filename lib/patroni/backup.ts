@@ -304,10 +304,6 @@ function nagObjectsResource(bucket: s3.IBucket, prefix: string): string | undefi
 }
 
 /**
- * Objects under `<prefix>/` and the listing of that prefix (write: also put and delete), and the
- * bucket key's data-key operations.
- */
-/**
  * A standby's promotion fences its primary (`failover promote --stack`): the node role (root's,
  * which runs the promotion through Run Command) may put that one object into the primary's prefix.
  */
@@ -315,6 +311,10 @@ export function grantFenceWrite(role: iam.IRole, bucket: s3.IBucket, primaryName
   role.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects(`${primaryName}/${FENCE_FILE}`)] }));
 }
 
+/**
+ * Objects under `<prefix>/` and the listing of that prefix (write: also put and delete), and the
+ * bucket key's data-key operations.
+ */
 function grantRepository(role: iam.IRole, bucket: s3.IBucket, prefix: string, write: boolean): void {
   role.addToPrincipalPolicy(
     new iam.PolicyStatement({

@@ -34,6 +34,7 @@ describe('failover backup and restore: bad input', () => {
     [['promote', '--stack', 'OrdersDr', '--planned'], 2, /^failover: --planned is rehearsed with --local only: a deployed fail-back is the runbook's procedure \(docs\/regional-recovery\.md\)$/],
     [['promote', '--stack', 'OrdersDr'], 2, /^failover: give --region \(or AWS_REGION\): which region stack OrdersDr is in$/],
     [['promote', '--local', '--primary-stack', 'Orders'], 2, /^failover: --primary-stack and --primary-region go with --stack$/],
+    [['promote', '--stack', 'OrdersDr', '--region', 'eu-west-1', '--primary-region', 'us-east-1'], 2, /^failover: --primary-region goes with --primary-stack$/],
     [['promote', '--local', '--cluster', 'nosuchdr', '--state-root', '/nonexistent-cdkf'], 1, /^failover: no local cluster 'nosuchdr'/],
     [['promote', '--local', '--cluster', 'dr', '--planned', '--force'], 2, /^failover: --planned and --force exclude each other: a planned switch loses nothing, a forced one stops the primary as it is$/],
     // The local commands' usage errors exit 1, as commander's do there.

@@ -34,12 +34,13 @@ const MEMBERS_RUNNING = JSON.stringify([
  * Clients: CloudFormation answers each stack by name (a missing one: the region lost), SSM answers
  * each node's invocation from `answer(script, instance)`. `sent` records each command's script and nodes.
  */
-function clients(answer: (script: string, instance: string) => Invocation, stacks: Record<string, ReturnType<typeof outputs>> = { Dr: STANDBY, Shop: PRIMARY }) {
+function clients(answer: (script: string, instance: string) => Invocation, stacks: Record<string, ReturnType<typeof outputs> | Error> = { Dr: STANDBY, Shop: PRIMARY }) {
   const cfn = new CloudFormationClient({ region: 'eu-west-1' });
   mockClient(cfn)
     .on(DescribeStacksCommand)
     .callsFake((input: { StackName: string }) => {
       const found = stacks[input.StackName];
+      if (found instanceof Error) throw found;
       if (!found) throw Object.assign(new Error('connect ETIMEDOUT cloudformation.us-east-1.amazonaws.com'), { name: 'TimeoutError' });
       return { Stacks: [{ StackName: input.StackName, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(0), Outputs: found }] };
     });
@@ -114,7 +115,35 @@ describe('failover promote --stack (Run Command, mocked)', () => {
     const stopped = clients(healthy(() => ok(JSON.stringify([{ Member: 'orders-0', Role: 'Replica', State: 'stopped' }]))));
     expect((await stackPromote(target, { primaryStack: 'Shop', primaryRegion: 'us-east-1' }, stopped.deps)).primaryCheck).toBe('not running');
     const between = clients(healthy(() => ok(JSON.stringify([{ Member: 'orders-2', Role: 'Replica', State: 'running' }]))));
-    await expect(stackPromote(target, { primaryStack: 'Shop', primaryRegion: 'us-east-1' }, between.deps)).rejects.toThrow("the primary 'orders' still runs (orders-2) and may lead again");
+    await expect(stackPromote(target, { primaryStack: 'Shop', primaryRegion: 'us-east-1' }, between.deps)).rejects.toThrow("the primary 'orders' still runs (orders-2 running) and may lead again");
+    // Any state but stopped is a Patroni that may start or keep PostgreSQL.
+    const starting = clients(healthy(() => ok(JSON.stringify([{ Member: 'orders-0', Role: 'Replica', State: 'starting' }, { Member: 'orders-1', Role: 'Replica', State: 'stopped' }]))));
+    await expect(stackPromote(target, { primaryStack: 'Shop', primaryRegion: 'us-east-1' }, starting.deps)).rejects.toThrow("the primary 'orders' still runs (orders-0 starting) and may lead again");
+  });
+
+  test('agents that answer without a member list: refused without --force; with it, every node is stopped all the same', async () => {
+    const unreadable = (script: string) => (script.includes('list -f json') ? failed('Error: etcd cluster is unavailable') : ok('cdk-failover promote: stopped ip-10-0-1-10\n'));
+    const refused = clients(healthy(unreadable));
+    await expect(stackPromote(target, { primaryStack: 'Shop', primaryRegion: 'us-east-1' }, refused.deps)).rejects.toThrow(
+      /^the primary 'orders' answers but its member list cannot be read \(p-0: Failed \(exit 1\): Error: etcd cluster is unavailable; .*\): promoting Dr\/Db would risk two writable clusters/,
+    );
+    const forced = clients(healthy(unreadable));
+    expect((await stackPromote(target, { force: true, primaryStack: 'Shop', primaryRegion: 'us-east-1' }, forced.deps)).primaryCheck).toBe('stopped');
+    expect(forced.sent[1]!.script).toContain('systemctl stop');
+  });
+
+  test('a primary stack that does not exist, or that cannot be read for lack of rights, is a mistake, never a lost region: refused even with --force', async () => {
+    const absent = Object.assign(new Error('Stack with id Shop does not exist'), { name: 'ValidationError' });
+    const gone = clients(healthy(() => ok(MEMBERS_RUNNING)), { Dr: STANDBY, Shop: absent });
+    await expect(stackPromote(target, { force: true, primaryStack: 'Shop', primaryRegion: 'us-east-1' }, gone.deps)).rejects.toThrow(
+      /^the primary's stack Shop in us-east-1 cannot be read \(.*does not exist.*\): nothing promoted$/,
+    );
+    const denied = Object.assign(new Error('User is not authorized to perform: cloudformation:DescribeStacks'), { name: 'AccessDenied' });
+    const noRights = clients(healthy(() => ok(MEMBERS_RUNNING)), { Dr: STANDBY, Shop: denied });
+    await expect(stackPromote(target, { force: true, primaryStack: 'Shop', primaryRegion: 'us-east-1' }, noRights.deps)).rejects.toThrow(/cannot be read .*not authorized.*: nothing promoted$/);
+    for (const c of [gone, noRights]) expect(c.sent).toEqual([]);
+    const noRegion = clients(healthy(() => ok(MEMBERS_RUNNING)));
+    await expect(stackPromote(target, { primaryStack: 'Shop' }, { ...noRegion.deps, env: { AWS_REGION: 'eu-west-1' } })).rejects.toThrow('give --primary-region: which region stack Shop is in');
   });
 
   test('a primary that cannot be looked at (its region lost) is refused without --force (failing closed), promoted past with it', async () => {
