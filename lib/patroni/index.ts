@@ -11,4 +11,4 @@ export * from './egress';
 export { NODE_GAUGES, ROLE_CHANGE_EVENTS } from './config/node-metrics';
 export * from './cluster-tls';
 export { AWS_SSM_AGENT_KEY_FINGERPRINTS, type SsmAgentProps } from './ssm-agent';
-export type { DatabaseSecrets } from './standby';
+export type { DatabaseSecrets, StandbyStreaming } from './standby';

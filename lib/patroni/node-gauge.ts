@@ -28,6 +28,8 @@ export class NodeGauge {
   public static readonly TIMING_ADJUSTED = new NodeGauge(NODE_GAUGES.timingAdjusted);
   /** Standby leader of a standby cluster: seconds since the primary committed the last transaction it replayed. */
   public static readonly STANDBY_REPLAY_AGE_SECONDS = new NodeGauge(NODE_GAUGES.standbyReplayAgeSeconds);
+  /** Standby leader of a standby cluster while it streams: bytes its replay is behind the primary's last reported WAL position. */
+  public static readonly STANDBY_REPLAY_LAG_BYTES = new NodeGauge(NODE_GAUGES.standbyReplayLagBytes);
   /** Clusters with TLS: seconds until the first of this node's certificates (its own, the database's, the CAs') ends. */
   public static readonly CERTIFICATE_EXPIRY_SECONDS = new NodeGauge(NODE_GAUGES.certificateExpirySeconds);
 

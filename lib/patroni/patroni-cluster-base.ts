@@ -83,6 +83,12 @@ export interface IPatroniCluster extends IResource, ec2.IConnectable {
    */
   metricStandbyReplayAge(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
   /**
+   * A streaming standby cluster's lag in bytes: how far the standby leader's replay is behind the
+   * primary's WAL position as the primary last reported it (Maximum). No data: not streaming (the
+   * repository alone shows no position of the primary's), or no standby leader runs.
+   */
+  metricStandbyReplayLag(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression;
+  /**
    * Seconds until the first certificate on any node ends (Minimum over the nodes: their own
    * certificates, the database's, the CAs'); negative once one has. No data: a cluster without TLS.
    */
@@ -256,6 +262,10 @@ export abstract class PatroniClusterBase extends Resource implements IPatroniClu
 
   public metricStandbyReplayAge(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
     return clusterGauge(this, NODE_GAUGES.standbyReplayAgeSeconds, 'MAX', 'standby replay age (s)', props, false);
+  }
+
+  public metricStandbyReplayLag(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {
+    return clusterGauge(this, NODE_GAUGES.standbyReplayLagBytes, 'MAX', 'standby replay lag (bytes)', props, false);
   }
 
   public metricCertificateExpiry(props?: cloudwatch.MetricOptions): cloudwatch.MathExpression {

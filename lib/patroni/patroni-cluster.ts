@@ -13,7 +13,7 @@ import { checkLiteralCidr } from './config/pg-hba';
 import { CertificateIssuer, DEFAULT_CERTIFICATE_VALIDITY, issuerSettings } from './certificate-issuer';
 import { ClusterTls } from './cluster-tls';
 import { SsmAgentProps, ssmAgentSpec } from './ssm-agent';
-import { checkReplicaRegions, checkStandbyOf, DatabaseSecrets } from './standby';
+import { checkReplicaRegions, checkStandbyOf, checkStandbyStreaming, DatabaseSecrets, PRIMARY_DATABASE_CA, StandbyStreaming, withStreaming } from './standby';
 import { NodeEgress } from './egress';
 import { SynchronousMode, WatchdogMode } from './modes';
 import { ClusterEndpoint } from './endpoint';
@@ -170,6 +170,17 @@ export interface PatroniClusterProps {
    * @default - a primary cluster
    */
   readonly standbyOf?: IPatroniCluster;
+
+  /**
+   * With `standbyOf`: stream from the primary's writer endpoint as well, across a link you build
+   * (peering or a transit gateway). What a loss of the primary's region loses drops from about an
+   * `archiveTimeout` to what had not crossed the link. No replication slot is used: a standby that
+   * falls behind the primary's `wal_keep_size` catches up from the repository. Adding, changing or
+   * removing it on a running standby rolls out like any change (Patroni's `standby_cluster` host
+   * and port, no restart); after the promotion it changes nothing.
+   * @default - the repository only
+   */
+  readonly standbyStreaming?: StandbyStreaming;
 
   /**
    * The database roles' secrets, instead of new ones: a standby cluster's primary's, replicated
@@ -427,6 +438,10 @@ export class PatroniCluster extends PatroniClusterBase {
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.SNAPSHOT;
     const primaryName = props.standbyOf && checkStandbyOf(this.clusterName, props.standbyOf, props.backup, props.databaseSecrets);
     this.primaryClusterName = primaryName;
+    const streaming = props.standbyStreaming && checkStandbyStreaming(props.standbyStreaming, props.standbyOf, this.tls.enabled);
+    if (streaming) {
+      this.nodeSecurityGroup.addEgressRule(props.standbyStreaming!.primaryNetwork, ec2.Port.tcp(streaming.port), "Streaming replication from the primary cluster's writer endpoint (standbyStreaming)");
+    }
     const given = props.databaseSecrets;
     this.superuserSecret = given?.superuser ?? secret('SuperuserSecret', 'postgres', 'PostgreSQL superuser', true);
     this.replicationSecret = given?.replication ?? secret('ReplicationSecret', 'replicator', 'PostgreSQL replication user', true);
@@ -502,6 +517,7 @@ export class PatroniCluster extends PatroniClusterBase {
       __REWIND_SECRET__: this.rewindSecret.secretArn,
       __REST_API_SECRET__: this.restApiSecret.secretArn,
       ...backup?.values,
+      ...(streaming?.primaryDatabaseCa !== undefined ? { [PRIMARY_DATABASE_CA]: streaming.primaryDatabaseCa } : {}),
     };
     this.nodes.forEach((node, i) => (values[`__NODE${i}_ADDRESS__`] = node.address));
     if (this.tls.enabled) {
@@ -543,7 +559,7 @@ export class PatroniCluster extends PatroniClusterBase {
       metricsNamespace: this.metricsNamespace,
       awsRegion: '__AWS_REGION__',
       processRoleArn: '__PROCESS_ROLE_ARN__',
-      ...(backup ? { backup: backup.spec } : {}),
+      ...(backup ? { backup: streaming ? withStreaming(backup.spec, streaming) : backup.spec } : {}),
       ...(egress.privateOptions ? { aptProxy: egress.privateOptions.packageProxy.url } : {}),
       ...(this.tls.enabled ? { tls: true } : {}),
       ...(operatorCidrs.length ? { operatorCidrs } : {}),

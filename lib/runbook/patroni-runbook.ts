@@ -628,12 +628,12 @@ function regionalFailover(cluster: PatroniCluster, f: PatroniFacts, sub: (text: 
         'Read the time of the last commit it replayed (below: now minus the age): the writes the primary acknowledged after that time are what the promotion loses.',
     ]),
     shell([
-      '# only the standby leader publishes it',
-      `for node in ${memberNames(f).join(' ')}; do`,
-      `  aws cloudwatch get-metric-statistics --region ${f.context.regionArg} --namespace ${f.metricsNamespace} --metric-name StandbyReplayAgeSeconds \\`,
+      '# only the standby leader publishes them; StandbyReplayLagBytes only while it streams from the primary (standbyStreaming)',
+      `for node in ${memberNames(f).join(' ')}; do for metric in StandbyReplayAgeSeconds StandbyReplayLagBytes; do`,
+      `  aws cloudwatch get-metric-statistics --region ${f.context.regionArg} --namespace ${f.metricsNamespace} --metric-name "$metric" \\`,
       `    --dimensions Name=ClusterName,Value=${f.clusterName} Name=Node,Value="$node" --statistics Maximum --period 60 \\`,
       '    --start-time "$(date -u -d \'-15 min\' +%FT%TZ)" --end-time "$(date -u +%FT%TZ)"',
-      'done',
+      'done; done',
     ]),
     sub('Promote with the CLI'),
     'From your machine, with Systems Manager in both regions: it looks at the primary through its stack (refused while it runs; `--force` stops it, or goes ahead when its region cannot be reached), ' +

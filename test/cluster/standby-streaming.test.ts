@@ -74,6 +74,38 @@ if (process.env.SKIP_CLUSTER === '1') {
       );
     });
 
+    test("the streaming source is taken off and put back on the running standby through /config (what the node agent PATCHes on a deploy): the standby leader stops and resumes streaming, with no restart", async () => {
+      const leaderSql = (sql: string) => standby.sql(sql, onNode(standby, standbyLeader));
+      const started = await leaderSql('select pg_postmaster_start_time()');
+      const source = (await standby.patroni().dynamicConfig()).standby_cluster as { host: string; port: number };
+      const patch = async (standbyCluster: object) => {
+        const answer = await standby.rest(standbyLeader, { method: 'PATCH', path: '/config', json: { standby_cluster: standbyCluster }, timeoutMs: 10_000 });
+        expect(answer.status).toBe(200);
+      };
+      const receiver = (want: string) =>
+        poll(
+          `the standby leader's WAL receiver: ${want}`,
+          async () => {
+            const now = await leaderSql("select coalesce((select status || ' ' || sender_port from pg_stat_wal_receiver), 'none')");
+            return now === want ? found(now) : notYet(now);
+          },
+          { timeoutMs: MINUTE, intervalMs: 500 },
+        );
+      await patch({ host: null, port: null });
+      await receiver('none');
+      const mid = `${runTag}-archive-only`;
+      await primary.sql(`insert into ${WRITES_TABLE} (id, source) values ('${mid}', 'setup'); select pg_switch_wal()`);
+      await poll('a commit replayed from the archive alone', async () => ((await leaderSql(`select count(*) from ${WRITES_TABLE} where id = '${mid}'`)) === '1' ? found(true) : notYet('not yet')), {
+        timeoutMs: MINUTE,
+        intervalMs: 500,
+      });
+      await patch({ host: source.host, port: source.port });
+      await receiver(`streaming ${PEERING_PORT}`);
+      expect(await leaderSql('select pg_postmaster_start_time()')).toBe(started);
+      const me = (await standby.rest(standbyLeader, { path: '/patroni', timeoutMs: 5_000 })).body;
+      expect(JSON.parse(me).pending_restart).toBeUndefined();
+    });
+
     describe('the primary region is lost under writes', () => {
       let writerA: RunningWriter;
       let writerB: RunningWriter;

@@ -1,11 +1,13 @@
 // PatroniCluster as a standby cluster of another (regional recovery): what it renders, grants and
 // creates, what it refuses at synth, and what changing it does to a deployed stack.
 import { Duration, Fn, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
-import { FailoverAlarms, PatroniCluster, PatroniClusterProps } from '../../lib';
+import { ClusterTls, FailoverAlarms, PatroniCluster, PatroniClusterProps } from '../../lib';
 import { policyStatements as statements, setupCluster } from './cluster-fixture';
 import { unpackNode } from './user-data-helpers';
+import { issueClusterCertificates } from '../../lib/tls/cluster-certificates';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
@@ -171,6 +173,88 @@ describe('PatroniCluster standbyOf', () => {
     expect(patroniYml(template)).toContain('standby_cluster');
     expect(patroniYml(after.template)).not.toContain('standby_cluster');
     expect(unpackNode(after.template, 0).document.generation).not.toBe(unpackNode(template, 0).document.generation);
+  });
+});
+
+describe('PatroniCluster standbyStreaming', () => {
+  const issued = issueClusterCertificates({ clusterName: 'orders', days: 30, now: new Date('2026-12-01T00:00:00Z'), nodes: [{ name: 'pg-0', address: '10.0.0.10' }] });
+  const primaryCa = issued.databaseCa.certificatePem;
+  const streaming = (more: Partial<PatroniClusterProps['standbyStreaming']> = {}) => ({ primaryNetwork: ec2.Peer.ipv4('10.1.0.0/16'), primaryDatabaseCa: primaryCa, ...more });
+  const { template } = setupCluster((stack) => standbyProps(stack, { standbyStreaming: streaming() }));
+  const repositoryOnly = setupCluster((stack) => standbyProps(stack)).template;
+  const instances = (t: typeof template) => Object.fromEntries(Object.entries(t.findResources('AWS::EC2::Instance')).map(([id, r]: [string, Json]) => [id, r.Properties]));
+
+  test("standby_cluster streams from the primary's writer endpoint besides the repository, and the nodes' agents get the primary's database CA to trust", () => {
+    const node = unpackNode(template, 0);
+    expect(node.text).toMatch(/standby_cluster:\n\s+host: orders-db\.elb\.us-east-1\.amazonaws\.com\n\s+port: 5432\n\s+restore_command: pgbackrest /);
+    expect(node.bundle.tls?.primaryDatabaseCa).toBe('__PRIMARY_DATABASE_CA__');
+    expect(node.document.values.__PRIMARY_DATABASE_CA__).toBe(primaryCa);
+    expect(unpackNode(repositoryOnly, 0).bundle.tls?.primaryDatabaseCa).toBeUndefined();
+  });
+
+  test("the nodes may reach the primary's network on the writer port, and nothing more is opened", () => {
+    const egress = (t: typeof template) =>
+      Object.values(t.findResources('AWS::EC2::SecurityGroup'))
+        .flatMap((r: Json) => r.Properties.SecurityGroupEgress ?? [])
+        .concat(Object.values(t.findResources('AWS::EC2::SecurityGroupEgress')).map((r: Json) => r.Properties));
+    const added = egress(template).filter((rule: Json) => !egress(repositoryOnly).some((r: Json) => JSON.stringify(r) === JSON.stringify(rule)));
+    expect(added).toEqual([expect.objectContaining({ CidrIp: '10.1.0.0/16', IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432 })]);
+  });
+
+  test('day two: adding streaming to a standby changes no instance, only what the agents roll out (a new generation)', () => {
+    expect(instances(template)).toEqual(instances(repositoryOnly));
+    expect(unpackNode(template, 0).document.generation).not.toBe(unpackNode(repositoryOnly, 0).document.generation);
+  });
+
+  test('host and port may be given (a name the primary\'s certificate holds, resolvable from this VPC)', () => {
+    const other = setupCluster((stack) => standbyProps(stack, { standbyStreaming: streaming({ host: 'orders-writer.internal.example', port: 6432 }) })).template;
+    expect(unpackNode(other, 0).text).toMatch(/standby_cluster:\n\s+host: orders-writer\.internal\.example\n\s+port: 6432\n/);
+  });
+
+  test('without TLS there is no CA to give', () => {
+    const plain = setupCluster((stack) => standbyProps(stack, { tls: ClusterTls.OFF, standbyStreaming: { primaryNetwork: ec2.Peer.ipv4('10.1.0.0/16') } })).template;
+    expect(unpackNode(plain, 0).text).toContain('host: orders-db.elb.us-east-1.amazonaws.com');
+    expect(unpackNode(plain, 0).bundle.tls).toBeUndefined();
+  });
+
+  test.each<[string, (stack: Stack) => Partial<PatroniClusterProps>, string]>([
+    ['without standbyOf', (stack) => ({ ...standbyProps(stack), standbyOf: undefined, databaseSecrets: undefined, standbyStreaming: streaming() }), 'standbyStreaming goes with standbyOf'],
+    [
+      'without the CA, with TLS',
+      (stack) => standbyProps(stack, { standbyStreaming: streaming({ primaryDatabaseCa: undefined }) }),
+      "standbyStreaming.primaryDatabaseCa is required with TLS: replication checks the primary's endpoint against it",
+    ],
+    [
+      'a CA without TLS',
+      (stack) => standbyProps(stack, { tls: ClusterTls.OFF, standbyStreaming: streaming() }),
+      'standbyStreaming.primaryDatabaseCa needs TLS: with ClusterTls.OFF replication checks no certificate',
+    ],
+    ['a CA that is no PEM', (stack) => standbyProps(stack, { standbyStreaming: streaming({ primaryDatabaseCa: 'MIIB...' }) }), 'standbyStreaming.primaryDatabaseCa must be one PEM certificate'],
+    [
+      'two certificates',
+      (stack) => standbyProps(stack, { standbyStreaming: streaming({ primaryDatabaseCa: `${primaryCa}\n${primaryCa}` }) }),
+      'standbyStreaming.primaryDatabaseCa must be one PEM certificate',
+    ],
+    [
+      'a certificate that is no CA',
+      (stack) => standbyProps(stack, { standbyStreaming: streaming({ primaryDatabaseCa: issued.database.certificatePem }) }),
+      'standbyStreaming.primaryDatabaseCa must be a CA certificate, got one for CN=',
+    ],
+    [
+      'a broken certificate',
+      (stack) => standbyProps(stack, { standbyStreaming: streaming({ primaryDatabaseCa: '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----' }) }),
+      'standbyStreaming.primaryDatabaseCa is not a readable certificate',
+    ],
+    [
+      'a host that is a deploy-time value',
+      (stack) => standbyProps(stack, { standbyStreaming: streaming() }, { endpointHostname: Fn.importValue('OrdersEndpoint') }),
+      "standbyStreaming.host: the primary's writer endpoint host name is a deploy-time value",
+    ],
+    ['a host with a space', (stack) => standbyProps(stack, { standbyStreaming: streaming({ host: 'orders db' }) }), "standbyStreaming.host must be a host name or an IP address, got 'orders db'"],
+    ['port 0', (stack) => standbyProps(stack, { standbyStreaming: streaming({ port: 0 }) }), 'standbyStreaming.port must be a port from 1 to 65535 known at synth, got 0'],
+    ['port 70000', (stack) => standbyProps(stack, { standbyStreaming: streaming({ port: 70000 }) }), 'standbyStreaming.port must be a port from 1 to 65535 known at synth, got 70000'],
+  ])('refuses streaming %s at synth', (_what, props, message) => {
+    expect(() => setupCluster(props)).toThrow(message);
   });
 });
 

@@ -25,7 +25,7 @@ export const LOCAL_S3 = {
 } as const;
 
 /** The archive's RPO locally: short, so drills do not wait for a segment to fill. */
-const LOCAL_ARCHIVE_TIMEOUT_SECONDS = 10;
+export const LOCAL_ARCHIVE_TIMEOUT_SECONDS = 10;
 
 export function repositoryDir(stateRoot: string): string {
   return path.join(stateRoot, 'repository');

@@ -175,6 +175,9 @@ def sample(now):
     replayed = epoch_seconds(me.get('xlog', {}).get('replayed_timestamp')) if running and me.get('role') == 'standby_leader' else None
     if replayed is not None:
         gauges[GAUGE['standbyReplayAgeSeconds']] = max(0, now - replayed)
+        lag_bytes = streamed_lag_bytes() if BACKUP else None
+        if lag_bytes is not None:
+            gauges[GAUGE['standbyReplayLagBytes']] = lag_bytes
     ends = [end for end in map(certificate_end, CONFIG['certificates']) if end is not None]
     if ends:
         gauges[GAUGE['certificateExpirySeconds']] = min(ends) - now
@@ -283,6 +286,33 @@ ARCHIVER_SQL = (
     "FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'), 0), "
     "(SELECT system_identifier >> 32 FROM pg_control_system()) FROM pg_stat_archiver"
 )
+# A streaming standby leader: how far its replay is behind the primary's WAL position as the
+# primary's WAL sender last reported it; -1 while it does not stream (the repository shows no
+# position of the primary's).
+STANDBY_LAG_SQL = (
+    "SELECT coalesce((SELECT greatest(0, pg_wal_lsn_diff(latest_end_lsn, pg_last_wal_replay_lsn()))::bigint "
+    "FROM pg_stat_wal_receiver WHERE status = 'streaming' AND latest_end_lsn IS NOT NULL), -1)"
+)
+
+
+def psql_values(sql):
+    """The words of psql's one-row answer over the local socket, as the superuser."""
+    answer = subprocess.run(
+        ['psql', '-XAtq', '-h', BACKUP['socketDir'], '-p', str(BACKUP['port']), '-U', BACKUP['user'],
+         '-d', 'postgres', '-F', ' ', '-c', sql],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        timeout=CONFIG['httpTimeoutSeconds'])
+    return answer.stdout.split()
+
+
+def streamed_lag_bytes():
+    """StandbyReplayLagBytes, or None (not streaming, or PostgreSQL did not answer: left out)."""
+    try:
+        (lag,) = (int(v) for v in psql_values(STANDBY_LAG_SQL))
+    except (OSError, ValueError, subprocess.TimeoutExpired) as error:
+        log('standby lag in bytes unknown (psql: %r)' % (error,))
+        return None
+    return lag if lag >= 0 else None
 
 
 class Repository:
@@ -330,12 +360,7 @@ class Repository:
         if self.size is not None:
             gauges[GAUGE['backupRepositorySizeBytes']] = self.size
         try:
-            answer = subprocess.run(
-                ['psql', '-XAtq', '-h', BACKUP['socketDir'], '-p', str(BACKUP['port']), '-U', BACKUP['user'],
-                 '-d', 'postgres', '-F', ' ', '-c', ARCHIVER_SQL],
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                timeout=CONFIG['httpTimeoutSeconds'])
-            failing, waiting, created = (int(v) for v in answer.stdout.split())
+            failing, waiting, created = (int(v) for v in psql_values(ARCHIVER_SQL))
             gauges[GAUGE['walArchiveFailing']] = failing
             gauges[GAUGE['walArchiveWaitSeconds']] = max(0, waiting)
             if self.newest is None and self.size is not None:

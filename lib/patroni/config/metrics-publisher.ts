@@ -34,6 +34,7 @@ const UNITS: Record<string, string> = {
   [NODE_GAUGES.backupRepositorySizeBytes]: 'Bytes',
   [NODE_GAUGES.walArchiveWaitSeconds]: 'Seconds',
   [NODE_GAUGES.standbyReplayAgeSeconds]: 'Seconds',
+  [NODE_GAUGES.standbyReplayLagBytes]: 'Bytes',
   [NODE_GAUGES.certificateExpirySeconds]: 'Seconds',
 };
 

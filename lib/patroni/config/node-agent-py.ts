@@ -202,8 +202,12 @@ def write_tls(identity, desired):
     if not tls:
         return []
     version = fill(tls['versionId'], desired['values'])
+    # A streaming standby trusts its primary's database CA too: a change of that one is a new install.
+    primary_ca = fill(tls['primaryDatabaseCa'], desired['values']).strip() if tls.get('primaryDatabaseCa') else None
+    primary_ca = primary_ca + '\n' if primary_ca else None
+    installed = version + (' primary-ca ' + hashlib.sha256(primary_ca.encode()).hexdigest()[:16] if primary_ca else '')
     link = tls['link']
-    if read_text(TLS_INSTALLED) == version and os.path.islink(link):
+    if read_text(TLS_INSTALLED) == installed and os.path.islink(link):
         return []
     secret_id = fill(tls['secretId'], desired['values'])
     try:
@@ -221,6 +225,8 @@ def write_tls(identity, desired):
     for f in tls['files']:
         source = f['source']
         content = node[source[len('node.'):]] if source.startswith('node.') else secret[source]
+        if source == 'databaseCaCert' and primary_ca:
+            content = content.rstrip('\n') + '\n' + primary_ca
         owner = pwd.getpwnam(f['owner'])
         write_atomic(os.path.join(parent, directory, f['name']), content, int(f['mode'], 8), owner.pw_uid, owner.pw_gid)
     previous = os.readlink(link) if os.path.islink(link) else None
@@ -235,8 +241,9 @@ def write_tls(identity, desired):
     for entry in os.listdir(parent):
         if entry.startswith(os.path.basename(link) + '.') and entry not in (directory, previous) and os.path.isdir(os.path.join(parent, entry)):
             shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
-    write_atomic(TLS_INSTALLED, version, 0o644)
-    log('installed the certificates of secret version %s%s' % (version, ' (a renewed cluster CA)' if ca_renewed else ''))
+    write_atomic(TLS_INSTALLED, installed, 0o644)
+    log('installed the certificates of secret version %s%s%s' % (version, ' (a renewed cluster CA)' if ca_renewed else '',
+                                                               ", with the primary's database CA" if primary_ca else ''))
     return ['reload-tls'] + (['restart-etcd', 'reload-haproxy', 'restart-metrics'] if ca_renewed else [])
 
 
@@ -637,7 +644,7 @@ def apply():
             log(action)
             take_action(settings, action, desired)
         running_loop = int(patroni(settings, 'GET', '/config').get('loop_wait') or 10)
-        patched = desired['bundle']['dynamicConfiguration'] and patch_dynamic_configuration(settings, desired)
+        patched = desired['bundle']['dynamicConfiguration'] and patch_dynamic_configuration(settings, desired, patroni_yml)
         if patched or 'reload-patroni' in actions:
             # Patroni applies a changed configuration at its next loop, at the loop_wait in force
             # until then (the old one, when the PATCH changed it): only then is pending_restart known.
@@ -830,16 +837,30 @@ def install_missing(program, package):
         run(['apt-get', '-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', package], timeout=900)
 
 
-def patch_dynamic_configuration(settings, desired):
+def patch_dynamic_configuration(settings, desired, patroni_yml):
     """PATCHes Patroni's /config where it differs from the desired dynamic configuration."""
     current = patroni(settings, 'GET', '/config')
     wanted = desired['bundle']['dynamicConfiguration']
     patch = diff(current, wanted)
+    patch.update(standby_patch(current, patroni_yml))
     if not patch:
         return False
     log('PATCH /config ' + json.dumps(patch, sort_keys=True))
     patroni(settings, 'PATCH', '/config', patch)
     return True
+
+
+def standby_patch(current, patroni_yml):
+    """standby_cluster's host and port as patroni.yml's bootstrap wants them, while /config still
+    follows a primary: streaming added to, moved on or removed from a running standby. Nothing
+    once promoted (no standby_cluster), so no deploy can undo a promotion."""
+    import yaml
+    following = current.get('standby_cluster')
+    wanted = (((yaml.safe_load(patroni_yml) or {}).get('bootstrap') or {}).get('dcs') or {}).get('standby_cluster')
+    if not isinstance(following, dict) or not isinstance(wanted, dict):
+        return {}
+    changed = {k: wanted.get(k) for k in ('host', 'port') if following.get(k) != wanted.get(k)}
+    return {'standby_cluster': changed} if changed else {}
 
 
 def diff(current, wanted):

@@ -22,6 +22,7 @@ import { ClusterCredentials, ClusterSpec, NodePaths } from './spec';
 import { TLS_DIR_NAME, TLS_FILE_NAMES, TLS_FILE_OWNERS, TLS_FILE_SOURCES, TlsFile, tlsFileMode } from './tls';
 import { SYSTEMD_UNIT_NAMES } from './systemd-units';
 import { SSM_AGENT_INSTALLER_PATH, SSM_AGENT_PROGRAM, SSM_AGENT_UNIT } from './ssm-agent';
+import { checkedStandby } from './standby';
 
 /** Secrets Manager secret ARNs (or placeholders for them). Each SecretString is JSON with a string `password` field. */
 export interface BootstrapSecretIds {
@@ -91,6 +92,11 @@ export interface BundleTls {
   /** How PostgreSQL is told to re-read its certificate (pg_ctl reload of the data directory). */
   readonly pgCtl: string;
   readonly dataDir: string;
+  /**
+   * A standby that streams: the primary's database CA (PEM or placeholder), appended to the
+   * database CA file so that replication's `verify-full` accepts the primary. @default - none
+   */
+  readonly primaryDatabaseCa?: string;
 }
 
 /** The node's desired configuration, as the agent reads it (JSON). */
@@ -190,8 +196,9 @@ function onChangeOf(spec: ClusterSpec, nodeName: string, file: RenderedFile): re
   return actions;
 }
 
-function bundleTls(nodeName: string, paths: NodePaths, tlsSecret: NodeBundleOptions['tlsSecret']): BundleTls {
+function bundleTls(spec: ClusterSpec, nodeName: string, paths: NodePaths, tlsSecret: NodeBundleOptions['tlsSecret']): BundleTls {
   if (!tlsSecret) throw new Error('spec.tls needs options.tlsSecret: the nodes install their certificates from it');
+  const primaryDatabaseCa = checkedStandby(spec)?.primaryDatabaseCa;
   return {
     ...tlsSecret,
     node: nodeName,
@@ -204,6 +211,7 @@ function bundleTls(nodeName: string, paths: NodePaths, tlsSecret: NodeBundleOpti
     })),
     pgCtl: path.posix.join(paths.binDir, 'pg_ctl'),
     dataDir: paths.dataDir,
+    ...(primaryDatabaseCa !== undefined ? { primaryDatabaseCa } : {}),
   };
 }
 
@@ -259,7 +267,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
       ...(backsUpFromStandby(spec) ? { backupServer: BACKUP_UNIT_NAMES.server } : {}),
     },
     imdsFirewall: { unit: IMDS_FIREWALL_UNIT, rules: IMDS_FIREWALL_FILE, broker: { unit: CREDENTIAL_BROKER_UNIT, program: CREDENTIAL_BROKER_PROGRAM } },
-    ...(spec.tls ? { tls: bundleTls(nodeName, paths, options.tlsSecret) } : {}),
+    ...(spec.tls ? { tls: bundleTls(spec, nodeName, paths, options.tlsSecret) } : {}),
     ...(spec.ssmAgent ? { ssmAgent: { installer: SSM_AGENT_INSTALLER_PATH, program: SSM_AGENT_PROGRAM, unit: SSM_AGENT_UNIT, required: spec.ssmAgent.required } } : {}),
   };
 }

@@ -36,6 +36,12 @@ export const NODE_GAUGES = {
    */
   standbyReplayAgeSeconds: 'StandbyReplayAgeSeconds',
   /**
+   * Standby leader of a standby cluster while it streams (`standbyStreaming`): bytes between the
+   * primary's WAL position, as the primary last reported it over the link, and this node's replay.
+   * Not published while the repository alone feeds it: that shows no position of the primary's.
+   */
+  standbyReplayLagBytes: 'StandbyReplayLagBytes',
+  /**
    * Clusters with TLS: seconds until the first of this node's certificate files ends (its own,
    * the database's, the two CAs'); negative once one has.
    */
@@ -54,7 +60,7 @@ export const BACKUP_NODE_GAUGES: readonly string[] = [
 export const TLS_NODE_GAUGES: readonly string[] = [NODE_GAUGES.certificateExpirySeconds];
 
 /** The gauges only the standby leader of a standby cluster publishes. */
-export const STANDBY_NODE_GAUGES: readonly string[] = [NODE_GAUGES.standbyReplayAgeSeconds];
+export const STANDBY_NODE_GAUGES: readonly string[] = [NODE_GAUGES.standbyReplayAgeSeconds, NODE_GAUGES.standbyReplayLagBytes];
 
 /** Published by the role-change callback, with the cluster dimension only. */
 export const ROLE_CHANGE_EVENTS = {

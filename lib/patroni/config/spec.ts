@@ -145,6 +145,13 @@ export interface StandbySourceSpec {
   readonly host?: string;
   /** @default - the primary's writer port is required with `host` */
   readonly port?: number;
+  /**
+   * The primary's database CA certificate (PEM, or a placeholder filled at deploy), with `host`:
+   * the node agent appends it to the nodes' database CA file, so that replication's `verify-full`
+   * accepts the primary's server certificate. @default - the database CA file as issued (a local
+   * cluster's link adds it itself)
+   */
+  readonly primaryDatabaseCa?: string;
 }
 
 export interface ClusterSpec {

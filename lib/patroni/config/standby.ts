@@ -25,6 +25,12 @@ export function checkedStandby(spec: ClusterSpec): StandbySourceSpec | undefined
   if (source.port !== undefined && (!Number.isInteger(source.port) || source.port < 1 || source.port > 65535)) {
     throw new Error(`backup.standbyOf.port must be a port from 1 to 65535, got ${source.port}`);
   }
+  if (source.primaryDatabaseCa !== undefined && source.host === undefined) {
+    throw new Error("backup.standbyOf.primaryDatabaseCa goes with host and port: it is the CA replication checks the primary's writer endpoint against");
+  }
+  if (source.primaryDatabaseCa !== undefined && !spec.tls) {
+    throw new Error('backup.standbyOf.primaryDatabaseCa needs tls: without TLS replication checks no certificate');
+  }
   return source;
 }
 

@@ -128,6 +128,7 @@ describe('metrics publisher', () => {
       BackupRepositorySizeBytes: 'Bytes',
       WalArchiveWaitSeconds: 'Seconds',
       StandbyReplayAgeSeconds: 'Seconds',
+      StandbyReplayLagBytes: 'Bytes',
       CertificateExpirySeconds: 'Seconds',
     };
     for (const d of data!) {
@@ -251,6 +252,37 @@ describe('metrics publisher', () => {
       expect(g).toMatchObject({ IsPrimary: 0, IsReplica: 1, HealthyReplica: 1, ReplicationLagBytes: 4096 });
       expect(g.StandbyReplayAgeSeconds).toBeUndefined();
       expect(fs.existsSync(markFile())).toBe(false);
+    });
+
+    test("a streaming standby leader adds its lag in bytes behind the primary's reported position (psql over the local socket); not streaming (-1) or psql failing: left out, the age still published", async () => {
+      fakeAws();
+      fs.writeFileSync(script, renderMetricsPublisher({ ...spec, backup: { ...BACKUP_SPEC, standbyOf: { stanza: 'orders', path: '/orders' } } }, 'pg-0'));
+      const psql = (lines: string[]) => fs.writeFileSync(path.join(bin, 'psql'), ['#!/bin/bash', `printf '%s\\n' "$@" >'${root}/psql-args'`, ...lines, ''].join('\n'), { mode: 0o755 });
+      asStandby('standby_leader', 90);
+      psql(["echo '16384'"]);
+      const streaming = gauges((await publishOnce()).data);
+      expect(streaming.StandbyReplayLagBytes).toBe(16384);
+      expect(streaming.StandbyReplayAgeSeconds).toBeGreaterThanOrEqual(90);
+      const args = fs.readFileSync(path.join(root, 'psql-args'), 'utf8').trim().split('\n');
+      expect(args.slice(-1)[0]).toMatch(/FROM pg_stat_wal_receiver WHERE status = 'streaming' AND latest_end_lsn IS NOT NULL\), -1\)$/);
+      expect(args).not.toContainEqual(expect.stringContaining('pg_stat_archiver'));
+
+      psql(["echo '-1'"]);
+      const repositoryOnly = await publishOnce();
+      expect(gauges(repositoryOnly.data)).not.toHaveProperty('StandbyReplayLagBytes');
+      expect(repositoryOnly.stderr).not.toContain('unknown');
+
+      psql(['echo "could not connect" >&2', 'exit 2']);
+      const failing = await publishOnce();
+      expect(gauges(failing.data)).not.toHaveProperty('StandbyReplayLagBytes');
+      expect(gauges(failing.data).StandbyReplayAgeSeconds).toBeGreaterThanOrEqual(90);
+      expect(failing.stderr).toContain('metrics publisher pg-0: standby lag in bytes unknown (psql: ValueError(');
+
+      // Its replicas ask nothing.
+      fs.rmSync(path.join(root, 'psql-args'));
+      asStandby('replica');
+      expect(gauges((await publishOnce()).data)).not.toHaveProperty('StandbyReplayLagBytes');
+      expect(fs.existsSync(path.join(root, 'psql-args'))).toBe(false);
     });
 
     test('a standby leader with no commit replayed yet, or an unreadable time, publishes no age (missing data: the alarm breaches)', async () => {

@@ -136,6 +136,26 @@ describe('the node agent (python3)', () => {
     expect(await problem(null, false)).toBe("Patroni's /config gave no configuration (None): whether this cluster is a standby cannot be told");
   });
 
+  test("standby_patch: a running standby's streaming source (host, port) follows patroni.yml's bootstrap; removed, they become null; a promoted cluster or a primary gets none", async () => {
+    /** patroni.yml with standby_cluster (and `source`'s lines in it), or without it (null). */
+    const yml = (source: string | null) =>
+      JSON.stringify(`scope: db\nbootstrap:\n  dcs:\n    ttl: 30\n${source === null ? '' : `    standby_cluster:\n${source}      restore_command: x\n`}`);
+    const streams = '      host: orders-db.example\n      port: 5432\n';
+    const repositoryOnly = '';
+    const patch = (config: object, source: string | null) => py(`print(json.dumps(agent.standby_patch(json.loads(${JSON.stringify(JSON.stringify(config))}), ${yml(source)})))`);
+    const following = (more: object = {}) => ({ ttl: 30, standby_cluster: { restore_command: 'x', ...more } });
+    // Added, already there, moved, removed.
+    expect(await patch(following(), streams)).toEqual({ standby_cluster: { host: 'orders-db.example', port: 5432 } });
+    expect(await patch(following({ host: 'orders-db.example', port: 5432 }), streams)).toEqual({});
+    expect(await patch(following({ host: 'old.example', port: 5432 }), streams)).toEqual({ standby_cluster: { host: 'orders-db.example' } });
+    expect(await patch(following({ host: 'orders-db.example', port: 5432 }), repositoryOnly)).toEqual({ standby_cluster: { host: null, port: null } });
+    expect(await patch(following(), repositoryOnly)).toEqual({});
+    // Promoted, or a primary: nothing (standby_problem refuses a generation that still declares standbyOf).
+    expect(await patch({ ttl: 30, standby_cluster: null }, streams)).toEqual({});
+    expect(await patch({ ttl: 30 }, streams)).toEqual({});
+    expect(await patch(following({ host: 'orders-db.example', port: 5432 }), null)).toEqual({});
+  });
+
   test('write_files writes only what changed since the last run, with the bundle\'s modes, and the values filled in', async () => {
     const bundle = renderNodeBundle(ec2Spec(), 'pg-0', OPTIONS);
     // Only root-owned files without passwords, relocated under the temporary directory.
@@ -155,6 +175,29 @@ describe('the node agent (python3)', () => {
     expect(await py(write)).toEqual(files.map((f) => f.path));
   });
 
+  /** Installs `bundle`'s certificate files from `dir`/secret.json as version `version` of node `node` (the primary's database CA given, a streaming standby). */
+  const tlsInstaller =
+    (bundle: ReturnType<typeof renderNodeBundle>, link: string) =>
+    async (version: string, node = 'pg-0', primaryCa?: string) =>
+      (await py(
+        [
+          `agent.TLS_INSTALLED = ${JSON.stringify(path.join(dir, 'tls-version'))}`,
+          'calls = []',
+          `agent.aws = lambda identity, *args: (calls.append(list(args)), open(${JSON.stringify(path.join(dir, 'secret.json'))}).read())[1]`,
+          `tls = dict(json.loads(${JSON.stringify(JSON.stringify(bundle.tls))}), link=${JSON.stringify(link)}, node=${JSON.stringify(node)})`,
+          `desired = {'bundle': {'tls': tls}, 'values': {'__TLS_SECRET__': 'arn:tls', '__TLS_SECRET_VERSION__': ${JSON.stringify(version)}, '__PRIMARY_DATABASE_CA__': ${JSON.stringify(primaryCa ?? '')}}}`,
+          'import io, os',
+          'os.umask(0o077)',
+          'out = io.StringIO(); real = sys.stdout; sys.stdout = out',
+          'try:',
+          '    result = agent.write_tls({}, desired)',
+          'except agent.Failure as e:',
+          '    result = str(e)',
+          'sys.stdout = real',
+          'print(json.dumps({"result": result, "calls": calls, "log": out.getvalue()}))',
+        ].join('\n'),
+      )) as { result: string[] | string; calls: string[][]; log: string };
+
   test("write_tls: the node's files from its generation's secret version, behind the tls link in one rename; the same version again does nothing; the directory before a new one is kept, older ones removed; a renewed cluster CA restarts etcd and reloads HAProxy", async () => {
     const bundle = renderNodeBundle(ec2Spec({ tls: true }), 'pg-0', { ...OPTIONS, tlsSecret: { secretId: '__TLS_SECRET__', versionId: '__TLS_SECRET_VERSION__' } });
     const link = path.join(dir, 'tls');
@@ -166,26 +209,7 @@ describe('the node agent (python3)', () => {
       nodes: { 'pg-0': { cert: 'CERT0\n', key: 'KEY0\n' }, 'pg-1': { cert: 'CERT1\n', key: 'KEY1\n' } },
     };
     fs.writeFileSync(path.join(dir, 'secret.json'), JSON.stringify(secret));
-    const install = async (version: string, node = 'pg-0') =>
-      (await py(
-        [
-          `agent.TLS_INSTALLED = ${JSON.stringify(path.join(dir, 'tls-version'))}`,
-          'calls = []',
-          `agent.aws = lambda identity, *args: (calls.append(list(args)), open(${JSON.stringify(path.join(dir, 'secret.json'))}).read())[1]`,
-          `tls = dict(json.loads(${JSON.stringify(JSON.stringify(bundle.tls))}), link=${JSON.stringify(link)}, node=${JSON.stringify(node)})`,
-          `desired = {'bundle': {'tls': tls}, 'values': {'__TLS_SECRET__': 'arn:tls', '__TLS_SECRET_VERSION__': ${JSON.stringify(version)}}}`,
-          'import io, os',
-          'os.umask(0o077)',
-          'out = io.StringIO(); real = sys.stdout; sys.stdout = out',
-          'try:',
-          '    result = agent.write_tls({}, desired)',
-          'except agent.Failure as e:',
-          '    result = str(e)',
-          'sys.stdout = real',
-          'print(json.dumps({"result": result, "calls": calls}))',
-        ].join('\n'),
-      )) as { result: string[] | string; calls: string[][] };
-
+    const install = tlsInstaller(bundle, link);
     const first = await install('v1');
     expect(first.result).toEqual(['reload-tls']);
     expect(first.calls).toEqual([['secretsmanager', 'get-secret-value', '--secret-id', 'arn:tls', '--version-id', 'v1', '--query', 'SecretString', '--output', 'text']]);
@@ -199,7 +223,7 @@ describe('the node agent (python3)', () => {
     const owners = await run('stat', ['-L', '-c', '%a %U', ...['node.key', 'etcd.key', 'database.key', 'ca.crt'].map(file)]);
     expect(owners.stdout.trim().split('\n')).toEqual(['600 postgres', '600 etcd', '600 postgres', '644 root']);
 
-    expect(await install('v1')).toEqual({ result: [], calls: [] });
+    expect(await install('v1')).toMatchObject({ result: [], calls: [] });
     expect((await install('v2')).result).toEqual(['reload-tls']);
     const v2 = fs.readlinkSync(link);
     expect(v2).not.toBe(v1);
@@ -219,6 +243,27 @@ describe('the node agent (python3)', () => {
     const missing = await install('v4', 'pg-9');
     expect(missing.result).toBe('the certificates secret arn:tls (version v4) has no certificate for node pg-9');
     expect(fs.readFileSync(file('node.crt'), 'utf8')).toBe('CERT0\n');
+  });
+
+  test("write_tls on a streaming standby: the primary's database CA after the cluster's own in database-ca.crt; a changed CA is a new install under the same secret version; the other files as issued", async () => {
+    const spec = ec2Spec({ tls: true, backup: { ...BACKUP_SPEC, standbyOf: { stanza: 'orders', path: '/orders', host: 'orders-db.example', port: 5432, primaryDatabaseCa: '__PRIMARY_DATABASE_CA__' } } });
+    const bundle = renderNodeBundle(spec, 'pg-0', { ...OPTIONS, tlsSecret: { secretId: '__TLS_SECRET__', versionId: '__TLS_SECRET_VERSION__' } });
+    expect(bundle.tls?.primaryDatabaseCa).toBe('__PRIMARY_DATABASE_CA__');
+    const link = path.join(dir, 'tls');
+    fs.writeFileSync(path.join(dir, 'secret.json'), JSON.stringify({ caCert: 'CA\n', databaseCaCert: 'DBCA\n', databaseCert: 'C\n', databaseKey: 'K\n', nodes: { 'pg-0': { cert: 'N\n', key: 'NK\n' } } }));
+    const install = tlsInstaller(bundle, link);
+    const file = (name: string) => fs.readFileSync(path.join(link, name), 'utf8');
+
+    const first = await install('v1', 'pg-0', 'PRIMARYCA1\n');
+    expect(first.result).toEqual(['reload-tls']);
+    expect(first.log).toContain("installed the certificates of secret version v1, with the primary's database CA");
+    expect(file('database-ca.crt')).toBe('DBCA\nPRIMARYCA1\n');
+    expect(file('ca.crt')).toBe('CA\n');
+    expect((await install('v1', 'pg-0', 'PRIMARYCA1\n')).result).toEqual([]);
+    // The primary's certificates rotated: a new CA given, the same secret version.
+    expect((await install('v1', 'pg-0', 'PRIMARYCA2')).result).toEqual(['reload-tls']);
+    expect(file('database-ca.crt')).toBe('DBCA\nPRIMARYCA2\n');
+    expect((await install('v1', 'pg-0', 'PRIMARYCA2')).calls).toEqual([]);
   });
 
   test("after a reload, the wait compares the certificate Patroni's HTTPS server presents with the file: the same one matches, another does not, a closed port is an error the wait retries", async () => {
