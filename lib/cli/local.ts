@@ -3,6 +3,7 @@ import { FAULT_KINDS, LocalCluster, type FaultKind, type LocalClusterStatus, typ
 import { DEFAULT_STATE_ROOT } from '../local/layout';
 import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
 import { rejoinAsStandby } from '../local/rejoin';
+import { standbyReadiness } from './standby-line';
 
 interface CommonOptions {
   readonly cluster: string;
@@ -178,7 +179,5 @@ export function printStatus(s: LocalClusterStatus): void {
 
 /** A standby cluster's readiness in one line. */
 export function standbyLine(s: LocalStandbyStatus): string {
-  if (!s.leader) return `of '${s.of}': no standby leader runs (nothing to promote)`;
-  const age = s.replayAgeSeconds === null ? 'no commit of the primary replayed yet' : `last commit of the primary replayed ${s.replayAgeSeconds.toFixed(1)} s ago`;
-  return `of '${s.of}': standby leader ${s.leader}, ${age}`;
+  return `of '${s.of}': ${standbyReadiness(s.leader, s.replayAgeSeconds)}`;
 }

@@ -8,6 +8,7 @@ import { createRoute53Client } from '../ops/route53-client';
 import { describeObservation, dnsDrillCase, Route53Drill } from '../ops/route53-drill';
 import { resolveTarget, type ResolvedTarget, type TargetOptions } from '../ops/targets';
 import { act, EXIT_FAILED, EXIT_OK, EXIT_USAGE, usageExitCodes } from './exit';
+import { standbyReadiness } from './standby-line';
 
 export { EXIT_FAILED, EXIT_OK, EXIT_USAGE };
 
@@ -252,13 +253,17 @@ function printStatus(out: { environment: string; cluster?: HealthSummary; dns?: 
   if (c) {
     console.log(`cluster    ${c.healthy ? 'healthy' : `${c.issues.length} issue(s)`}${c.source ? ` (from ${c.source})` : ''}${c.synchronousMode ? ', synchronous mode' : ''}`);
     const rows = [['MEMBER', 'ROLE', 'STATE', 'TL', 'LAG', 'STREAMING']];
-    if (c.leader) rows.push([c.leader.name, 'leader', c.leader.state, String(c.leader.timeline ?? '-'), '0', '-']);
+    if (c.leader) rows.push([c.leader.name, c.standby ? 'standby_leader' : 'leader', c.leader.state, String(c.leader.timeline ?? '-'), '0', '-']);
     for (const r of c.replicas) {
       rows.push([r.name, r.role, r.state, String(r.timeline ?? '-'), r.lagBytes === null ? 'unknown' : String(r.lagBytes), r.streaming === undefined ? '?' : r.streaming ? 'yes' : 'no']);
     }
     const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
     for (const r of rows) console.log(`  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);
     for (const issue of c.issues) console.log(`  issue: ${issue}`);
+    if (c.standby) {
+      const feed = c.standby.streamsFrom ? `streams from ${c.standby.streamsFrom}, and its repository` : 'its repository';
+      console.log(`standby    a standby cluster (takes no writes until failover promote), fed by ${feed}: ${standbyReadiness(c.standby.leader, c.standby.replayAgeSeconds)}`);
+    }
   }
   for (const d of (out.dns ?? []) as Array<{
     target: { path: string; recordName: string };

@@ -1,4 +1,5 @@
-import { isRunningState, type PatroniMember, type PatroniNodeStatus, type PatroniReplicationEntry } from '../local/rest';
+import { isRunningState, type PatroniMember, type PatroniNodeStatus } from '../local/rest';
+import { patroniTimeMs } from '../local/health';
 import { OpsError } from './errors';
 import { NodeHttpTransport, type HttpTransport, type TransportAnswer } from './http-transport';
 import { found, notYet, poll, type PollOptions } from './poll';
@@ -86,6 +87,18 @@ export interface HealthSummary {
   readonly issues: readonly string[];
   readonly synchronousMode?: boolean;
   readonly source?: string;
+  /** A standby cluster (Patroni's /config has standby_cluster): what it follows and how far behind. */
+  readonly standby?: StandbyHealth;
+}
+
+/** A standby cluster's readiness, as `failover status` prints it. */
+export interface StandbyHealth {
+  /** `host:port` of the primary's writer endpoint it streams from, or null: its repository alone. */
+  readonly streamsFrom: string | null;
+  /** The running standby leader, or null (nothing to promote). */
+  readonly leader: string | null;
+  /** Seconds since the primary committed the last transaction the standby leader replayed, or null (none replayed yet, or unread). */
+  readonly replayAgeSeconds: number | null;
 }
 
 export interface SwitchoverOptions {
@@ -331,10 +344,9 @@ export class PatroniClient {
     if (status.paused) issues.push('the cluster is paused (maintenance mode): Patroni will not fail over on its own');
     if (status.scheduledSwitchover) issues.push(`a switchover is scheduled${status.scheduledSwitchover.at ? ` at ${status.scheduledSwitchover.at}` : ''}`);
 
-    let replication: readonly PatroniReplicationEntry[] | undefined;
-    if (leader && isRunningState(leader.state)) {
-      replication = (await this.nodeStatus(this.urlOf(leader)).catch(() => undefined))?.replication ?? undefined;
-    }
+    const leaderStatus = leader && isRunningState(leader.state) ? await this.nodeStatus(this.urlOf(leader)).catch(() => undefined) : undefined;
+    const replication = leaderStatus?.replication ?? undefined;
+    const standby = config?.standby_cluster ? standbyHealth(config.standby_cluster, leader, leaderStatus) : undefined;
     const replicas = status.members
       .filter((m) => !isLeader(m))
       .map((m) => {
@@ -361,12 +373,13 @@ export class PatroniClient {
     }
     return {
       healthy: issues.length === 0,
-      writable: !!leader && leaders.length === 1 && isRunningState(leader.state),
+      writable: !!leader && leaders.length === 1 && isRunningState(leader.state) && !standby,
       leader: leader ? { name: leader.name, state: leader.state, timeline: leader.timeline } : undefined,
       replicas,
       issues,
       synchronousMode,
       source: status.source,
+      ...(standby ? { standby } : {}),
     };
   }
 
@@ -457,6 +470,17 @@ export class PatroniClient {
       return undefined;
     }
   }
+}
+
+function standbyHealth(following: Record<string, unknown>, leader: PatroniMember | undefined, leaderStatus: PatroniNodeStatus | undefined): StandbyHealth {
+  const { host, port } = following;
+  const running = leader?.role === 'standby_leader' && isRunningState(leader.state) ? leader.name : null;
+  const replayed = running ? patroniTimeMs(leaderStatus?.xlog?.replayed_timestamp) : undefined;
+  return {
+    streamsFrom: typeof host === 'string' && host ? `${host}:${String(port)}` : null,
+    leader: running,
+    replayAgeSeconds: replayed === undefined ? null : Math.max(0, (Date.now() - replayed) / 1000),
+  };
 }
 
 export function isLeader(m: PatroniMember): boolean {

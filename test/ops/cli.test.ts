@@ -125,6 +125,46 @@ describe('failover status | switchover | drill', () => {
     expect(unreachable.stderr).not.toMatch(/\n\s+at /);
   }, 120_000);
 
+  test("status of a standby cluster: its standby leader, what feeds it and how old its last replayed commit is; not writable; with no standby leader running, nothing to promote (exit 1)", async () => {
+    const standby = new FakePatroni();
+    const base = await standby.start();
+    const replayedAt = new Date(Date.now() - 42_000).toISOString().replace('T', ' ').replace('Z', '+00:00');
+    let leaderState = 'running';
+    let following: Record<string, unknown> = { host: 'orders-db.example', port: 5432, restore_command: 'pgbackrest archive-get %f "%p"' };
+    standby.handler = (req) => {
+      if (req.path === '/cluster') return { status: 200, body: clusterView(base, { 'pg-0': { role: 'standby_leader', state: leaderState }, 'pg-1': { role: 'replica' } }) };
+      if (req.path === '/config') return { status: 200, body: { ttl: 30, standby_cluster: following } };
+      if (req.path === '/patroni') {
+        return {
+          status: 200,
+          body: { state: 'running', role: 'standby_leader', timeline: 3, xlog: { replayed_timestamp: replayedAt }, replication: ['pg-1', 'pg-2'].map((n) => ({ application_name: n, state: 'streaming', sync_state: 'async' })) },
+        };
+      }
+      return { status: 500, body: 'unexpected' };
+    };
+    try {
+      const text = await cli(['status', '--patroni-url', base]);
+      expect(text.code).toBe(0);
+      expect(text.stdout).toMatch(/pg-0\s+standby_leader\s+running/);
+      const line = text.stdout.split('\n').find((l) => l.startsWith('standby'));
+      const age = /^standby {4}a standby cluster \(takes no writes until failover promote\), fed by streams from orders-db\.example:5432, and its repository: standby leader pg-0, last commit of the primary replayed (\d+\.\d) s ago$/.exec(line ?? '');
+      expect(age).not.toBeNull();
+      expect(Number(age![1])).toBeGreaterThanOrEqual(42);
+      expect(Number(age![1])).toBeLessThan(60);
+      const json = JSON.parse((await cli(['status', '--patroni-url', base, '--json'])).stdout);
+      expect(json.cluster).toMatchObject({ healthy: true, writable: false, standby: { streamsFrom: 'orders-db.example:5432', leader: 'pg-0' } });
+
+      following = { restore_command: 'pgbackrest archive-get %f "%p"' };
+      leaderState = 'stopped';
+      const down = await cli(['status', '--patroni-url', base]);
+      expect(down.code).toBe(1);
+      expect(down.stdout).toContain('standby    a standby cluster (takes no writes until failover promote), fed by its repository: no standby leader runs (nothing to promote)');
+      expect(down.stdout).toContain('issue: leader pg-0 is stopped');
+    } finally {
+      await standby.stop();
+    }
+  }, 120_000);
+
   test('switchover --dry-run names the candidate and sends no POST', async () => {
     const r = await cli(['switchover', '--patroni-url', url, '--dry-run']);
     expect(r.code).toBe(0);
