@@ -261,7 +261,7 @@ function printStatus(out: { environment: string; cluster?: HealthSummary; dns?: 
     for (const r of rows) console.log(`  ${r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}`);
     for (const issue of c.issues) console.log(`  issue: ${issue}`);
     if (c.standby) {
-      const feed = c.standby.streamsFrom ? `streams from ${c.standby.streamsFrom}, and its repository` : 'its repository';
+      const feed = c.standby.streamsFrom ? `its repository and streaming from ${c.standby.streamsFrom} (configured)` : 'its repository';
       console.log(`standby    a standby cluster (takes no writes until failover promote), fed by ${feed}: ${standbyReadiness(c.standby.leader, c.standby.replayAgeSeconds)}`);
     }
   }

@@ -29,15 +29,15 @@ export interface DatabaseSecrets {
  */
 export interface StandbyStreaming {
   /**
-   * The primary's network (its VPC's CIDR, `ec2.Peer.ipv4(...)`): the standby's nodes may reach it
-   * on the writer endpoint's port. The primary's side is the user's too: let this cluster's VPC
-   * reach the primary's endpoint (`primary.connections.allowDefaultPortFrom(...)` in its stack).
+   * The primary's network (its VPC's CIDR, `ec2.Peer.ipv4(...)`; not every address): the standby's
+   * nodes may reach it on the writer endpoint's port. The primary's side is the user's too: let
+   * this cluster's VPC reach the primary's writer port (`primary.connections.allowFrom(...)` in its stack).
    */
   readonly primaryNetwork: ec2.IPeer;
 
   /**
-   * The primary's database CA certificate, PEM: the `databaseCaCert` field of the primary's
-   * operator TLS secret. Replication checks the primary's endpoint against it (`verify-full`); the
+   * The primary's database CA certificate, PEM, known at synth: the `databaseCaCert` field of the
+   * primary's operator TLS secret. Replication checks the primary's endpoint against it (`verify-full`); the
    * nodes' agents add it to the database CA file. Required when this cluster runs TLS. A rotation
    * of the primary's certificates renews it: give the new one, or streaming fails its check and
    * the repository feeds the standby alone until then.
@@ -68,13 +68,18 @@ export interface CheckedStreaming {
 /** `standbyStreaming`, checked against `standbyOf` and the cluster's TLS. */
 export function checkStandbyStreaming(streaming: StandbyStreaming, primary: IPatroniCluster | undefined, tls: boolean): CheckedStreaming {
   if (!primary) throw new Error('standbyStreaming goes with standbyOf: it is how a standby cluster follows its primary');
+  if (streaming.primaryNetwork.uniqueId === '0.0.0.0/0' || streaming.primaryNetwork.uniqueId === '::/0') {
+    throw new Error(`standbyStreaming.primaryNetwork must be the primary's network (its VPC's CIDR), not every address (${streaming.primaryNetwork.uniqueId})`);
+  }
   const host = streaming.host ?? primary.writerEndpoint.hostname;
   if (Token.isUnresolved(host)) {
     throw new Error(
-      "standbyStreaming.host: the primary's writer endpoint host name is a deploy-time value; the nodes' configuration needs it at synth (give standbyStreaming.host, or import the primary with its endpointHostname as a string)",
+      streaming.host !== undefined
+        ? "standbyStreaming.host is a deploy-time value; the nodes' configuration needs it at synth (give it as a string)"
+        : "standbyStreaming.host: the primary's writer endpoint host name is a deploy-time value; the nodes' configuration needs it at synth (give standbyStreaming.host, or import the primary with its endpointHostname as a string)",
     );
   }
-  if (!/^[A-Za-z0-9.-]+$/.test(host)) throw new Error(`standbyStreaming.host must be a host name or an IP address, got '${host}'`);
+  if (!/^[A-Za-z0-9.:-]+$/.test(host)) throw new Error(`standbyStreaming.host must be a host name or an IP address, got '${host}'`);
   const port = streaming.port ?? primary.writerEndpoint.port;
   if (Token.isUnresolved(port) || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`standbyStreaming.port must be a port from 1 to 65535 known at synth, got ${Token.isUnresolved(port) ? 'a deploy-time value' : port}`);
@@ -87,7 +92,11 @@ export function checkStandbyStreaming(streaming: StandbyStreaming, primary: IPat
   if (ca === undefined) {
     throw new Error("standbyStreaming.primaryDatabaseCa is required with TLS: replication checks the primary's endpoint against it (the databaseCaCert field of the primary's operator TLS secret)");
   }
-  if (!Token.isUnresolved(ca)) checkCaCertificate(ca);
+  if (Token.isUnresolved(ca)) {
+    // The generation is computed at synth: a deploy-time CA that changed would not reach the nodes.
+    throw new Error('standbyStreaming.primaryDatabaseCa must be known at synth (the PEM text): a deploy-time value that changed would not roll out to the nodes');
+  }
+  checkCaCertificate(ca);
   return { host, port, primaryDatabaseCa: ca };
 }
 

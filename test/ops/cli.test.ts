@@ -147,7 +147,7 @@ describe('failover status | switchover | drill', () => {
       expect(text.code).toBe(0);
       expect(text.stdout).toMatch(/pg-0\s+standby_leader\s+running/);
       const line = text.stdout.split('\n').find((l) => l.startsWith('standby'));
-      const age = /^standby {4}a standby cluster \(takes no writes until failover promote\), fed by streams from orders-db\.example:5432, and its repository: standby leader pg-0, last commit of the primary replayed (\d+\.\d) s ago$/.exec(line ?? '');
+      const age = /^standby {4}a standby cluster \(takes no writes until failover promote\), fed by its repository and streaming from orders-db\.example:5432 \(configured\): standby leader pg-0, last commit of the primary replayed (\d+\.\d) s ago$/.exec(line ?? '');
       expect(age).not.toBeNull();
       expect(Number(age![1])).toBeGreaterThanOrEqual(42);
       expect(Number(age![1])).toBeLessThan(60);

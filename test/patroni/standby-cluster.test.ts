@@ -250,6 +250,21 @@ describe('PatroniCluster standbyStreaming', () => {
       (stack) => standbyProps(stack, { standbyStreaming: streaming() }, { endpointHostname: Fn.importValue('OrdersEndpoint') }),
       "standbyStreaming.host: the primary's writer endpoint host name is a deploy-time value",
     ],
+    [
+      'a CA that is a deploy-time value',
+      (stack) => standbyProps(stack, { standbyStreaming: streaming({ primaryDatabaseCa: Fn.importValue('OrdersDatabaseCa') }) }),
+      'standbyStreaming.primaryDatabaseCa must be known at synth (the PEM text): a deploy-time value that changed would not roll out to the nodes',
+    ],
+    [
+      'every address as the primary network',
+      (stack) => standbyProps(stack, { standbyStreaming: streaming({ primaryNetwork: ec2.Peer.anyIpv4() }) }),
+      "standbyStreaming.primaryNetwork must be the primary's network (its VPC's CIDR), not every address (0.0.0.0/0)",
+    ],
+    [
+      'a host given as a deploy-time value',
+      (stack) => standbyProps(stack, { standbyStreaming: streaming({ host: Fn.importValue('OrdersEndpoint') }) }),
+      "standbyStreaming.host is a deploy-time value; the nodes' configuration needs it at synth (give it as a string)",
+    ],
     ['a host with a space', (stack) => standbyProps(stack, { standbyStreaming: streaming({ host: 'orders db' }) }), "standbyStreaming.host must be a host name or an IP address, got 'orders db'"],
     ['port 0', (stack) => standbyProps(stack, { standbyStreaming: streaming({ port: 0 }) }), 'standbyStreaming.port must be a port from 1 to 65535 known at synth, got 0'],
     ['port 70000', (stack) => standbyProps(stack, { standbyStreaming: streaming({ port: 70000 }) }), 'standbyStreaming.port must be a port from 1 to 65535 known at synth, got 70000'],

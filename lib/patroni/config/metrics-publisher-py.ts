@@ -175,9 +175,9 @@ def sample(now):
     replayed = epoch_seconds(me.get('xlog', {}).get('replayed_timestamp')) if running and me.get('role') == 'standby_leader' else None
     if replayed is not None:
         gauges[GAUGE['standbyReplayAgeSeconds']] = max(0, now - replayed)
-        lag_bytes = streamed_lag_bytes() if BACKUP else None
-        if lag_bytes is not None:
-            gauges[GAUGE['standbyReplayLagBytes']] = lag_bytes
+    lag_bytes = streamed_lag_bytes() if CONFIG['standbyStreams'] and running and me.get('role') == 'standby_leader' else None
+    if lag_bytes is not None:
+        gauges[GAUGE['standbyReplayLagBytes']] = lag_bytes
     ends = [end for end in map(certificate_end, CONFIG['certificates']) if end is not None]
     if ends:
         gauges[GAUGE['certificateExpirySeconds']] = min(ends) - now

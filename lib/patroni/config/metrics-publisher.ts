@@ -10,6 +10,7 @@ import { checkedBackup, pgBackRestConfigPath } from './pgbackrest';
 import { renderPythonProgram } from './python-program';
 import { restApiCaFile, restApiUrl } from './rest-api';
 import { ClusterSpec } from './spec';
+import { checkedStandby } from './standby';
 import { tlsFilePath } from './tls';
 
 /** File the publisher keeps in the node's runDir: `<epoch seconds> <member name>\n`. */
@@ -68,6 +69,8 @@ export function renderMetricsPublisher(spec: ClusterSpec, nodeName: string): str
     certificates: spec.tls ? (['caCert', 'databaseCaCert', 'nodeCert', 'databaseCert'] as const).map((f) => tlsFilePath(paths, f)) : [],
     etcdHealthUrl: etcdHealthUrl(spec, node),
     markFile: `${paths.runDir}/${METRICS_PUBLISHER_FILES.lastHealthyPrimary}`,
+    // A standby that streams: its standby leader asks PostgreSQL how far its replay is behind.
+    standbyStreams: checkedStandby(spec)?.host !== undefined,
     backup: checkedBackup(spec)
       ? {
           stanza: spec.clusterName,

@@ -218,7 +218,9 @@ def write_tls(identity, desired):
     if not node:
         raise Failure('the certificates secret %s (version %s) has no certificate for node %s' % (secret_id, version, tls['node']))
     parent = os.path.dirname(link)
-    directory = '%s.%s' % (os.path.basename(link), hashlib.sha256(version.encode()).hexdigest()[:12])
+    # Named after the whole install: a new primary CA under the same version is a new directory too,
+    # never a rewrite of the one the link points to.
+    directory = '%s.%s' % (os.path.basename(link), hashlib.sha256(installed.encode()).hexdigest()[:12])
     shutil.rmtree(os.path.join(parent, directory), ignore_errors=True)
     os.makedirs(os.path.join(parent, directory))
     os.chmod(os.path.join(parent, directory), 0o755)  # the agent's umask is 077: every service user must enter it
@@ -644,7 +646,7 @@ def apply():
             log(action)
             take_action(settings, action, desired)
         running_loop = int(patroni(settings, 'GET', '/config').get('loop_wait') or 10)
-        patched = desired['bundle']['dynamicConfiguration'] and patch_dynamic_configuration(settings, desired, patroni_yml)
+        patched = desired['bundle']['dynamicConfiguration'] and patch_dynamic_configuration(settings, desired, patroni_yml, is_leader(me))
         if patched or 'reload-patroni' in actions:
             # Patroni applies a changed configuration at its next loop, at the loop_wait in force
             # until then (the old one, when the PATCH changed it): only then is pending_restart known.
@@ -837,16 +839,25 @@ def install_missing(program, package):
         run(['apt-get', '-o', 'DPkg::Lock::Timeout=600', 'install', '-y', '--no-install-recommends', package], timeout=900)
 
 
-def patch_dynamic_configuration(settings, desired, patroni_yml):
-    """PATCHes Patroni's /config where it differs from the desired dynamic configuration."""
+def patch_dynamic_configuration(settings, desired, patroni_yml, leader):
+    """PATCHes Patroni's /config where it differs from the desired dynamic configuration. A
+    standby's streaming source only from its standby leader, which applies last: by then every
+    node trusts the primary's CA."""
     current = patroni(settings, 'GET', '/config')
     wanted = desired['bundle']['dynamicConfiguration']
     patch = diff(current, wanted)
-    patch.update(standby_patch(current, patroni_yml))
+    if leader:
+        patch.update(standby_patch(current, patroni_yml))
     if not patch:
         return False
     log('PATCH /config ' + json.dumps(patch, sort_keys=True))
-    patroni(settings, 'PATCH', '/config', patch)
+    answer = patroni(settings, 'PATCH', '/config', patch)
+    following = answer.get('standby_cluster') if isinstance(answer, dict) else None
+    if 'standby_cluster' in patch and isinstance(following, dict) and not following.get('restore_command'):
+        # A promotion (standby_cluster: null) came between the read and the PATCH, which made a
+        # standby_cluster of host and port alone: undo it at once, so the promotion stands.
+        patroni(settings, 'PATCH', '/config', {'standby_cluster': None})
+        raise Failure('the cluster was promoted while this change applied; its streaming source was not set (the promotion stands): deploy again without standbyOf')
     return True
 
 

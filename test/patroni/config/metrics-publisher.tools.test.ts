@@ -256,7 +256,8 @@ describe('metrics publisher', () => {
 
     test("a streaming standby leader adds its lag in bytes behind the primary's reported position (psql over the local socket); not streaming (-1) or psql failing: left out, the age still published", async () => {
       fakeAws();
-      fs.writeFileSync(script, renderMetricsPublisher({ ...spec, backup: { ...BACKUP_SPEC, standbyOf: { stanza: 'orders', path: '/orders' } } }, 'pg-0'));
+      const standbySpec = (host?: string) => ({ ...spec, backup: { ...BACKUP_SPEC, standbyOf: { stanza: 'orders', path: '/orders', ...(host ? { host, port: 5432 } : {}) } } });
+      fs.writeFileSync(script, renderMetricsPublisher(standbySpec('orders-db.example'), 'pg-0'));
       const psql = (lines: string[]) => fs.writeFileSync(path.join(bin, 'psql'), ['#!/bin/bash', `printf '%s\\n' "$@" >'${root}/psql-args'`, ...lines, ''].join('\n'), { mode: 0o755 });
       asStandby('standby_leader', 90);
       psql(["echo '16384'"]);
@@ -278,10 +279,17 @@ describe('metrics publisher', () => {
       expect(gauges(failing.data).StandbyReplayAgeSeconds).toBeGreaterThanOrEqual(90);
       expect(failing.stderr).toContain('metrics publisher pg-0: standby lag in bytes unknown (psql: ValueError(');
 
-      // Its replicas ask nothing.
+      // Its replicas ask nothing, nor does a standby leader configured without streaming.
       fs.rmSync(path.join(root, 'psql-args'));
       asStandby('replica');
       expect(gauges((await publishOnce()).data)).not.toHaveProperty('StandbyReplayLagBytes');
+      expect(fs.existsSync(path.join(root, 'psql-args'))).toBe(false);
+      fs.writeFileSync(script, renderMetricsPublisher(standbySpec(), 'pg-0'));
+      asStandby('standby_leader', 90);
+      psql(["echo '16384'"]);
+      const notConfigured = gauges((await publishOnce()).data);
+      expect(notConfigured).not.toHaveProperty('StandbyReplayLagBytes');
+      expect(notConfigured.StandbyReplayAgeSeconds).toBeGreaterThanOrEqual(90);
       expect(fs.existsSync(path.join(root, 'psql-args'))).toBe(false);
     });
 

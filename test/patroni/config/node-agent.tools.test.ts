@@ -156,6 +156,37 @@ describe('the node agent (python3)', () => {
     expect(await patch(following({ host: 'orders-db.example', port: 5432 }), null)).toEqual({});
   });
 
+  test("the streaming source is PATCHed by the standby leader alone (it applies last: every node trusts the primary's CA by then); a promotion that came in between is put back at once and the apply fails", async () => {
+    const yml = JSON.stringify('scope: db\nbootstrap:\n  dcs:\n    standby_cluster:\n      host: orders-db.example\n      port: 5432\n      restore_command: x\n');
+    const patchWith = (leader: boolean, answer: object) =>
+      py(
+        [
+          'sent = []',
+          `answer = json.loads(${JSON.stringify(JSON.stringify(answer))})`,
+          'def patroni(settings, method, path, body=None, url=None, timeout=10):',
+          "    if method == 'GET':",
+          "        return {'ttl': 30, 'loop_wait': 1, 'standby_cluster': {'restore_command': 'x'}}",
+          '    sent.append(body)',
+          '    return answer',
+          'agent.patroni = patroni',
+          'agent.log = lambda message: None',
+          'try:',
+          `    result = agent.patch_dynamic_configuration({}, {'bundle': {'dynamicConfiguration': {'ttl': 30, 'loop_wait': 1}}}, ${yml}, ${leader ? 'True' : 'False'})`,
+          'except agent.Failure as e:',
+          '    result = str(e)',
+          "print(json.dumps({'result': result, 'sent': sent}))",
+        ].join('\n'),
+      );
+    const streaming = { ttl: 30, standby_cluster: { restore_command: 'x', host: 'orders-db.example', port: 5432 } };
+    expect(await patchWith(false, streaming)).toEqual({ result: false, sent: [] });
+    expect(await patchWith(true, streaming)).toEqual({ result: true, sent: [{ standby_cluster: { host: 'orders-db.example', port: 5432 } }] });
+    // Promoted between the GET and the PATCH: Patroni made a standby_cluster of host and port alone.
+    expect(await patchWith(true, { ttl: 30, standby_cluster: { host: 'orders-db.example', port: 5432 } })).toEqual({
+      result: 'the cluster was promoted while this change applied; its streaming source was not set (the promotion stands): deploy again without standbyOf',
+      sent: [{ standby_cluster: { host: 'orders-db.example', port: 5432 } }, { standby_cluster: null }],
+    });
+  });
+
   test('write_files writes only what changed since the last run, with the bundle\'s modes, and the values filled in', async () => {
     const bundle = renderNodeBundle(ec2Spec(), 'pg-0', OPTIONS);
     // Only root-owned files without passwords, relocated under the temporary directory.
@@ -260,9 +291,14 @@ describe('the node agent (python3)', () => {
     expect(file('database-ca.crt')).toBe('DBCA\nPRIMARYCA1\n');
     expect(file('ca.crt')).toBe('CA\n');
     expect((await install('v1', 'pg-0', 'PRIMARYCA1\n')).result).toEqual([]);
-    // The primary's certificates rotated: a new CA given, the same secret version.
+    // The primary's certificates rotated: a new CA given, the same secret version. A new directory
+    // behind the link, the one before kept (a handshake may still read it), never rewritten in place.
+    const before = fs.readlinkSync(link);
+    const beforeCa = fs.readFileSync(path.join(dir, before, 'database-ca.crt'), 'utf8');
     expect((await install('v1', 'pg-0', 'PRIMARYCA2')).result).toEqual(['reload-tls']);
     expect(file('database-ca.crt')).toBe('DBCA\nPRIMARYCA2\n');
+    expect(fs.readlinkSync(link)).not.toBe(before);
+    expect(fs.readFileSync(path.join(dir, before, 'database-ca.crt'), 'utf8')).toBe(beforeCa);
     expect((await install('v1', 'pg-0', 'PRIMARYCA2')).calls).toEqual([]);
   });
 
@@ -542,6 +578,138 @@ except agent.Failure as e:
     };
     for (let i = 0; i < 50 && !dead(); i++) await new Promise((r) => setTimeout(r, 100));
     expect(dead()).toBe(true);
+  });
+
+  describe('apply: when a step fails, the deploy fails visibly and nothing unsafe follows', () => {
+    interface ApplyRun {
+      readonly code: number;
+      readonly signals: [string, string][];
+      readonly etcdPuts: string[][];
+      readonly actions: string[];
+      readonly requests: string[];
+      readonly pending: string[] | null;
+      readonly log: string;
+    }
+    /**
+     * apply() with its outside world stubbed: etcd (a dict), Patroni (answers by path; `me` for
+     * GET /patroni), the wait handle, systemctl, and a clock that moves only when the agent sleeps.
+     */
+    async function applyWith(scenario: { me: object; lockHeld: boolean; fileActions: string[]; failedBy?: string }): Promise<ApplyRun> {
+      const state = path.join(dir, 'state');
+      fs.mkdirSync(state, { recursive: true });
+      return (await py(
+        [
+          'import io, os',
+          `state = ${JSON.stringify(state)}`,
+          "for name in ('APPLIED', 'SIGNALLED', 'FILE_HASHES', 'PENDING_ACTIONS', 'TLS_INSTALLED'):",
+          '    setattr(agent, name, os.path.join(state, name.lower()))',
+          `scenario = json.loads(${JSON.stringify(JSON.stringify(scenario))})`,
+          "yml = \"scope: db\\nwatchdog:\\n  mode: 'off'\\netcd:\\n  protocol: http\\nbootstrap:\\n  dcs:\\n    ttl: 30\\n\"",
+          "desired = {'generation': 'g2', 'clusterGeneration': 'c2', 'waitHandle': 'https://handle', 'values': {},",
+          "           'bundle': {'members': ['pg-0', 'pg-1', 'pg-2'], 'patroniConfig': os.path.join(state, 'patroni.yml'), 'actionOrder': ['daemon-reload', 'reload-patroni', 'restart-patroni'],",
+          "                      'dynamicConfiguration': {'loop_wait': 1}, 'readySeconds': 300, 'units': {'patroni': 'cdk-failover-patroni.service'}}}",
+          "settings = {'name': 'pg-0', 'scope': 'db'}",
+          'agent.read_json = lambda path, default=None: (json.load(open(path)) if os.path.exists(path) else default) if path.startswith(state) else {}',
+          'agent.fetch_desired = lambda identity: desired',
+          'agent.patroni_settings = lambda d: settings',
+          "agent.desired_files = lambda d: [{'path': d['bundle']['patroniConfig'], 'content': yml}]",
+          "etcd = {'/cdk-failover/db/failed/c2': scenario.get('failedBy') or ''}",
+          'puts = []',
+          'def etcdctl(settings, *args, timeout=30):',
+          "    if args[0] == 'put':",
+          '        puts.append(list(args[1:])); etcd[args[1]] = args[2]; return ""',
+          "    if args[0] == 'get':",
+          '        return etcd.get(args[-1], "")',
+          "    return ''",
+          'agent.etcdctl = etcdctl',
+          "agent.etcd_members = lambda settings: ['pg-0', 'pg-1', 'pg-2']",
+          'agent.others_pending = lambda settings, desired: []',
+          'agent.cluster_unhealthy = lambda settings, desired: None',
+          "agent.lock_held = lambda settings: scenario['lockHeld']",
+          'agent.write_tls = lambda identity, desired: []',
+          "agent.write_files = lambda identity, desired: [{'onChange': scenario['fileActions']}]",
+          'actions = []',
+          'agent.take_action = lambda settings, action, desired: actions.append(action)',
+          "agent.run = lambda args, timeout=120, check=True: actions.append(' '.join(args)) or ''",
+          'requests = []',
+          'def patroni(settings, method, path, body=None, url=None, timeout=10):',
+          "    requests.append('%s %s' % (method, path))",
+          "    if path == '/patroni' and url:",
+          "        return {'state': 'running', 'role': 'master', 'replication': [{'application_name': 'pg-0', 'state': 'streaming'}]}",
+          "    if path == '/patroni':",
+          "        return scenario['me']",
+          "    if path == '/config':",
+          "        return {'ttl': 30, 'loop_wait': 1}",
+          "    if path == '/cluster':",
+          "        return {'members': [{'name': 'pg-1', 'role': 'leader', 'api_url': 'https://10.0.0.11:8008/patroni'}]}",
+          '    return {}',
+          'agent.patroni = patroni',
+          'signals = []',
+          'agent.signal_handle = lambda desired, node, status, reason: signals.append([status, reason])',
+          'class Clock:',
+          '    now = 0.0',
+          '    def monotonic(self): return self.now',
+          '    def time(self): return 1_700_000_000 + self.now',
+          '    def sleep(self, seconds): self.now += seconds',
+          'agent.time = Clock()',
+          'out = io.StringIO(); err = io.StringIO(); real = (sys.stdout, sys.stderr); sys.stdout, sys.stderr = out, err',
+          'code = agent.apply()',
+          'sys.stdout, sys.stderr = real',
+          "pending = json.load(open(agent.PENDING_ACTIONS)) if os.path.exists(agent.PENDING_ACTIONS) else None",
+          "print(json.dumps({'code': code, 'signals': signals, 'etcdPuts': puts, 'actions': actions, 'requests': requests, 'pending': pending, 'log': out.getvalue() + err.getvalue()}))",
+        ].join('\n'),
+      )) as ApplyRun;
+    }
+    const replica = { state: 'running', role: 'replica' };
+
+    test('the lock lost (etcd unreachable past its TTL) before a disruptive step: that step is not taken; FAILURE with the reason, the generation marked failed, the actions kept for a retry', async () => {
+      const r = await applyWith({ me: replica, lockHeld: false, fileActions: ['reload-patroni'] });
+      expect(r.code).toBe(1);
+      expect(r.actions).toEqual([]);
+      expect(r.signals).toEqual([['FAILURE', expect.stringContaining('pg-0 could not apply generation g2: lost the cluster lock (etcd unreachable for 30 s): stopped before the next step')]]);
+      expect(r.signals[0]![1]).toContain("(runbook: A node's configuration change failed)");
+      expect(r.etcdPuts).toEqual([['/cdk-failover/db/failed/c2', 'pg-0']]);
+      expect(r.pending).toEqual(['reload-patroni']);
+      expect(r.requests).not.toContain('PATCH /config');
+    });
+
+    test('a leader that needs a restart and whose switchover never happens is never restarted: FAILURE after the wait, no POST /restart, no systemctl restart', async () => {
+      const r = await applyWith({ me: { state: 'running', role: 'master', pending_restart: true }, lockHeld: true, fileActions: [] });
+      expect(r.code).toBe(1);
+      expect(r.requests).toContain('POST /switchover');
+      expect(r.requests).not.toContain('POST /restart');
+      expect(r.actions.filter((a) => a.includes('restart'))).toEqual([]);
+      expect(r.signals).toEqual([['FAILURE', expect.stringContaining('pg-0 could not apply generation g2: pg-0 to run as a replica not within 180 s')]]);
+      expect(r.etcdPuts).toEqual([['/cdk-failover/db/failed/c2', 'pg-0']]);
+    });
+
+    test('a replica restarted that does not come back (PostgreSQL neither leads nor streams): FAILURE once the ready wait ends, nothing recorded as applied', async () => {
+      const r = await applyWith({ me: { state: 'starting', role: 'replica', pending_restart: true }, lockHeld: true, fileActions: [] });
+      expect(r.code).toBe(1);
+      expect(r.requests).toContain('POST /restart');
+      expect(r.signals).toEqual([['FAILURE', expect.stringContaining('PostgreSQL leading or streaming not within 300 s')]]);
+      expect(r.etcdPuts).toEqual([['/cdk-failover/db/failed/c2', 'pg-0']]);
+      expect(fs.existsSync(path.join(dir, 'state', 'applied'))).toBe(true);
+      expect(fs.readFileSync(path.join(dir, 'state', 'applied'), 'utf8').trim()).toBe('');
+    });
+
+    test('a generation that failed on another node is not applied here, and nothing is signalled (the deploy is already rolling back)', async () => {
+      const r = await applyWith({ me: replica, lockHeld: true, fileActions: ['reload-patroni'], failedBy: 'pg-1' });
+      expect(r.code).toBe(0);
+      expect(r.signals).toEqual([]);
+      expect(r.actions).toEqual([]);
+      expect(r.requests).toEqual([]);
+      expect(r.log).toContain('generation g2 failed on another node: not applied here (the deploy rolls back)');
+    });
+
+    test('the same run with the lock held and a healthy reload: SUCCESS, the generation recorded (the stubs let a good apply through)', async () => {
+      const r = await applyWith({ me: replica, lockHeld: true, fileActions: ['reload-patroni'] });
+      expect(r.code).toBe(0);
+      expect(r.actions).toEqual(['reload-patroni']);
+      expect(r.signals).toEqual([['SUCCESS', 'applied generation g2']]);
+      expect(r.etcdPuts).toEqual([['/cdk-failover/db/applied/pg-0', 'c2']]);
+      expect(r.pending).toEqual([]);
+    });
   });
 
   test('actions run in the generation\'s order; one it does not have (a rolled-back newer generation\'s) is dropped', async () => {
