@@ -36,13 +36,18 @@ function guarded(command: string): string[] {
   return [`if [ ! -x ${RUNNER} ]; then echo '${NO_BACKUPS}' >&2; exit 3; fi`, `${RUNNER} ${command}`];
 }
 
+/** Systems Manager in `region`: the dependency's, or the SDK's with its standard retries (`maxAttempts` tries). */
+export function ssmClient(region: string, deps: StackBackupDependencies, maxAttempts = 5): SSMClient {
+  return deps.ssm ? deps.ssm(region) : new SSMClient({ region, maxAttempts });
+}
+
 export async function deployedCluster(target: StackBackupTarget, deps: StackBackupDependencies): Promise<{ cluster: PatroniClusterOutputs; ssm: SSMClient }> {
   const env = deps.env ?? process.env;
   const region = stackRegion(target.region, env);
   if (!region) throw new UsageError(`give --region (or AWS_REGION): which region stack ${target.stack} is in`);
   const outputs = await readStackOutputsIn(region, target.stack, deps.cloudFormation, deps.signal);
   const cluster = selectConstruct(outputs.clusters, target.construct, 'PatroniCluster', target.stack);
-  return { cluster, ssm: deps.ssm ? deps.ssm(region) : new SSMClient({ region, maxAttempts: 5 }) };
+  return { cluster, ssm: ssmClient(region, deps) };
 }
 
 /** Why a node's run failed, as one line: Run Command's detail, the exit code, and the runner's (or pgBackRest's) reason. */

@@ -2,10 +2,9 @@
 // Manager Run Command on its nodes, as the local promotion does it: the old primary looked at
 // (and stopped with --force) through its own stack when it is named, its fence written, the
 // standby leader promoted through Patroni's /config, then the first full backup.
-import { SSMClient } from '@aws-sdk/client-ssm';
 import { oneLine, OpsError, UsageError } from './errors';
 import { runOnNodes, lastLine, type NodeCommandResult } from './node-commands';
-import { deployedCluster, stackBackup, why, type StackBackupDependencies, type StackBackupTarget } from './stack-backup';
+import { deployedCluster, ssmClient, stackBackup, why, type StackBackupDependencies, type StackBackupTarget } from './stack-backup';
 import { readStackOutputsIn } from './stack-outputs';
 import { fenceScript, membersScript, promoteScript, PROMOTED_LINE, stopNodeScript, LEAD_WAIT_SECONDS } from './stack-promote-scripts';
 
@@ -28,10 +27,6 @@ export interface StackPromoteResult {
   readonly fence: string;
   readonly leaderInstance: string;
   readonly backup: { readonly instanceId: string; readonly seconds: number } | { readonly error: string };
-}
-
-function ssmIn(region: string, deps: StackBackupDependencies): SSMClient {
-  return deps.ssm ? deps.ssm(region) : new SSMClient({ region, maxAttempts: 3 });
 }
 
 interface Member {
@@ -80,9 +75,11 @@ async function checkPrimary(primaryName: string, standbyPath: string, options: S
     }
     return unreachable(primaryName, standbyPath, oneLine(err), options, deps);
   }
+  // Fewer tries than for the standby: the primary's region may be the one that is lost.
+  const ssm = ssmClient(region, deps, 3);
   let results: NodeCommandResult[];
   try {
-    results = await runOnNodes(ssmIn(region, deps), instanceIds, membersScript(), { comment: `cdk-failover: is ${primaryName} running`, executionTimeoutSeconds: 60, pollIntervalMs: deps.pollIntervalMs, signal: deps.signal });
+    results = await runOnNodes(ssm, instanceIds, membersScript(), { comment: `cdk-failover: is ${primaryName} running`, executionTimeoutSeconds: 60, pollIntervalMs: deps.pollIntervalMs, signal: deps.signal });
   } catch (err) {
     // No node's agent answers (InvalidInstanceId, or no answer in time): the nodes are gone or cut off.
     return unreachable(primaryName, standbyPath, oneLine(err), options, deps);
@@ -101,7 +98,7 @@ async function checkPrimary(primaryName: string, standbyPath: string, options: S
     throw new OpsError(`the primary '${primaryName}' ${state}: promoting ${standbyPath} would risk two writable clusters; promote with --force to stop every node of it first`);
   }
   // Its agents answered: stop every node, whatever the list said.
-  const stopped = await runOnNodes(ssmIn(region, deps), instanceIds, stopNodeScript(), {
+  const stopped = await runOnNodes(ssm, instanceIds, stopNodeScript(), {
     comment: `cdk-failover: stop ${primaryName} before a promotion`,
     executionTimeoutSeconds: 120,
     pollIntervalMs: deps.pollIntervalMs,

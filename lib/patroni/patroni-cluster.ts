@@ -440,7 +440,7 @@ export class PatroniCluster extends PatroniClusterBase {
     this.primaryClusterName = primaryName;
     const streaming = props.standbyStreaming && checkStandbyStreaming(props.standbyStreaming, props.standbyOf, this.tls.enabled);
     if (streaming) {
-      this.nodeSecurityGroup.addEgressRule(props.standbyStreaming!.primaryNetwork, ec2.Port.tcp(streaming.port), "Streaming replication from the primary cluster's writer endpoint (standbyStreaming)");
+      this.nodeSecurityGroup.addEgressRule(streaming.primaryNetwork, ec2.Port.tcp(streaming.port), "Streaming replication from the primary cluster's writer endpoint (standbyStreaming)");
     }
     const given = props.databaseSecrets;
     this.superuserSecret = given?.superuser ?? secret('SuperuserSecret', 'postgres', 'PostgreSQL superuser', true);

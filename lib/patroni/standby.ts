@@ -60,6 +60,7 @@ export interface StandbyStreaming {
 
 /** Where the standby streams from, checked. */
 export interface CheckedStreaming {
+  readonly primaryNetwork: ec2.IPeer;
   readonly host: string;
   readonly port: number;
   readonly primaryDatabaseCa?: string;
@@ -87,7 +88,7 @@ export function checkStandbyStreaming(streaming: StandbyStreaming, primary: IPat
   const ca = streaming.primaryDatabaseCa;
   if (!tls) {
     if (ca !== undefined) throw new Error('standbyStreaming.primaryDatabaseCa needs TLS: with ClusterTls.OFF replication checks no certificate');
-    return { host, port };
+    return { primaryNetwork: streaming.primaryNetwork, host, port };
   }
   if (ca === undefined) {
     throw new Error("standbyStreaming.primaryDatabaseCa is required with TLS: replication checks the primary's endpoint against it (the databaseCaCert field of the primary's operator TLS secret)");
@@ -97,7 +98,7 @@ export function checkStandbyStreaming(streaming: StandbyStreaming, primary: IPat
     throw new Error('standbyStreaming.primaryDatabaseCa must be known at synth (the PEM text): a deploy-time value that changed would not roll out to the nodes');
   }
   checkCaCertificate(ca);
-  return { host, port, primaryDatabaseCa: ca };
+  return { primaryNetwork: streaming.primaryNetwork, host, port, primaryDatabaseCa: ca };
 }
 
 /** The placeholder the primary's database CA takes in the nodes' configuration (filled at deploy). */
