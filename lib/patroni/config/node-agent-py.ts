@@ -8,7 +8,9 @@ import { URL_OPENER_PY } from './python-program';
 /**
  * `cdk-failover-agent boot`: fetch the desired configuration, run its bootstrap, wait until
  * PostgreSQL leads or streams, signal CloudFormation. `reconcile`: apply a new generation under
- * the cluster's etcd lock. `apply`: what `reconcile` runs holding the lock. `write-files`: write the
+ * the cluster's etcd lock. `apply`: what `reconcile` runs holding the lock. `drain`: before the node
+ * is stopped, rebooted or replaced, under the same lock and once the cluster is healthy: the leader
+ * switches over, then Patroni stops (PostgreSQL with it). `write-files`: write the
  * bundle's files (the bootstrap calls it). `check-patroni`: refuse a Patroni that would not run the
  * declared timing (the bootstrap calls it once the packages are in). The last line on stderr of a
  * failure says what failed.
@@ -45,6 +47,9 @@ SSM_AGENT_INSTALL_SECONDS = 600
 LOCK_TTL_SECONDS = 30
 RUNBOOK = " (runbook: A node's configuration change failed)"
 RUNBOOK_BOOT = " (runbook: A node's bootstrap failed)"
+RUNBOOK_DRAIN = " (runbook: Planned maintenance of a node)"
+# drain: how long the other members may take to be healthy again (a node replaced or rebooted before).
+DRAIN_HEALTHY_SECONDS = 300
 
 
 ${URL_OPENER_PY}
@@ -678,6 +683,94 @@ def apply():
     return 0
 
 
+def drain():
+    """Before this node is stopped, rebooted or replaced: holding the cluster's lock (never beside
+    an apply on another node), once every member runs and etcd is healthy, the leader switches over,
+    then Patroni stops (PostgreSQL with it). etcd keeps running: its member resumes from the data
+    volume. Nothing is signalled, no generation recorded. Run by etcdctl lock (ETCD_LOCK_KEY set),
+    it drains; run by a person, it waits for the lock and runs itself under it."""
+    identity = read_json(IDENTITY, {}) or {}
+    name = identity.get('nodeName') or '?'
+    try:
+        # The configuration this node booted with (units, members, patroni.yml): no AWS call, so a
+        # node drains while CloudFormation cannot be reached too.
+        desired = read_json(DESIRED)
+        if not desired:
+            raise Failure('no configuration at %s (this node never booted)' % DESIRED)
+        settings = patroni_settings(desired)
+        name = settings['name']
+        if os.environ.get('ETCD_LOCK_KEY'):
+            drain_holding_lock(settings, desired)
+            return 0
+        return drain_under_lock(settings, desired)
+    except Exception as e:  # noqa: BLE001 - every failure is one line
+        text = str(e) if isinstance(e, Failure) else '%s: %s' % (type(e).__name__, e)
+        print('cdk-failover: %s could not drain: %s%s' % (name, text, RUNBOOK_DRAIN), file=sys.stderr, flush=True)
+        return 1
+
+
+def drain_under_lock(settings, desired):
+    """Runs drain again under the cluster's lock; its failure line passed on, or one of its own."""
+    lock = '/cdk-failover/%s/apply-lock' % settings['scope']
+    # An apply holds the lock for applySeconds at most; the drain itself bounds each of its waits.
+    seconds = int(desired['bundle']['applySeconds']) + DRAIN_HEALTHY_SECONDS + 180 + 300 + 60
+    log('draining %s: waiting for the cluster lock (an apply on another node finishes first)' % settings['name'])
+    result = subprocess.run(['timeout', str(seconds), 'etcdctl', '--endpoints', ','.join(settings['etcd']), *settings['etcdTls'],
+                             'lock', '--ttl', str(LOCK_TTL_SECONDS), lock, sys.argv[0], 'drain'], stderr=subprocess.PIPE, text=True)
+    prefix = 'cdk-failover: %s could not drain: ' % settings['name']
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    for line in lines:
+        if not line.startswith(prefix):
+            sys.stderr.write(line + '\n')
+    failed = [l for l in lines if l.startswith(prefix)]
+    if failed:
+        print(failed[-1], file=sys.stderr, flush=True)
+        return 1
+    if result.returncode == 124:
+        raise Failure('not drained within %d s (the cluster lock: %s)' % (seconds, lock))
+    if result.returncode != 0:
+        raise Failure('the cluster lock %s: %s' % (lock, lines[-1] if lines else 'etcdctl exited %d' % result.returncode))
+    return 0
+
+
+def drain_holding_lock(settings, desired):
+    unit = desired['bundle']['units']['patroni']
+    if not unit_active(unit):
+        log('%s is not running on %s: nothing to drain' % (unit, settings['name']))
+        return
+    log('draining %s: waiting until every member runs and etcd is healthy' % settings['name'])
+    wait_healthy(settings, desired, DRAIN_HEALTHY_SECONDS)
+    me = patroni(settings, 'GET', '/patroni')
+    if is_leader(me):
+        switch_over(settings, 'before it is drained')
+    else:
+        log('%s is a %s: no switchover' % (settings['name'], me.get('role')))
+    require_lock(settings)
+    log('stop ' + unit)
+    run(['systemctl', 'stop', unit], timeout=300)
+    log('drained %s: Patroni and PostgreSQL stopped, etcd still runs; the node can be stopped, rebooted or replaced' % settings['name'])
+
+
+def wait_healthy(settings, desired, seconds):
+    """Until every member runs and etcd is healthy (each new reason said once), or Failure."""
+    deadline = time.monotonic() + seconds
+    said = None
+    for _ in range(seconds + 1):
+        try:
+            why = cluster_unhealthy(settings, desired)
+        except (Failure, OSError, ValueError, KeyError, http.client.HTTPException, subprocess.TimeoutExpired) as e:
+            why = 'the cluster cannot be read (%s)' % e
+        if why is None:
+            return
+        if why != said:
+            log('not yet: %s' % why)
+            said = why
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(2)
+    raise Failure('the cluster is not healthy after %d s (%s): a node is never taken down while another is' % (seconds, said))
+
+
 def require_lock(settings):
     if not lock_held(settings):
         raise Failure('lost the cluster lock (etcd unreachable for %d s): stopped before the next step' % LOCK_TTL_SECONDS)
@@ -760,7 +853,7 @@ def ensure_imds_firewall(desired):
         log('IMDS firewall not loaded: its rules send postgres to a credential broker this generation does not have')
         return
     digest = hashlib.sha256(rules).hexdigest()
-    active = subprocess.run(['systemctl', 'is-active', '--quiet', firewall['unit']]).returncode == 0
+    active = unit_active(firewall['unit'])
     if active and read_text(IMDS_FIREWALL_LOADED) == digest:
         return
     install_missing('/usr/sbin/nft', 'nftables')
@@ -777,7 +870,7 @@ def ensure_credential_broker(broker):
     if not (os.path.exists(broker['program']) and os.path.exists(unit_file)):
         return False
     digest = hashlib.sha256(read_bytes(broker['program']) + read_bytes(unit_file)).hexdigest()
-    active = subprocess.run(['systemctl', 'is-active', '--quiet', broker['unit']]).returncode == 0
+    active = unit_active(broker['unit'])
     recorded = read_text(CREDENTIAL_BROKER_STARTED)
     if active and recorded in (digest, ''):
         # Nothing recorded: the first boot's bootstrap started it from these files; a restart
@@ -791,7 +884,7 @@ def ensure_credential_broker(broker):
     run(['systemctl', 'restart', broker['unit']])
     # Restart=always hides a broker that exits at once: it must still be up a moment later.
     time.sleep(2)
-    if subprocess.run(['systemctl', 'is-active', '--quiet', broker['unit']]).returncode != 0:
+    if not unit_active(broker['unit']):
         raise Failure('the credential broker %s does not stay up (journalctl -u %s)' % (broker['unit'], broker['unit']))
     write_atomic(CREDENTIAL_BROKER_STARTED, digest, 0o644)
     log('credential broker started (%s)' % digest[:12])
@@ -828,8 +921,12 @@ def ensure_ssm_agent(desired, retry_after=0):
         if process.returncode != 0:
             raise Failure(lines[-1] if lines else 'the SSM agent installer exited %d' % process.returncode)
         log(out.strip().splitlines()[-1] if out.strip() else 'SSM agent installed')
-    elif subprocess.run(['systemctl', 'is-active', '--quiet', ssm['unit']]).returncode != 0:
+    elif not unit_active(ssm['unit']):
         run(['systemctl', 'enable', '--now', ssm['unit']])
+
+
+def unit_active(unit):
+    return subprocess.run(['systemctl', 'is-active', '--quiet', unit]).returncode == 0
 
 
 def install_missing(program, package):
@@ -889,17 +986,22 @@ def diff(current, wanted):
     return patch
 
 
+def switch_over(settings, why):
+    """This leader hands over to a replica (one switchover) and runs as a replica itself, or Failure."""
+    log('switchover away from %s %s' % (settings['name'], why))
+    try:
+        patroni(settings, 'POST', '/switchover', {'leader': settings['name']}, timeout=60)
+    except (Failure, OSError, http.client.HTTPException) as e:
+        # 503 "status unknown" or a timeout: the switchover may still happen; the wait decides.
+        log('switchover answer: %s' % e)
+    wait('%s to run as a replica' % settings['name'], 180,
+         lambda: (lambda s: s.get('state') == 'running' and not is_leader(s))(patroni(settings, 'GET', '/patroni')))
+
+
 def restart_member(settings, desired, me, restart_service):
     """A restart, never of the leader: the leader hands over first (one switchover)."""
     if is_leader(me):
-        log('switchover away from %s before its restart' % settings['name'])
-        try:
-            patroni(settings, 'POST', '/switchover', {'leader': settings['name']}, timeout=60)
-        except (Failure, OSError, http.client.HTTPException) as e:
-            # 503 "status unknown" or a timeout: the switchover may still happen; the wait decides.
-            log('switchover answer: %s' % e)
-        wait('%s to run as a replica' % settings['name'], 180,
-             lambda: (lambda s: s.get('state') == 'running' and not is_leader(s))(patroni(settings, 'GET', '/patroni')))
+        switch_over(settings, 'before its restart')
     if restart_service:
         log('restart ' + desired['bundle']['units']['patroni'])
         run(['systemctl', 'restart', desired['bundle']['units']['patroni']], timeout=300)
@@ -928,7 +1030,7 @@ def check_patroni_command():
     return 0
 
 
-COMMANDS = {'boot': boot, 'reconcile': reconcile, 'apply': apply, 'write-files': write_files_command, 'check-patroni': check_patroni_command}
+COMMANDS = {'boot': boot, 'reconcile': reconcile, 'apply': apply, 'drain': drain, 'write-files': write_files_command, 'check-patroni': check_patroni_command}
 
 if __name__ == '__main__':
     if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:

@@ -29,7 +29,7 @@ describe('the node agent (python3)', () => {
   test('compiles, and refuses an unknown command with its usage', async () => {
     const r = await run('/usr/bin/python3', [path.join(dir, 'agent.py'), 'upgrade']);
     expect(r.code).not.toBe(0);
-    expect(r.stderr.trim()).toBe('usage: cdk-failover-agent boot|reconcile|apply|write-files|check-patroni');
+    expect(r.stderr.trim()).toBe('usage: cdk-failover-agent boot|reconcile|apply|drain|write-files|check-patroni');
   });
 
   test('the /config patch: changed values, nested parameters, and parameters no longer wanted set to null', async () => {
@@ -709,6 +709,163 @@ except agent.Failure as e:
       expect(r.signals).toEqual([['SUCCESS', 'applied generation g2']]);
       expect(r.etcdPuts).toEqual([['/cdk-failover/db/applied/pg-0', 'c2']]);
       expect(r.pending).toEqual([]);
+    });
+  });
+
+  describe('drain: before a node is stopped, rebooted or replaced (under the lock, once healthy; the leader switches over first)', () => {
+    interface DrainRun {
+      readonly code: number;
+      /** Switchover requests and systemctl commands, in the order the agent made them. */
+      readonly steps: string[];
+      readonly requests: string[];
+      readonly stdout: string;
+      readonly stderr: string;
+      readonly clock: number;
+      /** The outer run only: the command it ran under the lock. */
+      readonly locked: string[] | null;
+    }
+    interface DrainScenario {
+      /** GET /patroni's answer. */
+      readonly me?: object;
+      /** A switchover makes this node a replica. */
+      readonly switchoverHappens?: boolean;
+      /** cluster_unhealthy says another member is down until this many seconds have passed. */
+      readonly unhealthyFor?: number;
+      readonly patroniActive?: boolean;
+      readonly lockHeld?: boolean;
+      /** Run as a person does (no ETCD_LOCK_KEY): the etcdctl lock's exit code and stderr. */
+      readonly outer?: { readonly code: number; readonly stderr: string };
+    }
+    /**
+     * drain() with its outside world stubbed: the node's identity and desired configuration (files),
+     * Patroni (GET /patroni answers `me`; a POST /switchover may make it a replica), the cluster's
+     * health, systemctl, the lock, and a clock that moves only when the agent sleeps.
+     */
+    async function drainWith(scenario: DrainScenario): Promise<DrainRun> {
+      const state = path.join(dir, 'state');
+      fs.mkdirSync(state, { recursive: true });
+      return (await py(
+        [
+          'import io, os, subprocess',
+          `state = ${JSON.stringify(state)}`,
+          `scenario = json.loads(${JSON.stringify(JSON.stringify(scenario))})`,
+          "agent.IDENTITY = os.path.join(state, 'identity.json'); agent.DESIRED = os.path.join(state, 'desired.json')",
+          "json.dump({'nodeName': 'pg-0'}, open(agent.IDENTITY, 'w'))",
+          "json.dump({'generation': 'g1', 'bundle': {'members': ['pg-0', 'pg-1', 'pg-2'], 'applySeconds': 1800, 'units': {'patroni': 'cdk-failover-patroni.service'}}}, open(agent.DESIRED, 'w'))",
+          "settings = {'name': 'pg-0', 'scope': 'db', 'etcd': ['https://10.0.0.10:2379', 'https://10.0.0.11:2379'], 'etcdTls': ['--cacert', 'ca.crt']}",
+          'agent.patroni_settings = lambda d: settings',
+          "if scenario.get('outer') is None: os.environ['ETCD_LOCK_KEY'] = '/cdk-failover/db/apply-lock/694d8'",
+          "else: os.environ.pop('ETCD_LOCK_KEY', None)",
+          "sys.argv = ['/usr/local/sbin/cdk-failover-agent', 'drain']",
+          'class Clock:',
+          '    now = 0.0',
+          '    def monotonic(self): return self.now',
+          '    def time(self): return 1_700_000_000 + self.now',
+          '    def sleep(self, seconds): self.now += seconds',
+          'clock = Clock()',
+          'agent.time = clock',
+          "me = dict(scenario.get('me') or {'state': 'running', 'role': 'replica'})",
+          'steps = []',
+          'requests = []',
+          'def patroni(settings, method, path, body=None, url=None, timeout=10):',
+          "    requests.append('%s %s' % (method, path))",
+          "    if path == '/switchover':",
+          "        steps.append('POST /switchover ' + json.dumps(body))",
+          "        if scenario.get('switchoverHappens'): me['role'] = 'replica'",
+          '        return {}',
+          "    if path == '/patroni':",
+          '        return dict(me)',
+          '    return {}',
+          'agent.patroni = patroni',
+          "agent.cluster_unhealthy = lambda settings, desired: 'member pg-2 is stopped' if clock.now < scenario.get('unhealthyFor', 0) else None",
+          "agent.unit_active = lambda unit: scenario.get('patroniActive', True)",
+          "agent.lock_held = lambda settings: scenario.get('lockHeld', True)",
+          "agent.run = lambda args, timeout=120, check=True: steps.append(' '.join(args)) or ''",
+          'locked = []',
+          'def outer(args, **kwargs):',
+          '    locked.extend(args)',
+          "    return subprocess.CompletedProcess(args, scenario['outer']['code'], None, scenario['outer']['stderr'])",
+          "if scenario.get('outer') is not None: agent.subprocess.run = outer",
+          'out = io.StringIO(); err = io.StringIO(); real = (sys.stdout, sys.stderr); sys.stdout, sys.stderr = out, err',
+          'code = agent.drain()',
+          'sys.stdout, sys.stderr = real',
+          "print(json.dumps({'code': code, 'steps': steps, 'requests': requests, 'stdout': out.getvalue(), 'stderr': err.getvalue(), 'clock': clock.now, 'locked': locked or None}))",
+        ].join('\n'),
+      )) as DrainRun;
+    }
+    const STOP = 'systemctl stop cdk-failover-patroni.service';
+    const leader = { state: 'running', role: 'master' };
+    const failure = (why: string) => `cdk-failover: pg-0 could not drain: ${why} (runbook: Planned maintenance of a node)\n`;
+
+    test('a replica drains by stopping Patroni alone: no switchover, exit 0, each step printed', async () => {
+      const r = await drainWith({});
+      expect(r).toMatchObject({ code: 0, steps: [STOP], stderr: '' });
+      expect(r.requests).not.toContain('POST /switchover');
+      expect(r.stdout).toContain('cdk-failover-agent: pg-0 is a replica: no switchover\n');
+      expect(r.stdout).toContain(`cdk-failover-agent: stop cdk-failover-patroni.service\n`);
+      expect(r.stdout).toMatch(/drained pg-0: Patroni and PostgreSQL stopped, etcd still runs/);
+    });
+
+    test('a leader switches over first (no candidate: Patroni picks the synchronous standby), runs as a replica, and only then stops', async () => {
+      const r = await drainWith({ me: leader, switchoverHappens: true });
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(r.steps).toEqual(['POST /switchover {"leader": "pg-0"}', STOP]);
+      expect(r.stdout).toContain('switchover away from pg-0 before it is drained');
+    });
+
+    test('a leader whose switchover never happens is not stopped: one failure line, exit 1', async () => {
+      const r = await drainWith({ me: leader, switchoverHappens: false });
+      expect(r.code).toBe(1);
+      expect(r.steps).toEqual(['POST /switchover {"leader": "pg-0"}']);
+      expect(r.stderr).toBe(failure('pg-0 to run as a replica not within 180 s'));
+    });
+
+    test('another member down: the drain waits (saying why, once), then drains once it is back', async () => {
+      const r = await drainWith({ me: leader, switchoverHappens: true, unhealthyFor: 60 });
+      expect(r.code).toBe(0);
+      expect(r.clock).toBeGreaterThanOrEqual(60);
+      expect(r.stdout.match(/not yet: member pg-2 is stopped/g)).toHaveLength(1);
+      expect(r.steps).toEqual(['POST /switchover {"leader": "pg-0"}', STOP]);
+    });
+
+    test('a cluster that stays unhealthy past the bound: nothing switched over or stopped, one failure line, exit 1', async () => {
+      const r = await drainWith({ me: leader, switchoverHappens: true, unhealthyFor: 100_000 });
+      expect(r.code).toBe(1);
+      expect(r.steps).toEqual([]);
+      expect(r.requests).not.toContain('POST /switchover');
+      expect(r.clock).toBeGreaterThanOrEqual(300);
+      expect(r.stderr).toBe(failure('the cluster is not healthy after 300 s (member pg-2 is stopped): a node is never taken down while another is'));
+    });
+
+    test('the lock lost before the stop: not stopped, one failure line', async () => {
+      const r = await drainWith({ lockHeld: false });
+      expect(r.code).toBe(1);
+      expect(r.steps).toEqual([]);
+      expect(r.stderr).toBe(failure('lost the cluster lock (etcd unreachable for 30 s): stopped before the next step'));
+    });
+
+    test('Patroni already stopped (a drain run again): nothing to do, exit 0', async () => {
+      const r = await drainWith({ patroniActive: false });
+      expect(r).toMatchObject({ code: 0, steps: [], requests: [], stderr: '' });
+      expect(r.stdout).toContain('cdk-failover-patroni.service is not running on pg-0: nothing to drain');
+    });
+
+    test("run by a person: it runs itself under the cluster's apply lock (bounded), passes the inner failure line on once, and fails on a lock never free", async () => {
+      const inner = failure('pg-0 to run as a replica not within 180 s');
+      const passed = await drainWith({ outer: { code: 1, stderr: inner } });
+      expect(passed.locked).toEqual([
+        'timeout', String(1800 + 300 + 180 + 300 + 60),
+        'etcdctl', '--endpoints', 'https://10.0.0.10:2379,https://10.0.0.11:2379', '--cacert', 'ca.crt',
+        'lock', '--ttl', '30', '/cdk-failover/db/apply-lock', '/usr/local/sbin/cdk-failover-agent', 'drain',
+      ]);
+      expect(passed).toMatchObject({ code: 1, stderr: inner, steps: [] });
+      // etcdctl exiting 0 does not hide the inner failure.
+      expect(await drainWith({ outer: { code: 0, stderr: inner } })).toMatchObject({ code: 1, stderr: inner });
+      expect(await drainWith({ outer: { code: 124, stderr: '' } })).toMatchObject({
+        code: 1,
+        stderr: failure('not drained within 2640 s (the cluster lock: /cdk-failover/db/apply-lock)'),
+      });
+      expect(await drainWith({ outer: { code: 0, stderr: '' } })).toMatchObject({ code: 0, stderr: '' });
     });
   });
 
