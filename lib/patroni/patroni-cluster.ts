@@ -1,4 +1,5 @@
-import { Annotations, Aws, CfnWaitCondition, CfnWaitConditionHandle, Duration, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnWaitCondition, CfnWaitConditionHandle, ContextProvider, Duration, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import * as cxschema from 'aws-cdk-lib/cloud-assembly-schema';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as elbv2Targets from 'aws-cdk-lib/aws-elasticloadbalancingv2-targets';
@@ -10,6 +11,7 @@ import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, render
 import { createBackupResources, grantFenceWrite, PatroniBackupProps } from './backup';
 import { aptProxyPort } from './config/apt-proxy';
 import { checkLiteralCidr } from './config/pg-hba';
+import { MemberSetGuard } from './member-set-guard';
 import { CertificateIssuer, DEFAULT_CERTIFICATE_VALIDITY, issuerSettings } from './certificate-issuer';
 import { ClusterTls } from './cluster-tls';
 import { SsmAgentProps, ssmAgentSpec } from './ssm-agent';
@@ -36,6 +38,9 @@ import { addFailoverOutputs } from '../util/failover-outputs';
 import { PATRONI_CLUSTER_OUTPUTS } from '../util/output-contract';
 
 /** Properties of a PatroniCluster. */
+/** The image ID a synth uses until the lookup of the default image is in cdk.context.json (never deployed: the CLI looks it up first). */
+const IMAGE_LOOKUP_PLACEHOLDER = 'ami-00000000000000000';
+
 export interface PatroniClusterProps {
   /** The VPC the nodes and the internal load balancer go in. */
   readonly vpc: ec2.IVpc;
@@ -48,10 +53,12 @@ export interface PatroniClusterProps {
 
   /**
    * Number of nodes: 3 (survives the loss of one) or 5 (survives two). etcd runs on every node,
-   * so an even count adds no tolerance and 1 or 2 tolerate none. Fixed for the cluster's life: the
-   * running nodes' agents refuse a new member set (FAILURE, with the reason), so the deploy fails
-   * and rolls back; an increase first creates the new instances, which cannot join (and, with
-   * deletionProtection, block the rollback's cleanup). Make a new cluster from a backup instead.
+   * so an even count adds no tolerance and 1 or 2 tolerate none. Fixed for the cluster's life (as
+   * are `clusterName` and each node's subnet): synth cannot see the deployed count, so the deploy
+   * refuses it. The cluster's member-set check (a custom resource every instance and data volume
+   * waits for) fails the update at its start with the deployed and the asked-for members, before
+   * any node changes, and CloudFormation rolls back. To resize, deploy a new cluster as a standby
+   * of this one (`standbyOf`) and promote it.
    * @default 3
    */
   readonly nodes?: number;
@@ -65,10 +72,12 @@ export interface PatroniClusterProps {
   /**
    * Machine image. Must be Debian 12: the bootstrap installs Debian's packages. A changed image
    * replaces every node, which today fails (a replacement cannot take over its predecessor's
-   * network interface): pin it.
-   * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>,
-   * resolved at every deploy, with a synth warning: a new Debian image would replace the nodes. Pin
-   * it: `MachineImage.genericLinux({ region: 'ami-...' })` with the ID that
+   * network interface): keep it.
+   * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>.
+   * In a stack whose account and region are known at synth, it is looked up once and kept in
+   * cdk.context.json (commit that file): a new Debian image changes nothing until you reset that
+   * key. In an environment-agnostic stack it is resolved at every deploy, with a synth warning; pin
+   * it there: `MachineImage.genericLinux({ region: 'ami-...' })` with the ID that
    * `aws ssm get-parameter --name <that parameter>` gives
    */
   readonly machineImage?: ec2.IMachineImage;
@@ -491,6 +500,13 @@ export class PatroniCluster extends PatroniClusterBase {
       // Boot reads the stack and installs packages: not before the subnet's route to the NAT exists.
       this.nodes[i].instance.node.addDependency(subnets[i % subnets.length].internetConnectivityEstablished);
     }
+    // A changed member set is refused at the start of the update, before a node changes.
+    const members = this.nodes.map((node, i) => ({ name: clusterNodeName(this.clusterName, i), address: node.address }));
+    const memberSet = new MemberSetGuard(this, 'MemberSet', { clusterPath: this.node.path, nodes: members });
+    for (const node of this.nodes) {
+      memberSet.guard(node.instance);
+      memberSet.guard(node.dataVolume);
+    }
 
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
@@ -523,7 +539,7 @@ export class PatroniCluster extends PatroniClusterBase {
     if (this.tls.enabled) {
       const issuer = new CertificateIssuer(this, 'Certificates', {
         clusterName: this.clusterName,
-        nodes: this.nodes.map((node, i) => ({ name: clusterNodeName(this.clusterName, i), address: node.address })),
+        nodes: members,
         // Clients dial the load balancer's name; the database certificate names it and every node.
         endpointNames: [this.loadBalancer.loadBalancerDnsName],
         validity: this.tls.certificates.validity,
@@ -609,10 +625,27 @@ export class PatroniCluster extends PatroniClusterBase {
   private defaultImage(instanceType: ec2.InstanceType): ec2.IMachineImage {
     const arch = instanceType.architecture === ec2.InstanceArchitecture.ARM_64 ? 'arm64' : 'amd64';
     const parameter = `/aws/service/debian/release/12/latest/${arch}`;
+    const { account, region } = Stack.of(this);
+    if (!Token.isUnresolved(account) && !Token.isUnresolved(region)) {
+      // Looked up once into cdk.context.json. The placeholder before the lookup is shaped like an
+      // image ID: aws-cdk-lib's own 'dummy-value-for-...' fails template validation (E1152), which
+      // stops the synth before the CLI can do the lookup.
+      const ami = ContextProvider.getValue(this, {
+        provider: cxschema.ContextProvider.SSM_PARAMETER_PROVIDER,
+        props: { parameterName: parameter },
+        dummyValue: IMAGE_LOOKUP_PLACEHOLDER,
+      }).value as string;
+      Validations.of(this).acknowledge({
+        id: 'CloudFormation-Validate::W9010',
+        reason: 'The image ID is literal on purpose: looked up once and kept in cdk.context.json, where a parameter or mapping would float with every Debian release.',
+      });
+      return ec2.MachineImage.genericLinux({ [region]: ami });
+    }
     Annotations.of(this).addWarningV2(
       'cdk-failover:floatingImage',
       `the nodes' image is ${parameter} as of each deploy: when Debian publishes a new image, the next deploy replaces every node, which fails. ` +
-        `Pass machineImage pinned to an AMI ID (MachineImage.genericLinux with the ID 'aws ssm get-parameter --name ${parameter}' gives)`,
+        `Give the stack an account and region (the image is then looked up once into cdk.context.json), or pass machineImage pinned to an AMI ID ` +
+        `(MachineImage.genericLinux with the ID 'aws ssm get-parameter --name ${parameter}' gives)`,
     );
     return ec2.MachineImage.fromSsmParameter(parameter, { os: ec2.OperatingSystemType.LINUX });
   }
