@@ -1,6 +1,7 @@
 // The runbook of one PatroniCluster: Patroni, etcd and HAProxy on EC2 behind an internal NLB.
 import { IPatroniCluster, PatroniCluster } from '../patroni';
 import { SYSTEMD_UNIT_NAMES } from '../patroni/config/systemd-units';
+import { NODE_AGENT_PATH } from '../patroni/config/agent-units';
 import { renderImportedClusterSections } from './imported-runbook';
 import { clusterAlarmPrefixes, findAlarmSets, renderAlarmSets } from './alarms';
 import { etcdQuorum } from '../monitoring/alarm-definitions';
@@ -66,6 +67,8 @@ export function renderPatroniSections(cluster: IPatroniCluster, level: number): 
     backups(f, sub),
     h('Regional failover'),
     regionalFailover(cluster, f, sub),
+    h('Planned maintenance of a node'),
+    plannedMaintenance(f),
   );
 }
 
@@ -596,6 +599,46 @@ function configurationChangeFailed(f: PatroniFacts): string {
       patronictl(f, 'list'),
     ]),
     'A leader that waits for the others says `leader NODE applies last: waiting for ...`: a replica that cannot apply holds the change back, and the leader is never restarted before the replicas.',
+  );
+}
+
+function plannedMaintenance(f: PatroniFacts): string {
+  const ctx = f.context;
+  return blocks(
+    'Before a node is rebooted (operating system patches), stopped, or its instance replaced, drain it: ' +
+      `${inlineCode(`${NODE_AGENT_PATH} drain`)} takes the cluster's lock (it never runs beside a configuration change on another node), ` +
+      'waits up to 300 s until every member runs and etcd is healthy (a node is never taken down while another is), switches over if the node leads ' +
+      '(the one pause of writes, a few seconds), then stops Patroni and PostgreSQL with it. etcd keeps running until the node goes down, and the node comes back as a replica. ' +
+      `It exits 0 once drained (run again, it says there is nothing to drain); otherwise its one line \`cdk-failover: NODE could not drain: WHY\` says why, and the node is not stopped. ` +
+      'One node at a time: drain the next only once the last one streams again. It signals nothing to CloudFormation.',
+    numbered([
+      `The cluster is healthy (every member running or streaming): ${inlineCode(cli(f, ['status']))}.`,
+      'Drain the node, from a shell on it (below), or with Run Command (needs `ssm:SendCommand` and `ssm:GetCommandInvocation` on the node, and `ec2:RebootInstances` for the reboot from your machine; repeat the second command until the status is `Success` or `Failed`).',
+      'Reboot it (or stop it, or replace its instance on the same data volume: the new instance resumes the etcd member and PostgreSQL from the volume; without its volume, ' +
+        `${ref('Replace an etcd member')}).`,
+      `Watch it rejoin: its instance status \`ok\`, then Patroni (the unit starts at boot) streaming again, in ${inlineCode(cli(f, ['status']))} or ${inlineCode(patronictl(f, 'list'))}. ` +
+        `If it does not, ${ref('Bring the old primary back')}.`,
+      `Drained and then not taken down after all: ${inlineCode(`sudo systemctl start ${f.units.patroni}`)} on it.`,
+    ]),
+    shell([
+      nodeIndexGuard(f),
+      `${nodeShell(f, '$N')}   # then, on the node:`,
+    ]),
+    shell([`sudo ${NODE_AGENT_PATH} drain`, `# its last line: drained NODE: Patroni and PostgreSQL stopped, etcd still runs; ...`, 'sudo systemctl reboot']),
+    shell([
+      '# or, with Run Command from your machine',
+      nodeIndexGuard(f),
+      `COMMAND_ID=$(aws ssm send-command --region ${ctx.regionArg} --instance-ids "\${NODE_ID[$N]}" --document-name AWS-RunShellScript \\`,
+      `  --parameters 'commands=["${NODE_AGENT_PATH} drain"],executionTimeout=["3600"]' --query Command.CommandId --output text)`,
+      `aws ssm get-command-invocation --region ${ctx.regionArg} --command-id "$COMMAND_ID" --instance-id "\${NODE_ID[$N]}" \\`,
+      "  --query '[Status,StandardOutputContent,StandardErrorContent]' --output text",
+      `aws ec2 reboot-instances --region ${ctx.regionArg} --instance-ids "\${NODE_ID[$N]}"`,
+    ]),
+    shell([
+      `aws ec2 describe-instance-status --region ${ctx.regionArg} --include-all-instances --instance-ids "\${NODE_ID[$N]}" \\`,
+      "  --query 'InstanceStatuses[].[InstanceId,InstanceState.Name,InstanceStatus.Status]' --output table",
+      cli(f, ['status']),
+    ]),
   );
 }
 

@@ -14,7 +14,7 @@ export const DNS_RUNBOOK_SECTIONS = [
   'Bring the old primary back',
 ] as const;
 
-/** Sections of a PatroniCluster runbook: the DNS ones, and replacing an etcd member. */
+/** Sections of a PatroniCluster runbook: the DNS ones, then the node's own (etcd member, boot, change, maintenance), backups, regional failover. */
 export const PATRONI_RUNBOOK_SECTIONS = [
   ...DNS_RUNBOOK_SECTIONS,
   'Replace an etcd member',
@@ -22,6 +22,7 @@ export const PATRONI_RUNBOOK_SECTIONS = [
   "A node's configuration change failed",
   'Backups and point-in-time recovery',
   'Regional failover',
+  'Planned maintenance of a node',
 ] as const;
 
 /** "### 3. Trigger conditions" for section `title` of `sections`, at `level`. */
