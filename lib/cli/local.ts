@@ -110,9 +110,15 @@ export function localCommands(): Command {
     )
     .addArgument(new Argument('<kind>', FAULT_KINDS.join(' | ')).choices([...FAULT_KINDS]))
     .argument('<node>', 'node name, e.g. pg-0 (booted: <cluster>-0)')
-    .action(async (kind: FaultKind, node: string, opts: CommonOptions) => {
+    .option(
+      '--drain',
+      'reboot and replace: planned, not a fault: run `cdk-failover-agent drain` on the node first (the leader switches over, Patroni stops); ' +
+        'its failure line stops the command with nothing stopped',
+    )
+    .action(async (kind: FaultKind, node: string, opts: CommonOptions & { drain?: boolean }) => {
+      if (opts.drain && kind !== 'reboot' && kind !== 'replace') throw new InvalidArgumentError(`--drain is for reboot and replace only, not ${kind}.`);
       const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
-      await cluster.fault(kind, node);
+      await cluster.fault(kind, node, { drain: opts.drain });
     });
 
   withCommon(local.command('apply'))

@@ -48,7 +48,7 @@ import { standInSsmAgentKey } from './boot/ssm-agent-standin';
 import { readRecordedMetrics, readRecordedSignals, type RecordedDatum } from './boot/aws-standin';
 import { handleSignals, waitForGeneration } from './boot/apply';
 import type { RehearsalStack } from './boot/rehearsal-stack';
-import { AGENT_UNIT_NAMES } from '../patroni/config/agent-units';
+import { AGENT_UNIT_NAMES, NODE_AGENT_PATH } from '../patroni/config/agent-units';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { checkRepositoryPathFree, localBackupSpec, startS3StandIn, writeNamespaceHosts } from './backup/repository';
 import { checkPatroniTiming } from './patroni-version';
@@ -190,12 +190,26 @@ export interface WaitForHealthyOptions extends WaitTimeout {
   readonly giveUpIf?: () => string | undefined;
 }
 
-export interface ReplaceOptions {
+/** A booted node's reboot or replacement. */
+export interface StopOptions {
+  /**
+   * Planned: `cdk-failover-agent drain` runs on the node first (under the cluster's lock, once the
+   * cluster is healthy; the leader switches over, then Patroni stops), and its failure line is
+   * thrown with nothing stopped. Not the default: a fault is an instance lost as it runs, and a
+   * node whose boot failed cannot drain. @default false
+   */
+  readonly drain?: boolean;
+}
+
+export interface ReplaceOptions extends StopOptions {
   /** Attach the node's data volume to the new instance. @default true */
   readonly attachVolume?: boolean;
   /** Wait until the new instance's user data has run (and throw if it failed). @default true */
   readonly wait?: boolean;
 }
+
+/** How long the rehearsal waits for a node's drain (the agent bounds each of its own waits). */
+const DRAIN_TIMEOUT_MS = 15 * 60_000;
 
 /** How long a booted node's user data may take (package installs on a busy 2-core machine). */
 const USER_DATA_TIMEOUT_MS = 600_000;
@@ -744,7 +758,9 @@ export class LocalCluster {
 
   // ---- faults ------------------------------------------------------------------------------
 
-  public async fault(kind: FaultKind, name: string): Promise<void> {
+  /** `drain` (reboot and replace only): see `StopOptions`. */
+  public async fault(kind: FaultKind, name: string, options: StopOptions = {}): Promise<void> {
+    if (options.drain && kind !== 'reboot' && kind !== 'replace') throw new LocalClusterError(`fault ${kind} cannot drain first (only reboot and replace stop a node as planned)`);
     switch (kind) {
       case 'kill':
         return this.kill(name);
@@ -757,9 +773,9 @@ export class LocalCluster {
       case 'heal':
         return this.heal(name);
       case 'reboot':
-        return this.reboot(name);
+        return this.reboot(name, options);
       case 'replace':
-        return this.replace(name);
+        return this.replace(name, options);
     }
   }
 
@@ -1102,8 +1118,9 @@ export class LocalCluster {
   }
 
   /** A clean reboot: the node's systemd powers off and the same instance boots again (user data does not run again). */
-  public async reboot(name: string): Promise<void> {
+  public async reboot(name: string, options: StopOptions = {}): Promise<void> {
     this.requireBooted('fault reboot');
+    if (options.drain) await this.drain(name);
     const nspawn = this.node(name).boot?.nspawn;
     const how = nspawn ? await stopContainer(nspawn.pid) : 'not running';
     this.log(`${name} shut down (${how}); booting it again`);
@@ -1113,12 +1130,30 @@ export class LocalCluster {
   }
 
   /**
+   * `cdk-failover-agent drain` on a booted node, as an operator runs it before a reboot or a
+   * replacement: under the cluster's lock and once every member runs, the leader switches over,
+   * then Patroni stops (etcd goes on). Each of the agent's steps is logged; its failure line thrown.
+   */
+  public async drain(name: string): Promise<void> {
+    this.requireBooted('drain');
+    const started = Date.now();
+    const r = await this.runOnNode(name, [NODE_AGENT_PATH, 'drain'], { allowFailure: true, timeoutMs: DRAIN_TIMEOUT_MS });
+    for (const line of r.stdout.split('\n').filter((l) => l.trim())) this.log(`  ${name}: ${line}`);
+    if (r.code !== 0) {
+      const lines = r.stderr.split('\n').filter((l) => l.trim());
+      throw new LocalClusterError(lines.filter((l) => l.startsWith('cdk-failover:')).pop() ?? `${NODE_AGENT_PATH} drain on ${name} exited ${r.code}: ${lines.pop() ?? ''}`);
+    }
+    this.log(`${name} drained in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+
+  /**
    * A replacement instance: the container is destroyed and a fresh one boots from the image with
    * the node's address and data volume and a new instance ID, so the user data runs again.
    */
   public async replace(name: string, options: ReplaceOptions = {}): Promise<void> {
     this.requireBooted('fault replace');
     const node = this.node(name);
+    if (options.drain) await this.drain(name);
     if (node.boot?.nspawn) await stopContainer(node.boot.nspawn.pid);
     const instanceId = booted.newInstanceId();
     this.update((s) => {

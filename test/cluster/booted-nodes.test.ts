@@ -13,7 +13,7 @@ import { IMDS_FIREWALL_UNIT } from '../../lib/patroni/config/imds-firewall';
 import { IMDS_ADDRESS } from '../../lib/local/boot/booted-nodes';
 import { REHEARSAL_REGION, REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
 import { poll, found, notYet } from '../../lib/ops/poll';
-import { applyDrill, failoverDrill, switchoverDrill, type DrillResult } from './drills/drills';
+import { applyDrill, failoverDrill, replaceAllDrill, switchoverDrill, type DrillResult } from './drills/drills';
 import { etcdStartTime, isRenewalOf, verifiesWith } from './ca-renewal';
 
 const CLUSTER = `bt${process.pid}`.slice(0, 12);
@@ -235,21 +235,29 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 5 * MINUTE);
 
-    test('a replica, then the leader, are replaced: each new instance runs the user data and rejoins on its old volume without re-initialising', async () => {
-      const { leader, replica } = await leaderAndReplica();
-      for (const name of [replica, leader]) {
+    test('every node replaced in turn under writes, replicas first and the leader last, each drained first: one switchover, none lost; each new instance runs the user data and rejoins on its old volume without re-initialising', async () => {
+      const before = new Map<string, string>();
+      for (const name of cluster.nodeNames) {
         await onNode(name, ['runuser', '-u', 'postgres', '--', 'touch', MARKER]);
-        const before = await onNode(name, ['cat', '/var/lib/cloud/data/instance-id']);
-        await cluster.replace(name);
-        await healthy();
-        expect(await onNode(name, ['cat', '/var/lib/cloud/data/instance-id'])).not.toBe(before);
+        before.set(name, await onNode(name, ['cat', '/var/lib/cloud/data/instance-id']));
+      }
+      const r = await replaceAllDrill(cluster, { log, intervalMs: WRITE_INTERVAL_MS });
+      const gaps = r.faults.map((f) => f.availability.longestGapMs);
+      log(`replace every node (${r.faults.map((f) => f.node).join(', ')}): longest write gap ${Math.max(...gaps)} ms; timeline ${r.timelines!.before} -> ${r.timelines!.after}`);
+      // The leader went last: its drain was the one switchover; the replicas' drains none.
+      expect(r.faults.map((f) => f.node)).toEqual([...cluster.nodeNames.filter((n) => n !== r.oldLeader), r.oldLeader]);
+      expect(r.timelines!.after).toBe(r.timelines!.before + 1);
+      expect(r.leaderAfter).not.toBe(r.oldLeader);
+      await expectSafe(r);
+      for (const name of cluster.nodeNames) {
+        expect(await onNode(name, ['cat', '/var/lib/cloud/data/instance-id'])).not.toBe(before.get(name));
         expect(await onNode(name, ['systemctl', 'is-active', 'cdk-failover-rehearsal-user-data.service'])).toBe('active');
         // Patroni's basebackup empties the data directory: the marker proves it did not run.
         expect(await onNode(name, ['stat', '-c', '%U', MARKER])).toBe('postgres');
         // The etcd member resumed from the volume (a fresh member would fail as 'already bootstrapped').
         expect(await onNode(name, ['systemctl', 'is-active', SYSTEMD_UNIT_NAMES.etcd])).toBe('active');
       }
-    }, 20 * MINUTE);
+    }, 40 * MINUTE);
 
     test.each([
       ['kill', 'SIGKILL of the whole container, as a power loss'],

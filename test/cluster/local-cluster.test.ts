@@ -90,12 +90,18 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(ip.code).toBe(0);
       expect(ip.stdout).toContain(`${cluster.nodeAddress('pg-1')}/24`);
       for (const kind of ['reboot', 'replace']) {
-        const r = await cli(['fault', kind, 'pg-1']);
-        expect(r.code).not.toBe(0);
-        expect(r.stderr.trim()).toBe(
-          `failover: fault ${kind} needs a booted cluster ('failover local up --boot'); '${CLUSTER}' runs its services as processes`,
-        );
+        for (const drain of [[], ['--drain']]) {
+          const r = await cli(['fault', kind, 'pg-1', ...drain]);
+          expect(r.code).not.toBe(0);
+          expect(r.stderr.trim()).toBe(
+            `failover: fault ${kind} needs a booted cluster ('failover local up --boot'); '${CLUSTER}' runs its services as processes`,
+          );
+        }
       }
+      // A drain is planned maintenance: the faults that are not a node stopped as planned refuse it, before anything is done.
+      const killDrained = await cli(['fault', 'kill', 'pg-1', '--drain']);
+      expect(killDrained.code).not.toBe(0);
+      expect(killDrained.stderr.trim()).toBe('failover: --drain is for reboot and replace only, not kill.');
       const apply = await cli(['apply', '--set-parameter', 'work_mem=8MB']);
       expect(apply.code).not.toBe(0);
       expect(apply.stderr.trim()).toBe(`failover: apply needs a booted cluster ('failover local up --boot'); '${CLUSTER}' runs its services as processes`);

@@ -18,7 +18,7 @@ const ROOT = path.resolve(__dirname, '../../..');
 const WRITER = path.join(__dirname, 'writer.ts');
 const SECOND = 1000;
 
-export type Scenario = 'kill' | 'freeze' | 'partition' | 'switchover' | 'replica-loss' | 'etcd-loss' | 'rejoin' | 'repeated-failover' | 'apply';
+export type Scenario = 'kill' | 'freeze' | 'partition' | 'switchover' | 'replica-loss' | 'etcd-loss' | 'rejoin' | 'repeated-failover' | 'apply' | 'replace-all';
 export const FAILOVER_FAULTS = ['kill', 'freeze', 'partition'] as const;
 export type FailoverFault = (typeof FAILOVER_FAULTS)[number];
 
@@ -49,7 +49,7 @@ export interface DrillResult {
   readonly switchoverMs?: number;
   /** Switchover: where its time went, from the nodes' logs and the client's writes. */
   readonly switchoverTimeline?: { readonly marks: SwitchoverMarks; readonly parts: readonly SwitchoverPart[] };
-  /** Apply: the leader's timeline before and after (each switchover or failover adds one). */
+  /** Apply, replace-all: the leader's timeline before and after (each switchover or failover adds one). */
   readonly timelines?: { readonly before: number; readonly after: number };
   /** Leaders observed while a fault that must not cause a failover was in force. */
   readonly leadersDuringFault?: readonly string[];
@@ -423,6 +423,51 @@ export async function applyDrill(cluster: LocalCluster, change: ApplyChange, opt
       oldLeader,
       faultAt,
       faults: [{ at: faultAt, node: oldLeader, availability: availability(front.events, faultAt) }],
+      timelines: { before, after },
+    });
+  });
+}
+
+/**
+ * Every node of a booted cluster replaced in turn under continuous writes, as a planned instance
+ * refresh does it: the replicas first, the leader last, each drained first (`cdk-failover-agent
+ * drain`: the leader's drain is the one switchover), the cluster healthy again before the next
+ * node. One entry in `faults` per node, at the start of its drain.
+ */
+export async function replaceAllDrill(cluster: LocalCluster, options: DrillOptions = {}): Promise<DrillResult> {
+  const log = options.log ?? (() => undefined);
+  const { healthyMs } = budgets(cluster);
+  const healthy = () => cluster.waitForHealthy({ timeoutMs: healthyMs, members: cluster.nodeNames });
+  await healthy();
+  await prepareTable(cluster);
+  const runTag = newRunTag('replace-all');
+  const leaderTimeline = async () => (await cluster.status()).nodes.find((n) => n.role === 'leader')?.timeline ?? NaN;
+  const oldLeader = await cluster.waitForLeader({ timeoutMs: healthyMs });
+  const before = await leaderTimeline();
+  const order = [...cluster.nodeNames.filter((n) => n !== oldLeader), oldLeader];
+  const writers: RunningWriter[] = [];
+  return guarded(cluster, () => writers, async () => {
+    const front = await startFront(cluster, runTag, options);
+    writers.push(front);
+    await sleep(SECOND);
+    const started: { at: number; node: string }[] = [];
+    for (const node of order) {
+      const at = Date.now();
+      started.push({ at, node });
+      await cluster.replace(node, { drain: true });
+      await healthy();
+      log(`replace-all: ${node} drained, replaced and healthy again after ${((Date.now() - at) / SECOND).toFixed(1)} s (leader ${await cluster.leader()})`);
+    }
+    await sleep(2 * SECOND);
+    const after = await leaderTimeline();
+    return finish(cluster, { front, extra: [] }, {
+      scenario: 'replace-all',
+      profile: cluster.timingProfile,
+      runTag,
+      faultNode: oldLeader,
+      oldLeader,
+      faultAt: started[0]!.at,
+      faults: started.map((s) => ({ ...s, availability: availability(front.events, s.at) })),
       timelines: { before, after },
     });
   });
