@@ -719,13 +719,13 @@ def drain_under_lock(settings, desired):
                              'lock', '--ttl', str(LOCK_TTL_SECONDS), lock, sys.argv[0], 'drain'], stderr=subprocess.PIPE, text=True)
     prefix = 'cdk-failover: %s could not drain: ' % settings['name']
     lines = [l for l in result.stderr.splitlines() if l.strip()]
-    for line in lines:
-        if not line.startswith(prefix):
-            sys.stderr.write(line + '\n')
     failed = [l for l in lines if l.startswith(prefix)]
     if failed:
+        # Its line alone (etcdctl adds "Error: exit status 1"; it may exit 0 too).
         print(failed[-1], file=sys.stderr, flush=True)
         return 1
+    for line in lines:
+        sys.stderr.write(line + '\n')
     if result.returncode == 124:
         raise Failure('not drained within %d s (the cluster lock: %s)' % (seconds, lock))
     if result.returncode != 0:

@@ -852,7 +852,8 @@ except agent.Failure as e:
 
     test("run by a person: it runs itself under the cluster's apply lock (bounded), passes the inner failure line on once, and fails on a lock never free", async () => {
       const inner = failure('pg-0 to run as a replica not within 180 s');
-      const passed = await drainWith({ outer: { code: 1, stderr: inner } });
+      // etcdctl lock adds its own line when the command fails: the agent's line alone is passed on.
+      const passed = await drainWith({ outer: { code: 1, stderr: `Error: exit status 1\n${inner}` } });
       expect(passed.locked).toEqual([
         'timeout', String(1800 + 300 + 180 + 300 + 60),
         'etcdctl', '--endpoints', 'https://10.0.0.10:2379,https://10.0.0.11:2379', '--cacert', 'ca.crt',
@@ -861,6 +862,11 @@ except agent.Failure as e:
       expect(passed).toMatchObject({ code: 1, stderr: inner, steps: [] });
       // etcdctl exiting 0 does not hide the inner failure.
       expect(await drainWith({ outer: { code: 0, stderr: inner } })).toMatchObject({ code: 1, stderr: inner });
+      // A lock that cannot be taken: etcdctl's line, then the agent's.
+      expect(await drainWith({ outer: { code: 1, stderr: 'Error: context deadline exceeded\n' } })).toMatchObject({
+        code: 1,
+        stderr: `Error: context deadline exceeded\n${failure('the cluster lock /cdk-failover/db/apply-lock: Error: context deadline exceeded')}`,
+      });
       expect(await drainWith({ outer: { code: 124, stderr: '' } })).toMatchObject({
         code: 1,
         stderr: failure('not drained within 2640 s (the cluster lock: /cdk-failover/db/apply-lock)'),
