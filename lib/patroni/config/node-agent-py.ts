@@ -406,6 +406,27 @@ def standby_problem(dynamic_config, patroni_yml):
     return None
 
 
+def parameter_problem(patroni_yml, dynamic_configuration):
+    """Why PostgreSQL would refuse the parameters, or None. Patroni writes what it is given into
+    postgresql.conf: a reload skips a value PostgreSQL rejects (the change looks applied), and the
+    next start (a failover's, a restart's) fails on it. postgres -C checks every name and value
+    against this node's data directory without changing anything."""
+    import yaml
+    postgresql = (yaml.safe_load(patroni_yml) or {}).get('postgresql') or {}
+    wanted = dict(((dynamic_configuration or {}).get('postgresql') or {}).get('parameters') or {})
+    wanted.update(postgresql.get('parameters') or {})
+    if not wanted or not postgresql.get('bin_dir') or not postgresql.get('data_dir'):
+        return None
+    args = ['runuser', '-u', 'postgres', '--', os.path.join(postgresql['bin_dir'], 'postgres'), '-D', postgresql['data_dir']]
+    for name, value in sorted(wanted.items()):
+        args += ['-c', '%s=%s' % (name, ('on' if value else 'off') if isinstance(value, bool) else value)]
+    try:
+        run(args + ['-C', sorted(wanted)[0]], timeout=60)
+    except Failure as e:
+        return 'PostgreSQL refuses the parameters (postgresParameters): %s; nothing was changed' % str(e).split('FATAL:', 1)[-1].strip()
+    return None
+
+
 def watchdog_problem(patroni_yml, device_exists):
     """Why the new patroni.yml would stop this node from leading, or None: Patroni with a required
     watchdog and no device refuses to lead, and a reload on every node would leave no leader."""
@@ -631,7 +652,8 @@ def apply():
             log('not now: %s' % unhealthy)
             return 0
         # Only now: a healthy cluster has its /config in etcd (a bootstrapping one may not yet).
-        problem = standby_problem(patroni(settings, 'GET', '/config'), patroni_yml)
+        problem = standby_problem(patroni(settings, 'GET', '/config'), patroni_yml) or \
+            parameter_problem(patroni_yml, desired['bundle']['dynamicConfiguration'])
         if problem:
             raise Failure(problem)
         log('applying generation %s on %s' % (generation, settings['name']))

@@ -580,6 +580,29 @@ except agent.Failure as e:
     expect(dead()).toBe(true);
   });
 
+  test("parameter_problem against Debian's PostgreSQL 15 (postgres -C over a data directory): good values pass; a bad value and a misspelt name are refused with PostgreSQL's words", async () => {
+    // A directory the postgres user can reach (the test's own is root's alone).
+    const base = fs.mkdtempSync('/tmp/cdk-failover-pgcheck-');
+    try {
+      fs.chmodSync(base, 0o755);
+      const data = path.join(base, 'data');
+      fs.mkdirSync(data, { mode: 0o700 });
+      const [uid, gid] = await Promise.all(['-u', '-g'].map(async (flag) => Number((await run('id', [flag, 'postgres'])).stdout.trim())));
+      fs.chownSync(data, uid!, gid!);
+      const initdb = await run('runuser', ['-u', 'postgres', '--', '/usr/lib/postgresql/15/bin/initdb', '-D', data, '--no-sync'], { timeoutMs: 120_000, cwd: '/tmp' });
+      expect({ code: initdb.code, stderr: initdb.stderr }).toEqual({ code: 0, stderr: expect.any(String) });
+      const yml = `postgresql:\n  bin_dir: /usr/lib/postgresql/15/bin\n  data_dir: ${data}\n  parameters:\n    port: 5433\n`;
+      const check = async (parameters: Record<string, unknown>) =>
+        (await py(`print(json.dumps(agent.parameter_problem(${JSON.stringify(yml)}, json.loads(${JSON.stringify(JSON.stringify({ postgresql: { parameters } }))}))))`)) as string | null;
+      expect(await check({ work_mem: '64MB', shared_buffers: '80MB', hot_standby: true, 'pg_stat_statements.track': 'all' })).toBeNull();
+      expect(await check({ work_mem: 'banana' })).toBe('PostgreSQL refuses the parameters (postgresParameters): invalid value for parameter "work_mem": "banana"; nothing was changed');
+      expect(await check({ wrok_mem: '64MB' })).toBe('PostgreSQL refuses the parameters (postgresParameters): unrecognized configuration parameter "wrok_mem"; nothing was changed');
+      expect(await check({ shared_buffers: '1kB' })).toMatch(/^PostgreSQL refuses the parameters \(postgresParameters\): .*shared_buffers.*; nothing was changed$/);
+    } finally {
+      fs.rmSync(base, { recursive: true, force: true });
+    }
+  }, 180_000);
+
   describe('apply: when a step fails, the deploy fails visibly and nothing unsafe follows', () => {
     interface ApplyRun {
       readonly code: number;
@@ -594,7 +617,19 @@ except agent.Failure as e:
      * apply() with its outside world stubbed: etcd (a dict), Patroni (answers by path; `me` for
      * GET /patroni), the wait handle, systemctl, and a clock that moves only when the agent sleeps.
      */
-    async function applyWith(scenario: { me: object; lockHeld: boolean; fileActions: string[]; failedBy?: string }): Promise<ApplyRun> {
+    interface ApplyScenario {
+      readonly me: object;
+      readonly lockHeld: boolean;
+      readonly fileActions: string[];
+      readonly failedBy?: string;
+      /** patroni.yml as rendered, in place of a minimal one without a postgresql section. */
+      readonly yml?: string;
+      /** The bundle's dynamic configuration. */
+      readonly dynamic?: object;
+      /** postgres -C fails with this FATAL message. */
+      readonly postgresRefuses?: string;
+    }
+    async function applyWith(scenario: ApplyScenario): Promise<ApplyRun> {
       const state = path.join(dir, 'state');
       fs.mkdirSync(state, { recursive: true });
       return (await py(
@@ -604,10 +639,10 @@ except agent.Failure as e:
           "for name in ('APPLIED', 'SIGNALLED', 'FILE_HASHES', 'PENDING_ACTIONS', 'TLS_INSTALLED'):",
           '    setattr(agent, name, os.path.join(state, name.lower()))',
           `scenario = json.loads(${JSON.stringify(JSON.stringify(scenario))})`,
-          "yml = \"scope: db\\nwatchdog:\\n  mode: 'off'\\netcd:\\n  protocol: http\\nbootstrap:\\n  dcs:\\n    ttl: 30\\n\"",
+          "yml = scenario.get('yml') or \"scope: db\\nwatchdog:\\n  mode: 'off'\\netcd:\\n  protocol: http\\nbootstrap:\\n  dcs:\\n    ttl: 30\\n\"",
           "desired = {'generation': 'g2', 'clusterGeneration': 'c2', 'waitHandle': 'https://handle', 'values': {},",
           "           'bundle': {'members': ['pg-0', 'pg-1', 'pg-2'], 'patroniConfig': os.path.join(state, 'patroni.yml'), 'actionOrder': ['daemon-reload', 'reload-patroni', 'restart-patroni'],",
-          "                      'dynamicConfiguration': {'loop_wait': 1}, 'readySeconds': 300, 'units': {'patroni': 'cdk-failover-patroni.service'}}}",
+          "                      'dynamicConfiguration': scenario.get('dynamic') or {'loop_wait': 1}, 'readySeconds': 300, 'units': {'patroni': 'cdk-failover-patroni.service'}}}",
           "settings = {'name': 'pg-0', 'scope': 'db'}",
           'agent.read_json = lambda path, default=None: (json.load(open(path)) if os.path.exists(path) else default) if path.startswith(state) else {}',
           'agent.fetch_desired = lambda identity: desired',
@@ -630,7 +665,12 @@ except agent.Failure as e:
           "agent.write_files = lambda identity, desired: [{'onChange': scenario['fileActions']}]",
           'actions = []',
           'agent.take_action = lambda settings, action, desired: actions.append(action)',
-          "agent.run = lambda args, timeout=120, check=True: actions.append(' '.join(args)) or ''",
+          'def run(args, timeout=120, check=True):',
+          "    if '-C' in args and scenario.get('postgresRefuses'):",
+          "        raise agent.Failure('runuser postgres /usr/lib/postgresql/15/bin/postgres failed: 2026-12-04 00:00:00.000 GMT [42] FATAL:  ' + scenario['postgresRefuses'])",
+          "    actions.append(' '.join(args))",
+          "    return ''",
+          'agent.run = run',
           'requests = []',
           'def patroni(settings, method, path, body=None, url=None, timeout=10):',
           "    requests.append('%s %s' % (method, path))",
@@ -700,6 +740,46 @@ except agent.Failure as e:
       expect(r.actions).toEqual([]);
       expect(r.requests).toEqual([]);
       expect(r.log).toContain('generation g2 failed on another node: not applied here (the deploy rolls back)');
+    });
+
+    const withPostgres = [
+      'scope: db',
+      'watchdog:',
+      "  mode: 'off'",
+      'etcd:',
+      '  protocol: http',
+      'bootstrap:',
+      '  dcs:',
+      '    ttl: 30',
+      'postgresql:',
+      '  bin_dir: /usr/lib/postgresql/15/bin',
+      '  data_dir: /var/lib/postgresql/15/patroni',
+      '  parameters:',
+      '    port: 5432',
+      '',
+    ].join('\n');
+    const dynamic = { loop_wait: 1, postgresql: { parameters: { work_mem: 'banana', hot_standby: true } } };
+
+    test("a parameter PostgreSQL refuses: FAILURE with PostgreSQL's reason before anything is written, run or PATCHed; the generation marked failed", async () => {
+      const r = await applyWith({ me: replica, lockHeld: true, fileActions: ['reload-patroni'], yml: withPostgres, dynamic, postgresRefuses: 'invalid value for parameter "work_mem": "banana"' });
+      expect(r.code).toBe(1);
+      expect(r.signals).toEqual([
+        ['FAILURE', expect.stringContaining('pg-0 could not apply generation g2: PostgreSQL refuses the parameters (postgresParameters): invalid value for parameter "work_mem": "banana"; nothing was changed')],
+      ]);
+      expect(r.actions).toEqual([]);
+      expect(r.requests).not.toContain('PATCH /config');
+      expect(r.etcdPuts).toEqual([['/cdk-failover/db/failed/c2', 'pg-0']]);
+      // The node still runs the generation it ran: its applied record was never cleared.
+      expect(fs.existsSync(path.join(dir, 'state', 'applied'))).toBe(false);
+      expect(r.pending).toBeNull();
+    });
+
+    test('parameters PostgreSQL accepts: one postgres -C as postgres over the data directory with every parameter (cluster-wide and the node\'s own, booleans as on/off), then the apply goes on', async () => {
+      const r = await applyWith({ me: replica, lockHeld: true, fileActions: ['reload-patroni'], yml: withPostgres, dynamic });
+      expect(r.code).toBe(0);
+      expect(r.actions[0]).toBe('runuser -u postgres -- /usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/patroni -c hot_standby=on -c port=5432 -c work_mem=banana -C hot_standby');
+      expect(r.actions.slice(1)).toEqual(['reload-patroni']);
+      expect(r.signals).toEqual([['SUCCESS', 'applied generation g2']]);
     });
 
     test('the same run with the lock held and a healthy reload: SUCCESS, the generation recorded (the stubs let a good apply through)', async () => {
