@@ -599,6 +599,8 @@ function configurationChangeFailed(f: PatroniFacts): string {
       patronictl(f, 'list'),
     ]),
     'A leader that waits for the others says `leader NODE applies last: waiting for ...`: a replica that cannot apply holds the change back, and the leader is never restarted before the replicas.',
+    '`PostgreSQL refuses the parameters (postgresParameters): ...` is PostgreSQL\'s own check of every parameter name and value (`postgres -C` over the node\'s data directory), made before the node changes anything: ' +
+      'fix the name or value in `postgresParameters` and deploy again. It does not see a value that is wrong only beside another (`superuser_reserved_connections` not below `max_connections`): such a value fails at PostgreSQL\'s restart, and the replica that does not come back fails the deploy.',
   );
 }
 
