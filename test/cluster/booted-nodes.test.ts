@@ -257,7 +257,7 @@ if (process.env.SKIP_CLUSTER === '1') {
         // The etcd member resumed from the volume (a fresh member would fail as 'already bootstrapped').
         expect(await onNode(name, ['systemctl', 'is-active', SYSTEMD_UNIT_NAMES.etcd])).toBe('active');
       }
-    }, 40 * MINUTE);
+    }, 25 * MINUTE);
 
     test.each([
       ['kill', 'SIGKILL of the whole container, as a power loss'],
