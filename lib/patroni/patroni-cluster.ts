@@ -11,7 +11,7 @@ import { bundleGeneration, ClusterSpec, HAPROXY_HEALTH_PATHS, packBundle, render
 import { createBackupResources, grantFenceWrite, PatroniBackupProps } from './backup';
 import { aptProxyPort } from './config/apt-proxy';
 import { checkLiteralCidr } from './config/pg-hba';
-import { MemberSetGuard } from './member-set-guard';
+import { ChangeGuard } from './change-guard';
 import { CertificateIssuer, DEFAULT_CERTIFICATE_VALIDITY, issuerSettings } from './certificate-issuer';
 import { ClusterTls } from './cluster-tls';
 import { SsmAgentProps, ssmAgentSpec } from './ssm-agent';
@@ -55,7 +55,7 @@ export interface PatroniClusterProps {
    * Number of nodes: 3 (survives the loss of one) or 5 (survives two). etcd runs on every node,
    * so an even count adds no tolerance and 1 or 2 tolerate none. Fixed for the cluster's life (as
    * are `clusterName` and each node's subnet): synth cannot see the deployed count, so the deploy
-   * refuses it. The cluster's member-set check (a custom resource every instance and data volume
+   * refuses it. The cluster's change guard (a custom resource every instance and data volume
    * waits for) fails the update at its start with the deployed and the asked-for members, before
    * any node changes, and CloudFormation rolls back. To resize, deploy a new cluster as a standby
    * of this one (`standbyOf`) and promote it.
@@ -64,15 +64,19 @@ export interface PatroniClusterProps {
   readonly nodes?: number;
 
   /**
-   * Instance type of every node.
+   * Instance type of every node. Fixed for the cluster's life for now: CloudFormation would stop
+   * and start every node at once to change it, so the cluster's change guard refuses a new type at
+   * the start of the deploy, before any node changes. To move to another type, deploy a new cluster
+   * as a standby of this one (`standbyOf`) and promote it.
    * @default m7i.large
    */
   readonly instanceType?: ec2.InstanceType;
 
   /**
    * Machine image. Must be Debian 12: the bootstrap installs Debian's packages. A changed image
-   * replaces every node, which today fails (a replacement cannot take over its predecessor's
-   * network interface): keep it.
+   * would replace every node, which cannot work yet (a replacement cannot take over its
+   * predecessor's network interface): the cluster's change guard refuses it at the start of the
+   * deploy, before any node changes, and so does a floating image when Debian publishes a new one.
    * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>.
    * In a stack whose account and region are known at synth, it is looked up once and kept in
    * cdk.context.json (commit that file): a new Debian image changes nothing until you reset that
@@ -500,12 +504,17 @@ export class PatroniCluster extends PatroniClusterBase {
       // Boot reads the stack and installs packages: not before the subnet's route to the NAT exists.
       this.nodes[i].instance.node.addDependency(subnets[i % subnets.length].internetConnectivityEstablished);
     }
-    // A changed member set is refused at the start of the update, before a node changes.
+    // What a running cluster cannot take is refused at the start of the update, before a node changes.
     const members = this.nodes.map((node, i) => ({ name: clusterNodeName(this.clusterName, i), address: node.address }));
-    const memberSet = new MemberSetGuard(this, 'MemberSet', { clusterPath: this.node.path, nodes: members });
+    const guard = new ChangeGuard(this, 'ChangeGuard', {
+      clusterPath: this.node.path,
+      nodes: members,
+      instanceType: instanceType.toString(),
+      imageId: this.nodes[0].cfnInstance.imageId!,
+    });
     for (const node of this.nodes) {
-      memberSet.guard(node.instance);
-      memberSet.guard(node.dataVolume);
+      guard.guard(node.instance);
+      guard.guard(node.dataVolume);
     }
 
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {

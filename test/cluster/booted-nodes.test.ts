@@ -300,6 +300,26 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
     }, 30 * MINUTE);
 
+    test("a parameter PostgreSQL refuses fails the deploy at the first node with PostgreSQL's words, before anything changes; after the rollback every node runs its generation as before", async () => {
+      const applied = () => Promise.all(cluster.nodeNames.map((n) => onNode(n, ['cat', '/var/lib/cdk-failover/applied-generation'])));
+      const { leader } = await leaderAndReplica();
+      const config = async () => JSON.parse((await cluster.rest(leader, { method: 'GET', path: '/config' })).body) as Record<string, unknown>;
+      const before = { applied: await applied(), config: await config() };
+      await expect(cluster.apply({ parameters: { work_mem: 'banana' }, timeoutMs: 10 * MINUTE })).rejects.toThrow(
+        /could not apply generation [0-9a-f]+: PostgreSQL refuses the parameters \(postgresParameters\): invalid value for parameter "work_mem": "banana"; nothing was changed.*; rolled back: the previous configuration is published again/,
+      );
+      // Nothing reached Patroni's configuration, and every node still runs the generation it ran.
+      expect(await config()).toEqual(before.config);
+      await poll('every node on its generation from before the deploy', async () => {
+        const now = await applied();
+        return JSON.stringify(now) === JSON.stringify(before.applied) ? found(now) : notYet(now.join(', '));
+      }, { timeoutMs: 2 * MINUTE, intervalMs: 2_000 });
+      for (const name of cluster.nodeNames) {
+        expect(await onNode(name, ['runuser', '-u', 'postgres', '--', 'psql', '-Atc', 'show work_mem'])).toBe('4MB');
+      }
+      expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
+    }, 15 * MINUTE);
+
     test('a certificate rotation, as a deploy with a new ClusterTls.issued({ rotation }) does it: the CAs renewed (same keys), new certificates on every node, the leader last, etcd restarted, no failover', async () => {
       const { leader } = await leaderAndReplica();
       const timeline = async () => (JSON.parse((await cluster.rest(leader, { method: 'GET', path: '/patroni' })).body) as { timeline: number }).timeline;

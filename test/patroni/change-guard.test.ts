@@ -1,8 +1,10 @@
 import * as vm from 'node:vm';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { takeConsoleOutput } from '../setup/quiet-console';
 import { PatroniTiming } from '../../lib';
-import { MEMBER_SET_HANDLER_JS, MEMBER_SET_ID_PREFIX, REASON_LIMIT } from '../../lib/patroni/member-set-handler';
-import { MemberSetGuard } from '../../lib/patroni/member-set-guard';
+import { CHANGE_GUARD_HANDLER_JS, CHANGE_GUARD_ID_PREFIX, REASON_LIMIT } from '../../lib/patroni/change-guard-handler';
+import { ChangeGuard } from '../../lib/patroni/change-guard';
 import { setupCluster as setup } from './cluster-fixture';
 
 type Answer = { Status: string; Reason: string; PhysicalResourceId: string; StackId: string; RequestId: string; LogicalResourceId: string };
@@ -12,7 +14,7 @@ type Member = { Name: string; Address: string };
 async function invoke(event: Record<string, unknown>, status = 200): Promise<Answer> {
   const puts: { url: string; init: { method: string; body: string } }[] = [];
   const module = { exports: {} as { handler: (e: unknown) => Promise<void> } };
-  vm.runInNewContext(MEMBER_SET_HANDLER_JS, {
+  vm.runInNewContext(CHANGE_GUARD_HANDLER_JS, {
     module,
     exports: module.exports,
     require,
@@ -22,7 +24,7 @@ async function invoke(event: Record<string, unknown>, status = 200): Promise<Ans
       return { ok: status < 300, status };
     },
   });
-  await module.exports.handler({ ResponseURL: 'https://cfn.example/answer', StackId: 'stack-1', RequestId: 'req-1', LogicalResourceId: 'DbMemberSet', ...event });
+  await module.exports.handler({ ResponseURL: 'https://cfn.example/answer', StackId: 'stack-1', RequestId: 'req-1', LogicalResourceId: 'DbChangeGuard', ...event });
   expect(puts).toHaveLength(1);
   expect(puts[0]!.url).toBe('https://cfn.example/answer');
   expect(puts[0]!.init.method).toBe('PUT');
@@ -31,9 +33,9 @@ async function invoke(event: Record<string, unknown>, status = 200): Promise<Ans
 
 const three: Member[] = [0, 1, 2].map((i) => ({ Name: `orders-${i}`, Address: `10.0.${i}.10` }));
 const five: Member[] = [0, 1, 2, 3, 4].map((i) => ({ Name: `orders-${i}`, Address: `10.0.${i}.10` }));
-const props = (members: unknown) => ({ Cluster: 'Test/Db', Members: members, ServiceToken: 'arn:fn' });
+const props = (members: unknown, more: Record<string, string> = {}) => ({ Cluster: 'Test/Db', Members: members, InstanceType: 'm7i.large', ImageId: 'ami-0123456789abcdef0', ServiceToken: 'arn:fn', ...more });
 
-describe('member-set guard: the handler', () => {
+describe('change guard: the handler', () => {
   let createdId: string;
   beforeAll(async () => {
     createdId = (await invoke({ RequestType: 'Create', ResourceProperties: props(three) })).PhysicalResourceId;
@@ -41,8 +43,8 @@ describe('member-set guard: the handler', () => {
 
   test('create: SUCCESS, the physical ID a digest of the members, the request echoed back', async () => {
     const a = await invoke({ RequestType: 'Create', ResourceProperties: props(three) });
-    expect(a).toMatchObject({ Status: 'SUCCESS', StackId: 'stack-1', RequestId: 'req-1', LogicalResourceId: 'DbMemberSet' });
-    expect(a.PhysicalResourceId).toMatch(new RegExp(`^${MEMBER_SET_ID_PREFIX}[0-9a-f]{32}$`));
+    expect(a).toMatchObject({ Status: 'SUCCESS', StackId: 'stack-1', RequestId: 'req-1', LogicalResourceId: 'DbChangeGuard' });
+    expect(a.PhysicalResourceId).toMatch(new RegExp(`^${CHANGE_GUARD_ID_PREFIX}[0-9a-f]{32}$`));
     expect(a.PhysicalResourceId).toBe(createdId); // the same members, the same ID
     expect((await invoke({ RequestType: 'Create', ResourceProperties: props(five) })).PhysicalResourceId).not.toBe(createdId);
   });
@@ -56,19 +58,41 @@ describe('member-set guard: the handler', () => {
     ['a node count change, 3 to 5', five],
     ['a changed cluster name', three.map((m) => ({ ...m, Name: m.Name.replace('orders', 'billing') }))],
     ['a moved address (a subnet change)', three.map((m, i) => (i === 1 ? { ...m, Address: '10.0.9.10' } : m))],
-  ])('update with %s: FAILED, naming both member sets and the supported path; the physical ID kept', async (_what, members) => {
+  ])('update with %s: FAILED, naming both member sets, why, and the supported path; the physical ID kept', async (_what, members) => {
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(members), OldResourceProperties: props(three) });
     expect(a.Status).toBe('FAILED');
     expect(a.PhysicalResourceId).toBe(createdId);
-    expect(a.Reason).toContain('PatroniCluster Test/Db: the member set of a running cluster cannot change');
-    expect(a.Reason).toContain('Deployed: orders-0 (10.0.0.10), orders-1 (10.0.1.10), orders-2 (10.0.2.10).');
-    expect(a.Reason).toContain(`This deploy: ${members.map((m) => `${m.Name} (${m.Address})`).join(', ')}.`);
-    expect(a.Reason).toContain('Nothing on the nodes was changed; the update rolls back.');
-    expect(a.Reason).toContain('with standbyOf this one, then promote it');
+    expect(a.Reason).toBe(
+      'PatroniCluster Test/Db: a running cluster cannot change its members (deployed: orders-0 (10.0.0.10), orders-1 (10.0.1.10), orders-2 (10.0.2.10); ' +
+        `this deploy: ${members.map((m) => `${m.Name} (${m.Address})`).join(', ')}): etcd and Patroni know each node by name and address; ` +
+        'a node count, cluster name or subnet change makes new members. Nothing on the nodes was changed; the update rolls back. ' +
+        'Keep the deployed value, or deploy a new PatroniCluster (another construct ID) with standbyOf this one and promote it (docs/regional-recovery.md).',
+    );
   });
 
-  test("the rollback's update (the deployed members again, after a refused one): SUCCESS", async () => {
-    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three), OldResourceProperties: props(five) });
+  test.each([
+    ['InstanceType', 'm7i.xlarge', "its instance type (deployed: m7i.large; this deploy: m7i.xlarge): CloudFormation would stop and start every node at once (a full outage)"],
+    ['ImageId', 'ami-0fedcba9876543210', "its image (deployed: ami-0123456789abcdef0; this deploy: ami-0fedcba9876543210): CloudFormation would replace every node, and a new instance cannot take over the node's network interface"],
+  ])('update with another %s: FAILED, saying why', async (key, value, why) => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { [key]: value }), OldResourceProperties: props(three) });
+    expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: createdId });
+    expect(a.Reason).toContain(`: a running cluster cannot change ${why}. Nothing on the nodes was changed`);
+  });
+
+  test('two changes at once: both named', async () => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(five, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: props(three) });
+    expect(a.Status).toBe('FAILED');
+    expect(a.Reason).toMatch(/cannot change its members \(.*\): .* makes new members; and its instance type \(deployed: m7i\.large; this deploy: m7i\.xlarge\): CloudFormation would stop/);
+  });
+
+  test('a refused update without the old properties (never sent by CloudFormation) still names every value asked for', async () => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(five) });
+    expect(a.Status).toBe('FAILED');
+    expect(a.Reason).toContain('its members (deployed: unknown; this deploy: orders-0 (10.0.0.10)');
+  });
+
+  test("the rollback's update (the deployed values again, after a refused one): SUCCESS", async () => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three), OldResourceProperties: props(five, { ImageId: 'ami-0fedcba9876543210' }) });
     expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
   });
 
@@ -88,7 +112,7 @@ describe('member-set guard: the handler', () => {
   test('a handler error is answered as FAILED (CloudFormation is never left waiting)', async () => {
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props([null]) });
     expect(a.Status).toBe('FAILED');
-    expect(a.Reason).toMatch(/^member-set guard: TypeError/);
+    expect(a.Reason).toMatch(/^change guard: TypeError/);
   });
 
   test('a long member list is cut to what a CloudFormation answer holds', async () => {
@@ -103,13 +127,13 @@ describe('member-set guard: the handler', () => {
   });
 });
 
-describe('member-set guard: in the cluster', () => {
+describe('change guard: in the cluster', () => {
   const base = setup();
-  const guards = (t: Template) => t.findResources('Custom::CdkFailoverMemberSet');
+  const guards = (t: Template) => t.findResources('Custom::CdkFailoverChangeGuard');
 
-  test('one guard per cluster, listing every node by name and address, with the cluster path', () => {
+  test('one guard per cluster, listing every node by name and address, the instance type and the image the instances get, with the cluster path', () => {
     const found = guards(base.template);
-    expect(Object.keys(found)).toEqual([expect.stringMatching(/^DbMemberSet[0-9A-F]{8}$/)]);
+    expect(Object.keys(found)).toEqual([expect.stringMatching(/^DbChangeGuard[0-9A-F]{8}$/)]);
     const p = Object.values(found)[0]!.Properties;
     expect(p.Cluster).toBe('Test/Db');
     expect(p.Members).toHaveLength(3);
@@ -117,11 +141,15 @@ describe('member-set guard: in the cluster', () => {
       expect(m.Name).toBe(`orders-${i}`);
       expect(m.Address).toEqual({ 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^DbNode${i}NetworkInterface`)), 'PrimaryPrivateIpAddress'] });
     });
+    expect(p.InstanceType).toBe('m7i.large');
+    // The floating image: the parameter CloudFormation resolves at each deploy, as the instances read it.
+    for (const instance of Object.values(base.template.findResources('AWS::EC2::Instance'))) expect(instance.Properties.ImageId).toEqual(p.ImageId);
+    expect(p.ImageId).toEqual({ Ref: expect.stringMatching(/^SsmParameterValue/) });
   });
 
   test('its function runs the inline handler on Node.js 24, with its own log group', () => {
-    base.template.hasResourceProperties('AWS::Lambda::Function', { Code: { ZipFile: MEMBER_SET_HANDLER_JS }, Handler: 'index.handler', Runtime: 'nodejs24.x' });
-    expect(MEMBER_SET_HANDLER_JS.length).toBeLessThan(4096); // CloudFormation's inline code limit
+    base.template.hasResourceProperties('AWS::Lambda::Function', { Code: { ZipFile: CHANGE_GUARD_HANDLER_JS }, Handler: 'index.handler', Runtime: 'nodejs24.x' });
+    expect(CHANGE_GUARD_HANDLER_JS.length).toBeLessThan(4096); // CloudFormation's inline code limit
   });
 
   test('every instance and data volume waits for the check (a refused update changes no node)', () => {
@@ -140,11 +168,21 @@ describe('member-set guard: in the cluster', () => {
     expect(Object.values(after)[0]!.Properties.Members).toHaveLength(5);
   });
 
+  test.each([
+    ['instanceType', { instanceType: new ec2.InstanceType('m7i.xlarge') }, 'InstanceType', 'm7i.xlarge'],
+    ['machineImage', { machineImage: ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-0fedcba9876543210' }) }, 'ImageId', 'ami-0fedcba9876543210'],
+  ] as const)('day two: a changed %s reaches the same guard, which its handler refuses', (_prop, change, key, value) => {
+    const changed = guards(setup(change).template);
+    expect(Object.keys(changed)).toEqual(Object.keys(guards(base.template)));
+    expect(Object.values(changed)[0]!.Properties[key]).toEqual(value);
+    takeConsoleOutput(); // the validator's W9010 on a literal image ID
+  });
+
   test('day two: a dynamic change (timing) leaves the guard as it is', () => {
     expect(guards(setup({ timing: PatroniTiming.FAST }).template)).toEqual(guards(base.template));
   });
 
   test('bad input: no nodes is refused', () => {
-    expect(() => new MemberSetGuard(base.stack, 'Empty', { clusterPath: 'x', nodes: [] })).toThrow('nodes must name at least one node');
+    expect(() => new ChangeGuard(base.stack, 'Empty', { clusterPath: 'x', nodes: [], instanceType: 'm7i.large', imageId: 'ami-0123456789abcdef0' })).toThrow('nodes must name at least one node');
   });
 });
