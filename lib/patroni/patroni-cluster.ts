@@ -652,7 +652,7 @@ export class PatroniCluster extends PatroniClusterBase {
     }
     Annotations.of(this).addWarningV2(
       'cdk-failover:floatingImage',
-      `the nodes' image is ${parameter} as of each deploy: when Debian publishes a new image, the next deploy replaces every node, which fails. ` +
+      `the nodes' image is ${parameter} as of each deploy: once Debian publishes a new image, every deploy is refused (the change guard: a new image would replace every node). ` +
         `Give the stack an account and region (the image is then looked up once into cdk.context.json), or pass machineImage pinned to an AMI ID ` +
         `(MachineImage.genericLinux with the ID 'aws ssm get-parameter --name ${parameter}' gives)`,
     );
