@@ -15,19 +15,22 @@ export const CHANGE_GUARD_HANDLER_JS = `'use strict';
 const crypto = require('node:crypto');
 const PREFIX = ${JSON.stringify(CHANGE_GUARD_ID_PREFIX)};
 const KEYS = ['Members', 'InstanceType', 'ImageId'];
-const guardId = (p) => PREFIX + crypto.createHash('sha256').update(JSON.stringify(KEYS.map((k) => p[k]))).digest('hex').slice(0, 32);
-const members = (m) => (Array.isArray(m) ? m.map((x) => x.Name + ' (' + x.Address + ')').join(', ') : 'unknown');
+// A canonical form (no object key order): the digest of a deployed guard must stay the same.
+const canonical = (p) => JSON.stringify([p.Members.map((m) => [String(m.Name), String(m.Subnet)]), String(p.InstanceType), String(p.ImageId)]);
+const guardId = (p) => PREFIX + crypto.createHash('sha256').update(canonical(p)).digest('hex').slice(0, 32);
+const members = (m) => (Array.isArray(m) ? m.map((x) => x.Name + ' (' + x.Subnet + ')').join(', ') : 'unknown');
 const WHY = {
-  Members: ['members', members, 'etcd and Patroni know each node by name and address; a node count, cluster name or subnet change makes new members'],
+  Members: ['members', members, 'etcd and Patroni know each node by name and address (from its subnet); a node count, cluster name or subnet change makes new members'],
   InstanceType: ['instance type', String, 'CloudFormation would stop and start every node at once (a full outage)'],
   ImageId: ['image', String, 'CloudFormation would replace every node, and a new instance cannot take over the node\\'s network interface'],
 };
 
 function decide(event) {
   const p = event.ResourceProperties || {};
+  if (event.RequestType === 'Delete') return { status: 'SUCCESS', id: event.PhysicalResourceId };
   if (!Array.isArray(p.Members) || p.Members.length === 0) return { status: 'FAILED', reason: 'Members must list the cluster\\'s nodes', id: event.PhysicalResourceId || 'none' };
   if (event.RequestType === 'Create') return { status: 'SUCCESS', id: guardId(p) };
-  if (event.RequestType === 'Delete' || event.PhysicalResourceId === guardId(p)) return { status: 'SUCCESS', id: event.PhysicalResourceId };
+  if (event.PhysicalResourceId === guardId(p)) return { status: 'SUCCESS', id: event.PhysicalResourceId };
   const old = event.OldResourceProperties || {};
   const changed = KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p[k]));
   const what = (changed.length ? changed : KEYS).map((k) => {
@@ -38,8 +41,8 @@ function decide(event) {
     status: 'FAILED',
     id: event.PhysicalResourceId,
     reason: 'PatroniCluster ' + p.Cluster + ': a running cluster cannot change ' + what.join('; and ') + '. ' +
-      'Nothing on the nodes was changed; the update rolls back. Keep the deployed value, or deploy a new PatroniCluster (another construct ID) ' +
-      'with standbyOf this one and promote it (docs/regional-recovery.md).',
+      'Nothing in the cluster was changed; the update rolls back. Keep the deployed value, or deploy a new PatroniCluster (another construct ID and ' +
+      'clusterName) with standbyOf this one (which needs its backup) and promote it (docs/regional-recovery.md).',
   };
 }
 

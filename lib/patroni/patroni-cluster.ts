@@ -37,10 +37,10 @@ import { clusterOutputValues } from './cluster-outputs';
 import { addFailoverOutputs } from '../util/failover-outputs';
 import { PATRONI_CLUSTER_OUTPUTS } from '../util/output-contract';
 
-/** Properties of a PatroniCluster. */
 /** The image ID a synth uses until the lookup of the default image is in cdk.context.json (never deployed: the CLI looks it up first). */
 const IMAGE_LOOKUP_PLACEHOLDER = 'ami-00000000000000000';
 
+/** Properties of a PatroniCluster. */
 export interface PatroniClusterProps {
   /** The VPC the nodes and the internal load balancer go in. */
   readonly vpc: ec2.IVpc;
@@ -55,9 +55,9 @@ export interface PatroniClusterProps {
    * Number of nodes: 3 (survives the loss of one) or 5 (survives two). etcd runs on every node,
    * so an even count adds no tolerance and 1 or 2 tolerate none. Fixed for the cluster's life (as
    * are `clusterName` and each node's subnet): synth cannot see the deployed count, so the deploy
-   * refuses it. The cluster's change guard (a custom resource every instance and data volume
-   * waits for) fails the update at its start with the deployed and the asked-for members, before
-   * any node changes, and CloudFormation rolls back. To resize, deploy a new cluster as a standby
+   * refuses it. The cluster's change guard (a custom resource every other resource of the
+   * cluster waits for) fails the update at its start with the deployed and the asked-for members, before
+   * anything in the cluster changes, and CloudFormation rolls back. To resize, deploy a new cluster as a standby
    * of this one (`standbyOf`) and promote it.
    * @default 3
    */
@@ -66,7 +66,7 @@ export interface PatroniClusterProps {
   /**
    * Instance type of every node. Fixed for the cluster's life for now: CloudFormation would stop
    * and start every node at once to change it, so the cluster's change guard refuses a new type at
-   * the start of the deploy, before any node changes. To move to another type, deploy a new cluster
+   * the start of the deploy, before anything in the cluster changes. To move to another type, deploy a new cluster
    * as a standby of this one (`standbyOf`) and promote it.
    * @default m7i.large
    */
@@ -76,11 +76,12 @@ export interface PatroniClusterProps {
    * Machine image. Must be Debian 12: the bootstrap installs Debian's packages. A changed image
    * would replace every node, which cannot work yet (a replacement cannot take over its
    * predecessor's network interface): the cluster's change guard refuses it at the start of the
-   * deploy, before any node changes, and so does a floating image when Debian publishes a new one.
+   * deploy, before anything in the cluster changes, and so does a floating image when Debian
+   * publishes a new one. On a deployed cluster, pin the image its instances run.
    * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>.
    * In a stack whose account and region are known at synth, it is looked up once and kept in
-   * cdk.context.json (commit that file): a new Debian image changes nothing until you reset that
-   * key. In an environment-agnostic stack it is resolved at every deploy, with a synth warning; pin
+   * cdk.context.json (commit that file): a new Debian image changes nothing. Resetting that key
+   * (`cdk context --reset`) on a deployed cluster finds the newest image, which the guard refuses. In an environment-agnostic stack it is resolved at every deploy, with a synth warning; pin
    * it there: `MachineImage.genericLinux({ region: 'ami-...' })` with the ID that
    * `aws ssm get-parameter --name <that parameter>` gives
    */
@@ -506,16 +507,14 @@ export class PatroniCluster extends PatroniClusterBase {
     }
     // What a running cluster cannot take is refused at the start of the update, before a node changes.
     const members = this.nodes.map((node, i) => ({ name: clusterNodeName(this.clusterName, i), address: node.address }));
+    // Subnets, not addresses: an address is read from an interface, which would then change first.
     const guard = new ChangeGuard(this, 'ChangeGuard', {
       clusterPath: this.node.path,
-      nodes: members,
+      nodes: this.nodes.map((_, i) => ({ name: members[i].name, subnetId: subnets[i % subnets.length].subnetId })),
       instanceType: instanceType.toString(),
       imageId: this.nodes[0].cfnInstance.imageId!,
     });
-    for (const node of this.nodes) {
-      guard.guard(node.instance);
-      guard.guard(node.dataVolume);
-    }
+    guard.guardAll(this);
 
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
@@ -654,7 +653,8 @@ export class PatroniCluster extends PatroniClusterBase {
       'cdk-failover:floatingImage',
       `the nodes' image is ${parameter} as of each deploy: once Debian publishes a new image, every deploy is refused (the change guard: a new image would replace every node). ` +
         `Give the stack an account and region (the image is then looked up once into cdk.context.json), or pass machineImage pinned to an AMI ID ` +
-        `(MachineImage.genericLinux with the ID 'aws ssm get-parameter --name ${parameter}' gives)`,
+        `(MachineImage.genericLinux): on a deployed cluster the ID its instances run ('aws ec2 describe-instances'), on a new one the ID ` +
+        `'aws ssm get-parameter --name ${parameter}' gives`,
     );
     return ec2.MachineImage.fromSsmParameter(parameter, { os: ec2.OperatingSystemType.LINUX });
   }

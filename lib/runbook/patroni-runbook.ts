@@ -532,7 +532,7 @@ function bringBack(f: PatroniFacts): string {
       'Start its instance if it is stopped; a host failure is handled by the node\'s auto-recovery alarm (same instance, addresses and volumes).',
       'Patroni starts with the instance and rejoins the node as a replica, rewinding it (pg_rewind) if it diverged. Watch it become `streaming`.',
       `If it stays \`start failed\` or \`stopped\`, or its journal shows pg_rewind failing: re-create it from the leader with \`reinit\` (erases that node's data directory and copies the leader's).`,
-      `If its instance was replaced (new instance ID), its etcd member lost its data: ${ref('Replace an etcd member')}.`,
+      `If its data volume was lost (a new instance on a new, empty volume), its etcd member lost its data (on its own volume, a new instance resumes the member): ${ref('Replace an etcd member')}.`,
       'Leadership does not move back by itself; see ' + ref('Rollback') + ' to move it.',
     ]),
     shell([
@@ -600,7 +600,7 @@ function configurationChangeFailed(f: PatroniFacts): string {
     ]),
     'A leader that waits for the others says `leader NODE applies last: waiting for ...`: a replica that cannot apply holds the change back, and the leader is never restarted before the replicas.',
     '`PostgreSQL refuses the parameters (postgresParameters): ...` is PostgreSQL\'s own check of every parameter name and value (`postgres -C` over the node\'s data directory), made before the node changes anything: ' +
-      'fix the name or value in `postgresParameters` and deploy again. It does not see a value that is wrong only beside another (`superuser_reserved_connections` not below `max_connections`): such a value fails at PostgreSQL\'s restart, and the replica that does not come back fails the deploy.',
+      'fix the name or value in `postgresParameters` and deploy again. It does not see names under an extension\'s prefix, preloaded libraries, values too large for the machine, or a value wrong only beside another (`superuser_reserved_connections` not below `max_connections`): such a value fails at PostgreSQL\'s restart, and the replica that does not come back fails the deploy.',
   );
 }
 
@@ -611,13 +611,13 @@ function plannedMaintenance(f: PatroniFacts): string {
       `${inlineCode(`${NODE_AGENT_PATH} drain`)} takes the cluster's lock (it never runs beside a configuration change on another node), ` +
       'waits up to 300 s until every member runs and etcd is healthy (a node is never taken down while another is), switches over if the node leads ' +
       '(the one pause of writes, a few seconds), then stops Patroni and PostgreSQL with it. etcd keeps running until the node goes down, and the node comes back as a replica. ' +
-      `It exits 0 once drained (run again, it says there is nothing to drain); otherwise its one line \`cdk-failover: NODE could not drain: WHY\` says why, and the node is not stopped. ` +
-      'One node at a time: drain the next only once the last one streams again. It signals nothing to CloudFormation.',
+      `It exits 0 once drained (run again, it says there is nothing to drain); otherwise its one line \`cdk-failover: NODE could not drain: WHY\` says why ` +
+      '(after a failure before the stop, Patroni still runs; after a timeout or an interruption, check with `systemctl is-active`). ' +
+      'One node at a time: drain the next only once the last one streams again. It signals nothing to CloudFormation. Do not deploy while a node is drained: its agent waits, and the deploy times out.',
     numbered([
       `The cluster is healthy (every member running or streaming): ${inlineCode(cli(f, ['status']))}.`,
-      'Drain the node, from a shell on it (below), or with Run Command (needs `ssm:SendCommand` and `ssm:GetCommandInvocation` on the node, and `ec2:RebootInstances` for the reboot from your machine; repeat the second command until the status is `Success` or `Failed`).',
-      'Reboot it (or stop it, or replace its instance on the same data volume: the new instance resumes the etcd member and PostgreSQL from the volume; without its volume, ' +
-        `${ref('Replace an etcd member')}).`,
+      'Drain the node, from a shell on it (below), or with Run Command (needs `ssm:SendCommand` and `ssm:GetCommandInvocation` on the node, and `ec2:RebootInstances` for the reboot from your machine; the loop reboots only once the drain succeeded).',
+      'Reboot it (or stop and start it). A new instance for the node through CloudFormation is not possible yet (the change guard refuses a new image or instance type).',
       `Watch it rejoin: its instance status \`ok\`, then Patroni (the unit starts at boot) streaming again, in ${inlineCode(cli(f, ['status']))} or ${inlineCode(patronictl(f, 'list'))}. ` +
         `If it does not, ${ref('Bring the old primary back')}.`,
       `Drained and then not taken down after all: ${inlineCode(`sudo systemctl start ${f.units.patroni}`)} on it.`,
@@ -626,15 +626,23 @@ function plannedMaintenance(f: PatroniFacts): string {
       nodeIndexGuard(f),
       `${nodeShell(f, '$N')}   # then, on the node:`,
     ]),
-    shell([`sudo ${NODE_AGENT_PATH} drain`, `# its last line: drained NODE: Patroni and PostgreSQL stopped, etcd still runs; ...`, 'sudo systemctl reboot']),
+    shell([
+      `# reboots only once drained; its last line: drained NODE: Patroni and PostgreSQL stopped, etcd still runs; ...`,
+      `sudo ${NODE_AGENT_PATH} drain && sudo systemctl reboot`,
+    ]),
     shell([
       '# or, with Run Command from your machine',
       nodeIndexGuard(f),
       `COMMAND_ID=$(aws ssm send-command --region ${ctx.regionArg} --instance-ids "\${NODE_ID[$N]}" --document-name AWS-RunShellScript \\`,
       `  --parameters 'commands=["${NODE_AGENT_PATH} drain"],executionTimeout=["3600"]' --query Command.CommandId --output text)`,
+      '# the drain may wait for the lock and for the cluster: reboot only once it succeeded (at most an hour)',
+      'for ((i = 0; i < 360; i++)); do',
+      `  STATUS=$(aws ssm get-command-invocation --region ${ctx.regionArg} --command-id "$COMMAND_ID" --instance-id "\${NODE_ID[$N]}" --query Status --output text 2>/dev/null || echo Pending)`,
+      '  case "$STATUS" in Pending|InProgress|Delayed) sleep 10 ;; *) break ;; esac',
+      'done',
       `aws ssm get-command-invocation --region ${ctx.regionArg} --command-id "$COMMAND_ID" --instance-id "\${NODE_ID[$N]}" \\`,
       "  --query '[Status,StandardOutputContent,StandardErrorContent]' --output text",
-      `aws ec2 reboot-instances --region ${ctx.regionArg} --instance-ids "\${NODE_ID[$N]}"`,
+      `[ "$STATUS" = Success ] && aws ec2 reboot-instances --region ${ctx.regionArg} --instance-ids "\${NODE_ID[$N]}"`,
     ]),
     shell([
       `aws ec2 describe-instance-status --region ${ctx.regionArg} --include-all-instances --instance-ids "\${NODE_ID[$N]}" \\`,

@@ -1,6 +1,7 @@
 import * as vm from 'node:vm';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { takeConsoleOutput } from '../setup/quiet-console';
 import { PatroniTiming } from '../../lib';
 import { CHANGE_GUARD_HANDLER_JS, CHANGE_GUARD_ID_PREFIX, REASON_LIMIT } from '../../lib/patroni/change-guard-handler';
@@ -8,7 +9,7 @@ import { ChangeGuard } from '../../lib/patroni/change-guard';
 import { setupCluster as setup } from './cluster-fixture';
 
 type Answer = { Status: string; Reason: string; PhysicalResourceId: string; StackId: string; RequestId: string; LogicalResourceId: string };
-type Member = { Name: string; Address: string };
+type Member = { Name: string; Subnet: string };
 
 /** Runs the inline handler as Lambda does, with CloudFormation's presigned URL answered by `status`. */
 async function invoke(event: Record<string, unknown>, status = 200): Promise<Answer> {
@@ -31,8 +32,8 @@ async function invoke(event: Record<string, unknown>, status = 200): Promise<Ans
   return JSON.parse(puts[0]!.init.body) as Answer;
 }
 
-const three: Member[] = [0, 1, 2].map((i) => ({ Name: `orders-${i}`, Address: `10.0.${i}.10` }));
-const five: Member[] = [0, 1, 2, 3, 4].map((i) => ({ Name: `orders-${i}`, Address: `10.0.${i}.10` }));
+const three: Member[] = [0, 1, 2].map((i) => ({ Name: `orders-${i}`, Subnet: `subnet-${i}` }));
+const five: Member[] = [0, 1, 2, 3, 4].map((i) => ({ Name: `orders-${i}`, Subnet: `subnet-${i % 3}` }));
 const props = (members: unknown, more: Record<string, string> = {}) => ({ Cluster: 'Test/Db', Members: members, InstanceType: 'm7i.large', ImageId: 'ami-0123456789abcdef0', ServiceToken: 'arn:fn', ...more });
 
 describe('change guard: the handler', () => {
@@ -57,16 +58,17 @@ describe('change guard: the handler', () => {
   test.each([
     ['a node count change, 3 to 5', five],
     ['a changed cluster name', three.map((m) => ({ ...m, Name: m.Name.replace('orders', 'billing') }))],
-    ['a moved address (a subnet change)', three.map((m, i) => (i === 1 ? { ...m, Address: '10.0.9.10' } : m))],
+    ['a node moved to another subnet', three.map((m, i) => (i === 1 ? { ...m, Subnet: 'subnet-9' } : m))],
   ])('update with %s: FAILED, naming both member sets, why, and the supported path; the physical ID kept', async (_what, members) => {
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(members), OldResourceProperties: props(three) });
     expect(a.Status).toBe('FAILED');
     expect(a.PhysicalResourceId).toBe(createdId);
     expect(a.Reason).toBe(
-      'PatroniCluster Test/Db: a running cluster cannot change its members (deployed: orders-0 (10.0.0.10), orders-1 (10.0.1.10), orders-2 (10.0.2.10); ' +
-        `this deploy: ${members.map((m) => `${m.Name} (${m.Address})`).join(', ')}): etcd and Patroni know each node by name and address; ` +
-        'a node count, cluster name or subnet change makes new members. Nothing on the nodes was changed; the update rolls back. ' +
-        'Keep the deployed value, or deploy a new PatroniCluster (another construct ID) with standbyOf this one and promote it (docs/regional-recovery.md).',
+      'PatroniCluster Test/Db: a running cluster cannot change its members (deployed: orders-0 (subnet-0), orders-1 (subnet-1), orders-2 (subnet-2); ' +
+        `this deploy: ${members.map((m) => `${m.Name} (${m.Subnet})`).join(', ')}): etcd and Patroni know each node by name and address (from its subnet); ` +
+        'a node count, cluster name or subnet change makes new members. Nothing in the cluster was changed; the update rolls back. ' +
+        'Keep the deployed value, or deploy a new PatroniCluster (another construct ID and clusterName) with standbyOf this one (which needs its backup) ' +
+        'and promote it (docs/regional-recovery.md).',
     );
   });
 
@@ -76,7 +78,7 @@ describe('change guard: the handler', () => {
   ])('update with another %s: FAILED, saying why', async (key, value, why) => {
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { [key]: value }), OldResourceProperties: props(three) });
     expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: createdId });
-    expect(a.Reason).toContain(`: a running cluster cannot change ${why}. Nothing on the nodes was changed`);
+    expect(a.Reason).toContain(`: a running cluster cannot change ${why}. Nothing in the cluster was changed`);
   });
 
   test('two changes at once: both named', async () => {
@@ -88,12 +90,22 @@ describe('change guard: the handler', () => {
   test('a refused update without the old properties (never sent by CloudFormation) still names every value asked for', async () => {
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(five) });
     expect(a.Status).toBe('FAILED');
-    expect(a.Reason).toContain('its members (deployed: unknown; this deploy: orders-0 (10.0.0.10)');
+    expect(a.Reason).toContain('its members (deployed: unknown; this deploy: orders-0 (subnet-0)');
   });
 
   test("the rollback's update (the deployed values again, after a refused one): SUCCESS", async () => {
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three), OldResourceProperties: props(five, { ImageId: 'ami-0fedcba9876543210' }) });
     expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
+  });
+
+  test('the physical ID does not depend on the order of keys CloudFormation delivers', async () => {
+    const reordered = three.map((m) => ({ Subnet: m.Subnet, Name: m.Name }));
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: { ImageId: 'ami-0123456789abcdef0', InstanceType: 'm7i.large', Members: reordered, Cluster: 'Test/Db' } });
+    expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
+  });
+
+  test('delete after a create that failed on bad input: SUCCESS (nothing to remove)', async () => {
+    expect(await invoke({ RequestType: 'Delete', PhysicalResourceId: 'none', ResourceProperties: props(undefined) })).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: 'none' });
   });
 
   test('delete: SUCCESS whatever the members (the cluster leaves the stack)', async () => {
@@ -116,7 +128,7 @@ describe('change guard: the handler', () => {
   });
 
   test('a long member list is cut to what a CloudFormation answer holds', async () => {
-    const many = Array.from({ length: 200 }, (_, i) => ({ Name: `orders-${i}`, Address: `10.0.0.${i}` }));
+    const many = Array.from({ length: 200 }, (_, i) => ({ Name: `orders-${i}`, Subnet: `subnet-${i}` }));
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(many), OldResourceProperties: props(three) });
     expect(a.Status).toBe('FAILED');
     expect(a.Reason).toHaveLength(REASON_LIMIT);
@@ -131,15 +143,17 @@ describe('change guard: in the cluster', () => {
   const base = setup();
   const guards = (t: Template) => t.findResources('Custom::CdkFailoverChangeGuard');
 
-  test('one guard per cluster, listing every node by name and address, the instance type and the image the instances get, with the cluster path', () => {
+  test('one guard per cluster, listing every node by name and the subnet it takes its address from, the instance type and the image the instances get, with the cluster path', () => {
     const found = guards(base.template);
     expect(Object.keys(found)).toEqual([expect.stringMatching(/^DbChangeGuard[0-9A-F]{8}$/)]);
     const p = Object.values(found)[0]!.Properties;
     expect(p.Cluster).toBe('Test/Db');
     expect(p.Members).toHaveLength(3);
-    p.Members.forEach((m: { Name: string; Address: unknown }, i: number) => {
+    const interfaces = Object.values(base.template.findResources('AWS::EC2::NetworkInterface'));
+    p.Members.forEach((m: { Name: string; Subnet: unknown }, i: number) => {
       expect(m.Name).toBe(`orders-${i}`);
-      expect(m.Address).toEqual({ 'Fn::GetAtt': [expect.stringMatching(new RegExp(`^DbNode${i}NetworkInterface`)), 'PrimaryPrivateIpAddress'] });
+      expect(m.Subnet).toEqual(interfaces[i]!.Properties.SubnetId);
+      expect(m.Subnet).toEqual({ Ref: expect.stringMatching(/^VpcdbSubnet\dSubnet/) });
     });
     expect(p.InstanceType).toBe('m7i.large');
     // The floating image: the parameter CloudFormation resolves at each deploy, as the instances read it.
@@ -152,13 +166,25 @@ describe('change guard: in the cluster', () => {
     expect(CHANGE_GUARD_HANDLER_JS.length).toBeLessThan(4096); // CloudFormation's inline code limit
   });
 
-  test('every instance and data volume waits for the check (a refused update changes no node)', () => {
+  test('every resource of the cluster but the guard\'s own waits for the check (a refused update changes nothing in it)', () => {
     const [guardId] = Object.keys(guards(base.template));
-    for (const type of ['AWS::EC2::Instance', 'AWS::EC2::Volume']) {
-      const found = base.template.findResources(type);
-      expect(Object.keys(found)).toHaveLength(3);
-      for (const r of Object.values(found)) expect(r.DependsOn).toEqual(expect.arrayContaining([guardId]));
-    }
+    const resources = base.template.toJSON().Resources as Record<string, { Type: string; DependsOn?: string[] }>;
+    const own = Object.keys(resources).filter((id) => id.startsWith('DbChangeGuard'));
+    expect(own.sort()).toEqual([guardId, expect.stringMatching(/^DbChangeGuardFunction/), expect.stringMatching(/^DbChangeGuardFunction/), expect.stringMatching(/^DbChangeGuardFunction/)].sort());
+    const cluster = Object.entries(resources).filter(([id]) => id.startsWith('Db') && !own.includes(id));
+    expect(cluster.length).toBeGreaterThan(40);
+    for (const [id, r] of cluster) expect({ id, dependsOn: r.DependsOn }).toEqual({ id, dependsOn: expect.arrayContaining([guardId]) });
+    // The VPC is not the cluster's: it does not wait.
+    for (const [id, r] of Object.entries(resources).filter(([id]) => id.startsWith('Vpc'))) expect({ id, dependsOn: r.DependsOn ?? [] }).not.toEqual({ id, dependsOn: expect.arrayContaining([guardId]) });
+  });
+
+  test('resources added to the cluster after it was made wait too', () => {
+    const late = setup({}, undefined, (_stack, _vpc, cluster) => {
+      new iam.Role(cluster, 'Extra', { assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com') });
+    });
+    const [guardId] = Object.keys(guards(late.template));
+    const extra = Object.entries(late.template.findResources('AWS::IAM::Role')).find(([id]) => id.startsWith('DbExtra'))!;
+    expect(extra[1].DependsOn).toEqual(expect.arrayContaining([guardId]));
   });
 
   test('day two: a node count change updates the same guard (same logical ID) with the new members, which its handler refuses', () => {

@@ -611,7 +611,7 @@ describe('PatroniCluster image', () => {
     expect(takeConsoleOutput().join('\n')).not.toMatch(/E1152|W9010/);
   });
 
-  test('with the lookup in the context, the nodes run that image, the same at every synth (a new Debian image changes nothing)', () => {
+  test('with the lookup in the context, the nodes run that image, the same at every synth, and no SSM parameter is left for a deploy to resolve', () => {
     const first = withAccount({ [lookupKey('amd64')]: 'ami-0123456789abcdef0' });
     expect(ssmLookups(first.assembly)).toEqual([]);
     first.template.allResourcesProperties('AWS::EC2::Instance', { ImageId: 'ami-0123456789abcdef0' });

@@ -409,22 +409,40 @@ def standby_problem(dynamic_config, patroni_yml):
 def parameter_problem(patroni_yml, dynamic_configuration):
     """Why PostgreSQL would refuse the parameters, or None. Patroni writes what it is given into
     postgresql.conf: a reload skips a value PostgreSQL rejects (the change looks applied), and the
-    next start (a failover's, a restart's) fails on it. postgres -C checks every name and value
-    against this node's data directory without changing anything."""
+    next start (a failover's, a restart's) fails on it. postgres -C runs the server's own check of
+    each name and value without touching the running server; config_file=/dev/null checks these
+    values alone, not what postgresql.conf holds now (which an older deploy may have spoiled)."""
     import yaml
     postgresql = (yaml.safe_load(patroni_yml) or {}).get('postgresql') or {}
     wanted = dict(((dynamic_configuration or {}).get('postgresql') or {}).get('parameters') or {})
     wanted.update(postgresql.get('parameters') or {})
     if not wanted or not postgresql.get('bin_dir') or not postgresql.get('data_dir'):
         return None
-    args = ['runuser', '-u', 'postgres', '--', os.path.join(postgresql['bin_dir'], 'postgres'), '-D', postgresql['data_dir']]
+    args = ['runuser', '-u', 'postgres', '--', os.path.join(postgresql['bin_dir'], 'postgres'), '-D', postgresql['data_dir'], '-c', 'config_file=/dev/null']
     for name, value in sorted(wanted.items()):
         args += ['-c', '%s=%s' % (name, ('on' if value else 'off') if isinstance(value, bool) else value)]
+    code, output = postgres_check(args + ['-C', sorted(wanted)[0]])
+    if code == 0:
+        return None
+    said = {}
+    for line in output.splitlines():
+        found = re.search(r'\b(FATAL|HINT):\s+(.*)$', line)
+        if found:
+            said[found.group(1)] = found.group(2).strip()
+    if 'FATAL' not in said:
+        lines = [l.strip() for l in output.splitlines() if l.strip()]
+        return 'the parameters could not be checked (postgres -C exited %d: %s)' % (code, lines[-1] if lines else 'no output')
+    hint = ' (%s)' % said['HINT'] if 'HINT' in said else ''
+    return 'PostgreSQL refuses the parameters (postgresParameters): %s%s; nothing was changed' % (said['FATAL'], hint)
+
+
+def postgres_check(args):
+    """postgres -C's exit code and everything it said."""
     try:
-        run(args + ['-C', sorted(wanted)[0]], timeout=60)
-    except Failure as e:
-        return 'PostgreSQL refuses the parameters (postgresParameters): %s; nothing was changed' % str(e).split('FATAL:', 1)[-1].strip()
-    return None
+        result = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return 127, str(e)
+    return result.returncode, result.stderr + result.stdout
 
 
 def watchdog_problem(patroni_yml, device_exists):
@@ -634,6 +652,10 @@ def apply():
         if etcdctl(settings, 'get', '--keys-only', failed_key(settings, desired)).strip():
             log('generation %s failed on another node: not applied here (the deploy rolls back)' % generation)
             return 0
+        if not unit_active(desired['bundle']['units']['patroni']):
+            # Drained (or stopped by hand): the deploy waits for it, as for any member down.
+            log('not now: %s is stopped on this node (drained?)' % desired['bundle']['units']['patroni'])
+            return 0
         me = patroni(settings, 'GET', '/patroni')
         pending = others_pending(settings, desired) if is_leader(me) else []
         if pending:
@@ -737,10 +759,21 @@ def drain_under_lock(settings, desired):
     # An apply holds the lock for applySeconds at most; the drain itself bounds each of its waits.
     seconds = int(desired['bundle']['applySeconds']) + DRAIN_HEALTHY_SECONDS + 180 + 300 + 60
     log('draining %s: waiting for the cluster lock (an apply on another node finishes first)' % settings['name'])
-    result = subprocess.run(['timeout', str(seconds), 'etcdctl', '--endpoints', ','.join(settings['etcd']), *settings['etcdTls'],
-                             'lock', '--ttl', str(LOCK_TTL_SECONDS), lock, sys.argv[0], 'drain'], stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(['timeout', str(seconds), 'etcdctl', '--endpoints', ','.join(settings['etcd']), *settings['etcdTls'],
+                                'lock', '--ttl', str(LOCK_TTL_SECONDS), lock, sys.argv[0], 'drain'], stderr=subprocess.PIPE, text=True)
+    previous = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        _, stderr = process.communicate()
+    except KeyboardInterrupt:
+        # timeout runs in a process group of its own, which a terminal's Ctrl-C does not reach:
+        # stop it, etcdctl and the drain under the lock, or that drain would go on unseen.
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait()
+        raise Failure('interrupted: the drain was stopped (a switchover already asked for may still happen; Patroni may be stopped)')
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     prefix = 'cdk-failover: %s could not drain: ' % settings['name']
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [l for l in (stderr or '').splitlines() if l.strip()]
     failed = [l for l in lines if l.startswith(prefix)]
     if failed:
         # Its line alone (etcdctl adds "Error: exit status 1"; it may exit 0 too).
@@ -748,11 +781,15 @@ def drain_under_lock(settings, desired):
         return 1
     for line in lines:
         sys.stderr.write(line + '\n')
-    if result.returncode == 124:
+    if process.returncode == 124:
         raise Failure('not drained within %d s (the cluster lock: %s)' % (seconds, lock))
-    if result.returncode != 0:
-        raise Failure('the cluster lock %s: %s' % (lock, lines[-1] if lines else 'etcdctl exited %d' % result.returncode))
+    if process.returncode != 0:
+        raise Failure('the cluster lock %s: %s' % (lock, lines[-1] if lines else 'etcdctl exited %d' % process.returncode))
     return 0
+
+
+def interrupted(signum, frame):
+    raise KeyboardInterrupt()
 
 
 def drain_holding_lock(settings, desired):

@@ -580,7 +580,7 @@ except agent.Failure as e:
     expect(dead()).toBe(true);
   });
 
-  test("parameter_problem against Debian's PostgreSQL 15 (postgres -C over a data directory): good values pass; a bad value and a misspelt name are refused with PostgreSQL's words", async () => {
+  test("parameter_problem against Debian's PostgreSQL 15 (postgres -C over a data directory): good values pass; a bad value and a misspelt name are refused with PostgreSQL's words, its hint kept; postgresql.conf's own content does not count", async () => {
     // A directory the postgres user can reach (the test's own is root's alone).
     const base = fs.mkdtempSync('/tmp/cdk-failover-pgcheck-');
     try {
@@ -598,6 +598,18 @@ except agent.Failure as e:
       expect(await check({ work_mem: 'banana' })).toBe('PostgreSQL refuses the parameters (postgresParameters): invalid value for parameter "work_mem": "banana"; nothing was changed');
       expect(await check({ wrok_mem: '64MB' })).toBe('PostgreSQL refuses the parameters (postgresParameters): unrecognized configuration parameter "wrok_mem"; nothing was changed');
       expect(await check({ shared_buffers: '1kB' })).toMatch(/^PostgreSQL refuses the parameters \(postgresParameters\): .*shared_buffers.*; nothing was changed$/);
+      // PostgreSQL's hint after its FATAL line (an enum) is kept, and the log prefix dropped.
+      expect(await check({ log_min_messages: 'banana' })).toBe(
+        'PostgreSQL refuses the parameters (postgresParameters): invalid value for parameter "log_min_messages": "banana" ' +
+          '(Available values: debug5, debug4, debug3, debug2, debug1, info, notice, warning, error, log, fatal, panic.); nothing was changed',
+      );
+      // A bad value already in postgresql.conf (left by an older deploy) does not block a good change.
+      fs.appendFileSync(path.join(data, 'postgresql.conf'), "work_mem = 'banana'\n");
+      expect(await check({ work_mem: '64MB' })).toBeNull();
+      // What -C cannot see: a name under an extension's prefix.
+      expect(await check({ 'pg_stat_statements.trak': 'all' })).toBeNull();
+      const gone = (await py(`print(json.dumps(agent.parameter_problem(${JSON.stringify(yml.replace(data, path.join(base, 'gone')))}, {'postgresql': {'parameters': {'work_mem': '1MB'}}})))`)) as string;
+      expect(gone).toMatch(/^the parameters could not be checked \(postgres -C exited 2: Run initdb or pg_basebackup to initialize a PostgreSQL data directory\.\)$/);
     } finally {
       fs.rmSync(base, { recursive: true, force: true });
     }
@@ -628,6 +640,8 @@ except agent.Failure as e:
       readonly dynamic?: object;
       /** postgres -C fails with this FATAL message. */
       readonly postgresRefuses?: string;
+      /** The Patroni unit is stopped (the node drained). */
+      readonly drained?: boolean;
     }
     async function applyWith(scenario: ApplyScenario): Promise<ApplyRun> {
       const state = path.join(dir, 'state');
@@ -660,17 +674,19 @@ except agent.Failure as e:
           "agent.etcd_members = lambda settings: ['pg-0', 'pg-1', 'pg-2']",
           'agent.others_pending = lambda settings, desired: []',
           'agent.cluster_unhealthy = lambda settings, desired: None',
+          "agent.unit_active = lambda unit: not scenario.get('drained')",
           "agent.lock_held = lambda settings: scenario['lockHeld']",
           'agent.write_tls = lambda identity, desired: []',
           "agent.write_files = lambda identity, desired: [{'onChange': scenario['fileActions']}]",
           'actions = []',
           'agent.take_action = lambda settings, action, desired: actions.append(action)',
-          'def run(args, timeout=120, check=True):',
-          "    if '-C' in args and scenario.get('postgresRefuses'):",
-          "        raise agent.Failure('runuser postgres /usr/lib/postgresql/15/bin/postgres failed: 2026-12-04 00:00:00.000 GMT [42] FATAL:  ' + scenario['postgresRefuses'])",
+          "agent.run = lambda args, timeout=120, check=True: actions.append(' '.join(args)) or ''",
+          'def postgres_check(args):',
+          "    if scenario.get('postgresRefuses'):",
+          "        return 1, '2026-12-04 00:00:00.000 GMT [42] FATAL:  ' + scenario['postgresRefuses'] + '\\n'",
           "    actions.append(' '.join(args))",
-          "    return ''",
-          'agent.run = run',
+          "    return 0, '65536\\n'",
+          'agent.postgres_check = postgres_check',
           'requests = []',
           'def patroni(settings, method, path, body=None, url=None, timeout=10):',
           "    requests.append('%s %s' % (method, path))",
@@ -777,9 +793,17 @@ except agent.Failure as e:
     test('parameters PostgreSQL accepts: one postgres -C as postgres over the data directory with every parameter (cluster-wide and the node\'s own, booleans as on/off), then the apply goes on', async () => {
       const r = await applyWith({ me: replica, lockHeld: true, fileActions: ['reload-patroni'], yml: withPostgres, dynamic });
       expect(r.code).toBe(0);
-      expect(r.actions[0]).toBe('runuser -u postgres -- /usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/patroni -c hot_standby=on -c port=5432 -c work_mem=banana -C hot_standby');
+      expect(r.actions[0]).toBe(
+        'runuser -u postgres -- /usr/lib/postgresql/15/bin/postgres -D /var/lib/postgresql/15/patroni -c config_file=/dev/null -c hot_standby=on -c port=5432 -c work_mem=banana -C hot_standby',
+      );
       expect(r.actions.slice(1)).toEqual(['reload-patroni']);
       expect(r.signals).toEqual([['SUCCESS', 'applied generation g2']]);
+    });
+
+    test('a drained node (Patroni stopped) does not apply and does not fail the deploy: it waits, as for a member down', async () => {
+      const r = await applyWith({ me: replica, lockHeld: true, fileActions: ['reload-patroni'], drained: true });
+      expect(r).toMatchObject({ code: 0, signals: [], actions: [], requests: [], etcdPuts: [] });
+      expect(r.log).toContain('not now: cdk-failover-patroni.service is stopped on this node (drained?)');
     });
 
     test('the same run with the lock held and a healthy reload: SUCCESS, the generation recorded (the stubs let a good apply through)', async () => {
@@ -801,6 +825,8 @@ except agent.Failure as e:
       readonly stdout: string;
       readonly stderr: string;
       readonly clock: number;
+      /** The outer run's process groups signalled ([pid, signal]). */
+      readonly killed: [number, number][];
       /** The outer run only: the command it ran under the lock. */
       readonly locked: string[] | null;
     }
@@ -814,7 +840,7 @@ except agent.Failure as e:
       readonly patroniActive?: boolean;
       readonly lockHeld?: boolean;
       /** Run as a person does (no ETCD_LOCK_KEY): the etcdctl lock's exit code and stderr. */
-      readonly outer?: { readonly code: number; readonly stderr: string };
+      readonly outer?: { readonly code: number; readonly stderr: string; readonly interrupt?: boolean };
     }
     /**
      * drain() with its outside world stubbed: the node's identity and desired configuration (files),
@@ -862,14 +888,21 @@ except agent.Failure as e:
           "agent.lock_held = lambda settings: scenario.get('lockHeld', True)",
           "agent.run = lambda args, timeout=120, check=True: steps.append(' '.join(args)) or ''",
           'locked = []',
-          'def outer(args, **kwargs):',
-          '    locked.extend(args)',
-          "    return subprocess.CompletedProcess(args, scenario['outer']['code'], None, scenario['outer']['stderr'])",
-          "if scenario.get('outer') is not None: agent.subprocess.run = outer",
+          'killed = []',
+          'class Outer:',
+          '    def __init__(self, args, **kwargs):',
+          '        locked.extend(args); self.pid = 4242; self.returncode = None',
+          '    def communicate(self):',
+          "        if scenario['outer'].get('interrupt'): raise KeyboardInterrupt()",
+          "        self.returncode = scenario['outer']['code']; return None, scenario['outer']['stderr']",
+          '    def wait(self):',
+          '        self.returncode = -15; return self.returncode',
+          "if scenario.get('outer') is not None: agent.subprocess.Popen = Outer",
+          'agent.os.killpg = lambda pid, sig: killed.append([pid, int(sig)])',
           'out = io.StringIO(); err = io.StringIO(); real = (sys.stdout, sys.stderr); sys.stdout, sys.stderr = out, err',
           'code = agent.drain()',
           'sys.stdout, sys.stderr = real',
-          "print(json.dumps({'code': code, 'steps': steps, 'requests': requests, 'stdout': out.getvalue(), 'stderr': err.getvalue(), 'clock': clock.now, 'locked': locked or None}))",
+          "print(json.dumps({'code': code, 'steps': steps, 'requests': requests, 'stdout': out.getvalue(), 'stderr': err.getvalue(), 'clock': clock.now, 'locked': locked or None, 'killed': killed}))",
         ].join('\n'),
       )) as DrainRun;
     }
@@ -951,7 +984,16 @@ except agent.Failure as e:
         code: 1,
         stderr: failure('not drained within 2640 s (the cluster lock: /cdk-failover/db/apply-lock)'),
       });
-      expect(await drainWith({ outer: { code: 0, stderr: '' } })).toMatchObject({ code: 0, stderr: '' });
+      expect(await drainWith({ outer: { code: 0, stderr: '' } })).toMatchObject({ code: 0, stderr: '', killed: [] });
+    });
+
+    test('run by a person and interrupted (Ctrl-C, SIGTERM): the process group under timeout is stopped too, one failure line', async () => {
+      const r = await drainWith({ outer: { code: 0, stderr: '', interrupt: true } });
+      expect(r.killed).toEqual([[4242, 15]]);
+      expect(r).toMatchObject({
+        code: 1,
+        stderr: failure('interrupted: the drain was stopped (a switchover already asked for may still happen; Patroni may be stopped)'),
+      });
     });
   });
 
