@@ -56,9 +56,9 @@ export interface PatroniClusterProps {
    * so an even count adds no tolerance and 1 or 2 tolerate none. Fixed for the cluster's life (as
    * are `clusterName` and each node's subnet): synth cannot see the deployed count, so the deploy
    * refuses it. The cluster's change guard (a custom resource every other resource of the
-   * cluster waits for) fails the update at its start with the deployed and the asked-for members, before
-   * anything in the cluster changes, and CloudFormation rolls back. To resize, deploy a new cluster as a standby
-   * of this one (`standbyOf`) and promote it.
+   * cluster waits for) fails the update at its start with the deployed and the asked-for
+   * members, before anything in the cluster changes, and CloudFormation rolls back. To resize,
+   * deploy a new cluster as a standby of this one (`standbyOf`) and promote it.
    * @default 3
    */
   readonly nodes?: number;
@@ -66,8 +66,8 @@ export interface PatroniClusterProps {
   /**
    * Instance type of every node. Fixed for the cluster's life for now: CloudFormation would stop
    * and start every node at once to change it, so the cluster's change guard refuses a new type at
-   * the start of the deploy, before anything in the cluster changes. To move to another type, deploy a new cluster
-   * as a standby of this one (`standbyOf`) and promote it.
+   * the start of the deploy, before anything in the cluster changes. To move to another type,
+   * deploy a new cluster as a standby of this one (`standbyOf`) and promote it.
    * @default m7i.large
    */
   readonly instanceType?: ec2.InstanceType;
@@ -81,9 +81,11 @@ export interface PatroniClusterProps {
    * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>.
    * In a stack whose account and region are known at synth, it is looked up once and kept in
    * cdk.context.json (commit that file): a new Debian image changes nothing. Resetting that key
-   * (`cdk context --reset`) on a deployed cluster finds the newest image, which the guard refuses. In an environment-agnostic stack it is resolved at every deploy, with a synth warning; pin
-   * it there: `MachineImage.genericLinux({ region: 'ami-...' })` with the ID that
-   * `aws ssm get-parameter --name <that parameter>` gives
+   * (`cdk context --reset`) on a deployed cluster finds the newest image, which the guard
+   * refuses. In an environment-agnostic stack it is resolved at every deploy, with a synth
+   * warning; pin it there: `MachineImage.genericLinux({ region: 'ami-...' })` with the ID that
+   * `aws ssm get-parameter --name <that parameter>` gives (on a deployed cluster, the ID its
+   * instances run)
    */
   readonly machineImage?: ec2.IMachineImage;
 
