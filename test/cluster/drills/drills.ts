@@ -390,6 +390,11 @@ export async function switchoverDrill(cluster: LocalCluster, options: DrillOptio
   });
 }
 
+/** The leader's timeline now (NaN without a leader): a switchover or failover adds one. */
+async function leaderTimeline(cluster: LocalCluster): Promise<number> {
+  return (await cluster.status()).nodes.find((n) => n.role === 'leader')?.timeline ?? NaN;
+}
+
 /**
  * `failover local apply` of `change` under continuous writes through the writer endpoint: what a
  * deploy of a changed stack does to a running cluster (booted clusters). The leader's timeline
@@ -401,9 +406,8 @@ export async function applyDrill(cluster: LocalCluster, change: ApplyChange, opt
   await cluster.waitForHealthy({ timeoutMs: healthyMs });
   await prepareTable(cluster);
   const runTag = newRunTag('apply');
-  const leaderTimeline = async () => (await cluster.status()).nodes.find((n) => n.role === 'leader')?.timeline ?? NaN;
   const oldLeader = (await cluster.waitForLeader({ timeoutMs: healthyMs }));
-  const before = await leaderTimeline();
+  const before = await leaderTimeline(cluster);
   const writers: RunningWriter[] = [];
   return guarded(cluster, () => writers, async () => {
     const front = await startFront(cluster, runTag, options);
@@ -414,7 +418,7 @@ export async function applyDrill(cluster: LocalCluster, change: ApplyChange, opt
     log(`apply ${JSON.stringify(change)}: every node signalled after ${applied.seconds.toFixed(1)} s`);
     await cluster.waitForHealthy({ timeoutMs: healthyMs });
     await sleep(2 * SECOND);
-    const after = await leaderTimeline();
+    const after = await leaderTimeline(cluster);
     return finish(cluster, { front, extra: [] }, {
       scenario: 'apply',
       profile: cluster.timingProfile,
@@ -441,9 +445,8 @@ export async function replaceAllDrill(cluster: LocalCluster, options: DrillOptio
   await healthy();
   await prepareTable(cluster);
   const runTag = newRunTag('replace-all');
-  const leaderTimeline = async () => (await cluster.status()).nodes.find((n) => n.role === 'leader')?.timeline ?? NaN;
   const oldLeader = await cluster.waitForLeader({ timeoutMs: healthyMs });
-  const before = await leaderTimeline();
+  const before = await leaderTimeline(cluster);
   const order = [...cluster.nodeNames.filter((n) => n !== oldLeader), oldLeader];
   const writers: RunningWriter[] = [];
   return guarded(cluster, () => writers, async () => {
@@ -459,7 +462,7 @@ export async function replaceAllDrill(cluster: LocalCluster, options: DrillOptio
       log(`replace-all: ${node} drained, replaced and healthy again after ${((Date.now() - at) / SECOND).toFixed(1)} s (leader ${await cluster.leader()})`);
     }
     await sleep(2 * SECOND);
-    const after = await leaderTimeline();
+    const after = await leaderTimeline(cluster);
     return finish(cluster, { front, extra: [] }, {
       scenario: 'replace-all',
       profile: cluster.timingProfile,

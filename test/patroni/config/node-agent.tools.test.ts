@@ -10,6 +10,15 @@ const OPTIONS: NodeBundleOptions = {
   dataVolume: { device: '/dev/sdf', volumeId: 'vol-0123456789abcdef0' },
 };
 
+/** Python: a clock that moves only when the agent sleeps (as `Clock()`). */
+const FAKE_CLOCK_PY = [
+  'class Clock:',
+  '    now = 0.0',
+  '    def monotonic(self): return self.now',
+  '    def time(self): return 1_700_000_000 + self.now',
+  '    def sleep(self, seconds): self.now += seconds',
+].join('\n');
+
 describe('the node agent (python3)', () => {
   let dir: string;
   beforeEach(() => {
@@ -702,11 +711,7 @@ except agent.Failure as e:
           'agent.patroni = patroni',
           'signals = []',
           'agent.signal_handle = lambda desired, node, status, reason: signals.append([status, reason])',
-          'class Clock:',
-          '    now = 0.0',
-          '    def monotonic(self): return self.now',
-          '    def time(self): return 1_700_000_000 + self.now',
-          '    def sleep(self, seconds): self.now += seconds',
+          FAKE_CLOCK_PY,
           'agent.time = Clock()',
           'out = io.StringIO(); err = io.StringIO(); real = (sys.stdout, sys.stderr); sys.stdout, sys.stderr = out, err',
           'code = agent.apply()',
@@ -863,11 +868,7 @@ except agent.Failure as e:
           "if scenario.get('outer') is None: os.environ['ETCD_LOCK_KEY'] = '/cdk-failover/db/apply-lock/694d8'",
           "else: os.environ.pop('ETCD_LOCK_KEY', None)",
           "sys.argv = ['/usr/local/sbin/cdk-failover-agent', 'drain']",
-          'class Clock:',
-          '    now = 0.0',
-          '    def monotonic(self): return self.now',
-          '    def time(self): return 1_700_000_000 + self.now',
-          '    def sleep(self, seconds): self.now += seconds',
+          FAKE_CLOCK_PY,
           'clock = Clock()',
           'agent.time = clock',
           "me = dict(scenario.get('me') or {'state': 'running', 'role': 'replica'})",
