@@ -121,6 +121,20 @@ export function localCommands(): Command {
       await cluster.fault(kind, node, { drain: opts.drain });
     });
 
+  withCommon(local.command('restart-all'))
+    .description(
+      "stops every booted node at once, as CloudFormation's instance-type change does, and starts each again once it is down " +
+        "(each instance UPDATE_IN_PROGRESS meanwhile, so each node's shutdown drains it in turn, the leader last); prints when each went down and came back",
+    )
+    .action(async (opts: CommonOptions) => {
+      const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
+      const report = await cluster.restartAll();
+      for (const n of report.nodes) {
+        const at = (t: number) => `${((t - n.stopAt) / 1000).toFixed(1)} s`;
+        console.log(`${n.name}  down ${at(n.downAt)} (${n.shutdown})  ready ${at(n.readyAt)}`);
+      }
+    });
+
   withCommon(local.command('apply'))
     .description(
       'apply a changed specification to a running booted cluster as a deploy does: the stack is synthesized again and ' +

@@ -211,6 +211,42 @@ export interface ReplaceOptions extends StopOptions {
 /** How long the rehearsal waits for a node's drain (the agent bounds each of its own waits). */
 const DRAIN_TIMEOUT_MS = 15 * 60_000;
 
+export interface RestartAllOptions {
+  /**
+   * How long each node's shutdown may take before its container is killed. The shutdown drains
+   * the node (the drain unit's ExecStop), and the drains take turns: the last node's waits until
+   * the other two have gone down and come back.
+   * @default 1_800_000 (30 minutes)
+   */
+  readonly shutdownGraceMs?: number;
+  /** How long each node may take, once booted again, until its user data says it is ready. @default 600_000 */
+  readonly readyTimeoutMs?: number;
+}
+
+/** One node of `restartAll`: times in ms since the epoch. */
+export interface NodeRestart {
+  readonly name: string;
+  /** Its container's shutdown asked for (the same instant for every node). */
+  readonly stopAt: number;
+  /** Its container exited. */
+  readonly downAt: number;
+  /** 'clean': systemd powered off within the grace; 'killed': it did not. */
+  readonly shutdown: 'clean' | 'killed' | 'not running';
+  /** Its container's systemd answers again. */
+  readonly bootedAt: number;
+  /** Its user data says it is ready (on a restart: it ran on the first boot). */
+  readonly readyAt: number;
+}
+
+/** What `restartAll` did, the nodes in the order their containers exited. */
+export interface RestartAllReport {
+  readonly nodes: readonly NodeRestart[];
+  readonly seconds: number;
+}
+
+/** See RestartAllOptions. */
+const RESTART_ALL_GRACE_MS = 30 * 60_000;
+
 /** How long a booted node's user data may take (package installs on a busy 2-core machine). */
 const USER_DATA_TIMEOUT_MS = 600_000;
 
@@ -1127,6 +1163,54 @@ export class LocalCluster {
     await this.bootNode(name, false);
     this.setFaults(name, () => ({}));
     await this.waitForUserData(USER_DATA_TIMEOUT_MS, [name]);
+  }
+
+  /**
+   * What CloudFormation's instance-type change does to a cluster's nodes: every node's instance
+   * resource goes UPDATE_IN_PROGRESS in the stand-in's CloudFormation, every container is asked
+   * to shut down at the same moment (a clean stop: the node's systemd runs its units' ExecStops,
+   * the drain unit's among them), and each one boots again as soon as its own container has
+   * exited; its resource goes UPDATE_COMPLETE once it is ready again. The node agents' drains
+   * decide the order (one node down at a time, the leader last). Returns once every node is
+   * ready again (not necessarily streaming: wait for a healthy cluster after it); a node whose
+   * shutdown outlasts the grace is killed and reported 'killed'.
+   */
+  public async restartAll(options: RestartAllOptions = {}): Promise<RestartAllReport> {
+    this.requireBooted('restart-all');
+    const graceMs = options.shutdownGraceMs ?? RESTART_ALL_GRACE_MS;
+    const readyMs = options.readyTimeoutMs ?? USER_DATA_TIMEOUT_MS;
+    const stackFile = path.join(this.state.dir, booted.CLOUDFORMATION_STACK_FILE);
+    const instanceOf = (name: string) => this.node(name).boot!.instanceId;
+    const seconds = (from: number, to = Date.now()) => `${((to - from) / 1000).toFixed(1)} s`;
+    const names = this.nodeNames;
+    booted.setInstanceStatus(stackFile, 'UPDATE_IN_PROGRESS', names.map(instanceOf));
+    const stopAt = Date.now();
+    this.log(`restart-all: ${names.join(', ')} UPDATE_IN_PROGRESS; stopping every node at once (each shutdown drains it, at most ${seconds(0, graceMs)})`);
+    const restarted: NodeRestart[] = [];
+    try {
+      await Promise.all(
+        names.map(async (name) => {
+          const nspawn = this.node(name).boot?.nspawn;
+          const shutdown = nspawn ? await stopContainer(nspawn.pid, graceMs) : 'not running';
+          const downAt = Date.now();
+          this.log(`restart-all: ${name} is down after ${seconds(stopAt, downAt)} (${shutdown}); booting it again`);
+          await this.bootNode(name, false);
+          const bootedAt = Date.now();
+          this.setFaults(name, () => ({}));
+          await this.waitForUserData(readyMs, [name]);
+          const readyAt = Date.now();
+          booted.setInstanceStatus(stackFile, undefined, [instanceOf(name)]);
+          this.log(`restart-all: ${name} is ready again after ${seconds(stopAt, readyAt)} (down ${seconds(downAt, readyAt)}); UPDATE_COMPLETE`);
+          restarted.push({ name, stopAt, downAt, shutdown, bootedAt, readyAt });
+        }),
+      );
+    } finally {
+      // A node that did not come back leaves no resource UPDATE_IN_PROGRESS behind: the next stop would wait for the others.
+      booted.setInstanceStatus(stackFile, undefined, names.map(instanceOf));
+    }
+    const nodes = restarted.sort((a, b) => a.downAt - b.downAt);
+    this.log(`restart-all: every node restarted in ${seconds(stopAt)} (down in this order: ${nodes.map((n) => n.name).join(', ')})`);
+    return { nodes, seconds: (Date.now() - stopAt) / 1000 };
   }
 
   /**

@@ -7,7 +7,7 @@ import { deleteNamespace, listNamespaces, namespacePids, namespacePrefix } from 
 import { removeNamespaceHosts } from './backup/repository';
 import { isRunning, killNamespace, signal, waitForExitOf } from './processes';
 import { readState, type LocalClusterState } from './state';
-import { releaseBootedResources } from './boot/booted-nodes';
+import { markStackDeleting, releaseBootedResources } from './boot/booted-nodes';
 
 export interface TeardownReport {
   /** Namespaces removed. */
@@ -42,6 +42,10 @@ export async function teardown(clusterName: string, stateRoot: string, log: (lin
     }
   }
   const namespaces = [...ours];
+
+  // 0. Booted nodes: the stack is deleted, as `cdk destroy` does it; a node's shutdown that reads
+  //    its instance DELETE_IN_PROGRESS does not drain (their containers are killed below anyway).
+  markStackDeleting(dir, log);
 
   // 1. Stop PostgreSQL the clean way first, so it removes its shared memory: Patroni goes first
   //    (SIGKILL, so it cannot start PostgreSQL again), then each postmaster gets SIGQUIT.

@@ -13,7 +13,7 @@ import { IMDS_FIREWALL_UNIT } from '../../lib/patroni/config/imds-firewall';
 import { IMDS_ADDRESS } from '../../lib/local/boot/booted-nodes';
 import { REHEARSAL_REGION, REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
 import { poll, found, notYet } from '../../lib/ops/poll';
-import { applyDrill, failoverDrill, replaceAllDrill, switchoverDrill, type DrillResult } from './drills/drills';
+import { applyDrill, failoverDrill, replaceAllDrill, restartAllDrill, switchoverDrill, type DrillResult } from './drills/drills';
 import { etcdStartTime, isRenewalOf, verifiesWith } from './ca-renewal';
 
 const CLUSTER = `bt${process.pid}`.slice(0, 12);
@@ -258,6 +258,27 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect(await onNode(name, ['systemctl', 'is-active', SYSTEMD_UNIT_NAMES.etcd])).toBe('active');
       }
     }, 25 * MINUTE);
+
+    test("every node stopped at once, as CloudFormation's instance-type change does: the drains take turns, never two members down, the leader last, one switchover, none lost", async () => {
+      const r = await restartAllDrill(cluster, { log, intervalMs: WRITE_INTERVAL_MS });
+      const o = r.restartAll!;
+      const gap = r.faults[0]!.availability.longestGapMs;
+      log(
+        `restart-all: down in order ${o.order.join(', ')} (containers exited: ${o.nodes.map((n) => `${n.name} ${((n.downAt - n.stopAt) / 1000).toFixed(1)} s ${n.shutdown}`).join(', ')}); ` +
+          `at most ${o.maxDown} member(s) down at once in ${o.samples.length} samples; longest write gap ${gap} ms; ${o.seconds.toFixed(1)} s in all; ` +
+          `leader ${r.oldLeader} -> ${r.leaderAfter}; timeline ${r.timelines!.before} -> ${r.timelines!.after}`,
+      );
+      // Every shutdown drained in time (none killed at the end of the grace), one member down at a time.
+      expect(o.nodes.map((n) => n.shutdown)).toEqual(['clean', 'clean', 'clean']);
+      expect(o.maxDown).toBe(1);
+      // The leader went last, both by what Patroni said and by when its container exited: its drain was the one switchover.
+      expect(o.order).toHaveLength(3);
+      expect(o.order[2]).toBe(r.oldLeader);
+      expect(o.nodes[2]!.name).toBe(r.oldLeader);
+      expect(r.timelines!.after).toBe(r.timelines!.before + 1);
+      expect(r.leaderAfter).not.toBe(r.oldLeader);
+      await expectSafe(r);
+    }, 60 * MINUTE);
 
     test.each([
       ['kill', 'SIGKILL of the whole container, as a power loss'],

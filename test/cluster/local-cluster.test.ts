@@ -77,7 +77,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(status.mode).toBe('processes');
     }, 2 * MINUTE);
 
-    test('exec --node runs on the node (its namespace here); reboot, replace and apply are refused with one line: they need booted nodes', async () => {
+    test('exec --node runs on the node (its namespace here); reboot, replace, apply and restart-all are refused with one line: they need booted nodes', async () => {
       const root = path.resolve(__dirname, '../..');
       // --cluster before the rest: after `--`, everything is the command's own.
       const cli = ([verb, ...rest]: string[]) =>
@@ -105,6 +105,9 @@ if (process.env.SKIP_CLUSTER === '1') {
       const apply = await cli(['apply', '--set-parameter', 'work_mem=8MB']);
       expect(apply.code).not.toBe(0);
       expect(apply.stderr.trim()).toBe(`failover: apply needs a booted cluster ('failover local up --boot'); '${CLUSTER}' runs its services as processes`);
+      const restartAll = await cli(['restart-all']);
+      expect(restartAll.code).not.toBe(0);
+      expect(restartAll.stderr.trim()).toBe(`failover: restart-all needs a booted cluster ('failover local up --boot'); '${CLUSTER}' runs its services as processes`);
       for (const [args, message] of [
         [[], 'failover: nothing to apply: give --timing and/or --set-parameter.'],
         [['--set-parameter', 'work_mem'], "error: option '--set-parameter <name=value>' argument 'work_mem' is invalid. 'work_mem' is not NAME=VALUE (a PostgreSQL parameter name, '=', a non-empty value)."],

@@ -19,6 +19,7 @@ import {
   type RunningStandIn,
   type StandInStack,
 } from '../../lib/local/boot/aws-standin';
+import { CLOUDFORMATION_STACK_FILE, markStackDeleting, setInstanceStatus } from '../../lib/local/boot/booted-nodes';
 import { LocalClusterError } from '../../lib/local/errors';
 import { start } from '../../lib/util/command';
 
@@ -723,6 +724,43 @@ describe('CloudFormation', () => {
     expect([detail?.PhysicalResourceId, detail?.Metadata]).toEqual(['i-0ccccccccccccccc3', '["replaced"]']);
   });
 
+  test("ResourceStatus is the resource's status in the stack file, UPDATE_COMPLETE where it names none", async () => {
+    const status = async (logicalId: string) => (await describeResource('Rehearsal', logicalId)).StackResourceDetail?.ResourceStatus;
+    for (const value of ['UPDATE_IN_PROGRESS', 'DELETE_IN_PROGRESS', 'UPDATE_COMPLETE'] as const) {
+      writeStack({ ...STACK, resources: { ...STACK.resources, NodeA: { ...STACK.resources.NodeA!, status: value } } });
+      expect([await status('NodeA'), await status('NodeAWaitHandle')]).toEqual([value, 'UPDATE_COMPLETE']);
+    }
+  });
+
+  test('setInstanceStatus marks the instances it names (every instance by default) and keeps their metadata; undefined is the default again', async () => {
+    const file = config.cloudFormationFile!;
+    const status = async (logicalId: string) => (await describeResource('Rehearsal', logicalId)).StackResourceDetail?.ResourceStatus;
+    writeStack({ ...STACK, resources: { ...STACK.resources, NodeB: { type: 'AWS::EC2::Instance', physicalId: 'i-0bbbbbbbbbbbbbbb2' } } });
+    setInstanceStatus(file, 'UPDATE_IN_PROGRESS');
+    expect([await status('NodeA'), await status('NodeB'), await status('NodeAWaitHandle')]).toEqual(['UPDATE_IN_PROGRESS', 'UPDATE_IN_PROGRESS', 'UPDATE_COMPLETE']);
+    setInstanceStatus(file, undefined, ['i-0bbbbbbbbbbbbbbb2']);
+    expect([await status('NodeA'), await status('NodeB')]).toEqual(['UPDATE_IN_PROGRESS', 'UPDATE_COMPLETE']);
+    expect((await describeResource('Rehearsal', 'NodeA')).StackResourceDetail?.Metadata).toBe(JSON.stringify(NODE_A_METADATA));
+    expect(fs.existsSync(`${file}.next`)).toBe(false);
+  });
+
+  test("teardown's markStackDeleting: every instance DELETE_IN_PROGRESS; no stack file is nothing to do, a broken one a logged line", async () => {
+    const cluster = fs.mkdtempSync(path.join(dir, 'cluster-'));
+    const file = path.join(cluster, CLOUDFORMATION_STACK_FILE);
+    const lines: string[] = [];
+    markStackDeleting(cluster, (l) => lines.push(l));
+    expect([fs.existsSync(file), lines]).toEqual([false, []]);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, '{"stackName": ');
+    markStackDeleting(cluster, (l) => lines.push(l));
+    expect(lines).toEqual([expect.stringMatching(/^ignoring the stand-in's stack file .*cloudformation\.json: .*JSON/)]);
+    fs.writeFileSync(file, JSON.stringify(STACK));
+    markStackDeleting(cluster, (l) => lines.push(l));
+    const resources = (JSON.parse(fs.readFileSync(file, 'utf8')) as StandInStack).resources;
+    expect([resources.NodeA!.status, resources.NodeAWaitHandle!.status]).toEqual(['DELETE_IN_PROGRESS', undefined]);
+    expect(lines).toHaveLength(1);
+  });
+
   test('a missing or broken stack file is InternalFailure in one line; the stand-in goes on', async () => {
     fs.rmSync(config.cloudFormationFile!);
     await expect(describeResource('Rehearsal', 'NodeA')).rejects.toMatchObject({
@@ -732,7 +770,8 @@ describe('CloudFormation', () => {
     });
     for (const [broken, why] of [
       ['{"stackName": ', /: Unexpected end of JSON input$/],
-      ['{"stackName": "Rehearsal", "stackId": "x", "resources": {"NodeA": {"type": 1}}}', /: resources\.NodeA is not \{type, physicalId, metadata\?\}$/],
+      ['{"stackName": "Rehearsal", "stackId": "x", "resources": {"NodeA": {"type": 1}}}', /: resources\.NodeA is not \{type, physicalId, metadata\?, status\?\}$/],
+      ['{"stackName": "Rehearsal", "stackId": "x", "resources": {"NodeA": {"type": "AWS::EC2::Instance", "physicalId": "i-1", "status": "STOPPING"}}}', /: resources\.NodeA\.status "STOPPING" is not a CloudFormation ResourceStatus$/],
     ] as const) {
       fs.writeFileSync(config.cloudFormationFile!, broken);
       await expect(describeResource('Rehearsal', 'NodeA')).rejects.toMatchObject({ name: 'InternalFailure', message: expect.stringMatching(why) });

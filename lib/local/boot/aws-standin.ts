@@ -103,7 +103,30 @@ export interface StandInStackResource {
   readonly physicalId: string;
   /** The resource's Metadata attribute, any JSON value; DescribeStackResource gives it as a JSON string. */
   readonly metadata?: unknown;
+  /**
+   * Where CloudFormation is with the resource (DescribeStackResource's ResourceStatus), as a stack
+   * operation moves it: `UPDATE_IN_PROGRESS` while an instance-type change stops and starts the
+   * instance, `DELETE_IN_PROGRESS` while the stack is deleted.
+   * @default 'UPDATE_COMPLETE'
+   */
+  readonly status?: StandInResourceStatus;
 }
+
+/** CloudFormation's ResourceStatus values. */
+export const RESOURCE_STATUSES = [
+  'CREATE_IN_PROGRESS', 'CREATE_FAILED', 'CREATE_COMPLETE',
+  'DELETE_IN_PROGRESS', 'DELETE_FAILED', 'DELETE_COMPLETE', 'DELETE_SKIPPED',
+  'UPDATE_IN_PROGRESS', 'UPDATE_FAILED', 'UPDATE_COMPLETE',
+  'IMPORT_FAILED', 'IMPORT_COMPLETE', 'IMPORT_IN_PROGRESS',
+  'IMPORT_ROLLBACK_IN_PROGRESS', 'IMPORT_ROLLBACK_FAILED', 'IMPORT_ROLLBACK_COMPLETE',
+  'UPDATE_ROLLBACK_IN_PROGRESS', 'UPDATE_ROLLBACK_COMPLETE', 'UPDATE_ROLLBACK_FAILED',
+  'ROLLBACK_IN_PROGRESS', 'ROLLBACK_COMPLETE', 'ROLLBACK_FAILED',
+] as const;
+
+export type StandInResourceStatus = (typeof RESOURCE_STATUSES)[number];
+
+/** What DescribeStackResource answers for a resource whose status the stack file leaves out. */
+export const DEFAULT_RESOURCE_STATUS: StandInResourceStatus = 'UPDATE_COMPLETE';
 
 /** One recorded SignalResource call (the JSON line shape). */
 export interface RecordedResourceSignal {
@@ -754,7 +777,10 @@ function readStandInStack(file: string): { stack: StandInStack; lastUpdated: Dat
   }
   for (const [logicalId, resource] of Object.entries(value.resources)) {
     if (!isRecord(resource) || typeof resource.type !== 'string' || typeof resource.physicalId !== 'string') {
-      throw broken(`resources.${logicalId} is not {type, physicalId, metadata?}`);
+      throw broken(`resources.${logicalId} is not {type, physicalId, metadata?, status?}`);
+    }
+    if (resource.status !== undefined && !(RESOURCE_STATUSES as readonly unknown[]).includes(resource.status)) {
+      throw broken(`resources.${logicalId}.status ${JSON.stringify(resource.status)} is not a CloudFormation ResourceStatus`);
     }
   }
   return { stack: value as unknown as StandInStack, lastUpdated };
@@ -802,7 +828,7 @@ class CloudFormation {
       ['PhysicalResourceId', resource.physicalId],
       ['ResourceType', resource.type],
       ['LastUpdatedTimestamp', lastUpdated.toISOString()],
-      ['ResourceStatus', 'UPDATE_COMPLETE'],
+      ['ResourceStatus', resource.status ?? DEFAULT_RESOURCE_STATUS],
     ];
     // The Metadata attribute travels as a JSON string (`--query StackResourceDetail.Metadata --output text` prints it).
     if (resource.metadata !== undefined) fields.push(['Metadata', JSON.stringify(resource.metadata)]);

@@ -10,13 +10,13 @@ import { nodePackages } from '../../patroni/config/packages';
 import { debianNodePaths } from '../../patroni/config/paths';
 import { UNISSUED, type OperatorTlsSecret } from '../../tls/secret-format';
 import { localTlsFiles } from '../certificates';
-import { LocalClusterError } from '../errors';
+import { LocalClusterError, oneLine } from '../errors';
 import { writeFiles } from '../layout';
 import { generatePassword, nodeAddress, POSTGRES_VERSION } from '../local-spec';
 import { run } from '../exec';
 import { startDetached, isRunning, signal, waitForExitOf, type ProcessRecord } from '../processes';
 import { found, notYet, poll } from '../../ops/poll';
-import type { AwsStandInConfig, StandInStack } from './aws-standin';
+import type { AwsStandInConfig, StandInResourceStatus, StandInStack, StandInStackResource } from './aws-standin';
 import { REHEARSAL_STACK_ID, REHEARSAL_STACK_NAME } from './rehearsal-names';
 import type { RehearsalStack } from './rehearsal-stack';
 import { containerInit, isNspawn, runInContainer, startContainer } from './container';
@@ -263,8 +263,48 @@ export function publishStack(file: string, stack: RehearsalStack, instanceIds: r
       stack.nodes.map((n, i) => [n.logicalId, { type: 'AWS::EC2::Instance', physicalId: instanceIds[i], metadata: n.metadata }]),
     ),
   };
+  writeStackFile(file, published);
+}
+
+/**
+ * Sets the ResourceStatus the stand-in's CloudFormation answers for the node instances whose IDs
+ * are given (every instance when left out), as a stack operation moves them: what a node's agent
+ * reads about its own instance when it shuts down. `undefined` is the default again
+ * (UPDATE_COMPLETE). Atomic, as publishStack; the metadata is left as published.
+ */
+export function setInstanceStatus(file: string, status: StandInResourceStatus | undefined, instanceIds?: readonly string[]): void {
+  const stack = JSON.parse(fs.readFileSync(file, 'utf8')) as StandInStack;
+  const mine = (physicalId: string) => instanceIds === undefined || instanceIds.includes(physicalId);
+  const resources = Object.fromEntries(
+    Object.entries(stack.resources).map(([logicalId, r]) => {
+      if (r.type !== 'AWS::EC2::Instance' || !mine(r.physicalId)) return [logicalId, r];
+      const changed: StandInStackResource = { type: r.type, physicalId: r.physicalId, ...(r.metadata !== undefined ? { metadata: r.metadata } : {}), ...(status ? { status } : {}) };
+      return [logicalId, changed];
+    }),
+  );
+  writeStackFile(file, { ...stack, resources });
+}
+
+/**
+ * Teardown's first step on a booted cluster: the stand-in's CloudFormation says the stack deletes
+ * every instance (DELETE_IN_PROGRESS), so a node that shuts down does not drain. A missing stack
+ * file (a processes cluster, a boot that never got that far) is nothing to do; a broken one is
+ * logged and left.
+ */
+export function markStackDeleting(dir: string, log: (line: string) => void): void {
+  const file = path.join(dir, CLOUDFORMATION_STACK_FILE);
+  if (!fs.existsSync(file)) return;
+  try {
+    setInstanceStatus(file, 'DELETE_IN_PROGRESS');
+  } catch (err) {
+    log(`ignoring the stand-in's stack file ${file}: ${oneLine(err)}`);
+  }
+}
+
+/** Another file renamed over the stack file: the stand-in, which reads it for every call, never sees half of one. */
+function writeStackFile(file: string, stack: StandInStack): void {
   const next = `${file}.next`;
-  fs.writeFileSync(next, `${JSON.stringify(published, null, 2)}\n`, { mode: 0o600 });
+  fs.writeFileSync(next, `${JSON.stringify(stack, null, 2)}\n`, { mode: 0o600 });
   fs.renameSync(next, file);
 }
 

@@ -8,7 +8,7 @@
 // writes were unavailable. The drills measure and report; the tests assert.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ApplyChange, LocalCluster } from '../../../lib/local';
+import { isRunningState, type ApplyChange, type LocalCluster, type NodeRestart } from '../../../lib/local';
 import { availability, lostWrites, overlappingWindows, writeWindows, type Availability, type WindowOverlap, type WriteWindow } from './analysis';
 import { switchoverMarks, switchoverParts, type SwitchoverMarks, type SwitchoverPart } from './switchover-timeline';
 import { WRITES_TABLE, type WriteEvent, type WriterConfig, type WriterTarget } from './writer';
@@ -18,7 +18,7 @@ const ROOT = path.resolve(__dirname, '../../..');
 const WRITER = path.join(__dirname, 'writer.ts');
 const SECOND = 1000;
 
-export type Scenario = 'kill' | 'freeze' | 'partition' | 'switchover' | 'replica-loss' | 'etcd-loss' | 'rejoin' | 'repeated-failover' | 'apply' | 'replace-all';
+export type Scenario = 'kill' | 'freeze' | 'partition' | 'switchover' | 'replica-loss' | 'etcd-loss' | 'rejoin' | 'repeated-failover' | 'apply' | 'replace-all' | 'restart-all';
 export const FAILOVER_FAULTS = ['kill', 'freeze', 'partition'] as const;
 export type FailoverFault = (typeof FAILOVER_FAULTS)[number];
 
@@ -51,6 +51,8 @@ export interface DrillResult {
   readonly switchoverTimeline?: { readonly marks: SwitchoverMarks; readonly parts: readonly SwitchoverPart[] };
   /** Apply, replace-all: the leader's timeline before and after (each switchover or failover adds one). */
   readonly timelines?: { readonly before: number; readonly after: number };
+  /** Restart-all: what `restartAll` reported, and what the once-a-second samples of the members saw. */
+  readonly restartAll?: RestartAllObservation;
   /** Leaders observed while a fault that must not cause a failover was in force. */
   readonly leadersDuringFault?: readonly string[];
   readonly windows: readonly WriteWindow[];
@@ -65,6 +67,25 @@ export interface DrillResult {
   /** Every event of the writer endpoint's writer (for the timeline chart). */
   readonly frontEvents: readonly WriteEvent[];
   readonly extraEvents: readonly WriteEvent[];
+}
+
+/** One look at every member while `restartAll` runs: those not running (Patroni's REST API silent, or its state not 'running'). */
+export interface MemberSample {
+  readonly at: number;
+  readonly down: readonly string[];
+  /** The leader then (GET /patroni of each member that answered), if one answered as leader. */
+  readonly leader?: string;
+}
+
+export interface RestartAllObservation {
+  /** The nodes in the order they were first seen down. */
+  readonly order: readonly string[];
+  /** The most members seen down in one sample. */
+  readonly maxDown: number;
+  readonly samples: readonly MemberSample[];
+  /** `restartAll`'s own report: the nodes in the order their containers exited. */
+  readonly nodes: readonly NodeRestart[];
+  readonly seconds: number;
 }
 
 export interface DrillOptions {
@@ -472,6 +493,72 @@ export async function replaceAllDrill(cluster: LocalCluster, options: DrillOptio
       faultAt: started[0]!.at,
       faults: started.map((s) => ({ ...s, availability: availability(front.events, s.at) })),
       timelines: { before, after },
+    });
+  });
+}
+
+/**
+ * Every node of a booted cluster stopped at once and started again once down, as CloudFormation's
+ * instance-type change does it (`restartAll`), under continuous writes. Each node's shutdown
+ * drains it (the drain unit, with its instance UPDATE_IN_PROGRESS); every member is looked at once
+ * a second meanwhile (GET /patroni from the client, all at once): which were down together, in
+ * which order they went down.
+ */
+export async function restartAllDrill(cluster: LocalCluster, options: DrillOptions = {}): Promise<DrillResult> {
+  const log = options.log ?? (() => undefined);
+  const { healthyMs } = budgets(cluster);
+  const healthy = () => cluster.waitForHealthy({ timeoutMs: healthyMs, members: cluster.nodeNames });
+  await healthy();
+  await prepareTable(cluster);
+  const runTag = newRunTag('restart-all');
+  const oldLeader = await cluster.waitForLeader({ timeoutMs: healthyMs });
+  const before = await leaderTimeline(cluster);
+  const writers: RunningWriter[] = [];
+  return guarded(cluster, () => writers, async () => {
+    const front = await startFront(cluster, runTag, options);
+    writers.push(front);
+    await sleep(SECOND);
+    const faultAt = Date.now();
+    const samples: MemberSample[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      // Bounded by restartAll's own bounds (it ends, then `sampling` does) and by a look count.
+      for (let look = 0; sampling && look < 4 * 3600; look++) {
+        const at = Date.now();
+        const seen = await Promise.all(cluster.nodeNames.map(async (name) => ({ name, status: await cluster.nodeStatus(name, 900) })));
+        const down = seen.filter((x) => !isRunningState(x.status?.state ?? 'silent')).map((x) => x.name);
+        // GET /patroni names the leader's role 'master' (Patroni 3), 'primary' (4).
+        const leader = seen.find((x) => ['master', 'primary', 'leader'].includes(x.status?.role ?? ''))?.name;
+        const previous = samples[samples.length - 1];
+        if (previous === undefined || previous.down.join() !== down.join()) log(`restart-all: ${((at - faultAt) / SECOND).toFixed(0)} s: down ${down.join(', ') || 'none'}${leader ? ` (leader ${leader})` : ''}`);
+        samples.push({ at, down, ...(leader ? { leader } : {}) });
+        await sleep(Math.max(0, SECOND - (Date.now() - at)));
+      }
+    })();
+    let report: Awaited<ReturnType<LocalCluster['restartAll']>>;
+    try {
+      report = await cluster.restartAll();
+      await healthy();
+    } finally {
+      sampling = false;
+      await sampler;
+    }
+    log(`restart-all: every node restarted in ${report.seconds.toFixed(1)} s and the cluster is healthy after ${((Date.now() - faultAt) / SECOND).toFixed(1)} s`);
+    await sleep(2 * SECOND);
+    const after = await leaderTimeline(cluster);
+    const order: string[] = [];
+    for (const sample of samples) for (const name of sample.down) if (!order.includes(name)) order.push(name);
+    const restartAll: RestartAllObservation = { order, maxDown: Math.max(0, ...samples.map((x) => x.down.length)), samples, nodes: report.nodes, seconds: report.seconds };
+    return finish(cluster, { front, extra: [] }, {
+      scenario: 'restart-all',
+      profile: cluster.timingProfile,
+      runTag,
+      faultNode: oldLeader,
+      oldLeader,
+      faultAt,
+      faults: [{ at: faultAt, node: oldLeader, availability: availability(front.events, faultAt) }],
+      timelines: { before, after },
+      restartAll,
     });
   });
 }
