@@ -40,3 +40,49 @@ export function renderAgentTimer(clusterName: string): string {
     '',
   ].join('\n');
 }
+
+/** The unit whose stop drains the node before it shuts down (an EC2 stop, reboot or termination). */
+export const DRAIN_UNIT_NAME = 'cdk-failover-drain.service';
+
+/**
+ * `drain-on-stop`'s bounds. CloudFormation stops every instance at once for an instance-type
+ * change: each node's shutdown waits for the cluster lock and until the others run again, the
+ * leader last; the shutdown of a node stopped by anyone else waits briefly, then goes on.
+ */
+export const DRAIN_ON_STOP = {
+  /** A leader lets the stops issued beside its own announce themselves first. */
+  settleSeconds: 20,
+  /** CloudFormation updates the instance: how long each wait (leader last, the others healthy) may take. */
+  rollingSeconds: 900,
+  /** Anything else (an operator's stop or reboot, AWS maintenance): how long the others may take to be healthy. */
+  otherSeconds: 60,
+  /** The drain's own steps after the wait: a switchover (180 s), stopping Patroni (300 s), slack. */
+  stepSeconds: 540,
+} as const;
+
+/**
+ * Active from the node's first ready state on; its ExecStop runs `drain-on-stop`. Ordered after
+ * Patroni, etcd, HAProxy and the network, so at shutdown it stops (drains) before any of them.
+ */
+export function renderDrainService(clusterName: string, after: readonly string[], applySeconds: number): string {
+  const d = DRAIN_ON_STOP;
+  // The leader's wait, then the lock (an apply holds it applySeconds at most), the others' health, the steps.
+  const stopSeconds = d.settleSeconds + d.rollingSeconds + applySeconds + d.rollingSeconds + d.stepSeconds + 60;
+  return [
+    '[Unit]',
+    `Description=cdk-failover: drains this node of cluster ${clusterName} before it shuts down (the leader switches over)`,
+    `After=network-online.target nss-lookup.target ${after.join(' ')}`,
+    'Wants=network-online.target',
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    'ExecStart=/bin/true',
+    `ExecStop=/usr/bin/python3 -I ${NODE_AGENT_PATH} drain-on-stop`,
+    `TimeoutStopSec=${stopSeconds}`,
+    '',
+    '[Install]',
+    'WantedBy=multi-user.target',
+    '',
+  ].join('\n');
+}

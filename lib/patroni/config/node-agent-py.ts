@@ -2,6 +2,7 @@
 // instance's CloudFormation metadata holds the node's desired configuration (see node-bundle.ts);
 // the agent boots the node from it once, then a timer makes it apply every later generation, one
 // node of the cluster at a time (an etcd lock), the leader last. docs/design.md "Day two".
+import { DRAIN_ON_STOP } from './agent-units';
 import { PATRONI_TIMING_CHECK_PY } from './patroni-version-py';
 import { URL_OPENER_PY } from './python-program';
 
@@ -10,7 +11,8 @@ import { URL_OPENER_PY } from './python-program';
  * PostgreSQL leads or streams, signal CloudFormation. `reconcile`: apply a new generation under
  * the cluster's etcd lock. `apply`: what `reconcile` runs holding the lock. `drain`: before the node
  * is stopped, rebooted or replaced, under the same lock and once the cluster is healthy: the leader
- * switches over, then Patroni stops (PostgreSQL with it). `write-files`: write the
+ * switches over, then Patroni stops (PostgreSQL with it). `drain-on-stop`: the drain unit's
+ * ExecStop, as the node shuts down (never refuses it). `write-files`: write the
  * bundle's files (the bootstrap calls it). `check-patroni`: refuse a Patroni that would not run the
  * declared timing (the bootstrap calls it once the packages are in). The last line on stderr of a
  * failure says what failed.
@@ -50,6 +52,15 @@ RUNBOOK_BOOT = " (runbook: A node's bootstrap failed)"
 RUNBOOK_DRAIN = " (runbook: Planned maintenance of a node)"
 # drain: how long the other members may take to be healthy again (a node replaced or rebooted before).
 DRAIN_HEALTHY_SECONDS = 300
+# drain-on-stop (agent-units.ts DRAIN_ON_STOP): the leader's settle time, and the waits when
+# CloudFormation updates the instance (all stop at once) or when anything else stops it.
+STOP_SETTLE_SECONDS = ${DRAIN_ON_STOP.settleSeconds}
+STOP_ROLLING_SECONDS = ${DRAIN_ON_STOP.rollingSeconds}
+STOP_OTHER_SECONDS = ${DRAIN_ON_STOP.otherSeconds}
+STOP_STEP_SECONDS = ${DRAIN_ON_STOP.stepSeconds}
+# What the drain under the lock inherits from drain-on-stop.
+DRAIN_SECONDS_ENV = 'CDK_FAILOVER_DRAIN_HEALTHY_SECONDS'
+DRAIN_ON_STOP_ENV = 'CDK_FAILOVER_DRAIN_ON_STOP'
 
 
 ${URL_OPENER_PY}
@@ -564,8 +575,10 @@ def boot():
         settings = patroni_settings(desired)
         wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
         record_applied(settings, desired)
-        # Only now: the timer never reconciles a node that is still booting.
+        # Only now: the timer never reconciles a node that is still booting, and a node that never
+        # became ready has nothing to drain.
         run(['systemctl', 'enable', '--now', desired['bundle']['units']['agentTimer']])
+        ensure_drain_unit(desired)
     except Exception as e:  # noqa: BLE001 - every failure must reach CloudFormation as one line
         text = str(e) if isinstance(e, Failure) else '%s: %s' % (type(e).__name__, e)
         line = text if text.startswith('cdk-failover:') else 'cdk-failover: %s%s' % (text, RUNBOOK_BOOT)
@@ -623,6 +636,10 @@ def reconcile():
                 ensure_ssm_agent(desired, retry_after=SSM_AGENT_RETRY_SECONDS)
             except (Failure, OSError, ValueError) as e:
                 log('SSM agent not installed (next attempt in %d s): %s' % (SSM_AGENT_RETRY_SECONDS, e))
+            try:
+                ensure_drain_unit(desired)
+            except (Failure, OSError, subprocess.TimeoutExpired) as e:
+                log('drain unit not enabled (next run): %s' % e)
             # Applied here already (this node's files did not change): the generation still counts.
             if read_text(SIGNALLED) != '%s SUCCESS' % desired.get('waitHandle'):
                 record_applied(settings, desired)
@@ -753,14 +770,16 @@ def drain():
         return 1
 
 
-def drain_under_lock(settings, desired):
+def drain_under_lock(settings, desired, healthy_seconds=DRAIN_HEALTHY_SECONDS, on_stop=False):
     """Runs drain again under the cluster's lock; its failure line passed on, or one of its own."""
     lock = '/cdk-failover/%s/apply-lock' % settings['scope']
     # An apply holds the lock for applySeconds at most; the drain itself bounds each of its waits.
-    seconds = int(desired['bundle']['applySeconds']) + DRAIN_HEALTHY_SECONDS + 180 + 300 + 60
-    log('draining %s: waiting for the cluster lock (an apply on another node finishes first)' % settings['name'])
+    seconds = int(desired['bundle']['applySeconds']) + healthy_seconds + STOP_STEP_SECONDS
+    log('draining %s: waiting for the cluster lock (an apply or a drain on another node finishes first)' % settings['name'])
+    environment = dict(os.environ, **{DRAIN_SECONDS_ENV: str(healthy_seconds)}, **({DRAIN_ON_STOP_ENV: '1'} if on_stop else {}))
     process = subprocess.Popen(['timeout', str(seconds), 'etcdctl', '--endpoints', ','.join(settings['etcd']), *settings['etcdTls'],
-                                'lock', '--ttl', str(LOCK_TTL_SECONDS), lock, sys.argv[0], 'drain'], stderr=subprocess.PIPE, text=True)
+                                'lock', '--ttl', str(LOCK_TTL_SECONDS), lock, sys.argv[0], 'drain'], stderr=subprocess.PIPE, text=True,
+                               env=environment)
     previous = signal.signal(signal.SIGTERM, interrupted)
     try:
         _, stderr = process.communicate()
@@ -798,7 +817,7 @@ def drain_holding_lock(settings, desired):
         log('%s is not running on %s: nothing to drain' % (unit, settings['name']))
         return
     log('draining %s: waiting until every member runs and etcd is healthy' % settings['name'])
-    wait_healthy(settings, desired, DRAIN_HEALTHY_SECONDS)
+    wait_healthy(settings, desired, int(os.environ.get(DRAIN_SECONDS_ENV) or DRAIN_HEALTHY_SECONDS))
     me = patroni(settings, 'GET', '/patroni')
     if is_leader(me):
         switch_over(settings, 'before it is drained')
@@ -806,8 +825,111 @@ def drain_holding_lock(settings, desired):
         log('%s is a %s: no switchover' % (settings['name'], me.get('role')))
     require_lock(settings)
     log('stop ' + unit)
-    run(['systemctl', 'stop', unit], timeout=300)
+    # During a shutdown, systemd's own stop of Patroni waits for the drain unit (ordered after it)
+    # to finish stopping: a plain stop from here would wait for itself until the unit's timeout.
+    in_shutdown = ['--job-mode=ignore-dependencies'] if os.environ.get(DRAIN_ON_STOP_ENV) else []
+    run(['systemctl', 'stop', *in_shutdown, unit], timeout=300)
     log('drained %s: Patroni and PostgreSQL stopped, etcd still runs; the node can be stopped, rebooted or replaced' % settings['name'])
+
+
+def drain_on_stop():
+    """The drain unit's ExecStop: this node shuts down (an EC2 stop, reboot or termination). Its
+    own instance resource says why: DELETE_IN_PROGRESS (the stack goes) needs no drain;
+    UPDATE_IN_PROGRESS is CloudFormation stopping every instance at once (an instance-type change):
+    each node announces its stop in etcd, a leader lets the others drain first, and each drains
+    under the cluster's lock once the others run again, so the nodes go down one at a time and the
+    leader switches over once. Anything else waits only briefly. Never refuses the shutdown: every
+    failure is one line, and the exit status is 0."""
+    started = time.monotonic()
+    identity = read_json(IDENTITY, {}) or {}
+    name = identity.get('nodeName') or '?'
+    try:
+        desired = read_json(DESIRED)
+        if not desired:
+            raise Failure('no configuration at %s (this node never booted)' % DESIRED)
+        settings = patroni_settings(desired)
+        name = settings['name']
+        status = own_resource_status(identity)
+        if status == 'DELETE_IN_PROGRESS':
+            log('the stack deletes %s: no drain' % name)
+            return 0
+        rolling = status == 'UPDATE_IN_PROGRESS'
+        seconds = STOP_ROLLING_SECONDS if rolling else STOP_OTHER_SECONDS
+        if not unit_active(desired['bundle']['units']['patroni']):
+            log('%s is not running on %s: nothing to drain' % (desired['bundle']['units']['patroni'], name))
+            return 0
+        log('%s shuts down (its instance resource: %s): draining, waiting at most %d s for the other members'
+            % (name, status or 'unknown', seconds))
+        key = stopping_key(settings, name)
+        etcdctl(settings, 'put', key, str(int(time.time())))
+        try:
+            if rolling:
+                leader_goes_last(settings, started)
+            drain_under_lock(settings, desired, seconds, on_stop=True)
+        finally:
+            try:
+                etcdctl(settings, 'del', key)
+            except (Failure, OSError, subprocess.TimeoutExpired) as e:
+                log('could not clear %s: %s' % (key, e))
+    except Exception as e:  # noqa: BLE001 - the shutdown goes on whatever happens here
+        text = str(e) if isinstance(e, Failure) else '%s: %s' % (type(e).__name__, e)
+        print('cdk-failover: %s could not drain before it shut down: %s%s' % (name, text, RUNBOOK_DRAIN), file=sys.stderr, flush=True)
+    return 0
+
+
+def own_resource_status(identity):
+    """This instance's resource status in its stack (one attempt), or None."""
+    try:
+        return run(['aws', '--region', identity['region'], 'cloudformation', 'describe-stack-resource', '--stack-name', identity['stackName'],
+                    '--logical-resource-id', identity['logicalId'], '--query', 'StackResourceDetail.ResourceStatus', '--output', 'text'],
+                   timeout=20).strip() or None
+    except (Failure, OSError, KeyError, subprocess.TimeoutExpired) as e:
+        log('cannot read this instance\'s resource status: %s' % e)
+        return None
+
+
+def stopping_key(settings, node):
+    return '/cdk-failover/%s/stopping/%s' % (settings['scope'], node)
+
+
+def others_stopping(settings):
+    """The other members that announced their stop and still run (not drained yet)."""
+    prefix = stopping_key(settings, '')
+    names = [k[len(prefix):] for k in etcdctl(settings, 'get', '--prefix', '--keys-only', prefix).split() if k.startswith(prefix)]
+    running = {m['name'] for m in patroni(settings, 'GET', '/cluster').get('members', []) if m.get('state') in ('running', 'streaming')}
+    return sorted(n for n in names if n != settings['name'] and n in running)
+
+
+def leader_goes_last(settings, started):
+    """While this node leads, it waits (bounded) for the members stopping beside it: it then
+    switches over once, to a member already back, instead of to one about to stop."""
+    said = None
+    for attempt in range(STOP_ROLLING_SECONDS // 5 + 1):
+        try:
+            if not is_leader(patroni(settings, 'GET', '/patroni')):
+                return
+            if attempt == 0:
+                # The stops CloudFormation issues beside this one announce themselves meanwhile.
+                time.sleep(max(0, STOP_SETTLE_SECONDS - (time.monotonic() - started)))
+            waiting = others_stopping(settings)
+        except (Failure, OSError, ValueError, KeyError, http.client.HTTPException, subprocess.TimeoutExpired) as e:
+            log('leader order unknown (%s): draining now' % e)
+            return
+        if not waiting:
+            return
+        if waiting != said:
+            log('leader %s goes last: %s stop first' % (settings['name'], ', '.join(waiting)))
+            said = waiting
+        time.sleep(5)
+    log('leader %s waited %d s for the others: draining now' % (settings['name'], STOP_ROLLING_SECONDS))
+
+
+def ensure_drain_unit(desired):
+    """The drain unit active (a node booted before it existed gets it once it runs this generation)."""
+    unit = desired['bundle']['units'].get('drain')
+    if unit and not unit_active(unit):
+        run(['systemctl', 'enable', '--now', unit])
+        log('%s enabled: this node drains before it shuts down' % unit)
 
 
 def wait_healthy(settings, desired, seconds):
@@ -1089,7 +1211,7 @@ def check_patroni_command():
     return 0
 
 
-COMMANDS = {'boot': boot, 'reconcile': reconcile, 'apply': apply, 'drain': drain, 'write-files': write_files_command, 'check-patroni': check_patroni_command}
+COMMANDS = {'boot': boot, 'reconcile': reconcile, 'apply': apply, 'drain': drain, 'drain-on-stop': drain_on_stop, 'write-files': write_files_command, 'check-patroni': check_patroni_command}
 
 if __name__ == '__main__':
     if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:

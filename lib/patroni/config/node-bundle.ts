@@ -8,7 +8,7 @@ import { IMDS_FIREWALL_FILE, IMDS_FIREWALL_UNIT } from './imds-firewall';
 import { createHash } from 'crypto';
 import * as path from 'path';
 import { gzipSync } from 'zlib';
-import { AGENT_UNIT_NAMES, NODE_AGENT_PATH, renderAgentService, renderAgentTimer } from './agent-units';
+import { AGENT_UNIT_NAMES, DRAIN_UNIT_NAME, NODE_AGENT_PATH, renderAgentService, renderAgentTimer, renderDrainService } from './agent-units';
 import { BACKUP_UNIT_NAMES, backupUnitsToRun } from './backup-runner';
 import { BootstrapOptions, renderBootstrapScript } from './bootstrap-script';
 import { FILL_PLACEHOLDERS_PY } from './fill-placeholders';
@@ -118,6 +118,8 @@ export interface NodeBundle {
   readonly backup?: { readonly dirs: readonly string[]; readonly runner: string };
   readonly units: typeof SYSTEMD_UNIT_NAMES & {
     readonly agentTimer: string;
+    /** Drains the node as it shuts down (`drain-on-stop`); agents of earlier versions ignore it. */
+    readonly drain: string;
     readonly backupTimers: readonly string[];
     /** pgBackRest's TLS server, restarted with new certificates (a rotation). */
     readonly backupServer?: string;
@@ -243,6 +245,13 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
       root(NODE_AGENT_PATH, NODE_AGENT_PY, '0755', []),
       root(`/etc/systemd/system/${AGENT_UNIT_NAMES.service}`, renderAgentService(spec.clusterName, applySeconds), '0644', ['daemon-reload']),
       root(`/etc/systemd/system/${AGENT_UNIT_NAMES.timer}`, renderAgentTimer(spec.clusterName), '0644', ['daemon-reload']),
+      // Enabled by the agent once the node is ready; a changed file counts at the next shutdown.
+      root(
+        `/etc/systemd/system/${DRAIN_UNIT_NAME}`,
+        renderDrainService(spec.clusterName, [SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy], applySeconds),
+        '0644',
+        ['daemon-reload'],
+      ),
     ],
     passwords: {
       [credentials.superuser.password]: secretIds.superuser,
@@ -263,6 +272,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
     units: {
       ...SYSTEMD_UNIT_NAMES,
       agentTimer: AGENT_UNIT_NAMES.timer,
+      drain: DRAIN_UNIT_NAME,
       backupTimers: backupUnitsToRun(spec),
       ...(backsUpFromStandby(spec) ? { backupServer: BACKUP_UNIT_NAMES.server } : {}),
     },

@@ -119,6 +119,7 @@ describe('renderNodeBundle', () => {
       NODE_AGENT_PATH,
       '/etc/systemd/system/cdk-failover-agent.service',
       '/etc/systemd/system/cdk-failover-agent.timer',
+      '/etc/systemd/system/cdk-failover-drain.service',
     ]);
     expect(bundle.files.find((f) => f.path === NODE_AGENT_PATH)?.content).toBe(NODE_AGENT_PY);
     expect(bundle.bootstrap).toBe(renderBootstrapScript(spec, 'pg-0', OPTIONS));
@@ -145,9 +146,23 @@ describe('renderNodeBundle', () => {
       'cdk-failover-agent': [],
       'cdk-failover-agent.service': ['daemon-reload'],
       'cdk-failover-agent.timer': ['daemon-reload'],
+      // Enabled by the agent once the node is ready; only its ExecStop does anything.
+      'cdk-failover-drain.service': ['daemon-reload'],
     });
     expect(bundle.actionOrder).toEqual(AGENT_ACTIONS);
     expect(AGENT_ACTIONS[AGENT_ACTIONS.length - 1]).toBe('restart-patroni');
+  });
+
+  test('the drain unit drains before Patroni, etcd, HAProxy and the network stop, and bounds the shutdown it holds', () => {
+    const unit = bundle.files.find((f) => f.path === '/etc/systemd/system/cdk-failover-drain.service')!.content;
+    const lines = unit.split('\n');
+    // Stopped in reverse order of start: after these at boot, so before them at shutdown.
+    expect(lines).toContain('After=network-online.target nss-lookup.target cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service');
+    expect(lines).toContain(`ExecStop=/usr/bin/python3 -I ${NODE_AGENT_PATH} drain-on-stop`);
+    expect(lines).toEqual(expect.arrayContaining(['Type=oneshot', 'RemainAfterExit=yes', 'ExecStart=/bin/true', 'WantedBy=multi-user.target']));
+    // The leader's settle and wait (20 + 900), the lock (an apply: 1800), the others' health (900), the steps (540), slack (60).
+    expect(lines).toContain(`TimeoutStopSec=${20 + 900 + 1800 + 900 + 540 + 60}`);
+    expect(bundle.units.drain).toBe('cdk-failover-drain.service');
   });
 
   test('holds placeholders and secret ids, never a password', () => {

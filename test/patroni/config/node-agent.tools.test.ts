@@ -38,7 +38,7 @@ describe('the node agent (python3)', () => {
   test('compiles, and refuses an unknown command with its usage', async () => {
     const r = await run('/usr/bin/python3', [path.join(dir, 'agent.py'), 'upgrade']);
     expect(r.code).not.toBe(0);
-    expect(r.stderr.trim()).toBe('usage: cdk-failover-agent boot|reconcile|apply|drain|write-files|check-patroni');
+    expect(r.stderr.trim()).toBe('usage: cdk-failover-agent boot|reconcile|apply|drain|drain-on-stop|write-files|check-patroni');
   });
 
   test('the /config patch: changed values, nested parameters, and parameters no longer wanted set to null', async () => {
@@ -834,6 +834,8 @@ except agent.Failure as e:
       readonly killed: [number, number][];
       /** The outer run only: the command it ran under the lock. */
       readonly locked: string[] | null;
+      /** The outer run only: the drain settings passed to the run under the lock. */
+      readonly lockedEnv: Record<string, string> | null;
     }
     interface DrainScenario {
       /** GET /patroni's answer. */
@@ -846,6 +848,10 @@ except agent.Failure as e:
       readonly lockHeld?: boolean;
       /** Run as a person does (no ETCD_LOCK_KEY): the etcdctl lock's exit code and stderr. */
       readonly outer?: { readonly code: number; readonly stderr: string; readonly interrupt?: boolean };
+      /** Environment of the run (what drain-on-stop passes to the drain under the lock). */
+      readonly env?: Record<string, string>;
+      /** The outer run's arguments to drain_under_lock after `settings, desired` (drain-on-stop's). */
+      readonly outerArgs?: readonly unknown[];
     }
     /**
      * drain() with its outside world stubbed: the node's identity and desired configuration (files),
@@ -867,6 +873,7 @@ except agent.Failure as e:
           'agent.patroni_settings = lambda d: settings',
           "if scenario.get('outer') is None: os.environ['ETCD_LOCK_KEY'] = '/cdk-failover/db/apply-lock/694d8'",
           "else: os.environ.pop('ETCD_LOCK_KEY', None)",
+          "os.environ.update(scenario.get('env') or {})",
           "sys.argv = ['/usr/local/sbin/cdk-failover-agent', 'drain']",
           FAKE_CLOCK_PY,
           'clock = Clock()',
@@ -889,10 +896,11 @@ except agent.Failure as e:
           "agent.lock_held = lambda settings: scenario.get('lockHeld', True)",
           "agent.run = lambda args, timeout=120, check=True: steps.append(' '.join(args)) or ''",
           'locked = []',
+          'locked_env = {}',
           'killed = []',
           'class Outer:',
           '    def __init__(self, args, **kwargs):',
-          '        locked.extend(args); self.pid = 4242; self.returncode = None',
+          "        locked.extend(args); self.pid = 4242; self.returncode = None; locked_env.update({k: v for k, v in kwargs['env'].items() if k.startswith('CDK_FAILOVER_DRAIN')})",
           '    def communicate(self):',
           "        if scenario['outer'].get('interrupt'): raise KeyboardInterrupt()",
           "        self.returncode = scenario['outer']['code']; return None, scenario['outer']['stderr']",
@@ -901,9 +909,9 @@ except agent.Failure as e:
           "if scenario.get('outer') is not None: agent.subprocess.Popen = Outer",
           'agent.os.killpg = lambda pid, sig: killed.append([pid, int(sig)])',
           'out = io.StringIO(); err = io.StringIO(); real = (sys.stdout, sys.stderr); sys.stdout, sys.stderr = out, err',
-          'code = agent.drain()',
+          "code = agent.drain() if scenario.get('outerArgs') is None else agent.drain_under_lock(settings, json.load(open(agent.DESIRED)), *scenario['outerArgs'])",
           'sys.stdout, sys.stderr = real',
-          "print(json.dumps({'code': code, 'steps': steps, 'requests': requests, 'stdout': out.getvalue(), 'stderr': err.getvalue(), 'clock': clock.now, 'locked': locked or None, 'killed': killed}))",
+          "print(json.dumps({'code': code, 'steps': steps, 'requests': requests, 'stdout': out.getvalue(), 'stderr': err.getvalue(), 'clock': clock.now, 'locked': locked or None, 'lockedEnv': locked_env or None, 'killed': killed}))",
         ].join('\n'),
       )) as DrainRun;
     }
@@ -995,6 +1003,162 @@ except agent.Failure as e:
         code: 1,
         stderr: failure('interrupted: the drain was stopped (a switchover already asked for may still happen; Patroni may be stopped)'),
       });
+    });
+
+    test("under drain-on-stop: the drain waits as long as it is told, and stops Patroni ignoring the shutdown's ordering (systemd's own stop of Patroni waits for the drain unit)", async () => {
+      const env = { CDK_FAILOVER_DRAIN_HEALTHY_SECONDS: '900', CDK_FAILOVER_DRAIN_ON_STOP: '1' };
+      const r = await drainWith({ me: leader, switchoverHappens: true, unhealthyFor: 600, env });
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(r.clock).toBeGreaterThanOrEqual(600);
+      expect(r.steps).toEqual(['POST /switchover {"leader": "pg-0"}', 'systemctl stop --job-mode=ignore-dependencies cdk-failover-patroni.service']);
+      // Without them, as a person runs it: 300 s, and a plain stop.
+      expect((await drainWith({ me: leader, switchoverHappens: true, unhealthyFor: 600 })).code).toBe(1);
+    });
+
+    test('drain-on-stop passes its bound and the shutdown to the drain under the lock, and the outer bound grows with it', async () => {
+      const onStop = await drainWith({ outer: { code: 0, stderr: '' }, outerArgs: [900, true] });
+      expect(onStop.locked!.slice(0, 2)).toEqual(['timeout', String(1800 + 900 + 540)]);
+      expect(onStop.lockedEnv).toEqual({ CDK_FAILOVER_DRAIN_HEALTHY_SECONDS: '900', CDK_FAILOVER_DRAIN_ON_STOP: '1' });
+      const person = await drainWith({ outer: { code: 0, stderr: '' } });
+      expect(person.lockedEnv).toEqual({ CDK_FAILOVER_DRAIN_HEALTHY_SECONDS: '300' });
+    });
+  });
+
+  describe('drain-on-stop: the node shuts down (CloudFormation stops every instance at once for an instance-type change)', () => {
+    interface StopRun {
+      readonly code: number;
+      readonly stdout: string;
+      readonly stderr: string;
+      /** etcdctl put/del of the stopping key, and the drain under the lock, in order, with the clock. */
+      readonly steps: string[];
+    }
+    interface StopScenario {
+      /** What CloudFormation answers for this instance's resource status; null: the call fails. */
+      readonly status: string | null;
+      readonly role?: 'master' | 'replica';
+      readonly patroniActive?: boolean;
+      /** Other members that announced their stop: each until this clock time (seconds). */
+      readonly othersStopping?: Readonly<Record<string, number>>;
+      /** Members Patroni lists as running (default: all). */
+      readonly running?: readonly string[];
+      /** The drain under the lock fails with this line (printed, exit 1), or raises this Failure. */
+      readonly drainFails?: 'line' | 'raise';
+    }
+    /** drain_on_stop() with CloudFormation, etcd, Patroni and the drain under the lock stubbed; a fake clock. */
+    async function stopWith(scenario: StopScenario): Promise<StopRun> {
+      const state = path.join(dir, 'state');
+      fs.mkdirSync(state, { recursive: true });
+      return (await py(
+        [
+          'import io, os',
+          `state = ${JSON.stringify(state)}`,
+          `scenario = json.loads(${JSON.stringify(JSON.stringify(scenario))})`,
+          "agent.IDENTITY = os.path.join(state, 'identity.json'); agent.DESIRED = os.path.join(state, 'desired.json')",
+          "json.dump({'nodeName': 'pg-0', 'region': 'eu-west-1', 'stackName': 'Db', 'logicalId': 'Node0Instance'}, open(agent.IDENTITY, 'w'))",
+          "json.dump({'generation': 'g1', 'bundle': {'members': ['pg-0', 'pg-1', 'pg-2'], 'applySeconds': 1800, 'units': {'patroni': 'cdk-failover-patroni.service'}}}, open(agent.DESIRED, 'w'))",
+          "settings = {'name': 'pg-0', 'scope': 'db', 'etcd': ['https://10.0.0.10:2379'], 'etcdTls': []}",
+          'agent.patroni_settings = lambda d: settings',
+          FAKE_CLOCK_PY,
+          'clock = Clock()',
+          'agent.time = clock',
+          'steps = []',
+          'def run(args, timeout=120, check=True):',
+          "    assert args[:4] == ['aws', '--region', 'eu-west-1', 'cloudformation'] and 'Node0Instance' in args and 'StackResourceDetail.ResourceStatus' in args, args",
+          "    if scenario['status'] is None: raise agent.Failure('aws cloudformation describe-stack-resource failed: Could not connect to the endpoint URL')",
+          "    return scenario['status'] + '\\n'",
+          'agent.run = run',
+          "agent.unit_active = lambda unit: scenario.get('patroniActive', True)",
+          'def etcdctl(settings, *args, timeout=30):',
+          "    if args[0] == 'get':",
+          "        assert args[1:] == ('--prefix', '--keys-only', '/cdk-failover/db/stopping/'), args",
+          "        return '\\n'.join(['/cdk-failover/db/stopping/pg-0'] + ['/cdk-failover/db/stopping/' + n for n, until in (scenario.get('othersStopping') or {}).items() if clock.now < until]) + '\\n'",
+          "    steps.append('%s %s @%d' % (args[0], args[1], clock.now))",
+          "    return ''",
+          'agent.etcdctl = etcdctl',
+          'def patroni(settings, method, path, body=None, url=None, timeout=10):',
+          "    if path == '/patroni': return {'state': 'running', 'role': scenario.get('role', 'replica')}",
+          "    names = scenario.get('running', ['pg-0', 'pg-1', 'pg-2'])",
+          "    return {'members': [{'name': n, 'state': 'running' if n in names else 'stopped'} for n in ['pg-0', 'pg-1', 'pg-2']]}",
+          'agent.patroni = patroni',
+          'def drain_under_lock(settings, desired, healthy_seconds=300, on_stop=False):',
+          "    steps.append('drain %d %s @%d' % (healthy_seconds, on_stop, clock.now))",
+          "    if scenario.get('drainFails') == 'raise': raise agent.Failure('the cluster lock /cdk-failover/db/apply-lock: Error: context deadline exceeded')",
+          "    if scenario.get('drainFails') == 'line': print('cdk-failover: pg-0 could not drain: the cluster is not healthy after 900 s', file=sys.stderr); return 1",
+          '    return 0',
+          'agent.drain_under_lock = drain_under_lock',
+          'out = io.StringIO(); err = io.StringIO(); real = (sys.stdout, sys.stderr); sys.stdout, sys.stderr = out, err',
+          'code = agent.drain_on_stop()',
+          'sys.stdout, sys.stderr = real',
+          "print(json.dumps({'code': code, 'stdout': out.getvalue(), 'stderr': err.getvalue(), 'steps': steps}))",
+        ].join('\n'),
+      )) as StopRun;
+    }
+    const KEY = '/cdk-failover/db/stopping/pg-0';
+
+    test('the stack deletes the node (DELETE_IN_PROGRESS): no drain, nothing announced, exit 0', async () => {
+      const r = await stopWith({ status: 'DELETE_IN_PROGRESS', role: 'master' });
+      expect(r).toEqual({ code: 0, stdout: 'cdk-failover-agent: the stack deletes pg-0: no drain\n', stderr: '', steps: [] });
+    });
+
+    test('CloudFormation updates a replica (UPDATE_IN_PROGRESS): announced, drained at once waiting up to 900 s for the others, then the announcement cleared', async () => {
+      const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', othersStopping: { 'pg-1': 1000 } });
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(r.steps).toEqual([`put ${KEY} @0`, 'drain 900 True @0', `del ${KEY} @0`]);
+      expect(r.stdout).toContain('pg-0 shuts down (its instance resource: UPDATE_IN_PROGRESS): draining, waiting at most 900 s for the other members');
+    });
+
+    test('CloudFormation updates the leader: it waits for the settle time, then while another member announced its stop and still runs; it drains last', async () => {
+      const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master', othersStopping: { 'pg-1': 120, 'pg-2': 300 } });
+      expect(r.code).toBe(0);
+      expect(r.steps).toEqual([`put ${KEY} @0`, 'drain 900 True @300', `del ${KEY} @300`]);
+      expect(r.stdout).toContain('leader pg-0 goes last: pg-1, pg-2 stop first\n');
+      expect(r.stdout).toContain('leader pg-0 goes last: pg-2 stop first\n');
+      expect(r.stdout.match(/goes last/g)).toHaveLength(2);
+    });
+
+    test('the leader with nobody else stopping drains after the settle time only; a stopping member that no longer runs (drained, or died draining) is not waited for', async () => {
+      expect((await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master' })).steps).toEqual([`put ${KEY} @0`, 'drain 900 True @20', `del ${KEY} @20`]);
+      const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master', othersStopping: { 'pg-1': 100_000 }, running: ['pg-0', 'pg-2'] });
+      expect(r.steps).toEqual([`put ${KEY} @0`, 'drain 900 True @20', `del ${KEY} @20`]);
+      expect(r.stdout).not.toContain('goes last');
+    });
+
+    test("the leader's wait is bounded: a member announced for ever does not hold the shutdown past 900 s", async () => {
+      const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master', othersStopping: { 'pg-1': 100_000 } });
+      expect(r.code).toBe(0);
+      const drained = Number(/drain 900 True @(\d+)/.exec(r.steps.join('\n'))![1]);
+      expect(drained).toBeGreaterThanOrEqual(900);
+      expect(drained).toBeLessThanOrEqual(930);
+      expect(r.stdout).toContain('leader pg-0 waited 900 s for the others: draining now');
+    });
+
+    test('a stop CloudFormation did not ask for (an operator, AWS maintenance) or an unreadable status: a plain drain that waits at most 60 s, no leader order', async () => {
+      for (const status of ['UPDATE_COMPLETE', 'CREATE_COMPLETE', null]) {
+        const r = await stopWith({ status, role: 'master', othersStopping: { 'pg-1': 1000 } });
+        expect(r).toMatchObject({ code: 0, stderr: '' });
+        expect(r.steps).toEqual([`put ${KEY} @0`, 'drain 60 True @0', `del ${KEY} @0`]);
+        expect(r.stdout).toContain(`its instance resource: ${status ?? 'unknown'}`);
+      }
+      expect((await stopWith({ status: null })).stdout).toContain("cannot read this instance's resource status: aws cloudformation describe-stack-resource failed: Could not connect");
+    });
+
+    test('a drain that fails never refuses the shutdown: its line (or one of its own), the announcement cleared, exit 0', async () => {
+      const printed = await stopWith({ status: 'UPDATE_IN_PROGRESS', drainFails: 'line' });
+      expect(printed).toMatchObject({ code: 0, stderr: 'cdk-failover: pg-0 could not drain: the cluster is not healthy after 900 s\n' });
+      expect(printed.steps).toEqual([`put ${KEY} @0`, 'drain 900 True @0', `del ${KEY} @0`]);
+      const raised = await stopWith({ status: 'UPDATE_IN_PROGRESS', drainFails: 'raise' });
+      expect(raised).toMatchObject({
+        code: 0,
+        stderr:
+          'cdk-failover: pg-0 could not drain before it shut down: the cluster lock /cdk-failover/db/apply-lock: Error: context deadline exceeded (runbook: Planned maintenance of a node)\n',
+      });
+      expect(raised.steps).toEqual([`put ${KEY} @0`, 'drain 900 True @0', `del ${KEY} @0`]);
+    });
+
+    test('Patroni not running (drained by hand before the stop): nothing announced or drained, exit 0', async () => {
+      const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', patroniActive: false });
+      expect(r).toMatchObject({ code: 0, stderr: '', steps: [] });
+      expect(r.stdout).toContain('cdk-failover-patroni.service is not running on pg-0: nothing to drain');
     });
   });
 
