@@ -1,9 +1,12 @@
 // The change guard's Lambda code (Node.js, inline): a CloudFormation custom resource that refuses
-// an update a running cluster cannot take. It compares what a deploy asks for (members, instance
-// type, image) with what it was created with, which its physical ID records (a digest), so a
-// rollback (the deployed values again) passes. It answers CloudFormation itself (one PUT to the
-// presigned URL) and always answers: a handler that threw without answering would hold the stack
-// for an hour.
+// an update a running cluster cannot take. It compares what a deploy asks for (members, image)
+// with what it was created with, which its physical ID records (a digest of those two alone), so a
+// rollback (the deployed values again) passes. A new instance type passes: CloudFormation stops and
+// starts the nodes, whose drain on stop takes them down one at a time, the leader last. Only nodes
+// set up by an earlier library version lack that drain: when the deployed properties do not carry
+// `NodeStop: 'drain'`, a new instance type is refused until one deploy with the deployed type has
+// given them it. It answers CloudFormation itself (one PUT to the presigned URL) and always
+// answers: a handler that threw without answering would hold the stack for an hour.
 
 /** The physical ID's prefix; the digest after it must never change form (deployed IDs hold it). */
 export const CHANGE_GUARD_ID_PREFIX = 'cdk-failover-guard-';
@@ -11,38 +14,57 @@ export const CHANGE_GUARD_ID_PREFIX = 'cdk-failover-guard-';
 /** What a CloudFormation Reason may hold, with room to spare (the whole answer is at most 4 KiB). */
 export const REASON_LIMIT = 3000;
 
+// Inside (comments here: the inline code counts against CloudFormation's 4096 characters):
+// - guardId digests a canonical form (no object key order) of the members and the image: a deployed
+//   guard's digest must stay the same. legacyId is the digest of earlier versions, which held the
+//   instance type too: an update from such a guard with the same members and image passes (and
+//   answers the new ID; CloudFormation then deletes the old one, which Delete answers).
+// - The ID holds the deployed members and image, so a rollback (asking for them again) passes.
+// - A new instance type is refused only when the deployed properties lack NodeStop: 'drain'. A
+//   deploy waits until every node applied its generation, so a template that sent NodeStop means
+//   the nodes have their drain on stop.
 export const CHANGE_GUARD_HANDLER_JS = `'use strict';
 const crypto = require('node:crypto');
 const PREFIX = ${JSON.stringify(CHANGE_GUARD_ID_PREFIX)};
-const KEYS = ['Members', 'InstanceType', 'ImageId'];
-// A canonical form (no object key order): the digest of a deployed guard must stay the same.
-const canonical = (p) => JSON.stringify([p.Members.map((m) => [String(m.Name), String(m.Subnet)]), String(p.InstanceType), String(p.ImageId)]);
-const guardId = (p) => PREFIX + crypto.createHash('sha256').update(canonical(p)).digest('hex').slice(0, 32);
+const digest = (x) => PREFIX + crypto.createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 32);
+const pairs = (p) => p.Members.map((m) => [String(m.Name), String(m.Subnet)]);
+const guardId = (p) => digest([pairs(p), String(p.ImageId)]);
+const legacyId = (p, type) => digest([pairs(p), String(type), String(p.ImageId)]);
+const show = (v) => (v === undefined ? 'unknown' : String(v));
 const members = (m) => (Array.isArray(m) ? m.map((x) => x.Name + ' (' + x.Subnet + ')').join(', ') : 'unknown');
 const WHY = {
   Members: ['members', members, 'etcd and Patroni know each node by name and address (from its subnet); a node count, cluster name or subnet change makes new members'],
-  InstanceType: ['instance type', String, 'CloudFormation would stop and start every node at once (a full outage)'],
-  ImageId: ['image', String, 'CloudFormation would replace every node, and a new instance cannot take over the node\\'s network interface'],
+  ImageId: ['image', show, 'CloudFormation would replace every node, and a new instance cannot take over the node\\'s network interface'],
+  InstanceType: ['instance type', show, 'set up by an earlier cdk-failover version, the nodes cannot yet be stopped one at a time (CloudFormation would stop them all at once)'],
 };
 
 function decide(event) {
   const p = event.ResourceProperties || {};
-  if (event.RequestType === 'Delete') return { status: 'SUCCESS', id: event.PhysicalResourceId };
-  if (!Array.isArray(p.Members) || p.Members.length === 0) return { status: 'FAILED', reason: 'Members must list the cluster\\'s nodes', id: event.PhysicalResourceId || 'none' };
+  const id = event.PhysicalResourceId;
+  if (event.RequestType === 'Delete') return { status: 'SUCCESS', id };
+  if (!Array.isArray(p.Members) || p.Members.length === 0) return { status: 'FAILED', reason: 'Members must list the cluster\\'s nodes', id: id || 'none' };
   if (event.RequestType === 'Create') return { status: 'SUCCESS', id: guardId(p) };
-  if (event.PhysicalResourceId === guardId(p)) return { status: 'SUCCESS', id: event.PhysicalResourceId };
   const old = event.OldResourceProperties || {};
-  const changed = KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p[k]));
-  const what = (changed.length ? changed : KEYS).map((k) => {
+  const refused = [];
+  const then = [];
+  if (id !== guardId(p) && ![p.InstanceType, old.InstanceType].some((t) => id === legacyId(p, t))) {
+    const changed = ['Members', 'ImageId'].filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p[k]));
+    refused.push(...(changed.length ? changed : ['Members', 'ImageId']));
+    then.push('Keep the deployed value, or deploy a new PatroniCluster (another construct ID and clusterName) with standbyOf this one (which needs its backup) and promote it (docs/regional-recovery.md).');
+  }
+  if (show(old.InstanceType) !== show(p.InstanceType) && old.NodeStop !== 'drain') {
+    refused.push('InstanceType');
+    then.push('Deploy this version once with the deployed instance type (the nodes get their drain on stop), then change the type.');
+  }
+  if (refused.length === 0) return { status: 'SUCCESS', id: guardId(p) };
+  const what = refused.map((k) => {
     const [name, show, why] = WHY[k];
     return 'its ' + name + ' (deployed: ' + show(old[k]) + '; this deploy: ' + show(p[k]) + '): ' + why;
   });
   return {
     status: 'FAILED',
-    id: event.PhysicalResourceId,
-    reason: 'PatroniCluster ' + p.Cluster + ': a running cluster cannot change ' + what.join('; and ') + '. ' +
-      'Nothing in the cluster was changed; the update rolls back. Keep the deployed value, or deploy a new PatroniCluster (another construct ID and ' +
-      'clusterName) with standbyOf this one (which needs its backup) and promote it (docs/regional-recovery.md).',
+    id,
+    reason: 'PatroniCluster ' + p.Cluster + ': a running cluster cannot change ' + what.join('; and ') + '. Nothing in the cluster was changed; the update rolls back. ' + then.join(' '),
   };
 }
 

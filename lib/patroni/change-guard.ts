@@ -1,9 +1,12 @@
 // Refuses a deploy that a running cluster cannot take, before anything in it changes: a new member
-// set (node count, cluster name, a node's subnet), instance type or image. Synth cannot see what is
-// deployed; CloudFormation can: this custom resource's update sees what it was created with, and
-// every other resource of the cluster waits for it. So such a change fails at the start of the
-// update with the reason, instead of a full outage (an instance type changed on every node at
-// once), a replacement that fails (the image), or instances that cannot join (the node count).
+// set (node count, cluster name, a node's subnet) or image. Synth cannot see what is deployed;
+// CloudFormation can: this custom resource's update sees what it was created with, and every other
+// resource of the cluster waits for it. So such a change fails at the start of the update with the
+// reason, instead of a replacement that fails (the image) or instances that cannot join (the node
+// count). A new instance type passes: CloudFormation stops and starts the nodes, and each node's
+// drain on stop takes them down one at a time, the leader last. The guard says so with
+// `NodeStop: 'drain'`; on a guard deployed without it (an earlier version, whose nodes have no
+// such drain yet), a new instance type is refused until one deploy with the deployed type.
 import { Aspects, CfnResource, CustomResource, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -15,7 +18,7 @@ export interface ChangeGuardProps {
   readonly clusterPath: string;
   /** The members by name, with the subnet that gives each its address, in node order. */
   readonly nodes: readonly { readonly name: string; readonly subnetId: string }[];
-  /** Every node's instance type. */
+  /** Every node's instance type: a change is refused only by a guard deployed without NodeStop. */
   readonly instanceType: string;
   /** Every node's image ID (a deploy-time value when it floats). */
   readonly imageId: string;
@@ -30,7 +33,7 @@ export class ChangeGuard extends Construct {
     if (props.nodes.length === 0) throw new Error('nodes must name at least one node');
     const fn = new lambda.Function(this, 'Function', {
       // Fixed: a description holds at most 256 characters, and a construct path has no bound.
-      description: 'cdk-failover: refuses a change a running PatroniCluster cannot take (its members, instance type or image)',
+      description: 'cdk-failover: refuses a change a running PatroniCluster cannot take (its members or image)',
       runtime: lambda.Runtime.NODEJS_24_X,
       code: lambda.Code.fromInline(CHANGE_GUARD_HANDLER_JS),
       handler: 'index.handler',
@@ -52,6 +55,10 @@ export class ChangeGuard extends Construct {
         Members: props.nodes.map((n) => ({ Name: n.name, Subnet: n.subnetId })),
         InstanceType: props.instanceType,
         ImageId: props.imageId,
+        // What the nodes do when CloudFormation stops them: drain, one at a time under the
+        // cluster's lock. Once a deploy that sent it has completed, every node has that unit, so a
+        // later instance type change is safe (see the handler).
+        NodeStop: 'drain',
       },
     });
   }

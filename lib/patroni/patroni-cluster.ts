@@ -64,10 +64,11 @@ export interface PatroniClusterProps {
   readonly nodes?: number;
 
   /**
-   * Instance type of every node. Fixed for the cluster's life for now: CloudFormation would stop
-   * and start every node at once to change it, so the cluster's change guard refuses a new type at
-   * the start of the deploy, before anything in the cluster changes. To move to another type,
-   * deploy a new cluster as a standby of this one (`standbyOf`) and promote it.
+   * Instance type of every node. A new type is rolled out by CloudFormation stopping and starting
+   * the nodes; each node's shutdown drains it under the cluster's lock, so they go down one at a
+   * time, the leader last, and the deploy waits until every node runs again. A type of another
+   * architecture changes the default image, which the change guard refuses. On a cluster deployed
+   * with an earlier library version, deploy once with the deployed type first (the guard says so).
    * @default m7i.large
    */
   readonly instanceType?: ec2.InstanceType;
@@ -591,7 +592,7 @@ export class PatroniCluster extends PatroniClusterBase {
       ...(operatorCidrs.length ? { operatorCidrs } : {}),
       ...(ssmAgent ? { ssmAgent } : {}),
     };
-    this.publishConfiguration(values);
+    this.publishConfiguration(values, instanceType.toString());
 
     this.writerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.writer);
     this.readerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.reader);
@@ -667,7 +668,7 @@ export class PatroniCluster extends PatroniClusterBase {
    * has applied it (one node at a time, the leader last) or one has failed. The user data only
    * names the instance: no change here alters an instance property.
    */
-  private publishConfiguration(values: Record<string, string>): void {
+  private publishConfiguration(values: Record<string, string>, instanceType: string): void {
     const stack = Stack.of(this);
     const packed = this.nodes.map((node, i) => {
       const bundle = renderNodeBundle(this.spec, this.spec.nodes[i].name, {
@@ -688,8 +689,12 @@ export class PatroniCluster extends PatroniClusterBase {
       // A placeholder this node's bundle does not mention (another node's address, say) is left out.
       const nodeValues = Object.fromEntries(Object.entries(all).filter(([k]) => json.includes(k)));
       // A rotation changes only the issuer's properties, and the version token reads the same at
-      // synth: they are part of the generation, so that the nodes roll the new files out.
-      return { text, nodeValues, generation: bundleGeneration(text, [stack.resolve(nodeValues), certificateIssue(this.tls)]) };
+      // synth: they are part of the generation, so that the nodes roll the new files out. So is the
+      // instance type, which no node file holds (the agent never reads it): CloudFormation stops
+      // and starts the nodes for a new one, and a new generation makes the deploy wait until every
+      // node runs it again.
+      const generation = bundleGeneration(text, [stack.resolve(nodeValues), certificateIssue(this.tls), stack.resolve(instanceType)]);
+      return { text, nodeValues, generation };
     });
     const clusterGeneration = bundleGeneration(packed.map((p) => p.generation).join(','), []);
     const handle = new CfnWaitConditionHandle(this, `ConfigurationHandle${clusterGeneration}`);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as vm from 'node:vm';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -34,7 +35,22 @@ async function invoke(event: Record<string, unknown>, status = 200): Promise<Ans
 
 const three: Member[] = [0, 1, 2].map((i) => ({ Name: `orders-${i}`, Subnet: `subnet-${i}` }));
 const five: Member[] = [0, 1, 2, 3, 4].map((i) => ({ Name: `orders-${i}`, Subnet: `subnet-${i % 3}` }));
-const props = (members: unknown, more: Record<string, string> = {}) => ({ Cluster: 'Test/Db', Members: members, InstanceType: 'm7i.large', ImageId: 'ami-0123456789abcdef0', ServiceToken: 'arn:fn', ...more });
+/** A guard's properties as this version sends them (NodeStop: its nodes drain when stopped). */
+const props = (members: unknown, more: Record<string, string> = {}) => ({ Cluster: 'Test/Db', Members: members, InstanceType: 'm7i.large', ImageId: 'ami-0123456789abcdef0', NodeStop: 'drain', ServiceToken: 'arn:fn', ...more });
+/** As an earlier version sent them: no NodeStop (its nodes have no drain on stop). */
+const legacyProps = (members: unknown, more: Record<string, string> = {}): Record<string, unknown> => {
+  const p: Record<string, unknown> = props(members, more);
+  delete p.NodeStop;
+  return p;
+};
+/** The physical ID an earlier version gave: the digest held the instance type too. */
+const legacyId = (p: { Members: Member[]; InstanceType: string; ImageId: string }) =>
+  CHANGE_GUARD_ID_PREFIX +
+  createHash('sha256')
+    .update(JSON.stringify([p.Members.map((m) => [m.Name, m.Subnet]), p.InstanceType, p.ImageId]))
+    .digest('hex')
+    .slice(0, 32);
+const DEPLOY_FIRST = 'Deploy this version once with the deployed instance type (the nodes get their drain on stop), then change the type.';
 
 describe('change guard: the handler', () => {
   let createdId: string;
@@ -48,6 +64,13 @@ describe('change guard: the handler', () => {
     expect(a.PhysicalResourceId).toMatch(new RegExp(`^${CHANGE_GUARD_ID_PREFIX}[0-9a-f]{32}$`));
     expect(a.PhysicalResourceId).toBe(createdId); // the same members, the same ID
     expect((await invoke({ RequestType: 'Create', ResourceProperties: props(five) })).PhysicalResourceId).not.toBe(createdId);
+    expect((await invoke({ RequestType: 'Create', ResourceProperties: props(three, { ImageId: 'ami-0fedcba9876543210' }) })).PhysicalResourceId).not.toBe(createdId);
+  });
+
+  test('the physical ID digests a canonical form of the refused values alone (members, image): not the instance type', async () => {
+    const digest = createHash('sha256').update(JSON.stringify([three.map((m) => [m.Name, m.Subnet]), 'ami-0123456789abcdef0'])).digest('hex').slice(0, 32);
+    expect(createdId).toBe(CHANGE_GUARD_ID_PREFIX + digest);
+    expect((await invoke({ RequestType: 'Create', ResourceProperties: props(three, { InstanceType: 'm7g.xlarge' }) })).PhysicalResourceId).toBe(createdId);
   });
 
   test('update with the same members (another property changed): SUCCESS, the same physical ID', async () => {
@@ -72,19 +95,85 @@ describe('change guard: the handler', () => {
     );
   });
 
-  test.each([
-    ['InstanceType', 'm7i.xlarge', "its instance type (deployed: m7i.large; this deploy: m7i.xlarge): CloudFormation would stop and start every node at once (a full outage)"],
-    ['ImageId', 'ami-0fedcba9876543210', "its image (deployed: ami-0123456789abcdef0; this deploy: ami-0fedcba9876543210): CloudFormation would replace every node, and a new instance cannot take over the node's network interface"],
-  ])('update with another %s: FAILED, saying why', async (key, value, why) => {
-    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { [key]: value }), OldResourceProperties: props(three) });
+  test("update with another image: FAILED, saying why, the physical ID kept", async () => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { ImageId: 'ami-0fedcba9876543210' }), OldResourceProperties: props(three) });
     expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: createdId });
-    expect(a.Reason).toContain(`: a running cluster cannot change ${why}. Nothing in the cluster was changed`);
+    expect(a.Reason).toContain(
+      ": a running cluster cannot change its image (deployed: ami-0123456789abcdef0; this deploy: ami-0fedcba9876543210): CloudFormation would replace every node, and a new instance cannot take over the node's network interface. Nothing in the cluster was changed",
+    );
+    expect(a.Reason).not.toContain('instance type');
   });
 
-  test('two changes at once: both named', async () => {
+  test('update with another instance type, the deployed guard saying its nodes drain (NodeStop): SUCCESS, the same physical ID', async () => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: props(three) });
+    expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
+  });
+
+  test('update with another instance type, the deployed guard from an earlier version (no NodeStop): FAILED, naming the type and the one deploy first', async () => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: legacyProps(three) });
+    expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: createdId });
+    expect(a.Reason).toBe(
+      'PatroniCluster Test/Db: a running cluster cannot change its instance type (deployed: m7i.large; this deploy: m7i.xlarge): set up by an earlier ' +
+        'cdk-failover version, the nodes cannot yet be stopped one at a time (CloudFormation would stop them all at once). ' +
+        `Nothing in the cluster was changed; the update rolls back. ${DEPLOY_FIRST}`,
+    );
+  });
+
+  test('a deployed guard with a NodeStop other than drain does not let a new instance type pass', async () => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: props(three, { NodeStop: 'none' }) });
+    expect(a.Status).toBe('FAILED');
+  });
+
+  test('two changes at once: both named, each with its own way out', async () => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(five, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: legacyProps(three) });
+    expect(a.Status).toBe('FAILED');
+    expect(a.Reason).toMatch(/cannot change its members \(.*\): .* makes new members; and its instance type \(deployed: m7i\.large; this deploy: m7i\.xlarge\): set up by an earlier/);
+    expect(a.Reason).toContain(`(docs/regional-recovery.md). ${DEPLOY_FIRST}`);
+  });
+
+  test('members changed with a new instance type on a guard that drains: only the members are refused', async () => {
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(five, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: props(three) });
     expect(a.Status).toBe('FAILED');
-    expect(a.Reason).toMatch(/cannot change its members \(.*\): .* makes new members; and its instance type \(deployed: m7i\.large; this deploy: m7i\.xlarge\): CloudFormation would stop/);
+    expect(a.Reason).toContain('cannot change its members');
+    expect(a.Reason).not.toContain('instance type');
+  });
+
+  describe('a guard deployed by an earlier version (its physical ID digests the instance type too, no NodeStop)', () => {
+    const deployed = legacyProps(three);
+    const oldId = legacyId(deployed as Parameters<typeof legacyId>[0]);
+
+    test('the upgrade (nothing refused changed): SUCCESS with the new physical ID (CloudFormation deletes the old one: answered SUCCESS)', async () => {
+      expect(oldId).not.toBe(createdId);
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: props(three), OldResourceProperties: deployed });
+      expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
+      expect(await invoke({ RequestType: 'Delete', PhysicalResourceId: oldId, ResourceProperties: deployed })).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: oldId });
+    });
+
+    test('a new image: still FAILED, the old physical ID kept', async () => {
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: props(three, { ImageId: 'ami-0fedcba9876543210' }), OldResourceProperties: deployed });
+      expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: oldId });
+      expect(a.Reason).toContain('cannot change its image (deployed: ami-0123456789abcdef0; this deploy: ami-0fedcba9876543210)');
+    });
+
+    test('new members: still FAILED', async () => {
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: props(five), OldResourceProperties: deployed });
+      expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: oldId });
+      expect(a.Reason).toContain('cannot change its members');
+    });
+
+    test('a new instance type: FAILED with the one deploy first, not the members or the image', async () => {
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: props(three, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: deployed });
+      expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: oldId });
+      expect(a.Reason).toContain('cannot change its instance type (deployed: m7i.large; this deploy: m7i.xlarge)');
+      expect(a.Reason).not.toMatch(/its (members|image)/);
+    });
+
+    test("the rollback's update after a refused new image or type (the deployed values again): SUCCESS", async () => {
+      for (const refused of [props(three, { ImageId: 'ami-0fedcba9876543210' }), props(three, { InstanceType: 'm7i.xlarge' }), props(five)]) {
+        const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: deployed, OldResourceProperties: refused });
+        expect(a.Status).toBe('SUCCESS');
+      }
+    });
   });
 
   test('a refused update without the old properties (never sent by CloudFormation) still names every value asked for', async () => {
@@ -98,9 +187,14 @@ describe('change guard: the handler', () => {
     expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
   });
 
+  test("the rollback's update after a new instance type passed (a later resource failed): SUCCESS", async () => {
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three), OldResourceProperties: props(three, { InstanceType: 'm7i.xlarge' }) });
+    expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
+  });
+
   test('the physical ID does not depend on the order of keys CloudFormation delivers', async () => {
     const reordered = three.map((m) => ({ Subnet: m.Subnet, Name: m.Name }));
-    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: { ImageId: 'ami-0123456789abcdef0', InstanceType: 'm7i.large', Members: reordered, Cluster: 'Test/Db' } });
+    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: { NodeStop: 'drain', ImageId: 'ami-0123456789abcdef0', InstanceType: 'm7i.large', Members: reordered, Cluster: 'Test/Db' }, OldResourceProperties: props(three) });
     expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
   });
 
@@ -143,7 +237,7 @@ describe('change guard: in the cluster', () => {
   const base = setup();
   const guards = (t: Template) => t.findResources('Custom::CdkFailoverChangeGuard');
 
-  test('one guard per cluster, listing every node by name and the subnet it takes its address from, the instance type and the image the instances get, with the cluster path', () => {
+  test('one guard per cluster, listing every node by name and the subnet it takes its address from, the instance type and the image the instances get, that the nodes drain on stop, with the cluster path', () => {
     const found = guards(base.template);
     expect(Object.keys(found)).toEqual([expect.stringMatching(/^DbChangeGuard[0-9A-F]{8}$/)]);
     const p = Object.values(found)[0]!.Properties;
@@ -156,6 +250,7 @@ describe('change guard: in the cluster', () => {
       expect(m.Subnet).toEqual({ Ref: expect.stringMatching(/^VpcdbSubnet\dSubnet/) });
     });
     expect(p.InstanceType).toBe('m7i.large');
+    expect(p.NodeStop).toBe('drain');
     // The floating image: the parameter CloudFormation resolves at each deploy, as the instances read it.
     for (const instance of Object.values(base.template.findResources('AWS::EC2::Instance'))) expect(instance.Properties.ImageId).toEqual(p.ImageId);
     expect(p.ImageId).toEqual({ Ref: expect.stringMatching(/^SsmParameterValue/) });
@@ -195,12 +290,13 @@ describe('change guard: in the cluster', () => {
   });
 
   test.each([
-    ['instanceType', { instanceType: new ec2.InstanceType('m7i.xlarge') }, 'InstanceType', 'm7i.xlarge'],
-    ['machineImage', { machineImage: ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-0fedcba9876543210' }) }, 'ImageId', 'ami-0fedcba9876543210'],
-  ] as const)('day two: a changed %s reaches the same guard, which its handler refuses', (_prop, change, key, value) => {
+    ['instanceType', 'passes (when the deployed guard sent NodeStop)', { instanceType: new ec2.InstanceType('m7i.xlarge') }, 'InstanceType', 'm7i.xlarge'],
+    ['machineImage', 'refuses', { machineImage: ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-0fedcba9876543210' }) }, 'ImageId', 'ami-0fedcba9876543210'],
+  ] as const)('day two: a changed %s reaches the same guard, which its handler then %s', (_prop, _then, change, key, value) => {
     const changed = guards(setup(change).template);
     expect(Object.keys(changed)).toEqual(Object.keys(guards(base.template)));
     expect(Object.values(changed)[0]!.Properties[key]).toEqual(value);
+    expect(Object.values(changed)[0]!.Properties.NodeStop).toBe('drain');
     takeConsoleOutput(); // the validator's W9010 on a literal image ID
   });
 

@@ -569,6 +569,65 @@ describe('PatroniCluster day two: what a changed prop does to a deployed stack (
     expect(strip(open.template)).toEqual(strip(base.template));
   });
 
+  describe('instanceType: rolled out by stop and start (each node drains on stop, one at a time)', () => {
+    // Pinned: the image must not change with the type (and a literal ID draws W9010 from the validator).
+    const image = ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-0123456789abcdef0' });
+    const synthesized: Record<string, typeof base.template> = {};
+    /** Synthesized once, inside the first test that asks (which takes the validator's W9010 on the literal ID). */
+    const pinned = (type: string) => (synthesized[type] ??= setup({ machineImage: image, instanceType: new ec2.InstanceType(type) }).template);
+    afterEach(() => takeConsoleOutput());
+    const instances = (t: typeof base.template) => Object.entries(resources(t)).filter(([, r]) => r.Type === 'AWS::EC2::Instance');
+    const guard = (t: typeof base.template) => Object.values(t.findResources('Custom::CdkFailoverChangeGuard'))[0]!.Properties;
+    const conditionIds = (t: typeof base.template) => Object.keys(t.findResources('AWS::CloudFormation::WaitCondition'));
+
+    test('every instance changes only InstanceType and its metadata: the same user data, image and interface (no replacement)', () => {
+      const [before, after] = [instances(pinned('m7i.large')), instances(pinned('m7i.xlarge'))];
+      expect(after.map(([id]) => id)).toEqual(before.map(([id]) => id));
+      expect(after).toHaveLength(3);
+      after.forEach(([id, r], i) => {
+        const b = before[i]![1] as { Properties: Record<string, unknown>; Metadata: unknown };
+        const a = r as { Properties: Record<string, unknown>; Metadata: unknown };
+        expect(b.Properties.InstanceType).toBe('m7i.large');
+        expect(a.Properties.InstanceType).toBe('m7i.xlarge');
+        expect({ id, ...a.Properties, InstanceType: undefined }).toEqual({ id, ...b.Properties, InstanceType: undefined });
+        // Nothing else of the resource (DependsOn, policies) differs but the metadata.
+        expect({ ...a, Properties: undefined, Metadata: undefined }).toEqual({ ...b, Properties: undefined, Metadata: undefined });
+        expect(a.Metadata).not.toEqual(b.Metadata);
+        expect(a.Properties.ImageId).toBe('ami-0123456789abcdef0');
+      });
+    });
+
+    test('a new generation: the deploy waits until every node runs again after its stop and start; the nodes\' files are the same', () => {
+      expect(conditionIds(pinned('m7i.xlarge'))).not.toEqual(conditionIds(pinned('m7i.large')));
+      for (let i = 0; i < 3; i++) {
+        const [b, a] = [unpackNode(pinned('m7i.large'), i), unpackNode(pinned('m7i.xlarge'), i)];
+        expect(a.document.generation).not.toBe(b.document.generation);
+        expect(a.text).toBe(b.text); // the agent has nothing to apply: it reports the generation once it runs
+        expect(a.userData).toBe(b.userData);
+      }
+    });
+
+    test('nothing else changes but the guard\'s InstanceType, the wait condition and its handle', () => {
+      const others = (t: typeof base.template) =>
+        Object.fromEntries(
+          Object.entries(resources(t)).filter(([, r]) => !r.Type.startsWith('AWS::CloudFormation::Wait') && r.Type !== 'AWS::EC2::Instance' && r.Type !== 'Custom::CdkFailoverChangeGuard'),
+        );
+      expect(others(pinned('m7i.xlarge'))).toEqual(others(pinned('m7i.large')));
+      const [b, a] = [guard(pinned('m7i.large')), guard(pinned('m7i.xlarge'))];
+      expect(a).toEqual({ ...b, InstanceType: 'm7i.xlarge' });
+      expect(a.NodeStop).toBe('drain');
+    });
+
+    test('another architecture (Graviton) with the default image: the instances\' and the guard\'s ImageId change (arm64\'s parameter), so the guard refuses it at deploy', () => {
+      const graviton = setup({ instanceType: new ec2.InstanceType('m7g.large') });
+      const [b, a] = [guard(base.template), guard(graviton.template)];
+      expect(b.ImageId).toEqual({ Ref: expect.stringMatching(/amd64/) });
+      expect(a.ImageId).toEqual({ Ref: expect.stringMatching(/arm64/) });
+      expect(a).toEqual({ ...b, InstanceType: 'm7g.large', ImageId: a.ImageId });
+      for (const [, r] of instances(graviton.template)) expect((r.Properties as { ImageId: unknown }).ImageId).toEqual(a.ImageId);
+    });
+  });
+
   test('the instances wait for their subnet\'s route to the NAT gateway (boot installs packages)', () => {
     for (const [, r] of Object.entries(base.template.findResources('AWS::EC2::Instance'))) {
       expect(r.DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^VpcdbSubnet\dDefaultRoute/)]));
