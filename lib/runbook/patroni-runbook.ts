@@ -1,7 +1,7 @@
 // The runbook of one PatroniCluster: Patroni, etcd and HAProxy on EC2 behind an internal NLB.
 import { IPatroniCluster, PatroniCluster } from '../patroni';
 import { SYSTEMD_UNIT_NAMES } from '../patroni/config/systemd-units';
-import { NODE_AGENT_PATH } from '../patroni/config/agent-units';
+import { DRAIN_ON_STOP, DRAIN_UNIT_NAME, NODE_AGENT_PATH } from '../patroni/config/agent-units';
 import { renderImportedClusterSections } from './imported-runbook';
 import { clusterAlarmPrefixes, findAlarmSets, renderAlarmSets } from './alarms';
 import { etcdQuorum } from '../monitoring/alarm-definitions';
@@ -614,10 +614,16 @@ function plannedMaintenance(f: PatroniFacts): string {
       `It exits 0 once drained (run again, it says there is nothing to drain); otherwise its one line \`cdk-failover: NODE could not drain: WHY\` says why ` +
       '(after a failure before the stop, Patroni still runs; after a timeout or an interruption, check with `systemctl is-active`). ' +
       'One node at a time: drain the next only once the last one streams again. It signals nothing to CloudFormation. Do not deploy while a node is drained: its agent waits, and the deploy times out.',
+    `A shutdown drains by itself too: once a node is ready, ${inlineCode(DRAIN_UNIT_NAME)} runs ${inlineCode(`${NODE_AGENT_PATH} drain-on-stop`)} as it shuts down ` +
+      `(a reboot, a stop, AWS maintenance), with the same lock and switchover, waiting at most ${DRAIN_ON_STOP.otherSeconds} s for the others to be healthy. It never refuses the shutdown: ` +
+      'when it cannot drain (another member down), the leader goes down undrained and Patroni fails over. Drain by hand first to see the drain succeed. ' +
+      `When CloudFormation stops every instance at once (an instance-type change), each node waits up to ${DRAIN_ON_STOP.rollingSeconds} s for the others to run again and the leader goes last, ` +
+      'so the nodes go down one at a time with one switchover; its journal says so: ' +
+      `${inlineCode(`journalctl -u ${DRAIN_UNIT_NAME} -b -1`)} on the node after its restart.`,
     numbered([
       `The cluster is healthy (every member running or streaming): ${inlineCode(cli(f, ['status']))}.`,
       'Drain the node, from a shell on it (below), or with Run Command (needs `ssm:SendCommand` and `ssm:GetCommandInvocation` on the node, and `ec2:RebootInstances` for the reboot from your machine; the loop reboots only once the drain succeeded).',
-      'Reboot it (or stop and start it). A new instance for the node through CloudFormation is not possible yet (the change guard refuses a new image or instance type).',
+      'Reboot it (or stop and start it). A new instance type goes through a deploy (the nodes stop and start one at a time); a new image for a node through CloudFormation is not possible yet (the change guard refuses it).',
       `Watch it rejoin: its instance status \`ok\`, then Patroni (the unit starts at boot) streaming again, in ${inlineCode(cli(f, ['status']))} or ${inlineCode(patronictl(f, 'list'))}. ` +
         `If it does not, ${ref('Bring the old primary back')}.`,
       `Drained and then not taken down after all: ${inlineCode(`sudo systemctl start ${f.units.patroni}`)} on it.`,
