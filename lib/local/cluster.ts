@@ -215,8 +215,9 @@ export interface RestartAllOptions {
   /**
    * How long each node's shutdown may take before its container is killed. The shutdown drains
    * the node (the drain unit's ExecStop), and the drains take turns: the last node's waits until
-   * the other two have gone down and come back.
-   * @default 1_800_000 (30 minutes)
+   * the other two have gone down and come back. The default is past the 30 minutes after which the
+   * node's own systemd forces the power-off (poweroff.target's JobTimeoutSec), so the node decides.
+   * @default 2_100_000 (35 minutes)
    */
   readonly shutdownGraceMs?: number;
   /** How long each node may take, once booted again, until its user data says it is ready. @default 600_000 */
@@ -245,7 +246,7 @@ export interface RestartAllReport {
 }
 
 /** See RestartAllOptions. */
-const RESTART_ALL_GRACE_MS = 30 * 60_000;
+const RESTART_ALL_GRACE_MS = 35 * 60_000;
 
 /** How long a booted node's user data may take (package installs on a busy 2-core machine). */
 const USER_DATA_TIMEOUT_MS = 600_000;
