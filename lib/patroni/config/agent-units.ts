@@ -58,16 +58,19 @@ export const DRAIN_ON_STOP = {
   otherSeconds: 60,
   /** The drain's own steps after the wait: a switchover (180 s), stopping Patroni (300 s), slack. */
   stepSeconds: 540,
+  /**
+   * The whole drain at most, every wait included: under the 30 minutes after which Debian's
+   * systemd forces the power-off (`poweroff.target`/`reboot.target`: `JobTimeoutSec=30min`,
+   * `JobTimeoutAction=poweroff-force`).
+   */
+  budgetSeconds: 1680,
 } as const;
 
 /**
  * Active from the node's first ready state on; its ExecStop runs `drain-on-stop`. Ordered after
  * Patroni, etcd, HAProxy and the network, so at shutdown it stops (drains) before any of them.
  */
-export function renderDrainService(clusterName: string, after: readonly string[], applySeconds: number): string {
-  const d = DRAIN_ON_STOP;
-  // The leader's wait, then the lock (an apply holds it applySeconds at most), the others' health, the steps.
-  const stopSeconds = d.settleSeconds + d.rollingSeconds + applySeconds + d.rollingSeconds + d.stepSeconds + 60;
+export function renderDrainService(clusterName: string, after: readonly string[]): string {
   return [
     '[Unit]',
     `Description=cdk-failover: drains this node of cluster ${clusterName} before it shuts down (the leader switches over)`,
@@ -79,7 +82,8 @@ export function renderDrainService(clusterName: string, after: readonly string[]
     'RemainAfterExit=yes',
     'ExecStart=/bin/true',
     `ExecStop=/usr/bin/python3 -I ${NODE_AGENT_PATH} drain-on-stop`,
-    `TimeoutStopSec=${stopSeconds}`,
+    // The agent keeps within its budget; this only catches an agent that does not.
+    `TimeoutStopSec=${DRAIN_ON_STOP.budgetSeconds + 60}`,
     '',
     '[Install]',
     'WantedBy=multi-user.target',

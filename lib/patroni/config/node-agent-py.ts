@@ -58,6 +58,7 @@ STOP_SETTLE_SECONDS = ${DRAIN_ON_STOP.settleSeconds}
 STOP_ROLLING_SECONDS = ${DRAIN_ON_STOP.rollingSeconds}
 STOP_OTHER_SECONDS = ${DRAIN_ON_STOP.otherSeconds}
 STOP_STEP_SECONDS = ${DRAIN_ON_STOP.stepSeconds}
+STOP_BUDGET_SECONDS = ${DRAIN_ON_STOP.budgetSeconds}
 # What the drain under the lock inherits from drain-on-stop.
 DRAIN_SECONDS_ENV = 'CDK_FAILOVER_DRAIN_HEALTHY_SECONDS'
 DRAIN_ON_STOP_ENV = 'CDK_FAILOVER_DRAIN_ON_STOP'
@@ -770,11 +771,13 @@ def drain():
         return 1
 
 
-def drain_under_lock(settings, desired, healthy_seconds=DRAIN_HEALTHY_SECONDS, on_stop=False):
+def drain_under_lock(settings, desired, healthy_seconds=DRAIN_HEALTHY_SECONDS, on_stop=False, at_most=None):
     """Runs drain again under the cluster's lock; its failure line passed on, or one of its own."""
     lock = '/cdk-failover/%s/apply-lock' % settings['scope']
     # An apply holds the lock for applySeconds at most; the drain itself bounds each of its waits.
     seconds = int(desired['bundle']['applySeconds']) + healthy_seconds + STOP_STEP_SECONDS
+    if at_most is not None:
+        seconds = min(seconds, at_most)
     log('draining %s: waiting for the cluster lock (an apply or a drain on another node finishes first)' % settings['name'])
     environment = dict(os.environ, **{DRAIN_SECONDS_ENV: str(healthy_seconds)}, **({DRAIN_ON_STOP_ENV: '1'} if on_stop else {}))
     process = subprocess.Popen(['timeout', str(seconds), 'etcdctl', '--endpoints', ','.join(settings['etcd']), *settings['etcdTls'],
@@ -855,6 +858,9 @@ def drain_on_stop():
             return 0
         rolling = status == 'UPDATE_IN_PROGRESS'
         seconds = STOP_ROLLING_SECONDS if rolling else STOP_OTHER_SECONDS
+        # Every wait within the budget: past it, systemd forces the power-off whatever runs. A stop
+        # nobody coordinates (a person's reboot) is held up for minutes at most.
+        deadline = started + (STOP_BUDGET_SECONDS if rolling else STOP_OTHER_SECONDS + STOP_STEP_SECONDS)
         if not unit_active(desired['bundle']['units']['patroni']):
             log('%s is not running on %s: nothing to drain' % (desired['bundle']['units']['patroni'], name))
             return 0
@@ -864,8 +870,10 @@ def drain_on_stop():
         etcdctl(settings, 'put', key, str(int(time.time())))
         try:
             if rolling:
-                leader_goes_last(settings, started)
-            drain_under_lock(settings, desired, seconds, on_stop=True)
+                # What is left for its own drain: the last member's return (300 s at least), the steps.
+                leader_goes_last(settings, started, deadline - STOP_STEP_SECONDS - DRAIN_HEALTHY_SECONDS)
+            left = int(deadline - time.monotonic())
+            drain_under_lock(settings, desired, max(0, min(seconds, left - STOP_STEP_SECONDS)), on_stop=True, at_most=max(1, left))
         finally:
             try:
                 etcdctl(settings, 'del', key)
@@ -900,9 +908,10 @@ def others_stopping(settings):
     return sorted(n for n in names if n != settings['name'] and n in running)
 
 
-def leader_goes_last(settings, started):
-    """While this node leads, it waits (bounded) for the members stopping beside it: it then
-    switches over once, to a member already back, instead of to one about to stop."""
+def leader_goes_last(settings, started, until):
+    """While this node leads, it waits (at most STOP_ROLLING_SECONDS, and not past the monotonic time
+    until) for the members stopping beside it: it then switches over once, to a member already back,
+    instead of to one about to stop."""
     said = None
     for attempt in range(STOP_ROLLING_SECONDS // 5 + 1):
         try:
@@ -917,11 +926,13 @@ def leader_goes_last(settings, started):
             return
         if not waiting:
             return
+        if time.monotonic() >= min(until, started + STOP_SETTLE_SECONDS + STOP_ROLLING_SECONDS):
+            break
         if waiting != said:
             log('leader %s goes last: %s stop first' % (settings['name'], ', '.join(waiting)))
             said = waiting
         time.sleep(5)
-    log('leader %s waited %d s for the others: draining now' % (settings['name'], STOP_ROLLING_SECONDS))
+    log('leader %s waited %d s for the others: draining now' % (settings['name'], time.monotonic() - started))
 
 
 def ensure_drain_unit(desired):

@@ -248,7 +248,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
       // Enabled by the agent once the node is ready; a changed file counts at the next shutdown.
       root(
         `/etc/systemd/system/${DRAIN_UNIT_NAME}`,
-        renderDrainService(spec.clusterName, [SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy], applySeconds),
+        renderDrainService(spec.clusterName, [SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy]),
         '0644',
         ['daemon-reload'],
       ),
