@@ -299,6 +299,7 @@ def patroni_settings(desired):
     # the node's own is shown: Patroni takes writes only from a client with a certificate.
     scheme = 'https' if restapi.get('certfile') else 'http'
     return {'name': config['name'], 'scope': config['scope'], 'url': '%s://%s' % (scheme, restapi['connect_address']),
+            'dataDir': config['postgresql']['data_dir'],
             'certfile': restapi.get('certfile'),
             'opener': opener(restapi.get('cafile'), restapi.get('certfile'), restapi.get('keyfile')),
             'auth': 'Basic ' + token, 'etcd': ['%s://%s' % (protocol, h) for h in etcd['hosts']], 'etcdTls': certificates}
@@ -832,6 +833,9 @@ def drain_holding_lock(settings, desired):
     # to finish stopping: a plain stop from here would wait for itself until the unit's timeout.
     in_shutdown = ['--job-mode=ignore-dependencies'] if os.environ.get(DRAIN_ON_STOP_ENV) else []
     run(['systemctl', 'stop', *in_shutdown, unit], timeout=300)
+    # KillMode=process: systemd stops Patroni alone (after 30 s, with SIGKILL), and PostgreSQL can
+    # outlive it, still finishing its shutdown checkpoint.
+    wait('PostgreSQL to stop after Patroni', 120, lambda: postmaster_left(settings) is None)
     log('drained %s: Patroni and PostgreSQL stopped, etcd still runs; the node can be stopped, rebooted or replaced' % settings['name'])
 
 
@@ -941,6 +945,16 @@ def ensure_drain_unit(desired):
     if unit and not unit_active(unit):
         run(['systemctl', 'enable', '--now', unit])
         log('%s enabled: this node drains before it shuts down' % unit)
+
+
+def postmaster_left(settings):
+    """The PID of a postmaster still running on this node's data directory, or None."""
+    try:
+        pid = int(read_text(os.path.join(settings['dataDir'], 'postmaster.pid')).split()[0])
+        with open('/proc/%d/comm' % pid) as f:
+            return pid if f.read().strip() in ('postgres', 'postmaster') else None
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def wait_healthy(settings, desired, seconds):

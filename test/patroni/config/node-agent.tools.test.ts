@@ -848,6 +848,8 @@ except agent.Failure as e:
       readonly lockHeld?: boolean;
       /** Run as a person does (no ETCD_LOCK_KEY): the etcdctl lock's exit code and stderr. */
       readonly outer?: { readonly code: number; readonly stderr: string; readonly interrupt?: boolean };
+      /** A postmaster outlives Patroni's stop until this clock time (seconds). */
+      readonly postmasterUntil?: number;
       /** Environment of the run (what drain-on-stop passes to the drain under the lock). */
       readonly env?: Record<string, string>;
       /** The outer run's arguments to drain_under_lock after `settings, desired` (drain-on-stop's). */
@@ -894,6 +896,7 @@ except agent.Failure as e:
           "agent.cluster_unhealthy = lambda settings, desired: 'member pg-2 is stopped' if clock.now < scenario.get('unhealthyFor', 0) else None",
           "agent.unit_active = lambda unit: scenario.get('patroniActive', True)",
           "agent.lock_held = lambda settings: scenario.get('lockHeld', True)",
+          "agent.postmaster_left = lambda settings: 4242 if any(s.startswith('systemctl stop') for s in steps) and clock.now < scenario.get('postmasterUntil', 0) else None",
           "agent.run = lambda args, timeout=120, check=True: steps.append(' '.join(args)) or ''",
           'locked = []',
           'locked_env = {}',
@@ -957,6 +960,44 @@ except agent.Failure as e:
       expect(r.requests).not.toContain('POST /switchover');
       expect(r.clock).toBeGreaterThanOrEqual(300);
       expect(r.stderr).toBe(failure('the cluster is not healthy after 300 s (member pg-2 is stopped): a node is never taken down while another is'));
+    });
+
+    test('PostgreSQL outliving its Patroni (KillMode=process) is waited for: the drain ends once the postmaster is gone, and fails after 120 s if it stays', async () => {
+      const waited = await drainWith({ postmasterUntil: 45 });
+      expect(waited).toMatchObject({ code: 0, steps: [STOP], stderr: '' });
+      expect(waited.clock).toBeGreaterThanOrEqual(45);
+      const stays = await drainWith({ postmasterUntil: 100_000 });
+      expect(stays).toMatchObject({ code: 1, steps: [STOP] });
+      expect(stays.stderr).toBe(failure('PostgreSQL to stop after Patroni not within 120 s'));
+      expect(stays.stdout).not.toMatch(/drained pg-0/);
+    });
+
+    test("postmaster_left reads the data directory's postmaster.pid and names a live postgres process only", async () => {
+      const data = path.join(dir, 'data');
+      fs.mkdirSync(data);
+      // A process whose name (comm) is postgres: a copy of sleep.
+      fs.copyFileSync('/bin/sleep', path.join(dir, 'postgres'));
+      fs.chmodSync(path.join(dir, 'postgres'), 0o755);
+      const r = (await py(
+        [
+          'import os, subprocess',
+          `data = ${JSON.stringify(data)}`,
+          "settings = {'dataDir': data}",
+          'out = {}',
+          "out['missing'] = agent.postmaster_left(settings)",
+          `p = subprocess.Popen([${JSON.stringify(path.join(dir, 'postgres'))}, '60'])`,
+          "open(os.path.join(data, 'postmaster.pid'), 'w').write('%d\\n%s\\n1700000000\\n5432\\n' % (p.pid, data))",
+          "out['running'] = agent.postmaster_left(settings) == p.pid",
+          'p.kill(); p.wait()',
+          "out['gone'] = agent.postmaster_left(settings)",
+          "open(os.path.join(data, 'postmaster.pid'), 'w').write('%d\\n' % os.getpid())",
+          "out['notPostgres'] = agent.postmaster_left(settings)",
+          "open(os.path.join(data, 'postmaster.pid'), 'w').write('')",
+          "out['empty'] = agent.postmaster_left(settings)",
+          'print(json.dumps(out))',
+        ].join('\n'),
+      )) as Record<string, unknown>;
+      expect(r).toEqual({ missing: null, running: true, gone: null, notPostgres: null, empty: null });
     });
 
     test('the lock lost before the stop: not stopped, one failure line', async () => {
