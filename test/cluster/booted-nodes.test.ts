@@ -10,7 +10,10 @@ import { BACKUP_NODE_GAUGES, NODE_GAUGES, NODE_METRIC_DIMENSIONS, STANDBY_NODE_G
 import { SYSTEMD_UNIT_NAMES } from '../../lib/patroni/config/systemd-units';
 import { CREDENTIAL_BROKER_ROLE_NAME, CREDENTIAL_BROKER_UNIT } from '../../lib/patroni/config/credential-broker';
 import { IMDS_FIREWALL_UNIT } from '../../lib/patroni/config/imds-firewall';
-import { IMDS_ADDRESS } from '../../lib/local/boot/booted-nodes';
+import { CLOUDFORMATION_SIGNALS_FILE, IMDS_ADDRESS } from '../../lib/local/boot/booted-nodes';
+import { readRecordedSignals } from '../../lib/local/boot/aws-standin';
+import { handleSignals } from '../../lib/local/boot/apply';
+import { AGENT_UNIT_NAMES } from '../../lib/patroni/config/agent-units';
 import { REHEARSAL_REGION, REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
 import { poll, found, notYet } from '../../lib/ops/poll';
 import { applyDrill, failoverDrill, replaceAllDrill, restartAllDrill, switchoverDrill, type DrillResult } from './drills/drills';
@@ -340,6 +343,112 @@ if (process.env.SKIP_CLUSTER === '1') {
       }
       expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
     }, 15 * MINUTE);
+
+    test('a replica down during a deploy (killed, as a power loss): no node applies the change while it is down, the other replica waits for it and the leader goes last; once it boots again every node applies it, no failover', async () => {
+      const signalsFile = path.join(cluster.dir, CLOUDFORMATION_SIGNALS_FILE);
+      const applied = (name: string) => onNode(name, ['cat', '/var/lib/cdk-failover/applied-generation']);
+      const agentLines = async (name: string, since: number) =>
+        (await onNode(name, ['journalctl', '--quiet', '--no-pager', '-o', 'cat', '-u', AGENT_UNIT_NAMES.service, '--since', `@${since}`]))
+          .split('\n')
+          .filter((l) => l.startsWith('cdk-failover-agent: '));
+      await healthy();
+      const { leader, replica: down } = await leaderAndReplica();
+      const up = cluster.nodeNames.find((n) => n !== leader && n !== down)!;
+      const config = async () => JSON.parse((await cluster.rest(leader, { method: 'GET', path: '/config' })).body) as { postgresql: { parameters: Record<string, string> } };
+      const timeline = async () => (JSON.parse((await cluster.rest(leader, { method: 'GET', path: '/patroni' })).body) as { timeline: number }).timeline;
+      // Every node on a generation (none half-way through one a test before left rolling).
+      const before = new Map(
+        await poll('every node on a generation', async () => {
+          const now = await Promise.all(cluster.nodeNames.map(async (n) => [n, await applied(n)] as const));
+          return now.every(([, g]) => g) ? found(now) : notYet(now.map(([n, g]) => `${n}: ${g || 'applying'}`).join(', '));
+        }, { timeoutMs: 2 * MINUTE, intervalMs: 2000 }),
+      );
+      const configBefore = await config();
+      const timelineBefore = await timeline();
+      expect(configBefore.postgresql.parameters.work_mem).toBeUndefined();
+      // Signals to a handle not signalled before: the new generation's (a node may still signal an
+      // earlier handle again, as after a test's rollback).
+      const newSignals = (known: ReadonlySet<string>) => readRecordedSignals(signalsFile).filter((s) => s.kind === 'waitcondition' && !known.has(s.handle));
+
+      await cluster.fault('kill', down);
+      let applying: Promise<{ readonly ok: true; readonly handle: string; readonly seconds: number } | { readonly ok: false; readonly error: unknown }> | undefined;
+      let settled = 'pending';
+      try {
+        const downState = await poll('the cluster to report the killed replica down', async () => {
+          const node = (await cluster.status()).nodes.find((n) => n.name === down)!;
+          return ['running', 'streaming'].includes(node.state) ? notYet(`${down} is ${node.state}`) : found(node.state);
+        }, { timeoutMs: 2 * MINUTE, intervalMs: 1000 });
+        log(`${down} killed; Patroni reports it ${downState}`);
+
+        // The deploy starts; it cannot finish while the replica is down (awaited after the heal).
+        const since = Math.floor(Date.now() / 1000) - 1;
+        const handlesBefore = new Set(readRecordedSignals(signalsFile).flatMap((s) => (s.kind === 'waitcondition' ? [s.handle] : [])));
+        applying = cluster.apply({ parameters: { work_mem: '8MB' }, timeoutMs: 10 * MINUTE }).then(
+          (r) => ({ ok: true as const, ...r }),
+          (error: unknown) => ({ ok: false as const, error }),
+        );
+        void applying.then((r) => (settled = r.ok ? 'resolved' : `rejected: ${String(r.error)}`));
+
+        // Each running node's agent has seen the new generation and says why it waits.
+        const waiting = await poll('the running agents to wait for the new generation', async () => {
+          const byNode = { [leader]: await agentLines(leader, since), [up]: await agentLines(up, since) };
+          const leaderWaits = byNode[leader]!.find((l) => l.includes(`leader ${leader} applies last: waiting for `));
+          const replicaWaits = byNode[up]!.find((l) => l.includes('not now: '));
+          return leaderWaits && replicaWaits ? found({ leader: leaderWaits, replica: replicaWaits }) : notYet(JSON.stringify(byNode));
+        }, { timeoutMs: 3 * MINUTE, intervalMs: 2000 });
+        log(`${leader}: ${waiting.leader}`);
+        log(`${up}: ${waiting.replica}`);
+        expect(waiting.leader.replace(/^.*waiting for /, '').split(', ').sort()).toEqual([down, up].sort());
+        // Step 4: a member down (its etcd first: the check asks every endpoint, then Patroni's members).
+        expect(waiting.replica).toMatch(new RegExp(`^cdk-failover-agent: not now: (etcd is not healthy on every member \\(.+\\)|member ${down} is .+)$`));
+
+        // For a while (several agent runs, every 20 s): nothing applied, nothing signalled, /config as it was.
+        const holdMs = 75_000;
+        const holdUntil = Date.now() + holdMs;
+        let looks = 0;
+        while (Date.now() < holdUntil && looks < holdMs / 5000 + 2) {
+          looks++;
+          expect(settled).toBe('pending');
+          expect(newSignals(handlesBefore)).toEqual([]);
+          for (const name of [leader, up]) {
+            expect({ name, applied: await applied(name) }).toEqual({ name, applied: before.get(name) });
+            expect((await agentLines(name, since)).filter((l) => /: (applying generation|daemon-reload|restart-|reload-)/.test(l))).toEqual([]);
+          }
+          expect(await config()).toEqual(configBefore);
+          await new Promise((resolve) => setTimeout(resolve, 5000));
+        }
+        const said = await Promise.all([leader, up].map(async (n) => `${n}: ${[...new Set((await agentLines(n, since)).map((l) => l.replace(/[0-9a-f]{16,}/g, 'G')))].join(' | ')}`));
+        log(`after ${holdMs / 1000} s with ${down} down, nothing applied; the agents said: ${said.join('; ')}`);
+
+        // The instance started again: its agent applies the generation once every member runs, the leader last.
+        const healAt = Date.now();
+        await cluster.fault('heal', down);
+        const result = await applying;
+        if (!result.ok) throw result.error;
+        log(`apply resolved ${((Date.now() - healAt) / 1000).toFixed(1)} s after the heal (${result.seconds.toFixed(1)} s in all)`);
+        await healthy();
+
+        const signals = handleSignals(readRecordedSignals(signalsFile), result.handle);
+        log(`generation signals: ${[...signals.values()].map((s) => `${s.uniqueId} ${s.status} at ${s.time}`).join(', ')}`);
+        expect([...signals.keys()].sort()).toEqual([...cluster.nodeNames].sort());
+        expect([...signals.keys()].pop()).toBe(leader);
+        for (const name of cluster.nodeNames) {
+          const signal = signals.get(name)!;
+          expect(signal.status).toBe('SUCCESS');
+          expect({ name, applied: await applied(name) }).toEqual({ name, applied: signal.data });
+          expect(signal.data).not.toBe(before.get(name));
+          expect(await onNode(name, ['runuser', '-u', 'postgres', '--', 'psql', '-Atc', 'show work_mem'])).toBe('8MB');
+        }
+        expect((await config()).postgresql.parameters.work_mem).toBe('8MB');
+        expect(await cluster.waitForLeader({ timeoutMs: MINUTE })).toBe(leader);
+        expect(await timeline()).toBe(timelineBefore);
+        expect(await cluster.health(cluster.nodeNames)).toMatchObject({ healthy: true });
+      } finally {
+        // A failure half-way leaves no node down and no deploy running into the next test.
+        if (cluster.nodeFaults(down).killed) await cluster.heal(down);
+        await applying;
+      }
+    }, 30 * MINUTE);
 
     test('a certificate rotation, as a deploy with a new ClusterTls.issued({ rotation }) does it: the CAs renewed (same keys), new certificates on every node, the leader last, etcd restarted, no failover', async () => {
       const { leader } = await leaderAndReplica();
