@@ -5,13 +5,13 @@
 // reason, instead of a replacement that fails (the image) or instances that cannot join (the node
 // count). A new instance type passes: CloudFormation stops and starts the nodes, and each node's
 // drain on stop takes them down one at a time, the leader last. The guard says so with
-// `NodeStop: 'drain'`; on a guard deployed without it (an earlier version, whose nodes have no
+// `NodeStop` = NODE_STOP_DRAIN; on a guard deployed without it (an earlier version, whose nodes have no
 // such drain yet), a new instance type is refused until one deploy with the deployed type.
 import { Aspects, CfnResource, CustomResource, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct, IConstruct } from 'constructs';
-import { CHANGE_GUARD_HANDLER_JS } from './change-guard-handler';
+import { CHANGE_GUARD_HANDLER_JS, NODE_STOP_DRAIN } from './change-guard-handler';
 
 export interface ChangeGuardProps {
   /** The cluster's construct path, named in the refusal. */
@@ -58,7 +58,7 @@ export class ChangeGuard extends Construct {
         // What the nodes do when CloudFormation stops them: drain, one at a time under the
         // cluster's lock. Once a deploy that sent it has completed, every node has that unit, so a
         // later instance type change is safe (see the handler).
-        NodeStop: 'drain',
+        NodeStop: NODE_STOP_DRAIN,
       },
     });
   }

@@ -12,11 +12,73 @@ import { setupCluster as setup } from './cluster-fixture';
 type Answer = { Status: string; Reason: string; PhysicalResourceId: string; StackId: string; RequestId: string; LogicalResourceId: string };
 type Member = { Name: string; Subnet: string };
 
+/**
+ * The inline handler as an earlier version shipped it, before the physical ID changed form (the
+ * instance type in its digest; `git show 903607c:lib/patroni/change-guard-handler.ts`), copied as
+ * it was: a downgrade runs it against a guard this version deployed.
+ */
+const EARLIER_HANDLER_JS = `'use strict';
+const crypto = require('node:crypto');
+const PREFIX = ${JSON.stringify(CHANGE_GUARD_ID_PREFIX)};
+const KEYS = ['Members', 'InstanceType', 'ImageId'];
+// A canonical form (no object key order): the digest of a deployed guard must stay the same.
+const canonical = (p) => JSON.stringify([p.Members.map((m) => [String(m.Name), String(m.Subnet)]), String(p.InstanceType), String(p.ImageId)]);
+const guardId = (p) => PREFIX + crypto.createHash('sha256').update(canonical(p)).digest('hex').slice(0, 32);
+const members = (m) => (Array.isArray(m) ? m.map((x) => x.Name + ' (' + x.Subnet + ')').join(', ') : 'unknown');
+const WHY = {
+  Members: ['members', members, 'etcd and Patroni know each node by name and address (from its subnet); a node count, cluster name or subnet change makes new members'],
+  InstanceType: ['instance type', String, 'CloudFormation would stop and start every node at once (a full outage)'],
+  ImageId: ['image', String, 'CloudFormation would replace every node, and a new instance cannot take over the node\\'s network interface'],
+};
+
+function decide(event) {
+  const p = event.ResourceProperties || {};
+  if (event.RequestType === 'Delete') return { status: 'SUCCESS', id: event.PhysicalResourceId };
+  if (!Array.isArray(p.Members) || p.Members.length === 0) return { status: 'FAILED', reason: 'Members must list the cluster\\'s nodes', id: event.PhysicalResourceId || 'none' };
+  if (event.RequestType === 'Create') return { status: 'SUCCESS', id: guardId(p) };
+  if (event.PhysicalResourceId === guardId(p)) return { status: 'SUCCESS', id: event.PhysicalResourceId };
+  const old = event.OldResourceProperties || {};
+  const changed = KEYS.filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p[k]));
+  const what = (changed.length ? changed : KEYS).map((k) => {
+    const [name, show, why] = WHY[k];
+    return 'its ' + name + ' (deployed: ' + show(old[k]) + '; this deploy: ' + show(p[k]) + '): ' + why;
+  });
+  return {
+    status: 'FAILED',
+    id: event.PhysicalResourceId,
+    reason: 'PatroniCluster ' + p.Cluster + ': a running cluster cannot change ' + what.join('; and ') + '. ' +
+      'Nothing in the cluster was changed; the update rolls back. Keep the deployed value, or deploy a new PatroniCluster (another construct ID and ' +
+      'clusterName) with standbyOf this one (which needs its backup) and promote it (docs/regional-recovery.md).',
+  };
+}
+
+exports.decide = decide;
+exports.handler = async (event) => {
+  let answer;
+  try {
+    answer = decide(event);
+  } catch (err) {
+    answer = { status: 'FAILED', reason: 'change guard: ' + err, id: event.PhysicalResourceId || 'none' };
+  }
+  console.log(JSON.stringify({ request: event.RequestType, status: answer.status, reason: answer.reason }));
+  const body = JSON.stringify({
+    Status: answer.status,
+    Reason: (answer.reason || 'ok').slice(0, ${REASON_LIMIT}),
+    PhysicalResourceId: answer.id,
+    StackId: event.StackId,
+    RequestId: event.RequestId,
+    LogicalResourceId: event.LogicalResourceId,
+  });
+  const response = await fetch(event.ResponseURL, { method: 'PUT', headers: { 'content-type': '' }, body });
+  if (!response.ok) throw new Error('CloudFormation refused the answer: HTTP ' + response.status);
+};
+`;
+
 /** Runs the inline handler as Lambda does, with CloudFormation's presigned URL answered by `status`. */
-async function invoke(event: Record<string, unknown>, status = 200): Promise<Answer> {
+async function invoke(event: Record<string, unknown>, status = 200, code = CHANGE_GUARD_HANDLER_JS): Promise<Answer> {
   const puts: { url: string; init: { method: string; body: string } }[] = [];
   const module = { exports: {} as { handler: (e: unknown) => Promise<void> } };
-  vm.runInNewContext(CHANGE_GUARD_HANDLER_JS, {
+  vm.runInNewContext(code, {
     module,
     exports: module.exports,
     require,
@@ -142,11 +204,26 @@ describe('change guard: the handler', () => {
     const deployed = legacyProps(three);
     const oldId = legacyId(deployed as Parameters<typeof legacyId>[0]);
 
-    test('the upgrade (nothing refused changed): SUCCESS with the new physical ID (CloudFormation deletes the old one: answered SUCCESS)', async () => {
+    test('the upgrade (the same values, NodeStop added): SUCCESS, the old physical ID kept (a new one would be a replacement to CloudFormation)', async () => {
       expect(oldId).not.toBe(createdId);
       const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: props(three), OldResourceProperties: deployed });
+      expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: oldId });
+    });
+
+    test('an update that changes none of its values (another property changed): SUCCESS, the old physical ID kept', async () => {
+      for (const [asked, before] of [[deployed, deployed], [{ ...deployed, Cluster: 'Test/Renamed' }, deployed], [{ ...props(three), Cluster: 'Test/Renamed' }, props(three)]]) {
+        const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: asked, OldResourceProperties: before });
+        expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: oldId });
+      }
+    });
+
+    test('once upgraded (the deployed guard sent NodeStop), a new instance type: SUCCESS with the new physical ID (CloudFormation deletes the old one: answered SUCCESS)', async () => {
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: props(three, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: props(three) });
       expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
-      expect(await invoke({ RequestType: 'Delete', PhysicalResourceId: oldId, ResourceProperties: deployed })).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: oldId });
+      expect(await invoke({ RequestType: 'Delete', PhysicalResourceId: oldId, ResourceProperties: props(three) })).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: oldId });
+      // Its rollback (a later resource failed): the new ID, which does not hold the type, passes as it is.
+      const back = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three), OldResourceProperties: props(three, { InstanceType: 'm7i.xlarge' }) });
+      expect(back).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId });
     });
 
     test('a new image: still FAILED, the old physical ID kept', async () => {
@@ -168,11 +245,33 @@ describe('change guard: the handler', () => {
       expect(a.Reason).not.toMatch(/its (members|image)/);
     });
 
-    test("the rollback's update after a refused new image or type (the deployed values again): SUCCESS", async () => {
-      for (const refused of [props(three, { ImageId: 'ami-0fedcba9876543210' }), props(three, { InstanceType: 'm7i.xlarge' }), props(five)]) {
-        const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: deployed, OldResourceProperties: refused });
-        expect(a.Status).toBe('SUCCESS');
+    test("the rollback's update after a refused new image, type or members, or after the upgrade (the deployed values again): SUCCESS, the old physical ID kept", async () => {
+      for (const before of [props(three, { ImageId: 'ami-0fedcba9876543210' }), props(three, { InstanceType: 'm7i.xlarge' }), props(five), props(three)]) {
+        const a = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: deployed, OldResourceProperties: before });
+        expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: oldId });
       }
+    });
+
+    describe('a downgrade: the earlier handler (903607c) on the ID this version answered', () => {
+      test('the copy is that handler: its create answers the legacy ID', async () => {
+        expect(await invoke({ RequestType: 'Create', ResourceProperties: deployed }, 200, EARLIER_HANDLER_JS)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: oldId });
+      });
+
+      test('after an upgrade that kept the ID: the downgrade (NodeStop gone, the same values) passes', async () => {
+        const upgraded = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: props(three), OldResourceProperties: deployed });
+        const a = await invoke({ RequestType: 'Update', PhysicalResourceId: upgraded.PhysicalResourceId, ResourceProperties: deployed, OldResourceProperties: props(three) }, 200, EARLIER_HANDLER_JS);
+        expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: oldId });
+      });
+
+      test('after a new instance type passed (the new ID form): the downgrade is refused, naming all three values (documented)', async () => {
+        const upgraded = await invoke({ RequestType: 'Update', PhysicalResourceId: oldId, ResourceProperties: props(three), OldResourceProperties: deployed });
+        const bigger = props(three, { InstanceType: 'm7i.xlarge' });
+        const changed = await invoke({ RequestType: 'Update', PhysicalResourceId: upgraded.PhysicalResourceId, ResourceProperties: bigger, OldResourceProperties: props(three) });
+        const downgrade = legacyProps(three, { InstanceType: 'm7i.xlarge' }); // NodeStop gone
+        const a = await invoke({ RequestType: 'Update', PhysicalResourceId: changed.PhysicalResourceId, ResourceProperties: downgrade, OldResourceProperties: bigger }, 200, EARLIER_HANDLER_JS);
+        expect(a.Status).toBe('FAILED');
+        expect(a.Reason).toMatch(/cannot change its members \(deployed: .*; and its instance type \(deployed: m7i\.xlarge; this deploy: m7i\.xlarge\).*; and its image \(deployed: ami-0123456789abcdef0; this deploy: ami-0123456789abcdef0\)/);
+      });
     });
   });
 
