@@ -615,11 +615,13 @@ function plannedMaintenance(f: PatroniFacts): string {
       '(after a failure before the stop, Patroni still runs; after a timeout or an interruption, check with `systemctl is-active`). ' +
       'One node at a time: drain the next only once the last one streams again. It signals nothing to CloudFormation. Do not deploy while a node is drained: its agent waits, and the deploy times out.',
     `A shutdown drains by itself too: once a node is ready, ${inlineCode(DRAIN_UNIT_NAME)} runs ${inlineCode(`${NODE_AGENT_PATH} drain-on-stop`)} as it shuts down ` +
-      `(a reboot, a stop, AWS maintenance), with the same lock and switchover, waiting at most ${DRAIN_ON_STOP.otherSeconds} s for the others to be healthy. It never refuses the shutdown: ` +
+      `(a reboot, a stop, AWS maintenance), with the same lock and switchover, within ${DRAIN_ON_STOP.otherBudgetSeconds} s in all (EC2 forces a reboot after a few minutes). It never refuses the shutdown: ` +
       'when it cannot drain (another member down), the leader goes down undrained and Patroni fails over. Drain by hand first to see the drain succeed. ' +
       `When CloudFormation stops every instance at once (an instance-type change), each node waits up to ${DRAIN_ON_STOP.rollingSeconds} s for the others to run again and the leader goes last, ` +
       'so the nodes go down one at a time with one switchover; its journal says so: ' +
-      `${inlineCode(`journalctl -u ${DRAIN_UNIT_NAME} -b -1`)} on the node after its restart.`,
+      `${inlineCode(`journalctl -u ${DRAIN_UNIT_NAME} -b -1`)} on the node after its restart. ` +
+      'A node that does not come back (no capacity for the new type in its zone) makes the next one go down undrained after that wait: etcd loses its quorum and writes stop until a node returns, ' +
+      "then the deploy's rollback stops every node again. Check that the new type can be launched in every node's zone before you deploy it.",
     numbered([
       `The cluster is healthy (every member running or streaming): ${inlineCode(cli(f, ['status']))}.`,
       'Drain the node, from a shell on it (below), or with Run Command (needs `ssm:SendCommand` and `ssm:GetCommandInvocation` on the node, and `ec2:RebootInstances` for the reboot from your machine; the loop reboots only once the drain succeeded).',

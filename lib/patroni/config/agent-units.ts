@@ -51,24 +51,34 @@ export const DRAIN_UNIT_NAME = 'cdk-failover-drain.service';
  */
 export const DRAIN_ON_STOP = {
   /** A leader lets the stops issued beside its own announce themselves first. */
-  settleSeconds: 20,
+  settleSeconds: 30,
   /** CloudFormation updates the instance: how long each wait (leader last, the others healthy) may take. */
   rollingSeconds: 900,
   /** Anything else (an operator's stop or reboot, AWS maintenance): how long the others may take to be healthy. */
   otherSeconds: 60,
-  /** The drain's own steps after the wait: a switchover (180 s), stopping Patroni (300 s), slack. */
-  stepSeconds: 540,
+  /**
+   * The drain's own steps after the wait: the switchover's request (60 s) and wait (180 s),
+   * stopping Patroni (300 s), the postmaster's exit (120 s), slack.
+   */
+  stepSeconds: 720,
   /**
    * The whole drain at most, every wait included: under the 30 minutes after which Debian's
    * systemd forces the power-off (`poweroff.target`/`reboot.target`: `JobTimeoutSec=30min`,
    * `JobTimeoutAction=poweroff-force`).
    */
   budgetSeconds: 1680,
+  /**
+   * A stop nobody coordinates, all of it: EC2 hard-reboots an instance that has not shut down
+   * "within a few minutes" of RebootInstances (four, in its older documentation).
+   */
+  otherBudgetSeconds: 150,
 } as const;
 
 /**
  * Active from the node's first ready state on; its ExecStop runs `drain-on-stop`. Ordered after
- * Patroni, etcd, HAProxy and the network, so at shutdown it stops (drains) before any of them.
+ * the units given (Patroni, etcd, HAProxy, the metrics publisher, the SSM agent) and the network,
+ * so at shutdown it stops (drains) before any of them: the leader still publishes that it leads,
+ * and an operator can still reach the node, while it waits.
  */
 export function renderDrainService(clusterName: string, after: readonly string[]): string {
   return [

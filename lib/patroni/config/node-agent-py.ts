@@ -59,6 +59,7 @@ STOP_ROLLING_SECONDS = ${DRAIN_ON_STOP.rollingSeconds}
 STOP_OTHER_SECONDS = ${DRAIN_ON_STOP.otherSeconds}
 STOP_STEP_SECONDS = ${DRAIN_ON_STOP.stepSeconds}
 STOP_BUDGET_SECONDS = ${DRAIN_ON_STOP.budgetSeconds}
+STOP_OTHER_BUDGET_SECONDS = ${DRAIN_ON_STOP.otherBudgetSeconds}
 # What the drain under the lock inherits from drain-on-stop.
 DRAIN_SECONDS_ENV = 'CDK_FAILOVER_DRAIN_HEALTHY_SECONDS'
 DRAIN_ON_STOP_ENV = 'CDK_FAILOVER_DRAIN_ON_STOP'
@@ -101,13 +102,14 @@ def run(args, timeout=120, check=True):
     result = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         lines = [l for l in result.stderr.splitlines() if l.strip()] or [l for l in result.stdout.splitlines() if l.strip()]
-        words = [a for a in args if not a.startswith('-') and '://' not in a][:3]
+        # The command's words, not its options' values (URLs, TLS file paths).
+        words = [a for a in args if not a.startswith(('-', '/')) and '://' not in a][:3]
         raise Failure('%s failed: %s' % (' '.join(words), lines[-1] if lines else 'exit %d' % result.returncode))
     return result.stdout
 
 
-def aws(identity, *args):
-    return run(['aws', '--region', identity['region'], *args], timeout=60)
+def aws(identity, *args, timeout=60):
+    return run(['aws', '--region', identity['region'], *args], timeout=timeout)
 
 
 def retry(what, attempts, delay, fn):
@@ -651,7 +653,7 @@ def reconcile():
         log(str(e))
         return 1
     log('generation %s is not applied here: waiting for the lock' % desired['generation'])
-    lock = '/cdk-failover/%s/apply-lock' % settings['scope']
+    lock = lock_key(settings)
     result = subprocess.run(['timeout', str(desired['bundle']['applySeconds']), 'etcdctl', '--endpoints', ','.join(settings['etcd']), *settings['etcdTls'],
                              'lock', '--ttl', str(LOCK_TTL_SECONDS), lock, sys.argv[0], 'apply'])
     return result.returncode
@@ -774,7 +776,7 @@ def drain():
 
 def drain_under_lock(settings, desired, healthy_seconds=DRAIN_HEALTHY_SECONDS, on_stop=False, at_most=None):
     """Runs drain again under the cluster's lock; its failure line passed on, or one of its own."""
-    lock = '/cdk-failover/%s/apply-lock' % settings['scope']
+    lock = lock_key(settings)
     # An apply holds the lock for applySeconds at most; the drain itself bounds each of its waits.
     seconds = int(desired['bundle']['applySeconds']) + healthy_seconds + STOP_STEP_SECONDS
     if at_most is not None:
@@ -842,11 +844,11 @@ def drain_holding_lock(settings, desired):
 def drain_on_stop():
     """The drain unit's ExecStop: this node shuts down (an EC2 stop, reboot or termination). Its
     own instance resource says why: DELETE_IN_PROGRESS (the stack goes) needs no drain;
-    UPDATE_IN_PROGRESS is CloudFormation stopping every instance at once (an instance-type change):
-    each node announces its stop in etcd, a leader lets the others drain first, and each drains
-    under the cluster's lock once the others run again, so the nodes go down one at a time and the
-    leader switches over once. Anything else waits only briefly. Never refuses the shutdown: every
-    failure is one line, and the exit status is 0."""
+    UPDATE_IN_PROGRESS or UPDATE_ROLLBACK_IN_PROGRESS is CloudFormation stopping every instance at
+    once (an instance-type change, or its rollback): each node announces its stop in etcd, a leader lets the others drain first, and each
+    drains under the cluster's lock once the others run again, so the nodes go down one at a time
+    and the leader switches over once. Anything else (a reboot EC2 forces after a few minutes)
+    waits briefly. Never refuses the shutdown: every failure is one line, and the exit status is 0."""
     started = time.monotonic()
     identity = read_json(IDENTITY, {}) or {}
     name = identity.get('nodeName') or '?'
@@ -856,28 +858,30 @@ def drain_on_stop():
             raise Failure('no configuration at %s (this node never booted)' % DESIRED)
         settings = patroni_settings(desired)
         name = settings['name']
-        status = own_resource_status(identity)
-        if status == 'DELETE_IN_PROGRESS':
-            log('the stack deletes %s: no drain' % name)
-            return 0
-        rolling = status == 'UPDATE_IN_PROGRESS'
-        seconds = STOP_ROLLING_SECONDS if rolling else STOP_OTHER_SECONDS
-        # Every wait within the budget: past it, systemd forces the power-off whatever runs. A stop
-        # nobody coordinates (a person's reboot) is held up for minutes at most.
-        deadline = started + (STOP_BUDGET_SECONDS if rolling else STOP_OTHER_SECONDS + STOP_STEP_SECONDS)
         if not unit_active(desired['bundle']['units']['patroni']):
             log('%s is not running on %s: nothing to drain' % (desired['bundle']['units']['patroni'], name))
             return 0
-        log('%s shuts down (its instance resource: %s): draining, waiting at most %d s for the other members'
-            % (name, status or 'unknown', seconds))
         key = stopping_key(settings, name)
-        etcdctl(settings, 'put', key, str(int(time.time())))
+        # First: the leader's settle time counts from the nodes' own starts.
+        announce_stop(settings, key)
         try:
-            if rolling:
+            status = own_resource_status(identity)
+            if status == 'DELETE_IN_PROGRESS':
+                log('the stack deletes %s: no drain' % name)
+                return 0
+            coordinated = coordinated_stop(settings, status)
+            # Every wait within the budget: past it, systemd forces the power-off whatever runs.
+            deadline = started + (STOP_BUDGET_SECONDS if coordinated else STOP_OTHER_BUDGET_SECONDS)
+            left = int(deadline - time.monotonic())
+            seconds = min(STOP_ROLLING_SECONDS, left - STOP_STEP_SECONDS) if coordinated else min(STOP_OTHER_SECONDS, left)
+            log('%s shuts down (its instance resource: %s%s): draining, waiting at most %d s for the other members'
+                % (name, status or 'unknown', ', a stop CloudFormation coordinates' if coordinated else '', seconds))
+            if coordinated:
                 # What is left for its own drain: the last member's return (300 s at least), the steps.
                 leader_goes_last(settings, started, deadline - STOP_STEP_SECONDS - DRAIN_HEALTHY_SECONDS)
-            left = int(deadline - time.monotonic())
-            drain_under_lock(settings, desired, max(0, min(seconds, left - STOP_STEP_SECONDS)), on_stop=True, at_most=max(1, left))
+                left = int(deadline - time.monotonic())
+                seconds = max(0, min(STOP_ROLLING_SECONDS, left - STOP_STEP_SECONDS))
+            drain_under_lock(settings, desired, max(0, seconds), on_stop=True, at_most=max(1, left))
         finally:
             try:
                 etcdctl(settings, 'del', key)
@@ -889,15 +893,41 @@ def drain_on_stop():
     return 0
 
 
-def own_resource_status(identity):
-    """This instance's resource status in its stack (one attempt), or None."""
+def announce_stop(settings, key):
+    """This node's stop in etcd, for a leader to wait for; leased, so a forced power-off's key
+    expires with the budget. Best effort: a drain does not depend on it."""
     try:
-        return run(['aws', '--region', identity['region'], 'cloudformation', 'describe-stack-resource', '--stack-name', identity['stackName'],
-                    '--logical-resource-id', identity['logicalId'], '--query', 'StackResourceDetail.ResourceStatus', '--output', 'text'],
-                   timeout=20).strip() or None
-    except (Failure, OSError, KeyError, subprocess.TimeoutExpired) as e:
-        log('cannot read this instance\'s resource status: %s' % e)
+        lease = etcdctl(settings, 'lease', 'grant', str(STOP_BUDGET_SECONDS)).split()[1]
+        etcdctl(settings, 'put', '--lease=' + lease, key, str(int(time.time())))
+    except (Failure, OSError, IndexError, subprocess.TimeoutExpired) as e:
+        log('could not announce this stop in etcd (%s): a leader may not wait for it' % e)
+
+
+def coordinated_stop(settings, status):
+    """Whether CloudFormation stops every node at once: its resource in progress (not deleted), or,
+    its status unknown, another member that announced its stop."""
+    if status:
+        # An update stops the instance to change it; so does the update's rollback.
+        return status in ('UPDATE_IN_PROGRESS', 'UPDATE_ROLLBACK_IN_PROGRESS')
+    try:
+        return bool(others_stopping(settings))
+    except (Failure, OSError, ValueError, KeyError, http.client.HTTPException, subprocess.TimeoutExpired):
+        return False
+
+
+def own_resource_status(identity):
+    """This instance's resource status in its stack (3 attempts, about 55 s at most), or None."""
+    try:
+        return retry('cannot read this instance\'s resource status', 3, 5, lambda: aws(
+            identity, 'cloudformation', 'describe-stack-resource', '--stack-name', identity['stackName'], '--logical-resource-id',
+            identity['logicalId'], '--query', 'StackResourceDetail.ResourceStatus', '--output', 'text', timeout=15).strip() or None)
+    except Failure as e:
+        log(str(e))
         return None
+
+
+def lock_key(settings):
+    return '/cdk-failover/%s/apply-lock' % settings['scope']
 
 
 def stopping_key(settings, node):
@@ -926,8 +956,8 @@ def leader_goes_last(settings, started, until):
                 time.sleep(max(0, STOP_SETTLE_SECONDS - (time.monotonic() - started)))
             waiting = others_stopping(settings)
         except (Failure, OSError, ValueError, KeyError, http.client.HTTPException, subprocess.TimeoutExpired) as e:
-            log('leader order unknown (%s): draining now' % e)
-            return
+            # etcd or Patroni busy for a moment (a member restarting): asked again, within the bound.
+            waiting = ['(unknown: %s)' % e]
         if not waiting:
             return
         if time.monotonic() >= min(until, started + STOP_SETTLE_SECONDS + STOP_ROLLING_SECONDS):

@@ -248,7 +248,7 @@ export function renderNodeBundle(spec: ClusterSpec, nodeName: string, options: N
       // Enabled by the agent once the node is ready; a changed file counts at the next shutdown.
       root(
         `/etc/systemd/system/${DRAIN_UNIT_NAME}`,
-        renderDrainService(spec.clusterName, [SYSTEMD_UNIT_NAMES.etcd, SYSTEMD_UNIT_NAMES.patroni, SYSTEMD_UNIT_NAMES.haproxy]),
+        renderDrainService(spec.clusterName, [...Object.values(SYSTEMD_UNIT_NAMES), SSM_AGENT_UNIT]),
         '0644',
         ['daemon-reload'],
       ),

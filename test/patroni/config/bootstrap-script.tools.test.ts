@@ -15,6 +15,7 @@ import {
   renderSystemFiles,
 } from '../../../lib/patroni/config';
 import { ec2Spec, makeTmpDir, removeTmpDir, run } from './fixtures';
+import { DRAIN_ON_STOP } from '../../../lib/patroni/config/agent-units';
 
 const OPTIONS: NodeBundleOptions = {
   secretIds: {
@@ -157,12 +158,19 @@ describe('renderNodeBundle', () => {
     const unit = bundle.files.find((f) => f.path === '/etc/systemd/system/cdk-failover-drain.service')!.content;
     const lines = unit.split('\n');
     // Stopped in reverse order of start: after these at boot, so before them at shutdown.
-    expect(lines).toContain('After=network-online.target nss-lookup.target cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service');
+    // The leader keeps publishing that it leads, and an operator can reach the node, while it waits.
+    expect(lines).toContain(
+      'After=network-online.target nss-lookup.target cdk-failover-etcd.service cdk-failover-patroni.service cdk-failover-haproxy.service cdk-failover-metrics.service amazon-ssm-agent.service',
+    );
     expect(lines).toContain(`ExecStop=/usr/bin/python3 -I ${NODE_AGENT_PATH} drain-on-stop`);
     expect(lines).toEqual(expect.arrayContaining(['Type=oneshot', 'RemainAfterExit=yes', 'ExecStart=/bin/true', 'WantedBy=multi-user.target']));
     // The agent's budget and a minute: under the 30 minutes after which systemd forces the power-off.
-    expect(lines).toContain(`TimeoutStopSec=${1680 + 60}`);
-    expect(1680 + 60).toBeLessThan(30 * 60);
+    expect(lines).toContain(`TimeoutStopSec=${DRAIN_ON_STOP.budgetSeconds + 60}`);
+    expect(DRAIN_ON_STOP.budgetSeconds + 60).toBeLessThan(30 * 60);
+    // A stop nobody coordinates ends before EC2 hard-reboots (four minutes after RebootInstances).
+    expect(DRAIN_ON_STOP.otherBudgetSeconds).toBeLessThan(4 * 60);
+    // The coordinated budget holds the steps, the last member's return (300 s) and the leader's settle time.
+    expect(DRAIN_ON_STOP.budgetSeconds).toBeGreaterThan(DRAIN_ON_STOP.stepSeconds + 300 + DRAIN_ON_STOP.settleSeconds);
     expect(bundle.units.drain).toBe('cdk-failover-drain.service');
   });
 

@@ -1018,7 +1018,7 @@ except agent.Failure as e:
       // etcdctl lock adds its own line when the command fails: the agent's line alone is passed on.
       const passed = await drainWith({ outer: { code: 1, stderr: `Error: exit status 1\n${inner}` } });
       expect(passed.locked).toEqual([
-        'timeout', String(1800 + 300 + 180 + 300 + 60),
+        'timeout', String(1800 + 300 + 720),
         'etcdctl', '--endpoints', 'https://10.0.0.10:2379,https://10.0.0.11:2379', '--cacert', 'ca.crt',
         'lock', '--ttl', '30', '/cdk-failover/db/apply-lock', '/usr/local/sbin/cdk-failover-agent', 'drain',
       ]);
@@ -1032,7 +1032,7 @@ except agent.Failure as e:
       });
       expect(await drainWith({ outer: { code: 124, stderr: '' } })).toMatchObject({
         code: 1,
-        stderr: failure('not drained within 2640 s (the cluster lock: /cdk-failover/db/apply-lock)'),
+        stderr: failure('not drained within 2820 s (the cluster lock: /cdk-failover/db/apply-lock)'),
       });
       expect(await drainWith({ outer: { code: 0, stderr: '' } })).toMatchObject({ code: 0, stderr: '', killed: [] });
     });
@@ -1058,7 +1058,7 @@ except agent.Failure as e:
 
     test('drain-on-stop passes its bound and the shutdown to the drain under the lock, and the outer bound grows with it', async () => {
       const onStop = await drainWith({ outer: { code: 0, stderr: '' }, outerArgs: [900, true] });
-      expect(onStop.locked!.slice(0, 2)).toEqual(['timeout', String(1800 + 900 + 540)]);
+      expect(onStop.locked!.slice(0, 2)).toEqual(['timeout', String(1800 + 900 + 720)]);
       expect(onStop.lockedEnv).toEqual({ CDK_FAILOVER_DRAIN_HEALTHY_SECONDS: '900', CDK_FAILOVER_DRAIN_ON_STOP: '1' });
       // Within what is left of drain-on-stop's budget.
       expect((await drainWith({ outer: { code: 0, stderr: '' }, outerArgs: [900, true, 1000] })).locked!.slice(0, 2)).toEqual(['timeout', '1000']);
@@ -1086,6 +1086,10 @@ except agent.Failure as e:
       readonly running?: readonly string[];
       /** The drain under the lock fails with this line (printed, exit 1), or raises this Failure. */
       readonly drainFails?: 'line' | 'raise';
+      /** etcd refuses the announcement. */
+      readonly announceFails?: boolean;
+      /** This node's Patroni does not answer until this clock time. */
+      readonly patroniFailsUntil?: number;
     }
     /** drain_on_stop() with CloudFormation, etcd, Patroni and the drain under the lock stubbed; a fake clock. */
     async function stopWith(scenario: StopScenario): Promise<StopRun> {
@@ -1112,18 +1116,22 @@ except agent.Failure as e:
           'agent.run = run',
           "agent.unit_active = lambda unit: scenario.get('patroniActive', True)",
           'def etcdctl(settings, *args, timeout=30):',
+          "    if args[0] == 'lease': return 'lease 694d71ddacfda227 granted with TTL(%ss)\\n' % args[2]",
+          "    if args[0] == 'put' and scenario.get('announceFails'): raise agent.Failure('etcdctl put failed: context deadline exceeded')",
           "    if args[0] == 'get':",
           "        assert args[1:] == ('--prefix', '--keys-only', '/cdk-failover/db/stopping/'), args",
           "        return '\\n'.join(['/cdk-failover/db/stopping/pg-0'] + ['/cdk-failover/db/stopping/' + n for n, until in (scenario.get('othersStopping') or {}).items() if clock.now < until]) + '\\n'",
-          "    steps.append('%s %s @%d' % (args[0], args[1], clock.now))",
+          "    steps.append('%s %s @%d' % (args[0], ' '.join(args[1:3]) if args[0] == 'put' else args[1], clock.now))",
           "    return ''",
           'agent.etcdctl = etcdctl',
           'def patroni(settings, method, path, body=None, url=None, timeout=10):',
+          "    if path == '/patroni' and clock.now < scenario.get('patroniFailsUntil', -1): raise agent.Failure('Patroni REST API: timed out')",
           "    if path == '/patroni': return {'state': 'running', 'role': scenario.get('role', 'replica')}",
           "    names = scenario.get('running', ['pg-0', 'pg-1', 'pg-2'])",
           "    return {'members': [{'name': n, 'state': 'running' if n in names else 'stopped'} for n in ['pg-0', 'pg-1', 'pg-2']]}",
           'agent.patroni = patroni',
           'def drain_under_lock(settings, desired, healthy_seconds=300, on_stop=False, at_most=None):',
+          '    assert on_stop',
           "    steps.append('drain %d %s %d @%d' % (healthy_seconds, on_stop, at_most, clock.now))",
           "    if scenario.get('drainFails') == 'raise': raise agent.Failure('the cluster lock /cdk-failover/db/apply-lock: Error: context deadline exceeded')",
           "    if scenario.get('drainFails') == 'line': print('cdk-failover: pg-0 could not drain: the cluster is not healthy after 900 s', file=sys.stderr); return 1",
@@ -1137,64 +1145,86 @@ except agent.Failure as e:
       )) as StopRun;
     }
     const KEY = '/cdk-failover/db/stopping/pg-0';
+    const PUT = `put --lease=694d71ddacfda227 ${KEY}`;
 
-    test('the stack deletes the node (DELETE_IN_PROGRESS): no drain, nothing announced, exit 0', async () => {
+    test('the stack deletes the node (DELETE_IN_PROGRESS): no drain, the announcement withdrawn, exit 0', async () => {
       const r = await stopWith({ status: 'DELETE_IN_PROGRESS', role: 'master' });
-      expect(r).toEqual({ code: 0, stdout: 'cdk-failover-agent: the stack deletes pg-0: no drain\n', stderr: '', steps: [] });
+      expect(r).toMatchObject({ code: 0, stderr: '', steps: [`${PUT} @0`, `del ${KEY} @0`] });
+      expect(r.stdout).toContain('cdk-failover-agent: the stack deletes pg-0: no drain\n');
     });
 
-    test('CloudFormation updates a replica (UPDATE_IN_PROGRESS): announced, drained at once waiting up to 900 s for the others, then the announcement cleared', async () => {
+    test('CloudFormation updates a replica (UPDATE_IN_PROGRESS): announced (leased for the budget), drained at once waiting up to 900 s for the others, then the announcement cleared', async () => {
       const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', othersStopping: { 'pg-1': 1000 } });
       expect(r).toMatchObject({ code: 0, stderr: '' });
-      expect(r.steps).toEqual([`put ${KEY} @0`, 'drain 900 True 1680 @0', `del ${KEY} @0`]);
-      expect(r.stdout).toContain('pg-0 shuts down (its instance resource: UPDATE_IN_PROGRESS): draining, waiting at most 900 s for the other members');
+      expect(r.steps).toEqual([`${PUT} @0`, 'drain 900 True 1680 @0', `del ${KEY} @0`]);
+      expect(r.stdout).toContain('pg-0 shuts down (its instance resource: UPDATE_IN_PROGRESS, a stop CloudFormation coordinates): draining, waiting at most 900 s for the other members');
     });
 
     test('CloudFormation updates the leader: it waits for the settle time, then while another member announced its stop and still runs; it drains last', async () => {
       const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master', othersStopping: { 'pg-1': 120, 'pg-2': 300 } });
       expect(r.code).toBe(0);
-      expect(r.steps).toEqual([`put ${KEY} @0`, 'drain 840 True 1380 @300', `del ${KEY} @300`]);
+      expect(r.steps).toEqual([`${PUT} @0`, 'drain 660 True 1380 @300', `del ${KEY} @300`]);
       expect(r.stdout).toContain('leader pg-0 goes last: pg-1, pg-2 stop first\n');
       expect(r.stdout).toContain('leader pg-0 goes last: pg-2 stop first\n');
       expect(r.stdout.match(/goes last/g)).toHaveLength(2);
     });
 
+    test("a rollback's stop (UPDATE_ROLLBACK_IN_PROGRESS) is coordinated the same way; so is an unknown status once another member announced its stop", async () => {
+      const rollback = await stopWith({ status: 'UPDATE_ROLLBACK_IN_PROGRESS', role: 'master', othersStopping: { 'pg-1': 120 } });
+      expect(rollback.steps).toEqual([`${PUT} @0`, 'drain 840 True 1560 @120', `del ${KEY} @120`]);
+      const unknown = await stopWith({ status: null, role: 'master', othersStopping: { 'pg-1': 120 } });
+      expect(unknown.steps).toEqual([`${PUT} @0`, 'drain 840 True 1560 @120', `del ${KEY} @120`]);
+      expect(unknown.stdout).toContain("cannot read this instance's resource status after 3 attempts: aws cloudformation describe-stack-resource failed: Could not connect");
+    });
+
     test('the leader with nobody else stopping drains after the settle time only; a stopping member that no longer runs (drained, or died draining) is not waited for', async () => {
-      expect((await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master' })).steps).toEqual([`put ${KEY} @0`, 'drain 900 True 1660 @20', `del ${KEY} @20`]);
+      expect((await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master' })).steps).toEqual([`${PUT} @0`, 'drain 900 True 1650 @30', `del ${KEY} @30`]);
       const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master', othersStopping: { 'pg-1': 100_000 }, running: ['pg-0', 'pg-2'] });
-      expect(r.steps).toEqual([`put ${KEY} @0`, 'drain 900 True 1660 @20', `del ${KEY} @20`]);
+      expect(r.steps).toEqual([`${PUT} @0`, 'drain 900 True 1650 @30', `del ${KEY} @30`]);
       expect(r.stdout).not.toContain('goes last');
+    });
+
+    test("a leader whose Patroni does not answer for a while keeps its place: asked again, it still goes last", async () => {
+      const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master', othersStopping: { 'pg-1': 200 }, patroniFailsUntil: 100 });
+      expect(r.steps).toEqual([`${PUT} @0`, 'drain 760 True 1480 @200', `del ${KEY} @200`]);
     });
 
     test("the leader's wait is bounded: a member announced for ever does not hold the shutdown past systemd's 30 minutes", async () => {
       const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', role: 'master', othersStopping: { 'pg-1': 100_000 } });
       expect(r.code).toBe(0);
-      // It keeps what its own drain needs within the budget (1680 s): the last member's return (300 s) and the steps (540 s).
-      expect(r.steps).toEqual([`put ${KEY} @0`, 'drain 300 True 840 @840', `del ${KEY} @840`]);
-      expect(r.stdout).toContain('leader pg-0 waited 840 s for the others: draining now');
+      // It keeps what its own drain needs within the budget (1680 s): the last member's return (300 s) and the steps (720 s).
+      expect(r.steps).toEqual([`${PUT} @0`, 'drain 300 True 1020 @660', `del ${KEY} @660`]);
+      expect(r.stdout).toContain('leader pg-0 waited 660 s for the others: draining now');
     });
 
-    test('a stop CloudFormation did not ask for (an operator, AWS maintenance) or an unreadable status: a plain drain that waits at most 60 s (10 min in all), no leader order', async () => {
-      for (const status of ['UPDATE_COMPLETE', 'CREATE_COMPLETE', null]) {
-        const r = await stopWith({ status, role: 'master', othersStopping: { 'pg-1': 1000 } });
+    test('a stop CloudFormation did not ask for (an operator, AWS maintenance, a reboot EC2 forces after a few minutes): a plain drain within 150 s in all, no leader order', async () => {
+      for (const status of ['UPDATE_COMPLETE', 'CREATE_COMPLETE', 'UPDATE_COMPLETE_CLEANUP_IN_PROGRESS']) {
+        const r = await stopWith({ status, role: 'master' });
         expect(r).toMatchObject({ code: 0, stderr: '' });
-        expect(r.steps).toEqual([`put ${KEY} @0`, 'drain 60 True 600 @0', `del ${KEY} @0`]);
-        expect(r.stdout).toContain(`its instance resource: ${status ?? 'unknown'}`);
+        expect(r.steps).toEqual([`${PUT} @0`, 'drain 60 True 150 @0', `del ${KEY} @0`]);
+        expect(r.stdout).toContain(`its instance resource: ${status}): draining, waiting at most 60 s`);
       }
-      expect((await stopWith({ status: null })).stdout).toContain("cannot read this instance's resource status: aws cloudformation describe-stack-resource failed: Could not connect");
+      // Unknown, and nobody else stopping: the three attempts (10 s) count against the budget.
+      expect((await stopWith({ status: null, role: 'master' })).steps).toEqual([`${PUT} @0`, 'drain 60 True 140 @10', `del ${KEY} @10`]);
+    });
+
+    test('an announcement etcd refuses does not cancel the drain', async () => {
+      const r = await stopWith({ status: 'UPDATE_IN_PROGRESS', announceFails: true });
+      expect(r).toMatchObject({ code: 0, stderr: '', steps: ['drain 900 True 1680 @0', `del ${KEY} @0`] });
+      expect(r.stdout).toContain('could not announce this stop in etcd (etcdctl put failed: context deadline exceeded): a leader may not wait for it');
     });
 
     test('a drain that fails never refuses the shutdown: its line (or one of its own), the announcement cleared, exit 0', async () => {
       const printed = await stopWith({ status: 'UPDATE_IN_PROGRESS', drainFails: 'line' });
       expect(printed).toMatchObject({ code: 0, stderr: 'cdk-failover: pg-0 could not drain: the cluster is not healthy after 900 s\n' });
-      expect(printed.steps).toEqual([`put ${KEY} @0`, 'drain 900 True 1680 @0', `del ${KEY} @0`]);
+      expect(printed.steps).toEqual([`${PUT} @0`, 'drain 900 True 1680 @0', `del ${KEY} @0`]);
       const raised = await stopWith({ status: 'UPDATE_IN_PROGRESS', drainFails: 'raise' });
       expect(raised).toMatchObject({
         code: 0,
         stderr:
           'cdk-failover: pg-0 could not drain before it shut down: the cluster lock /cdk-failover/db/apply-lock: Error: context deadline exceeded (runbook: Planned maintenance of a node)\n',
       });
-      expect(raised.steps).toEqual([`put ${KEY} @0`, 'drain 900 True 1680 @0', `del ${KEY} @0`]);
+      expect(raised.steps).toEqual([`${PUT} @0`, 'drain 900 True 1680 @0', `del ${KEY} @0`]);
     });
 
     test('Patroni not running (drained by hand before the stop): nothing announced or drained, exit 0', async () => {
@@ -1202,6 +1232,18 @@ except agent.Failure as e:
       expect(r).toMatchObject({ code: 0, stderr: '', steps: [] });
       expect(r.stdout).toContain('cdk-failover-patroni.service is not running on pg-0: nothing to drain');
     });
+  });
+
+  test("a failed command is named by its words, not by its options' values (URLs, TLS file paths)", async () => {
+    const r = await py(
+      [
+        'try:',
+        "    agent.run(['false', '--endpoints', 'https://10.0.0.10:2379', '--cacert', '/etc/cdk-failover/tls/ca.crt', 'endpoint', 'health'])",
+        'except agent.Failure as e:',
+        '    print(json.dumps(str(e)))',
+      ].join('\n'),
+    );
+    expect(r).toBe('false endpoint health failed: exit 1');
   });
 
   test('actions run in the generation\'s order; one it does not have (a rolled-back newer generation\'s) is dropped', async () => {
