@@ -1189,7 +1189,8 @@ export class LocalCluster {
     this.log(`restart-all: ${names.join(', ')} UPDATE_IN_PROGRESS; stopping every node at once (each shutdown drains it, at most ${seconds(0, graceMs)})`);
     const restarted: NodeRestart[] = [];
     try {
-      await Promise.all(
+      // Every node's own course run to its end before anything is reset, a failed one's included.
+      const settled = await Promise.allSettled(
         names.map(async (name) => {
           const nspawn = this.node(name).boot?.nspawn;
           const shutdown = nspawn ? await stopContainer(nspawn.pid, graceMs) : 'not running';
@@ -1205,6 +1206,8 @@ export class LocalCluster {
           restarted.push({ name, stopAt, downAt, shutdown, bootedAt, readyAt });
         }),
       );
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } finally {
       // A node that did not come back leaves no resource UPDATE_IN_PROGRESS behind: the next stop would wait for the others.
       booted.setInstanceStatus(stackFile, undefined, names.map(instanceOf));

@@ -1234,6 +1234,52 @@ except agent.Failure as e:
     });
   });
 
+  test('the drain unit: a node that runs its generation (an upgraded one too) gets it enabled at the next run; a failure is logged and retried; an older bundle has none', async () => {
+    const r = (await py(
+      [
+        'import io, os',
+        `state = ${JSON.stringify(path.join(dir, 'state'))}`,
+        'os.makedirs(state, exist_ok=True)',
+        "agent.IDENTITY = os.path.join(state, 'identity.json'); agent.APPLIED = os.path.join(state, 'applied')",
+        "agent.SIGNALLED = os.path.join(state, 'signalled')",
+        "json.dump({'nodeName': 'pg-0'}, open(agent.IDENTITY, 'w'))",
+        "open(agent.APPLIED, 'w').write('g2\\n'); open(agent.SIGNALLED, 'w').write('https://handle SUCCESS')",
+        "desired = {'generation': 'g2', 'waitHandle': 'https://handle', 'bundle': {'units': {'patroni': 'p.service', 'drain': 'cdk-failover-drain.service'}}}",
+        'agent.fetch_desired = lambda identity: desired',
+        'agent.patroni_settings = lambda d: {}',
+        'agent.ensure_imds_firewall = lambda d: None',
+        'agent.ensure_ssm_agent = lambda d, retry_after=0: None',
+        'active = set()',
+        'calls = []',
+        'fail = []',
+        'agent.unit_active = lambda unit: unit in active',
+        'def run(args, timeout=120, check=True):',
+        '    calls.append(" ".join(args))',
+        "    if fail: raise agent.Failure('systemctl enable failed: Unit not found')",
+        '    active.add(args[-1])',
+        "    return ''",
+        'agent.run = run',
+        'out = {}',
+        'real = sys.stdout; sys.stdout = io.StringIO()',
+        "out['first'] = [agent.reconcile(), list(calls)]",
+        "out['again'] = [agent.reconcile(), list(calls)]",
+        "active.clear(); calls.clear(); fail.append(1)",
+        "out['failing'] = [agent.reconcile(), list(calls)]",
+        "logged = sys.stdout.getvalue()",
+        "fail.clear(); calls.clear(); desired['bundle']['units'].pop('drain')",
+        "out['older'] = [agent.reconcile(), list(calls)]",
+        'sys.stdout = real',
+        "out['logged'] = logged",
+        'print(json.dumps(out))',
+      ].join('\n'),
+    )) as Record<string, unknown>;
+    expect(r.first).toEqual([0, ['systemctl enable --now cdk-failover-drain.service']]);
+    expect(r.again).toEqual([0, ['systemctl enable --now cdk-failover-drain.service']]);
+    expect(r.failing).toEqual([0, ['systemctl enable --now cdk-failover-drain.service']]);
+    expect(r.logged).toContain('drain unit not enabled (next run): systemctl enable failed: Unit not found');
+    expect(r.older).toEqual([0, []]);
+  });
+
   test("a failed command is named by its words, not by its options' values (URLs, TLS file paths)", async () => {
     const r = await py(
       [
