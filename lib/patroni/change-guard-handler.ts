@@ -32,7 +32,8 @@ export const NODE_STOP_DRAIN = 'drain';
 // - The ID holds the deployed members and image, so a rollback (asking for them again) passes.
 // - A new instance type is refused only when the deployed properties lack NodeStop: NODE_STOP_DRAIN.
 //   A deploy waits until every node applied its generation, so a template that sent NodeStop means
-//   the nodes have their drain on stop.
+//   the nodes have the drain unit's file; their agents enable it within one period (20 s) after.
+//   A node whose enable fails only logs it (and retries): that node would go down undrained.
 export const CHANGE_GUARD_HANDLER_JS = `'use strict';
 const crypto = require('node:crypto');
 const PREFIX = ${JSON.stringify(CHANGE_GUARD_ID_PREFIX)};
