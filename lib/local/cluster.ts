@@ -1184,7 +1184,12 @@ export class LocalCluster {
     const instanceOf = (name: string) => this.node(name).boot!.instanceId;
     const seconds = (from: number, to = Date.now()) => `${((to - from) / 1000).toFixed(1)} s`;
     const names = this.nodeNames;
-    booted.setInstanceStatus(stackFile, 'UPDATE_IN_PROGRESS', names.map(instanceOf));
+    const marked = booted.setInstanceStatus(stackFile, 'UPDATE_IN_PROGRESS', names.map(instanceOf));
+    const missed = names.filter((n) => !marked.includes(instanceOf(n)));
+    if (missed.length) {
+      booted.setInstanceStatus(stackFile, undefined, names.map(instanceOf));
+      throw new LocalClusterError(`restart-all: the stand-in's stack names no instance of ${missed.join(', ')} (${missed.map(instanceOf).join(', ')}): their shutdowns would not know CloudFormation stops them`);
+    }
     const stopAt = Date.now();
     this.log(`restart-all: ${names.join(', ')} UPDATE_IN_PROGRESS; stopping every node at once (each shutdown drains it, at most ${seconds(0, graceMs)})`);
     const restarted: NodeRestart[] = [];
@@ -1244,6 +1249,7 @@ export class LocalCluster {
     if (options.drain) await this.drain(name);
     if (node.boot?.nspawn) await stopContainer(node.boot.nspawn.pid);
     const instanceId = booted.newInstanceId();
+    booted.setInstancePhysicalId(path.join(this.state.dir, booted.CLOUDFORMATION_STACK_FILE), node.boot!.instanceId, instanceId);
     this.update((s) => {
       const b = s.nodes.find((x) => x.name === name)!.boot!;
       b.instanceId = instanceId;

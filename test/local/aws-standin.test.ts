@@ -19,7 +19,7 @@ import {
   type RunningStandIn,
   type StandInStack,
 } from '../../lib/local/boot/aws-standin';
-import { CLOUDFORMATION_STACK_FILE, markStackDeleting, setInstanceStatus } from '../../lib/local/boot/booted-nodes';
+import { CLOUDFORMATION_STACK_FILE, markStackDeleting, setInstancePhysicalId, setInstanceStatus } from '../../lib/local/boot/booted-nodes';
 import { LocalClusterError } from '../../lib/local/errors';
 import { start } from '../../lib/util/command';
 
@@ -736,12 +736,25 @@ describe('CloudFormation', () => {
     const file = config.cloudFormationFile!;
     const status = async (logicalId: string) => (await describeResource('Rehearsal', logicalId)).StackResourceDetail?.ResourceStatus;
     writeStack({ ...STACK, resources: { ...STACK.resources, NodeB: { type: 'AWS::EC2::Instance', physicalId: 'i-0bbbbbbbbbbbbbbb2' } } });
-    setInstanceStatus(file, 'UPDATE_IN_PROGRESS');
+    expect(setInstanceStatus(file, 'UPDATE_IN_PROGRESS').sort()).toEqual([STACK.resources.NodeA!.physicalId, 'i-0bbbbbbbbbbbbbbb2'].sort());
     expect([await status('NodeA'), await status('NodeB'), await status('NodeAWaitHandle')]).toEqual(['UPDATE_IN_PROGRESS', 'UPDATE_IN_PROGRESS', 'UPDATE_COMPLETE']);
-    setInstanceStatus(file, undefined, ['i-0bbbbbbbbbbbbbbb2']);
+    // An ID the stack does not name marks nothing: restart-all refuses then.
+    expect(setInstanceStatus(file, 'UPDATE_IN_PROGRESS', ['i-0ccccccccccccccc3'])).toEqual([]);
+    expect(setInstanceStatus(file, undefined, ['i-0bbbbbbbbbbbbbbb2'])).toEqual(['i-0bbbbbbbbbbbbbbb2']);
     expect([await status('NodeA'), await status('NodeB')]).toEqual(['UPDATE_IN_PROGRESS', 'UPDATE_COMPLETE']);
     expect((await describeResource('Rehearsal', 'NodeA')).StackResourceDetail?.Metadata).toBe(JSON.stringify(NODE_A_METADATA));
     expect(fs.existsSync(`${file}.next`)).toBe(false);
+  });
+
+  test("a replacement's new instance ID becomes its resource's physical ID (a status set by the new ID then reaches it); no stack file is nothing to do", async () => {
+    const file = config.cloudFormationFile!;
+    writeStack({ ...STACK, resources: { ...STACK.resources, NodeB: { type: 'AWS::EC2::Instance', physicalId: 'i-0bbbbbbbbbbbbbbb2' } } });
+    setInstancePhysicalId(file, 'i-0bbbbbbbbbbbbbbb2', 'i-0ddddddddddddddd4');
+    const resources = (JSON.parse(fs.readFileSync(file, 'utf8')) as StandInStack).resources;
+    expect([resources.NodeA!.physicalId, resources.NodeB!.physicalId]).toEqual([STACK.resources.NodeA!.physicalId, 'i-0ddddddddddddddd4']);
+    expect(setInstanceStatus(file, 'UPDATE_IN_PROGRESS', ['i-0ddddddddddddddd4'])).toEqual(['i-0ddddddddddddddd4']);
+    expect((await describeResource('Rehearsal', 'NodeB')).StackResourceDetail?.ResourceStatus).toBe('UPDATE_IN_PROGRESS');
+    expect(() => setInstancePhysicalId(path.join(dir, 'none.json'), 'i-0bbbbbbbbbbbbbbb2', 'i-0ddddddddddddddd4')).not.toThrow();
   });
 
   test("teardown's markStackDeleting: every instance DELETE_IN_PROGRESS; no stack file is nothing to do, a broken one a logged line", async () => {

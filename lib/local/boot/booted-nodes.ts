@@ -270,17 +270,34 @@ export function publishStack(file: string, stack: RehearsalStack, instanceIds: r
  * Sets the ResourceStatus the stand-in's CloudFormation answers for the node instances whose IDs
  * are given (every instance when left out), as a stack operation moves them: what a node's agent
  * reads about its own instance when it shuts down. `undefined` is the default again
- * (UPDATE_COMPLETE). Atomic, as publishStack; the metadata is left as published.
+ * (UPDATE_COMPLETE). Atomic, as publishStack; the metadata is left as published. Returns the
+ * physical IDs it marked.
  */
-export function setInstanceStatus(file: string, status: StandInResourceStatus | undefined, instanceIds?: readonly string[]): void {
+export function setInstanceStatus(file: string, status: StandInResourceStatus | undefined, instanceIds?: readonly string[]): string[] {
   const stack = JSON.parse(fs.readFileSync(file, 'utf8')) as StandInStack;
   const mine = (physicalId: string) => instanceIds === undefined || instanceIds.includes(physicalId);
+  const marked: string[] = [];
   const resources = Object.fromEntries(
     Object.entries(stack.resources).map(([logicalId, r]) => {
       if (r.type !== 'AWS::EC2::Instance' || !mine(r.physicalId)) return [logicalId, r];
+      marked.push(r.physicalId);
       const changed: StandInStackResource = { type: r.type, physicalId: r.physicalId, ...(r.metadata !== undefined ? { metadata: r.metadata } : {}), ...(status ? { status } : {}) };
       return [logicalId, changed];
     }),
+  );
+  writeStackFile(file, { ...stack, resources });
+  return marked;
+}
+
+/**
+ * A replaced node's new instance ID as its resource's physical ID, as CloudFormation records a
+ * replacement (else a later status set by instance ID misses it). No stack file: nothing to do.
+ */
+export function setInstancePhysicalId(file: string, from: string, to: string): void {
+  if (!fs.existsSync(file)) return;
+  const stack = JSON.parse(fs.readFileSync(file, 'utf8')) as StandInStack;
+  const resources = Object.fromEntries(
+    Object.entries(stack.resources).map(([logicalId, r]) => [logicalId, r.type === 'AWS::EC2::Instance' && r.physicalId === from ? { ...r, physicalId: to } : r]),
   );
   writeStackFile(file, { ...stack, resources });
 }
