@@ -986,6 +986,11 @@ except agent.Failure as e:
           'out = {}',
           "out['missing'] = agent.postmaster_left(settings)",
           `p = subprocess.Popen([${JSON.stringify(path.join(dir, 'postgres'))}, '60'])`,
+          // Until it has exec'd (a forked child is named python3 for a moment): bounded, 5 s.
+          'import time',
+          'for _ in range(500):',
+          "    if open('/proc/%d/comm' % p.pid).read().strip() == 'postgres': break",
+          '    time.sleep(0.01)',
           "open(os.path.join(data, 'postmaster.pid'), 'w').write('%d\\n%s\\n1700000000\\n5432\\n' % (p.pid, data))",
           "out['running'] = agent.postmaster_left(settings) == p.pid",
           'p.kill(); p.wait()',
