@@ -1,8 +1,9 @@
 // The change guard's Lambda code (Node.js, inline): a CloudFormation custom resource that refuses
-// an update a running cluster cannot take. It compares what a deploy asks for (members, image)
-// with what it was created with, which its physical ID records (a digest of those two alone; one
-// kept from an earlier version holds the instance type too), so a rollback (the deployed values
-// again) passes. A new instance type passes: CloudFormation stops and
+// an update a running cluster cannot take. It compares the members a deploy asks for with what it
+// was created with, which its physical ID records (a digest of the members and the launch image;
+// one kept from an earlier version holds the instance type too), so a rollback (the deployed values
+// again) passes. It answers the image the instances were launched with (LaunchImageId), kept
+// across image changes, which reach the nodes as root volume replacements. A new instance type passes: CloudFormation stops and
 // starts the nodes, whose drain on stop takes them down one at a time, the leader last. Only nodes
 // set up by an earlier library version lack that drain: when the deployed properties do not carry
 // NodeStop: NODE_STOP_DRAIN, a new instance type is refused until one deploy with the deployed type
@@ -18,66 +19,79 @@ export const REASON_LIMIT = 3000;
 /** The guard's `NodeStop` value saying every node drains when CloudFormation stops it. */
 export const NODE_STOP_DRAIN = 'drain';
 
+/** The guard's `NodeImage` value saying every node's agent replaces its root volume from a new image. */
+export const NODE_IMAGE_ROOT_VOLUME = 'root-volume';
+
+/** The guard's attribute: the image the instances were launched with (their template's ImageId, kept). */
+export const LAUNCH_IMAGE_ATTRIBUTE = 'LaunchImageId';
+
+/** Between the digest and the launch image, in an ID that records one other than the deployed image. */
+export const LAUNCH_IMAGE_SEPARATOR = ':';
+
 // Inside (comments here: the inline code counts against CloudFormation's 4096 characters):
-// - guardId digests a canonical form (no object key order) of the members and the image: a deployed
-//   guard's digest must stay the same. legacyId is the digest of earlier versions, which held the
-//   instance type too: an update from such a guard with the same members and image passes.
-// - A legacy ID is kept (answered unchanged) while it holds the instance type asked for: a changed
-//   physical ID is a replacement to CloudFormation (it deletes the old ID, in a rollback too), and
-//   an earlier version's handler (a downgrade) accepts only its own ID for the values asked for.
-//   Only an instance type change that passes switches to guardId (the form does not hold the
-//   type, so the ID would go stale). After that a downgrade is refused by the earlier handler
-//   (its ID form differs; it names members, instance type and image as changed), but that handler
-//   would have refused the type change itself.
-// - The ID holds the deployed members and image, so a rollback (asking for them again) passes.
-// - A new instance type is refused only when the deployed properties lack NodeStop: NODE_STOP_DRAIN.
-//   A deploy waits until every node applied its generation, so a template that sent NodeStop means
-//   the nodes have the drain unit's file; their agents enable it within one period (20 s) after.
-//   A node whose enable fails only logs it (and retries): that node would go down undrained.
+// - guardId digests a canonical form (no object key order) of the members and the launch image: a
+//   deployed guard's digest must stay the same. legacyId is the digest of earlier versions, which
+//   held the instance type too: an update from such a guard with the same members passes.
+// - The launch image: the instances' ImageId (LaunchImageId), never changed (a new ImageId
+//   replaces an instance, and a new instance cannot take over the node's interface). A plain ID
+//   (guardId or legacyId) was given while the deployed image was the launch image, so that is
+//   ImageId of the old properties. Once a deploy asks for another image, the ID becomes
+//   guardId + LAUNCH_IMAGE_SEPARATOR + the launch image, which is how later updates know it; back
+//   to the launch image (a rollback too), the plain guardId returns. A changed physical ID is a
+//   replacement to CloudFormation, which then deletes the old one: answered SUCCESS.
+// - A legacy ID is kept (answered unchanged) while it holds the instance type asked for: an earlier
+//   version's handler (a downgrade) accepts only its own ID for the values asked for. Only a change
+//   that passes switches to another form. After that a downgrade is refused by the earlier handler
+//   (its ID form differs), which would have refused the change itself.
+// - Members are checked against the ID, so a rollback (asking for the deployed ones) passes.
+// - A new image is refused only when the deployed properties lack NodeImage: NODE_IMAGE_ROOT_VOLUME,
+//   and a new instance type only when they lack NodeStop: NODE_STOP_DRAIN. A deploy waits until
+//   every node applied its generation, so a template that sent them means every node has the agent
+//   that replaces its root volume and the drain unit's file (enabled within 20 s; a node whose
+//   enable fails only logs it, and would go down undrained).
+// - The launch image of a plain ID is whichever of the old and the new ImageId its digest holds
+//   (not always the old one: a rollback after a refused update sends the refused values as old).
 export const CHANGE_GUARD_HANDLER_JS = `'use strict';
 const crypto = require('node:crypto');
 const PREFIX = ${JSON.stringify(CHANGE_GUARD_ID_PREFIX)};
+const SEP = ${JSON.stringify(LAUNCH_IMAGE_SEPARATOR)};
 const digest = (x) => PREFIX + crypto.createHash('sha256').update(JSON.stringify(x)).digest('hex').slice(0, 32);
 const pairs = (p) => p.Members.map((m) => [String(m.Name), String(m.Subnet)]);
-const guardId = (p) => digest([pairs(p), String(p.ImageId)]);
-const legacyId = (p, type) => digest([pairs(p), String(type), String(p.ImageId)]);
+const guardId = (p, image) => digest([pairs(p), String(image)]);
+const legacyId = (p, type, image) => digest([pairs(p), String(type), String(image)]);
 const show = (v) => (v === undefined ? 'unknown' : String(v));
 const members = (m) => (Array.isArray(m) ? m.map((x) => x.Name + ' (' + x.Subnet + ')').join(', ') : 'unknown');
-const WHY = {
-  Members: ['members', members, 'etcd and Patroni know each node by name and address (from its subnet); a node count, cluster name or subnet change makes new members'],
-  ImageId: ['image', show, 'CloudFormation would replace every node, and a new instance cannot take over the node\\'s network interface'],
-  InstanceType: ['instance type', show, 'set up by an earlier cdk-failover version, the nodes cannot yet be stopped one at a time (CloudFormation would stop them all at once)'],
-};
+const EARLIER = 'nodes set up by an earlier version cannot ';
 
 function decide(event) {
   const p = event.ResourceProperties || {};
   const id = event.PhysicalResourceId;
   if (event.RequestType === 'Delete') return { status: 'SUCCESS', id };
-  if (!Array.isArray(p.Members) || p.Members.length === 0) return { status: 'FAILED', reason: 'Members must list the cluster\\'s nodes', id: id || 'none' };
-  if (event.RequestType === 'Create') return { status: 'SUCCESS', id: guardId(p) };
+  if (!Array.isArray(p.Members) || p.Members.length === 0) return { status: 'FAILED', reason: 'Members is empty', id: id || 'none' };
+  if (event.RequestType === 'Create') return { status: 'SUCCESS', id: guardId(p, p.ImageId), launch: String(p.ImageId) };
   const old = event.OldResourceProperties || {};
-  const refused = [];
-  const then = [];
-  const kept = id === guardId(p) || id === legacyId(p, p.InstanceType);
-  if (!kept && id !== legacyId(p, old.InstanceType)) {
-    const changed = ['Members', 'ImageId'].filter((k) => JSON.stringify(old[k]) !== JSON.stringify(p[k]));
-    refused.push(...(changed.length ? changed : ['Members', 'ImageId']));
-    then.push('Keep the deployed value, or deploy a new PatroniCluster (another construct ID and clusterName) with standbyOf this one (which needs its backup) and promote it (docs/regional-recovery.md).');
+  const at = String(id).indexOf(SEP);
+  const base = at > 0 ? String(id).slice(0, at) : id;
+  const ids = (x) => (at > 0 ? [guardId(p, x)] : [guardId(p, x), legacyId(p, p.InstanceType, x), legacyId(p, old.InstanceType, x)]);
+  const launch = (at > 0 ? [String(id).slice(at + 1)] : [String(old.ImageId), String(p.ImageId)]).find((x) => ids(x).includes(base));
+  const no = [];
+  const refuse = (k, name, f, why, then) => no.push(['its ' + name + ' (deployed: ' + f(old[k]) + '; this deploy: ' + f(p[k]) + '): ' + why, then]);
+  const type = show(old.InstanceType) !== show(p.InstanceType);
+  if (!launch) {
+    refuse('Members', 'members', members, 'a node count, cluster name or subnet change makes new members, unknown to etcd and Patroni',
+      'Keep the deployed members, or deploy a new PatroniCluster with standbyOf this one and promote it (docs/regional-recovery.md).');
+  } else if (show(old.ImageId) !== show(p.ImageId) && old.NodeImage !== ${JSON.stringify(NODE_IMAGE_ROOT_VOLUME)}) {
+    refuse('ImageId', 'image', show, EARLIER + 'replace their root volumes yet', 'Deploy this version once with the deployed image, then change it.');
   }
-  if (show(old.InstanceType) !== show(p.InstanceType) && old.NodeStop !== ${JSON.stringify(NODE_STOP_DRAIN)}) {
-    refused.push('InstanceType');
-    then.push('Deploy this version once with the deployed instance type (the nodes get their drain on stop), then change the type.');
+  if (type && old.NodeStop !== ${JSON.stringify(NODE_STOP_DRAIN)}) {
+    refuse('InstanceType', 'instance type', show, EARLIER + 'be stopped one at a time yet', 'Deploy this version once with the deployed instance type, then change it.');
   }
-  if (refused.length === 0) return { status: 'SUCCESS', id: kept ? id : guardId(p) };
-  const what = refused.map((k) => {
-    const [name, show, why] = WHY[k];
-    return 'its ' + name + ' (deployed: ' + show(old[k]) + '; this deploy: ' + show(p[k]) + '): ' + why;
-  });
-  return {
-    status: 'FAILED',
-    id,
-    reason: 'PatroniCluster ' + p.Cluster + ': a running cluster cannot change ' + what.join('; and ') + '. Nothing in the cluster was changed; the update rolls back. ' + then.join(' '),
-  };
+  if (no.length) {
+    const reason = 'PatroniCluster ' + p.Cluster + ': a running cluster cannot change ' + no.map((x) => x[0]).join('; and ') + '. Nothing in the cluster changed. ';
+    return { status: 'FAILED', id, reason: reason + no.map((x) => x[1]).join(' ') };
+  }
+  if (String(p.ImageId) !== launch) return { status: 'SUCCESS', id: guardId(p, launch) + SEP + launch, launch };
+  return { status: 'SUCCESS', id: ids(launch).slice(0, 2).includes(id) ? id : guardId(p, launch), launch };
 }
 
 exports.decide = decide;
@@ -88,7 +102,7 @@ exports.handler = async (event) => {
   } catch (err) {
     answer = { status: 'FAILED', reason: 'change guard: ' + err, id: event.PhysicalResourceId || 'none' };
   }
-  console.log(JSON.stringify({ request: event.RequestType, status: answer.status, reason: answer.reason }));
+  console.log(JSON.stringify({ request: event.RequestType, ...answer }));
   const body = JSON.stringify({
     Status: answer.status,
     Reason: (answer.reason || 'ok').slice(0, ${REASON_LIMIT}),
@@ -96,6 +110,7 @@ exports.handler = async (event) => {
     StackId: event.StackId,
     RequestId: event.RequestId,
     LogicalResourceId: event.LogicalResourceId,
+    ...(answer.launch ? { Data: { ${LAUNCH_IMAGE_ATTRIBUTE}: answer.launch } } : {}),
   });
   const response = await fetch(event.ResponseURL, { method: 'PUT', headers: { 'content-type': '' }, body });
   if (!response.ok) throw new Error('CloudFormation refused the answer: HTTP ' + response.status);

@@ -30,6 +30,7 @@ import {
   BackupLimits,
 } from './patroni-cluster-base';
 import { PatroniNode } from './patroni-node';
+import { grantRootVolumeReplacement } from './root-volume';
 import { NODE_METADATA_KEY, renderUserData } from './user-data';
 import { CLUSTER_PORTS, validateClusterProps } from './validation';
 import { PatroniTiming } from './timing';
@@ -74,19 +75,21 @@ export interface PatroniClusterProps {
   readonly instanceType?: ec2.InstanceType;
 
   /**
-   * Machine image. Must be Debian 12: the bootstrap installs Debian's packages. A changed image
-   * would replace every node, which cannot work yet (a replacement cannot take over its
-   * predecessor's network interface): the cluster's change guard refuses it at the start of the
-   * deploy, before anything in the cluster changes, and so does a floating image when Debian
-   * publishes a new one. On a deployed cluster, pin the image its instances run.
+   * Machine image. Must be Debian 12: the bootstrap installs Debian's packages, and EC2 replaces a
+   * root volume only from an image of the instance's architecture. A changed image replaces no
+   * instance (each keeps the image it was launched with as its ImageId): it reaches the nodes in
+   * their configuration, and each node in turn, replicas first and the leader last after a
+   * switchover, has EC2 replace its root volume from the new image (same instance, address and
+   * data volume) and boots again from its user data; the deploy waits until every node runs it.
+   * On a cluster deployed with an earlier library version, deploy once with the deployed image
+   * first (the change guard says so).
    * @default - Debian 12 from the public SSM parameter /aws/service/debian/release/12/latest/<arch>.
    * In a stack whose account and region are known at synth, it is looked up once and kept in
    * cdk.context.json (commit that file): a new Debian image changes nothing. Resetting that key
-   * (`cdk context --reset`) on a deployed cluster finds the newest image, which the guard
-   * refuses. In an environment-agnostic stack it is resolved at every deploy, with a synth
+   * (`cdk context --reset`) on a deployed cluster finds the newest image, which the next deploy
+   * rolls out. In an environment-agnostic stack it is resolved at every deploy, with a synth
    * warning; pin it there: `MachineImage.genericLinux({ region: 'ami-...' })` with the ID that
-   * `aws ssm get-parameter --name <that parameter>` gives (on a deployed cluster, the ID its
-   * instances run)
+   * `aws ssm get-parameter --name <that parameter>` gives
    */
   readonly machineImage?: ec2.IMachineImage;
 
@@ -511,13 +514,18 @@ export class PatroniCluster extends PatroniClusterBase {
     // What a running cluster cannot take is refused at the start of the update, before a node changes.
     const members = this.nodes.map((node, i) => ({ name: clusterNodeName(this.clusterName, i), address: node.address }));
     // Subnets, not addresses: an address is read from an interface, which would then change first.
+    const imageId = this.nodes[0].cfnInstance.imageId!;
     const guard = new ChangeGuard(this, 'ChangeGuard', {
       clusterPath: this.node.path,
       nodes: this.nodes.map((_, i) => ({ name: members[i].name, subnetId: subnets[i % subnets.length].subnetId })),
       instanceType: instanceType.toString(),
-      imageId: this.nodes[0].cfnInstance.imageId!,
+      imageId,
     });
     guard.guardAll(this);
+    // The image an instance was launched with stays its ImageId (a new one would replace it); a
+    // new image reaches the nodes in their configuration, as root volume replacements.
+    for (const node of this.nodes) node.cfnInstance.imageId = guard.launchImageId;
+    grantRootVolumeReplacement(this.nodeRole, this.nodes.map((n) => n.cfnInstance));
 
     this.loadBalancer = new elbv2.NetworkLoadBalancer(this, 'LoadBalancer', {
       vpc: props.vpc,
@@ -592,7 +600,7 @@ export class PatroniCluster extends PatroniClusterBase {
       ...(operatorCidrs.length ? { operatorCidrs } : {}),
       ...(ssmAgent ? { ssmAgent } : {}),
     };
-    this.publishConfiguration(values, instanceType.toString());
+    this.publishConfiguration(values, instanceType.toString(), imageId);
 
     this.writerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.writer);
     this.readerEndpoint = new ClusterEndpoint(this.loadBalancer.loadBalancerDnsName, CLUSTER_PORTS.reader);
@@ -646,17 +654,13 @@ export class PatroniCluster extends PatroniClusterBase {
         props: { parameterName: parameter },
         dummyValue: IMAGE_LOOKUP_PLACEHOLDER,
       }).value as string;
-      Validations.of(this).acknowledge({
-        id: 'CloudFormation-Validate::W9010',
-        reason: 'The image ID is literal on purpose: looked up once and kept in cdk.context.json, where a parameter or mapping would float with every Debian release.',
-      });
       return ec2.MachineImage.genericLinux({ [region]: ami });
     }
     Annotations.of(this).addWarningV2(
       'cdk-failover:floatingImage',
-      `the nodes' image is ${parameter} as of each deploy: once Debian publishes a new image, every deploy is refused (the change guard: a new image would replace every node). ` +
+      `the nodes' image is ${parameter} as of each deploy: once Debian publishes a new image, the next deploy replaces every node's root volume from it, one node at a time with a switchover: an upgrade you did not choose. ` +
         `Give the stack an account and region (the image is then looked up once into cdk.context.json), or pass machineImage pinned to an AMI ID ` +
-        `(MachineImage.genericLinux): on a deployed cluster the ID its instances run ('aws ec2 describe-instances'), on a new one the ID ` +
+        `(MachineImage.genericLinux), the ID that ` +
         `'aws ssm get-parameter --name ${parameter}' gives`,
     );
     return ec2.MachineImage.fromSsmParameter(parameter, { os: ec2.OperatingSystemType.LINUX });
@@ -668,7 +672,7 @@ export class PatroniCluster extends PatroniClusterBase {
    * has applied it (one node at a time, the leader last) or one has failed. The user data only
    * names the instance: no change here alters an instance property.
    */
-  private publishConfiguration(values: Record<string, string>, instanceType: string): void {
+  private publishConfiguration(values: Record<string, string>, instanceType: string, imageId: string): void {
     const stack = Stack.of(this);
     const packed = this.nodes.map((node, i) => {
       const bundle = renderNodeBundle(this.spec, this.spec.nodes[i].name, {
@@ -692,8 +696,9 @@ export class PatroniCluster extends PatroniClusterBase {
       // synth: they are part of the generation, so that the nodes roll the new files out. So is the
       // instance type, which no node file holds (the agent never reads it): CloudFormation stops
       // and starts the nodes for a new one, and a new generation makes the deploy wait until every
-      // node runs it again.
-      const generation = bundleGeneration(text, [stack.resolve(nodeValues), certificateIssue(this.tls), stack.resolve(instanceType)]);
+      // node runs it again. So is the image, which each node's agent applies by having EC2 replace
+      // its root volume (the node boots again from its user data).
+      const generation = bundleGeneration(text, [stack.resolve(nodeValues), certificateIssue(this.tls), stack.resolve(instanceType), stack.resolve(imageId)]);
       return { text, nodeValues, generation };
     });
     const clusterGeneration = bundleGeneration(packed.map((p) => p.generation).join(','), []);
@@ -718,6 +723,9 @@ export class PatroniCluster extends PatroniClusterBase {
         // What every node records in etcd once applied: the leader goes last, after all others.
         clusterGeneration,
         waitHandle: handle.ref,
+        // The image the node should run: its agent has its root volume replaced from it when the
+        // instance runs another (IMDS ami-id).
+        image: imageId,
         values: packed[i].nodeValues,
         bundle: packed[i].text,
       });

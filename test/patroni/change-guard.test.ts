@@ -9,7 +9,7 @@ import { CHANGE_GUARD_HANDLER_JS, CHANGE_GUARD_ID_PREFIX, REASON_LIMIT } from '.
 import { ChangeGuard } from '../../lib/patroni/change-guard';
 import { setupCluster as setup } from './cluster-fixture';
 
-type Answer = { Status: string; Reason: string; PhysicalResourceId: string; StackId: string; RequestId: string; LogicalResourceId: string };
+type Answer = { Status: string; Reason: string; PhysicalResourceId: string; StackId: string; RequestId: string; LogicalResourceId: string; Data?: Record<string, string> };
 type Member = { Name: string; Subnet: string };
 
 /**
@@ -97,14 +97,27 @@ async function invoke(event: Record<string, unknown>, status = 200, code = CHANG
 
 const three: Member[] = [0, 1, 2].map((i) => ({ Name: `orders-${i}`, Subnet: `subnet-${i}` }));
 const five: Member[] = [0, 1, 2, 3, 4].map((i) => ({ Name: `orders-${i}`, Subnet: `subnet-${i % 3}` }));
-/** A guard's properties as this version sends them (NodeStop: its nodes drain when stopped). */
-const props = (members: unknown, more: Record<string, string> = {}) => ({ Cluster: 'Test/Db', Members: members, InstanceType: 'm7i.large', ImageId: 'ami-0123456789abcdef0', NodeStop: 'drain', ServiceToken: 'arn:fn', ...more });
-/** As an earlier version sent them: no NodeStop (its nodes have no drain on stop). */
+/** A guard's properties as this version sends them (NodeStop: its nodes drain when stopped; NodeImage: they replace their root volume from a new image). */
+const props = (members: unknown, more: Record<string, string> = {}) => ({
+  Cluster: 'Test/Db',
+  Members: members,
+  InstanceType: 'm7i.large',
+  ImageId: 'ami-0123456789abcdef0',
+  NodeStop: 'drain',
+  NodeImage: 'root-volume',
+  ServiceToken: 'arn:fn',
+  ...more,
+});
+/** As an earlier version sent them: no NodeStop, no NodeImage (its nodes have neither). */
 const legacyProps = (members: unknown, more: Record<string, string> = {}): Record<string, unknown> => {
   const p: Record<string, unknown> = props(members, more);
   delete p.NodeStop;
+  delete p.NodeImage;
   return p;
 };
+const IMAGE_A = 'ami-0123456789abcdef0';
+const IMAGE_B = 'ami-0fedcba9876543210';
+const IMAGE_C = 'ami-0aaaabbbbccccdddd';
 /** The physical ID an earlier version gave: the digest held the instance type too. */
 const legacyId = (p: { Members: Member[]; InstanceType: string; ImageId: string }) =>
   CHANGE_GUARD_ID_PREFIX +
@@ -112,7 +125,11 @@ const legacyId = (p: { Members: Member[]; InstanceType: string; ImageId: string 
     .update(JSON.stringify([p.Members.map((m) => [m.Name, m.Subnet]), p.InstanceType, p.ImageId]))
     .digest('hex')
     .slice(0, 32);
-const DEPLOY_FIRST = 'Deploy this version once with the deployed instance type (the nodes get their drain on stop), then change the type.';
+const DEPLOY_FIRST = 'Deploy this version once with the deployed instance type, then change it.';
+
+/** The plain physical ID of a guard over `three` launched with `image`. */
+const createdIdOf = (image: string) =>
+  CHANGE_GUARD_ID_PREFIX + createHash('sha256').update(JSON.stringify([three.map((m) => [m.Name, m.Subnet]), image])).digest('hex').slice(0, 32);
 
 describe('change guard: the handler', () => {
   let createdId: string;
@@ -150,20 +167,76 @@ describe('change guard: the handler', () => {
     expect(a.PhysicalResourceId).toBe(createdId);
     expect(a.Reason).toBe(
       'PatroniCluster Test/Db: a running cluster cannot change its members (deployed: orders-0 (subnet-0), orders-1 (subnet-1), orders-2 (subnet-2); ' +
-        `this deploy: ${members.map((m) => `${m.Name} (${m.Subnet})`).join(', ')}): etcd and Patroni know each node by name and address (from its subnet); ` +
-        'a node count, cluster name or subnet change makes new members. Nothing in the cluster was changed; the update rolls back. ' +
-        'Keep the deployed value, or deploy a new PatroniCluster (another construct ID and clusterName) with standbyOf this one (which needs its backup) ' +
-        'and promote it (docs/regional-recovery.md).',
+        `this deploy: ${members.map((m) => `${m.Name} (${m.Subnet})`).join(', ')}): a node count, cluster name or subnet change makes new members, ` +
+        'unknown to etcd and Patroni. Nothing in the cluster changed. ' +
+        'Keep the deployed members, or deploy a new PatroniCluster with standbyOf this one and promote it (docs/regional-recovery.md).',
     );
   });
 
-  test("update with another image: FAILED, saying why, the physical ID kept", async () => {
-    const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { ImageId: 'ami-0fedcba9876543210' }), OldResourceProperties: props(three) });
-    expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: createdId });
-    expect(a.Reason).toContain(
-      ": a running cluster cannot change its image (deployed: ami-0123456789abcdef0; this deploy: ami-0fedcba9876543210): CloudFormation would replace every node, and a new instance cannot take over the node's network interface. Nothing in the cluster was changed",
-    );
-    expect(a.Reason).not.toContain('instance type');
+  test('create: answers the image asked for as the launch image (the instances\' ImageId)', async () => {
+    expect((await invoke({ RequestType: 'Create', ResourceProperties: props(three) })).Data).toEqual({ LaunchImageId: IMAGE_A });
+    expect((await invoke({ RequestType: 'Create', ResourceProperties: props(three, { ImageId: IMAGE_B }) })).Data).toEqual({ LaunchImageId: IMAGE_B });
+  });
+
+  describe('image changes: the instances keep the image they were launched with (a new one reaches the nodes as root volume replacements)', () => {
+    const update = (id: string, image: string, before: string, more: Record<string, string> = {}) =>
+      invoke({ RequestType: 'Update', PhysicalResourceId: id, ResourceProperties: props(three, { ImageId: image, ...more }), OldResourceProperties: props(three, { ImageId: before }) });
+    const pinned = `${createdIdOf(IMAGE_A)}:${IMAGE_A}`;
+
+    test('A to B: SUCCESS, the launch image A answered, the physical ID records it after the digest', async () => {
+      const a = await update(createdId, IMAGE_B, IMAGE_A);
+      expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: pinned, Data: { LaunchImageId: IMAGE_A } });
+      expect(pinned.startsWith(createdId + ':')).toBe(true);
+    });
+
+    test('then B to C, and the rollback C to B (CloudFormation sends the failed values as old): SUCCESS, still A, the same ID', async () => {
+      for (const [image, before] of [[IMAGE_C, IMAGE_B], [IMAGE_B, IMAGE_C]]) {
+        expect(await update(pinned, image!, before!)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: pinned, Data: { LaunchImageId: IMAGE_A } });
+      }
+    });
+
+    test('back to A (a rollback of A to B too): SUCCESS, the plain ID of the create again', async () => {
+      expect(await update(pinned, IMAGE_A, IMAGE_B)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId, Data: { LaunchImageId: IMAGE_A } });
+    });
+
+    test('the rollback of a refused update on the plain ID (the refused image sent as old): SUCCESS, A, the ID kept', async () => {
+      const back = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three), OldResourceProperties: props(five, { ImageId: IMAGE_B }) });
+      expect(back).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId, Data: { LaunchImageId: IMAGE_A } });
+    });
+
+    test('an image with another instance type: SUCCESS (the agents wait until CloudFormation has restarted their instance)', async () => {
+      expect(await update(createdId, IMAGE_B, IMAGE_A, { InstanceType: 'm7i.xlarge' })).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: pinned });
+    });
+
+    test('new members after an image change: FAILED, naming the members, the recorded ID kept', async () => {
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: pinned, ResourceProperties: props(five, { ImageId: IMAGE_C }), OldResourceProperties: props(three, { ImageId: IMAGE_B }) });
+      expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: pinned });
+      expect(a.Reason).toContain('cannot change its members');
+      expect(a.Reason).not.toContain('its image');
+      expect(a.Data).toBeUndefined();
+    });
+
+    test('an ID whose digest is not of these members and its launch image: FAILED (members)', async () => {
+      const a = await update(`${createdIdOf(IMAGE_B)}:${IMAGE_A}`, IMAGE_C, IMAGE_B);
+      expect(a.Status).toBe('FAILED');
+      expect(a.Reason).toContain('cannot change its members');
+    });
+
+    test('a deployed guard without NodeImage (its nodes cannot replace their root volume): FAILED with the one deploy first, the ID kept', async () => {
+      const before = { ...props(three) } as Record<string, unknown>;
+      delete before.NodeImage;
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { ImageId: IMAGE_B }), OldResourceProperties: before });
+      expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: createdId });
+      expect(a.Reason).toBe(
+        `PatroniCluster Test/Db: a running cluster cannot change its image (deployed: ${IMAGE_A}; this deploy: ${IMAGE_B}): nodes set up by an earlier version ` +
+          'cannot replace their root volumes yet. Nothing in the cluster changed. Deploy this version once with the deployed image, then change it.',
+      );
+    });
+
+    test('a downgrade after an image change: the earlier handler refuses it (its ID form differs)', async () => {
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: pinned, ResourceProperties: legacyProps(three, { ImageId: IMAGE_B }), OldResourceProperties: props(three, { ImageId: IMAGE_B }) }, 200, EARLIER_HANDLER_JS);
+      expect(a.Status).toBe('FAILED');
+    });
   });
 
   test('update with another instance type, the deployed guard saying its nodes drain (NodeStop): SUCCESS, the same physical ID', async () => {
@@ -175,9 +248,8 @@ describe('change guard: the handler', () => {
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(three, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: legacyProps(three) });
     expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: createdId });
     expect(a.Reason).toBe(
-      'PatroniCluster Test/Db: a running cluster cannot change its instance type (deployed: m7i.large; this deploy: m7i.xlarge): set up by an earlier ' +
-        'cdk-failover version, the nodes cannot yet be stopped one at a time (CloudFormation would stop them all at once). ' +
-        `Nothing in the cluster was changed; the update rolls back. ${DEPLOY_FIRST}`,
+      'PatroniCluster Test/Db: a running cluster cannot change its instance type (deployed: m7i.large; this deploy: m7i.xlarge): nodes set up by an earlier ' +
+        `version cannot be stopped one at a time yet. Nothing in the cluster changed. ${DEPLOY_FIRST}`,
     );
   });
 
@@ -189,7 +261,7 @@ describe('change guard: the handler', () => {
   test('two changes at once: both named, each with its own way out', async () => {
     const a = await invoke({ RequestType: 'Update', PhysicalResourceId: createdId, ResourceProperties: props(five, { InstanceType: 'm7i.xlarge' }), OldResourceProperties: legacyProps(three) });
     expect(a.Status).toBe('FAILED');
-    expect(a.Reason).toMatch(/cannot change its members \(.*\): .* makes new members; and its instance type \(deployed: m7i\.large; this deploy: m7i\.xlarge\): set up by an earlier/);
+    expect(a.Reason).toMatch(/cannot change its members \(.*\): .* unknown to etcd and Patroni; and its instance type \(deployed: m7i\.large; this deploy: m7i\.xlarge\): nodes set up by an earlier/);
     expect(a.Reason).toContain(`(docs/regional-recovery.md). ${DEPLOY_FIRST}`);
   });
 
@@ -311,7 +383,7 @@ describe('change guard: the handler', () => {
     ['a string', 'orders-0'],
   ])('bad input (%s): FAILED with the reason, still answered', async (_what, members) => {
     const a = await invoke({ RequestType: 'Create', ResourceProperties: props(members) });
-    expect(a).toMatchObject({ Status: 'FAILED', Reason: "Members must list the cluster's nodes" });
+    expect(a).toMatchObject({ Status: 'FAILED', Reason: 'Members is empty' });
   });
 
   test('a handler error is answered as FAILED (CloudFormation is never left waiting)', async () => {
@@ -350,9 +422,15 @@ describe('change guard: in the cluster', () => {
     });
     expect(p.InstanceType).toBe('m7i.large');
     expect(p.NodeStop).toBe('drain');
-    // The floating image: the parameter CloudFormation resolves at each deploy, as the instances read it.
-    for (const instance of Object.values(base.template.findResources('AWS::EC2::Instance'))) expect(instance.Properties.ImageId).toEqual(p.ImageId);
+    expect(p.NodeImage).toBe('root-volume');
+    // The floating image: the parameter CloudFormation resolves at each deploy. The instances get
+    // the guard's launch image, the nodes' configuration the image asked for.
     expect(p.ImageId).toEqual({ Ref: expect.stringMatching(/^SsmParameterValue/) });
+    const [guardId] = Object.keys(found);
+    for (const instance of Object.values(base.template.findResources('AWS::EC2::Instance'))) {
+      expect(instance.Properties.ImageId).toEqual({ 'Fn::GetAtt': [guardId, 'LaunchImageId'] });
+      expect(instance.Metadata['cdk-failover:node'].image).toEqual(p.ImageId);
+    }
   });
 
   test('its function runs the inline handler on Node.js 24, with its own log group', () => {
@@ -390,12 +468,13 @@ describe('change guard: in the cluster', () => {
 
   test.each([
     ['instanceType', 'passes (when the deployed guard sent NodeStop)', { instanceType: new ec2.InstanceType('m7i.xlarge') }, 'InstanceType', 'm7i.xlarge'],
-    ['machineImage', 'refuses', { machineImage: ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-0fedcba9876543210' }) }, 'ImageId', 'ami-0fedcba9876543210'],
+    ['machineImage', 'passes (when the deployed guard sent NodeImage)', { machineImage: ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-0fedcba9876543210' }) }, 'ImageId', 'ami-0fedcba9876543210'],
   ] as const)('day two: a changed %s reaches the same guard, which its handler then %s', (_prop, _then, change, key, value) => {
     const changed = guards(setup(change).template);
     expect(Object.keys(changed)).toEqual(Object.keys(guards(base.template)));
     expect(Object.values(changed)[0]!.Properties[key]).toEqual(value);
     expect(Object.values(changed)[0]!.Properties.NodeStop).toBe('drain');
+    expect(Object.values(changed)[0]!.Properties.NodeImage).toBe('root-volume');
     takeConsoleOutput(); // the validator's W9010 on a literal image ID
   });
 

@@ -24,6 +24,7 @@ function fakeValue(part: unknown): string {
   if (json === '{"Ref":"AWS::Region"}') return 'eu-west-1';
   if (json === '{"Ref":"AWS::URLSuffix"}') return 'amazonaws.com';
   if (/"Ref":"\w*BackupBucket\w*"/.test(json)) return 'test-backup-bucket';
+  if (/"Ref":"SsmParameterValue\w*"/.test(json)) return 'ami-0123456789abcdef0';
   const handle = /"Ref":"(\w*ConfigurationHandle\w+)"/.exec(json);
   if (handle) return `https://cloudformation-waitcondition-eu-west-1.s3.amazonaws.com/${handle[1]}`;
   throw new Error(`no stand-in for ${json}`);
@@ -51,6 +52,8 @@ function substitute(text: string, values: Record<string, string>): string {
 
 export interface NodeConfigurationDocument {
   readonly generation: string;
+  /** The image the node should run (its agent replaces its root volume from another). */
+  readonly image: string;
   readonly waitHandle: string;
   readonly values: Record<string, string>;
   readonly bundle: string;
