@@ -60,6 +60,9 @@ STOP_OTHER_SECONDS = ${DRAIN_ON_STOP.otherSeconds}
 STOP_STEP_SECONDS = ${DRAIN_ON_STOP.stepSeconds}
 STOP_BUDGET_SECONDS = ${DRAIN_ON_STOP.budgetSeconds}
 STOP_OTHER_BUDGET_SECONDS = ${DRAIN_ON_STOP.otherBudgetSeconds}
+# A root volume replacement: how long the agent waits for EC2 to reboot its node, and how often it asks.
+ROOT_VOLUME_SECONDS = 900
+ROOT_VOLUME_POLL_SECONDS = 5
 # What the drain under the lock inherits from drain-on-stop.
 DRAIN_SECONDS_ENV = 'CDK_FAILOVER_DRAIN_HEALTHY_SECONDS'
 DRAIN_ON_STOP_ENV = 'CDK_FAILOVER_DRAIN_ON_STOP'
@@ -131,7 +134,7 @@ def fetch_desired(identity):
         document = json.loads(text)['cdk-failover:node']
         bundle = json.loads(gzip.decompress(base64.b64decode(document['bundle'])).decode('utf-8'))
         return {'generation': document['generation'], 'clusterGeneration': document['clusterGeneration'], 'waitHandle': document.get('waitHandle'),
-                'values': document['values'], 'bundle': bundle}
+                'image': document.get('image'), 'values': document['values'], 'bundle': bundle}
     return retry('cannot read this instance\'s metadata from stack %s' % identity['stackName'], 5, 6, once)
 
 
@@ -532,8 +535,7 @@ def signal_handle(desired, node, status, reason):
 def signal_resource(identity, status, reason):
     """The instance's creation policy: CloudFormation waits for this after launching it."""
     try:
-        token = imds('PUT', '/latest/api/token', {'X-aws-ec2-metadata-token-ttl-seconds': '60'})
-        instance_id = imds('GET', '/latest/meta-data/instance-id', {'X-aws-ec2-metadata-token': token})
+        instance_id = imds_get('/latest/meta-data/instance-id')
         aws(identity, 'cloudformation', 'signal-resource', '--stack-name', identity['stackName'], '--logical-resource-id',
             identity['logicalId'], '--unique-id', instance_id, '--status', status)
     except (Failure, OSError, subprocess.TimeoutExpired) as e:
@@ -694,6 +696,8 @@ def apply():
         if unhealthy:
             log('not now: %s' % unhealthy)
             return 0
+        if desired.get('image') and running_image(settings) != desired['image']:
+            return replace_root_volume(identity, settings, desired)
         # Only now: a healthy cluster has its /config in etcd (a bootstrapping one may not yet).
         problem = standby_problem(patroni(settings, 'GET', '/config'), patroni_yml) or \
             parameter_problem(patroni_yml, desired['bundle']['dynamicConfiguration'])
@@ -746,6 +750,83 @@ def apply():
     signal_handle(desired, settings['name'], 'SUCCESS', 'applied generation ' + generation)
     log('applied generation %s on %s' % (generation, settings['name']))
     return 0
+
+
+def running_image(settings):
+    """The image this instance runs: the one its last root volume replacement asked for (kept in
+    etcd, as EC2's own record of it may lag), else the one IMDS says it was launched with."""
+    instance_id = imds_get('/latest/meta-data/instance-id')
+    recorded = etcdctl(settings, 'get', '--print-value-only', root_image_key(settings, settings['name'])).strip()
+    try:
+        record = json.loads(recorded) if recorded else {}
+    except ValueError:
+        record = {}
+    if record.get('instance') == instance_id and record.get('image'):
+        return record['image']
+    return imds_get('/latest/meta-data/ami-id')
+
+
+def root_image_key(settings, node):
+    return '/cdk-failover/%s/root-image/%s' % (settings['scope'], node)
+
+
+def replace_root_volume(identity, settings, desired):
+    """Holding the cluster's lock, with every member running: this node drains (a leader, which
+    applies last, switches over first), then asks EC2 to replace its root volume from the desired
+    image. EC2 keeps the instance, its interface and its data volume, and reboots it onto the new
+    root, whose first boot runs the user data: the node boots again on its data and signals the
+    generation. So this returns only while CloudFormation updates the instance (0: later), or
+    through Failure (a task EC2 refuses or fails: Patroni starts again, and the deploy rolls back)."""
+    image = desired['image']
+    if own_resource_status(identity) in ('UPDATE_IN_PROGRESS', 'UPDATE_ROLLBACK_IN_PROGRESS'):
+        # CloudFormation stops and starts the instance (a new type): its root volume waits until that is done.
+        log('not now: CloudFormation is updating this instance')
+        return 0
+    instance_id = imds_get('/latest/meta-data/instance-id')
+    log('image %s: replacing the root volume of %s (%s), which runs %s' % (image, settings['name'], instance_id, running_image(settings)))
+    drain_holding_lock(settings, desired)
+    key = root_image_key(settings, settings['name'])
+    try:
+        require_lock(settings)
+        answer = aws(identity, 'ec2', 'create-replace-root-volume-task', '--instance-id', instance_id, '--image-id', image,
+                     '--delete-replaced-root-volume', '--output', 'json')
+        task = json.loads(answer)['ReplaceRootVolumeTask']['ReplaceRootVolumeTaskId']
+        etcdctl(settings, 'put', key, json.dumps({'instance': instance_id, 'image': image, 'task': task}))
+        log('root volume replacement %s started: EC2 reboots %s onto the new root, which boots it again on its data volume' % (task, settings['name']))
+        deadline = time.monotonic() + ROOT_VOLUME_SECONDS
+        state = None
+        for _ in range(ROOT_VOLUME_SECONDS // ROOT_VOLUME_POLL_SECONDS + 1):
+            state = root_volume_task_state(identity, task)
+            if state in ('failing', 'failed', 'failed-detached'):
+                raise Failure('EC2 root volume replacement %s from %s: %s' % (task, image, state))
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(ROOT_VOLUME_POLL_SECONDS)
+        raise Failure('EC2 root volume replacement %s from %s not done within %d s (%s)' % (task, image, ROOT_VOLUME_SECONDS, state))
+    except Exception:
+        # The node still runs its old root: its record goes back, and it rejoins as a replica.
+        try:
+            etcdctl(settings, 'del', key)
+        except (Failure, OSError, subprocess.TimeoutExpired) as e:
+            log('could not clear %s: %s' % (key, e))
+        run(['systemctl', 'start', desired['bundle']['units']['patroni']], timeout=300, check=False)
+        raise
+
+
+def root_volume_task_state(identity, task):
+    """The task's state, or None while EC2 cannot be asked (it is rebooting this node, say)."""
+    try:
+        answer = json.loads(aws(identity, 'ec2', 'describe-replace-root-volume-tasks', '--replace-root-volume-task-ids', task,
+                                '--output', 'json', timeout=15))
+        return (answer.get('ReplaceRootVolumeTasks') or [{}])[0].get('TaskState')
+    except (Failure, OSError, ValueError, subprocess.TimeoutExpired) as e:
+        log('root volume replacement %s: %s' % (task, e))
+        return None
+
+
+def imds_get(path):
+    token = imds('PUT', '/latest/api/token', {'X-aws-ec2-metadata-token-ttl-seconds': '60'})
+    return imds('GET', path, {'X-aws-ec2-metadata-token': token}).strip()
 
 
 def drain():

@@ -651,6 +651,9 @@ except agent.Failure as e:
       readonly postgresRefuses?: string;
       /** The Patroni unit is stopped (the node drained). */
       readonly drained?: boolean;
+      /** The generation's image, and the one this instance runs. */
+      readonly image?: string;
+      readonly running?: string;
     }
     async function applyWith(scenario: ApplyScenario): Promise<ApplyRun> {
       const state = path.join(dir, 'state');
@@ -668,8 +671,11 @@ except agent.Failure as e:
           "                      'dynamicConfiguration': scenario.get('dynamic') or {'loop_wait': 1}, 'readySeconds': 300, 'units': {'patroni': 'cdk-failover-patroni.service'}}}",
           "settings = {'name': 'pg-0', 'scope': 'db'}",
           'agent.read_json = lambda path, default=None: (json.load(open(path)) if os.path.exists(path) else default) if path.startswith(state) else {}',
+          "desired['image'] = scenario.get('image')",
           'agent.fetch_desired = lambda identity: desired',
           'agent.patroni_settings = lambda d: settings',
+          "agent.running_image = lambda settings: scenario.get('running')",
+          "agent.replace_root_volume = lambda identity, settings, d: actions.append('replace-root-volume ' + d['image']) or 0",
           "agent.desired_files = lambda d: [{'path': d['bundle']['patroniConfig'], 'content': yml}]",
           "etcd = {'/cdk-failover/db/failed/c2': scenario.get('failedBy') or ''}",
           'puts = []',
@@ -811,6 +817,22 @@ except agent.Failure as e:
       expect(r.log).toContain('not now: cdk-failover-patroni.service is stopped on this node (drained?)');
     });
 
+    test('a generation whose image this instance does not run: its root volume is replaced (once the cluster is healthy), nothing else is applied or signalled here', async () => {
+      const r = await applyWith({ me: replica, lockHeld: true, fileActions: ['reload-patroni'], image: 'ami-0fedcba9876543210', running: 'ami-0123456789abcdef0' });
+      expect(r).toMatchObject({ code: 0, signals: [], etcdPuts: [], actions: ['replace-root-volume ami-0fedcba9876543210'] });
+      expect(r.requests).not.toContain('PATCH /config');
+      expect(r.pending).toBeNull();
+    });
+
+    test.each([
+      ['the image it runs already', 'ami-0123456789abcdef0'],
+      ['a generation without an image (from an earlier version)', undefined],
+    ])('%s: applied as any other', async (_what, image) => {
+      const r = await applyWith({ me: replica, lockHeld: true, fileActions: ['reload-patroni'], image, running: 'ami-0123456789abcdef0' });
+      expect(r.actions).toEqual(['reload-patroni']);
+      expect(r.signals).toEqual([['SUCCESS', 'applied generation g2']]);
+    });
+
     test('the same run with the lock held and a healthy reload: SUCCESS, the generation recorded (the stubs let a good apply through)', async () => {
       const r = await applyWith({ me: replica, lockHeld: true, fileActions: ['reload-patroni'] });
       expect(r.code).toBe(0);
@@ -818,6 +840,122 @@ except agent.Failure as e:
       expect(r.signals).toEqual([['SUCCESS', 'applied generation g2']]);
       expect(r.etcdPuts).toEqual([['/cdk-failover/db/applied/pg-0', 'c2']]);
       expect(r.pending).toEqual([]);
+    });
+  });
+
+  describe('replace_root_volume: a new image, under the lock (EC2 replaces the root volume and reboots the node onto it)', () => {
+    interface ReplaceRun {
+      readonly result: string;
+      readonly calls: string[];
+      readonly etcd: Record<string, string>;
+      readonly log: string;
+    }
+    /**
+     * replace_root_volume() with its world stubbed: IMDS, etcd (a dict), the aws CLI (create answers
+     * `create`, describe answers `states` in turn; 'reboot' stands for EC2 killing the node), the
+     * drain, systemctl, and a clock that moves only when the agent sleeps.
+     */
+    async function replaceWith(scenario: { status?: string; create?: string; states?: string[]; record?: object }): Promise<ReplaceRun> {
+      return (await py(
+        [
+          'import io',
+          `scenario = json.loads(${JSON.stringify(JSON.stringify(scenario))})`,
+          "identity = {'region': 'eu-west-1', 'stackName': 's', 'logicalId': 'DbNode0Instance'}",
+          "settings = {'name': 'pg-0', 'scope': 'db'}",
+          "desired = {'image': 'ami-0fedcba9876543210', 'bundle': {'units': {'patroni': 'cdk-failover-patroni.service'}}}",
+          "etcd = {'/cdk-failover/db/root-image/pg-0': json.dumps(scenario['record'])} if scenario.get('record') else {}",
+          'calls = []',
+          'def etcdctl(settings, *args, timeout=30):',
+          "    if args[0] == 'put': etcd[args[1]] = args[2]",
+          "    if args[0] == 'del': etcd.pop(args[1], None)",
+          "    return etcd.get(args[-1], '') if args[0] == 'get' else ''",
+          'agent.etcdctl = etcdctl',
+          "agent.imds_get = lambda path: {'/latest/meta-data/instance-id': 'i-0abc', '/latest/meta-data/ami-id': 'ami-0123456789abcdef0'}[path]",
+          "agent.own_resource_status = lambda identity: scenario.get('status', 'UPDATE_COMPLETE')",
+          "agent.drain_holding_lock = lambda settings, desired: calls.append('drain')",
+          "agent.require_lock = lambda settings: calls.append('lock held')",
+          "agent.run = lambda args, timeout=120, check=True: calls.append(' '.join(args)) or ''",
+          'states = list(scenario.get("states") or [])',
+          'def aws(identity, *args, timeout=60):',
+          "    calls.append(' '.join(args[:2]) + (' ' + ' '.join(args[2:9]) if args[1] == 'create-replace-root-volume-task' else ''))",
+          "    if args[1] == 'create-replace-root-volume-task':",
+          "        if scenario.get('create', '').startswith('refused'):",
+          "            raise agent.Failure('ec2 create-replace-root-volume-task failed: ' + scenario['create'])",
+          "        return json.dumps({'ReplaceRootVolumeTask': {'ReplaceRootVolumeTaskId': 'replacevol-0123456789abcdef0', 'TaskState': 'pending'}})",
+          "    state = states.pop(0) if states else 'in-progress'",
+          "    if state == 'reboot':",
+          '        raise SystemExit(143)',
+          "    return json.dumps({'ReplaceRootVolumeTasks': [{'TaskState': state}]})",
+          'agent.aws = aws',
+          FAKE_CLOCK_PY,
+          'agent.time = Clock()',
+          'out = io.StringIO(); real = (sys.stdout, sys.stderr); sys.stdout = sys.stderr = out',
+          'try:',
+          "    result = 'returned %s' % agent.replace_root_volume(identity, settings, desired)",
+          'except agent.Failure as e:',
+          "    result = 'Failure: %s' % e",
+          'except SystemExit:',
+          "    result = 'rebooted'",
+          'sys.stdout, sys.stderr = real',
+          "print(json.dumps({'result': result, 'calls': calls, 'etcd': etcd, 'log': out.getvalue()}))",
+        ].join('\n'),
+      )) as ReplaceRun;
+    }
+    const CREATE = 'ec2 create-replace-root-volume-task --instance-id i-0abc --image-id ami-0fedcba9876543210 --delete-replaced-root-volume --output json';
+    const RECORD = { instance: 'i-0abc', image: 'ami-0fedcba9876543210', task: 'replacevol-0123456789abcdef0' };
+
+    test('drained first, then the task for its own instance and the new image (the old root deleted); its record in etcd; it waits until EC2 reboots it', async () => {
+      const r = await replaceWith({ states: ['pending', 'in-progress', 'reboot'] });
+      expect(r.result).toBe('rebooted');
+      expect(r.calls).toEqual(['drain', 'lock held', CREATE, 'ec2 describe-replace-root-volume-tasks', 'ec2 describe-replace-root-volume-tasks', 'ec2 describe-replace-root-volume-tasks']);
+      // Killed by the reboot: nothing undone (Patroni not started again; the record stays for the next boot).
+      expect(JSON.parse(r.etcd['/cdk-failover/db/root-image/pg-0']!)).toEqual(RECORD);
+      expect(r.log).toContain('image ami-0fedcba9876543210: replacing the root volume of pg-0 (i-0abc), which runs ami-0123456789abcdef0');
+      expect(r.log).toContain('root volume replacement replacevol-0123456789abcdef0 started');
+    });
+
+    test.each(['failed', 'failing', 'failed-detached'])('a task EC2 reports %s: Failure naming it; Patroni started again, the record removed', async (state) => {
+      const r = await replaceWith({ states: ['pending', state] });
+      expect(r.result).toBe(`Failure: EC2 root volume replacement replacevol-0123456789abcdef0 from ami-0fedcba9876543210: ${state}`);
+      expect(r.calls.slice(-1)).toEqual(['systemctl start cdk-failover-patroni.service']);
+      expect(r.etcd).toEqual({});
+    });
+
+    test("a task EC2 refuses (an image of another architecture, say): Failure with EC2's words; Patroni started again, no record", async () => {
+      const r = await replaceWith({ create: 'refused: An error occurred (InvalidParameterValue): the AMI architecture does not match the instance' });
+      expect(r.result).toBe('Failure: ec2 create-replace-root-volume-task failed: refused: An error occurred (InvalidParameterValue): the AMI architecture does not match the instance');
+      expect(r.calls).toEqual(['drain', 'lock held', CREATE, 'systemctl start cdk-failover-patroni.service']);
+      expect(r.etcd).toEqual({});
+    });
+
+    test('no reboot within 900 s (EC2 unanswered, or the task stuck): Failure after the bound, Patroni started again', async () => {
+      const r = await replaceWith({});
+      expect(r.result).toBe('Failure: EC2 root volume replacement replacevol-0123456789abcdef0 from ami-0fedcba9876543210 not done within 900 s (in-progress)');
+      expect(r.calls.filter((c) => c.startsWith('ec2 describe'))).toHaveLength(181);
+      expect(r.calls.slice(-1)).toEqual(['systemctl start cdk-failover-patroni.service']);
+    });
+
+    test.each(['UPDATE_IN_PROGRESS', 'UPDATE_ROLLBACK_IN_PROGRESS'])('its instance resource %s (CloudFormation stops and starts it for a new type): not now, nothing done', async (status) => {
+      const r = await replaceWith({ status });
+      expect(r).toMatchObject({ result: 'returned 0', calls: [], etcd: {} });
+      expect(r.log).toContain('not now: CloudFormation is updating this instance');
+    });
+
+    test('running_image: the image its last replacement asked for, when recorded for this instance; else the one IMDS gives', async () => {
+      const image = (record?: object | string) =>
+        py(
+          [
+            "settings = {'name': 'pg-0', 'scope': 'db'}",
+            `recorded = ${JSON.stringify(record === undefined ? '' : typeof record === 'string' ? record : JSON.stringify(record))}`,
+            "agent.etcdctl = lambda settings, *args, timeout=30: recorded if args[-1] == '/cdk-failover/db/root-image/pg-0' else ''",
+            "agent.imds_get = lambda path: {'/latest/meta-data/instance-id': 'i-0abc', '/latest/meta-data/ami-id': 'ami-0launch0launch00'}[path]",
+            'print(json.dumps(agent.running_image(settings)))',
+          ].join('\n'),
+        );
+      expect(await image(RECORD)).toBe('ami-0fedcba9876543210');
+      expect(await image(undefined)).toBe('ami-0launch0launch00');
+      expect(await image({ ...RECORD, instance: 'i-0other' })).toBe('ami-0launch0launch00'); // another instance's (a replaced one)
+      expect(await image('not json')).toBe('ami-0launch0launch00');
     });
   });
 
