@@ -3,6 +3,7 @@ import { FAULT_KINDS, LocalCluster, type FaultKind, type LocalClusterStatus, typ
 import { DEFAULT_STATE_ROOT } from '../local/layout';
 import { TIMING_PROFILES, type TimingProfileName } from '../local/profiles';
 import { rejoinAsStandby } from '../local/rejoin';
+import { IMAGE_ID_PATTERN, IMAGE_ID_SHAPE } from '../local/boot/root-volume-tasks';
 import { standbyReadiness } from './standby-line';
 
 interface CommonOptions {
@@ -25,6 +26,12 @@ function parameter(value: string, previous: Record<string, string> = {}): Record
   const m = /^([a-z_][a-z0-9_.]*)=(.+)$/.exec(value);
   if (!m) throw new InvalidArgumentError(`'${value}' is not NAME=VALUE (a PostgreSQL parameter name, '=', a non-empty value).`);
   return { ...previous, [m[1]!]: m[2]! };
+}
+
+/** An AMI ID, as the rehearsal's EC2 stand-in takes it. */
+function imageId(value: string): string {
+  if (!IMAGE_ID_PATTERN.test(value)) throw new InvalidArgumentError(`must be ${IMAGE_ID_SHAPE}, e.g. ami-0123456789abcdef0.`);
+  return value;
 }
 
 function nodeCount(value: string): number {
@@ -142,12 +149,13 @@ export function localCommands(): Command {
     )
     .addOption(new Option('--timing <profile>', 'a new timing profile').choices(Object.keys(TIMING_PROFILES)))
     .option('--set-parameter <name=value>', 'a PostgreSQL parameter to set (repeatable)', parameter)
-    .action(async (opts: CommonOptions & { timing?: TimingProfileName; setParameter?: Record<string, string> }) => {
-      if (opts.timing === undefined && opts.setParameter === undefined) {
-        throw new InvalidArgumentError('nothing to apply: give --timing and/or --set-parameter.');
+    .option('--image <ami-id>', "a new machine image: each node's agent replaces its own root volume (EC2's replace-root-volume task, performed here), the leader last", imageId)
+    .action(async (opts: CommonOptions & { timing?: TimingProfileName; setParameter?: Record<string, string>; image?: string }) => {
+      if (opts.timing === undefined && opts.setParameter === undefined && opts.image === undefined) {
+        throw new InvalidArgumentError('nothing to apply: give --timing, --set-parameter and/or --image.');
       }
       const cluster = LocalCluster.open({ clusterName: opts.cluster, stateRoot: opts.stateRoot, log: progress });
-      await cluster.apply({ timing: opts.timing, parameters: opts.setParameter });
+      await cluster.apply({ timing: opts.timing, parameters: opts.setParameter, imageId: opts.image });
     });
 
   withCommon(local.command('rotate-certificates'))

@@ -48,6 +48,9 @@ import { standInSsmAgentKey } from './boot/ssm-agent-standin';
 import { readRecordedMetrics, readRecordedSignals, type RecordedDatum } from './boot/aws-standin';
 import { handleSignals, waitForGeneration } from './boot/apply';
 import type { RehearsalStack } from './boot/rehearsal-stack';
+import { REHEARSAL_IMAGE_ID } from './boot/rehearsal-names';
+import { checkImageId, REBOOT_GRACE_MS, RootVolumeTasks } from './boot/root-volume-host';
+import { ROOT_VOLUME_TASKS_FILE } from './boot/root-volume-tasks';
 import { AGENT_UNIT_NAMES, NODE_AGENT_PATH } from '../patroni/config/agent-units';
 import { leftoversExist, teardown, type TeardownReport } from './teardown';
 import { checkRepositoryPathFree, localBackupSpec, startS3StandIn, writeNamespaceHosts } from './backup/repository';
@@ -256,6 +259,12 @@ export interface ApplyChange {
   readonly timing?: TimingProfileName | ClusterTiming;
   /** PostgreSQL parameters to set (added to those set before). */
   readonly parameters?: Readonly<Record<string, string>>;
+  /**
+   * A new machine image for every instance (`ami-` and 8 or 17 hex digits): each node's agent
+   * replaces its own root volume (an EC2 replace-root-volume task, which the rehearsal performs),
+   * one node at a time, the leader last after a switchover. @default - the image the cluster runs
+   */
+  readonly imageId?: string;
   /** @default 1_800_000 per node */
   readonly timeoutMs?: number;
 }
@@ -433,6 +442,11 @@ export class LocalCluster {
 
   public get timingProfile(): string {
     return this.state.timingProfile;
+  }
+
+  /** The instances' machine image (booted clusters): the rehearsal's until `apply({ imageId })`. */
+  public get imageId(): string {
+    return this.state.boot?.imageId ?? REHEARSAL_IMAGE_ID;
   }
 
   public get nodeNames(): string[] {
@@ -1254,10 +1268,12 @@ export class LocalCluster {
       const b = s.nodes.find((x) => x.name === name)!.boot!;
       b.instanceId = instanceId;
       b.instances += 1;
+      b.roots = 1;
       b.nspawn = undefined;
     });
     const config = booted.readStandInConfig(this.state.boot!);
-    await this.restartStandIn({ ...config, instances: config.instances.map((i) => (i.address === node.address ? { ...i, instanceId } : i)) });
+    // The new instance launches from the image the stack names now.
+    await this.restartStandIn({ ...config, instances: config.instances.map((i) => (i.address === node.address ? { ...i, instanceId, imageId: this.imageId } : i)) });
     const attach = options.attachVolume ?? true;
     this.log(`${name} terminated; booting instance ${instanceId} on ${node.address} ${attach ? 'with its volume' : 'WITHOUT its volume'}`);
     await this.bootNode(name, true, attach);
@@ -1276,19 +1292,24 @@ export class LocalCluster {
     const started = Date.now();
     const { timing, profile } = change.timing === undefined ? { timing: this.timing, profile: this.timingProfile } : resolveTiming(change.timing);
     const parameters = { ...this.state.boot!.postgresParameters, ...change.parameters };
-    const stack = await this.rehearsalStack(timing, parameters);
+    if (change.imageId !== undefined) checkImageId(change.imageId, 'imageId');
+    const imageId = change.imageId ?? this.imageId;
+    const stack = await this.rehearsalStack(timing, parameters, this.state.boot!, imageId);
     try {
       await this.publishAndWait(stack, change.timeoutMs);
     } catch (err) {
       // As CloudFormation rolls back: the previous configuration goes back into the metadata, and
-      // the agents apply it one node at a time (nothing waits for that).
+      // the agents apply it one node at a time (nothing waits for that, but a node whose root was
+      // replaced needs EC2 to replace it back: that is performed here, for a bounded time).
       this.publish(await this.rehearsalStack(this.timing, { ...this.state.boot!.postgresParameters }));
-      throw new LocalClusterError(`${oneLine(err)}; rolled back: the previous configuration is published again and the agents apply it`);
+      const back = imageId === this.imageId ? '' : await this.rootVolumeTasks().rollBack(this.imageId, change.timeoutMs);
+      throw new LocalClusterError(`${oneLine(err)}; rolled back: the previous configuration is published again and the agents apply it${back}`);
     }
     this.update((st) => {
       st.spec = { ...st.spec, timing };
       st.timingProfile = profile;
       st.boot!.postgresParameters = parameters;
+      st.boot!.imageId = imageId;
     });
     const seconds = (Date.now() - started) / 1000;
     this.log(`applied on every node in ${seconds.toFixed(1)} s`);
@@ -1329,11 +1350,12 @@ export class LocalCluster {
     return { nodes };
   }
 
-  /** The rehearsal stack of this cluster with `timing` and `parameters`, and its certificates as issued unless given. */
+  /** The rehearsal stack of this cluster with `timing` and `parameters`, and its certificates and image as they are unless given. */
   private async rehearsalStack(
     timing: ClusterTiming,
     parameters: Record<string, string>,
     certificates: { readonly nodeSecretVersion: string; readonly certificateRotation?: string } = this.state.boot!,
+    imageId = this.imageId,
   ) {
     const { synthesizeRehearsalStack } = await import('./boot/rehearsal-stack');
     try {
@@ -1347,10 +1369,33 @@ export class LocalCluster {
         nodeSecretVersion: certificates.nodeSecretVersion,
         certificateRotation: certificates.certificateRotation,
         ssmAgent: standInSsmAgentKey(booted.ssmAgentDir(this.state.dir)),
+        imageId,
       });
     } catch (err) {
       throw new LocalClusterError(`apply: ${oneLine(err)}`);
     }
+  }
+
+  /** EC2's side of the nodes' replace-root-volume tasks (an image change), on this cluster's nodes. */
+  private rootVolumeTasks(): RootVolumeTasks {
+    return new RootVolumeTasks({
+      file: path.join(this.state.dir, ROOT_VOLUME_TASKS_FILE),
+      log: (line) => this.log(line),
+      nodeOf: (instanceId) => this.state.nodes.find((n) => n.boot?.instanceId === instanceId)?.name,
+      shutDown: async (name) => {
+        const nspawn = this.node(name).boot?.nspawn;
+        return nspawn ? stopContainer(nspawn.pid, REBOOT_GRACE_MS) : 'not running';
+      },
+      bootFreshRoot: async (name) => {
+        await this.bootNode(name, true);
+        this.update((st) => {
+          const b = st.nodes.find((n) => n.name === name)!.boot!;
+          b.roots = (b.roots ?? 1) + 1;
+        });
+        this.setFaults(name, () => ({}));
+      },
+      launchImages: () => new Map(booted.readStandInConfig(this.state.boot!).instances.map((i) => [i.instanceId, i.imageId ?? REHEARSAL_IMAGE_ID])),
+    });
   }
 
   private publish(stack: RehearsalStack): void {
@@ -1363,17 +1408,23 @@ export class LocalCluster {
     this.publish(stack);
     this.log(`published the change (wait condition ${stack.waitHandle}); the nodes' agents apply it one node at a time`);
     const signalsFile = path.join(this.state.dir, booted.CLOUDFORMATION_SIGNALS_FILE);
-    await waitForGeneration({
+    // An image change: the agents' replace-root-volume tasks are performed meanwhile, as EC2 would.
+    const tasks = this.rootVolumeTasks().perform();
+    try {
+      await waitForGeneration({
       handle: stack.waitHandle,
       signalsFile,
       nodeNames: this.nodeNames,
       timeoutMs: timeoutMs ?? 1_800_000 * this.nodeNames.length,
       agentLines: async (name) => {
         const r = await runInContainer(this.containerInit(name), ['journalctl', '--quiet', '--no-pager', '-o', 'cat', '-u', AGENT_UNIT_NAMES.service, '--since', `@${since}`], { allowFailure: true });
-        return r.stdout.split('\n').filter((l) => /^cdk-failover(-agent)?: /.test(l));
-      },
-      log: (line) => this.log(line),
-    });
+          return r.stdout.split('\n').filter((l) => /^cdk-failover(-agent)?: /.test(l));
+        },
+        log: (line) => this.log(line),
+      });
+    } finally {
+      await tasks.stop();
+    }
     return [...handleSignals(readRecordedSignals(signalsFile), stack.waitHandle).keys()];
   }
 

@@ -26,10 +26,11 @@ export const BOOTED_PACKAGES: readonly string[] = ['debootstrap', 'systemd-conta
  * rendered files to: shellcheck, `systemd-analyze verify` (which also checks that the units'
  * commands exist: /bin/kill is procps', present on the Debian AMI but not in a minimal root),
  * python3 (PyYAML round trips, the metrics publisher, the user data's unpacking), nftables (the
- * node's IMDS firewall, loaded in a network namespace of its own), prometheus (promtool checks and
+ * node's IMDS firewall, loaded in a network namespace of its own), python3-botocore (the nodes' awscli
+ * reads the AWS stand-in's answers with it), prometheus (promtool checks and
  * unit-tests the rendered alerting rules); and gnupg, with the booted rehearsal's packages.
  */
-export const TEST_PACKAGES: readonly string[] = [...LOCAL_CLUSTER_PACKAGES, 'shellcheck', 'systemd', 'procps', 'python3', 'nftables', 'prometheus', ...BOOTED_PACKAGES];
+export const TEST_PACKAGES: readonly string[] = [...LOCAL_CLUSTER_PACKAGES, 'shellcheck', 'systemd', 'procps', 'python3', 'python3-botocore', 'nftables', 'prometheus', ...BOOTED_PACKAGES];
 
 /** The packages of `packages` that dpkg does not list as installed (one `dpkg-query` call). */
 export async function missingPackages(packages: readonly string[] = LOCAL_CLUSTER_PACKAGES): Promise<string[]> {

@@ -22,6 +22,7 @@ import {
 import { CLOUDFORMATION_STACK_FILE, markStackDeleting, setInstancePhysicalId, setInstanceStatus } from '../../lib/local/boot/booted-nodes';
 import { LocalClusterError } from '../../lib/local/errors';
 import { start } from '../../lib/util/command';
+import { call, signedHeaders, testStandInConfig, type Reply } from './stand-in-kit';
 
 // Loopback is 127.0.0.0/8 on Linux: the client picks its source address to be one instance or another.
 const NODE_A = { address: '127.0.0.1', instanceId: 'i-0aaaaaaaaaaaaaaa1', availabilityZone: 'eu-west-1a' };
@@ -39,56 +40,17 @@ const STS_HOST = 'sts.eu-west-1.amazonaws.com';
 const INSTANCE_ROLE_ARN = 'arn:aws:iam::111122223333:role/Rehearsal-DatabaseNodeRole1234';
 const PROCESS_ROLE_ARN = 'arn:aws:iam::111122223333:role/Rehearsal-DatabaseProcessRole5678';
 
-interface Reply {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-interface CallOptions {
-  method?: string;
-  path?: string;
-  headers?: http.OutgoingHttpHeaders;
-  body?: string | Buffer;
-  localAddress?: string;
-}
-
-function call(port: number, o: CallOptions = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { host: '127.0.0.1', port, method: o.method ?? 'GET', path: o.path ?? '/', headers: o.headers, localAddress: o.localAddress, agent: false },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-      },
-    );
-    req.on('error', reject);
-    req.end(o.body);
-  });
-}
-
 let dir: string;
 let config: AwsStandInConfig;
 let standIn: RunningStandIn;
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aws-standin-'));
-  config = {
-    region: 'eu-west-1',
-    accountId: '111122223333',
-    roleName: 'Rehearsal-DatabaseNodeRole1234',
-    imds: { host: '127.0.0.1', port: 0 },
-    api: { host: '127.0.0.1', port: 0 },
-    instances: [NODE_A, NODE_B],
+  config = testStandInConfig(dir, [NODE_A, NODE_B], {
     secrets: { [SUPERUSER_ARN]: SUPERUSER_SECRET, [REST_ARN]: REST_SECRET },
-    metricsFile: path.join(dir, 'metrics.jsonl'),
-    cloudFormationFile: path.join(dir, 'cloudformation.json'),
-    signalsFile: path.join(dir, 'signals.jsonl'),
-    requestLogFile: path.join(dir, 'requests.jsonl'),
     ssmAgentDir: path.join(dir, 'ssm-agent'),
     processRoleArn: PROCESS_ROLE_ARN,
-  };
+  });
   fs.mkdirSync(config.ssmAgentDir!);
   fs.writeFileSync(path.join(config.ssmAgentDir!, 'amazon-ssm-agent.deb'), Buffer.from([0x21, 0x3c, 0x61, 0x72, 0x63, 0x68, 0x3e, 0x0a, 0xff, 0x00]));
   fs.writeFileSync(path.join(config.ssmAgentDir!, 'amazon-ssm-agent.deb.sig'), 'signature');
@@ -249,14 +211,6 @@ describe('IMDSv2', () => {
 
 // ---------------------------------------------------------------------------------------------
 // The APIs
-
-function signedHeaders(c: Pick<RoleCredentialsDocument, 'AccessKeyId' | 'Token'>, service: string): http.OutgoingHttpHeaders {
-  return {
-    Authorization: `AWS4-HMAC-SHA256 Credential=${c.AccessKeyId}/20260101/eu-west-1/${service}/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=${'0'.repeat(64)}`,
-    'X-Amz-Date': '20260101T000000Z',
-    'X-Amz-Security-Token': c.Token,
-  };
-}
 
 async function getSecretValue(input: object, headers?: http.OutgoingHttpHeaders, target = 'secretsmanager.GetSecretValue'): Promise<Reply> {
   const auth = headers ?? signedHeaders(await roleCredentials(), 'secretsmanager');

@@ -1,6 +1,6 @@
 import { gunzipSync } from 'node:zlib';
 import { REHEARSAL_REGION, rehearsalVolumeId, resolveIntrinsic, synthesizeRehearsalStack } from '../../lib/local/boot/rehearsal-stack';
-import { rehearsalWaitHandleUrl } from '../../lib/local/boot/rehearsal-names';
+import { REHEARSAL_IMAGE_ID, rehearsalWaitHandleUrl } from '../../lib/local/boot/rehearsal-names';
 import { FAST_TIMING } from '../../lib/patroni/config/timing-profiles';
 import { NODE_METADATA_KEY } from '../../lib/patroni/user-data';
 
@@ -79,6 +79,15 @@ describe('synthesizeRehearsalStack', () => {
     expect(changed.waitHandle).not.toBe(stack.waitHandle);
     expect(unpack(changed.nodes[0].metadata).text).toContain('work_mem');
     expect(unpack(stack.nodes[0].metadata).text).not.toContain('work_mem');
+  });
+
+  test("an image change: each node's configuration names the new image, the user data stays, the wait condition changes (the rehearsal's image otherwise)", () => {
+    const image = (n: { metadata: unknown }) => (n.metadata as Record<string, { image?: string }>)[NODE_METADATA_KEY].image;
+    expect([stack.imageId, ...stack.nodes.map(image)]).toEqual(Array(4).fill(REHEARSAL_IMAGE_ID));
+    const changed = synthesizeRehearsalStack({ clusterName: 'bt', nodeAddresses: ADDRESSES, vpcCidr: '10.213.77.0/24', timing: FAST_TIMING, imageId: 'ami-0fedcba9876543210', ...CERTIFICATES });
+    expect([changed.imageId, ...changed.nodes.map(image)]).toEqual(Array(4).fill('ami-0fedcba9876543210'));
+    expect(changed.nodes.map((n) => n.userData)).toEqual(stack.nodes.map((n) => n.userData));
+    expect(changed.waitHandle).not.toBe(stack.waitHandle);
   });
 
   test('volume IDs have EC2\'s shape and differ per node', () => {

@@ -3,13 +3,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { run } from '../../lib/util/command';
-
-const ROOT = path.resolve(__dirname, '../..');
-
-function failover(args: string[]) {
-  return run(process.execPath, ['-r', 'ts-node/register/transpile-only', 'bin/failover.ts', ...args], { cwd: ROOT, allowFailure: true, timeoutMs: 120_000 });
-}
+import { failover } from './failover-cli';
 
 describe('failover local restart-all: bad input', () => {
   let stateRoot: string;

@@ -35,6 +35,8 @@ export async function waitForGeneration(w: GenerationWait): Promise<void> {
   const showAgents = async () => {
     for (const name of w.nodeNames) {
       const lines = await w.agentLines(name).catch(() => [] as readonly string[]);
+      // Fewer lines than shown: a new root volume (an image change) started a new journal.
+      if (lines.length < (shown.get(name) ?? 0)) shown.set(name, 0);
       for (const line of lines.slice(shown.get(name) ?? 0)) w.log(`  ${name}: ${line}`);
       shown.set(name, Math.max(shown.get(name) ?? 0, lines.length));
     }

@@ -24,6 +24,7 @@ export function parseAwsStandInConfig(value: unknown): AwsStandInConfig {
   const requestLogFile = optionalString(top.requestLogFile, 'requestLogFile');
   const ssmAgentDir = optionalString(top.ssmAgentDir, 'ssmAgentDir');
   const processRoleArn = optionalString(top.processRoleArn, 'processRoleArn');
+  const rootVolumeTasksFile = optionalString(top.rootVolumeTasksFile, 'rootVolumeTasksFile');
   const certFile = optionalString(api.certFile, 'api.certFile');
   const keyFile = optionalString(api.keyFile, 'api.keyFile');
   return {
@@ -41,6 +42,7 @@ export function parseAwsStandInConfig(value: unknown): AwsStandInConfig {
     ...(requestLogFile ? { requestLogFile } : {}),
     ...(ssmAgentDir ? { ssmAgentDir } : {}),
     ...(processRoleArn ? { processRoleArn } : {}),
+    ...(rootVolumeTasksFile ? { rootVolumeTasksFile } : {}),
   };
 }
 
@@ -70,10 +72,12 @@ function list(value: unknown, what: string): unknown[] {
 
 function instance(value: unknown, i: number): StandInInstance {
   const o = object(value, `instances[${i}]`);
+  const imageId = optionalString(o.imageId, `instances[${i}].imageId`);
   return {
     address: string(o.address, `instances[${i}].address`),
     instanceId: string(o.instanceId, `instances[${i}].instanceId`),
     availabilityZone: string(o.availabilityZone, `instances[${i}].availabilityZone`),
+    ...(imageId ? { imageId } : {}),
   };
 }
 

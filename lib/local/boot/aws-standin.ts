@@ -2,7 +2,9 @@
 // and the AWS APIs the node's programs call through Debian 12's awscli (botocore): Secrets Manager
 // GetSecretValue (the bootstrap), CloudWatch PutMetricData (the metrics publisher and the
 // role-change callback) and CloudFormation DescribeStackResource and SignalResource (the node's
-// metadata and its creation signal), plus the PUT to a wait condition handle's presigned S3 URL.
+// metadata and its creation signal), EC2 CreateReplaceRootVolumeTask and
+// DescribeReplaceRootVolumeTasks (an image change: the node replaces its own root volume), plus the
+// PUT to a wait condition handle's presigned S3 URL.
 // The node's /etc/hosts points the service hostnames here and its image trusts the rehearsal CA,
 // so the real programs run unchanged.
 import { randomBytes, randomUUID } from 'node:crypto';
@@ -12,11 +14,20 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { LocalClusterError, oneLine } from '../errors';
 import { SSM_AGENT_FILES } from '../../patroni/config/ssm-agent';
+import { appendJsonLines, readJsonLines } from './json-lines';
+import { REHEARSAL_IMAGE_ID } from './rehearsal-names';
+import { createRootVolumeTask, IMAGE_ID_PATTERN, instanceImage, isUnfinished, readRootVolumeTasks, type RootVolumeTask } from './root-volume-tasks';
 
 export interface StandInInstance {
   readonly address: string;
   readonly instanceId: string;
   readonly availabilityZone: string;
+  /**
+   * The image the instance was launched from: IMDS's ami-id until a replace-root-volume task of
+   * this instance replaces its root with another image.
+   * @default REHEARSAL_IMAGE_ID
+   */
+  readonly imageId?: string;
 }
 
 export interface AwsStandInConfig {
@@ -64,6 +75,13 @@ export interface AwsStandInConfig {
    * @default - AssumeRole is refused
    */
   readonly processRoleArn?: string;
+  /**
+   * EC2's replace-root-volume tasks (root-volume-tasks.ts's JSON lines): CreateReplaceRootVolumeTask
+   * appends to it, the host performs the tasks and appends their states, DescribeReplaceRootVolumeTasks
+   * and IMDS's ami-id read it anew for every call (so they survive a restart of the stand-in).
+   * @default - the EC2 calls are answered InternalFailure, IMDS's ami-id is the launch image
+   */
+  readonly rootVolumeTasksFile?: string;
 }
 
 export interface RunningStandIn {
@@ -168,6 +186,7 @@ const CLOUDWATCH_JSON_TARGET = 'GraniteServiceVersion20100801.';
 const SECRETS_MANAGER_TARGET = 'secretsmanager.';
 const CLOUDFORMATION_XMLNS = 'http://cloudformation.amazonaws.com/doc/2010-05-15/';
 const STS_XMLNS = 'https://sts.amazonaws.com/doc/2011-06-15/';
+const EC2_XMLNS = 'http://ec2.amazonaws.com/doc/2016-11-15/';
 /** AssumeRole's DurationSeconds: from 15 minutes to the hour role chaining allows. */
 const ASSUME_ROLE_SECONDS = { min: 900, max: 3600, default: 3600 } as const;
 /** A wait condition handle is a presigned URL on `cloudformation-waitcondition-REGION.s3.REGION.amazonaws.com`. */
@@ -349,6 +368,8 @@ class Imds {
     switch (path) {
       case '/latest/meta-data/instance-id':
         return instance.instanceId;
+      case '/latest/meta-data/ami-id':
+        return this.imageOf(instance);
       case '/latest/meta-data/local-ipv4':
         return instance.address;
       case '/latest/meta-data/placement/region':
@@ -382,6 +403,13 @@ class Imds {
     return JSON.stringify(document, null, 2);
   }
 
+  /** The launch image until a replace-root-volume task of the instance replaced its root. */
+  private imageOf(instance: StandInInstance): string {
+    const launched = instance.imageId ?? REHEARSAL_IMAGE_ID;
+    const file = this.config.rootVolumeTasksFile;
+    return file === undefined ? launched : instanceImage(readRootVolumeTasks(file), instance.instanceId, launched);
+  }
+
   private identityDocument(instance: StandInInstance): string {
     const document = {
       accountId: this.config.accountId,
@@ -390,7 +418,7 @@ class Imds {
       billingProducts: null,
       devpayProductCodes: null,
       marketplaceProductCodes: null,
-      imageId: 'ami-0a1b2c3d4e5f60718',
+      imageId: this.imageOf(instance),
       instanceId: instance.instanceId,
       instanceType: 't3.medium',
       kernelId: null,
@@ -414,7 +442,7 @@ function header(req: http.IncomingMessage, name: string): string | undefined {
 // ---------------------------------------------------------------------------------------------
 
 /** The wire protocols botocore speaks to these services. */
-type Protocol = 'json1.1' | 'json1.0' | 'query';
+type Protocol = 'json1.1' | 'json1.0' | 'query' | 'ec2';
 
 /** A client error, answered in the protocol's error shape. */
 class ApiError extends Error {
@@ -428,7 +456,7 @@ class ApiError extends Error {
 }
 
 interface ApiCall {
-  readonly service: 'secretsmanager' | 'monitoring' | 'cloudformation' | 'sts' | 'unknown';
+  readonly service: 'secretsmanager' | 'monitoring' | 'cloudformation' | 'sts' | 'ec2' | 'unknown';
   readonly protocol: Protocol;
   /** The operation, from X-Amz-Target or (query protocol) the form's Action. */
   readonly action: string;
@@ -446,6 +474,7 @@ function identifyCall(req: http.IncomingMessage, body: Buffer): ApiCall {
   if (host.startsWith('monitoring.')) return { service: 'monitoring', protocol: 'query', action: formOf(body).get('Action') ?? '' };
   if (host.startsWith('cloudformation.')) return { service: 'cloudformation', protocol: 'query', action: formOf(body).get('Action') ?? '' };
   if (host.startsWith('sts.')) return { service: 'sts', protocol: 'query', action: formOf(body).get('Action') ?? '' };
+  if (host.startsWith('ec2.')) return { service: 'ec2', protocol: 'ec2', action: formOf(body).get('Action') ?? '' };
   if (host.startsWith('secretsmanager.')) return { service: 'secretsmanager', protocol: 'json1.1', action: '' };
   return { service: 'unknown', protocol: 'json1.1', action: '' };
 }
@@ -475,6 +504,13 @@ function sendQueryResponse(res: http.ServerResponse, call: ApiCall, requestId: s
 
 function sendApiError(res: http.ServerResponse, call: ApiCall, err: ApiError, requestId: string): void {
   const fault = err.status >= 500 ? 'Receiver' : 'Sender';
+  if (call.protocol === 'ec2') {
+    // EC2's own error document: no namespace, no Type, RequestID spelt so.
+    const xml =
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${xmlEscape(err.code)}</Code><Message>${xmlEscape(err.message)}</Message></Error></Errors>` +
+      `<RequestID>${requestId}</RequestID></Response>`;
+    return send(res, err.status, xml, { 'Content-Type': 'text/xml;charset=UTF-8' });
+  }
   if (call.protocol === 'query') {
     const xml =
       `<ErrorResponse xmlns="${queryXmlns(call.service)}"><Error><Type>${fault}</Type><Code>${xmlEscape(err.code)}</Code>` +
@@ -492,12 +528,19 @@ function sendApiError(res: http.ServerResponse, call: ApiCall, err: ApiError, re
 }
 
 /** Who signed a request: the AccessKeyId in `Credential=`, which must be one IMDS handed out. */
-function authenticate(req: http.IncomingMessage, json: boolean, byKeyId: ReadonlyMap<string, RoleCredentials>): RoleCredentials {
+function authenticate(req: http.IncomingMessage, protocol: Protocol, byKeyId: ReadonlyMap<string, RoleCredentials>): RoleCredentials {
+  const json = protocol === 'json1.0' || protocol === 'json1.1';
   const authorization = header(req, 'authorization');
+  // EC2 says AuthFailure to both.
   if (authorization === undefined) {
-    throw new ApiError(403, json ? 'MissingAuthenticationTokenException' : 'MissingAuthenticationToken', 'Request is missing Authentication Token');
+    throw protocol === 'ec2'
+      ? new ApiError(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials')
+      : new ApiError(403, json ? 'MissingAuthenticationTokenException' : 'MissingAuthenticationToken', 'Request is missing Authentication Token');
   }
-  const invalid = new ApiError(403, json ? 'UnrecognizedClientException' : 'InvalidClientTokenId', 'The security token included in the request is invalid.');
+  const invalid =
+    protocol === 'ec2'
+      ? new ApiError(401, 'AuthFailure', 'AWS was not able to validate the provided access credentials')
+      : new ApiError(403, json ? 'UnrecognizedClientException' : 'InvalidClientTokenId', 'The security token included in the request is invalid.');
   const keyId = /^AWS4-HMAC-SHA256\s+Credential=([A-Z0-9]+)\//.exec(authorization)?.[1];
   const credentials = keyId === undefined ? undefined : byKeyId.get(keyId);
   // Temporary keys are useless without their session token, on AWS as here. The signature itself
@@ -728,31 +771,6 @@ export function readRecordedSignals(file: string): RecordedSignal[] {
   return readJsonLines<RecordedSignal>(file);
 }
 
-/** One JSON value a line. A last line without its newline may be an append under way: left out unless it parses. */
-function readJsonLines<T>(file: string): T[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  const lines = text.split('\n');
-  const last = lines.pop() ?? ''; // '' when the file ends with its newline
-  const values = lines.filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as T);
-  try {
-    if (last.trim() !== '') values.push(JSON.parse(last) as T);
-  } catch {
-    // torn: the rest of the line is still being written
-  }
-  return values;
-}
-
-/** Appended before answering: whoever reads the file after the response sees the records. */
-function appendJsonLines(file: string, records: readonly object[]): void {
-  fs.appendFileSync(file, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-}
-
 /** A file the stand-in's config may leave out; a call that needs it is then InternalFailure. */
 function configuredFile(file: string | undefined, field: string): string {
   if (file === undefined) throw new ApiError(500, 'InternalFailure', `the AWS stand-in's config names no ${field}`);
@@ -933,10 +951,110 @@ class WaitConditions {
   }
 }
 
+// EC2: the replace-root-volume tasks of an image change (EC2's own query protocol).
+
+/** An EC2 answer: `<ActionResponse>` in EC2's namespace, `<requestId>` first, no Result wrapper. */
+function sendEc2Response(res: http.ServerResponse, call: ApiCall, requestId: string, content: string): void {
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>\n<${call.action}Response xmlns="${EC2_XMLNS}"><requestId>${requestId}</requestId>${content}</${call.action}Response>`;
+  send(res, 200, xml, { 'Content-Type': 'text/xml;charset=UTF-8' });
+}
+
+function ec2Error(code: string, message: string, status = 400): ApiError {
+  return new ApiError(status, code, message);
+}
+
+/** A task's elements, lowerCamel as EC2 writes them. */
+function rootVolumeTaskXml(t: RootVolumeTask): string {
+  return (
+    `<replaceRootVolumeTaskId>${t.replaceRootVolumeTaskId}</replaceRootVolumeTaskId><instanceId>${t.instanceId}</instanceId>` +
+    `<taskState>${t.taskState}</taskState><startTime>${t.startTime}</startTime>${t.completeTime ? `<completeTime>${t.completeTime}</completeTime>` : ''}` +
+    `<tagSet/><imageId>${xmlEscape(t.imageId)}</imageId><deleteReplacedRootVolume>${t.deleteReplacedRootVolume}</deleteReplacedRootVolume>`
+  );
+}
+
+/** The query protocol's list members `Name.1`, `Name.2`, ... in numeric order. */
+function queryList(form: URLSearchParams, name: string): string[] {
+  const members: Array<[number, string]> = [];
+  for (const [key, value] of form) {
+    const m = new RegExp(`^${name.replace(/\./g, '\\.')}\\.(\\d+)$`).exec(key);
+    if (m) members.push([Number(m[1]), value]);
+  }
+  return members.sort((a, b) => a[0] - b[0]).map(([, value]) => value);
+}
+
+/**
+ * CreateReplaceRootVolumeTask (from an image only) and DescribeReplaceRootVolumeTasks. The
+ * construct's policy lets a node replace the root volume of any of the cluster's instances; the
+ * rehearsal is stricter and lets an instance replace its own only (what the node agent does), so
+ * a wrong instance ID in the agent fails here instead of rebooting another node.
+ */
+class Ec2 {
+  constructor(private readonly config: AwsStandInConfig) {}
+
+  /** The content of the action's response element. */
+  public call(action: string, form: URLSearchParams, caller: StandInInstance): string {
+    switch (action) {
+      case 'CreateReplaceRootVolumeTask':
+        return `<replaceRootVolumeTask>${rootVolumeTaskXml(this.create(form, caller))}</replaceRootVolumeTask>`;
+      case 'DescribeReplaceRootVolumeTasks':
+        return `<replaceRootVolumeTaskSet>${this.describe(form).map((t) => `<item>${rootVolumeTaskXml(t)}</item>`).join('')}</replaceRootVolumeTaskSet>`;
+      default:
+        throw ec2Error('InvalidAction', `The action ${action} is not valid for this web service (the rehearsal's EC2 answers CreateReplaceRootVolumeTask and DescribeReplaceRootVolumeTasks only).`);
+    }
+  }
+
+  private get file(): string {
+    return configuredFile(this.config.rootVolumeTasksFile, 'rootVolumeTasksFile');
+  }
+
+  private create(form: URLSearchParams, caller: StandInInstance): RootVolumeTask {
+    const instanceId = form.get('InstanceId');
+    if (instanceId === null || instanceId === '') throw ec2Error('MissingParameter', 'The request must contain the parameter InstanceId');
+    if (!this.config.instances.some((i) => i.instanceId === instanceId)) throw ec2Error('InvalidInstanceID.NotFound', `The instance ID '${instanceId}' does not exist`);
+    if (instanceId !== caller.instanceId) {
+      throw ec2Error('UnauthorizedOperation', `You are not authorized to perform this operation. (the rehearsal lets ${caller.instanceId} replace its own root volume only, not ${instanceId}'s)`, 403);
+    }
+    if (form.get('SnapshotId') !== null) throw ec2Error('UnsupportedOperation', "the rehearsal replaces a root volume from an image only, not from a snapshot (ImageId, no SnapshotId)");
+    const imageId = form.get('ImageId');
+    if (imageId === null || imageId === '') throw ec2Error('UnsupportedOperation', 'the rehearsal replaces a root volume from an image only: ImageId is required (restoring the launch state is not stood in)');
+    if (!IMAGE_ID_PATTERN.test(imageId)) throw ec2Error('InvalidAMIID.Malformed', `Invalid id: "${imageId}" (expecting "ami-...")`);
+    const deleteReplaced = form.get('DeleteReplacedRootVolume');
+    if (deleteReplaced !== null && deleteReplaced !== 'true' && deleteReplaced !== 'false') throw ec2Error('InvalidParameterValue', `Value (${deleteReplaced}) for parameter deleteReplacedRootVolume is invalid. Expected: 'true' or 'false'.`);
+    const clientToken = form.get('ClientToken') ?? undefined;
+    const tasks = readRootVolumeTasks(this.file);
+    // Idempotent on the ClientToken, as EC2 is: a retried call gets the task it created.
+    const same = clientToken === undefined ? undefined : tasks.find((t) => t.clientToken === clientToken);
+    if (same) {
+      if (same.instanceId !== instanceId || same.imageId !== imageId) throw ec2Error('IdempotentParameterMismatch', `The client token ${clientToken} was used with other parameters`);
+      return same;
+    }
+    const running = tasks.find((t) => t.instanceId === instanceId && isUnfinished(t));
+    if (running) throw ec2Error('IncorrectState', `The instance '${instanceId}' has a replace root volume task in progress (${running.replaceRootVolumeTaskId}, ${running.taskState})`);
+    if (form.get('DryRun') === 'true') throw ec2Error('DryRunOperation', 'Request would have succeeded, but DryRun flag is set.', 412);
+    return createRootVolumeTask(this.file, { instanceId, imageId, deleteReplacedRootVolume: deleteReplaced === 'true', ...(clientToken !== undefined ? { clientToken } : {}) });
+  }
+
+  /**
+   * By ID and/or the `instance-id` filter, every task of the cluster otherwise (Describe actions
+   * are not scoped to resources in IAM). An ID the rehearsal does not know matches nothing.
+   */
+  private describe(form: URLSearchParams): RootVolumeTask[] {
+    const ids = queryList(form, 'ReplaceRootVolumeTaskId');
+    const instanceIds: string[] = [];
+    for (let n = 1; form.get(`Filter.${n}.Name`) !== null; n++) {
+      const name = form.get(`Filter.${n}.Name`);
+      if (name !== 'instance-id') throw ec2Error('InvalidParameterValue', `The filter '${name}' is invalid (the rehearsal filters by instance-id only)`);
+      instanceIds.push(...queryList(form, `Filter.${n}.Value`));
+    }
+    return readRootVolumeTasks(this.file).filter((t) => (ids.length === 0 || ids.includes(t.replaceRootVolumeTaskId)) && (instanceIds.length === 0 || instanceIds.includes(t.instanceId)));
+  }
+}
+
 class Api {
   private readonly secrets: SecretsManager;
   private readonly cloudFormation: CloudFormation;
   private readonly waitConditions: WaitConditions;
+  private readonly ec2: Ec2;
 
   constructor(
     private readonly config: AwsStandInConfig,
@@ -949,6 +1067,7 @@ class Api {
     this.secrets = new SecretsManager(config.secrets, config.secretVersions);
     this.cloudFormation = new CloudFormation(config);
     this.waitConditions = new WaitConditions(config, byAddress, log);
+    this.ec2 = new Ec2(config);
   }
 
   public readonly handle: Handler = (req, res, body) => {
@@ -964,12 +1083,13 @@ class Api {
     let error: string | undefined;
     try {
       if (req.method !== 'POST') throw new ApiError(405, 'MethodNotAllowed', `${req.method} is not how botocore calls ${call.service}`);
-      const credentials = authenticate(req, call.protocol !== 'query', this.byKeyId);
+      const credentials = authenticate(req, call.protocol, this.byKeyId);
       instanceId = credentials.instance.instanceId;
       role = credentials.role;
       if (credentials.role !== instanceRoleArn(this.config) && call.service !== 'monitoring') {
         // The process role's policy: PutMetricData (and the backup repository, not stood in here).
-        throw new ApiError(call.protocol === 'query' ? 403 : 400, call.protocol === 'query' ? 'AccessDenied' : 'AccessDeniedException', `${credentials.role} is not authorized to perform: ${call.service}:${call.action}`);
+        const [status, code] = call.protocol === 'query' ? [403, 'AccessDenied'] : call.protocol === 'ec2' ? [403, 'UnauthorizedOperation'] : [400, 'AccessDeniedException'];
+        throw new ApiError(status, code, `${credentials.role} is not authorized to perform: ${call.service}:${call.action}`);
       }
       status = this.dispatch(call, body, res, requestId, { caller, instanceId, credentials });
     } catch (err) {
@@ -1009,8 +1129,11 @@ class Api {
       case 'sts':
         sendQueryResponse(res, call, requestId, this.assumeRole(call, formOf(body), who.credentials));
         return 200;
+      case 'ec2':
+        sendEc2Response(res, call, requestId, this.ec2.call(call.action, formOf(body), who.credentials.instance));
+        return 200;
       default:
-        throw new ApiError(400, 'UnknownOperationException', 'the rehearsal answers secretsmanager.*, monitoring.*, cloudformation.* and sts:AssumeRole only');
+        throw new ApiError(400, 'UnknownOperationException', 'the rehearsal answers secretsmanager.*, monitoring.*, cloudformation.*, sts:AssumeRole and two ec2 actions only');
     }
   }
 
@@ -1131,6 +1254,7 @@ export async function startAwsStandIn(config: AwsStandInConfig): Promise<Running
   checkAppendable(config.metricsFile, 'metrics file');
   if (config.signalsFile !== undefined) checkAppendable(config.signalsFile, 'signals file');
   if (config.requestLogFile !== undefined) checkAppendable(config.requestLogFile, 'request log');
+  if (config.rootVolumeTasksFile !== undefined) checkAppendable(config.rootVolumeTasksFile, 'replace-root-volume tasks file');
   const log = new RequestLog(config.requestLogFile);
   const byAddress = instancesByAddress(config.instances);
   const byInstance = new Map<string, RoleCredentials>();

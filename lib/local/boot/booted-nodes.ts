@@ -18,6 +18,7 @@ import { startDetached, isRunning, signal, waitForExitOf, type ProcessRecord } f
 import { found, notYet, poll } from '../../ops/poll';
 import type { AwsStandInConfig, StandInResourceStatus, StandInStack, StandInStackResource } from './aws-standin';
 import { REHEARSAL_STACK_ID, REHEARSAL_STACK_NAME } from './rehearsal-names';
+import { ROOT_VOLUME_TASKS_FILE } from './root-volume-tasks';
 import type { RehearsalStack } from './rehearsal-stack';
 import { containerInit, isNspawn, runInContainer, startContainer } from './container';
 import { ensureRehearsalImage, type RehearsalImage } from './image';
@@ -58,6 +59,8 @@ export interface BootedClusterState {
   nodeSecretVersion: string;
   /** The template's `ClusterTls.issued({ rotation })` (undefined: the default). */
   certificateRotation?: string;
+  /** The instances' machine image since `failover local apply --image` (undefined: REHEARSAL_IMAGE_ID). */
+  imageId?: string;
   standIn?: ProcessRecord;
 }
 
@@ -73,6 +76,8 @@ export interface BootedNodeState {
   nspawn?: ProcessRecord;
   /** Instances this node has had (1 + replacements). */
   instances: number;
+  /** Root volumes its current instance has had (1 + replace-root-volume tasks; undefined: 1). */
+  roots?: number;
 }
 
 export interface BootedPlan {
@@ -175,7 +180,7 @@ export async function planBootedCluster(options: {
     roleName: stack.roleName,
     imds: { host: IMDS_ADDRESS, port: 80 },
     api: { host: apiAddress, port: 443 },
-    instances: nodes.map((n, i) => ({ address: n.address, instanceId: n.boot.instanceId, availabilityZone: `${stack.region}${'abc'[i % 3]}` })),
+    instances: nodes.map((n, i) => ({ address: n.address, instanceId: n.boot.instanceId, availabilityZone: `${stack.region}${'abc'[i % 3]}`, imageId: stack.imageId })),
     secrets,
     secretVersions: { [stack.certificates.NodeSecretArn]: nodeSecretVersion },
     metricsFile: cluster.metricsFile,
@@ -184,6 +189,7 @@ export async function planBootedCluster(options: {
     requestLogFile: cluster.requestLogFile,
     ssmAgentDir: ssmAgentDir(options.dir),
     processRoleArn: stack.processRoleArn,
+    rootVolumeTasksFile: path.join(options.dir, ROOT_VOLUME_TASKS_FILE),
   };
   fs.writeFileSync(secretsFile(cluster), `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   publishStack(cloudFormationFile, stack, nodes.map((n) => n.boot.instanceId));
@@ -337,6 +343,8 @@ export function endpointHostNames(region: string): string[] {
     `cloudformation-waitcondition-${region}.s3.${region}.amazonaws.com`,
     // The SSM agent's regional distribution (a public bucket, path-style).
     `s3.${region}.amazonaws.com`,
+    // An image change: the node agent replaces its own root volume (CreateReplaceRootVolumeTask).
+    `ec2.${region}.amazonaws.com`,
   ];
 }
 

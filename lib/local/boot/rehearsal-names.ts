@@ -4,6 +4,8 @@
 export const REHEARSAL_REGION = 'eu-west-1';
 export const REHEARSAL_ACCOUNT = '111122223333';
 export const REHEARSAL_STACK_NAME = 'Rehearsal';
+/** The image the rehearsal's instances launch from (the stack's machine image) unless `failover local apply --image` changed it. */
+export const REHEARSAL_IMAGE_ID = 'ami-0ca7f00dca7f00d00';
 export const REHEARSAL_STACK_ID = `arn:aws:cloudformation:${REHEARSAL_REGION}:${REHEARSAL_ACCOUNT}:stack/${REHEARSAL_STACK_NAME}/6c1f4e2a-3b5d-4f60-9a8e-2d7c0b1e5f43`;
 /** The URL CloudFormation would presign for a wait condition handle, at the stand-in. */
 export function rehearsalWaitHandleUrl(handleLogicalId: string): string {

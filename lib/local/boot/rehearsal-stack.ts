@@ -12,9 +12,9 @@ import { PatroniTiming } from '../../patroni/timing';
 import type { SsmAgentProps } from '../../patroni/ssm-agent';
 import type { CertificateResourceProperties } from '../../tls/issue-into-secrets';
 import { LocalClusterError } from '../errors';
-import { REHEARSAL_ACCOUNT, REHEARSAL_REGION, REHEARSAL_STACK_ID, REHEARSAL_STACK_NAME, rehearsalWaitHandleUrl } from './rehearsal-names';
+import { REHEARSAL_ACCOUNT, REHEARSAL_IMAGE_ID, REHEARSAL_REGION, REHEARSAL_STACK_ID, REHEARSAL_STACK_NAME, rehearsalWaitHandleUrl } from './rehearsal-names';
 
-export { REHEARSAL_ACCOUNT, REHEARSAL_REGION } from './rehearsal-names';
+export { REHEARSAL_ACCOUNT, REHEARSAL_IMAGE_ID, REHEARSAL_REGION } from './rehearsal-names';
 
 /** PostgreSQL parameters the rehearsal always sets: five PostgreSQL servers share one small machine. */
 export const REHEARSAL_POSTGRES_PARAMETERS: Readonly<Record<string, string>> = { shared_buffers: '64MB' };
@@ -36,6 +36,8 @@ export interface RehearsalStackOptions {
   readonly certificateRotation?: string;
   /** The stand-in SSM agent's signing key (ssm-agent-standin.ts), pinned as a user pins AWS's. */
   readonly ssmAgent: SsmAgentProps;
+  /** The instances' machine image (an image change replaces each node's root volume). @default REHEARSAL_IMAGE_ID */
+  readonly imageId?: string;
 }
 
 
@@ -68,6 +70,8 @@ export interface RehearsalStack {
   readonly waitHandle: string;
   /** The certificate custom resource's properties as CloudFormation would send them, every deploy-time value resolved. */
   readonly certificates: CertificateResourceProperties;
+  /** The instances' machine image. */
+  readonly imageId: string;
 }
 
 type Cfn = Record<string, unknown>;
@@ -96,6 +100,7 @@ export function rehearsalVolumeId(index: number): string {
  * it. The rehearsal machine has no softdog, so the cluster is synthesized with the watchdog off.
  */
 export function synthesizeRehearsalStack(options: RehearsalStackOptions): RehearsalStack {
+  const imageId = options.imageId ?? REHEARSAL_IMAGE_ID;
   const app = new App();
   const stack = new Stack(app, 'Rehearsal', { env: { account: REHEARSAL_ACCOUNT, region: REHEARSAL_REGION } });
   const vpc = new ec2.Vpc(stack, 'Vpc', {
@@ -109,7 +114,7 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     timing: patroniTiming(options.timing),
     watchdog: WatchdogMode.OFF,
     // The image is the rehearsal's own: no lookup (the default would look it up in the account).
-    machineImage: ec2.MachineImage.genericLinux({ [REHEARSAL_REGION]: 'ami-0ca7f00dca7f00d00' }),
+    machineImage: ec2.MachineImage.genericLinux({ [REHEARSAL_REGION]: imageId }),
     postgresParameters: { ...REHEARSAL_POSTGRES_PARAMETERS, ...options.postgresParameters },
     // A loop device is attached at once or never: the rehearsal's volume-missing drill need not wait 5 minutes.
     volumeAttachmentTimeout: REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT,
@@ -199,6 +204,7 @@ export function synthesizeRehearsalStack(options: RehearsalStackOptions): Rehear
     processRoleArn,
     waitHandle: handles[0],
     certificates: properties,
+    imageId,
   };
 }
 
