@@ -625,7 +625,10 @@ function plannedMaintenance(f: PatroniFacts): string {
     numbered([
       `The cluster is healthy (every member running or streaming): ${inlineCode(cli(f, ['status']))}.`,
       'Drain the node, from a shell on it (below), or with Run Command (needs `ssm:SendCommand` and `ssm:GetCommandInvocation` on the node, and `ec2:RebootInstances` for the reboot from your machine; the loop reboots only once the drain succeeded).',
-      'Reboot it (or stop and start it). A new instance type goes through a deploy (the nodes stop and start one at a time); a new image for a node through CloudFormation is not possible yet (the change guard refuses it).',
+      'Reboot it (or stop and start it). A new instance type goes through a deploy (the nodes stop and start one at a time), and so does a new image: ' +
+        "each node's agent, in turn (the leader last, after a switchover), drains it and has EC2 replace its root volume from the image (the same instance, address and data volume); " +
+        'the node boots again from its user data (its journal from before went with the old root volume; a failure\'s reason is in the deploy\'s events). ' +
+        'A task EC2 refuses or fails (an image of another architecture) starts Patroni again and fails the deploy, which rolls back.',
       `Watch it rejoin: its instance status \`ok\`, then Patroni (the unit starts at boot) streaming again, in ${inlineCode(cli(f, ['status']))} or ${inlineCode(patronictl(f, 'list'))}. ` +
         `If it does not, ${ref('Bring the old primary back')}.`,
       `Drained and then not taken down after all: ${inlineCode(`sudo systemctl start ${f.units.patroni}`)} on it.`,
