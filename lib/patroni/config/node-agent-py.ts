@@ -926,8 +926,9 @@ def drain_on_stop():
     """The drain unit's ExecStop: this node shuts down (an EC2 stop, reboot or termination). Its
     own instance resource says why: DELETE_IN_PROGRESS (the stack goes) needs no drain;
     UPDATE_IN_PROGRESS or UPDATE_ROLLBACK_IN_PROGRESS is CloudFormation stopping every instance at
-    once (an instance-type change, or its rollback): each node announces its stop in etcd, a leader lets the others drain first, and each
-    drains under the cluster's lock once the others run again, so the nodes go down one at a time
+    once (an instance-type change, or its rollback): each node announces its stop in etcd, a leader
+    lets the others drain first, and each drains under the cluster's lock once the others run
+    again, so the nodes go down one at a time
     and the leader switches over once. Anything else (a reboot EC2 forces after a few minutes)
     waits briefly. Never refuses the shutdown: every failure is one line, and the exit status is 0."""
     started = time.monotonic()
@@ -1233,7 +1234,7 @@ def ensure_ssm_agent(desired, retry_after=0):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-            raise Failure('cdk-failover: SSM agent: the installer did not finish within %d s' % SSM_AGENT_INSTALL_SECONDS)
+            raise Failure('SSM agent: the installer did not finish within %d s' % SSM_AGENT_INSTALL_SECONDS)
         lines = [l for l in err.splitlines() if l.strip()]
         if process.returncode != 0:
             raise Failure(lines[-1] if lines else 'the SSM agent installer exited %d' % process.returncode)
