@@ -16,6 +16,8 @@ import { handleSignals } from '../../lib/local/boot/apply';
 import { AGENT_UNIT_NAMES } from '../../lib/patroni/config/agent-units';
 import { REHEARSAL_REGION, REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
 import { poll, found, notYet } from '../../lib/ops/poll';
+import { isRunningState } from '../../lib/local/rest';
+import { readRootVolumeTasks, ROOT_VOLUME_TASKS_FILE } from '../../lib/local/boot/root-volume-tasks';
 import { applyDrill, failoverDrill, replaceAllDrill, restartAllDrill, switchoverDrill, type DrillResult } from './drills/drills';
 import { etcdStartTime, isRenewalOf, verifiesWith } from './ca-renewal';
 
@@ -261,6 +263,73 @@ if (process.env.SKIP_CLUSTER === '1') {
         expect(await onNode(name, ['systemctl', 'is-active', SYSTEMD_UNIT_NAMES.etcd])).toBe('active');
       }
     }, 25 * MINUTE);
+
+    test("an image change replaces every node's root volume in turn under writes, the leader last after one switchover: the same instances, each boots its user data again on its old volume, never two members down, none lost", async () => {
+      const image = 'ami-0d15ea5eb0a7c0de0';
+      const tasksFile = path.join(clusterDir(DEFAULT_STATE_ROOT, CLUSTER), ROOT_VOLUME_TASKS_FILE);
+      const imds = (name: string, p: string) =>
+        onNode(name, ['sh', '-c', `t=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' http://${IMDS_ADDRESS}/latest/api/token) && curl -sf -H "X-aws-ec2-metadata-token: $t" http://${IMDS_ADDRESS}${p}`]);
+      const OLD_ROOT = '/var/tmp/rehearsal-old-root';
+      const instanceIds = new Map<string, string>();
+      for (const name of cluster.nodeNames) {
+        instanceIds.set(name, await imds(name, '/latest/meta-data/instance-id'));
+        expect(await imds(name, '/latest/meta-data/ami-id')).toBe(cluster.imageId);
+        await onNode(name, ['runuser', '-u', 'postgres', '--', 'touch', MARKER]);
+        await onNode(name, ['touch', OLD_ROOT]);
+      }
+      expect(cluster.imageId).not.toBe(image);
+      const tasksBefore = readRootVolumeTasks(tasksFile).length;
+      const started = Date.now();
+      // Once a second, who is down (Patroni silent or not running), as the restart-all test samples.
+      const samples: string[][] = [];
+      let sampling = true;
+      const sampler = (async () => {
+        for (let look = 0; sampling && look < 4 * 3600; look++) {
+          const at = Date.now();
+          const seen = await Promise.all(cluster.nodeNames.map(async (name) => ({ name, status: await cluster.nodeStatus(name, 900) })));
+          const down = seen.filter((x) => !isRunningState(x.status?.state ?? 'silent')).map((x) => x.name);
+          if (samples.length === 0 || samples[samples.length - 1]!.join() !== down.join()) log(`image change: ${((at - started) / 1000).toFixed(0)} s: down ${down.join(', ') || 'none'}`);
+          samples.push(down);
+          await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - at))));
+        }
+      })();
+      let r: DrillResult;
+      try {
+        r = await applyDrill(cluster, { imageId: image, timeoutMs: 40 * MINUTE }, { log, intervalMs: WRITE_INTERVAL_MS });
+      } finally {
+        sampling = false;
+        await sampler;
+      }
+      const seconds = (Date.now() - started) / 1000;
+      const tasks = readRootVolumeTasks(tasksFile).slice(tasksBefore);
+      const maxDown = Math.max(0, ...samples.map((d) => d.length));
+      const nameOf = (instanceId: string) => cluster.nodeNames.find((n) => instanceIds.get(n) === instanceId) ?? instanceId;
+      log(
+        `image change: root volumes replaced in order ${tasks.map((t) => `${nameOf(t.instanceId)} ${t.taskState}`).join(', ')}; longest write gap ${r.faults[0]!.availability.longestGapMs} ms; ` +
+          `${seconds.toFixed(1)} s in all; at most ${maxDown} member(s) down in ${samples.length} samples; leader ${r.oldLeader} -> ${r.leaderAfter}; timeline ${r.timelines!.before} -> ${r.timelines!.after}`,
+      );
+      // One task a node, each succeeded, the leader's last.
+      expect(tasks.map((t) => [t.taskState, t.imageId])).toEqual(cluster.nodeNames.map(() => ['succeeded', image]));
+      expect(new Set(tasks.map((t) => t.instanceId))).toEqual(new Set(instanceIds.values()));
+      expect(tasks[tasks.length - 1]!.instanceId).toBe(instanceIds.get(r.oldLeader));
+      expect(maxDown).toBe(1);
+      expect(r.timelines!.after).toBe(r.timelines!.before + 1);
+      expect(r.leaderAfter).not.toBe(r.oldLeader);
+      await expectSafe(r);
+      expect(cluster.imageId).toBe(image);
+      for (const name of cluster.nodeNames) {
+        expect(await imds(name, '/latest/meta-data/ami-id')).toBe(image);
+        expect(await imds(name, '/latest/meta-data/instance-id')).toBe(instanceIds.get(name));
+        expect(await onNode(name, ['cat', '/var/lib/cloud/data/instance-id'])).toBe(instanceIds.get(name));
+        // A new root: the old one's file is gone, and the user data ran on it (cloud-init's first boot) since the change.
+        expect(await onNode(name, ['sh', '-c', `test -e ${OLD_ROOT} && echo old root || echo new root`])).toBe('new root');
+        expect(await onNode(name, ['systemctl', 'is-active', 'cdk-failover-rehearsal-user-data.service'])).toBe('active');
+        expect(Number(await onNode(name, ['stat', '-c', '%Y', '/var/lib/cloud/instance/boot-finished'])) * 1000).toBeGreaterThanOrEqual(Math.floor(started / 1000) * 1000);
+        // The data volume kept: Patroni did not re-initialise (a basebackup empties the data directory).
+        expect(await onNode(name, ['stat', '-c', '%U', MARKER])).toBe('postgres');
+        expect(await onNode(name, ['systemctl', 'is-active', SYSTEMD_UNIT_NAMES.etcd])).toBe('active');
+      }
+    }, 60 * MINUTE);
 
     test("every node stopped at once, as CloudFormation's instance-type change does: the drains take turns, never two members down, the leader last, one switchover, none lost", async () => {
       const r = await restartAllDrill(cluster, { log, intervalMs: WRITE_INTERVAL_MS });
