@@ -16,9 +16,8 @@ import { handleSignals } from '../../lib/local/boot/apply';
 import { AGENT_UNIT_NAMES } from '../../lib/patroni/config/agent-units';
 import { REHEARSAL_REGION, REHEARSAL_VOLUME_ATTACHMENT_TIMEOUT } from '../../lib/local/boot/rehearsal-stack';
 import { poll, found, notYet } from '../../lib/ops/poll';
-import { isRunningState } from '../../lib/local/rest';
 import { readRootVolumeTasks, ROOT_VOLUME_TASKS_FILE } from '../../lib/local/boot/root-volume-tasks';
-import { applyDrill, failoverDrill, replaceAllDrill, restartAllDrill, switchoverDrill, type DrillResult } from './drills/drills';
+import { applyDrill, failoverDrill, replaceAllDrill, restartAllDrill, sampleMembers, switchoverDrill, type DrillResult } from './drills/drills';
 import { etcdStartTime, isRenewalOf, verifiesWith } from './ca-renewal';
 
 const CLUSTER = `bt${process.pid}`.slice(0, 12);
@@ -281,25 +280,14 @@ if (process.env.SKIP_CLUSTER === '1') {
       const tasksBefore = readRootVolumeTasks(tasksFile).length;
       const started = Date.now();
       // Once a second, who is down (Patroni silent or not running), as the restart-all test samples.
-      const samples: string[][] = [];
-      let sampling = true;
-      const sampler = (async () => {
-        for (let look = 0; sampling && look < 4 * 3600; look++) {
-          const at = Date.now();
-          const seen = await Promise.all(cluster.nodeNames.map(async (name) => ({ name, status: await cluster.nodeStatus(name, 900) })));
-          const down = seen.filter((x) => !isRunningState(x.status?.state ?? 'silent')).map((x) => x.name);
-          if (samples.length === 0 || samples[samples.length - 1]!.join() !== down.join()) log(`image change: ${((at - started) / 1000).toFixed(0)} s: down ${down.join(', ') || 'none'}`);
-          samples.push(down);
-          await new Promise((resolve) => setTimeout(resolve, Math.max(0, 1000 - (Date.now() - at))));
-        }
-      })();
+      const sampler = sampleMembers(cluster, 'image change', log);
       let r: DrillResult;
       try {
         r = await applyDrill(cluster, { imageId: image, timeoutMs: 40 * MINUTE }, { log, intervalMs: WRITE_INTERVAL_MS });
       } finally {
-        sampling = false;
-        await sampler;
+        await sampler.stop();
       }
+      const samples = sampler.samples.map((s) => s.down);
       const seconds = (Date.now() - started) / 1000;
       const tasks = readRootVolumeTasks(tasksFile).slice(tasksBefore);
       const maxDown = Math.max(0, ...samples.map((d) => d.length));

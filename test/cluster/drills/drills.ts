@@ -498,6 +498,36 @@ export async function replaceAllDrill(cluster: LocalCluster, options: DrillOptio
 }
 
 /**
+ * Samples once a second which members are down (Patroni silent or not running) and which leads,
+ * logging each change, until `stop()`: bounded by its caller's own bounds and by a look count.
+ */
+export function sampleMembers(cluster: LocalCluster, label: string, log: (line: string) => void): { readonly samples: MemberSample[]; stop(): Promise<void> } {
+  const started = Date.now();
+  const samples: MemberSample[] = [];
+  let sampling = true;
+  const running = (async () => {
+    for (let look = 0; sampling && look < 4 * 3600; look++) {
+      const at = Date.now();
+      const seen = await Promise.all(cluster.nodeNames.map(async (name) => ({ name, status: await cluster.nodeStatus(name, 900) })));
+      const down = seen.filter((x) => !isRunningState(x.status?.state ?? 'silent')).map((x) => x.name);
+      // GET /patroni names the leader's role 'master' (Patroni 3), 'primary' (4).
+      const leader = seen.find((x) => ['master', 'primary', 'leader'].includes(x.status?.role ?? ''))?.name;
+      const previous = samples[samples.length - 1];
+      if (previous === undefined || previous.down.join() !== down.join()) log(`${label}: ${((at - started) / SECOND).toFixed(0)} s: down ${down.join(', ') || 'none'}${leader ? ` (leader ${leader})` : ''}`);
+      samples.push({ at, down, ...(leader ? { leader } : {}) });
+      await sleep(Math.max(0, SECOND - (Date.now() - at)));
+    }
+  })();
+  return {
+    samples,
+    stop: async () => {
+      sampling = false;
+      await running;
+    },
+  };
+}
+
+/**
  * Every node of a booted cluster stopped at once and started again once down, as CloudFormation's
  * instance-type change does it (`restartAll`), under continuous writes. Each node's shutdown
  * drains it (the drain unit, with its instance UPDATE_IN_PROGRESS); every member is looked at once
@@ -519,30 +549,15 @@ export async function restartAllDrill(cluster: LocalCluster, options: DrillOptio
     writers.push(front);
     await sleep(SECOND);
     const faultAt = Date.now();
-    const samples: MemberSample[] = [];
-    let sampling = true;
-    const sampler = (async () => {
-      // Bounded by restartAll's own bounds (it ends, then `sampling` does) and by a look count.
-      for (let look = 0; sampling && look < 4 * 3600; look++) {
-        const at = Date.now();
-        const seen = await Promise.all(cluster.nodeNames.map(async (name) => ({ name, status: await cluster.nodeStatus(name, 900) })));
-        const down = seen.filter((x) => !isRunningState(x.status?.state ?? 'silent')).map((x) => x.name);
-        // GET /patroni names the leader's role 'master' (Patroni 3), 'primary' (4).
-        const leader = seen.find((x) => ['master', 'primary', 'leader'].includes(x.status?.role ?? ''))?.name;
-        const previous = samples[samples.length - 1];
-        if (previous === undefined || previous.down.join() !== down.join()) log(`restart-all: ${((at - faultAt) / SECOND).toFixed(0)} s: down ${down.join(', ') || 'none'}${leader ? ` (leader ${leader})` : ''}`);
-        samples.push({ at, down, ...(leader ? { leader } : {}) });
-        await sleep(Math.max(0, SECOND - (Date.now() - at)));
-      }
-    })();
+    const sampler = sampleMembers(cluster, 'restart-all', log);
     let report: Awaited<ReturnType<LocalCluster['restartAll']>>;
     try {
       report = await cluster.restartAll();
       await healthy();
     } finally {
-      sampling = false;
-      await sampler;
+      await sampler.stop();
     }
+    const samples = sampler.samples;
     log(`restart-all: every node restarted in ${report.seconds.toFixed(1)} s and the cluster is healthy after ${((Date.now() - faultAt) / SECOND).toFixed(1)} s`);
     await sleep(2 * SECOND);
     const after = await leaderTimeline(cluster);
