@@ -580,11 +580,19 @@ def boot():
             ensure_ssm_agent(desired)
         settings = patroni_settings(desired)
         wait('PostgreSQL leading or streaming', int(desired['bundle']['readySeconds']), lambda: ready(settings))
-        record_applied(settings, desired)
+        # A new instance launched with the launch image while the cluster runs another: it does not
+        # run this generation yet; its agent replaces its root volume, under the lock, like any change.
+        stale = desired.get('image') and image_lagging(settings, desired['image'])
+        if not stale:
+            record_applied(settings, desired)
         # Only now: the timer never reconciles a node that is still booting, and a node that never
         # became ready has nothing to drain.
         run(['systemctl', 'enable', '--now', desired['bundle']['units']['agentTimer']])
         ensure_drain_unit(desired)
+        if stale:
+            signal_resource(identity, 'SUCCESS', 'ready')
+            log('node %s ready, on image %s: its agent replaces its root volume with %s' % (identity['nodeName'], stale, desired['image']))
+            return 0
     except Exception as e:  # noqa: BLE001 - every failure must reach CloudFormation as one line
         text = str(e) if isinstance(e, Failure) else '%s: %s' % (type(e).__name__, e)
         line = text if text.startswith('cdk-failover:') else 'cdk-failover: %s%s' % (text, RUNBOOK_BOOT)
@@ -766,6 +774,17 @@ def running_image(settings):
     return imds_get('/latest/meta-data/ami-id')
 
 
+def image_lagging(settings, image):
+    """The image this instance runs when it is not image, else None (also when it cannot be told:
+    a boot is not failed for it, and the next generation's apply asks again)."""
+    try:
+        running = running_image(settings)
+    except (Failure, OSError, ValueError, subprocess.TimeoutExpired) as e:
+        log('cannot tell which image this instance runs: %s' % e)
+        return None
+    return running if running != image else None
+
+
 def root_image_key(settings, node):
     return '/cdk-failover/%s/root-image/%s' % (settings['scope'], node)
 
@@ -788,10 +807,12 @@ def replace_root_volume(identity, settings, desired):
     key = root_image_key(settings, settings['name'])
     try:
         require_lock(settings)
+        # Recorded first: EC2 may reboot the node before the answer is read, and the new root's
+        # boot must know which image it runs.
+        etcdctl(settings, 'put', key, json.dumps({'instance': instance_id, 'image': image}))
         answer = aws(identity, 'ec2', 'create-replace-root-volume-task', '--instance-id', instance_id, '--image-id', image,
                      '--delete-replaced-root-volume', '--output', 'json')
         task = json.loads(answer)['ReplaceRootVolumeTask']['ReplaceRootVolumeTaskId']
-        etcdctl(settings, 'put', key, json.dumps({'instance': instance_id, 'image': image, 'task': task}))
         log('root volume replacement %s started: EC2 reboots %s onto the new root, which boots it again on its data volume' % (task, settings['name']))
         deadline = time.monotonic() + ROOT_VOLUME_SECONDS
         state = None

@@ -902,7 +902,7 @@ except agent.Failure as e:
       )) as ReplaceRun;
     }
     const CREATE = 'ec2 create-replace-root-volume-task --instance-id i-0abc --image-id ami-0fedcba9876543210 --delete-replaced-root-volume --output json';
-    const RECORD = { instance: 'i-0abc', image: 'ami-0fedcba9876543210', task: 'replacevol-0123456789abcdef0' };
+    const RECORD = { instance: 'i-0abc', image: 'ami-0fedcba9876543210' };
 
     test('drained first, then the task for its own instance and the new image (the old root deleted); its record in etcd; it waits until EC2 reboots it', async () => {
       const r = await replaceWith({ states: ['pending', 'in-progress', 'reboot'] });
@@ -912,6 +912,44 @@ except agent.Failure as e:
       expect(JSON.parse(r.etcd['/cdk-failover/db/root-image/pg-0']!)).toEqual(RECORD);
       expect(r.log).toContain('image ami-0fedcba9876543210: replacing the root volume of pg-0 (i-0abc), which runs ami-0123456789abcdef0');
       expect(r.log).toContain('root volume replacement replacevol-0123456789abcdef0 started');
+    });
+
+    test.each([
+      ['a new instance launched with the launch image while the cluster runs another', 'ami-0123456789abcdef0', false],
+      ['a root just replaced from the generation\'s image', 'ami-0fedcba9876543210', true],
+    ])('boot: %s: recorded as running the generation only when its image is the generation\'s (else its agent replaces the root volume)', async (_what, running, recorded) => {
+      const out = (await py(
+        [
+          'import io',
+          "desired = {'generation': 'g2', 'clusterGeneration': 'c2', 'waitHandle': 'https://handle', 'image': 'ami-0fedcba9876543210', 'values': {},",
+          "           'bundle': {'readySeconds': 300, 'units': {'agentTimer': 'cdk-failover-agent.timer'}}}",
+          "agent.read_json = lambda path, default=None: {'nodeName': 'pg-0'}",
+          'agent.write_atomic = lambda *a, **k: None',
+          'agent.fetch_desired = lambda identity: desired',
+          'agent.run_bootstrap = lambda desired: None',
+          "agent.patroni_settings = lambda d: {'name': 'pg-0', 'scope': 'db'}",
+          'agent.ready = lambda settings: True',
+          `agent.running_image = lambda settings: ${JSON.stringify(running)}`,
+          'calls = []',
+          "agent.record_applied = lambda settings, desired: calls.append('record_applied')",
+          "agent.run = lambda args, timeout=120, check=True: calls.append(' '.join(args)) or ''",
+          "agent.ensure_drain_unit = lambda desired: calls.append('drain unit')",
+          "agent.signal_resource = lambda identity, status, reason: calls.append('signal_resource ' + status)",
+          "agent.signal_handle = lambda desired, node, status, reason: calls.append('signal_handle ' + status)",
+          'out = io.StringIO(); real = sys.stdout; sys.stdout = out',
+          'code = agent.boot()',
+          'sys.stdout = real',
+          "print(json.dumps({'code': code, 'calls': calls, 'log': out.getvalue()}))",
+        ].join('\n'),
+      )) as { code: number; calls: string[]; log: string };
+      expect(out.code).toBe(0);
+      const timer = ['systemctl enable --now cdk-failover-agent.timer', 'drain unit', 'signal_resource SUCCESS'];
+      if (recorded) expect(out.calls).toEqual(['record_applied', ...timer, 'signal_handle SUCCESS']);
+      else {
+        // The generation's wait condition hears from it once its root volume is replaced.
+        expect(out.calls).toEqual(timer);
+        expect(out.log).toContain('node pg-0 ready, on image ami-0123456789abcdef0: its agent replaces its root volume with ami-0fedcba9876543210');
+      }
     });
 
     test.each(['failed', 'failing', 'failed-detached'])('a task EC2 reports %s: Failure naming it; Patroni started again, the record removed', async (state) => {
