@@ -35,9 +35,14 @@ export const LAUNCH_IMAGE_SEPARATOR = ':';
 // - The launch image: the instances' ImageId (LaunchImageId), never changed (a new ImageId
 //   replaces an instance, and a new instance cannot take over the node's interface). A plain ID
 //   (guardId or legacyId) was given while the deployed image was the launch image, so that is
-//   ImageId of the old properties. Once a deploy asks for another image, the ID becomes
-//   guardId + LAUNCH_IMAGE_SEPARATOR + the launch image, which is how later updates know it; back
-//   to the launch image (a rollback too), the plain guardId returns. A changed physical ID is a
+//   ImageId of the old properties. Once a deploy asks for another image, the ID becomes guardId,
+//   the launch image and the image asked for, joined by LAUNCH_IMAGE_SEPARATOR: later updates know
+//   both from it (not from the old properties, which a rollback after a refused update fills with
+//   the refused values); back to the launch image (a rollback too), the plain guardId returns.
+// - An image and an instance type changed at once are refused (against the image the ID says is
+//   deployed, so the rollback's update, which asks for that image, passes): CloudFormation would
+//   stop every instance while agents replace root volumes, and a type of another architecture
+//   cannot run the deployed image (the default image follows the type's architecture). A changed physical ID is a
 //   replacement to CloudFormation, which then deletes the old one: answered SUCCESS.
 // - A legacy ID is kept (answered unchanged) while it holds the instance type asked for: an earlier
 //   version's handler (a downgrade) accepts only its own ID for the values asked for. Only a change
@@ -70,17 +75,19 @@ function decide(event) {
   if (!Array.isArray(p.Members) || p.Members.length === 0) return { status: 'FAILED', reason: 'Members is empty', id: id || 'none' };
   if (event.RequestType === 'Create') return { status: 'SUCCESS', id: guardId(p, p.ImageId), launch: String(p.ImageId) };
   const old = event.OldResourceProperties || {};
-  const at = String(id).indexOf(SEP);
-  const base = at > 0 ? String(id).slice(0, at) : id;
-  const ids = (x) => (at > 0 ? [guardId(p, x)] : [guardId(p, x), legacyId(p, p.InstanceType, x), legacyId(p, old.InstanceType, x)]);
-  const launch = (at > 0 ? [String(id).slice(at + 1)] : [String(old.ImageId), String(p.ImageId)]).find((x) => ids(x).includes(base));
+  const [base, pinned, ran] = String(id).split(SEP);
+  const ids = (x) => (pinned ? [guardId(p, x)] : [guardId(p, x), legacyId(p, p.InstanceType, x), legacyId(p, old.InstanceType, x)]);
+  const launch = (pinned ? [pinned] : [String(old.ImageId), String(p.ImageId)]).find((x) => ids(x).includes(base));
+  const image = String(p.ImageId) !== (ran || launch);
   const no = [];
   const refuse = (k, name, f, why, then) => no.push(['its ' + name + ' (deployed: ' + f(old[k]) + '; this deploy: ' + f(p[k]) + '): ' + why, then]);
   const type = show(old.InstanceType) !== show(p.InstanceType);
   if (!launch) {
     refuse('Members', 'members', members, 'a node count, cluster name or subnet change makes new members, unknown to etcd and Patroni',
       'Keep the deployed members, or deploy a new PatroniCluster with standbyOf this one and promote it (docs/regional-recovery.md).');
-  } else if (show(old.ImageId) !== show(p.ImageId) && old.NodeImage !== ${JSON.stringify(NODE_IMAGE_ROOT_VOLUME)}) {
+  } else if (image && type) {
+    refuse('ImageId', 'image with its instance type', show, 'one rollout at a time', 'Deploy one, then the other (another architecture: a standby cluster, promoted).');
+  } else if (image && old.NodeImage !== ${JSON.stringify(NODE_IMAGE_ROOT_VOLUME)}) {
     refuse('ImageId', 'image', show, EARLIER + 'replace their root volumes yet', 'Deploy this version once with the deployed image, then change it.');
   }
   if (type && old.NodeStop !== ${JSON.stringify(NODE_STOP_DRAIN)}) {
@@ -90,7 +97,7 @@ function decide(event) {
     const reason = 'PatroniCluster ' + p.Cluster + ': a running cluster cannot change ' + no.map((x) => x[0]).join('; and ') + '. Nothing in the cluster changed. ';
     return { status: 'FAILED', id, reason: reason + no.map((x) => x[1]).join(' ') };
   }
-  if (String(p.ImageId) !== launch) return { status: 'SUCCESS', id: guardId(p, launch) + SEP + launch, launch };
+  if (String(p.ImageId) !== launch) return { status: 'SUCCESS', id: [guardId(p, launch), launch, p.ImageId].join(SEP), launch };
   return { status: 'SUCCESS', id: ids(launch).slice(0, 2).includes(id) ? id : guardId(p, launch), launch };
 }
 

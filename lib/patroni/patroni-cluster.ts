@@ -1,4 +1,4 @@
-import { Annotations, Aws, CfnWaitCondition, CfnWaitConditionHandle, ContextProvider, Duration, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Annotations, Aws, CfnWaitCondition, CfnWaitConditionHandle, ContextProvider, Duration, Fn, Names, RemovalPolicy, Size, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cxschema from 'aws-cdk-lib/cloud-assembly-schema';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
@@ -515,6 +515,13 @@ export class PatroniCluster extends PatroniClusterBase {
     const members = this.nodes.map((node, i) => ({ name: clusterNodeName(this.clusterName, i), address: node.address }));
     // Subnets, not addresses: an address is read from an interface, which would then change first.
     const imageId = this.nodes[0].cfnInstance.imageId!;
+    if (!Token.isUnresolved(imageId) && imageId.startsWith('resolve:ssm:')) {
+      // EC2 resolves it at launch; a root volume replacement needs the image's ID.
+      throw new Error(
+        `machineImage: '${imageId}' is resolved by EC2 at launch (resolveSsmParameterAtLaunch), which a running node's root volume replacement cannot use. ` +
+          'Pass an image with an ID: MachineImage.genericLinux, lookup, or fromSsmParameter (resolved by CloudFormation at each deploy)',
+      );
+    }
     const guard = new ChangeGuard(this, 'ChangeGuard', {
       clusterPath: this.node.path,
       nodes: this.nodes.map((_, i) => ({ name: members[i].name, subnetId: subnets[i % subnets.length].subnetId })),
@@ -658,7 +665,7 @@ export class PatroniCluster extends PatroniClusterBase {
     }
     Annotations.of(this).addWarningV2(
       'cdk-failover:floatingImage',
-      `the nodes' image is ${parameter} as of each deploy: once Debian publishes a new image, the next deploy replaces every node's root volume from it, one node at a time with a switchover: an upgrade you did not choose. ` +
+      `the nodes' image is ${parameter} as of each deploy: once Debian publishes a new image, the next deploy's nodes replace their root volumes from it, one at a time with a switchover, after the deploy (nothing waits for it or rolls it back): an upgrade you did not choose. ` +
         `Give the stack an account and region (the image is then looked up once into cdk.context.json), or pass machineImage pinned to an AMI ID ` +
         `(MachineImage.genericLinux), the ID that ` +
         `'aws ssm get-parameter --name ${parameter}' gives`,
@@ -719,9 +726,12 @@ export class PatroniCluster extends PatroniClusterBase {
         }),
       );
       node.useConfiguration(NODE_METADATA_KEY, {
-        generation: packed[i].generation,
+        // A floating image (an SSM parameter CloudFormation resolves) is part of what the nodes
+        // record, so the image Debian moved is rolled out; synth cannot see it, so no new wait
+        // condition waits for that rollout.
+        generation: withDeployTimeImage(packed[i].generation, imageId),
         // What every node records in etcd once applied: the leader goes last, after all others.
-        clusterGeneration,
+        clusterGeneration: withDeployTimeImage(clusterGeneration, imageId),
         waitHandle: handle.ref,
         // The image the node should run: its agent has its root volume replaced from it when the
         // instance runs another (IMDS ami-id).
@@ -893,4 +903,9 @@ function allowEgress(nodes: ec2.SecurityGroup, egress: NodeEgress, backup: Patro
   }
   nodes.addEgressRule(options.s3, ec2.Port.tcp(443), 'S3 (wait condition signals, backups, the SSM agent package) through its gateway endpoint');
   nodes.addEgressRule(options.packageProxy.peer, ec2.Port.tcp(aptProxyPort(options.packageProxy.url)), "Debian's archive through the package proxy");
+}
+
+/** A generation with a deploy-time image ID appended (a literal image is in the generation already). */
+function withDeployTimeImage(generation: string, imageId: string): string {
+  return Token.isUnresolved(imageId) ? Fn.join('-', [generation, imageId]) : generation;
 }

@@ -181,22 +181,22 @@ describe('change guard: the handler', () => {
   describe('image changes: the instances keep the image they were launched with (a new one reaches the nodes as root volume replacements)', () => {
     const update = (id: string, image: string, before: string, more: Record<string, string> = {}) =>
       invoke({ RequestType: 'Update', PhysicalResourceId: id, ResourceProperties: props(three, { ImageId: image, ...more }), OldResourceProperties: props(three, { ImageId: before }) });
-    const pinned = `${createdIdOf(IMAGE_A)}:${IMAGE_A}`;
+    /** The ID once the image asked for (`image`) is not the launch image A: the digest, A, the image. */
+    const pinned = (image: string) => `${createdIdOf(IMAGE_A)}:${IMAGE_A}:${image}`;
 
-    test('A to B: SUCCESS, the launch image A answered, the physical ID records it after the digest', async () => {
+    test('A to B: SUCCESS, the launch image A answered, the physical ID records it and B after the digest', async () => {
       const a = await update(createdId, IMAGE_B, IMAGE_A);
-      expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: pinned, Data: { LaunchImageId: IMAGE_A } });
-      expect(pinned.startsWith(createdId + ':')).toBe(true);
+      expect(a).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: pinned(IMAGE_B), Data: { LaunchImageId: IMAGE_A } });
+      expect(pinned(IMAGE_B).startsWith(createdId + ':')).toBe(true);
     });
 
-    test('then B to C, and the rollback C to B (CloudFormation sends the failed values as old): SUCCESS, still A, the same ID', async () => {
-      for (const [image, before] of [[IMAGE_C, IMAGE_B], [IMAGE_B, IMAGE_C]]) {
-        expect(await update(pinned, image!, before!)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: pinned, Data: { LaunchImageId: IMAGE_A } });
-      }
+    test('then B to C, and the rollback C to B (CloudFormation sends the failed values as old): SUCCESS, still A, the ID naming the image asked for', async () => {
+      expect(await update(pinned(IMAGE_B), IMAGE_C, IMAGE_B)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: pinned(IMAGE_C), Data: { LaunchImageId: IMAGE_A } });
+      expect(await update(pinned(IMAGE_C), IMAGE_B, IMAGE_C)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: pinned(IMAGE_B), Data: { LaunchImageId: IMAGE_A } });
     });
 
     test('back to A (a rollback of A to B too): SUCCESS, the plain ID of the create again', async () => {
-      expect(await update(pinned, IMAGE_A, IMAGE_B)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId, Data: { LaunchImageId: IMAGE_A } });
+      expect(await update(pinned(IMAGE_B), IMAGE_A, IMAGE_B)).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId, Data: { LaunchImageId: IMAGE_A } });
     });
 
     test('the rollback of a refused update on the plain ID (the refused image sent as old): SUCCESS, A, the ID kept', async () => {
@@ -204,20 +204,33 @@ describe('change guard: the handler', () => {
       expect(back).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: createdId, Data: { LaunchImageId: IMAGE_A } });
     });
 
-    test('an image with another instance type: SUCCESS (the agents wait until CloudFormation has restarted their instance)', async () => {
-      expect(await update(createdId, IMAGE_B, IMAGE_A, { InstanceType: 'm7i.xlarge' })).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: pinned });
+    test('an image with another instance type (another architecture, with the default image): FAILED, one at a time; the rollback passes', async () => {
+      for (const id of [createdId, pinned(IMAGE_B)]) {
+        const deployed = id === createdId ? IMAGE_A : IMAGE_B;
+        const a = await update(id, IMAGE_C, deployed, { InstanceType: 'm7g.large' });
+        expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: id });
+        expect(a.Reason).toBe(
+          `PatroniCluster Test/Db: a running cluster cannot change its image with its instance type (deployed: ${deployed}; this deploy: ${IMAGE_C}): one rollout at a time. ` +
+            'Nothing in the cluster changed. Deploy one, then the other (another architecture: a standby cluster, promoted).',
+        );
+        // The rollback's update: the deployed values asked for, the refused ones sent as old.
+        const back = await invoke({ RequestType: 'Update', PhysicalResourceId: id, ResourceProperties: props(three, { ImageId: deployed }), OldResourceProperties: props(three, { ImageId: IMAGE_C, InstanceType: 'm7g.large' }) });
+        expect(back).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: id });
+      }
+      // The type alone, or the image alone, passes.
+      expect((await update(pinned(IMAGE_B), IMAGE_B, IMAGE_B, { InstanceType: 'm7i.xlarge' })).Status).toBe('SUCCESS');
     });
 
     test('new members after an image change: FAILED, naming the members, the recorded ID kept', async () => {
-      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: pinned, ResourceProperties: props(five, { ImageId: IMAGE_C }), OldResourceProperties: props(three, { ImageId: IMAGE_B }) });
-      expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: pinned });
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: pinned(IMAGE_B), ResourceProperties: props(five, { ImageId: IMAGE_C }), OldResourceProperties: props(three, { ImageId: IMAGE_B }) });
+      expect(a).toMatchObject({ Status: 'FAILED', PhysicalResourceId: pinned(IMAGE_B) });
       expect(a.Reason).toContain('cannot change its members');
       expect(a.Reason).not.toContain('its image');
       expect(a.Data).toBeUndefined();
     });
 
     test('an ID whose digest is not of these members and its launch image: FAILED (members)', async () => {
-      const a = await update(`${createdIdOf(IMAGE_B)}:${IMAGE_A}`, IMAGE_C, IMAGE_B);
+      const a = await update(`${createdIdOf(IMAGE_B)}:${IMAGE_A}:${IMAGE_B}`, IMAGE_C, IMAGE_B);
       expect(a.Status).toBe('FAILED');
       expect(a.Reason).toContain('cannot change its members');
     });
@@ -234,7 +247,7 @@ describe('change guard: the handler', () => {
     });
 
     test('a downgrade after an image change: the earlier handler refuses it (its ID form differs)', async () => {
-      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: pinned, ResourceProperties: legacyProps(three, { ImageId: IMAGE_B }), OldResourceProperties: props(three, { ImageId: IMAGE_B }) }, 200, EARLIER_HANDLER_JS);
+      const a = await invoke({ RequestType: 'Update', PhysicalResourceId: pinned(IMAGE_B), ResourceProperties: legacyProps(three, { ImageId: IMAGE_B }), OldResourceProperties: props(three, { ImageId: IMAGE_B }) }, 200, EARLIER_HANDLER_JS);
       expect(a.Status).toBe('FAILED');
     });
   });

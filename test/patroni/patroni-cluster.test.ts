@@ -659,7 +659,7 @@ describe('PatroniCluster day two: what a changed prop does to a deployed stack (
       expect(a.NodeStop).toBe('drain');
     });
 
-    test('another architecture (Graviton) with the default image: the guard\'s and the nodes\' image change (arm64\'s parameter), the instances keep their launch image (EC2 then refuses the type: documented, not prevented)', () => {
+    test('another architecture (Graviton) with the default image: the guard\'s image changes with the type (arm64\'s parameter), which its handler refuses (one at a time); the instances keep their launch image', () => {
       const graviton = setup({ instanceType: new ec2.InstanceType('m7g.large') });
       const [b, a] = [guard(base.template), guard(graviton.template)];
       expect(b.ImageId).toEqual({ Ref: expect.stringMatching(/amd64/) });
@@ -735,6 +735,27 @@ describe('PatroniCluster image', () => {
   test('an arm64 instance type looks up the arm64 image', () => {
     const { assembly } = withAccount({}, new ec2.InstanceType('m7g.large'));
     expect(ssmLookups(assembly)).toEqual([lookupKey('arm64')]);
+  });
+
+  test("a floating image (resolved by CloudFormation at each deploy) is part of what the nodes record as their generation, so a new one is rolled out; the synth-time wait condition cannot wait for it", () => {
+    const { template } = setup();
+    for (const instance of Object.values(template.findResources('AWS::EC2::Instance'))) {
+      const document = instance.Metadata[NODE_METADATA_KEY];
+      for (const key of ['generation', 'clusterGeneration']) {
+        expect(document[key]).toEqual({ 'Fn::Join': ['-', [expect.stringMatching(/^[0-9a-f]+$/), { Ref: expect.stringMatching(/^SsmParameterValue/) }]] });
+      }
+    }
+    // A pinned image is in the generation already: a literal.
+    const pinned = setup({ machineImage: ec2.MachineImage.genericLinux({ 'eu-west-1': 'ami-0fedcba9876543210' }) }).template;
+    takeConsoleOutput();
+    for (const instance of Object.values(pinned.findResources('AWS::EC2::Instance'))) expect(typeof instance.Metadata[NODE_METADATA_KEY].generation).toBe('string');
+  });
+
+  test('an image EC2 resolves at launch (resolveSsmParameterAtLaunch) is refused at synth: a root volume replacement needs an image ID', () => {
+    expect(() => setup({ machineImage: ec2.MachineImage.resolveSsmParameterAtLaunch('/aws/service/debian/release/12/latest/amd64') })).toThrow(
+      "machineImage: 'resolve:ssm:/aws/service/debian/release/12/latest/amd64' is resolved by EC2 at launch (resolveSsmParameterAtLaunch), which a running node's root volume replacement cannot use. " +
+        'Pass an image with an ID: MachineImage.genericLinux, lookup, or fromSsmParameter (resolved by CloudFormation at each deploy)',
+    );
   });
 
   test('a machineImage given is used as it is, without a warning', () => {
