@@ -704,13 +704,14 @@ def apply():
         if unhealthy:
             log('not now: %s' % unhealthy)
             return 0
-        if desired.get('image') and running_image(settings) != desired['image']:
-            return replace_root_volume(identity, settings, desired)
         # Only now: a healthy cluster has its /config in etcd (a bootstrapping one may not yet).
         problem = standby_problem(patroni(settings, 'GET', '/config'), patroni_yml) or \
             parameter_problem(patroni_yml, desired['bundle']['dynamicConfiguration'])
         if problem:
             raise Failure(problem)
+        # After every check of the new files: a replaced root boots with them.
+        if desired.get('image') and running_image(settings) != desired['image']:
+            return replace_root_volume(identity, settings, desired)
         log('applying generation %s on %s' % (generation, settings['name']))
         # Until the end, this node runs no generation; the actions of every file written are
         # remembered until they have run, so a retry after a failure takes them all.
@@ -761,16 +762,8 @@ def apply():
 
 
 def running_image(settings):
-    """The image this instance runs: the one its last root volume replacement asked for (kept in
-    etcd, as EC2's own record of it may lag), else the one IMDS says it was launched with."""
-    instance_id = imds_get('/latest/meta-data/instance-id')
-    recorded = etcdctl(settings, 'get', '--print-value-only', root_image_key(settings, settings['name'])).strip()
-    try:
-        record = json.loads(recorded) if recorded else {}
-    except ValueError:
-        record = {}
-    if record.get('instance') == instance_id and record.get('image'):
-        return record['image']
+    """The image this instance runs, as IMDS says (EC2 updates it when it replaces the root volume
+    from an image)."""
     return imds_get('/latest/meta-data/ami-id')
 
 
@@ -789,49 +782,111 @@ def root_image_key(settings, node):
     return '/cdk-failover/%s/root-image/%s' % (settings['scope'], node)
 
 
+def replaced_for(settings, desired, instance_id):
+    """The record of a replacement this instance asked for, for this cluster generation, or None."""
+    recorded = etcdctl(settings, 'get', '--print-value-only', root_image_key(settings, settings['name'])).strip()
+    try:
+        record = json.loads(recorded) if recorded else {}
+    except ValueError:
+        return None
+    wanted = {'instance': instance_id, 'image': desired['image'], 'generation': desired['clusterGeneration']}
+    return record if all(record.get(k) == v for k, v in wanted.items()) else None
+
+
 def replace_root_volume(identity, settings, desired):
     """Holding the cluster's lock, with every member running: this node drains (a leader, which
     applies last, switches over first), then asks EC2 to replace its root volume from the desired
     image. EC2 keeps the instance, its interface and its data volume, and reboots it onto the new
     root, whose first boot runs the user data: the node boots again on its data and signals the
-    generation. So this returns only while CloudFormation updates the instance (0: later), or
-    through Failure (a task EC2 refuses or fails: Patroni starts again, and the deploy rolls back)."""
+    generation. So this returns only when it is not the time (0: a later run), or through Failure.
+    Once EC2 has the task, the node stays drained whatever happens: EC2 reboots it (onto its old
+    root when the task fails), and a node started again here could go down beside another."""
     image = desired['image']
-    if own_resource_status(identity) in ('UPDATE_IN_PROGRESS', 'UPDATE_ROLLBACK_IN_PROGRESS'):
-        # CloudFormation stops and starts the instance (a new type): its root volume waits until that is done.
-        log('not now: CloudFormation is updating this instance')
-        return 0
     instance_id = imds_get('/latest/meta-data/instance-id')
+    earlier = replaced_for(settings, desired, instance_id)
+    if earlier:
+        # This generation's replacement ran, and the instance came back on its old root.
+        raise Failure('EC2 did not replace the root volume from %s (task %s): the instance runs %s again' % (image, earlier.get('task'), running_image(settings)))
+    busy = stop_under_way(identity, settings)
+    if busy:
+        log('not now: %s' % busy)
+        return 0
     log('image %s: replacing the root volume of %s (%s), which runs %s' % (image, settings['name'], instance_id, running_image(settings)))
     drain_holding_lock(settings, desired)
     key = root_image_key(settings, settings['name'])
+    record = {'instance': instance_id, 'image': image, 'generation': desired['clusterGeneration']}
+    task = None
     try:
-        require_lock(settings)
-        # Recorded first: EC2 may reboot the node before the answer is read, and the new root's
-        # boot must know which image it runs.
-        etcdctl(settings, 'put', key, json.dumps({'instance': instance_id, 'image': image}))
-        answer = aws(identity, 'ec2', 'create-replace-root-volume-task', '--instance-id', instance_id, '--image-id', image,
-                     '--delete-replaced-root-volume', '--output', 'json')
-        task = json.loads(answer)['ReplaceRootVolumeTask']['ReplaceRootVolumeTaskId']
-        log('root volume replacement %s started: EC2 reboots %s onto the new root, which boots it again on its data volume' % (task, settings['name']))
-        deadline = time.monotonic() + ROOT_VOLUME_SECONDS
-        state = None
-        for _ in range(ROOT_VOLUME_SECONDS // ROOT_VOLUME_POLL_SECONDS + 1):
-            state = root_volume_task_state(identity, task)
-            if state in ('failing', 'failed', 'failed-detached'):
-                raise Failure('EC2 root volume replacement %s from %s: %s' % (task, image, state))
-            if time.monotonic() >= deadline:
-                break
-            time.sleep(ROOT_VOLUME_POLL_SECONDS)
-        raise Failure('EC2 root volume replacement %s from %s not done within %d s (%s)' % (task, image, ROOT_VOLUME_SECONDS, state))
+        # Asked again: the drain may have waited minutes.
+        busy = stop_under_way(identity, settings)
+        if not busy:
+            require_lock(settings)
+            # Recorded first: EC2 may reboot the node before its answer is read.
+            etcdctl(settings, 'put', key, json.dumps(record))
+            token = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:32]
+            try:
+                answer = aws(identity, 'ec2', 'create-replace-root-volume-task', '--instance-id', instance_id, '--image-id', image,
+                             '--delete-replaced-root-volume', '--client-token', token, '--output', 'json')
+                task = json.loads(answer)['ReplaceRootVolumeTask']['ReplaceRootVolumeTaskId']
+            except (Failure, ValueError, KeyError, TypeError, subprocess.TimeoutExpired):
+                # An answer lost after EC2 took the task (a timeout): the task decides, not the answer.
+                task = unfinished_task(identity, instance_id, image)
+                if not task:
+                    raise
     except Exception:
-        # The node still runs its old root: its record goes back, and it rejoins as a replica.
+        # No task: the node still runs its old root, and rejoins as a replica.
         try:
             etcdctl(settings, 'del', key)
         except (Failure, OSError, subprocess.TimeoutExpired) as e:
             log('could not clear %s: %s' % (key, e))
         run(['systemctl', 'start', desired['bundle']['units']['patroni']], timeout=300, check=False)
         raise
+    if busy:
+        run(['systemctl', 'start', desired['bundle']['units']['patroni']], timeout=300, check=False)
+        log('not now: %s (%s started again)' % (busy, settings['name']))
+        return 0
+    record['task'] = task
+    try:
+        etcdctl(settings, 'put', key, json.dumps(record))
+    except (Failure, OSError, subprocess.TimeoutExpired) as e:
+        log('could not record task %s: %s' % (task, e))
+    log('root volume replacement %s started: EC2 reboots %s onto the new root, which boots it again on its data volume' % (task, settings['name']))
+    deadline = time.monotonic() + ROOT_VOLUME_SECONDS
+    state = None
+    for _ in range(ROOT_VOLUME_SECONDS // ROOT_VOLUME_POLL_SECONDS + 1):
+        state = root_volume_task_state(identity, task)
+        if state in ('failing', 'failed', 'failed-detached'):
+            break
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(ROOT_VOLUME_POLL_SECONDS)
+    raise Failure('EC2 root volume replacement %s from %s: %s after %d s; %s stays drained until EC2 reboots it (if it never does: systemctl start %s)'
+                  % (task, image, state or 'no answer', int(ROOT_VOLUME_SECONDS - max(0, deadline - time.monotonic())), settings['name'],
+                     desired['bundle']['units']['patroni']))
+
+
+def stop_under_way(identity, settings):
+    """Why no root volume may be replaced now (CloudFormation stopping this instance, or a member
+    that announced its stop: a new instance type in the same deploy), or None."""
+    if own_resource_status(identity) in ('UPDATE_IN_PROGRESS', 'UPDATE_ROLLBACK_IN_PROGRESS'):
+        return 'CloudFormation is updating this instance'
+    prefix = stopping_key(settings, '')
+    stopping = [k[len(prefix):] for k in etcdctl(settings, 'get', '--prefix', '--keys-only', prefix).split() if k.startswith(prefix)]
+    return 'members stopping: %s' % ', '.join(sorted(stopping)) if stopping else None
+
+
+def unfinished_task(identity, instance_id, image):
+    """The ID of a task of this instance from this image that EC2 has not failed, or None."""
+    try:
+        answer = json.loads(aws(identity, 'ec2', 'describe-replace-root-volume-tasks', '--filters', 'Name=instance-id,Values=' + instance_id,
+                                '--output', 'json', timeout=15))
+    except (Failure, OSError, ValueError, subprocess.TimeoutExpired) as e:
+        log('cannot list the root volume replacements of %s: %s' % (instance_id, e))
+        return None
+    for t in answer.get('ReplaceRootVolumeTasks') or []:
+        if t.get('ImageId') == image and t.get('TaskState') in ('pending', 'in-progress', 'succeeded'):
+            return t.get('ReplaceRootVolumeTaskId')
+    return None
 
 
 def root_volume_task_state(identity, task):

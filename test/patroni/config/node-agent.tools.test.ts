@@ -850,42 +850,66 @@ except agent.Failure as e:
       readonly etcd: Record<string, string>;
       readonly log: string;
     }
+    interface ReplaceScenario {
+      /** Its instance resource's status (UPDATE_COMPLETE), and after the drain. */
+      readonly status?: string;
+      readonly statusAfterDrain?: string;
+      /** A member that announced its stop. */
+      readonly stopping?: string;
+      /** create answers a task, or 'refused: ...', or 'lost' (a timeout after EC2 took it). */
+      readonly create?: string;
+      /** What describe answers in turn ('reboot': EC2 kills the node); then in-progress. */
+      readonly states?: string[];
+      readonly record?: object;
+    }
     /**
-     * replace_root_volume() with its world stubbed: IMDS, etcd (a dict), the aws CLI (create answers
-     * `create`, describe answers `states` in turn; 'reboot' stands for EC2 killing the node), the
-     * drain, systemctl, and a clock that moves only when the agent sleeps.
+     * replace_root_volume() with its world stubbed: IMDS, etcd (a dict), the aws CLI, the drain,
+     * systemctl, and a clock that moves only when the agent sleeps.
      */
-    async function replaceWith(scenario: { status?: string; create?: string; states?: string[]; record?: object }): Promise<ReplaceRun> {
+    async function replaceWith(scenario: ReplaceScenario): Promise<ReplaceRun> {
       return (await py(
         [
           'import io',
           `scenario = json.loads(${JSON.stringify(JSON.stringify(scenario))})`,
           "identity = {'region': 'eu-west-1', 'stackName': 's', 'logicalId': 'DbNode0Instance'}",
           "settings = {'name': 'pg-0', 'scope': 'db'}",
-          "desired = {'image': 'ami-0fedcba9876543210', 'bundle': {'units': {'patroni': 'cdk-failover-patroni.service'}}}",
-          "etcd = {'/cdk-failover/db/root-image/pg-0': json.dumps(scenario['record'])} if scenario.get('record') else {}",
+          "desired = {'image': 'ami-0fedcba9876543210', 'clusterGeneration': 'c2', 'bundle': {'units': {'patroni': 'cdk-failover-patroni.service'}}}",
+          'etcd = {}',
+          "if scenario.get('record'): etcd['/cdk-failover/db/root-image/pg-0'] = json.dumps(scenario['record'])",
+          "if scenario.get('stopping'): etcd['/cdk-failover/db/stopping/' + scenario['stopping']] = '1700000000'",
           'calls = []',
           'def etcdctl(settings, *args, timeout=30):',
           "    if args[0] == 'put': etcd[args[1]] = args[2]",
           "    if args[0] == 'del': etcd.pop(args[1], None)",
+          "    if args[0] == 'get' and '--prefix' in args:",
+          "        return '\\n'.join(k for k in etcd if k.startswith(args[-1]))",
           "    return etcd.get(args[-1], '') if args[0] == 'get' else ''",
           'agent.etcdctl = etcdctl',
           "agent.imds_get = lambda path: {'/latest/meta-data/instance-id': 'i-0abc', '/latest/meta-data/ami-id': 'ami-0123456789abcdef0'}[path]",
-          "agent.own_resource_status = lambda identity: scenario.get('status', 'UPDATE_COMPLETE')",
+          "statuses = [scenario.get('status', 'UPDATE_COMPLETE'), scenario.get('statusAfterDrain', scenario.get('status', 'UPDATE_COMPLETE'))]",
+          'agent.own_resource_status = lambda identity: statuses.pop(0) if len(statuses) > 1 else statuses[0]',
           "agent.drain_holding_lock = lambda settings, desired: calls.append('drain')",
           "agent.require_lock = lambda settings: calls.append('lock held')",
           "agent.run = lambda args, timeout=120, check=True: calls.append(' '.join(args)) or ''",
           'states = list(scenario.get("states") or [])',
+          "TASK = {'ReplaceRootVolumeTaskId': 'replacevol-0123456789abcdef0', 'InstanceId': 'i-0abc', 'ImageId': 'ami-0fedcba9876543210', 'TaskState': 'pending'}",
           'def aws(identity, *args, timeout=60):',
-          "    calls.append(' '.join(args[:2]) + (' ' + ' '.join(args[2:9]) if args[1] == 'create-replace-root-volume-task' else ''))",
           "    if args[1] == 'create-replace-root-volume-task':",
-          "        if scenario.get('create', '').startswith('refused'):",
-          "            raise agent.Failure('ec2 create-replace-root-volume-task failed: ' + scenario['create'])",
-          "        return json.dumps({'ReplaceRootVolumeTask': {'ReplaceRootVolumeTaskId': 'replacevol-0123456789abcdef0', 'TaskState': 'pending'}})",
+          "        calls.append(' '.join(args[:8] + args[9:]))",
+          "        calls.append('client token ' + str(len(args[8])))",
+          "        create = scenario.get('create', '')",
+          "        if create.startswith('refused'):",
+          "            raise agent.Failure('ec2 create-replace-root-volume-task failed: ' + create)",
+          "        if create == 'lost':",
+          "            raise agent.Failure('ec2 create-replace-root-volume-task failed: Read timeout on endpoint URL')",
+          "        return json.dumps({'ReplaceRootVolumeTask': TASK})",
+          "    calls.append(' '.join(args[:3]))",
+          "    if args[2] == '--filters':",
+          "        return json.dumps({'ReplaceRootVolumeTasks': [dict(TASK, TaskState='in-progress')] if scenario.get('create') == 'lost' else []})",
           "    state = states.pop(0) if states else 'in-progress'",
           "    if state == 'reboot':",
           '        raise SystemExit(143)',
-          "    return json.dumps({'ReplaceRootVolumeTasks': [{'TaskState': state}]})",
+          "    return json.dumps({'ReplaceRootVolumeTasks': [dict(TASK, TaskState=state)]})",
           'agent.aws = aws',
           FAKE_CLOCK_PY,
           'agent.time = Clock()',
@@ -901,17 +925,77 @@ except agent.Failure as e:
         ].join('\n'),
       )) as ReplaceRun;
     }
-    const CREATE = 'ec2 create-replace-root-volume-task --instance-id i-0abc --image-id ami-0fedcba9876543210 --delete-replaced-root-volume --output json';
-    const RECORD = { instance: 'i-0abc', image: 'ami-0fedcba9876543210' };
+    const CREATE = 'ec2 create-replace-root-volume-task --instance-id i-0abc --image-id ami-0fedcba9876543210 --delete-replaced-root-volume --client-token --output json';
+    const DESCRIBE = 'ec2 describe-replace-root-volume-tasks --replace-root-volume-task-ids';
+    const KEY = '/cdk-failover/db/root-image/pg-0';
+    const RECORD = { instance: 'i-0abc', image: 'ami-0fedcba9876543210', generation: 'c2' };
+    const START = 'systemctl start cdk-failover-patroni.service';
+    const record = (r: ReplaceRun) => JSON.parse(r.etcd[KEY] ?? 'null') as object | null;
 
-    test('drained first, then the task for its own instance and the new image (the old root deleted); its record in etcd; it waits until EC2 reboots it', async () => {
+    test('drained first, then the task for its own instance and the new image (the old root deleted, an idempotency token); recorded in etcd; it waits until EC2 reboots it', async () => {
       const r = await replaceWith({ states: ['pending', 'in-progress', 'reboot'] });
       expect(r.result).toBe('rebooted');
-      expect(r.calls).toEqual(['drain', 'lock held', CREATE, 'ec2 describe-replace-root-volume-tasks', 'ec2 describe-replace-root-volume-tasks', 'ec2 describe-replace-root-volume-tasks']);
-      // Killed by the reboot: nothing undone (Patroni not started again; the record stays for the next boot).
-      expect(JSON.parse(r.etcd['/cdk-failover/db/root-image/pg-0']!)).toEqual(RECORD);
+      expect(r.calls).toEqual(['drain', 'lock held', CREATE, 'client token 32', DESCRIBE, DESCRIBE, DESCRIBE]);
+      // Killed by the reboot: nothing undone (Patroni not started again).
+      expect(record(r)).toEqual({ ...RECORD, task: 'replacevol-0123456789abcdef0' });
       expect(r.log).toContain('image ami-0fedcba9876543210: replacing the root volume of pg-0 (i-0abc), which runs ami-0123456789abcdef0');
       expect(r.log).toContain('root volume replacement replacevol-0123456789abcdef0 started');
+    });
+
+    test.each(['failed', 'failing', 'failed-detached'])('a task EC2 reports %s: Failure naming it; the node stays drained (EC2 reboots it onto its old root), the record kept', async (state) => {
+      const r = await replaceWith({ states: ['pending', state] });
+      expect(r.result).toBe(
+        `Failure: EC2 root volume replacement replacevol-0123456789abcdef0 from ami-0fedcba9876543210: ${state} after 5 s; pg-0 stays drained until EC2 reboots it (if it never does: systemctl start cdk-failover-patroni.service)`,
+      );
+      expect(r.calls).not.toContain(START);
+      expect(record(r)).toEqual({ ...RECORD, task: 'replacevol-0123456789abcdef0' });
+    });
+
+    test('no reboot within 900 s: Failure after the bound; the node stays drained (the task goes on), Patroni not started again', async () => {
+      const r = await replaceWith({});
+      expect(r.result).toMatch(/^Failure: EC2 root volume replacement replacevol-0123456789abcdef0 from ami-0fedcba9876543210: in-progress after 900 s; pg-0 stays drained/);
+      expect(r.calls.filter((c) => c === DESCRIBE)).toHaveLength(181);
+      expect(r.calls).not.toContain(START);
+    });
+
+    test("a task EC2 refuses (an image of another architecture, say): Failure with EC2's words; Patroni started again, no record", async () => {
+      const r = await replaceWith({ create: 'refused: An error occurred (InvalidParameterValue): the AMI architecture does not match the instance' });
+      expect(r.result).toBe('Failure: ec2 create-replace-root-volume-task failed: refused: An error occurred (InvalidParameterValue): the AMI architecture does not match the instance');
+      expect(r.calls).toEqual(['drain', 'lock held', CREATE, 'client token 32', 'ec2 describe-replace-root-volume-tasks --filters', START]);
+      expect(r.etcd).toEqual({});
+    });
+
+    test('an answer lost after EC2 took the task (a timeout): the task found by instance and image is waited for, as if answered', async () => {
+      const r = await replaceWith({ create: 'lost', states: ['reboot'] });
+      expect(r.result).toBe('rebooted');
+      expect(r.calls).toEqual(['drain', 'lock held', CREATE, 'client token 32', 'ec2 describe-replace-root-volume-tasks --filters', DESCRIBE]);
+      expect(record(r)).toEqual({ ...RECORD, task: 'replacevol-0123456789abcdef0' });
+    });
+
+    test.each([
+      ['its instance resource UPDATE_IN_PROGRESS (CloudFormation stops and starts it for a new type)', { status: 'UPDATE_IN_PROGRESS' }, 'CloudFormation is updating this instance'],
+      ['its instance resource UPDATE_ROLLBACK_IN_PROGRESS', { status: 'UPDATE_ROLLBACK_IN_PROGRESS' }, 'CloudFormation is updating this instance'],
+      ['a member that announced its stop', { stopping: 'pg-2' }, 'members stopping: pg-2'],
+    ])('%s: not now, nothing done', async (_what, scenario, why) => {
+      const r = await replaceWith(scenario);
+      expect(r).toMatchObject({ result: 'returned 0', calls: [], etcd: scenario.stopping ? { '/cdk-failover/db/stopping/pg-2': '1700000000' } : {} });
+      expect(r.log).toContain(`not now: ${why}`);
+    });
+
+    test('CloudFormation starts updating the instance while it drained: Patroni started again, nothing asked of EC2, not now', async () => {
+      const r = await replaceWith({ statusAfterDrain: 'UPDATE_IN_PROGRESS' });
+      expect(r.result).toBe('returned 0');
+      expect(r.calls).toEqual(['drain', START]);
+      expect(r.etcd).toEqual({});
+      expect(r.log).toContain('not now: CloudFormation is updating this instance (pg-0 started again)');
+    });
+
+    test("this generation's replacement already ran and the instance came back on its old root (a task that failed after the reboot): Failure, nothing tried again", async () => {
+      const r = await replaceWith({ record: { ...RECORD, task: 'replacevol-0123456789abcdef0' } });
+      expect(r.result).toBe('Failure: EC2 did not replace the root volume from ami-0fedcba9876543210 (task replacevol-0123456789abcdef0): the instance runs ami-0123456789abcdef0 again');
+      expect(r.calls).toEqual([]);
+      // A record of another generation (an earlier change to the same image) does not count.
+      expect((await replaceWith({ record: { ...RECORD, generation: 'c1' }, states: ['reboot'] })).result).toBe('rebooted');
     });
 
     test.each([
@@ -952,48 +1036,11 @@ except agent.Failure as e:
       }
     });
 
-    test.each(['failed', 'failing', 'failed-detached'])('a task EC2 reports %s: Failure naming it; Patroni started again, the record removed', async (state) => {
-      const r = await replaceWith({ states: ['pending', state] });
-      expect(r.result).toBe(`Failure: EC2 root volume replacement replacevol-0123456789abcdef0 from ami-0fedcba9876543210: ${state}`);
-      expect(r.calls.slice(-1)).toEqual(['systemctl start cdk-failover-patroni.service']);
-      expect(r.etcd).toEqual({});
-    });
-
-    test("a task EC2 refuses (an image of another architecture, say): Failure with EC2's words; Patroni started again, no record", async () => {
-      const r = await replaceWith({ create: 'refused: An error occurred (InvalidParameterValue): the AMI architecture does not match the instance' });
-      expect(r.result).toBe('Failure: ec2 create-replace-root-volume-task failed: refused: An error occurred (InvalidParameterValue): the AMI architecture does not match the instance');
-      expect(r.calls).toEqual(['drain', 'lock held', CREATE, 'systemctl start cdk-failover-patroni.service']);
-      expect(r.etcd).toEqual({});
-    });
-
-    test('no reboot within 900 s (EC2 unanswered, or the task stuck): Failure after the bound, Patroni started again', async () => {
-      const r = await replaceWith({});
-      expect(r.result).toBe('Failure: EC2 root volume replacement replacevol-0123456789abcdef0 from ami-0fedcba9876543210 not done within 900 s (in-progress)');
-      expect(r.calls.filter((c) => c.startsWith('ec2 describe'))).toHaveLength(181);
-      expect(r.calls.slice(-1)).toEqual(['systemctl start cdk-failover-patroni.service']);
-    });
-
-    test.each(['UPDATE_IN_PROGRESS', 'UPDATE_ROLLBACK_IN_PROGRESS'])('its instance resource %s (CloudFormation stops and starts it for a new type): not now, nothing done', async (status) => {
-      const r = await replaceWith({ status });
-      expect(r).toMatchObject({ result: 'returned 0', calls: [], etcd: {} });
-      expect(r.log).toContain('not now: CloudFormation is updating this instance');
-    });
-
-    test('running_image: the image its last replacement asked for, when recorded for this instance; else the one IMDS gives', async () => {
-      const image = (record?: object | string) =>
-        py(
-          [
-            "settings = {'name': 'pg-0', 'scope': 'db'}",
-            `recorded = ${JSON.stringify(record === undefined ? '' : typeof record === 'string' ? record : JSON.stringify(record))}`,
-            "agent.etcdctl = lambda settings, *args, timeout=30: recorded if args[-1] == '/cdk-failover/db/root-image/pg-0' else ''",
-            "agent.imds_get = lambda path: {'/latest/meta-data/instance-id': 'i-0abc', '/latest/meta-data/ami-id': 'ami-0launch0launch00'}[path]",
-            'print(json.dumps(agent.running_image(settings)))',
-          ].join('\n'),
-        );
-      expect(await image(RECORD)).toBe('ami-0fedcba9876543210');
-      expect(await image(undefined)).toBe('ami-0launch0launch00');
-      expect(await image({ ...RECORD, instance: 'i-0other' })).toBe('ami-0launch0launch00'); // another instance's (a replaced one)
-      expect(await image('not json')).toBe('ami-0launch0launch00');
+    test('running_image: what IMDS says (EC2 updates ami-id when it replaces the root volume from an image)', async () => {
+      const image = await py(
+        ["agent.imds_get = lambda path: {'/latest/meta-data/ami-id': 'ami-0launch0launch00'}[path]", "print(json.dumps(agent.running_image({'name': 'pg-0', 'scope': 'db'})))"].join('\n'),
+      );
+      expect(image).toBe('ami-0launch0launch00');
     });
   });
 
