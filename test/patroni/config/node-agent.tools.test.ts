@@ -972,7 +972,7 @@ except agent.Failure as e:
       expect(record(r)).toEqual({ ...RECORD, task: 'replacevol-0123456789abcdef0' });
     });
 
-    test.each([
+    test.each<[string, ReplaceScenario, string]>([
       ['its instance resource UPDATE_IN_PROGRESS (CloudFormation stops and starts it for a new type)', { status: 'UPDATE_IN_PROGRESS' }, 'CloudFormation is updating this instance'],
       ['its instance resource UPDATE_ROLLBACK_IN_PROGRESS', { status: 'UPDATE_ROLLBACK_IN_PROGRESS' }, 'CloudFormation is updating this instance'],
       ['a member that announced its stop', { stopping: 'pg-2' }, 'members stopping: pg-2'],
