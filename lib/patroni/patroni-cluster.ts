@@ -511,9 +511,6 @@ export class PatroniCluster extends PatroniClusterBase {
       // Boot reads the stack and installs packages: not before the subnet's route to the NAT exists.
       this.nodes[i].instance.node.addDependency(subnets[i % subnets.length].internetConnectivityEstablished);
     }
-    // What a running cluster cannot take is refused at the start of the update, before a node changes.
-    const members = this.nodes.map((node, i) => ({ name: clusterNodeName(this.clusterName, i), address: node.address }));
-    // Subnets, not addresses: an address is read from an interface, which would then change first.
     const imageId = this.nodes[0].cfnInstance.imageId!;
     if (!Token.isUnresolved(imageId) && imageId.startsWith('resolve:ssm:')) {
       // EC2 resolves it at launch; a root volume replacement needs the image's ID.
@@ -522,6 +519,9 @@ export class PatroniCluster extends PatroniClusterBase {
           'Pass an image with an ID: MachineImage.genericLinux, lookup, or fromSsmParameter (resolved by CloudFormation at each deploy)',
       );
     }
+    // What a running cluster cannot take is refused at the start of the update, before a node changes.
+    const members = this.nodes.map((node, i) => ({ name: clusterNodeName(this.clusterName, i), address: node.address }));
+    // Subnets, not addresses: an address is read from an interface, which would then change first.
     const guard = new ChangeGuard(this, 'ChangeGuard', {
       clusterPath: this.node.path,
       nodes: this.nodes.map((_, i) => ({ name: members[i].name, subnetId: subnets[i % subnets.length].subnetId })),
