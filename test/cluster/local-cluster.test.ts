@@ -109,7 +109,7 @@ if (process.env.SKIP_CLUSTER === '1') {
       expect(restartAll.code).not.toBe(0);
       expect(restartAll.stderr.trim()).toBe(`failover: restart-all needs a booted cluster ('failover local up --boot'); '${CLUSTER}' runs its services as processes`);
       for (const [args, message] of [
-        [[], 'failover: nothing to apply: give --timing and/or --set-parameter.'],
+        [[], 'failover: nothing to apply: give --timing, --set-parameter and/or --image.'],
         [['--set-parameter', 'work_mem'], "error: option '--set-parameter <name=value>' argument 'work_mem' is invalid. 'work_mem' is not NAME=VALUE (a PostgreSQL parameter name, '=', a non-empty value)."],
         [['--timing', 'quick'], "error: option '--timing <profile>' argument 'quick' is invalid. Allowed choices are default, fast, stock."],
       ] as const) {
